@@ -1,0 +1,44 @@
+"""The ``mpds`` command: parse pages, run the sample IMDb server, run the demo."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mpds", description="MPDS pipeline tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    parse = commands.add_parser("parse", help="parse saved IMDb pages, one JSON object per line")
+    parse.add_argument("paths", nargs="+")
+
+    server = commands.add_parser("sample-server", help="serve generated IMDb-like pages on loopback")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8000)
+    server.add_argument("--faults", default="", help="fault spec, e.g. '429:0.05,503:0.05' (see sample_server.faults)")
+    server.add_argument("--seed", type=int, default=0)
+
+    demo = commands.add_parser("demo", help="run the pipeline end to end against the sample server")
+    demo.add_argument("--data-dir", default=None, help="default: $MPDS_DATA_DIR or ./data")
+    demo.add_argument("--titles", type=int, default=200, help="title ids to crawl")
+    demo.add_argument("--persons", type=int, default=100, help="person ids to crawl")
+
+    args = parser.parse_args(argv)
+    if args.command == "parse":
+        from .imdb.parse_cli import run_parse
+
+        return run_parse(args.paths)
+    if args.command == "sample-server":
+        from .sample_server.server import run_sample_server
+
+        run_sample_server(args.host, args.port, args.faults, seed=args.seed)
+        return 0
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo(data_dir=args.data_dir, titles=args.titles, persons=args.persons)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Curation filters: which crawled titles become MPDS movies, which persons become actors.
+
+Each rule records why a row dropped, so the assets can report drop counts as metadata.
+Rules run in a fixed order and a row is charged to the first rule that drops it:
+duplicate id, adult flag, adult genre, certificate blocklist, no poster, non-English.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..imdb.ids import parse_person_id
+from .language import DEFAULT_LANGUAGES, decide_language
+
+# The paper's R, Adult, PG-18 and their equivalents in other rating systems.
+DEFAULT_CERTIFICATE_BLOCKLIST: tuple[str, ...] = ("R", "Adult", "PG-18", "NC-17", "X", "18", "R18", "VM18")
+DROP_REASONS: tuple[str, ...] = (
+    "duplicate", "adult_flag", "adult_genre", "certificate", "no_poster", "non_english",
+)
+ACTOR_PROFESSIONS = frozenset({"actor", "actress"})
+
+
+@dataclass(frozen=True)
+class MovieFilterSettings:
+    certificate_blocklist: tuple[str, ...] = DEFAULT_CERTIFICATE_BLOCKLIST
+    use_certificate_blocklist: bool = True
+    drop_non_english: bool = True
+    # Drop when lingua is at least this sure the original title is not English.
+    language_threshold: float = 0.5
+    language_min_words: int = 2
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
+
+
+@dataclass
+class MovieSelection:
+    movies: pd.DataFrame  # kept rows, input columns plus language, language_confidence
+    decisions: pd.DataFrame  # one row per input row: id, kept, drop_reason, certificate, language, ...
+    drop_counts: dict[str, int]  # reason -> rows dropped (every reason present, 0 when none)
+    dropped_certificates: dict[str, int]  # certificate as written -> rows the blocklist dropped
+    missing_counts: dict[str, int]  # kept rows missing "genre", "cast", "plot"
+    input_rows: int = 0
+
+    @property
+    def kept(self) -> int:
+        return len(self.movies)
+
+    def metadata(self) -> dict[str, Any]:
+        """Flat counts for asset metadata."""
+        return {
+            "input_rows": self.input_rows,
+            "kept": self.kept,
+            **{f"dropped_{k}": v for k, v in self.drop_counts.items()},
+            **{f"kept_missing_{k}": v for k, v in self.missing_counts.items()},
+            "dropped_certificates": dict(self.dropped_certificates),
+        }
+
+
+@dataclass
+class ActorSelection:
+    actors: pd.DataFrame  # id, name, image_url, professions
+    movie_actor: pd.DataFrame  # movie_id, actor_id, billing_order (1 = top billed)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"actors": len(self.actors), "links": len(self.movie_actor), **self.counts}
+
+
+# --- cell normalisers: Parquet, JSON and Python-literal cells all arrive here --------
+
+def as_genre_list(value: Any) -> list[str]:
+    """A genres cell (list, numpy array, JSON or Python-literal string, None) as a list."""
+    value = _decode_text(value)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(g) for g in value if g is not None and str(g).strip()]
+
+
+def as_actor_dict(value: Any) -> dict[str, str]:
+    """An actors cell (dict, map as (name, url) pairs, list of structs, JSON) as an ordered dict."""
+    value = _decode_text(value)
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items() if k is not None}
+    result: dict[str, str] = {}
+    for item in value:
+        if isinstance(item, dict):  # a list<struct> from Parquet, e.g. {"key": .., "value": ..}
+            pair = list(item.values())
+        else:
+            pair = list(item)
+        if len(pair) == 2 and pair[0] is not None:
+            result[str(pair[0])] = "" if pair[1] is None else str(pair[1])
+    return result
+
+
+def as_text(value: Any) -> str | None:
+    """A scalar text cell, with NaN/None/blank as None."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _decode_text(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text[0] in "[{(":
+            try:
+                return json.loads(text)
+            except ValueError:
+                # The paper's files hold Python literals: ['Drama'] and {'A': 'url'}.
+                return ast.literal_eval(text)
+    return value
+
+
+def normalize_certificate(certificate: str | None) -> str:
+    """'United Kingdom:18' -> '18'; 'nc-17' -> 'NC17'; 'PG-18' -> 'PG18'."""
+    text = (certificate or "").rsplit(":", 1)[-1]
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+# --- movies ----------------------------------------------------------------------
+
+def select_movies(titles: pd.DataFrame, settings: MovieFilterSettings | None = None) -> MovieSelection:
+    """Apply the MPDS filters to title records; see the module docstring for the order."""
+    settings = settings or MovieFilterSettings()
+    blocked = {normalize_certificate(c) for c in settings.certificate_blocklist}
+    seen: set[int] = set()
+    rows: list[dict[str, Any]] = []
+    for record in titles.to_dict("records"):
+        rows.append(_decide_title(record, seen, blocked, settings))
+    decisions = pd.DataFrame(
+        rows,
+        columns=["id", "kept", "drop_reason", "certificate", "language", "language_confidence", "language_reason"],
+    )
+    kept_mask = decisions["kept"].to_numpy(dtype=bool) if len(decisions) else np.zeros(0, dtype=bool)
+    movies = titles.reset_index(drop=True).loc[kept_mask].copy()
+    movies["language"] = decisions.loc[kept_mask, "language"].to_numpy()
+    movies["language_confidence"] = decisions.loc[kept_mask, "language_confidence"].to_numpy()
+    movies = movies.reset_index(drop=True)
+
+    reasons = Counter(r for r in decisions["drop_reason"] if r)
+    certificates = Counter(
+        c for c, r in zip(decisions["certificate"], decisions["drop_reason"]) if r == "certificate"
+    )
+    return MovieSelection(
+        movies=movies,
+        decisions=decisions,
+        drop_counts={reason: reasons.get(reason, 0) for reason in DROP_REASONS},
+        dropped_certificates=dict(certificates),
+        missing_counts=missing_field_counts(movies),
+        input_rows=len(titles),
+    )
+
+
+def _decide_title(record: dict, seen: set[int], blocked: set[str], settings: MovieFilterSettings) -> dict:
+    title_id = int(record["id"])
+    certificate = as_text(record.get("certificate"))
+    row = {
+        "id": title_id, "kept": False, "drop_reason": None, "certificate": certificate,
+        "language": None, "language_confidence": None, "language_reason": None,
+    }
+    if title_id in seen:
+        row["drop_reason"] = "duplicate"
+        return row
+    seen.add(title_id)
+    genres = as_genre_list(record.get("genres"))
+    if bool(record.get("is_adult") or False):
+        row["drop_reason"] = "adult_flag"
+    elif any(g.strip().lower() == "adult" for g in genres):
+        row["drop_reason"] = "adult_genre"
+    elif settings.use_certificate_blocklist and certificate and normalize_certificate(certificate) in blocked:
+        row["drop_reason"] = "certificate"
+    elif not as_text(record.get("poster_url")):
+        row["drop_reason"] = "no_poster"
+    if row["drop_reason"]:
+        return row
+    if settings.drop_non_english:
+        text = as_text(record.get("original_title")) or as_text(record.get("title"))
+        decision = decide_language(
+            text,
+            threshold=settings.language_threshold,
+            min_words=settings.language_min_words,
+            languages=settings.languages,
+        )
+        row.update(
+            language=decision.language,
+            language_confidence=round(decision.confidence, 4),
+            language_reason=decision.reason,
+        )
+        if not decision.keep:
+            row["drop_reason"] = "non_english"
+            return row
+    row["kept"] = True
+    return row
+
+
+def missing_field_counts(movies: pd.DataFrame) -> dict[str, int]:
+    """Rows missing genre, cast or plot (the paper keeps them and reports the share)."""
+    if movies.empty:
+        return {"genre": 0, "cast": 0, "plot": 0}
+    return {
+        "genre": int(sum(not as_genre_list(v) for v in movies.get("genres", pd.Series([None] * len(movies))))),
+        "cast": int(sum(not as_actor_dict(v) for v in movies.get("actors", pd.Series([None] * len(movies))))),
+        "plot": int(sum(as_text(v) is None for v in movies.get("synopsis", pd.Series([None] * len(movies))))),
+    }
+
+
+# --- actors ----------------------------------------------------------------------
+
+def select_actors(persons: pd.DataFrame, movies: pd.DataFrame) -> ActorSelection:
+    """Persons who act and have an image; the cast of each movie linked to their ids."""
+    counts = Counter()
+    actors: dict[int, dict] = {}
+    for record in persons.to_dict("records"):
+        person_id = int(record["id"])
+        professions = [p.lower() for p in as_genre_list(record.get("professions"))]
+        if person_id in actors:
+            counts["dropped_duplicate"] += 1
+        elif not (ACTOR_PROFESSIONS & set(professions)):
+            counts["dropped_not_actor"] += 1
+        elif not as_text(record.get("image_url")):
+            counts["dropped_no_image"] += 1
+        else:
+            actors[person_id] = {
+                "id": person_id,
+                "name": as_text(record.get("name")),
+                "image_url": as_text(record.get("image_url")),
+                "professions": professions,
+            }
+    links = list(_cast_links(movies, actors.keys(), counts))
+    return ActorSelection(
+        actors=pd.DataFrame(list(actors.values()), columns=["id", "name", "image_url", "professions"]),
+        movie_actor=pd.DataFrame(links, columns=["movie_id", "actor_id", "billing_order"]),
+        counts={
+            "input_persons": len(persons),
+            **{k: counts.get(k, 0) for k in (
+                "dropped_duplicate", "dropped_not_actor", "dropped_no_image", "cast_without_actor_record")},
+        },
+    )
+
+
+def _cast_links(movies: pd.DataFrame, actor_ids: Iterable[int], counts: Counter):
+    known = set(actor_ids)
+    for record in movies.to_dict("records"):
+        for order, url in enumerate(as_actor_dict(record.get("actors")).values(), start=1):
+            person_id = parse_person_id(url)
+            if person_id in known:
+                yield {"movie_id": int(record["id"]), "actor_id": person_id, "billing_order": order}
+            else:
+                counts["cast_without_actor_record"] += 1

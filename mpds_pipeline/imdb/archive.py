@@ -1,0 +1,233 @@
+"""The raw page archive of one crawl partition: ``archive_dir/pages.warc.gz``.
+
+Each WARC record is its own gzip member, appended and flushed as its response
+arrives, so memory stays flat and a kill loses at most the record being written. On
+open, a truncated last member (a kill mid-write) is cut off before anything is
+appended. Only final responses (ok, missing, redirect) are archived: blocked and
+failed ids are retried on the next run, so they must not look done.
+
+``mode="data"`` keeps only the page's data scripts (``__NEXT_DATA__``, JSON-LD), via
+``parsing.extract_data_scripts``; a page without them is kept whole.
+"""
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from .client import FetchResponse
+
+ARCHIVE_FILE = "pages.warc.gz"
+FINAL_STATUSES = frozenset({"ok", "missing", "redirect"})
+ARCHIVE_MODES = ("full", "data")
+# Headers that describe the wire encoding, which no longer matches the stored body.
+_WIRE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"})
+_READ_CHUNK = 1 << 20
+
+H_KIND, H_ID, H_STATUS = "WARC-MPDS-Kind", "WARC-MPDS-Id", "WARC-MPDS-Status"
+H_REDIRECT, H_ATTEMPTS, H_CONTENT = "WARC-MPDS-Redirect-Id", "WARC-MPDS-Attempts", "WARC-MPDS-Content"
+
+
+@dataclass
+class ArchivedResponse:
+    url: str
+    kind: str
+    id: int
+    status: str
+    http_status: int | None
+    headers: dict[str, str]
+    body: bytes
+    redirect_id: int | None = None
+    attempts: int = 1
+    fetched_at: str = ""
+    content: str = "full"  # "full" page or "data" scripts only
+
+
+def _default_extractor(html: bytes) -> bytes | None:
+    from .parsing import extract_data_scripts  # lazy: the archive works without the parsers
+
+    return extract_data_scripts(html)
+
+
+class PageArchive:
+    """Append-only WARC archive of one partition's final responses."""
+
+    def __init__(self, archive_dir: Path, mode: str = "full", *, extractor: Callable[[bytes], bytes | None] | None = None):
+        if mode not in ARCHIVE_MODES:
+            raise ValueError(f"archive mode must be one of {ARCHIVE_MODES}, got {mode!r}")
+        self.archive_dir = Path(archive_dir)
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.archive_dir / ARCHIVE_FILE
+        self.mode = mode
+        self._extractor = extractor or _default_extractor
+        self.dropped_tail_bytes = self._drop_truncated_tail()
+        self._index: dict[tuple[str, int], ArchivedResponse] = {}
+        for rec in self.iter_responses(with_bodies=False):
+            self._index[(rec.kind, rec.id)] = rec
+
+    # --- reading ---------------------------------------------------------------------
+    def archived_urls(self) -> set[str]:
+        """URLs with a final response (ok/missing/redirect): a rerun refetches none of them."""
+        return {rec.url for rec in self._index.values()}
+
+    def archived_ids(self, kind: str) -> set[int]:
+        """Ids of ``kind`` with a final response, whatever base URL fetched them."""
+        return {item_id for (k, item_id) in self._index if k == kind}
+
+    def archived_summaries(self) -> list[ArchivedResponse]:
+        """One body-less entry per archived id (what outcomes are rebuilt from after a kill)."""
+        return list(self._index.values())
+
+    def iter_responses(self, *, with_bodies: bool = True) -> Iterator[ArchivedResponse]:
+        """Every archived response in write order; a truncated last record is skipped."""
+        for member, _end in _iter_gzip_members(self.path):
+            for record in ArchiveIterator(io.BytesIO(member)):
+                if record.rec_type != "response":
+                    continue
+                yield _to_archived(record, with_bodies)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    # --- writing ---------------------------------------------------------------------
+    def write(self, outcome, resp: FetchResponse) -> bool:
+        """Append one final response as a flushed gzip member; returns False when not final."""
+        if outcome.status not in FINAL_STATUSES:
+            return False
+        body, content = resp.content or b"", "full"
+        if self.mode == "data" and outcome.status == "ok" and body:
+            scripts = self._extractor(body)
+            if scripts is not None:
+                body, content = scripts, "data"
+        record_bytes = self._record_bytes(outcome, resp, body, content)
+        with open(self.path, "ab") as fh:
+            fh.write(record_bytes)
+            fh.flush()
+        self._index[(outcome.kind, outcome.id)] = ArchivedResponse(
+            outcome.url, outcome.kind, outcome.id, outcome.status, resp.status_code, {}, b"",
+            outcome.redirect_id, outcome.attempts, outcome.fetched_at, content,
+        )
+        return True
+
+    def _record_bytes(self, outcome, resp: FetchResponse, body: bytes, content: str) -> bytes:
+        buffer = io.BytesIO()
+        writer = WARCWriter(buffer, gzip=True)
+        status = resp.status_code or 0
+        header_items = [(k, v) for k, v in resp.headers.items() if k not in _WIRE_HEADERS]
+        header_items.append(("content-length", str(len(body))))
+        http_headers = StatusAndHeaders(f"{status} {_reason(status)}", header_items, protocol="HTTP/1.1")
+        warc_headers = {
+            H_KIND: outcome.kind,
+            H_ID: str(outcome.id),
+            H_STATUS: outcome.status,
+            H_ATTEMPTS: str(outcome.attempts),
+            H_CONTENT: content,
+            "WARC-Date": _warc_date(outcome.fetched_at),
+        }
+        if outcome.redirect_id is not None:
+            warc_headers[H_REDIRECT] = str(outcome.redirect_id)
+        record = writer.create_warc_record(
+            outcome.url, "response", payload=io.BytesIO(body), length=len(body),
+            http_headers=http_headers, warc_headers_dict=warc_headers,
+        )
+        writer.write_record(record)
+        return buffer.getvalue()
+
+    # --- recovery --------------------------------------------------------------------
+    def _drop_truncated_tail(self) -> int:
+        """Cut the file after its last complete gzip member; returns the bytes dropped."""
+        if not self.path.exists():
+            return 0
+        size = self.path.stat().st_size
+        good_end = 0
+        for _member, end in _iter_gzip_members(self.path):
+            good_end = end
+        if good_end < size:
+            os.truncate(self.path, good_end)
+        return size - good_end
+
+
+def _iter_gzip_members(path: Path) -> Iterator[tuple[bytes, int]]:
+    """(uncompressed member, file offset where it ends) for each complete gzip member."""
+    if not path.exists():
+        return
+    with open(path, "rb") as fh:
+        offset = 0  # file offset where the current member starts
+        pending = b""
+        while True:
+            decomp = zlib.decompressobj(wbits=31)
+            parts: list[bytes] = []
+            consumed = 0
+            data = pending
+            pending = b""
+            while True:
+                if not data:
+                    data = fh.read(_READ_CHUNK)
+                    if not data:
+                        return  # end of file inside (or before) a member: incomplete, dropped
+                try:
+                    parts.append(decomp.decompress(data))
+                except zlib.error:
+                    return  # a damaged member: everything from here on is dropped
+                if decomp.eof:
+                    pending = decomp.unused_data
+                    consumed += len(data) - len(pending)
+                    break
+                consumed += len(data)
+                data = b""
+            offset += consumed
+            yield b"".join(parts), offset
+
+
+def _to_archived(record, with_bodies: bool) -> ArchivedResponse:
+    h = record.rec_headers
+    http = record.http_headers
+    redirect = h.get_header(H_REDIRECT)
+    status_code = int(http.get_statuscode()) if http is not None else None
+    return ArchivedResponse(
+        url=h.get_header("WARC-Target-URI"),
+        kind=h.get_header(H_KIND) or "",
+        id=int(h.get_header(H_ID) or 0),
+        status=h.get_header(H_STATUS) or "",
+        http_status=status_code or None,
+        headers={k.lower(): v for k, v in (http.headers if http is not None else [])},
+        body=record.content_stream().read() if with_bodies else b"",
+        redirect_id=int(redirect) if redirect else None,
+        attempts=int(h.get_header(H_ATTEMPTS) or 1),
+        fetched_at=_iso_from_warc(h.get_header("WARC-Date")),
+        content=h.get_header(H_CONTENT) or "full",
+    )
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _warc_date(iso: str) -> str:
+    try:
+        when = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        when = datetime.now(timezone.utc)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso_from_warc(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        return value

@@ -1,0 +1,71 @@
+"""Every attempted id ends in exactly one status: ok, missing, redirect, blocked or failed.
+
+Classification looks only at the HTTP response and cheap byte markers, never at the
+parsers: a page that later fails to parse is still "ok" here (the parser reports it).
+Blocking is never "missing": an AWS WAF challenge says nothing about whether the id exists.
+"""
+from __future__ import annotations
+
+import re
+
+from .client import REDIRECT_STATUSES, FetchResponse
+from .ids import parse_person_id, parse_title_id
+
+STATUSES = ("ok", "missing", "redirect", "blocked", "failed")
+
+# Markers of the AWS WAF JavaScript challenge page (it carries no page data).
+_CHALLENGE_MARKERS = (b"awsWafCookieDomainList", b"gokuProps", b"challenge.js", b"AwsWafIntegration")
+# Markers of real page data; a challenge page has none of them.
+_PAGE_DATA_MARKERS = (b"__NEXT_DATA__", b"application/ld+json", b"<h1")
+# IMDb's own "404 Error" page, sometimes served with HTTP 200.
+_NOT_FOUND_PAGE = re.compile(rb"<title>\s*404 Error|\"page\"\s*:\s*\"/_error\"|\"statusCode\"\s*:\s*404", re.I)
+_HEAD_BYTES = 200_000  # where the title/markers sit; avoids scanning whole pages twice
+
+
+def is_waf_challenge(resp: FetchResponse) -> bool:
+    """True for an AWS WAF challenge: HTTP 202, 403/405 with x-amzn-waf-action, or a challenge page."""
+    status = resp.status_code
+    if status == 202:
+        return True
+    if "x-amzn-waf-action" in resp.headers and status in (200, 403, 405):
+        return True
+    body = resp.content or b""
+    if status == 200 and any(m in body for m in _CHALLENGE_MARKERS):
+        return not any(m in body for m in _PAGE_DATA_MARKERS)
+    return False
+
+
+def is_not_found_page(content: bytes) -> bool:
+    return bool(_NOT_FOUND_PAGE.search(content[:_HEAD_BYTES]))
+
+
+def redirect_target_id(kind: str, location: str) -> int | None:
+    return parse_title_id(location) if kind == "title" else parse_person_id(location)
+
+
+def classify_response(kind: str, item_id: int, resp: FetchResponse) -> tuple[str, int | None, str | None]:
+    """(status, redirect_target_id, error) for the response to one id's page."""
+    status = resp.status_code
+    if is_waf_challenge(resp):
+        return "blocked", None, (
+            f"AWS WAF challenge (HTTP {status}, x-amzn-waf-action={resp.headers.get('x-amzn-waf-action', '-')})"
+        )
+    if resp.error is not None:
+        return "failed", None, resp.error
+    if status in (404, 410):
+        return "missing", None, None
+    if status in REDIRECT_STATUSES:
+        location = resp.headers.get("location", "")
+        target = redirect_target_id(kind, location)
+        if target is None:
+            return "failed", None, f"HTTP {status} redirect to a page that is not a {kind}: {location!r}"
+        if target == item_id:
+            return "failed", None, f"HTTP {status} redirect to the same id was not followed: {location!r}"
+        return "redirect", target, None
+    if status == 200:
+        if not resp.content:
+            return "failed", None, "HTTP 200 with an empty body"
+        if is_not_found_page(resp.content):
+            return "missing", None, None
+        return "ok", None, None
+    return "failed", None, f"unexpected HTTP {status}"

@@ -1,0 +1,225 @@
+"""The polite async HTTP client every IMDb request goes through.
+
+Politeness is enforced here, once, for pages, images and robots.txt alike: a global
+sliding-window rate limit (across all concurrent requests and retries), bounded
+concurrency, robots.txt, a descriptive User-Agent and a host allowlist. Retries use
+exponential backoff with jitter on 408/429/5xx and connection errors, honouring
+``Retry-After``. An AWS WAF challenge (202, or 403/405 with ``x-amzn-waf-action``) is
+never retried: it is returned as is so the crawl can classify it as blocked and stop.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from .ids import DEFAULT_BASE_URL
+from .ratelimit import SlidingWindowLimiter
+from .robots import RobotsRules, rules_from_response
+
+DEFAULT_USER_AGENT = (
+    "MPDS-pipeline/0.1 (non-commercial research crawler building an open movie-poster "
+    "image-text dataset; polite: 1 request/s by default, obeys robots.txt, stops when blocked)"
+)
+ROBOTS_AGENT = "MPDS-pipeline"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECT_HOPS = 10
+
+
+@dataclass
+class ClientSettings:
+    base_url: str = DEFAULT_BASE_URL
+    rate_per_second: float = 1.0  # global across all concurrent requests; <= 0 disables (benchmarks only)
+    concurrency: int = 4
+    timeout_s: float = 30.0
+    max_retries: int = 4  # retries after the first attempt
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    user_agent: str = DEFAULT_USER_AGENT
+    extra_allowed_hosts: tuple[str, ...] = (
+        "m.media-amazon.com",
+        "ia.media-imdb.com",
+        "images-na.ssl-images-amazon.com",
+    )
+    obey_robots: bool = True
+
+    def allowed_hosts(self) -> frozenset[str]:
+        base_host = (urlsplit(self.base_url).hostname or "").lower()
+        return frozenset({base_host, *(h.lower() for h in self.extra_allowed_hosts)})
+
+
+@dataclass
+class FetchResponse:
+    url: str
+    status_code: int | None
+    headers: dict[str, str]  # lower-case keys
+    content: bytes
+    final_url: str
+    attempts: int
+    error: str | None = None  # set when there was no usable response after retries
+
+
+class HostNotAllowed(Exception):
+    """The URL's host is not on the allowlist; nothing was sent."""
+
+
+class RobotsDisallowed(Exception):
+    """robots.txt disallows the URL for our user agent; nothing was sent for it."""
+
+
+@dataclass
+class _Attempt:
+    status_code: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes = b""
+    error: str | None = None
+
+
+class PoliteClient:
+    """Use as ``async with PoliteClient(settings) as client: await client.fetch(url)``."""
+
+    def __init__(self, settings: ClientSettings):
+        self.settings = settings
+        self.requests_made = 0
+        self._allowed = settings.allowed_hosts()
+        self._limiter = SlidingWindowLimiter(settings.rate_per_second)
+        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
+        self._robots: dict[str, RobotsRules] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> "PoliteClient":
+        limit = max(1, self.settings.concurrency)
+        self._http = httpx.AsyncClient(
+            headers={"User-Agent": self.settings.user_agent, "Accept-Language": "en-US,en;q=0.8"},
+            timeout=httpx.Timeout(self.settings.timeout_s),
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+            follow_redirects=False,
+        )
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # --- public --------------------------------------------------------------------
+    def check_host(self, url: str) -> None:
+        """Raise HostNotAllowed unless ``url`` is http(s) on an allowed host."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("http", "https") or host not in self._allowed:
+            raise HostNotAllowed(f"refusing {url!r}: host {host or '?'} is not in the allowlist {sorted(self._allowed)}")
+
+    async def fetch(self, url: str, *, follow_redirects: bool = False) -> FetchResponse:
+        """GET ``url`` politely; redirects are followed only on request, each hop re-checked."""
+        if self._http is None:
+            raise RuntimeError("use PoliteClient as an async context manager")
+        self.check_host(url)
+        current, attempts = url, 0
+        for _hop in range(MAX_REDIRECT_HOPS + 1):
+            unreadable = await self._robots_gate(current)
+            if unreadable is not None:
+                unreadable.url, unreadable.attempts = url, unreadable.attempts + attempts
+                return unreadable
+            resp = await self._get_with_retries(current)
+            attempts += resp.attempts
+            location = resp.headers.get("location")
+            if follow_redirects and resp.status_code in REDIRECT_STATUSES and location:
+                current = urljoin(current, location)
+                self.check_host(current)
+                continue
+            resp.url, resp.attempts = url, attempts
+            return resp
+        return FetchResponse(url, None, {}, b"", current, attempts, f"more than {MAX_REDIRECT_HOPS} redirects")
+
+    # --- robots.txt ------------------------------------------------------------------
+    async def _robots_gate(self, url: str) -> FetchResponse | None:
+        """Raise RobotsDisallowed, or return a response explaining why robots.txt is unreadable."""
+        if not self.settings.obey_robots:
+            return None
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
+        async with lock:  # one fetch per origin even when many requests start together
+            rules = self._robots.get(origin)
+            if rules is None:
+                robots_resp = await self._get_with_retries(origin + "/robots.txt")
+                challenged = "x-amzn-waf-action" in robots_resp.headers or robots_resp.status_code == 202
+                rules = None
+                if robots_resp.status_code is not None and not challenged:
+                    rules = rules_from_response(robots_resp.status_code, robots_resp.content)
+                if rules is None:
+                    if challenged:  # the WAF answered: hand the challenge over to be classified as blocked
+                        robots_resp.final_url = robots_resp.url
+                        return robots_resp
+                    reason = robots_resp.error or f"HTTP {robots_resp.status_code}"
+                    return FetchResponse(
+                        url, None, robots_resp.headers, b"", url, robots_resp.attempts,
+                        f"robots.txt of {origin} could not be read ({reason}); not crawling it (RFC 9309)",
+                    )
+                self._robots[origin] = rules
+        if not rules.can_fetch(self.settings.user_agent, url):
+            raise RobotsDisallowed(f"robots.txt of {origin} disallows {url}")
+        return None
+
+    # --- one URL, with retries ------------------------------------------------------
+    async def _get_with_retries(self, url: str) -> FetchResponse:
+        max_attempts = max(0, self.settings.max_retries) + 1
+        attempt = _Attempt(None)
+        for number in range(1, max_attempts + 1):
+            attempt = await self._send(url)
+            retryable = attempt.error is not None or attempt.status_code in RETRY_STATUSES
+            if not retryable:
+                return FetchResponse(url, attempt.status_code, attempt.headers, attempt.content, url, number)
+            if number == max_attempts:
+                break
+            await asyncio.sleep(self._retry_delay(number, attempt.headers))
+        last = attempt.error or f"HTTP {attempt.status_code}"
+        return FetchResponse(
+            url, attempt.status_code, attempt.headers, attempt.content, url, max_attempts,
+            f"{last} (gave up after {max_attempts} attempts)",
+        )
+
+    async def _send(self, url: str) -> _Attempt:
+        async with self._slots:
+            # Inside the slot, so the recorded send time is the real one.
+            await self._limiter.acquire()
+            self.requests_made += 1
+            try:
+                resp = await self._http.get(url)
+            except httpx.HTTPError as exc:  # timeouts, resets, truncated bodies, protocol errors
+                return _Attempt(None, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        return _Attempt(resp.status_code, headers, resp.content)
+
+    def _retry_delay(self, attempt_number: int, headers: dict[str, str]) -> float:
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        if retry_after is not None:
+            return min(retry_after, self.settings.backoff_max_s)
+        backoff = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempt_number - 1))
+        return backoff * random.uniform(0.5, 1.0)  # jitter: retries from many workers spread out
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())

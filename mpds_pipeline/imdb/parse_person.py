@@ -1,0 +1,163 @@
+"""Person pages -> PersonRecord, for every layout era.
+
+Next.js pages: the person object (``nameText`` + ``primaryProfessions``) in
+``__NEXT_DATA__``. Classic desktop pages: ``h1.header`` and ``#name-job-categories``;
+the 2016-17 mobile layout: ``section#name-overview`` with the professions as plain text.
+Professions are the page's primary professions (the line under the name), in page
+order, as IMDb's lowercase category ids (``actor``, ``soundtrack``, ``miscellaneous``).
+"""
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborHTMLParser
+
+from mpds_pipeline.imdb import ids
+from mpds_pipeline.imdb.page_data import (
+    dig,
+    full_size_image,
+    is_media_image,
+    iter_objects_with,
+    meta_content,
+    text_of,
+)
+from mpds_pipeline.imdb.records import ParseError, PersonRecord
+
+ACTOR_PROFESSIONS = frozenset({"actor", "actress"})
+
+# Displayed profession names whose category id is not just the name in snake case.
+_PROFESSION_IDS = {
+    "miscellaneous crew": "miscellaneous",
+    "camera and electrical department": "camera_department",
+    "make-up department": "make_up_department",
+    "costume and wardrobe department": "costume_department",
+    "script and continuity department": "script_department",
+}
+_ANCHOR_RE = re.compile(r"#([a-z_]+)$")
+
+
+def profession_id(text: str) -> str | None:
+    """'Miscellaneous Crew' -> 'miscellaneous', 'Music Department' -> 'music_department'."""
+    words = " ".join(text.replace("\xa0", " ").split()).lower()
+    if not words:
+        return None
+    return _PROFESSION_IDS.get(words) or re.sub(r"[\s\-]+", "_", words)
+
+
+def _record(person_id: int, name: str, image: str | None, professions: list[str], era: str):
+    unique = list(dict.fromkeys(p for p in professions if p))
+    return PersonRecord(
+        id=person_id,
+        name=name,
+        image_url=full_size_image(image) if is_media_image(image) else None,
+        professions=unique,
+        is_actor=any(p in ACTOR_PROFESSIONS for p in unique),
+        era=era,
+    )
+
+
+def person_from_next_data(data: dict, url_hint: str | None = None) -> PersonRecord | ParseError:
+    """A PersonRecord from a decoded ``__NEXT_DATA__`` object."""
+    page_props = dig(data, "props", "pageProps")
+    root = page_props if isinstance(page_props, dict) else data
+    code = text_of(dig(root, "nmconst")) or text_of(dig(data, "query", "nmconst"))
+    objects = [
+        obj
+        for obj in iter_objects_with(root, "nameText")
+        if code is None or obj.get("id") in (None, code)
+    ]
+    if not objects:
+        return ParseError("no person object (nameText) in __NEXT_DATA__")
+    person_id = ids.parse_person_id(code or objects[0].get("id") or url_hint or "")
+    if person_id is None:
+        return ParseError("no person id (nmconst) in __NEXT_DATA__ or the page URL")
+    name = next((n for o in objects if (n := text_of(dig(o, "nameText", "text")))), None)
+    if name is None:
+        return ParseError("person object has no nameText.text")
+    image = next((u for o in objects if (u := dig(o, "primaryImage", "url"))), None)
+    professions: list[str] = []
+    for obj in objects:
+        for item in obj.get("primaryProfessions") or []:
+            category = text_of(dig(item, "category", "id"))
+            if category:
+                professions.append(category.lower())
+        if professions:
+            break
+    if not professions:
+        for obj in objects:
+            for item in obj.get("professions") or []:
+                text = text_of(dig(item, "profession", "text"))
+                if text:
+                    professions.append(profession_id(text))
+            if professions:
+                break
+    era = "next-2025" if any("knownForV2" in o for o in objects) else "next"
+    return _record(person_id, name, image if isinstance(image, str) else None, professions, era)
+
+
+def _classic_name_node(tree):
+    """The name under the person header; never the first ``<h1>`` of the page, which
+    on some pages is an IMDbPro advert."""
+    for selector in ("h1.header span[itemprop=name]", "h1.header span.itemprop"):
+        node = tree.css_first(selector)
+        if node is not None:
+            return node, False
+    node = tree.css_first("#name-overview h1")
+    return node, node is not None
+
+
+def _classic_professions(tree, mobile: bool, json_ld: dict | None) -> list[str]:
+    professions: list[str] = []
+    for link in tree.css("#name-job-categories a"):
+        anchor = _ANCHOR_RE.search(link.attributes.get("href") or "")
+        found = anchor.group(1) if anchor else profession_id(link.text())
+        if found:
+            professions.append(found)
+    if not professions and mobile:
+        line = tree.css_first("#name-overview h1 + p")
+        if line is not None:
+            professions = [p for part in line.text().split("|") if (p := profession_id(part))]
+    if not professions and json_ld:
+        titles = json_ld.get("jobTitle")
+        titles = [titles] if isinstance(titles, str) else titles or []
+        professions = [p for t in titles if isinstance(t, str) and (p := profession_id(t))]
+    return professions
+
+
+def _classic_image(tree, page: bytes, json_ld: dict | None) -> str | None:
+    # A browser "save page as" copy rewrites img src to a local path; og:image and
+    # JSON-LD keep the remote URL.
+    img = tree.css_first("img#name-poster")
+    for candidate in (
+        img.attributes.get("src") if img is not None else None,
+        (json_ld or {}).get("image"),
+        meta_content(page, "og:image") if img is not None or json_ld else None,
+    ):
+        if isinstance(candidate, str) and is_media_image(candidate):
+            return candidate
+    return None
+
+
+def person_from_classic_html(
+    page: bytes, json_ld: dict | None, url_hint: str | None
+) -> PersonRecord | ParseError:
+    """A PersonRecord from a classic desktop or mobile person page."""
+    person_id = ids.parse_person_id(url_hint or "") or ids.parse_person_id(
+        (json_ld or {}).get("url") or ""
+    )
+    if person_id is None:
+        return ParseError("no person id: no canonical/og:url link or JSON-LD url")
+    tree = LexborHTMLParser(page.decode("utf-8", "replace"))
+    node, mobile = _classic_name_node(tree)
+    name = text_of(node.text().replace("\xa0", " ")) if node is not None else None
+    name = name or text_of((json_ld or {}).get("name"))
+    if name is None:
+        return ParseError("no person name: no name header (h1.header / #name-overview h1)")
+    era = "mobile" if mobile else ("classic-jsonld" if json_ld else "classic")
+    return _record(
+        person_id,
+        " ".join(name.split()),
+        _classic_image(tree, page, json_ld),
+        _classic_professions(tree, mobile, json_ld),
+        era,
+    )

@@ -1,0 +1,121 @@
+"""Records <-> Parquet, and re-parsing a partition's archive into records.
+
+Parsing reads only the archive, never the network: records can be rebuilt after a
+parser fix without refetching a page.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .records import ParseError, PersonRecord, TitleRecord
+
+TITLE_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("title", pa.string()),
+        ("original_title", pa.string()),
+        ("title_type", pa.string()),
+        ("year", pa.int32()),
+        ("genres", pa.list_(pa.string())),
+        ("actors", pa.map_(pa.string(), pa.string())),
+        ("poster_url", pa.string()),
+        ("synopsis", pa.string()),
+        ("certificate", pa.string()),
+        ("is_adult", pa.bool_()),
+        ("era", pa.string()),
+    ]
+)
+PERSON_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("name", pa.string()),
+        ("image_url", pa.string()),
+        ("professions", pa.list_(pa.string())),
+        ("is_actor", pa.bool_()),
+        ("era", pa.string()),
+    ]
+)
+SCHEMAS = {"title": TITLE_SCHEMA, "person": PERSON_SCHEMA}
+
+
+@dataclass
+class ParsedPartition:
+    records: list = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # {"id", "url", "error"}
+
+
+def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
+    """Parse every 'ok' response of a partition's archive; one record per id (the last)."""
+    from .archive import PageArchive
+    from .parsing import parse_page
+
+    by_id: dict[int, object] = {}
+    errors: dict[int, dict] = {}
+    for response in PageArchive(archive_dir).iter_responses():
+        if response.status != "ok" or response.kind != kind:
+            continue
+        parsed = parse_page(response.body, kind=kind, path=response.url)
+        if isinstance(parsed, ParseError):
+            errors[response.id] = {"id": response.id, "url": response.url, "error": parsed.error}
+            by_id.pop(response.id, None)
+            continue
+        # The page's own id wins over the requested one only if they agree; a mismatch
+        # would be an undetected redirect and would duplicate another record.
+        if parsed.id != response.id:
+            errors[response.id] = {
+                "id": response.id,
+                "url": response.url,
+                "error": f"page is for id {parsed.id}, not the requested {response.id}",
+            }
+            continue
+        by_id[parsed.id] = parsed
+        errors.pop(response.id, None)
+    return ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
+
+
+def records_table(records: list, kind: str) -> pa.Table:
+    schema = SCHEMAS[kind]
+    rows = [asdict(record) for record in records]
+    if kind == "title":
+        for row in rows:
+            row["actors"] = list(row["actors"].items())
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def write_records(records: list, kind: str, path: Path) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(records_table(records, kind), tmp)
+    os.replace(tmp, path)
+
+
+def read_records(records_dir: Path, kind: str) -> pd.DataFrame:
+    """All partitions' records of one kind as one DataFrame (empty with the right columns)."""
+    files = sorted(Path(records_dir).glob("*.parquet"))
+    schema = SCHEMAS[kind]
+    if not files:
+        return schema.empty_table().to_pandas()
+    table = pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
+    frame = table.to_pandas()
+    if kind == "title":
+        # Arrow maps come back as lists of pairs; give callers the ordered dict.
+        frame["actors"] = frame["actors"].map(lambda pairs: dict(pairs) if pairs is not None else {})
+    return frame.drop_duplicates("id", keep="last").reset_index(drop=True)
+
+
+__all__ = [
+    "ParsedPartition",
+    "parse_archive",
+    "read_records",
+    "records_table",
+    "write_records",
+    "PersonRecord",
+    "TitleRecord",
+]

@@ -1,0 +1,68 @@
+"""Where every stage writes under the data directory (``$MPDS_DATA_DIR``, default ./data).
+
+One name for one thing: the asset ``title_records`` writes under ``crawl/title_records``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR_ENV = "MPDS_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV, "data")).resolve()
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    root: Path
+
+    # --- crawl -------------------------------------------------------------------
+    def pages_dir(self, kind: str, partition_key: str) -> Path:
+        """WARC archive and per-id outcomes of one crawl partition."""
+        return self.root / "crawl" / f"{kind}_pages" / partition_key
+
+    def records_file(self, kind: str, partition_key: str) -> Path:
+        return self.root / "crawl" / f"{kind}_records" / f"{partition_key}.parquet"
+
+    def records_dir(self, kind: str) -> Path:
+        return self.root / "crawl" / f"{kind}_records"
+
+    # --- curation ----------------------------------------------------------------
+    @property
+    def curated_dir(self) -> Path:
+        return self.root / "curated"
+
+    def poster_images_dir(self, partition_key: str) -> Path:
+        return self.root / "images" / "posters" / partition_key
+
+    @property
+    def actor_images_dir(self) -> Path:
+        return self.root / "images" / "actors"
+
+    # --- captions and prompts ----------------------------------------------------
+    def vision_prompts_file(self, partition_key: str) -> Path:
+        return self.root / "prompts" / "vision_prompts" / f"{partition_key}.parquet"
+
+    @property
+    def rectifications_dir(self) -> Path:
+        return self.root / "rectifications"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.root / "prompts"
+
+    # --- export and models -------------------------------------------------------
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "export"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def benchmark_dir(self) -> Path:
+        return self.root / "benchmark"
