@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-
 import orjson
 
 _NEXT_DATA_MARK = b'id="__NEXT_DATA__"'
@@ -27,6 +25,9 @@ _CANONICAL_RE = re.compile(rb"<link[^>]*rel=[\"']canonical[\"'][^>]*>", re.I)
 _META_RE_CACHE: dict[bytes, re.Pattern[bytes]] = {}
 _HREF_RE = re.compile(rb"href=[\"']([^\"']*)[\"']", re.I)
 _CONTENT_RE = re.compile(rb"content=[\"']([^\"']*)[\"']", re.I)
+# pageProps entries that never hold the title/person objects; skipping them saves
+# walking thousands of translation strings and ad placements.
+NON_DATA_KEYS = frozenset({"translationContext", "cmsContext", "requestContext", "fetchState"})
 # How deep the key search descends: the title objects sit at depth 2-5 of pageProps.
 _MAX_SEARCH_DEPTH = 8
 
@@ -114,27 +115,33 @@ def canonical_url(page: bytes) -> str | None:
     return meta_content(page, "og:url")
 
 
-def iter_objects_with(data: object, key: str, *, skip_inside: bool = True) -> Iterator[dict]:
-    """Dicts that have ``key``, breadth-first, shallowest first.
+def find_objects_with(data: object, key: str, skip: frozenset[str] = frozenset()) -> list[dict]:
+    """The shallowest dicts that have ``key`` (all those at the first depth where any
+    is found), breadth-first.
 
-    With ``skip_inside`` the search does not descend into a match: a title object holds
-    other titles (recommendations, the parent series) that must not be taken for it.
+    Deeper matches are not wanted: a title object holds other titles (recommendations,
+    the parent series) that must not be taken for it, and the page's own objects sit
+    side by side at one depth (aboveTheFoldData/mainColumnData, or the urqlState
+    entries). ``skip`` names keys not worth descending into (translations, ads).
     """
     level: list[object] = [data]
     for _ in range(_MAX_SEARCH_DEPTH):
+        found: list[dict] = []
         next_level: list[object] = []
         for node in level:
             if isinstance(node, dict):
                 if key in node:
-                    yield node
-                    if skip_inside:
-                        continue
-                next_level.extend(v for v in node.values() if isinstance(v, (dict, list)))
+                    found.append(node)
+                    continue
+                for name, value in node.items():
+                    if isinstance(value, (dict, list)) and name not in skip:
+                        next_level.append(value)
             elif isinstance(node, list):
                 next_level.extend(v for v in node if isinstance(v, (dict, list)))
-        if not next_level:
-            return
+        if found or not next_level:
+            return found
         level = next_level
+    return []
 
 
 def dig(data: object, *path: str | int) -> object:
@@ -179,3 +186,33 @@ def is_media_image(url: str | None) -> bool:
     if not url or not url.startswith(("http://", "https://")):
         return False
     return "/images/M/" in url
+
+
+# Where the classic pages keep what the parsers read: the title/name overview block and
+# the cast table. Building a DOM for just these (10-40 KB) instead of the whole page
+# (100-700 KB) makes classic parsing 3-5x faster.
+_OVERVIEW_STARTS = (b'id="title-overview-widget', b'id="name-overview', b'id="img_primary"')
+_OVERVIEW_ENDS = (b'id="sidebar"', b'id="maindetails_center_bottom"', b'id="titleCast"')
+_OVERVIEW_MAX = 120_000
+_CAST_TABLE = b'<table class="cast_list"'
+
+
+def classic_fragments(page: bytes) -> bytes:
+    """The overview block and the cast table of a classic page, concatenated; the whole
+    page when the overview block cannot be found."""
+    starts = [i for m in _OVERVIEW_STARTS if (i := page.find(m)) >= 0]
+    if not starts:
+        return page
+    start = page.rfind(b"<", 0, min(starts))
+    ends = [i for m in _OVERVIEW_ENDS if (i := page.find(m, start)) >= 0]
+    # End before the tag holding the end marker, never inside it: a cut tag would
+    # swallow the cast table appended after it.
+    end = page.rfind(b"<", start, min(ends)) if ends else -1
+    if end <= start:
+        end = page.rfind(b"<", start, start + _OVERVIEW_MAX)
+    parts = [page[start:end]]
+    cast_start = page.find(_CAST_TABLE, start)
+    if cast_start >= 0:
+        cast_end = page.find(b"</table>", cast_start)
+        parts.append(page[cast_start : cast_end + 8 if cast_end >= 0 else None])
+    return b"\n".join(parts)

@@ -14,10 +14,12 @@ from selectolax.lexbor import LexborHTMLParser
 
 from mpds_pipeline.imdb import ids
 from mpds_pipeline.imdb.page_data import (
+    NON_DATA_KEYS,
+    classic_fragments,
     dig,
     full_size_image,
     is_media_image,
-    iter_objects_with,
+    find_objects_with,
     meta_content,
     text_of,
 )
@@ -63,7 +65,7 @@ def person_from_next_data(data: dict, url_hint: str | None = None) -> PersonReco
     code = text_of(dig(root, "nmconst")) or text_of(dig(data, "query", "nmconst"))
     objects = [
         obj
-        for obj in iter_objects_with(root, "nameText")
+        for obj in find_objects_with(root, "nameText", NON_DATA_KEYS)
         if code is None or obj.get("id") in (None, code)
     ]
     if not objects:
@@ -147,7 +149,7 @@ def person_from_classic_html(
     )
     if person_id is None:
         return ParseError("no person id: no canonical/og:url link or JSON-LD url")
-    tree = LexborHTMLParser(page.decode("utf-8", "replace"))
+    tree = LexborHTMLParser(classic_fragments(page).decode("utf-8", "replace"))
     node, mobile = _classic_name_node(tree)
     name = text_of(node.text().replace("\xa0", " ")) if node is not None else None
     name = name or text_of((json_ld or {}).get("name"))

@@ -21,10 +21,12 @@ from selectolax.lexbor import LexborHTMLParser
 
 from mpds_pipeline.imdb import ids
 from mpds_pipeline.imdb.page_data import (
+    NON_DATA_KEYS,
+    classic_fragments,
     dig,
     full_size_image,
     is_media_image,
-    iter_objects_with,
+    find_objects_with,
     meta_content,
     text_of,
 )
@@ -92,7 +94,7 @@ def title_objects(data: dict, title_code: str | None) -> tuple[list[dict], bool]
     root = page_props if isinstance(page_props, dict) else data
     found = [
         obj
-        for obj in iter_objects_with(root, "titleText")
+        for obj in find_objects_with(root, "titleText", NON_DATA_KEYS)
         if title_code is None or obj.get("id") in (None, title_code)
     ]
     from_urql = isinstance(root, dict) and bool(root.get("urqlState")) and not (
@@ -263,7 +265,7 @@ def _classic_original_title(tree) -> str | None:
     return text_of("".join(parts).replace("\xa0", " ").strip().strip('"'))
 
 
-def _classic_type(page_text: str, og_title: str | None, og_type: str | None) -> str | None:
+def _classic_type(og_title: str | None, og_type: str | None) -> str | None:
     if og_title:
         match = _OG_TITLE_RE.search(og_title)
         if match and match.group(1):
@@ -364,7 +366,7 @@ def title_from_classic_html(
     if title_id is None:
         return ParseError("no title id: no canonical/og:url link or JSON-LD url")
     page_text = page.decode("utf-8", "replace")
-    tree = LexborHTMLParser(page_text)
+    tree = LexborHTMLParser(classic_fragments(page).decode("utf-8", "replace"))
     title, year = _classic_title_and_year(tree)
     if title is None:
         title = text_of((json_ld or {}).get("alternateName")) or text_of(
@@ -384,7 +386,7 @@ def title_from_classic_html(
         title=title,
         original_title=_classic_original_title(tree) or text_of((json_ld or {}).get("name"))
         or title,
-        title_type=_classic_type(page_text, og_title, meta_content(page, "og:type")),
+        title_type=_classic_type(og_title, meta_content(page, "og:type")),
         year=year,
         genres=genres,
         actors=_classic_actors(tree),

@@ -79,10 +79,12 @@ def _parse(content: bytes | str, kind: str | None) -> PageRecord:
     if kind is not None and kind not in KINDS:
         return ParseError(f"unknown page kind {kind!r}: expected 'title' or 'person'")
     page = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-    page = page.removeprefix(_BOM).strip()
-    if not page:
+    page = page.removeprefix(_BOM)
+    # Look at the start only: stripping a 1 MB page would copy it.
+    head = page[:1024].lstrip()
+    if not head and not page.strip():
         return ParseError("empty page")
-    if page.startswith(b"{"):
+    if head.startswith((b"{", b"[")):
         return _parse_next_data_json(page, kind)
     return _parse_html(page, kind)
 
@@ -105,10 +107,11 @@ def _parse_html(page: bytes, kind: str | None) -> PageRecord:
     next_data = find_next_data(page)
     if next_data is None and b'id="__NEXT_DATA__"' in page:
         return ParseError("__NEXT_DATA__ script is truncated or not valid JSON")
-    json_ld = find_json_ld(page)
     kind = kind or _kind_from_url(url)
     if kind is None and next_data is not None:
         kind = _kind_from_next_data(next_data)
+    # Next.js pages carry everything in __NEXT_DATA__; JSON-LD is for classic pages.
+    json_ld = find_json_ld(page) if next_data is None or kind is None else []
     kind = kind or _kind_from_json_ld(json_ld) or _kind_from_markup(page)
     if kind is None:
         return ParseError(
