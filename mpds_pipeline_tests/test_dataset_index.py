@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import os
 import shutil
 import threading
 from functools import partial
@@ -126,11 +127,13 @@ def test_episodes_sample_keeps_title_types(tmp_path):
     assert result.missing == ["name.basics", "title.principals"]
     titles = pq.read_table(tmp_path / "titles.parquet")
     types = titles.column("title_type").to_pylist()
-    assert types.count("tvSeries") == 1 and types.count("tvEpisode") == 58
-    simpsons = index_title_facts(tmp_path, [96697])[96697]
-    assert simpsons["primary_title"] == "The Simpsons" and simpsons["title_type"] == "tvSeries"
-    crawl = ids_to_crawl(tmp_path, 96697, 96697, title_types={"movie"})
+    assert types == ["tvEpisode"] * 59  # The Simpsons' episodes (the series row is not in the sample)
+    roasting = index_title_facts(tmp_path, [348034])[348034]
+    assert roasting["primary_title"] == "Simpsons Roasting on an Open Fire"
+    assert roasting["title_type"] == "tvEpisode" and roasting["genres"] == ["Animation", "Comedy"]
+    crawl = ids_to_crawl(tmp_path, 348034, 348034, title_types={"movie"})
     assert list(crawl) == [] and crawl.skipped["title_type"] == 1
+    assert list(ids_to_crawl(tmp_path, 348034, 348034, title_types={"movie", "tvEpisode"})) == [348034]
 
 
 def test_director_sample_is_not_an_actor(tmp_path):
@@ -331,8 +334,6 @@ def test_download_streams_files_and_skips_unchanged(dataset_server, tmp_path):
     write_generated_dataset(tmp_path / "newer", titles=3100)
     shutil.copy(tmp_path / "newer" / "title.basics.tsv.gz", served / "title.basics.tsv.gz")
     newer_mtime = (served / "name.basics.tsv.gz").stat().st_mtime + 10
-    import os
-
     os.utime(served / "title.basics.tsv.gz", (newer_mtime, newer_mtime))
     third = fetch_dataset_files(base_url, dest)
     assert [f.status for f in third.files] == ["downloaded", "unchanged", "unchanged"]
@@ -348,3 +349,102 @@ def test_download_of_a_missing_file_fails_and_leaves_nothing(dataset_server, tmp
     with pytest.raises(DatasetDownloadError, match="HTTP 404"):
         download_dataset_files(base_url, dest, names=["title.ratings.tsv.gz"])
     assert list(dest.iterdir()) == []
+
+
+# --- the sample server's generated titles and persons -----------------------------------
+
+
+def test_sample_server_datasets_agree_with_the_sample_pages(tmp_path):
+    from mpds_pipeline.sample_server.content import sample_person, sample_title
+    from mpds_pipeline.sample_server.datasets import write_sample_datasets
+
+    written = write_sample_datasets(tmp_path / "files", range(1, 301), range(1, 201), seed=3)
+    assert sorted(p.name for p in written.files.values()) == [
+        "name.basics.tsv.gz",
+        "title.basics.tsv.gz",
+        "title.principals.tsv.gz",
+    ]
+    result = build_index(tmp_path / "files", tmp_path / "index", chunk_rows=64)
+    assert result.rows == {
+        "titles": written.rows["title.basics"],
+        "names": written.rows["name.basics"],
+        "principals": written.rows["title.principals"],
+    }
+
+    truth = {i: sample_title(i, 3) for i in range(1, 301)}
+    pages = {i for i, t in truth.items() if t["status"] == "ok"}
+    adult = {i for i in pages if truth[i]["is_adult"]}
+    assert adult  # every 25 ids hold an adult title
+    crawl = ids_to_crawl(tmp_path / "index", 1, 300)
+    assert list(crawl) == sorted(pages - adult)  # no 404s, no redirects, no adult pages
+    assert crawl.skipped["adult"] == len(adult)
+    assert crawl.skipped["not_in_index"] == 300 - len(pages)
+
+    facts = index_title_facts(tmp_path / "index", pages)
+    for title_id in pages:
+        assert facts[title_id]["title_type"] == truth[title_id]["title_type"]
+        assert facts[title_id]["genres"] == truth[title_id]["genres"]
+
+    persons = {i: sample_person(i, 3) for i in range(1, 201)}
+    expected_actors = {i for i, p in persons.items() if p["status"] == "ok" and p["is_actor"]}
+    assert actor_ids(tmp_path / "index") == expected_actors
+    first_ok = min(pages - adult)
+    assert cast_of(tmp_path / "index", [first_ok]).get(first_ok, []) == [pid for pid, _ in truth[first_ok]["cast"]]
+
+
+def test_sample_datasets_are_byte_stable_so_downloads_see_them_unchanged(tmp_path):
+    from mpds_pipeline.sample_server.datasets import write_sample_datasets
+
+    first = write_sample_datasets(tmp_path / "a", range(1, 60), seed=1)
+    second = write_sample_datasets(tmp_path / "b", range(1, 60), seed=1)
+    for name, path in first.files.items():
+        assert path.read_bytes() == second.files[name].read_bytes()
+
+
+# --- download validators other than Last-Modified (in-process transport) ---------------
+
+
+def _mock_host(body: bytes, headers: dict, *, honour_conditionals: bool, status: int = 200):
+    import httpx
+
+    seen = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.headers))
+        if honour_conditionals and request.headers.get("if-none-match") == headers.get("ETag"):
+            return httpx.Response(304, headers=headers)
+        # An iterator body streams like a real socket (bytes would arrive pre-read).
+        return httpx.Response(status, headers={**headers, "Content-Length": str(len(body))}, content=iter([body]))
+
+    return httpx.MockTransport(answer), seen
+
+
+def test_etag_is_sent_back_and_a_304_keeps_the_file(tmp_path):
+    transport, seen = _mock_host(b"x" * 5000, {"ETag": '"v1"'}, honour_conditionals=True)
+    names = ["title.basics.tsv.gz"]
+    assert fetch_dataset_files("http://datasets.test", tmp_path, names, transport=transport).downloaded == 1
+    again = fetch_dataset_files("http://datasets.test", tmp_path, names, transport=transport)
+    assert again.unchanged == 1
+    assert seen[1]["if-none-match"] == '"v1"'
+
+
+def test_same_etag_or_same_size_counts_as_unchanged_without_conditional_support(tmp_path):
+    names = ["name.basics.tsv.gz"]
+    transport, _ = _mock_host(b"y" * 3000, {"ETag": '"v2"'}, honour_conditionals=False)
+    fetch_dataset_files("http://datasets.test", tmp_path / "etag", names, transport=transport)
+    assert fetch_dataset_files("http://datasets.test", tmp_path / "etag", names, transport=transport).unchanged == 1
+
+    # No validators at all: the size is the only evidence.
+    transport, _ = _mock_host(b"z" * 3000, {}, honour_conditionals=False)
+    fetch_dataset_files("http://datasets.test", tmp_path / "size", names, transport=transport)
+    assert fetch_dataset_files("http://datasets.test", tmp_path / "size", names, transport=transport).unchanged == 1
+    bigger, _ = _mock_host(b"z" * 3001, {}, honour_conditionals=False)
+    refetch = fetch_dataset_files("http://datasets.test", tmp_path / "size", names, transport=bigger)
+    assert refetch.downloaded == 1 and (tmp_path / "size" / names[0]).stat().st_size == 3001
+
+
+def test_a_waf_challenge_is_reported_as_blocked(tmp_path):
+    transport, _ = _mock_host(b"", {"x-amzn-waf-action": "challenge"}, honour_conditionals=False, status=202)
+    with pytest.raises(DatasetDownloadError, match="blocked"):
+        fetch_dataset_files("http://datasets.test", tmp_path, ["title.basics.tsv.gz"], transport=transport)
+    assert not (tmp_path / "title.basics.tsv.gz").exists()

@@ -60,20 +60,30 @@ class DownloadReport:
     def bytes_downloaded(self) -> int:
         return sum(f.bytes for f in self.files if f.status == "downloaded")
 
+    def to_metadata(self) -> dict:
+        return {
+            "base_url": self.base_url,
+            "downloaded": self.downloaded,
+            "unchanged": self.unchanged,
+            "bytes_downloaded": self.bytes_downloaded,
+            "files": {f.name: f.status for f in self.files},
+        }
+
 
 def download_dataset_files(
-    base_url: str = DEFAULT_DATASETS_URL,
-    dest_dir: Path | str = Path("."),
+    base_url: str | None,
+    dest_dir: Path | str,
     names: Iterable[str] = DATASET_FILE_NAMES,
     client_settings: Any = None,
 ) -> list[Path]:
-    """Download ``names`` from ``base_url`` into ``dest_dir``; the local paths, in order."""
+    """Download ``names`` from ``base_url`` (None or "": IMDb's dataset host) into
+    ``dest_dir``; the local paths, in order."""
     return fetch_dataset_files(base_url, dest_dir, names, client_settings).paths
 
 
 def fetch_dataset_files(
-    base_url: str = DEFAULT_DATASETS_URL,
-    dest_dir: Path | str = Path("."),
+    base_url: str | None,
+    dest_dir: Path | str,
     names: Iterable[str] = DATASET_FILE_NAMES,
     client_settings: Any = None,
     *,
@@ -85,6 +95,7 @@ def fetch_dataset_files(
     ``timeout_s`` (or ``timeout``) and ``headers`` are read from it when present, so
     the crawl's client settings can be passed as they are.
     """
+    base_url = base_url or DEFAULT_DATASETS_URL
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     report = DownloadReport(base_url=base_url)
@@ -161,7 +172,7 @@ def _fetch_one(client: httpx.Client, url: str, path: Path) -> FileOutcome:
             return FileOutcome(path.name, path, "unchanged", meta["size"])
         _raise_for_status(url, response)
         written = _stream_to(path, response)
-    path.with_name(path.name + ".meta.json").write_text(
+    _meta_path(path).write_text(
         json.dumps(
             {
                 "url": url,
