@@ -1,10 +1,11 @@
 """The one Definitions object of the code location."""
-from __future__ import annotations
-
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from .assets.crawl import TITLE_PARTITIONS, crawl_assets, crawl_checks
+from .assets.crawl import PERSON_PARTITIONS, TITLE_PARTITIONS, crawl_assets, crawl_checks
+from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
 from .resources import DataDirResource, ImdbClientResource
+
+export, export_contract = build_export_asset([movies, poster_images, actors, actor_images])
 
 title_crawl_job = define_asset_job(
     "title_crawl",
@@ -12,10 +13,16 @@ title_crawl_job = define_asset_job(
     partitions_def=TITLE_PARTITIONS,
     description="Crawl and parse one title id range.",
 )
+person_crawl_job = define_asset_job(
+    "person_crawl",
+    selection=AssetSelection.assets("person_pages", "person_records"),
+    partitions_def=PERSON_PARTITIONS,
+    description="Crawl and parse one person id range.",
+)
 
 defs = Definitions(
-    assets=[*crawl_assets],
-    asset_checks=[*crawl_checks],
-    jobs=[title_crawl_job],
+    assets=[*crawl_assets, movies, actors, poster_images, actor_images, export, dataset_statistics],
+    asset_checks=[*crawl_checks, export_contract],
+    jobs=[title_crawl_job, person_crawl_job],
     resources={"imdb": ImdbClientResource(), "data_dir": DataDirResource()},
 )

@@ -1,11 +1,58 @@
-"""Text prompts built from a movie's metadata.
+"""Text prompts built from a movie's metadata and its poster caption.
 
-The movie-synopsis prompt carries title, genres, cast and synopsis (the MPDS paper's
-"movie-synopsis prompt").
+- movie-synopsis prompt (``synopsis_prompt``): title, genres, cast and synopsis.
+- vision-perceptive prompt: the BLIP-2 caption, or a reviewer's correction of it.
+- integrated prompt (``integrated_prompt``): the two together, the ``text`` of
+  ``posters.csv``, fitted to CLIP's 77-token window.
+- poster caption (``poster_caption``): the text elements printed on a poster (title and
+  top-billed actors), for the caption-control branch.
+
+The 77-token rule
+-----------------
+Stable Diffusion's CLIP text encoder reads 77 tokens, BOS and EOS included, and drops
+the rest. Rather than let CLIP cut mid-sentence, the integrated prompt is built to fit,
+keeping parts in this order of priority:
+
+1. the vision-perceptive prompt (it describes the image; if it alone is too long it is
+   cut at a word boundary and nothing else is added),
+2. the title, 3. the genres, one by one, 4. the actors, one by one, top-billed first,
+5. as many leading words of the synopsis as fit (cut at a word boundary).
+
+A part that does not fit is left out and the next, shorter one may still fit. Kept
+parts are printed in the template's order: ``"<vision>. <title>. Genres: ... Starring:
+... <synopsis>"``. If the synopsis prompt is given as one string, it is part 5 as a
+whole (cut at a word boundary after the vision prompt).
+
+Counting tokens: with a CLIP tokenizer (any Hugging Face tokenizer object) the count is
+exact: CLIP's BPE never merges across whitespace, so a text's tokens are BOS + EOS + the
+sum of its whitespace-separated words' tokens, and word counts are cached. Without one
+(no CLIP vocabulary files are available offline) a conservative estimate is used:
+every run of letters costs ceil(len / 3) tokens (CLIP has whole-word tokens for common
+English words, so ordinary text is over-counted; only rare long names can approach
+this), every digit and every punctuation character one token, plus BOS and EOS.
 """
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import pandas as pd
+
 DEFAULT_SYNOPSIS_TEMPLATE = "{title}. Genres: {genres}. Starring: {actors}. {synopsis}"
+DEFAULT_POSTER_CAPTION_TEMPLATE = "{title}, starring {actors}"
+CLIP_MAX_TOKENS = 77
+CLIP_SPECIAL_TOKENS = 2  # BOS and EOS
+
+POSTER_PROMPT_COLUMNS = [
+    "id", "synopsis_prompt", "vision_prompt", "vision_source", "text", "text_tokens", "poster_caption",
+]
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+_DIGITS = re.compile(r"\d")
+_PUNCT = re.compile(r"[^\w\s]|_")
 
 
 def synopsis_prompt(
@@ -26,4 +73,251 @@ def synopsis_prompt(
     # Drop the labels of empty fields ("Genres: .") so missing data reads naturally.
     for label in ("Genres: .", "Starring: ."):
         text = text.replace(label, "")
-    return " ".join(text.split()).strip()
+    text = " ".join(text.split()).strip()
+    return text.lstrip(". ").strip()  # an empty title leaves a leading ". "
+
+
+def poster_caption(
+    title: str | None, actors: Any, max_actors: int = 3, template: str = DEFAULT_POSTER_CAPTION_TEMPLATE
+) -> str:
+    """The poster's text elements: its title and top-billed actor names.
+
+    ``actors`` may be a list of names, a name -> URL dict (``TitleRecord.actors``) or the
+    (name, URL) pairs a Parquet map column reads back as.
+    """
+    names = actor_names(actors)[: max(0, max_actors)]
+    title = " ".join((title or "").split())
+    if not names:
+        return title
+    if not title:
+        return ", ".join(names)
+    return template.format(title=title, actors=", ".join(names))
+
+
+def actor_names(actors: Any) -> list[str]:
+    """Actor names in billing order from any of the shapes actors arrive in."""
+    if actors is None or (isinstance(actors, float) and math.isnan(actors)):
+        return []
+    if isinstance(actors, Mapping):
+        items: Iterable = actors.keys()
+    else:
+        items = list(actors)
+    names = []
+    for item in items:
+        if isinstance(item, (tuple, list)) or (hasattr(item, "__len__") and not isinstance(item, str)):
+            item = item[0]  # (name, url) pair
+        name = " ".join(str(item).split())
+        if name:
+            names.append(name)
+    return names
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+class TokenCounter:
+    """Counts CLIP tokens (BOS/EOS included): exact with a tokenizer, else the estimate.
+
+    ``tokenizer`` is a Hugging Face tokenizer (e.g. ``CLIPTokenizer``), a function
+    ``str -> int`` counting one word's tokens, or None for the conservative estimate.
+    """
+
+    def __init__(self, tokenizer: Any = None):
+        self._word_cost: Callable[[str], int]
+        if tokenizer is None:
+            self._word_cost = estimate_word_tokens
+        elif hasattr(tokenizer, "tokenize") or hasattr(tokenizer, "encode"):
+            self._word_cost = lambda word: len(tokenizer(word, add_special_tokens=False)["input_ids"])
+        elif callable(tokenizer):
+            self._word_cost = tokenizer
+        else:
+            raise TypeError(f"not a tokenizer: {tokenizer!r}")
+        self.exact = tokenizer is not None
+        self._cache: dict[str, int] = {}
+
+    def word(self, word: str) -> int:
+        cost = self._cache.get(word)
+        if cost is None:
+            cost = self._cache[word] = self._word_cost(word)
+        return cost
+
+    def __call__(self, text: str) -> int:
+        return CLIP_SPECIAL_TOKENS + sum(self.word(w) for w in text.split())
+
+
+def load_clip_tokenizer(path: str | Path | None) -> Any | None:
+    """A ``CLIPTokenizer`` from a folder (or its ``tokenizer/`` subfolder, as in a
+    Stable Diffusion model folder), or None when there is none: callers then get the
+    conservative estimate."""
+    if not path:
+        return None
+    from transformers import CLIPTokenizer
+
+    for folder in (Path(path), Path(path) / "tokenizer"):
+        if (folder / "vocab.json").exists() or (folder / "tokenizer.json").exists():
+            return CLIPTokenizer.from_pretrained(str(folder))
+    return None
+
+
+def estimate_word_tokens(word: str) -> int:
+    """Conservative CLIP token estimate for one whitespace-free word (see module doc)."""
+    letters = sum(math.ceil(len(run) / 3) for run in _LETTERS.findall(word))
+    return letters + len(_DIGITS.findall(word)) + len(_PUNCT.findall(word))
+
+
+def estimate_clip_tokens(text: str) -> int:
+    """Conservative CLIP token estimate of ``text``, BOS and EOS included."""
+    return CLIP_SPECIAL_TOKENS + sum(estimate_word_tokens(w) for w in text.split())
+
+
+# --------------------------------------------------------------------------- integrated
+
+
+@dataclass(frozen=True)
+class SynopsisParts:
+    """The pieces of a movie-synopsis prompt, for ``integrated_prompt`` to fit piece by piece."""
+
+    title: str = ""
+    genres: list[str] = field(default_factory=list)
+    actors: list[str] = field(default_factory=list)
+    synopsis: str = ""
+    template: str = DEFAULT_SYNOPSIS_TEMPLATE
+
+    def render(self) -> str:
+        return synopsis_prompt(self.title, self.genres, self.actors, self.synopsis, self.template)
+
+
+def integrated_prompt(
+    vision_prompt: str | None,
+    synopsis: str | SynopsisParts | None,
+    tokenizer: Any = None,
+    max_tokens: int = CLIP_MAX_TOKENS,
+) -> str:
+    """Vision-perceptive prompt + movie-synopsis prompt, fitted to ``max_tokens`` CLIP
+    tokens (BOS/EOS included) by the priority rule in the module docstring.
+
+    ``tokenizer``: a CLIP tokenizer, a ``TokenCounter``, or None (conservative estimate).
+    """
+    counter = tokenizer if isinstance(tokenizer, TokenCounter) else TokenCounter(tokenizer)
+    vision = " ".join((vision_prompt or "").split())
+    fits = lambda text: counter(text) <= max_tokens  # noqa: E731
+
+    if vision and not fits(vision):
+        return _longest_prefix(vision.split(), lambda words: " ".join(words), fits)
+    if synopsis is None:
+        return vision
+    if isinstance(synopsis, str):
+        words = synopsis.split()
+        return _longest_prefix(words, lambda kept: _join(vision, " ".join(kept)), fits)
+
+    full = synopsis
+    kept = SynopsisParts(template=full.template)
+    render = lambda parts: _join(vision, parts.render())  # noqa: E731
+    if full.title and fits(render(replace(kept, title=full.title))):
+        kept = replace(kept, title=full.title)
+    for name in ("genres", "actors"):
+        for item in getattr(full, name):
+            trial = replace(kept, **{name: [*getattr(kept, name), item]})
+            if fits(render(trial)):
+                kept = trial
+    words = (full.synopsis or "").split()
+    return _longest_prefix(words, lambda prefix: render(replace(kept, synopsis=" ".join(prefix))), fits)
+
+
+def _join(vision: str, synopsis_text: str) -> str:
+    if not vision:
+        return synopsis_text
+    if not synopsis_text:
+        return vision
+    stop = "" if vision[-1] in ".!?" else "."
+    return f"{vision}{stop} {synopsis_text}"
+
+
+def _longest_prefix(words: list[str], render: Callable[[list[str]], str], fits: Callable[[str], bool]) -> str:
+    """Render with the most leading ``words`` that fit (token counts grow with the prefix)."""
+    low, high = 0, len(words)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(render(words[:middle])):
+            low = middle
+        else:
+            high = middle - 1
+    return render(words[:low])
+
+
+# --------------------------------------------------------------------------- table
+
+
+def build_poster_prompts(
+    movies: pd.DataFrame,
+    vision: pd.DataFrame | None,
+    rectified: Mapping[int, str] | None,
+    template: str = DEFAULT_SYNOPSIS_TEMPLATE,
+    tokenizer: Any = None,
+    max_tokens: int = CLIP_MAX_TOKENS,
+    max_actors: int = 3,
+    caption_template: str = DEFAULT_POSTER_CAPTION_TEMPLATE,
+) -> pd.DataFrame:
+    """One row of prompts per movie (``POSTER_PROMPT_COLUMNS``).
+
+    ``movies``: columns ``id, title, genres, actors, synopsis`` (actors in any shape
+    ``actor_names`` takes). ``vision``: BLIP-2 captions, columns ``id, caption`` (rows
+    with an ``error`` or no caption are ignored). ``rectified``: id -> corrected text,
+    which wins over BLIP-2. ``vision_source`` says which was used: "rectified",
+    "blip2" or "none". ``synopsis_prompt`` is the full, unfitted prompt; ``text`` is
+    the integrated prompt fitted to ``max_tokens``.
+    """
+    captions = _blip_captions(vision)
+    rectified = {int(k): v for k, v in (rectified or {}).items() if v and str(v).strip()}
+    counter = TokenCounter(tokenizer)
+    rows = []
+    for movie in movies.itertuples(index=False):
+        movie_id = int(movie.id)
+        title = " ".join(str(getattr(movie, "title", "") or "").split())
+        genres = _as_list(getattr(movie, "genres", None))
+        names = actor_names(getattr(movie, "actors", None))
+        synopsis = getattr(movie, "synopsis", None)
+        synopsis = "" if synopsis is None or (isinstance(synopsis, float) and math.isnan(synopsis)) else str(synopsis)
+        parts = SynopsisParts(title, genres, names[:max_actors], synopsis, template)
+        if movie_id in rectified:
+            vision_prompt, source = " ".join(str(rectified[movie_id]).split()), "rectified"
+        elif movie_id in captions:
+            vision_prompt, source = captions[movie_id], "blip2"
+        else:
+            vision_prompt, source = "", "none"
+        text = integrated_prompt(vision_prompt, parts, counter, max_tokens)
+        rows.append(
+            {
+                "id": movie_id,
+                "synopsis_prompt": parts.render(),
+                "vision_prompt": vision_prompt,
+                "vision_source": source,
+                "text": text,
+                "text_tokens": counter(text),
+                "poster_caption": poster_caption(title, names, max_actors, caption_template),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=POSTER_PROMPT_COLUMNS)
+    return frame.astype({"id": "int64", "text_tokens": "int64"})
+
+
+def _blip_captions(vision: pd.DataFrame | None) -> dict[int, str]:
+    if vision is None or vision.empty:
+        return {}
+    usable = vision[vision["caption"].notna()]
+    if "error" in usable.columns:
+        usable = usable[usable["error"].isna()]
+    captions = {}
+    for movie_id, caption in zip(usable["id"], usable["caption"]):
+        caption = " ".join(str(caption).split())
+        if caption:
+            captions[int(movie_id)] = caption  # later rows (newer captions) win
+    return captions

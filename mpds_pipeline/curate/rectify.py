@@ -202,6 +202,7 @@ def load_rectifications(
         audit["created_at"] = pd.to_datetime(audit["created_at"], utc=True)
     accepted = audit.drop_duplicates("id", keep="last").reset_index(drop=True)
     rejected = pd.DataFrame([vars(r) for r in rejections], columns=REJECTED_COLUMNS)
+    rejected["row"] = rejected["row"].astype("Int64")  # None (whole file) stays missing
     return RectificationResult(
         corrections=latest, accepted=accepted, audit=audit, rejected=rejected, files=files
     )

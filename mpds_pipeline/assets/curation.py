@@ -1,0 +1,252 @@
+"""Curation assets: ``movies`` and ``actors`` (filters), ``poster_images`` and
+``actor_images`` (verified downloads), ``export`` (the MPDS release) and
+``dataset_statistics`` (the paper's Fig. 2)."""
+from pathlib import Path
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from pydantic import Field
+
+from ..curate.filters import DEFAULT_CERTIFICATE_BLOCKLIST
+from ..imdb.partitions import parse_partition_key
+from ..resources import DataDirResource, ImdbClientResource
+from .crawl import TITLE_PARTITIONS, person_assets, title_assets
+from .metadata import counts_table, image_md, markdown_table
+
+CURATE_GROUP = "curate"
+MOVIES_FILE, DECISIONS_FILE, RELEASE_TEXTS_FILE = "movies.parquet", "movie_decisions.parquet", "release_texts.parquet"
+ACTORS_FILE, CAST_FILE = "actors.parquet", "movie_actor.parquet"
+
+
+class MoviesConfig(Config):
+    source: str = Field("crawl", description="'crawl' (title_records) or 'release' (an MPDS meta.csv)")
+    release_meta_csv: str | None = Field(None, description="path to a released meta.csv (source='release')")
+    release_posters_csv: str | None = Field(None, description="optional posters.csv of the same release")
+    use_certificate_blocklist: bool = True
+    certificate_blocklist: list[str] = list(DEFAULT_CERTIFICATE_BLOCKLIST)
+    drop_non_english: bool = Field(True, description="lingua language filter (off for a release: it is curated)")
+    language_threshold: float = 0.5
+
+
+@asset(group_name=CURATE_GROUP, deps=[title_assets[1]], kinds={"python", "parquet"})
+def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataDirResource) -> MaterializeResult:
+    """Titles that become MPDS movies: adult, certificate-blocklisted, non-English and
+    poster-less titles dropped (each counted); missing genre, cast or plot kept and counted.
+    Built from every crawled partition, or from a released meta.csv (rehydrate mode)."""
+    from ..curate.filters import MovieFilterSettings, select_movies
+    from ..curate.rehydrate import ReleaseFormatError, load_release
+    from ..curate.store import write_table
+    from ..imdb.record_store import read_records
+
+    layout = data_dir.layout
+    settings = MovieFilterSettings(
+        certificate_blocklist=tuple(config.certificate_blocklist),
+        use_certificate_blocklist=config.use_certificate_blocklist,
+        drop_non_english=config.drop_non_english and config.source == "crawl",
+        language_threshold=config.language_threshold,
+    )
+    metadata: dict = {"source": config.source}
+    texts: dict[int, str] = {}
+    if config.source == "release":
+        if not config.release_meta_csv:
+            raise Failure("source='release' needs release_meta_csv: the path of an MPDS meta.csv")
+        try:
+            release = load_release(Path(config.release_meta_csv), Path(config.release_posters_csv) if config.release_posters_csv else None)
+        except (ReleaseFormatError, FileNotFoundError) as error:
+            raise Failure(f"cannot read the release: {error}") from error
+        titles, texts = release.movies, release.texts
+        metadata.update({f"release_{k}": v for k, v in release.metadata().items()})
+        if release.errors:
+            context.log.warning(f"{len(release.errors)} bad release rows skipped; first: {release.errors[0]}")
+    elif config.source == "crawl":
+        titles = read_records(layout.records_dir("title"), "title")
+    else:
+        raise Failure(f"unknown source {config.source!r}: use 'crawl' or 'release'")
+
+    selection = select_movies(titles, settings)
+    write_table(selection.movies, layout.curated_dir / MOVIES_FILE)
+    write_table(selection.decisions, layout.curated_dir / DECISIONS_FILE)
+    write_table(pd.DataFrame({"id": list(texts), "text": list(texts.values())}), layout.curated_dir / RELEASE_TEXTS_FILE)
+    counts = selection.metadata()
+    dropped_certificates = counts.pop("dropped_certificates")
+    return MaterializeResult(
+        metadata={
+            **metadata,
+            **counts,
+            "drop_reasons": counts_table(selection.drop_counts),
+            "dropped_certificates": counts_table(dropped_certificates, "certificate"),
+            "preview": markdown_table(selection.movies[["id", "title", "year", "genres", "certificate"]]),
+            "path": MetadataValue.path(str(layout.curated_dir / MOVIES_FILE)),
+        }
+    )
+
+
+@asset(group_name=CURATE_GROUP, deps=[movies, person_assets[1]], kinds={"python", "parquet"})
+def actors(data_dir: DataDirResource) -> MaterializeResult:
+    """Crawled persons who act (actor or actress) and have a photo, and each movie's cast
+    linked to their ids (billing order kept)."""
+    from ..curate.filters import select_actors
+    from ..curate.store import read_table, write_table
+    from ..imdb.record_store import read_records
+
+    layout = data_dir.layout
+    selection = select_actors(read_records(layout.records_dir("person"), "person"), read_table(layout.curated_dir / MOVIES_FILE))
+    write_table(selection.actors, layout.curated_dir / ACTORS_FILE)
+    write_table(selection.movie_actor, layout.curated_dir / CAST_FILE)
+    return MaterializeResult(
+        metadata={**selection.metadata(), "preview": markdown_table(selection.actors), "path": MetadataValue.path(str(layout.curated_dir / ACTORS_FILE))}
+    )
+
+
+class ImagesConfig(Config):
+    min_bytes: int = Field(5120, description="files smaller than this are dropped (the paper's 5 KB)")
+    max_bytes: int = 20_000_000
+    max_pixels: int = 50_000_000
+    resize_to: int | None = Field(None, description="longest side in pixels; off by default")
+
+
+@asset(group_name=CURATE_GROUP, deps=[movies], partitions_def=TITLE_PARTITIONS, kinds={"python", "jpeg"}, pool="imdb_requests")
+def poster_images(context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+    """Posters of the partition's movies, downloaded politely, decoded and verified
+    (size, pixel and byte caps), written atomically with a manifest; verified files are
+    never fetched again."""
+    from ..curate.images import download_images
+    from ..curate.store import read_table
+
+    id_range = parse_partition_key(context.partition_key)
+    movies_frame = read_table(data_dir.layout.curated_dir / MOVIES_FILE)
+    in_range = movies_frame[movies_frame["id"].between(id_range.first, id_range.last)]
+    result = download_images(
+        [(int(i), u) for i, u in zip(in_range["id"], in_range["poster_url"])],
+        data_dir.layout.poster_images_dir(context.partition_key),
+        imdb.client_settings(),
+        min_bytes=config.min_bytes,
+        max_bytes=config.max_bytes,
+        max_pixels=config.max_pixels,
+        resize_to=config.resize_to,
+    )
+    return _download_result(result, blocked_message="IMDb's image CDN is blocking: rerun this partition later")
+
+
+@asset(group_name=CURATE_GROUP, deps=[actors], kinds={"python", "jpeg"}, pool="imdb_requests")
+def actor_images(config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+    """One to two verified photos per actor (the paper's actor images)."""
+    from ..curate.images import ImageLimits, download_actor_images
+    from ..curate.store import read_table
+
+    result = download_actor_images(
+        read_table(data_dir.layout.curated_dir / ACTORS_FILE),
+        data_dir.layout.actor_images_dir,
+        imdb.client_settings(),
+        limits=ImageLimits(config.min_bytes, config.max_bytes, config.max_pixels, config.resize_to),
+    )
+    return _download_result(result, blocked_message="IMDb's image CDN is blocking: rerun actor_images later")
+
+
+def _download_result(result, blocked_message: str) -> MaterializeResult:
+    metadata = {
+        **result.metadata(),
+        "reject_reasons": counts_table(result.reasons),
+        "manifest": MetadataValue.path(str(result.manifest_path)),
+        "preview": markdown_table(result.manifest[["id", "url", "bytes", "width", "height", "status", "reason"]]),
+    }
+    if result.blocked:
+        raise Failure(blocked_message, metadata=metadata)
+    return MaterializeResult(metadata=metadata)
+
+
+POSTER_PROMPTS_FILE = "poster_prompts.parquet"
+
+
+def export_texts(layout) -> tuple[dict[int, str], pd.DataFrame | None, str]:
+    """The poster texts for posters.csv: the integrated prompts when they exist, else a
+    release's own texts, else (empty) the movie-synopsis prompt the export builds."""
+    from ..curate.store import read_table
+
+    prompts = read_table(layout.prompts_dir / POSTER_PROMPTS_FILE, missing_ok=True)
+    if not prompts.empty:
+        extra = prompts[["id", "poster_caption", "synopsis_prompt", "vision_prompt"]]
+        return dict(zip(prompts["id"].astype(int), prompts["text"])), extra, "poster_prompts"
+    release = read_table(layout.curated_dir / RELEASE_TEXTS_FILE, missing_ok=True)
+    if not release.empty:
+        return dict(zip(release["id"].astype(int), release["text"])), None, "release posters.csv"
+    return {}, None, "movie-synopsis prompt"
+
+
+def build_export_asset(upstream: list):
+    @asset(name="export", group_name=CURATE_GROUP, deps=upstream, kinds={"python", "csv", "parquet"})
+    def export_asset(data_dir: DataDirResource) -> MaterializeResult:
+        """The MPDS release under export/: meta.csv, posters.csv, actors.csv in the paper's
+        format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
+        from ..curate.export import write_export
+        from ..curate.store import read_table
+
+        layout = data_dir.layout
+        texts, extra, text_source = export_texts(layout)
+        poster_dirs = sorted((layout.root / "images" / "posters").glob("*")) if (layout.root / "images" / "posters").exists() else []
+        result = write_export(
+            read_table(layout.curated_dir / MOVIES_FILE),
+            None,
+            poster_dirs,
+            read_table(layout.curated_dir / ACTORS_FILE, missing_ok=True),
+            layout.actor_images_dir if layout.actor_images_dir.exists() else None,
+            layout.export_dir,
+            texts=texts,
+            extra_poster_columns=extra,
+        )
+        posters = pd.read_csv(result.files["posters.csv"])
+        return MaterializeResult(
+            metadata={
+                **result.metadata(),
+                "text_source": text_source,
+                "export_dir": MetadataValue.path(str(layout.export_dir)),
+                "posters_preview": markdown_table(posters),
+            }
+        )
+
+    @asset_check(asset=export_asset, name="export_contract", blocking=True,
+                 description="Exact schemas, unique ids, a verified image >= 5 KB for every posters.csv id, no adult row, URL formats.")
+    def export_contract(data_dir: DataDirResource) -> AssetCheckResult:
+        from ..curate.export import check_export
+        from ..curate.store import read_table
+
+        layout = data_dir.layout
+        decisions = read_table(layout.curated_dir / DECISIONS_FILE, missing_ok=True)
+        adult = decisions.loc[decisions["drop_reason"].isin(["adult_flag", "adult_genre"]), "id"] if not decisions.empty else []
+        results = check_export(layout.export_dir, adult_ids=adult)
+        return AssetCheckResult(
+            passed=all(r.passed for r in results),
+            metadata={r.name: f"{'pass' if r.passed else 'FAIL'}: {r.description} {r.details or ''}"[:500] for r in results},
+        )
+
+    return export_asset, export_contract
+
+
+@asset(group_name=CURATE_GROUP, deps=[movies], kinds={"python", "matplotlib"})
+def dataset_statistics(data_dir: DataDirResource) -> MaterializeResult:
+    """The paper's Fig. 2 for the curated movies: genre distribution, record types, and
+    the share missing genre, cast or plot (PNGs under export/stats/ and shown here)."""
+    from ..curate.stats import export_statistics
+    from ..curate.store import read_table
+
+    layout = data_dir.layout
+    stats = export_statistics(read_table(layout.curated_dir / MOVIES_FILE), layout.export_dir / "stats")
+    return MaterializeResult(
+        metadata={
+            **stats.metadata(),
+            "table": MetadataValue.md(stats.markdown),
+            "genres_plot": image_md(stats.files["genres"], "genre distribution"),
+            "record_types_plot": image_md(stats.files["record_types"], "record types"),
+            "missing_plot": image_md(stats.files["missing"], "missing fields"),
+            "stats_dir": MetadataValue.path(str(layout.export_dir / "stats")),
+        }
+    )

@@ -1,0 +1,392 @@
+"""The MPDS release: meta.csv, posters.csv, actors.csv, typed Parquet and image folders.
+
+The CSVs follow the paper's release format exactly (list and dict cells as JSON); the
+Parquet files beside them carry the same columns with Arrow list and map types; and
+``posters/`` is an imagefolder (``metadata.jsonl`` with ``file_name`` and ``text``) that
+Hugging Face ``datasets`` and diffusers' training scripts read as they are.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from ..imdb.ids import parse_person_id, person_url, title_url
+from .filters import as_actor_dict, as_genre_list, as_text
+from .images import MANIFEST_NAME, read_manifest
+from .prompts import synopsis_prompt
+
+META_COLUMNS = ["id", "movie-url", "title", "genres", "actors", "poster-url", "synopsis"]
+POSTERS_COLUMNS = ["id", "text"]
+ACTORS_COLUMNS = ["id", "actors-url", "actors name", "image-url"]
+META_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("movie-url", pa.string()), ("title", pa.string()),
+    ("genres", pa.list_(pa.string())), ("actors", pa.map_(pa.string(), pa.string())),
+    ("poster-url", pa.string()), ("synopsis", pa.string()),
+])
+POSTERS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string())])
+ACTORS_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("actors-url", pa.string()), ("actors name", pa.string()), ("image-url", pa.string()),
+])
+MAX_GENRES = 3
+MIN_IMAGE_BYTES = 5120
+TITLE_URL_RE = re.compile(r"^https://www\.imdb\.com/title/tt\d{7,9}$")
+PERSON_URL_RE = re.compile(r"^https://www\.imdb\.com/name/nm\d{7,9}$")
+HTTP_URL_RE = re.compile(r"^https?://[^\s/]+/\S*$")
+
+
+@dataclass
+class ExportResult:
+    export_dir: Path
+    files: dict[str, Path]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"export_dir": str(self.export_dir), **self.counts}
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    description: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# --- writing ---------------------------------------------------------------------
+
+def write_export(
+    movies: pd.DataFrame,
+    poster_manifest: pd.DataFrame | None,
+    poster_dirs: Path | Sequence[Path],
+    actors: pd.DataFrame,
+    actor_images: Path | None,
+    export_dir: Path,
+    texts: dict[int, str] | None = None,
+    extra_poster_columns: pd.DataFrame | None = None,
+) -> ExportResult:
+    """Write the release under ``export_dir``.
+
+    ``poster_manifest`` holds the download manifests' rows (None: read each of
+    ``poster_dirs``' manifest); only movies whose poster verified get a posters.csv row
+    and an image. ``actor_images`` is the actor photo folder with its manifest; None
+    exports every actor without photos. ``texts`` replaces the default poster text (the
+    movie-synopsis prompt); ``extra_poster_columns`` (an ``id`` column plus others) adds
+    columns to posters.parquet and metadata.jsonl, never to posters.csv.
+    """
+    export_dir = Path(export_dir)
+    posters_dir, actors_dir = export_dir / "posters", export_dir / "actors"
+    for folder in (export_dir, posters_dir, actors_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    texts = texts or {}
+
+    meta = _meta_rows(movies)
+    poster_files = _verified_files(poster_manifest, _as_dirs(poster_dirs))
+    posters = []
+    for row in meta:
+        source = poster_files.get((row["id"], 1))
+        if source is None:
+            continue
+        movie = row["_movie"]
+        text = texts.get(row["id"]) or synopsis_prompt(movie["title"], row["genres"], list(row["actors"]), movie["synopsis"])
+        posters.append({"id": row["id"], "text": text, "file_name": f"{row['id']}.jpg", "_source": source})
+
+    actor_rows, actor_files = _actor_rows(actors, actor_images)
+
+    _sync_images(posters_dir, {p["file_name"]: p["_source"] for p in posters})
+    _sync_images(actors_dir, actor_files)
+    extras = _extra_columns(extra_poster_columns, [p["id"] for p in posters])
+
+    files = {
+        "meta.csv": export_dir / "meta.csv", "meta.parquet": export_dir / "meta.parquet",
+        "posters.csv": export_dir / "posters.csv", "posters.parquet": export_dir / "posters.parquet",
+        "actors.csv": export_dir / "actors.csv", "actors.parquet": export_dir / "actors.parquet",
+        "metadata.jsonl": posters_dir / "metadata.jsonl",
+    }
+    meta_records = [{k: r[k] for k in META_COLUMNS} for r in meta]
+    _write_csv(files["meta.csv"], META_COLUMNS, (_jsonify(r) for r in meta_records))
+    _write_parquet(files["meta.parquet"], META_SCHEMA, {
+        **{c: [r[c] for r in meta_records] for c in META_COLUMNS},
+        "actors": [list(r["actors"].items()) for r in meta_records],
+    })
+    _write_csv(files["posters.csv"], POSTERS_COLUMNS, ({"id": p["id"], "text": p["text"]} for p in posters))
+    poster_table = pa.table({"id": pa.array([p["id"] for p in posters], pa.int64()),
+                             "text": pa.array([p["text"] for p in posters], pa.string())})
+    for name, values in extras.items():
+        poster_table = poster_table.append_column(name, pa.array(values))
+    _atomic(files["posters.parquet"], lambda tmp: pq.write_table(poster_table, tmp))
+    _write_csv(files["actors.csv"], ACTORS_COLUMNS, actor_rows)
+    _write_parquet(files["actors.parquet"], ACTORS_SCHEMA, {c: [r[c] for r in actor_rows] for c in ACTORS_COLUMNS})
+    lines = (
+        json.dumps({"file_name": p["file_name"], "text": p["text"], **{k: v[n] for k, v in extras.items()}},
+                   ensure_ascii=False)
+        for n, p in enumerate(posters)
+    )
+    _atomic(files["metadata.jsonl"], lambda tmp: Path(tmp).write_text("".join(f"{line}\n" for line in lines),
+                                                                        encoding="utf-8"))
+    return ExportResult(export_dir, files, {
+        "meta_rows": len(meta),
+        "poster_rows": len(posters),
+        "movies_without_verified_poster": len(meta) - len(posters),
+        "actor_rows": len(actor_rows),
+        "actor_images": len(actor_files),
+        "custom_texts": sum(1 for p in posters if p["id"] in texts),
+    })
+
+
+def _meta_rows(movies: pd.DataFrame) -> list[dict]:
+    rows, seen = [], set()
+    for movie in movies.to_dict("records"):
+        movie_id = int(movie["id"])
+        if movie_id in seen:
+            continue
+        seen.add(movie_id)
+        movie = {**movie, "title": as_text(movie.get("title")), "synopsis": as_text(movie.get("synopsis"))}
+        rows.append({
+            "id": movie_id,
+            "movie-url": title_url(movie_id),
+            "title": movie["title"],
+            "genres": as_genre_list(movie.get("genres"))[:MAX_GENRES],
+            "actors": _paper_person_urls(as_actor_dict(movie.get("actors"))),
+            "poster-url": as_text(movie.get("poster_url")),
+            "synopsis": movie["synopsis"],
+            "_movie": movie,
+        })
+    return rows
+
+
+def _paper_person_urls(actors: dict[str, str]) -> dict[str, str]:
+    """Person URLs as the paper wrote them: https://www.imdb.com/name/nm0000206."""
+    return {name: person_url(pid) if (pid := parse_person_id(url)) else url for name, url in actors.items()}
+
+
+def _as_dirs(dirs: Path | Sequence[Path] | None) -> list[Path]:
+    if dirs is None:
+        return []
+    if isinstance(dirs, (str, Path)):
+        return [Path(dirs)]
+    return [Path(d) for d in dirs]
+
+
+def _verified_files(manifest: pd.DataFrame | None, dirs: list[Path]) -> dict[tuple[int, int], Path]:
+    """(id, variant) -> path of each verified image found in ``dirs``."""
+    frames = [manifest] if manifest is not None else [read_manifest(d) for d in dirs if (d / MANIFEST_NAME).is_file()]
+    found: dict[tuple[int, int], Path] = {}
+    for frame in frames:
+        if frame is None or frame.empty:
+            continue
+        for row in frame[frame["status"] == "ok"].to_dict("records"):
+            variant = int(row.get("variant", 1) or 1)
+            name = row.get("file_name") or (f"{row['id']}.jpg" if variant == 1 else f"{row['id']}_{variant}.jpg")
+            for folder in dirs:
+                if (folder / name).is_file():
+                    found[(int(row["id"]), variant)] = folder / name
+                    break
+    return found
+
+
+def _actor_rows(actors: pd.DataFrame, images_dir: Path | None) -> tuple[list[dict], dict[str, Path]]:
+    images = _verified_files(None, [Path(images_dir)]) if images_dir is not None else None
+    rows, files = [], {}
+    for actor in actors.drop_duplicates("id").to_dict("records"):
+        actor_id = int(actor["id"])
+        if images is not None:
+            mine = {key: path for key, path in images.items() if key[0] == actor_id}
+            if not mine:
+                continue  # the paper's actors.csv lists actors with photos
+            files.update({path.name: path for path in mine.values()})
+        rows.append({
+            "id": actor_id,
+            "actors-url": person_url(actor_id),
+            "actors name": as_text(actor.get("name")),
+            "image-url": as_text(actor.get("image_url")),
+        })
+    return rows, files
+
+
+def _sync_images(folder: Path, wanted: dict[str, Path]) -> None:
+    """Make ``folder``'s .jpg files exactly ``wanted``, hard-linking where the disk allows."""
+    for stale in folder.glob("*.jpg"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, source in wanted.items():
+        target = folder / name
+        if target.exists():
+            if os.path.samefile(source, target):
+                continue
+            target.unlink()
+        try:
+            os.link(source, target)  # the sources are replaced atomically, never rewritten in place
+        except OSError:
+            shutil.copy2(source, target)
+
+
+def _extra_columns(extra: pd.DataFrame | None, ids: list[int]) -> dict[str, list]:
+    if extra is None or extra.empty:
+        return {}
+    indexed = extra.drop_duplicates("id").set_index("id")
+    columns = [c for c in indexed.columns if c not in ("id", "text", "file_name")]
+    return {c: [None if pd.isna(v) else v for v in indexed[c].reindex(ids).tolist()] for c in columns}
+
+
+def _jsonify(row: dict) -> dict:
+    return {k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v for k, v in row.items()}
+
+
+def _write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    _atomic(path, write)
+
+
+def _write_parquet(path: Path, schema: pa.Schema, columns: dict[str, list]) -> None:
+    table = pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema=schema)
+    _atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def _atomic(path: Path, write) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- checks ----------------------------------------------------------------------
+
+def check_export(export_dir: Path, adult_ids: Iterable[int] = (), min_image_bytes: int = MIN_IMAGE_BYTES,
+                 ) -> list[CheckResult]:
+    """The export's asset checks: schemas, unique ids, poster images, no adult row, URLs.
+
+    ``adult_ids`` are the ids the filters dropped as adult (from the movie decisions);
+    rows with the genre "Adult" fail the check whether or not they are listed.
+    """
+    export_dir = Path(export_dir)
+    frames = {name: _read_csv_strict(export_dir / f"{name}.csv") for name in ("meta", "posters", "actors")}
+    return [
+        _check_schemas(export_dir, frames),
+        _check_unique_ids(frames),
+        _check_poster_images(export_dir, frames["posters"], min_image_bytes),
+        _check_no_adult(frames["meta"], set(int(i) for i in adult_ids)),
+        _check_urls(frames),
+    ]
+
+
+def _read_csv_strict(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+
+
+def _check_schemas(export_dir: Path, frames: dict) -> CheckResult:
+    problems = []
+    expected = {"meta": (META_COLUMNS, META_SCHEMA), "posters": (POSTERS_COLUMNS, POSTERS_SCHEMA),
+                "actors": (ACTORS_COLUMNS, ACTORS_SCHEMA)}
+    for name, (columns, schema) in expected.items():
+        frame = frames[name]
+        if frame is None:
+            problems.append(f"{name}.csv is missing")
+        elif list(frame.columns) != columns:
+            problems.append(f"{name}.csv columns {list(frame.columns)} != {columns}")
+        parquet = export_dir / f"{name}.parquet"
+        if not parquet.is_file():
+            problems.append(f"{name}.parquet is missing")
+            continue
+        actual = pq.read_schema(parquet)
+        for want in schema:
+            if actual.get_field_index(want.name) < 0:
+                problems.append(f"{name}.parquet lacks {want.name}")
+            elif not actual.field(want.name).type.equals(want.type):
+                problems.append(f"{name}.parquet {want.name} is {actual.field(want.name).type}, not {want.type}")
+    return CheckResult("export_schemas", not problems, "CSV columns and Parquet types are exactly the release format",
+                       {"problems": problems[:20]})
+
+
+def _check_unique_ids(frames: dict) -> CheckResult:
+    duplicates = {}
+    for name, frame in frames.items():
+        if frame is not None:
+            counts = frame["id"].value_counts() if "id" in frame else pd.Series(dtype=int)
+            dup = counts[counts > 1]
+            if len(dup):
+                duplicates[f"{name}.csv"] = dup.index.tolist()[:20]
+    return CheckResult("export_unique_ids", not duplicates, "ids are unique in every CSV", {"duplicates": duplicates})
+
+
+def _check_poster_images(export_dir: Path, posters: pd.DataFrame | None, min_bytes: int) -> CheckResult:
+    bad: list[str] = []
+    checked = 0
+    for poster_id in ([] if posters is None else posters["id"]):
+        path = export_dir / "posters" / f"{poster_id}.jpg"
+        checked += 1
+        if not path.is_file():
+            bad.append(f"{poster_id}: no image")
+            continue
+        size = path.stat().st_size
+        if size < min_bytes:
+            bad.append(f"{poster_id}: {size} bytes")
+            continue
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            bad.append(f"{poster_id}: does not decode ({error})")
+    lines = 0
+    jsonl = export_dir / "posters" / "metadata.jsonl"
+    if jsonl.is_file():
+        lines = sum(1 for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip())
+    if lines != checked:
+        bad.append(f"metadata.jsonl has {lines} rows, posters.csv {checked}")
+    return CheckResult("export_poster_images", not bad,
+                       f"every posters.csv id has an image of at least {min_bytes} bytes that decodes",
+                       {"checked": checked, "problems": bad[:20], "failures": len(bad)})
+
+
+def _check_no_adult(meta: pd.DataFrame | None, adult_ids: set[int]) -> CheckResult:
+    found = []
+    for row in ([] if meta is None else meta.to_dict("records")):
+        genres = as_genre_list(row.get("genres"))
+        if any(g.lower() == "adult" for g in genres) or (row["id"].isdigit() and int(row["id"]) in adult_ids):
+            found.append(row["id"])
+    return CheckResult("export_no_adult", not found, "no adult title in meta.csv", {"adult_ids": found[:20]})
+
+
+def _check_urls(frames: dict) -> CheckResult:
+    bad: list[str] = []
+    meta, actors = frames["meta"], frames["actors"]
+    for row in ([] if meta is None else meta.to_dict("records")):
+        expected = title_url(int(row["id"])) if row["id"].isdigit() and int(row["id"]) > 0 else None
+        if row["movie-url"] != expected or not TITLE_URL_RE.match(row["movie-url"]):
+            bad.append(f"meta {row['id']}: movie-url {row['movie-url']}")
+        if row["poster-url"] and not HTTP_URL_RE.match(row["poster-url"]):
+            bad.append(f"meta {row['id']}: poster-url {row['poster-url'][:60]}")
+        try:
+            cast = json.loads(row["actors"]) if row["actors"] else {}
+        except ValueError:
+            cast = None
+        if not isinstance(cast, dict) or not all(PERSON_URL_RE.match(str(u)) for u in cast.values()):
+            bad.append(f"meta {row['id']}: actors {row['actors'][:60]}")
+    for row in ([] if actors is None else actors.to_dict("records")):
+        if not PERSON_URL_RE.match(row["actors-url"]) or (row["id"].isdigit() and row["actors-url"] != person_url(int(row["id"]))):
+            bad.append(f"actors {row['id']}: actors-url {row['actors-url']}")
+        if row["image-url"] and not HTTP_URL_RE.match(row["image-url"]):
+            bad.append(f"actors {row['id']}: image-url {row['image-url'][:60]}")
+    return CheckResult("export_url_formats", not bad, "URLs are in the paper's formats",
+                       {"problems": bad[:20], "failures": len(bad)})

@@ -1,0 +1,47 @@
+"""Curated tables on disk: Parquet with list and map columns, written atomically.
+
+Movies carry an ordered ``actors`` mapping (name -> person URL); Arrow maps keep that
+order, so it is stored as a map and handed back to callers as a dict.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .filters import as_actor_dict
+
+MAP_COLUMNS = ("actors",)
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` to ``path`` atomically; dict columns become Arrow maps."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    maps = {c: frame[c].map(lambda v: list(as_actor_dict(v).items())) for c in MAP_COLUMNS if c in frame.columns}
+    table = pa.Table.from_pandas(frame.drop(columns=list(maps)), preserve_index=False)
+    for column, values in maps.items():
+        position = list(frame.columns).index(column)
+        array = pa.array(values.tolist(), type=pa.map_(pa.string(), pa.string()))
+        table = table.add_column(position, pa.field(column, array.type), array)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_table(path: Path, missing_ok: bool = False) -> pd.DataFrame:
+    """Read a table written by ``write_table``; maps come back as ordered dicts."""
+    path = Path(path)
+    if not path.exists():
+        if missing_ok:
+            return pd.DataFrame()
+        raise FileNotFoundError(f"{path} does not exist: materialise the asset that writes it first")
+    frame = pq.read_table(path).to_pandas()
+    for column in MAP_COLUMNS:
+        if column in frame.columns:
+            frame[column] = frame[column].map(as_actor_dict)
+    return frame
