@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="run the pipeline end to end against the sample server")
     demo.add_argument("--data-dir", default=None, help="default: $MPDS_DATA_DIR or ./data")
     demo.add_argument("--titles", type=int, default=200, help="title ids to crawl")
-    demo.add_argument("--persons", type=int, default=100, help="person ids to crawl")
+    demo.add_argument("--persons", type=int, default=200, help="person ids to crawl")
 
     args = parser.parse_args(argv)
     if args.command == "parse":

@@ -1,11 +1,12 @@
 """The one Definitions object of the code location."""
 from dagster import AssetSelection, Definitions, define_asset_job
 
+from .assets.captions import poster_prompts, rectification_merge_job, rectifications, rectifications_sensor, vision_prompts
 from .assets.crawl import PERSON_PARTITIONS, TITLE_PARTITIONS, crawl_assets, crawl_checks
 from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
-from .resources import DataDirResource, ImdbClientResource
+from .resources import DataDirResource, ImdbClientResource, ModelsResource
 
-export, export_contract = build_export_asset([movies, poster_images, actors, actor_images])
+export, export_contract = build_export_asset([movies, poster_images, actors, actor_images, poster_prompts])
 
 title_crawl_job = define_asset_job(
     "title_crawl",
@@ -21,8 +22,14 @@ person_crawl_job = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[*crawl_assets, movies, actors, poster_images, actor_images, export, dataset_statistics],
+    assets=[
+        *crawl_assets,
+        movies, actors, poster_images, actor_images, dataset_statistics,
+        vision_prompts, rectifications, poster_prompts,
+        export,
+    ],
     asset_checks=[*crawl_checks, export_contract],
-    jobs=[title_crawl_job, person_crawl_job],
-    resources={"imdb": ImdbClientResource(), "data_dir": DataDirResource()},
+    jobs=[title_crawl_job, person_crawl_job, rectification_merge_job],
+    sensors=[rectifications_sensor],
+    resources={"imdb": ImdbClientResource(), "data_dir": DataDirResource(), "models": ModelsResource()},
 )

@@ -20,7 +20,7 @@ import httpx
 from .imdb.partitions import id_ranges
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
-DEMO_PARTITION_SIZE = 100
+DEMO_PARTITION_SIZE = 200
 
 
 def free_port() -> int:
@@ -64,7 +64,18 @@ def demo_environment(data_dir: Path, port: int, titles: int, persons: int) -> di
         # The sample server is ours: a brisker rate than IMDb's 1 request/s default.
         "MPDS_RATE": os.environ.get("MPDS_RATE", "25"),
         "MPDS_BACKOFF_BASE_S": "0.2",
+        "MPDS_BLIP2_MODEL": os.environ.get("MPDS_BLIP2_MODEL") or str(tiny_blip2_dir(data_dir)),
     }
+
+
+def tiny_blip2_dir(data_dir: Path) -> Path:
+    """A tiny randomly initialised BLIP-2, saved once, loaded through the real code path."""
+    from .vision.tiny_blip2 import save_tiny_blip2
+
+    folder = data_dir / "models" / "tiny-blip2"
+    if not (folder / "config.json").exists():
+        save_tiny_blip2(folder)
+    return folder
 
 
 def materialize(select: str, env: dict[str, str], partition: str | None = None) -> None:
@@ -87,10 +98,16 @@ def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
     try:
         env = demo_environment(root, port, titles, persons)
         print(f"sample IMDb server on http://127.0.0.1:{port}; data in {root}", flush=True)
-        for id_range in id_ranges("title", 1, titles, DEMO_PARTITION_SIZE):
-            materialize("title_pages,title_records", env, id_range.key)
-        for id_range in id_ranges("person", 1, persons, DEMO_PARTITION_SIZE):
-            materialize("person_pages,person_records", env, id_range.key)
+        title_keys = [r.key for r in id_ranges("title", 1, titles, DEMO_PARTITION_SIZE)]
+        person_keys = [r.key for r in id_ranges("person", 1, persons, DEMO_PARTITION_SIZE)]
+        for key in title_keys:
+            materialize("title_pages,title_records", env, key)
+        for key in person_keys:
+            materialize("person_pages,person_records", env, key)
+        materialize("movies,actors,actor_images,dataset_statistics", env)
+        for key in title_keys:
+            materialize("poster_images,vision_prompts", env, key)
+        materialize("rectifications,poster_prompts,export", env)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -99,14 +116,31 @@ def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
 
 
 def print_summary(root: Path) -> None:
+    from .curate.store import read_table
     from .imdb.record_store import read_records
     from .layout import DataLayout
 
     layout = DataLayout(root)
     titles = read_records(layout.records_dir("title"), "title")
     persons = read_records(layout.records_dir("person"), "person")
+    decisions = read_table(layout.curated_dir / "movie_decisions.parquet", missing_ok=True)
     print()
     print(f"title records:  {len(titles):5d} in {layout.records_dir('title')}")
     print(f"person records: {len(persons):5d} in {layout.records_dir('person')}")
     print(f"raw pages (WARC): {layout.root / 'crawl'}")
-    print(f"browse the runs: DAGSTER_HOME={layout.root / '.dagster'} dagster dev -m mpds_pipeline")
+    if not decisions.empty:
+        kept = int(decisions["kept"].sum())
+        print(f"movies kept: {kept} of {len(decisions)}; dropped by reason:")
+        for reason, count in decisions.loc[~decisions["kept"], "drop_reason"].value_counts().items():
+            print(f"  {reason:12s} {count}")
+    export = layout.export_dir
+    if (export / "posters.csv").exists():
+        import pandas as pd
+
+        posters = pd.read_csv(export / "posters.csv")
+        actors = pd.read_csv(export / "actors.csv")
+        print(f"export: {export}  ({len(posters)} posters, {len(actors)} actors; meta.csv, posters.csv, actors.csv, Parquet, posters/metadata.jsonl)")
+        print(f"statistics: {export / 'stats'}")
+        print("note: the demo captions posters with a tiny randomly initialised BLIP-2, so its captions are noise;")
+        print("      see README 'The real run' for the real model on a GPU.")
+    print(f"browse the runs: DAGSTER_HOME={layout.root / '.dagster'} DAGSTER_DISABLE_TELEMETRY=1 dagster dev -m mpds_pipeline")

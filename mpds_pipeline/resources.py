@@ -56,3 +56,30 @@ class ImdbClientResource(ConfigurableResource):
             extra_allowed_hosts=tuple(self.extra_allowed_hosts),
             obey_robots=self.obey_robots,
         )
+
+
+class ModelsResource(ConfigurableResource):
+    """Where the models come from: hub ids or local folders (env overrides in brackets).
+
+    The demo and the tests point these at tiny random models built in code.
+    """
+
+    blip2: str = Field(default_factory=lambda: settings.env_str("MPDS_BLIP2_MODEL", "Salesforce/blip2-opt-2.7b"))
+    stable_diffusion: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_SD_MODEL", "stable-diffusion-v1-5/stable-diffusion-v1-5")
+    )
+    controlnet: str = Field(default_factory=lambda: settings.env_str("MPDS_CONTROLNET_MODEL", "lllyasviel/sd-controlnet-canny"))
+    clip: str = Field(default_factory=lambda: settings.env_str("MPDS_CLIP_MODEL", "openai/clip-vit-large-patch14"))
+    pickscore: str = Field(default_factory=lambda: settings.env_str("MPDS_PICKSCORE_MODEL", "yuvalkirstain/PickScore_v1"))
+    pickscore_processor: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_PICKSCORE_PROCESSOR", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K")
+    )
+    fid_features: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_FID_FEATURES", "inception"),
+        description="FID feature extractor: 'inception' or a model path/id (see vision.metrics)",
+    )
+    clip_tokenizer: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_CLIP_TOKENIZER", ""),
+        description="tokenizer that counts the 77-token window; empty: the SD model's tokenizer if local, else an estimate",
+    )
+    device: str = Field(default_factory=lambda: settings.env_str("MPDS_DEVICE", "auto"))

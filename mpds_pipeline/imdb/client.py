@@ -6,6 +6,10 @@ concurrency, robots.txt, a descriptive User-Agent and a host allowlist. Retries 
 exponential backoff with jitter on 408/429/5xx and connection errors, honouring
 ``Retry-After``. An AWS WAF challenge (202, or 403/405 with ``x-amzn-waf-action``) is
 never retried: it is returned as is so the crawl can classify it as blocked and stop.
+
+The rate limit counts a request from its send until one second after its response
+headers arrive (see ratelimit.py), so it holds as the server counts; with real latency
+the achieved rate is a little under ``rate_per_second``.
 """
 from __future__ import annotations
 
@@ -190,14 +194,18 @@ class PoliteClient:
     async def _send(self, url: str) -> _Attempt:
         async with self._slots:
             # Inside the slot, so the recorded send time is the real one.
-            await self._limiter.acquire()
+            slot = await self._limiter.acquire()
             self.requests_made += 1
             try:
-                resp = await self._http.get(url)
+                async with self._http.stream("GET", url) as resp:
+                    slot.release()  # headers are back: the server has counted this request
+                    content = await resp.aread()
             except httpx.HTTPError as exc:  # timeouts, resets, truncated bodies, protocol errors
                 return _Attempt(None, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
+            finally:
+                slot.release()
         headers = {k.lower(): v for k, v in resp.headers.items()}
-        return _Attempt(resp.status_code, headers, resp.content)
+        return _Attempt(resp.status_code, headers, content)
 
     def _retry_delay(self, attempt_number: int, headers: dict[str, str]) -> float:
         retry_after = parse_retry_after(headers.get("retry-after"))

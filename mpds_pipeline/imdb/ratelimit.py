@@ -1,48 +1,66 @@
 """A sliding-window rate limiter shared by every request a client sends.
 
-Token spacing alone lets a burst slip through when requests queue up behind a slow
-one; a sliding window guarantees that no window of ``window_s`` seconds, wherever it
-starts, ever holds more than ``max_in_window`` sends. The window is widened by a small
-margin because the server stamps a request a little after the client sends it, and
-network jitter must not push two sends into the same server-side second.
+The limit must hold as the *server* counts it: at most N arrivals in any window of one
+second, wherever the window starts. The client cannot see when a request arrives, only
+that it arrived before its response headers came back. So each send occupies a slot
+from the moment it is sent until one window after its response headers arrive (or it
+failed); a new send waits for a free slot. Arrivals are therefore always at least one
+window apart for sends N apart, however the network or the event loop delays them.
+Token spacing alone (or counting send times) lets queued requests bunch up at the server.
 """
 from __future__ import annotations
 
 import asyncio
 import math
 import time
-from collections import deque
+
+_IN_FLIGHT = math.inf
+_POLL_S = 0.01
+
+
+class RateSlot:
+    """One send's place in the window; ``release()`` when its response headers arrive."""
+
+    __slots__ = ("limiter", "ended")
+
+    def __init__(self, limiter: "SlidingWindowLimiter | None"):
+        self.limiter = limiter
+        self.ended = _IN_FLIGHT
+
+    def release(self) -> None:
+        if self.limiter is not None and self.ended == _IN_FLIGHT:
+            self.ended = time.monotonic()
 
 
 class SlidingWindowLimiter:
-    """At most ``rate_per_second`` sends in any window of one second (plus ``margin_s``).
+    """At most ``rate_per_second`` requests in any one-second window at the server.
 
-    ``rate_per_second <= 0`` disables the limit (benchmarks on loopback only).
+    ``rate_per_second <= 0`` disables the limit (benchmarks on loopback only). A rate
+    below 1 (0.5/s) becomes one request per 1/rate seconds.
     """
 
-    def __init__(self, rate_per_second: float, *, window_s: float = 1.0, margin_s: float = 0.1):
+    def __init__(self, rate_per_second: float, *, window_s: float = 1.0, margin_s: float = 0.01):
         self.enabled = rate_per_second > 0
-        # A fractional rate (0.5/s) becomes one send per 2 s: widen the window instead of
-        # rounding the count down to zero.
         if self.enabled and rate_per_second < 1:
-            self.max_in_window = 1
-            self.window_s = window_s / rate_per_second + margin_s
+            self.max_in_window, self.window_s = 1, window_s / rate_per_second + margin_s
         else:
             self.max_in_window = max(1, math.floor(rate_per_second * window_s)) if self.enabled else 0
             self.window_s = window_s + margin_s
-        self._sent: deque[float] = deque()
+        self._slots: list[RateSlot] = []
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
-        """Wait until one more send fits in the window, then record it as sent now."""
+    async def acquire(self) -> RateSlot:
+        """Wait for a free slot and take it; the caller sends right away, then releases."""
         if not self.enabled:
-            return
+            return RateSlot(None)
         async with self._lock:  # FIFO: waiters are served in arrival order
             while True:
                 now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.window_s:
-                    self._sent.popleft()
-                if len(self._sent) < self.max_in_window:
-                    self._sent.append(now)
-                    return
-                await asyncio.sleep(self._sent[0] + self.window_s - now)
+                self._slots = [s for s in self._slots if now - s.ended < self.window_s]
+                if len(self._slots) < self.max_in_window:
+                    slot = RateSlot(self)
+                    self._slots.append(slot)
+                    return slot
+                next_expiry = min(s.ended for s in self._slots) + self.window_s
+                # All slots in flight: their expiry is unknown until an answer comes, so poll.
+                await asyncio.sleep(_POLL_S if next_expiry == _IN_FLIGHT else max(0.0, next_expiry - now))

@@ -1,0 +1,195 @@
+"""Caption assets: ``vision_prompts`` (BLIP-2), ``rectifications`` (human corrections)
+and ``poster_prompts`` (the integrated text that goes to posters.csv), plus the sensor
+that re-merges when reviewers drop new corrections."""
+import base64
+import io
+from pathlib import Path
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetSelection,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    asset,
+    define_asset_job,
+    sensor,
+)
+from pydantic import Field
+
+from ..resources import DataDirResource, ModelsResource
+from .crawl import TITLE_PARTITIONS
+from .curation import MOVIES_FILE, POSTER_PROMPTS_FILE, movies, poster_images
+from .metadata import counts_table, markdown_table
+
+PROMPTS_GROUP = "prompts"
+RECTIFIED_FILE, AUDIT_FILE, REJECTED_FILE = "rectified.parquet", "rectification_audit.parquet", "rectification_rejected.parquet"
+
+
+class CaptionConfig(Config):
+    batch_size: int = 16
+    prompt: str = Field("a movie poster of", description="text the caption continues")
+    max_new_tokens: int = 30
+    num_beams: int = 1
+    dtype: str = Field("auto", description="auto: bf16/fp16 on GPU, fp32 on CPU")
+
+
+@asset(group_name=PROMPTS_GROUP, deps=[poster_images], partitions_def=TITLE_PARTITIONS, kinds={"pytorch", "parquet"})
+def vision_prompts(context: AssetExecutionContext, config: CaptionConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+    """BLIP-2 "vision-perceptive" captions of the partition's verified posters, each with
+    its confidence (mean token log-probability), model and settings; resumable."""
+    from ..curate.images import read_manifest
+    from ..vision.captioner import CaptionSettings, caption_partition
+
+    layout = data_dir.layout
+    image_dir = layout.poster_images_dir(context.partition_key)
+    manifest = read_manifest(image_dir)
+    verified = manifest[manifest["status"] == "ok"]
+    items = [(int(i), image_dir / name) for i, name in zip(verified["id"], verified["file_name"])]
+    settings = CaptionSettings(
+        model=models.blip2, device=models.device, dtype=config.dtype, batch_size=config.batch_size,
+        prompt=config.prompt or None, max_new_tokens=config.max_new_tokens, num_beams=config.num_beams,
+    )
+    result = caption_partition(items, layout.vision_prompts_file(context.partition_key), settings)
+    return MaterializeResult(
+        metadata={
+            **result.metadata(),
+            "model": models.blip2,
+            "path": MetadataValue.path(str(result.out_path)),
+            "preview": MetadataValue.md(_caption_preview(result.preview, image_dir)),
+        }
+    )
+
+
+def _caption_preview(rows: list[dict], image_dir: Path) -> str:
+    """A few posters as inline thumbnails beside their captions."""
+    from PIL import Image
+
+    lines = ["| poster | id | caption | confidence |", "|---|---|---|---|"]
+    for row in rows:
+        thumb = ""
+        path = image_dir / f"{row['id']}.jpg"
+        if path.exists():
+            with Image.open(path) as image:
+                image.thumbnail((96, 144))
+                buffer = io.BytesIO()
+                image.convert("RGB").save(buffer, "JPEG", quality=70)
+            thumb = f"![{row['id']}](data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+        caption = str(row.get("caption") or "").replace("|", "\\|")
+        confidence = row.get("confidence")
+        lines.append(f"| {thumb} | {row['id']} | {caption} | {'' if confidence is None else round(confidence, 3)} |")
+    return "\n".join(lines)
+
+
+def _read_vision_prompts(layout) -> pd.DataFrame:
+    from ..vision.captioner import read_captions
+
+    files = sorted((layout.prompts_dir / "vision_prompts").glob("*.parquet"))
+    frames = [read_captions(f) for f in files]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "caption", "confidence", "error"])
+
+
+def _load_rectifications(layout):
+    from ..curate.rectify import load_rectifications
+    from ..curate.store import read_table
+
+    movie_ids = set(read_table(layout.curated_dir / MOVIES_FILE)["id"].astype(int))
+    vision = _read_vision_prompts(layout)
+    captions = dict(zip(vision["id"].astype(int), vision["caption"])) if not vision.empty else {}
+    layout.rectifications_dir.mkdir(parents=True, exist_ok=True)
+    return load_rectifications(layout.rectifications_dir, known_ids=movie_ids, current_texts=captions)
+
+
+@asset(group_name=PROMPTS_GROUP, deps=[movies], kinds={"python", "parquet"})
+def rectifications(data_dir: DataDirResource) -> MaterializeResult:
+    """Human corrections of captions, dropped as CSV or Label Studio JSON files into
+    rectifications/ (or saved by `mpds review`): validated, latest wins per id, every
+    correction kept in an audit table with who, when and the text it replaced."""
+    from ..curate.store import write_table
+
+    layout = data_dir.layout
+    result = _load_rectifications(layout)
+    write_table(result.accepted, layout.prompts_dir / RECTIFIED_FILE)
+    write_table(result.audit, layout.prompts_dir / AUDIT_FILE)
+    write_table(result.rejected.astype({"row": "float64"}), layout.prompts_dir / REJECTED_FILE)
+    counts = result.metadata()
+    reasons = counts.pop("rejection_reasons")
+    return MaterializeResult(
+        metadata={
+            **counts,
+            "rejection_reasons": counts_table(reasons),
+            "rejected_rows": markdown_table(result.rejected, limit=20),
+            "audit": markdown_table(result.audit[["id", "text", "replaced_text", "reviewer", "created_at", "source"]], limit=20),
+            "folder": MetadataValue.path(str(layout.rectifications_dir)),
+        }
+    )
+
+
+class PosterPromptsConfig(Config):
+    synopsis_template: str = Field("{title}. Genres: {genres}. Starring: {actors}. {synopsis}", description="movie-synopsis prompt")
+    max_tokens: int = Field(77, description="CLIP's window, BOS and EOS included")
+    max_actors: int = 3
+
+
+@asset(group_name=PROMPTS_GROUP, deps=[movies, vision_prompts, rectifications], kinds={"python", "parquet"})
+def poster_prompts(config: PosterPromptsConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+    """Per poster: the movie-synopsis prompt, the vision-perceptive prompt (rectified when
+    a correction exists, else BLIP-2's), the integrated text fitted to CLIP's 77 tokens
+    (caption first, then title, genres, actors, synopsis), and the poster caption."""
+    from ..curate.prompts import build_poster_prompts, load_clip_tokenizer
+    from ..curate.store import read_table, write_table
+
+    layout = data_dir.layout
+    rectified = _load_rectifications(layout)  # read fresh, so `poster_prompts*` alone picks up new files
+    tokenizer = _clip_tokenizer(models)
+    frame = build_poster_prompts(
+        read_table(layout.curated_dir / MOVIES_FILE), _read_vision_prompts(layout), rectified.corrections,
+        template=config.synopsis_template, tokenizer=tokenizer, max_tokens=config.max_tokens, max_actors=config.max_actors,
+    )
+    out = write_table(frame, layout.prompts_dir / POSTER_PROMPTS_FILE)
+    return MaterializeResult(
+        metadata={
+            "posters": len(frame),
+            **{f"vision_{k}": int(v) for k, v in frame["vision_source"].value_counts().items()},
+            "max_text_tokens": int(frame["text_tokens"].max()) if len(frame) else 0,
+            "token_counter": "CLIP tokenizer" if tokenizer is not None else "estimate (no CLIP tokenizer found)",
+            "preview": markdown_table(frame[["id", "vision_source", "text", "poster_caption"]]),
+            "path": MetadataValue.path(str(out)),
+        }
+    )
+
+
+def _clip_tokenizer(models: ModelsResource):
+    from ..curate.prompts import load_clip_tokenizer
+
+    for candidate in (models.clip_tokenizer, models.stable_diffusion):
+        if candidate and Path(candidate).exists():
+            tokenizer = load_clip_tokenizer(candidate)
+            if tokenizer is not None:
+                return tokenizer
+    return None
+
+
+rectification_merge_job = define_asset_job(
+    "rectification_merge",
+    selection=AssetSelection.assets("rectifications", "poster_prompts", "export"),
+    description="Re-merge human corrections into the prompts and the export.",
+)
+
+
+@sensor(job=rectification_merge_job, minimum_interval_seconds=30, description="New files in rectifications/ launch the re-merge.")
+def rectifications_sensor(context: SensorEvaluationContext, data_dir: DataDirResource):
+    folder = data_dir.layout.rectifications_dir
+    files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in (".csv", ".json")) if folder.exists() else []
+    if not files:
+        return SkipReason(f"no correction files in {folder}")
+    newest = max(p.stat().st_mtime_ns for p in files)
+    fingerprint = f"{len(files)}:{newest}"
+    if context.cursor == fingerprint:
+        return SkipReason("no new corrections")
+    context.update_cursor(fingerprint)
+    return RunRequest(run_key=fingerprint)

@@ -1,0 +1,225 @@
+"""The crawl engine: fetch a partition of ids politely, classify, archive, resume.
+
+Ids flow through a bounded queue to ``concurrency`` workers, and each body goes to the
+archive as soon as it arrives, so memory does not grow with the partition size. After
+``max_consecutive_blocks`` WAF challenges in a row the crawl stops: the remaining ids
+are left unattempted and the caller gets ImdbBlockingError. Blocking is reported, never
+worked around.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .archive import PageArchive
+from .classify import STATUSES, classify_response
+from .client import REDIRECT_STATUSES, ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
+from .ids import url_for
+
+OUTCOMES_FILE = "outcomes.parquet"
+
+
+@dataclass
+class PageOutcome:
+    kind: str
+    id: int
+    url: str
+    status: str  # ok / missing / redirect / blocked / failed
+    http_status: int | None
+    redirect_id: int | None
+    error: str | None
+    attempts: int
+    fetched_at: str  # ISO 8601, UTC
+
+
+@dataclass
+class CrawlResult:
+    outcomes: list[PageOutcome]  # this run's attempted ids, sorted by id
+    requests_made: int
+    elapsed_s: float
+    stopped_blocked: bool
+    unattempted_ids: list[int]
+    skipped_archived: int = 0  # ids already archived by an earlier run (not refetched)
+    archived: int = 0  # responses written to the archive in this run
+
+    def status_counts(self) -> dict[str, int]:
+        counts = Counter(o.status for o in self.outcomes)
+        return {status: counts.get(status, 0) for status in STATUSES}
+
+    @property
+    def pages_per_s(self) -> float:
+        return len(self.outcomes) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def blocked_ids(self) -> list[int]:
+        return [o.id for o in self.outcomes if o.status == "blocked"]
+
+
+class ImdbBlockingError(RuntimeError):
+    """IMDb answered with AWS WAF challenges: the crawl stopped on purpose."""
+
+    def __init__(self, kind: str, blocks: int, result: CrawlResult | None = None):
+        self.result = result
+        left = len(result.unattempted_ids) if result else 0
+        super().__init__(
+            f"IMDb is blocking this crawler: {blocks} consecutive {kind} pages were answered with an "
+            f"AWS WAF challenge, so the crawl stopped ({left} ids left unattempted, recorded as blocked "
+            "or not attempted, never as missing). The pipeline does not work around blocking. What to do: "
+            "wait (hours) before retrying this partition, lower the request rate and concurrency, or take "
+            "the titles from IMDb's non-commercial datasets (the dataset/rehydrate path) instead of crawling."
+        )
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+async def _fetch_one(client: PoliteClient, kind: str, item_id: int, url: str) -> tuple[PageOutcome, FetchResponse | None]:
+    try:
+        resp = await client.fetch(url)
+        location = resp.headers.get("location", "")
+        if resp.status_code in REDIRECT_STATUSES and location:
+            from .classify import redirect_target_id
+
+            if redirect_target_id(kind, location) == item_id:
+                # Same page under another spelling (e.g. a trailing slash): follow it.
+                resp = await client.fetch(url, follow_redirects=True)
+    except (HostNotAllowed, RobotsDisallowed) as exc:
+        return PageOutcome(kind, item_id, url, "failed", None, None, str(exc), 0, _now_iso()), None
+    except Exception as exc:  # noqa: BLE001 - one bad id must not end the partition
+        return PageOutcome(kind, item_id, url, "failed", None, None, f"{type(exc).__name__}: {exc}", 1, _now_iso()), None
+    status, redirect_id, error = classify_response(kind, item_id, resp)
+    outcome = PageOutcome(kind, item_id, url, status, resp.status_code, redirect_id, error, resp.attempts, _now_iso())
+    return outcome, resp
+
+
+async def crawl_ids(
+    kind: str,
+    ids: Iterable[int],
+    settings: ClientSettings,
+    archive: PageArchive,
+    *,
+    max_consecutive_blocks: int = 5,
+) -> CrawlResult:
+    """Fetch every id of ``kind`` (unless stopped by blocking), archiving final responses."""
+    id_list = list(ids)
+    started = time.monotonic()
+    outcomes: list[PageOutcome] = []
+    queue: asyncio.Queue[int | None] = asyncio.Queue(maxsize=max(1, settings.concurrency) * 2)
+    state = {"consecutive_blocks": 0, "stopped": False, "archived": 0}
+    workers_n = max(1, settings.concurrency)
+
+    async with PoliteClient(settings) as client:
+
+        async def produce() -> None:
+            for item_id in id_list:
+                if state["stopped"]:
+                    break
+                await queue.put(item_id)
+            for _ in range(workers_n):
+                await queue.put(None)
+
+        async def work() -> None:
+            while (item_id := await queue.get()) is not None:
+                if state["stopped"]:
+                    continue  # left unattempted
+                url = url_for(kind, item_id, settings.base_url)
+                outcome, resp = await _fetch_one(client, kind, item_id, url)
+                outcomes.append(outcome)
+                if outcome.status == "blocked":
+                    state["consecutive_blocks"] += 1
+                    if state["consecutive_blocks"] >= max_consecutive_blocks:
+                        state["stopped"] = True
+                else:
+                    state["consecutive_blocks"] = 0
+                if resp is not None and archive.write(outcome, resp):
+                    state["archived"] += 1
+
+        await asyncio.gather(produce(), *(work() for _ in range(workers_n)))
+        requests_made = client.requests_made
+
+    attempted = {o.id for o in outcomes}
+    outcomes.sort(key=lambda o: o.id)
+    return CrawlResult(
+        outcomes=outcomes,
+        requests_made=requests_made,
+        elapsed_s=time.monotonic() - started,
+        stopped_blocked=state["stopped"],
+        unattempted_ids=[i for i in id_list if i not in attempted],
+        archived=state["archived"],
+    )
+
+
+def crawl_partition(
+    kind: str,
+    ids: Iterable[int],
+    settings: ClientSettings,
+    archive_dir: Path,
+    *,
+    archive_mode: str = "full",
+    max_consecutive_blocks: int = 5,
+) -> CrawlResult:
+    """Crawl one partition into ``archive_dir`` (resumable), write outcomes.parquet, and
+    raise ImdbBlockingError after writing them if the crawl stopped on blocks."""
+    archive_dir = Path(archive_dir)
+    archive = PageArchive(archive_dir, archive_mode)
+    id_list = list(ids)
+    done = archive.archived_ids(kind)
+    todo = [i for i in id_list if i not in done]
+    result = asyncio.run(
+        crawl_ids(kind, todo, settings, archive, max_consecutive_blocks=max_consecutive_blocks)
+    )
+    result.skipped_archived = len(id_list) - len(todo)
+    _write_outcomes(archive_dir, archive, result.outcomes)
+    if result.stopped_blocked:
+        raise ImdbBlockingError(kind, max_consecutive_blocks, result)
+    return result
+
+
+# --- outcomes.parquet -------------------------------------------------------------------
+_OUTCOME_SCHEMA = pa.schema([
+    ("kind", pa.string()),
+    ("id", pa.int64()),
+    ("url", pa.string()),
+    ("status", pa.string()),
+    ("http_status", pa.int32()),
+    ("redirect_id", pa.int64()),
+    ("error", pa.string()),
+    ("attempts", pa.int32()),
+    ("fetched_at", pa.string()),
+])
+
+
+def read_outcomes(archive_dir: Path) -> list[PageOutcome]:
+    """Every attempted id's outcome recorded for this partition (one per id), sorted by id."""
+    path = Path(archive_dir) / OUTCOMES_FILE
+    if not path.exists():
+        return []
+    names = [f.name for f in fields(PageOutcome)]
+    return [PageOutcome(**{n: row[n] for n in names}) for row in pq.read_table(path).to_pylist()]
+
+
+def _write_outcomes(archive_dir: Path, archive: PageArchive, new: list[PageOutcome]) -> None:
+    """Merge earlier outcomes, archive-derived ones (a killed run wrote no table) and new ones."""
+    merged: dict[tuple[str, int], PageOutcome] = {(o.kind, o.id): o for o in read_outcomes(archive_dir)}
+    for rec in archive.archived_summaries():
+        key = (rec.kind, rec.id)
+        earlier = merged.get(key)
+        if earlier is None or earlier.status not in ("ok", "missing", "redirect"):
+            merged[key] = PageOutcome(rec.kind, rec.id, rec.url, rec.status, rec.http_status, rec.redirect_id,
+                                      None, rec.attempts, rec.fetched_at)
+    for outcome in new:
+        merged[(outcome.kind, outcome.id)] = outcome
+    rows = [asdict(o) for o in sorted(merged.values(), key=lambda o: (o.kind, o.id))]
+    table = pa.Table.from_pylist(rows, schema=_OUTCOME_SCHEMA)
+    tmp = archive_dir / (OUTCOMES_FILE + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, archive_dir / OUTCOMES_FILE)

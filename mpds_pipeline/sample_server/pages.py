@@ -1,0 +1,207 @@
+"""HTML for the sample pages, in the shapes of real IMDb layouts.
+
+Next.js pages carry ``<script id="__NEXT_DATA__">`` (props.pageProps.aboveTheFoldData /
+mainColumnData for titles, aboveTheFold for persons) plus a JSON-LD script; classic
+pages use schema.org microdata. Image URLs point back at this server in IMDb's format
+(``/images/M/<token>._V1_<ops>.jpg``). Pages are padded with inert markup so their
+size is closer to a real page's.
+"""
+from __future__ import annotations
+
+import html
+import json
+
+from .content import sample_person, sample_title
+
+RESIZED_OPS = "QL75_UX380_"
+_PADDING_BLOCK = (
+    '<div class="ipc-sub-grid-item"><a class="ipc-link ipc-link--base" href="/chart/top/?ref_=nv_mv_250">'
+    '<span class="ipc-list-item__text">Top 250 Movies</span></a><svg width="24" height="24" '
+    'xmlns="http://www.w3.org/2000/svg" class="ipc-icon ipc-icon--chevron-right"><path fill="none" '
+    'd="M0 0h24v24H0V0z"></path></svg></div>\n'
+)
+
+
+def image_url(base: str, token: str, ops: str = "") -> str:
+    return f"{base}/images/M/{token}._V1_{ops}.jpg"
+
+
+def _padding(kb: int) -> str:
+    return _PADDING_BLOCK * max(0, kb * 1024 // len(_PADDING_BLOCK))
+
+
+def _json_script(data: dict, script_id: str | None = None) -> str:
+    # "</" inside JSON would end the script element early.
+    text = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    if script_id:
+        return f'<script id="{script_id}" type="application/json">{text}</script>'
+    return f'<script type="application/ld+json">{text}</script>'
+
+
+def _canonical(path: str) -> str:
+    # Real pages name their canonical www.imdb.com URL whatever host served them.
+    url = f"https://www.imdb.com{path}"
+    return f'<link rel="canonical" href="{url}"/><meta property="og:url" content="{url}"/>'
+
+
+def _page(title: str, head_extra: str, body: str, padding_kb: int, path: str | None = None) -> bytes:
+    doc = (
+        f'<!DOCTYPE html><html lang="en-US"><head><meta charset="utf-8"/><title>{html.escape(title)}</title>'
+        f"{_canonical(path) if path else ''}{head_extra}</head><body>"
+        # An IMDbPro ad, as on real pages, before the real heading.
+        '<div class="imdb-pro-ad"><h1 class="pro-ad">See more at IMDbPro</h1></div>'
+        f"{body}<footer>{_padding(padding_kb)}</footer></body></html>"
+    )
+    return doc.encode("utf-8")
+
+
+def render_title(title_id: int, seed: int, base: str, padding_kb: int = 64) -> bytes | None:
+    t = sample_title(title_id, seed)
+    if t["status"] != "ok":
+        return None
+    return (_title_next if t["layout"] == "next" else _title_classic)(t, base, padding_kb)
+
+
+def render_person(person_id: int, seed: int, base: str, padding_kb: int = 32) -> bytes | None:
+    p = sample_person(person_id, seed)
+    if p["status"] != "ok":
+        return None
+    return (_person_next if p["layout"] == "next" else _person_classic)(p, base, padding_kb)
+
+
+def _og_image(base: str, token: str | None) -> str:
+    # A title without a poster shows IMDb's logo as its social image: not a poster.
+    url = image_url(base, token, "FMjpg_UX1000_") if token else f"{base}/images/G/01/imdb/images/logos/imdb_fb_logo.png"
+    return f'<meta property="og:image" content="{url}"/>'
+
+
+def _title_next(t: dict, base: str, padding_kb: int) -> bytes:
+    code = f"tt{t['id']:07d}"
+    token = t["poster_token"]
+    # Half the pages give the full-size URL, half a resized one, as real pages vary.
+    poster = ({"id": f"rm{t['id']}", "width": 400, "height": 600,
+               "url": image_url(base, token, "" if t["id"] % 2 else RESIZED_OPS)} if token else None)
+    above = {
+        "id": code,
+        "titleText": {"text": t["title"]},
+        "originalTitleText": {"text": t["original_title"]},
+        "titleType": {"text": t["title_type"], "id": t["title_type"], "isSeries": t["title_type"] == "tvSeries"},
+        "releaseYear": {"year": t["year"], "endYear": None},
+        "certificate": {"rating": t["certificate"]} if t["certificate"] else None,
+        "genres": {"genres": [{"text": g, "id": g} for g in t["genres"]]},
+        "primaryImage": poster,
+        "plot": {"plotText": {"plainText": t["plot"]}, "language": {"id": t["language"]}} if t["plot"] else None,
+        "isAdult": t["is_adult"],
+    }
+    main = {
+        "id": code,
+        "titleText": above["titleText"],
+        "originalTitleText": above["originalTitleText"],
+        "releaseYear": above["releaseYear"],
+        "isAdult": t["is_adult"],
+        "cast": {"edges": [{"node": {"name": {"id": f"nm{pid:07d}", "nameText": {"text": name}},
+                                     "category": {"id": "actor"}}} for pid, name in t["cast"]]},
+    }
+    next_data = {"props": {"pageProps": {"tconst": code, "aboveTheFoldData": above, "mainColumnData": main}},
+                 "page": "/title/[tconst]", "query": {"tconst": code}, "buildId": "sample"}
+    ld = {"@context": "https://schema.org", "@type": "Movie", "url": f"/title/{code}/", "name": t["original_title"],
+          "genre": t["genres"][:3], "actor": [{"@type": "Person", "url": f"/name/nm{pid:07d}/", "name": name}
+                                              for pid, name in t["cast"][:3]]}
+    if token:
+        ld["image"] = image_url(base, token)
+    if t["plot"]:
+        ld["description"] = t["plot"]
+    if t["certificate"]:
+        ld["contentRating"] = t["certificate"]
+    head = _og_image(base, token) + _json_script(ld)
+    img = (f'<img class="ipc-image" alt="{html.escape(t["title"])}" src="{image_url(base, token, RESIZED_OPS)}"/>'
+           if token else "")
+    body = (f'<h1 data-testid="hero__pageTitle"><span>{html.escape(t["title"])}</span></h1>'
+            f'<div class="ipc-poster">{img}</div>{_json_script(next_data, "__NEXT_DATA__")}')
+    return _page(f"{t['title']} ({t['year']}) - IMDb", head, body, padding_kb, f"/title/{code}/")
+
+
+def _title_classic(t: dict, base: str, padding_kb: int) -> bytes:
+    code = f"tt{t['id']:07d}"
+    token = t["poster_token"]
+    poster = (f'<div class="poster"><a href="/title/{code}/mediaviewer/rm{t["id"]}"><img alt="{html.escape(t["title"])} Poster" '
+              f'src="{image_url(base, token, "UY268_CR0,0,182,268_AL_")}" itemprop="image" /></a></div>' if token else "")
+    genres = "".join(f'<a href="/genre/{g}?ref_=tt_ov_inf"><span class="itemprop" itemprop="genre">{g}</span></a> '
+                     for g in t["genres"])
+    storyline_genres = "".join(f'<a href="/genre/{g}?ref_=tt_stry_gnr"> {g}</a>' for g in t["genres"])
+    cert = f'<meta itemprop="contentRating" content="{t["certificate"]}">{t["certificate"]}' if t["certificate"] else ""
+    plot = (f'<div class="summary_text" itemprop="description">{html.escape(t["plot"])}</div>' if t["plot"]
+            else '<div class="summary_text"><a href="/updates?update=' + code + ':outlines.add.1">Add a Plot</a></div>')
+    rows = "".join(
+        f'<tr class="{"odd" if i % 2 == 0 else "even"}"><td class="itemprop" itemprop="actor" itemscope '
+        f'itemtype="http://schema.org/Person"><a href="/name/nm{pid:07d}/?ref_=tt_cl_t{i + 1}" itemprop="url">'
+        f'<span class="itemprop" itemprop="name">{html.escape(name)}</span></a></td></tr>'
+        for i, (pid, name) in enumerate(t["cast"]))
+    cast = f'<table class="cast_list">{rows}</table>' if rows else ""
+    adult = '<meta name="adult" content="true"/>' if t["is_adult"] else ""
+    body = (
+        f'<div itemscope itemtype="http://schema.org/Movie"><div class="title_wrapper">'
+        f'<h1 itemprop="name" class="">{html.escape(t["title"])}&nbsp;<span id="titleYear">(<a href="/year/{t["year"]}/">'
+        f'{t["year"]}</a>)</span></h1><div class="subtext">{cert} | {genres}</div></div>'
+        f'{poster}<div class="plot_summary">{plot}</div>{cast}'
+        f'<div class="see-more inline canwrap"><h4 class="inline">Genres:</h4>{storyline_genres}</div></div>'
+    )
+    return _page(f"{t['title']} ({t['year']}) - IMDb", _og_image(base, token) + adult, body, padding_kb,
+                 f"/title/{code}/")
+
+
+def _person_next(p: dict, base: str, padding_kb: int) -> bytes:
+    code = f"nm{p['id']:07d}"
+    token = p["image_token"]
+    above = {
+        "id": code,
+        "nameText": {"text": p["name"]},
+        "primaryImage": {"url": image_url(base, token), "width": 320, "height": 440} if token else None,
+        "primaryProfessions": [{"category": {"text": prof.title(), "id": prof}} for prof in p["professions"]],
+    }
+    next_data = {"props": {"pageProps": {"nconst": code, "aboveTheFold": above}}, "page": "/name/[nconst]",
+                 "query": {"nconst": code}, "buildId": "sample"}
+    ld = {"@context": "https://schema.org", "@type": "Person", "url": f"/name/{code}/", "name": p["name"],
+          "jobTitle": [prof.title() for prof in p["professions"]]}
+    if token:
+        ld["image"] = image_url(base, token)
+    body = (f'<h1 data-testid="hero__pageTitle"><span>{html.escape(p["name"])}</span></h1>'
+            f'{_json_script(next_data, "__NEXT_DATA__")}')
+    return _page(f"{p['name']} - IMDb", _json_script(ld), body, padding_kb, f"/name/{code}/")
+
+
+def _person_classic(p: dict, base: str, padding_kb: int) -> bytes:
+    code = f"nm{p['id']:07d}"
+    token = p["image_token"]
+    img = (f'<img id="name-poster" alt="{html.escape(p["name"])} Picture" '
+           f'src="{image_url(base, token, "UY317_CR27,0,214,317_AL_")}" itemprop="image" />' if token else "")
+    jobs = "".join(f'<a href="#{prof}"><span class="itemprop" itemprop="jobTitle">{prof.title()}</span></a>'
+                   for prof in p["professions"])
+    body = (f'<div itemscope itemtype="http://schema.org/Person"><h1 class="header"><span class="itemprop" '
+            f'itemprop="name">{html.escape(p["name"])}</span></h1><div class="infobar" id="name-job-categories">'
+            f'{jobs}</div><div class="image">{img}</div></div>')
+    return _page(f"{p['name']} - IMDb", "", body, padding_kb, f"/name/{code}/")
+
+
+def not_found_page() -> bytes:
+    return _page("404 Error - IMDb", "", '<div class="error_message"><h1>The requested URL was not found on our server.</h1></div>', 2)
+
+
+def challenge_page() -> bytes:
+    """The AWS WAF JavaScript challenge: scripts and no page data at all."""
+    return (
+        b'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title></title>'
+        b'<script type="text/javascript">window.awsWafCookieDomainList = [];'
+        b'window.gokuProps = {"key":"sample","iv":"sample","context":"sample"};</script>'
+        b'<script src="https://sample.token.awswaf.com/sample/challenge.js"></script></head>'
+        b'<body><div id="challenge-container"></div><noscript>JavaScript is disabled</noscript></body></html>'
+    )
+
+
+ROBOTS_TXT = b"""User-agent: *
+Allow: /title/
+Allow: /name/
+Allow: /images/
+Disallow: /search/
+Disallow: /ap/
+"""

@@ -1,0 +1,249 @@
+"""The sample IMDb HTTP server: generated pages, images, robots.txt, injected faults.
+
+It runs in a background thread (``with SampleImdbServer() as server: ...``) or in the
+foreground (``run_sample_server``), and logs every request with a monotonic time stamp
+so that tests can assert politeness as the server saw it.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import struct
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from .content import sample_person, sample_title
+from .faults import FaultInjector, FaultPlan, FaultRule
+from .images import render_jpeg
+from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_person, render_title
+
+_TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
+_NAME_RE = re.compile(r"^/name/nm(\d{7,9})/?$")
+_IMAGE_RE = re.compile(r"^/images/M/(?P<token>[^./]+)\._V1_(?P<ops>[^/]*)\.jpg$")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    t: float  # time.monotonic() when the request line arrived
+    path: str
+    status: int | None  # None: the connection was reset
+    fault: str | None
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real server
+    server_version = "SampleIMDb/1.0"
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+        pass  # the request log is kept in memory instead
+
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        app: SampleImdbServer = self.server.app  # type: ignore[attr-defined]
+        arrived = time.monotonic()
+        path = urlsplit(self.path).path
+        rule = app.injector.choose(path)
+        kind = rule.kind if rule else None
+
+        def log(status: int | None) -> None:
+            # Logged before the reply goes out, so a client that has its answer can
+            # rely on the log already holding the request.
+            app._log(RequestRecord(arrived, path, status, kind))
+
+        self._answer(app, path, rule, log)
+
+    def _answer(self, app: "SampleImdbServer", path: str, rule: FaultRule | None, log) -> None:
+        kind = rule.kind if rule else None
+        if kind == "reset":
+            log(None)
+            # SO_LINGER 0 makes close() send a TCP reset instead of a clean FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        if kind == "slow":
+            time.sleep(rule.delay_s)
+        if kind == "429":
+            reply = _Reply(429, b"Too Many Requests", "text/plain", (("Retry-After", rule.retry_after),))
+        elif kind in ("500", "503"):
+            reply = _Reply(int(kind), b"Server error", "text/plain")
+        elif kind == "waf":
+            reply = _Reply(202, challenge_page(), headers=(("x-amzn-waf-action", "challenge"),))
+        elif kind == "waf403":
+            reply = _Reply(403, b"<html><body>Forbidden</body></html>", headers=(("x-amzn-waf-action", "block"),))
+        elif kind == "waf200":
+            reply = _Reply(200, challenge_page())
+        else:
+            reply = app.route(path, f"http://{self.headers.get('Host', app.address)}")
+        log(reply.status)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        body = reply.body
+        if kind == "truncate":
+            # Promise more than is sent, then hang up: the client sees an incomplete body.
+            self.send_header("Content-Length", str(len(body) + 1000))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        pass  # clients that time out or hang up are expected here
+
+
+class SampleImdbServer:
+    """A loopback stand-in for www.imdb.com; a context manager running in a thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultPlan | str | None = None,
+                 seed: int = 0, padding_kb: int = 64):
+        self.seed = seed
+        self.padding_kb = padding_kb
+        self.injector = FaultInjector(_as_plan(faults), seed)
+        self._records: list[RequestRecord] = []
+        self._records_lock = threading.Lock()
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.app = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.address}"
+
+    def start(self) -> "SampleImdbServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="sample-imdb", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._httpd.server_close()
+
+    def __enter__(self) -> "SampleImdbServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- faults and the request log ------------------------------------------------
+    def set_faults(self, faults: FaultPlan | str | None) -> None:
+        self.injector.set_plan(_as_plan(faults))
+
+    def _log(self, record: RequestRecord) -> None:
+        with self._records_lock:
+            self._records.append(record)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._records_lock:
+            return list(self._records)
+
+    @property
+    def request_log(self) -> dict[str, list[float]]:
+        """Path -> arrival times (monotonic seconds) of every request for it."""
+        log: dict[str, list[float]] = defaultdict(list)
+        for record in self.requests:
+            log[record.path].append(record.t)
+        return dict(log)
+
+    def request_count(self, path_prefix: str = "") -> int:
+        return sum(1 for r in self.requests if r.path.startswith(path_prefix))
+
+    def clear_log(self) -> None:
+        with self._records_lock:
+            self._records.clear()
+
+    def max_requests_in_any_window(self, seconds: float = 1.0, path_prefix: str = "") -> int:
+        """The most requests that arrived within any window of ``seconds``, wherever it starts."""
+        times = sorted(r.t for r in self.requests if r.path.startswith(path_prefix))
+        best, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= seconds:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    # --- content ---------------------------------------------------------------------
+    def route(self, path: str, base: str) -> _Reply:
+        if path == "/robots.txt":
+            return _Reply(200, ROBOTS_TXT, "text/plain")
+        if match := _TITLE_RE.match(path):
+            title_id = int(match.group(1))
+            truth = sample_title(title_id, self.seed)
+            if truth["status"] == "redirect":
+                return _Reply(301, b"", headers=(("Location", f"/title/tt{truth['redirect_to']:07d}/"),))
+            if truth["status"] == "missing":
+                return _Reply(200 if truth.get("soft_404") else 404, not_found_page())
+            return _Reply(200, render_title(title_id, self.seed, base, self.padding_kb))
+        if match := _NAME_RE.match(path):
+            body = render_person(int(match.group(1)), self.seed, base, self.padding_kb // 2)
+            return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
+        if match := _IMAGE_RE.match(path):
+            jpeg = render_jpeg(match.group("token"), match.group("ops"))
+            if jpeg is not None:
+                return _Reply(200, jpeg, "image/jpeg")
+        return _Reply(404, not_found_page())
+
+
+def _as_plan(faults: FaultPlan | str | None) -> FaultPlan:
+    if isinstance(faults, FaultPlan):
+        return faults
+    return FaultPlan.parse(faults)
+
+
+def run_sample_server(host: str = "127.0.0.1", port: int = 8000, faults_spec: str | None = None,
+                      seed: int = 0, padding_kb: int = 64) -> None:
+    """Serve in the foreground until interrupted; prints the base URL first."""
+    server = SampleImdbServer(host, port, faults_spec, seed, padding_kb)
+    print(f"Sample IMDb server at {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mpds sample-server", description="Serve generated IMDb-like pages on loopback.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--faults", default=None, help="fault rules, e.g. '429,rate=0.05;waf,ids=100-120'")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--padding-kb", type=int, default=64, help="inert markup added to each title page")
+    args = parser.parse_args(argv)
+    run_sample_server(args.host, args.port, args.faults, args.seed, args.padding_kb)
+    return 0

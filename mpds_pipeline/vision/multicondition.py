@@ -1,0 +1,193 @@
+"""Multi-condition guided generation (MPDS appendix, eq. 1-3).
+
+At every denoising step the noise estimate is
+
+    eps = eps(0) + s1 [eps(p) - eps(0)] + s2 [eps(p,a) - eps(p)] + s3 [eps(p,a,c) - eps(p,a)]
+
+with ``0`` the empty prompt, ``p`` the prompt, ``a`` the prompt carrying the actor's
+learned token (textual inversion) and ``c`` the ControlNet residuals of the caption
+control (canny edges of the rendered title and names). Each term adds one condition on
+top of the previous branch, so ``s2`` scales the actor's effect and ``s3`` the caption's.
+
+All branches run in ONE batched UNet call per step. Rows: [0, p, (p,a)?, (p,a,c)?]. The
+ControlNet runs once, for the ``c`` row only; the other rows receive zero residuals,
+which leaves the UNet's output for them unchanged. The actor and caption are optional;
+without the actor the ``c`` row is conditioned on ``p`` (``eps(p,c) - eps(p)``). With
+both absent the batch is [0, p] and the update is ``eps(0) + s1 [eps(p) - eps(0)]``, the
+same arithmetic on the same batch as diffusers' ``StableDiffusionPipeline`` with
+``guidance_scale=s1``, so the two give the same numbers for the same seed.
+
+The pipeline wraps a stock ``StableDiffusionPipeline`` (its prompt encoding, latent
+preparation, LoRA and textual-inversion loading, and decoding are reused unchanged)
+plus an optional ``ControlNetModel``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DEFAULT_CONTROLNET = "lllyasviel/sd-controlnet-canny"
+
+
+@dataclass
+class GuidanceScales:
+    """s1 (prompt), s2 (actor), s3 (caption control)."""
+
+    prompt: float = 7.5
+    actor: float = 2.0
+    caption: float = 2.0
+
+
+def prompt_with_actor_tokens(prompt: str, actor_names: list[str], actor_tokens: list[str]) -> str:
+    """The ``a`` prompt: each actor's name replaced by its token, or the tokens appended."""
+    result, missing = prompt, []
+    for name, token in zip(actor_names, actor_tokens):
+        if name and name in result:
+            result = result.replace(name, token)
+        else:
+            missing.append(token)
+    if missing:
+        result = f"{result}, starring {' and '.join(missing)}"
+    return result
+
+
+class MultiConditionPipeline:
+    """Stable Diffusion + optional ControlNet with the MPDS multi-condition guidance."""
+
+    def __init__(self, base, controlnet=None):
+        self.base = base  # a diffusers StableDiffusionPipeline
+        self.controlnet = controlnet
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        base_model: str | Path,
+        controlnet: str | Path | None = None,
+        lora_dir: str | Path | None = None,
+        embeddings: dict[str, Path] | None = None,
+        device: str | None = None,
+        torch_dtype: torch.dtype | None = None,
+    ) -> "MultiConditionPipeline":
+        """Load the base model, its LoRA, actor embeddings (token -> file) and the ControlNet."""
+        from diffusers import ControlNetModel, StableDiffusionPipeline
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch_dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
+        base = StableDiffusionPipeline.from_pretrained(
+            base_model, dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
+        if lora_dir is not None:
+            base.load_lora_weights(lora_dir)
+        for token, path in (embeddings or {}).items():
+            base.load_textual_inversion(path, token=token)
+        net = ControlNetModel.from_pretrained(controlnet, dtype=dtype).to(device) if controlnet else None
+        return cls(base.to(device), net)
+
+    @property
+    def device(self) -> torch.device:
+        return self.base.unet.device
+
+    def set_progress_bar_config(self, **kwargs) -> None:
+        self.base.set_progress_bar_config(**kwargs)
+
+    def _control_tensor(self, image, height: int, width: int) -> torch.Tensor:
+        # ControlNet expects RGB in [0, 1], as diffusers' control image processor gives it.
+        from diffusers.image_processor import VaeImageProcessor
+
+        processor = VaeImageProcessor(
+            vae_scale_factor=self.base.vae_scale_factor, do_convert_rgb=True, do_normalize=False
+        )
+        tensor = processor.preprocess(image, height=height, width=width).to(dtype=torch.float32)
+        return tensor.to(self.device, dtype=self.controlnet.dtype)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str,
+        actor_prompt: str | None = None,
+        control_image=None,
+        scales: GuidanceScales | None = None,
+        num_inference_steps: int = 50,
+        height: int | None = None,
+        width: int | None = None,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        negative_prompt: str | None = None,
+        controlnet_conditioning_scale: float = 1.0,
+        output_type: str = "pil",
+    ):
+        """One image for ``prompt``; ``actor_prompt`` adds the actor branch, ``control_image`` the caption branch.
+
+        Returns what ``output_type`` asks for, as diffusers does: a list of PIL images,
+        an (1, H, W, 3) numpy array for "np", or the final latents for "latent".
+        """
+        from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
+
+        base, scales = self.base, scales or GuidanceScales()
+        if control_image is not None and self.controlnet is None:
+            raise ValueError("a caption control image needs a ControlNet")
+        height = height or base.unet.config.sample_size * base.vae_scale_factor
+        width = width or base.unet.config.sample_size * base.vae_scale_factor
+        device = self.device
+
+        # Text branches: [0, p] (+ [a]).
+        prompt_embeds, negative_embeds = base.encode_prompt(
+            prompt, device, 1, True, negative_prompt=negative_prompt
+        )
+        rows = [negative_embeds, prompt_embeds]
+        if actor_prompt is not None:
+            actor_embeds, _ = base.encode_prompt(actor_prompt, device, 1, False)
+            rows.append(actor_embeds)
+        control_embeds = rows[-1]  # the c branch adds the caption on top of the last branch
+        if control_image is not None:
+            rows.append(control_embeds)
+            control = self._control_tensor(control_image, height, width)
+        text_batch = torch.cat(rows)
+        n_rows = len(rows)
+
+        timesteps, num_inference_steps = retrieve_timesteps(base.scheduler, num_inference_steps, device)
+        latents = base.prepare_latents(
+            1, base.unet.config.in_channels, height, width, prompt_embeds.dtype, device, generator, latents
+        )
+        extra_step_kwargs = base.prepare_extra_step_kwargs(generator, 0.0)
+
+        with base.progress_bar(total=num_inference_steps) as progress:
+            for t in timesteps:
+                model_input = base.scheduler.scale_model_input(torch.cat([latents] * n_rows), t)
+                residuals = {}
+                if control_image is not None:
+                    down, mid = self.controlnet(
+                        model_input[-1:],
+                        t,
+                        encoder_hidden_states=control_embeds,
+                        controlnet_cond=control,
+                        conditioning_scale=controlnet_conditioning_scale,
+                        return_dict=False,
+                    )
+
+                    def only_last_row(residual):
+                        zeros = residual.new_zeros((n_rows - 1, *residual.shape[1:]))
+                        return torch.cat([zeros, residual])
+
+                    residuals = {
+                        "down_block_additional_residuals": [only_last_row(r) for r in down],
+                        "mid_block_additional_residual": only_last_row(mid),
+                    }
+                noise = base.unet(model_input, t, encoder_hidden_states=text_batch, return_dict=False, **residuals)[0]
+                branches = noise.chunk(n_rows)
+                noise_pred = branches[0] + scales.prompt * (branches[1] - branches[0])
+                previous = branches[1]
+                if actor_prompt is not None:
+                    noise_pred = noise_pred + scales.actor * (branches[2] - previous)
+                    previous = branches[2]
+                if control_image is not None:
+                    noise_pred = noise_pred + scales.caption * (branches[-1] - previous)
+                latents = base.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                progress.update()
+
+        if output_type == "latent":
+            return latents
+        image = base.vae.decode(latents / base.vae.config.scaling_factor, return_dict=False, generator=generator)[0]
+        return base.image_processor.postprocess(image, output_type=output_type, do_denormalize=[True])

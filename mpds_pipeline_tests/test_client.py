@@ -1,0 +1,146 @@
+"""The polite client against the sample server, under each injected fault."""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+
+import pytest
+
+from mpds_pipeline.imdb.classify import classify_response
+from mpds_pipeline.imdb.client import ClientSettings, HostNotAllowed, PoliteClient, RobotsDisallowed, parse_retry_after
+from mpds_pipeline.imdb.crawl import crawl_ids
+from mpds_pipeline.imdb.archive import PageArchive
+from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
+
+PATH = "/title/tt0000001"
+
+
+def settings_for(server: SampleImdbServer, **overrides) -> ClientSettings:
+    values = dict(base_url=server.base_url, rate_per_second=0, concurrency=4, timeout_s=2.0,
+                  max_retries=3, backoff_base_s=0.01, backoff_max_s=0.2)
+    values.update(overrides)
+    return ClientSettings(**values)
+
+
+def fetch(settings: ClientSettings, url: str, **kwargs):
+    async def run():
+        async with PoliteClient(settings) as client:
+            return await client.fetch(url, **kwargs), client.requests_made
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def server():
+    with SampleImdbServer() as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "503", "reset", "truncate"])
+def test_transient_fault_is_retried_then_succeeds(server, kind):
+    server.set_faults(FaultPlan([FaultRule(kind, path=PATH, times=2, retry_after="0")]))
+    resp, requests_made = fetch(settings_for(server), server.base_url + PATH)
+    assert resp.status_code == 200 and resp.error is None
+    assert resp.attempts == 3
+    assert b"__NEXT_DATA__" in resp.content or b'itemprop="name"' in resp.content
+    assert server.request_count(PATH) == 3
+    assert requests_made == server.request_count()  # robots.txt included
+    assert classify_response("title", 1, resp)[0] == "ok"
+
+
+def test_slow_response_times_out_and_is_retried(server):
+    server.set_faults(FaultPlan([FaultRule("slow", path=PATH, times=1, delay_s=1.5)]))
+    resp, _ = fetch(settings_for(server, timeout_s=0.4), server.base_url + PATH)
+    assert resp.status_code == 200 and resp.attempts == 2
+
+
+def test_retry_after_is_honoured(server):
+    server.set_faults(FaultPlan([FaultRule("429", path=PATH, times=1, retry_after="1")]))
+    resp, _ = fetch(settings_for(server, backoff_max_s=5.0), server.base_url + PATH)
+    assert resp.status_code == 200
+    first, second = server.request_log[PATH]
+    assert second - first >= 1.0
+
+
+def test_retry_after_forms_and_cap():
+    assert parse_retry_after("3") == 3.0
+    future = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= parse_retry_after(future) <= 31
+    assert parse_retry_after("soon") is None
+    client = PoliteClient(ClientSettings(backoff_max_s=5.0))
+    assert client._retry_delay(1, {"retry-after": "3600"}) == 5.0
+    for attempt in range(1, 6):  # exponential with jitter, capped
+        delay = client._retry_delay(attempt, {})
+        assert 0.5 * min(5.0, 2 ** (attempt - 1)) <= delay <= min(5.0, 2 ** (attempt - 1))
+
+
+@pytest.mark.parametrize("kind, expect_status", [("503", 503), ("reset", None)])
+def test_failed_after_retries_with_last_error(server, kind, expect_status):
+    server.set_faults(FaultPlan([FaultRule(kind, path=PATH)]))
+    resp, _ = fetch(settings_for(server, max_retries=2), server.base_url + PATH)
+    assert resp.status_code == expect_status
+    assert resp.attempts == 3 and server.request_count(PATH) == 3
+    assert "gave up after 3 attempts" in resp.error
+    if kind == "503":
+        assert "HTTP 503" in resp.error
+    status, _, error = classify_response("title", 1, resp)
+    assert status == "failed" and error == resp.error
+
+
+@pytest.mark.parametrize("kind, http_status", [("waf", 202), ("waf403", 403), ("waf200", 200)])
+def test_waf_challenge_is_blocked_not_retried_not_missing(server, kind, http_status):
+    server.set_faults(FaultPlan([FaultRule(kind, path=PATH)]))
+    resp, _ = fetch(settings_for(server), server.base_url + PATH)
+    assert resp.status_code == http_status
+    assert server.request_count(PATH) == 1  # never retried
+    status, redirect_id, error = classify_response("title", 1, resp)
+    assert status == "blocked" and redirect_id is None and "WAF" in error
+
+
+def test_host_outside_allowlist_is_refused_before_any_request(server):
+    settings = settings_for(server)
+    with pytest.raises(HostNotAllowed):
+        fetch(settings, "http://example.org/title/tt0000001")
+    with pytest.raises(HostNotAllowed):
+        fetch(settings, "file:///etc/passwd")
+    assert server.request_count() == 0
+    PoliteClient(settings).check_host("https://m.media-amazon.com/images/M/x._V1_.jpg")  # an image CDN: allowed
+
+
+def test_robots_txt_disallow_is_obeyed_and_fetched_once(server):
+    settings = settings_for(server)
+
+    async def run():
+        async with PoliteClient(settings) as client:
+            await asyncio.gather(*(client.fetch(f"{server.base_url}/title/tt000000{i}") for i in range(1, 6)))
+            with pytest.raises(RobotsDisallowed):
+                await client.fetch(server.base_url + "/search/title?genres=drama")
+    asyncio.run(run())
+    assert server.request_count("/robots.txt") == 1
+    assert server.request_count("/search/") == 0
+
+
+def test_unreadable_robots_txt_means_do_not_crawl(server):
+    server.set_faults(FaultPlan([FaultRule("503", path="^/robots.txt$")]))
+    resp, _ = fetch(settings_for(server, max_retries=1), server.base_url + PATH)
+    assert resp.status_code is None and "robots.txt" in resp.error
+    assert server.request_count(PATH) == 0
+
+
+def test_redirects_followed_only_on_request(server):
+    url = server.base_url + "/title/tt0000011"  # redirects to tt0000010
+    resp, _ = fetch(settings_for(server), url)
+    assert resp.status_code == 301 and resp.headers["location"].endswith("/title/tt0000010/")
+    assert classify_response("title", 11, resp) == ("redirect", 10, None)
+    followed, _ = fetch(settings_for(server), url, follow_redirects=True)
+    assert followed.status_code == 200 and followed.final_url.endswith("/title/tt0000010/")
+
+
+def test_rate_limit_holds_in_every_one_second_window_server_side(server, tmp_path):
+    # Retries (some 503s) and robots.txt must count against the limit too.
+    server.set_faults(FaultPlan([FaultRule("503", path="^/title/", rate=0.25)]))
+    settings = settings_for(server, rate_per_second=6, concurrency=8)
+    result = asyncio.run(crawl_ids("title", range(1, 19), settings, PageArchive(tmp_path)))
+    assert len(result.outcomes) == 18
+    assert result.requests_made == server.request_count() > 18
+    assert server.max_requests_in_any_window(1.0) <= 6

@@ -1,0 +1,139 @@
+"""The crawl engine: one status per id, blocking stops, kill-and-resume."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mpds_pipeline.imdb.archive import PageArchive
+from mpds_pipeline.imdb.classify import classify_response
+from mpds_pipeline.imdb.client import ClientSettings, FetchResponse
+from mpds_pipeline.imdb.crawl import ImdbBlockingError, crawl_partition, read_outcomes
+from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer, sample_person, sample_title
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_PAGES = Path(__file__).resolve().parents[2] / "shared" / "imdb-pages" / "real"
+
+
+def settings_for(server, **overrides) -> ClientSettings:
+    values = dict(base_url=server.base_url, rate_per_second=0, concurrency=4, timeout_s=2.0,
+                  max_retries=2, backoff_base_s=0.01, backoff_max_s=0.1)
+    values.update(overrides)
+    return ClientSettings(**values)
+
+
+@pytest.fixture
+def server():
+    with SampleImdbServer() as srv:
+        yield srv
+
+
+def test_every_id_gets_exactly_one_status_matching_the_truth(server, tmp_path):
+    result = crawl_partition("title", range(1, 31), settings_for(server), tmp_path)
+    outcomes = read_outcomes(tmp_path)
+    assert [o.id for o in outcomes] == list(range(1, 31))
+    for o in outcomes:
+        truth = sample_title(o.id)
+        assert o.status == truth["status"], o
+        if o.status == "redirect":
+            assert o.redirect_id == truth["redirect_to"] and o.http_status == 301
+    assert result.status_counts()["ok"] == sum(sample_title(i)["status"] == "ok" for i in range(1, 31))
+    # The redirect from tt11 to tt10 is recorded, not followed: tt10 is fetched once.
+    assert server.request_count("/title/tt0000010") == 1
+    archived = {r.id: r for r in PageArchive(tmp_path).iter_responses()}
+    assert archived[11].status == "redirect" and archived[11].body == b""
+    assert archived[7].status == "missing" and archived[19].status == "missing"  # 404 and soft 404
+    assert result.unattempted_ids == [] and not result.stopped_blocked
+
+
+def test_person_partition(server, tmp_path):
+    crawl_partition("person", range(1, 21), settings_for(server), tmp_path)
+    for o in read_outcomes(tmp_path):
+        assert o.kind == "person" and o.status == sample_person(o.id)["status"]
+
+
+def test_consecutive_blocks_stop_the_partition(server, tmp_path):
+    server.set_faults(FaultPlan([FaultRule("waf", ids=frozenset(range(5, 1000)))]))
+    settings = settings_for(server, concurrency=2)
+    with pytest.raises(ImdbBlockingError) as excinfo:
+        crawl_partition("title", range(1, 41), settings, tmp_path, max_consecutive_blocks=3)
+    message = str(excinfo.value)
+    assert "IMDb is blocking" in message and "not work around" in message and "wait" in message
+    result = excinfo.value.result
+    assert result.stopped_blocked and result.unattempted_ids
+    outcomes = read_outcomes(tmp_path)  # written before raising
+    blocked = [o.id for o in outcomes if o.status == "blocked"]
+    assert len(blocked) >= 3 and all(i >= 5 for i in blocked)
+    assert not any(o.status == "missing" and o.id >= 5 for o in outcomes)  # blocking is never "missing"
+    # The rest were left unattempted: the server never saw them.
+    for item_id in result.unattempted_ids:
+        assert server.request_count(f"/title/tt{item_id:07d}") == 0
+    assert set(result.unattempted_ids).isdisjoint(o.id for o in outcomes)
+
+    # Once the block lifts, a rerun fetches the blocked and unattempted ids, nothing archived.
+    server.set_faults(None)
+    server.clear_log()
+    done_before = PageArchive(tmp_path).archived_ids("title")
+    crawl_partition("title", range(1, 41), settings, tmp_path)
+    assert all(server.request_count(f"/title/tt{i:07d}") == 0 for i in done_before)
+    statuses = {o.id: o.status for o in read_outcomes(tmp_path)}
+    assert sorted(statuses) == list(range(1, 41)) and "blocked" not in statuses.values()
+
+
+def test_failed_ids_keep_the_last_error_and_are_retried_next_run(server, tmp_path):
+    server.set_faults(FaultPlan([FaultRule("503", ids=frozenset({2, 3}))]))
+    crawl_partition("title", range(1, 6), settings_for(server), tmp_path)
+    failed = {o.id: o for o in read_outcomes(tmp_path) if o.status == "failed"}
+    assert set(failed) == {2, 3} and "HTTP 503" in failed[2].error and failed[2].attempts == 3
+    server.set_faults(None)
+    server.clear_log()
+    crawl_partition("title", range(1, 6), settings_for(server), tmp_path)
+    assert server.request_count("/title/") == 2
+    assert {o.id: o.status for o in read_outcomes(tmp_path)}[2] == "ok"
+
+
+def test_kill_and_resume_refetches_nothing_archived(server, tmp_path):
+    ids = range(1, 61)
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from mpds_pipeline.imdb.client import ClientSettings\n"
+        "from mpds_pipeline.imdb.crawl import crawl_partition\n"
+        f"crawl_partition('title', range(1, 61), ClientSettings(base_url={server.base_url!r}, "
+        f"rate_per_second=15, concurrency=4), Path({str(tmp_path)!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while server.request_count("/title/") < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL, "the crawl finished before it could be killed"
+
+    archived_before = PageArchive(tmp_path).archived_ids("title")
+    assert 0 < len(archived_before) < 60
+    server.clear_log()
+    result = crawl_partition("title", ids, settings_for(server), tmp_path)
+    assert result.skipped_archived == len(archived_before)
+    for item_id in archived_before:
+        assert server.request_count(f"/title/tt{item_id:07d}") == 0, f"tt{item_id} refetched"
+    outcomes = read_outcomes(tmp_path)
+    assert [o.id for o in outcomes] == list(ids)
+    assert all(o.status == sample_title(o.id)["status"] for o in outcomes)
+    archive = PageArchive(tmp_path)
+    records = list(archive.iter_responses(with_bodies=False))
+    assert sorted(r.id for r in records) == list(ids)  # the union is complete, no duplicates
+
+
+def test_real_pages_classify_as_ok():
+    if not SHARED_PAGES.is_dir():
+        pytest.skip(f"real IMDb pages not found at {SHARED_PAGES}")
+    for page in sorted(SHARED_PAGES.glob("*.html")):
+        resp = FetchResponse(str(page), 200, {"content-type": "text/html"}, page.read_bytes(), str(page), 1)
+        assert classify_response("title", 1, resp) == ("ok", None, None), page.name

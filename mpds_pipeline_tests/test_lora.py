@@ -1,0 +1,119 @@
+"""LoRA fine-tune: the weights load into a stock pipeline, change it, and a run resumes."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+torch = pytest.importorskip("torch")
+# One thread: on a shared 2-core machine two torch threads per process thrash (20x slower).
+torch.set_num_threads(1)
+from PIL import Image  # noqa: E402
+
+from mpds_pipeline.vision.lora_training import (  # noqa: E402
+    LORA_WEIGHTS_NAME,
+    LoraSettings,
+    TrainingInterrupted,
+    sample_pairs,
+    train_lora,
+)
+from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE, ensure_tiny_models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models")
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    """An imagefolder export: posters/<id>.jpg and posters/metadata.jsonl."""
+    root = tmp_path_factory.mktemp("export")
+    posters = root / "posters"
+    posters.mkdir()
+    rng = np.random.default_rng(0)
+    with (posters / "metadata.jsonl").open("w") as handle:
+        for i in range(6):
+            pixels = rng.integers(0, 255, size=(48, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(posters / f"{i}.jpg")
+            handle.write(json.dumps({"file_name": f"{i}.jpg", "text": f"poster {i} of a red film"}) + "\n")
+    return root
+
+
+def _settings(tiny_models, **overrides) -> LoraSettings:
+    values = dict(
+        pretrained_model=str(tiny_models.sd),
+        resolution=TINY_IMAGE_SIZE,
+        learning_rate=5e-2,
+        train_batch_size=2,
+        max_train_steps=4,
+        checkpointing_steps=2,
+        device="cpu",
+    )
+    values.update(overrides)
+    return LoraSettings(**values)
+
+
+def test_sample_pairs_is_a_fixed_seeded_subset(export_dir):
+    first = sample_pairs(export_dir, 4, seed=3)
+    assert first == sample_pairs(export_dir, 4, seed=3)
+    assert len(first) == 4 and len({p for p, _ in first}) == 4
+    assert all(path.exists() and text.startswith("poster") for path, text in first)
+    assert len(sample_pairs(export_dir / "posters" / "metadata.jsonl", 100, seed=3)) == 6
+
+
+def test_lora_loads_into_stock_pipeline_and_changes_output(tiny_models, export_dir, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    result = train_lora(_settings(tiny_models), sample_pairs(export_dir, 6, 0), tmp_path / "lora")
+    assert result.weights_path == tmp_path / "lora" / LORA_WEIGHTS_NAME and result.weights_path.exists()
+    assert len(result.losses) == 4 and all(np.isfinite(result.losses))
+    assert result.loss_curve_png.stat().st_size > 0 and result.steps_per_second > 0
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_models.sd)
+    pipe.set_progress_bar_config(disable=True)
+
+    def run():
+        return pipe(
+            "poster 1 of a red film",
+            num_inference_steps=2,
+            height=TINY_IMAGE_SIZE,
+            width=TINY_IMAGE_SIZE,
+            generator=torch.Generator().manual_seed(0),
+            output_type="np",
+        ).images
+
+    before = run()
+    pipe.load_lora_weights(tmp_path / "lora")
+    after = run()
+    assert np.abs(after - before).max() > 1e-3
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_models, export_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    pairs = sample_pairs(export_dir, 6, 0)
+    settings = _settings(tiny_models, max_train_steps=5)
+    straight = train_lora(settings, pairs, tmp_path / "straight")
+
+    def crash_at_three(step, loss):
+        if step == 3:
+            raise TrainingInterrupted("simulated crash")
+
+    with pytest.raises(TrainingInterrupted):
+        train_lora(settings, pairs, tmp_path / "resumed", on_step=crash_at_three)
+    assert not (tmp_path / "resumed" / LORA_WEIGHTS_NAME).exists()
+    assert (tmp_path / "resumed" / "checkpoints" / "checkpoint-2").exists()
+
+    resumed = train_lora(settings, pairs, tmp_path / "resumed")
+    assert resumed.resumed_from_step == 2
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-5)
+    expected, actual = load_file(straight.weights_path), load_file(resumed.weights_path)
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=1e-5, atol=1e-6)

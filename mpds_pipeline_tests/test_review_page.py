@@ -1,0 +1,213 @@
+"""The review page driven in headless Chromium (Debian's ``/usr/bin/chromium``, Playwright).
+
+Skipped with a reason where Chromium or Playwright is absent; no browser is ever
+downloaded. Screenshots go to ``test-artifacts/review/`` under the repo root.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from mpds_pipeline.curate.rectify import load_rectifications
+from mpds_pipeline.layout import DataLayout
+from mpds_pipeline.review.sample import HOSTILE_TITLE, write_sample_data
+from mpds_pipeline.review.server import make_review_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "review"
+
+if not CHROMIUM.is_file():
+    pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the Python package 'playwright' is not installed")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    write_sample_data(root)
+    return root
+
+
+@pytest.fixture
+def server(data_dir):
+    review = make_review_server(data_dir, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=review.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield review
+    review.shutdown()
+    review.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """Open the page in a fresh browser context (one reviewer each); close them after."""
+    contexts = []
+
+    def open_as(reviewer: str, query: str = ""):
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.dialogs = []
+        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(server.url + query)
+        expect(page.locator("body")).to_have_attribute("data-ready", "1")
+        page.fill("#reviewer", reviewer)
+        page.keyboard.press("Escape")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def replace_text(page, text: str) -> None:
+    page.keyboard.press("e")
+    expect(page.locator("#editor")).to_be_focused()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(text)
+
+
+def test_open_edit_save_reload_see_the_change(open_page, data_dir):
+    page = open_page("ann")
+    # Lowest caption confidence first: The Kid (-3.1).
+    expect(page.locator("#title")).to_have_text("The Kid")
+    expect(page.locator("#caption")).to_have_text("a man and a child")
+    expect(page.locator("#synopsis")).to_contain_text("The Kid. Genres: Comedy, Drama.")
+    expect(page.locator("#current-text")).to_have_text("a man and a child. The Kid.")
+    expect(page.locator("#correction-by")).to_have_text("never reviewed")
+    assert page.eval_on_selector("#poster", "img => img.complete && img.naturalWidth") == 60
+    expect(page.locator("#keys")).to_contain_text("Ctrl")
+
+    replace_text(page, "a tramp holding a small child")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#status")).to_have_text("saved tt0010050")
+    expect(page.locator("#title")).to_have_text("The Arrival of a Train")  # moved on
+    shot(page, "after-save")
+
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    expect(page.locator("#title")).to_have_text("The Kid")
+    expect(page.locator("#editor")).to_have_value("a tramp holding a small child")
+    expect(page.locator("#correction-by")).to_contain_text("last saved by ann")
+
+    merged = load_rectifications(DataLayout(data_dir).rectifications_dir)
+    assert merged.corrections == {10050: "a tramp holding a small child"}
+    assert merged.accepted.loc[0, "reviewer"] == "ann"
+
+
+def test_keyboard_skip_back_and_approve(open_page, data_dir):
+    page = open_page("ann")
+    expect(page.locator("#position")).to_have_text("1 / 5")
+    page.keyboard.press("s")
+    expect(page.locator("#title")).to_have_text("The Arrival of a Train")
+    page.keyboard.press("b")
+    expect(page.locator("#title")).to_have_text("The Kid")
+    page.keyboard.press("s")
+    expect(page.locator("#title")).to_have_text("The Arrival of a Train")
+    page.keyboard.press("a")  # approve the caption unchanged
+    expect(page.locator("#status")).to_have_text("saved tt0000012")
+    merged = load_rectifications(DataLayout(data_dir).rectifications_dir)
+    assert merged.corrections == {12: "a train at a station"}
+    assert merged.accepted.loc[0, "note"] == "approved unchanged"
+
+
+def test_second_reviewer_sees_the_conflict_and_the_other_text(open_page, data_dir):
+    ann = open_page("ann")
+    bob = open_page("bob")
+    for page in (ann, bob):
+        expect(page.locator("#title")).to_have_text("The Kid")
+
+    replace_text(ann, "ann's caption: a tramp and a child")
+    ann.keyboard.press("Control+Enter")
+    expect(ann.locator("#status")).to_have_text("saved tt0010050")
+
+    replace_text(bob, "bob's caption: a man and a boy")
+    bob.keyboard.press("Control+Enter")
+    expect(bob.locator("#conflict")).to_be_visible()
+    expect(bob.locator("#conflict-reviewer")).to_have_text("ann")
+    expect(bob.locator("#conflict-text")).to_have_text("ann's caption: a tramp and a child")
+    expect(bob.locator("#editor")).to_have_value("bob's caption: a man and a boy")  # his text is kept
+    expect(bob.locator("#status")).to_have_text("not saved: conflict")
+    shot(bob, "conflict")
+    store = DataLayout(data_dir).rectifications_dir
+    assert load_rectifications(store).corrections == {10050: "ann's caption: a tramp and a child"}
+
+    # Bob takes Ann's text, refines it, and saves knowingly.
+    bob.keyboard.press("Escape")
+    bob.keyboard.press("t")
+    expect(bob.locator("#editor")).to_have_value("ann's caption: a tramp and a child")
+    bob.keyboard.press("End")
+    bob.keyboard.type(" at dusk")
+    bob.keyboard.press("Control+Enter")
+    expect(bob.locator("#status")).to_have_text("saved tt0010050")
+    merged = load_rectifications(store)
+    assert merged.corrections == {10050: "ann's caption: a tramp and a child at dusk"}
+    assert list(merged.audit["reviewer"]) == ["ann", "bob"]
+
+
+def test_web_strings_show_as_text(open_page):
+    page = open_page("ann", "?")
+    page.select_option("#genre", "Drama")  # queue: The Kid, then the hostile title
+    expect(page.locator("#position")).to_have_text("1 / 2")
+    page.keyboard.press("s")
+    expect(page.locator("#title")).to_have_text(HOSTILE_TITLE)
+    expect(page.locator("#caption")).to_have_text("a man in a hat <b>bold</b>")
+    expect(page.locator("#synopsis")).to_contain_text("<script>alert(1)</script>. Genres: Drama.")
+    assert page.locator("#item script, #item b, #item img:not(#poster)").count() == 0
+    assert page.eval_on_selector("#title", "el => el.innerHTML") == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    # Edit and save through the hostile item too: still text after the round trip.
+    replace_text(page, "<img src=x onerror=alert(3)> a man")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#status")).to_have_text("saved tt0000025")
+    page.keyboard.press("b")
+    expect(page.locator("#correction-by")).to_contain_text("last saved by ann")
+    expect(page.locator("#editor")).to_have_value("<img src=x onerror=alert(3)> a man")
+    shot(page, "escaping")
+    assert page.dialogs == []
+
+
+def test_progress_counts_per_reviewer(open_page):
+    ann = open_page("ann")
+    expect(ann.locator("#progress-summary")).to_have_text("0 reviewed, 5 left of 5")
+    ann.keyboard.press("a")
+    expect(ann.locator("#status")).to_have_text("saved tt0010050")
+    expect(ann.locator("#title")).to_have_text("The Arrival of a Train")
+    ann.keyboard.press("a")
+    expect(ann.locator("#status")).to_have_text("saved tt0000012")
+    bob = open_page("bob", "?")
+    bob.select_option("#partition", "tt0000001-tt0010000")
+    expect(bob.locator("#title")).to_have_text("The Arrival of a Train")
+    bob.keyboard.press("s")
+    expect(bob.locator("#title")).to_have_text("A Trip to the Moon")
+    bob.keyboard.press("a")
+    expect(bob.locator("#status")).to_have_text("saved tt0000417")
+    expect(bob.locator("#progress-summary")).to_have_text("2 reviewed, 1 left of 3")  # the partition only
+
+    ann.keyboard.press("r")  # reload the queue: progress over all posters
+    expect(ann.locator("#progress-summary")).to_have_text("3 reviewed, 2 left of 5")
+    rows = ann.locator("#progress-reviewers tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_have_text("ann22")
+    expect(rows.nth(1)).to_have_text("bob11")
+    shot(ann, "progress")

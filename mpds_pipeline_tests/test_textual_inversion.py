@@ -1,0 +1,95 @@
+"""Actor embeddings: the saved file loads with a stock pipeline's load_textual_inversion."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+torch = pytest.importorskip("torch")
+# One thread: on a shared 2-core machine two torch threads per process thrash (20x slower).
+torch.set_num_threads(1)
+from PIL import Image  # noqa: E402
+
+from mpds_pipeline.vision.textual_inversion import (  # noqa: E402
+    TextualInversionModels,
+    TextualInversionSettings,
+    placeholder_token,
+    train_actor_embedding,
+    train_actor_embeddings,
+)
+from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE, ensure_tiny_models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models")
+
+
+def _photos(directory, count, seed=0):
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        path = directory / f"{i}.jpg"
+        Image.fromarray(rng.integers(0, 255, size=(40, 36, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def _settings(tiny_models, **overrides):
+    values = dict(
+        pretrained_model=str(tiny_models.sd),
+        resolution=TINY_IMAGE_SIZE,
+        max_train_steps=4,
+        train_batch_size=2,
+        learning_rate=5e-2,
+        initializer_token="a",
+        device="cpu",
+    )
+    values.update(overrides)
+    return TextualInversionSettings(**values)
+
+
+def test_placeholder_token_is_the_person_code():
+    assert placeholder_token(206) == "<nm0000206>"
+
+
+def test_embedding_loads_with_stock_load_textual_inversion(tiny_models, tmp_path):
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import load_file
+
+    settings = _settings(tiny_models)
+    models = TextualInversionModels.load(settings)
+    initial_row = models.text_encoder.get_input_embeddings().weight[5].clone()
+    result = train_actor_embedding(settings, _photos(tmp_path / "photos", 3), 206, tmp_path / "emb", models=models)
+    assert result.token == "<nm0000206>" and result.embedding_path.name == "nm0000206.safetensors"
+    assert result.warning is None and len(result.losses) == 4
+    # only the new row moved
+    torch.testing.assert_close(models.text_encoder.get_input_embeddings().weight[5], initial_row)
+
+    saved = load_file(result.embedding_path)
+    assert list(saved) == ["<nm0000206>"] and saved["<nm0000206>"].shape == (1, 32)
+    initializer = models.tokenizer.convert_tokens_to_ids("a</w>")
+    assert not torch.allclose(saved["<nm0000206>"][0], models.text_encoder.get_input_embeddings().weight[initializer])
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_models.sd)
+    pipe.load_textual_inversion(result.embedding_path, token=result.token)
+    token_id = pipe.tokenizer.convert_tokens_to_ids(result.token)
+    torch.testing.assert_close(pipe.text_encoder.get_input_embeddings().weight[token_id], saved[result.token][0])
+    assert pipe.tokenizer.tokenize(f"a photo of {result.token}")[-1] == result.token
+
+
+def test_too_few_photos_warn_and_several_actors_share_models(tiny_models, tmp_path):
+    settings = _settings(tiny_models, max_train_steps=2)
+    with pytest.warns(UserWarning, match="fewer than"):
+        results = train_actor_embeddings(
+            settings,
+            {206: _photos(tmp_path / "a", 2), 1234567: _photos(tmp_path / "b", 6, seed=1)},
+            tmp_path / "emb",
+        )
+    assert [r.token for r in results] == ["<nm0000206>", "<nm1234567>"]
+    assert results[0].warning and results[1].warning is None and results[1].n_images == 5
+    assert sorted(p.name for p in (tmp_path / "emb").iterdir()) == ["nm0000206.safetensors", "nm1234567.safetensors"]
