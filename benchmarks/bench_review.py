@@ -16,7 +16,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mpds_pipeline.curate.rectify import save_correction
 from mpds_pipeline.imdb.partitions import id_ranges
 from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.review import QueueFilter, ReviewState, load_review_items
@@ -50,8 +49,13 @@ def build(root: Path, posters: int, saves: int) -> DataLayout:
         folder.mkdir(parents=True, exist_ok=True)
         for i in part_ids:
             (folder / f"{i}.jpg").touch()
+    # One file per save, as the page writes them; written directly because
+    # save_correction re-reads the whole folder per call (quadratic for a big build).
+    layout.rectifications_dir.mkdir(parents=True)
     for i in range(1, saves + 1):
-        save_correction(layout.rectifications_dir, i, f"fixed {i}", "bench", f"caption {i}", None)
+        (layout.rectifications_dir / f"review-20260101T000000{i:06d}Z-{i}-bench.csv").write_text(
+            f"id,text,reviewer,note,created_at,replaced_text\n{i},fixed {i},bench,,2026-01-01T00:00:00+00:00,caption {i}\n"
+        )
     return layout
 
 

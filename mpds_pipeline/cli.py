@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--titles", type=int, default=200, help="title ids to crawl")
     demo.add_argument("--persons", type=int, default=200, help="person ids to crawl")
 
+    review = commands.add_parser("review", help="serve the caption review page on loopback")
+    from .review.server import build_parser as build_review_parser
+
+    build_review_parser(review)
+
     args = parser.parse_args(argv)
     if args.command == "parse":
         from .imdb.parse_cli import run_parse
@@ -37,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import run_demo
 
         return run_demo(data_dir=args.data_dir, titles=args.titles, persons=args.persons)
+    if args.command == "review":
+        import os
+
+        from .review.server import run_from_args
+
+        return run_from_args(args, os.environ.get("MPDS_REVIEW_TOKEN"))
     return 2
 
 

@@ -3,6 +3,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 
 from .assets.captions import poster_prompts, rectification_merge_job, rectifications, rectifications_sensor, vision_prompts
 from .assets.crawl import PERSON_PARTITIONS, TITLE_PARTITIONS, crawl_assets, crawl_checks
+from .assets.generation import generation_assets
 from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
 from .resources import DataDirResource, ImdbClientResource, ModelsResource
 
@@ -27,6 +28,7 @@ defs = Definitions(
         movies, actors, poster_images, actor_images, dataset_statistics,
         vision_prompts, rectifications, poster_prompts,
         export,
+        *generation_assets,
     ],
     asset_checks=[*crawl_checks, export_contract],
     jobs=[title_crawl_job, person_crawl_job, rectification_merge_job],

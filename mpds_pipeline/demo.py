@@ -7,6 +7,7 @@ DAGSTER_HOME shows them afterwards.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -21,6 +22,17 @@ from .imdb.partitions import id_ranges
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 DEMO_PARTITION_SIZE = 200
+GENERATION_ASSETS = ["lora_weights", "benchmark_prompts", "actor_embeddings", "caption_controls", "benchmark_images", "benchmark_report"]
+# The tiny models work at 32 px; steps are cut so the chain runs in about a minute on a CPU.
+TINY_GENERATION_CONFIG = {
+    "ops": {
+        "lora_weights": {"config": {"resolution": 32, "max_train_steps": 20, "n_pairs": 40, "checkpointing_steps": 10, "learning_rate": 1e-3}},
+        "benchmark_prompts": {"config": {"n_prompts": 6}},
+        "actor_embeddings": {"config": {"resolution": 32, "max_train_steps": 10, "train_batch_size": 2, "max_actors": 4, "initializer_token": "the"}},
+        "benchmark_images": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
+        "benchmark_report": {"config": {"fid_resize": 32}},
+    }
+}
 
 
 def free_port() -> int:
@@ -65,6 +77,22 @@ def demo_environment(data_dir: Path, port: int, titles: int, persons: int) -> di
         "MPDS_RATE": os.environ.get("MPDS_RATE", "25"),
         "MPDS_BACKOFF_BASE_S": "0.2",
         "MPDS_BLIP2_MODEL": os.environ.get("MPDS_BLIP2_MODEL") or str(tiny_blip2_dir(data_dir)),
+        **tiny_diffusion_env(data_dir),
+    }
+
+
+def tiny_diffusion_env(data_dir: Path) -> dict[str, str]:
+    """Tiny random SD, ControlNet and CLIP models (32 px), built once and loaded by path."""
+    from .vision.tiny_sd import ensure_tiny_models
+
+    paths = ensure_tiny_models(data_dir / "models" / "tiny-diffusion")
+    return {
+        "MPDS_SD_MODEL": str(paths.sd),
+        "MPDS_CONTROLNET_MODEL": str(paths.controlnet),
+        "MPDS_CLIP_MODEL": str(paths.clip),
+        "MPDS_PICKSCORE_MODEL": str(paths.clip),
+        "MPDS_PICKSCORE_PROCESSOR": str(paths.clip),
+        "MPDS_DEVICE": "cpu",
     }
 
 
@@ -78,10 +106,12 @@ def tiny_blip2_dir(data_dir: Path) -> Path:
     return folder
 
 
-def materialize(select: str, env: dict[str, str], partition: str | None = None) -> None:
+def materialize(select: str, env: dict[str, str], partition: str | None = None, config: dict | None = None) -> None:
     command = ["dagster", "asset", "materialize", "-m", "mpds_pipeline", "--select", select]
     if partition:
         command += ["--partition", partition]
+    if config:
+        command += ["--config-json", json.dumps(config)]
     print(f"$ {' '.join(command)}", flush=True)
     dagster = Path(sys.executable).with_name("dagster")
     command[0] = str(dagster) if dagster.exists() else "dagster"
@@ -108,6 +138,7 @@ def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
         for key in title_keys:
             materialize("poster_images,vision_prompts", env, key)
         materialize("rectifications,poster_prompts,export", env)
+        materialize(",".join(GENERATION_ASSETS), env, config=TINY_GENERATION_CONFIG)
     finally:
         server.terminate()
         server.wait(timeout=10)

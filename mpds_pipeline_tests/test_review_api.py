@@ -289,22 +289,24 @@ def test_non_loopback_bind_needs_a_token():
         check_bind("0.0.0.0", None)
     with pytest.raises(UnsafeBindError):
         make_review_server(Path("unused"), host="192.0.2.10", port=0)
-    check_bind("0.0.0.0", "s3cret")
+    check_bind("0.0.0.0", "s3cret-token")
+    with pytest.raises(UnsafeBindError):
+        check_bind("127.0.0.1", "a; b=c")  # would break the cookie
     assert main(["--host", "0.0.0.0", "--port", "0", "--data-dir", "unused"]) == 2
 
 
 def test_token_required_on_every_request(data_dir, serve):
-    server = serve(data_dir, token="s3cret")
+    server = serve(data_dir, token="s3cret-token")
     base = server.url
     with httpx.Client(base_url=base) as http:
         for path in ["/", "/static/review.js", "/api/queue", f"/images/posters/{FIRST_PARTITION}/12.jpg"]:
             assert http.get(path).status_code == 401, path
         assert save(http, 12, "x", "ann").status_code == 401
         assert http.get("/api/queue", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert http.get("/api/queue", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        assert http.get("/api/queue", headers={"X-Review-Token": "s3cret"}).status_code == 200
+        assert http.get("/api/queue", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+        assert http.get("/api/queue", headers={"X-Review-Token": "s3cret-token"}).status_code == 200
         # Opening the page with ?token= sets a cookie that carries it from then on.
-        page = http.get("/", params={"token": "s3cret"})
+        page = http.get("/", params={"token": "s3cret-token"})
         assert page.status_code == 200 and "HttpOnly" in page.headers["set-cookie"]
         assert http.get(f"/images/posters/{FIRST_PARTITION}/12.jpg").status_code == 200
         assert save(http, 12, "a train", "ann").status_code == 200
@@ -315,3 +317,12 @@ def test_loopback_server_refuses_foreign_host_header(data_dir, serve):
     assert raw_get(server, "/api/queue", headers={"Host": "evil.example:8765"}).status == 403
     assert raw_get(server, "/api/queue", headers={"Host": "localhost:8765"}).status == 200
     assert raw_get(server, "/api/queue", headers={"Host": "[::1]:8765"}).status == 200
+
+
+def test_loader_builds_the_synopsis_prompt_without_poster_prompts(data_dir):
+    poster_prompts_file(DataLayout(data_dir)).unlink()
+    items = load_review_items(DataLayout(data_dir)).set_index("id")
+    assert items.loc[10050, "synopsis_prompt"]== (
+        "The Kid. Genres: Comedy, Drama. Starring: Actor 10050. The story of The Kid."
+    )
+    assert pd.isna(items.loc[10050, "current_text"])

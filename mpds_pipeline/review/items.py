@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from mpds_pipeline.curate.prompts import actor_names, synopsis_prompt
 from mpds_pipeline.curate.rectify import Correction, read_corrections
@@ -61,40 +62,38 @@ def load_review_items(layout: DataLayout) -> pd.DataFrame:
 
 def load_base_items(layout: DataLayout) -> pd.DataFrame:
     """Everything but the corrections (which change while the page runs)."""
-    movies = _read_movies(layout)
     captions = _read_captions(layout)
     prompts = _read_poster_prompts(layout)
     images = _scan_images(layout)
-
-    ids = sorted(set(captions) | set(prompts) | set(images))
-    rows = []
-    for movie_id in ids:
-        movie = movies.get(movie_id, {})
-        caption = captions.get(movie_id, {})
-        prompt = prompts.get(movie_id, {})
-        partition, image_path = images.get(movie_id, (caption.get("partition"), None))
-        synopsis = prompt.get("synopsis_prompt")
-        if synopsis is None and movie:
-            synopsis = synopsis_prompt(
-                movie["title"], movie["genres"], actor_names(movie.get("actors"))[:3], movie.get("synopsis")
-            )
-        rows.append(
-            {
-                "id": movie_id,
-                "title": movie.get("title", ""),
-                "genres": movie.get("genres", []),
-                "partition": partition,
-                "image_path": image_path,
-                "blip2_caption": caption.get("caption"),
-                "confidence": caption.get("confidence"),
-                "synopsis_prompt": synopsis,
-                "current_text": prompt.get("text"),
-            }
-        )
-    frame = pd.DataFrame(rows, columns=REVIEW_COLUMNS[:9])
-    frame["id"] = frame["id"].astype("int64")
+    ids = pd.Index(captions["id"]).union(pd.Index(prompts["id"])).union(pd.Index(images["id"]))
+    frame = pd.DataFrame({"id": ids.astype("int64")})
+    if frame.empty:
+        return pd.DataFrame(columns=REVIEW_COLUMNS[:9]).astype({"id": "int64", "confidence": "float64"})
+    movies = _read_movies(layout, ids)
+    frame = (
+        frame.merge(movies, on="id", how="left")
+        .merge(images, on="id", how="left")
+        .merge(captions, on="id", how="left", suffixes=("", "_caption"))
+        .merge(prompts, on="id", how="left")
+    )
+    # A poster without an image file still belongs to the partition its caption came from.
+    frame["partition"] = frame["partition"].fillna(frame["partition_caption"])
+    missing = frame["synopsis_prompt"].isna() & frame["title"].notna()
+    if missing.any():  # no prompt row yet: build the synopsis prompt from the movie
+        todo = frame.loc[missing]
+        frame["synopsis_prompt"] = frame["synopsis_prompt"].astype(object)  # all-NA reads as float
+        nothing = [None] * len(todo)
+        actors = todo["actors"] if "actors" in todo.columns else nothing
+        synopses = todo["synopsis"] if "synopsis" in todo.columns else nothing
+        frame.loc[missing, "synopsis_prompt"] = [
+            synopsis_prompt(_title(t), _as_strings(g), actor_names(_clean(a))[:3], _clean(s))
+            for t, g, a, s in zip(todo["title"], todo["genres"], actors, synopses)
+        ]
+    frame["title"] = [_title(t) for t in frame["title"]]
+    frame["genres"] = [_as_strings(g) for g in frame["genres"]]
+    frame = frame.rename(columns={"caption": "blip2_caption", "text": "current_text"})
     frame["confidence"] = frame["confidence"].astype("float64")
-    return frame
+    return frame[REVIEW_COLUMNS[:9]].sort_values("id").reset_index(drop=True)
 
 
 def latest_corrections(corrections: list[Correction]) -> dict[int, Correction]:
@@ -119,69 +118,83 @@ def attach_corrections(base: pd.DataFrame, latest: dict[int, Correction]) -> pd.
 # --------------------------------------------------------------------------- readers
 
 
-def _read_parquet(path: Path) -> pd.DataFrame | None:
+def _columns(path: Path, wanted: list[str]) -> list[str]:
+    present = set(pq.read_schema(path).names)
+    return [c for c in wanted if c in present]
+
+
+def _read_movies(layout: DataLayout, ids: pd.Index) -> pd.DataFrame:
+    path = movies_file(layout)
+    empty = pd.DataFrame({"id": pd.Series(dtype="int64"), "title": [], "genres": []})
     if not path.is_file():
-        return None
-    return pd.read_parquet(path)
+        return empty
+    frame = pd.read_parquet(path, columns=_columns(path, ["id", "title", "genres", "actors", "synopsis"]))
+    if "id" not in frame.columns:
+        return empty
+    frame = frame[frame["id"].isin(ids)].drop_duplicates("id", keep="last")
+    for column in ("title", "genres"):
+        if column not in frame.columns:
+            frame[column] = None
+    return frame.astype({"id": "int64"})
 
 
-def _read_movies(layout: DataLayout) -> dict[int, dict]:
-    frame = _read_parquet(movies_file(layout))
-    if frame is None or frame.empty:
-        return {}
-    movies = {}
-    for row in frame.to_dict("records"):
-        movies[int(row["id"])] = {
-            "title": " ".join(str(_clean(row.get("title")) or "").split()),
-            "genres": _as_strings(row.get("genres")),
-            "actors": _clean(row.get("actors")),
-            "synopsis": _clean(row.get("synopsis")),
-        }
-    return movies
-
-
-def _read_captions(layout: DataLayout) -> dict[int, dict]:
+def _read_captions(layout: DataLayout) -> pd.DataFrame:
     """The newest usable caption per id (a row with an error keeps its id reviewable)."""
     folder = vision_prompts_dir(layout)
-    captions: dict[int, dict] = {}
-    if not folder.is_dir():
-        return captions
-    for path in sorted(folder.glob("*.parquet")):
-        partition = _partition_or_none(path.stem)
-        frame = pd.read_parquet(path)
-        if frame.empty:
+    parts = []
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        columns = _columns(path, ["id", "caption", "confidence", "created_at", "error"])
+        if "id" not in columns:
             continue
-        if "created_at" in frame.columns:
-            frame = frame.sort_values("created_at", kind="stable")
-        for row in frame.to_dict("records"):
-            movie_id = int(row["id"])
-            caption = _clean(row.get("caption"))
-            usable = caption is not None and _clean(row.get("error")) is None and str(caption).strip()
-            if usable or movie_id not in captions:
-                captions[movie_id] = {
-                    "caption": " ".join(str(caption).split()) if usable else None,
-                    "confidence": _float(row.get("confidence")) if usable else None,
-                    "partition": partition,
-                }
-    return captions
+        part = pd.read_parquet(path, columns=columns)
+        part["partition"] = _partition_or_none(path.stem)
+        parts.append(part)
+    result_columns = ["id", "caption", "confidence", "partition"]
+    if not parts:
+        return pd.DataFrame({"id": pd.Series(dtype="int64"), "caption": [], "confidence": [], "partition": []})
+    frame = pd.concat(parts, ignore_index=True)
+    for column in ("caption", "confidence", "error"):
+        if column not in frame.columns:
+            frame[column] = None
+    frame["caption"] = frame["caption"].map(lambda c: None if _clean(c) is None else " ".join(str(c).split()) or None)
+    usable = frame["caption"].notna() & frame["error"].isna()
+    frame["usable"] = usable
+    order = ["usable", "created_at"] if "created_at" in frame.columns else ["usable"]
+    frame = frame.sort_values(order, kind="stable", na_position="first").drop_duplicates("id", keep="last")
+    frame.loc[~frame["usable"], ["caption", "confidence"]] = None
+    return frame[result_columns].astype({"id": "int64"})
 
 
-def _read_poster_prompts(layout: DataLayout) -> dict[int, dict]:
-    frame = _read_parquet(poster_prompts_file(layout))
-    if frame is None or frame.empty:
-        return {}
-    return {
-        int(row["id"]): {"synopsis_prompt": _clean(row.get("synopsis_prompt")), "text": _clean(row.get("text"))}
-        for row in frame.to_dict("records")
-    }
+def _read_poster_prompts(layout: DataLayout) -> pd.DataFrame:
+    path = poster_prompts_file(layout)
+    empty = pd.DataFrame({"id": pd.Series(dtype="int64"), "synopsis_prompt": [], "text": []})
+    if not path.is_file():
+        return empty
+    frame = pd.read_parquet(path, columns=_columns(path, ["id", "synopsis_prompt", "text"]))
+    if "id" not in frame.columns:
+        return empty
+    for column in ("synopsis_prompt", "text"):
+        if column not in frame.columns:
+            frame[column] = None
+    return frame.drop_duplicates("id", keep="last").astype({"id": "int64"})
 
 
-def _scan_images(layout: DataLayout) -> dict[int, tuple[str, str]]:
-    """id -> (partition key, image path) for every poster file in a partition folder."""
+def _scan_images(layout: DataLayout) -> pd.DataFrame:
+    """id, partition key, image path for every poster file in a partition folder."""
     root = poster_images_root(layout)
     found: dict[int, tuple[str, str]] = {}
-    if not root.is_dir():
-        return found
+    if root.is_dir():
+        _scan_partitions(root, found)
+    return pd.DataFrame(
+        {
+            "id": pd.Series(list(found), dtype="int64"),
+            "partition": [p for p, _ in found.values()],
+            "image_path": [i for _, i in found.values()],
+        }
+    )
+
+
+def _scan_partitions(root: Path, found: dict[int, tuple[str, str]]) -> None:
     for partition_dir in sorted(os.scandir(root), key=lambda e: e.name):
         if not partition_dir.is_dir() or _partition_or_none(partition_dir.name) is None:
             continue
@@ -189,7 +202,6 @@ def _scan_images(layout: DataLayout) -> dict[int, tuple[str, str]]:
             stem, suffix = os.path.splitext(entry.name)
             if suffix.lower() in IMAGE_SUFFIXES and stem.isdigit() and entry.is_file():
                 found[int(stem)] = (partition_dir.name, entry.path)
-    return found
 
 
 def _partition_or_none(key: str) -> str | None:
@@ -201,22 +213,16 @@ def _partition_or_none(key: str) -> str | None:
 
 
 def _clean(value: Any) -> Any:
-    """Missing values (None, NaN, NA) as None."""
-    if value is None:
+    """Missing values (None, NaN, NA, NaT) as None; arrays and lists as they are."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
-    try:
-        if value is pd.NA or value is pd.NaT:
-            return None
-    except TypeError:
-        pass
     return value
 
 
-def _float(value: Any) -> float | None:
-    value = _clean(value)
-    return None if value is None else float(value)
+def _title(value: Any) -> str:
+    return " ".join(str(_clean(value) or "").split())
 
 
 def _as_strings(value: Any) -> list[str]:

@@ -1,7 +1,7 @@
 """A small data directory to try the review page on (and to test it with).
 
 ``python -m mpds_pipeline.review.sample DIR`` writes it; then
-``python -m mpds_pipeline.review.server --data-dir DIR`` serves it.
+``python -m mpds_pipeline.review --data-dir DIR`` serves it.
 Some strings are hostile on purpose (HTML in a title and a synopsis) so the page's
 escaping can be seen.
 """

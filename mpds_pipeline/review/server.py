@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import html
 import ipaddress
 import json
+import re
 import sys
 from http import HTTPStatus
 from http.cookies import SimpleCookie
@@ -57,6 +57,9 @@ STATIC = {
 }
 
 
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~-]{8,}")
+
+
 class UnsafeBindError(ValueError):
     """A non-loopback bind address without an access token."""
 
@@ -72,6 +75,9 @@ def is_loopback_host(host: str) -> bool:
 
 def check_bind(host: str, token: str | None) -> None:
     """Refuse to expose the page beyond this machine without an access token."""
+    if token is not None and not _TOKEN_CHARS.fullmatch(token):
+        # It travels in a URL and a cookie: keep it to characters that need no quoting.
+        raise UnsafeBindError("the access token must be 8+ characters of A-Z a-z 0-9 . _ ~ -")
     if not is_loopback_host(host) and not token:
         raise UnsafeBindError(
             f"refusing to serve on non-loopback address {host!r} without an access token "
@@ -157,7 +163,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
             pass
         except Exception as exc:  # an error page, never a dropped connection
             self._json({"error": f"internal error: {type(exc).__name__}"}, HTTPStatus.INTERNAL_SERVER_ERROR)
-            print(f"mpds review: {method} {html.escape(url.path)}: {exc!r}", file=sys.stderr)
+            print(f"mpds review: {method} {url.path!r}: {exc!r}", file=sys.stderr)
 
     def _allowed(self, query: dict) -> bool:
         token = self.server.token
@@ -376,7 +382,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--data-dir", default=None, help="default: $MPDS_DATA_DIR or ./data")
     parser.add_argument("--host", default=DEFAULT_HOST, help="bind address (non-loopback needs --token)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--token", default=None, help="access token required on every request (or $MPDS_REVIEW_TOKEN)")
+    parser.add_argument("--token", default=None, help="access token required on every request (or $MPDS_REVIEW_TOKEN); "
+        "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'")
     parser.add_argument("--reviewer", default=None, help="default reviewer name shown on the page")
     return parser
 

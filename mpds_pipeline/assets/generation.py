@@ -1,0 +1,254 @@
+"""GPU stages: ``lora_weights``, ``benchmark_prompts``, ``actor_embeddings``,
+``caption_controls``, ``benchmark_images`` and ``benchmark_report``.
+
+Model locations come from the ``models`` resource (hub ids or local folders); every
+training and sampling setting is asset config, with the paper's values as defaults.
+"""
+import json
+from pathlib import Path
+
+import pandas as pd
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from ..resources import DataDirResource, ModelsResource
+from .curation import actor_images
+from .metadata import image_md, markdown_table
+
+GENERATION_GROUP = "generation"
+
+
+class LoraConfig(Config):
+    rank: int = 4
+    learning_rate: float = 1e-4
+    resolution: int = 512
+    train_batch_size: int = 1
+    gradient_accumulation_steps: int = 1
+    max_train_steps: int = 15000
+    n_pairs: int = Field(2000, description="pairs sampled from the export (the paper's 2,000)")
+    sample_seed: int = 0
+    seed: int = 42
+    checkpointing_steps: int = 500
+    mixed_precision: str = "auto"
+
+
+@asset(group_name=GENERATION_GROUP, deps=["export"], kinds={"pytorch", "safetensors"})
+def lora_weights(context: AssetExecutionContext, config: LoraConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+    """LoRA (peft) on Stable Diffusion 1.5's UNet, trained on pairs sampled from the export;
+    `pytorch_lora_weights.safetensors` loads with a stock `load_lora_weights(dir)`.
+    Checkpoints let an interrupted run resume."""
+    from ..vision.holdout import write_train_ids
+    from ..vision.lora_training import LoraSettings, sample_pairs, train_lora
+
+    layout = data_dir.layout
+    out = layout.models_dir / "lora"
+    pairs = sample_pairs(layout.export_dir, config.n_pairs, config.sample_seed)
+    write_train_ids(out, pairs)
+    settings = LoraSettings(
+        pretrained_model=models.stable_diffusion, rank=config.rank, learning_rate=config.learning_rate,
+        resolution=config.resolution, train_batch_size=config.train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps, max_train_steps=config.max_train_steps,
+        n_pairs=config.n_pairs, sample_seed=config.sample_seed, seed=config.seed,
+        checkpointing_steps=config.checkpointing_steps, mixed_precision=config.mixed_precision,
+        device=_device(models),
+    )
+    result = train_lora(settings, pairs, out)
+    return MaterializeResult(
+        metadata={
+            **{k: v for k, v in result.metadata().items() if v is not None},
+            "base_model": models.stable_diffusion,
+            "loss_curve": image_md(result.loss_curve_png, "loss curve"),
+            "weights": MetadataValue.path(str(result.weights_path)),
+        }
+    )
+
+
+class BenchmarkPromptsConfig(Config):
+    n_prompts: int = Field(100, description="held-out posters to generate for")
+    seed: int = 0
+    max_actors: int = 3
+
+
+@asset(group_name=GENERATION_GROUP, deps=["export", lora_weights], kinds={"python", "json"})
+def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource) -> MaterializeResult:
+    """Held-out posters (never in the LoRA's training pairs): their prompts, titles,
+    top-billed actors and real images, shared by every benchmark method."""
+    from ..vision.holdout import held_out_posters, read_train_ids
+
+    layout = data_dir.layout
+    prompts = held_out_posters(layout.export_dir, config.n_prompts, config.seed, read_train_ids(layout.models_dir / "lora"), config.max_actors)
+    path = layout.benchmark_dir / "prompts.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([p.to_dict() for p in prompts], indent=1))
+    frame = pd.DataFrame([p.to_dict() for p in prompts])
+    return MaterializeResult(
+        metadata={"prompts": len(prompts), "path": MetadataValue.path(str(path)),
+                  "preview": markdown_table(frame[["prompt_id", "title", "actors", "prompt"]] if len(frame) else frame)}
+    )
+
+
+def _read_benchmark_prompts(layout):
+    from ..vision.generation import BenchmarkPrompt
+
+    rows = json.loads((layout.benchmark_dir / "prompts.json").read_text())
+    return rows, [BenchmarkPrompt(r["prompt_id"], r["prompt"], r["title"], r["actors"], r["actor_ids"]) for r in rows]
+
+
+class ActorEmbeddingsConfig(Config):
+    learning_rate: float = 5e-4
+    final_learning_rate: float = 1e-6
+    max_train_steps: int = 500
+    train_batch_size: int = 4
+    resolution: int = 512
+    initializer_token: str = "person"
+    max_actors: int | None = Field(None, description="cap on actors trained (None: every actor of the benchmark prompts)")
+
+
+@asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts, actor_images], kinds={"pytorch", "safetensors"})
+def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+    """Textual-inversion embeddings of the benchmark movies' actors from their photos;
+    one `nm<id>.safetensors` per actor, token `<nm…>`, loadable with a stock
+    `load_textual_inversion(path, token=...)`."""
+    from ..curate.images import read_manifest
+    from ..vision.textual_inversion import TextualInversionSettings, train_actor_embeddings
+
+    layout = data_dir.layout
+    rows, _ = _read_benchmark_prompts(layout)
+    manifest = read_manifest(layout.actor_images_dir)
+    photos: dict[int, list[Path]] = {}
+    for row in manifest[manifest["status"] == "ok"].itertuples():
+        photos.setdefault(int(row.id), []).append(layout.actor_images_dir / row.file_name)
+    wanted = list(dict.fromkeys(a for r in rows for a in r["actor_ids"] if a in photos))[: config.max_actors]
+    settings = TextualInversionSettings(
+        pretrained_model=models.stable_diffusion, learning_rate=config.learning_rate,
+        final_learning_rate=config.final_learning_rate, max_train_steps=config.max_train_steps,
+        train_batch_size=config.train_batch_size, resolution=config.resolution,
+        initializer_token=config.initializer_token, device=_device(models),
+    )
+    out = layout.models_dir / "actor_embeddings"
+    results = train_actor_embeddings(settings, {a: sorted(photos[a]) for a in wanted}, out) if wanted else []
+    warnings = [r.warning for r in results if getattr(r, "warning", None)]
+    return MaterializeResult(
+        metadata={
+            "actors_trained": len(results),
+            "actors_without_photos": len({a for r in rows for a in r["actor_ids"]} - set(photos)),
+            "photo_warnings": len(warnings),
+            "token_naming": "<nm + 7-digit person id>, e.g. <nm0000206>",
+            "folder": MetadataValue.path(str(out)),
+        }
+    )
+
+
+class CaptionControlsConfig(Config):
+    size: int = 512
+    font_path: str | None = Field(None, description="TTF font; default matplotlib's DejaVu Sans")
+
+
+@asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts], kinds={"python", "png"})
+def caption_controls(config: CaptionControlsConfig, data_dir: DataDirResource) -> MaterializeResult:
+    """The poster caption (title, actor names) drawn as a sketch in a poster layout, then
+    canny edges (OpenCV): the ControlNet condition of the caption branch."""
+    from ..vision.caption_control import CaptionControlSettings, render_caption_controls
+
+    layout = data_dir.layout
+    rows, _ = _read_benchmark_prompts(layout)
+    result = render_caption_controls(
+        [(r["prompt_id"], r["title"], r["actors"]) for r in rows],
+        layout.benchmark_dir / "caption_controls",
+        CaptionControlSettings(size=config.size, font_path=config.font_path),
+    )
+    first = next(iter(result.control_paths.values()), None)
+    return MaterializeResult(
+        metadata={
+            "controls": len(result.control_paths),
+            "mean_edge_fraction": round(result.mean_edge_fraction, 4),
+            **({"example": image_md(first, "caption control")} if first else {}),
+        }
+    )
+
+
+class BenchmarkImagesConfig(Config):
+    num_inference_steps: int = 50
+    height: int = 512
+    width: int = 512
+    s1: float = Field(7.5, description="prompt guidance (the CFG scale of every method)")
+    s2: float = Field(2.0, description="actor guidance")
+    s3: float = Field(2.0, description="caption-control guidance")
+    seed: int = 0
+    baselines: list[str] = Field(default_factory=list, description="extra diffusers text-to-image model ids, e.g. stabilityai/stable-diffusion-2-1")
+    image_folders: dict[str, str] = Field(default_factory=dict, description="name -> folder of images made elsewhere, named <prompt_id>.png/.jpg")
+
+
+@asset(group_name=GENERATION_GROUP, deps=[lora_weights, actor_embeddings, caption_controls], kinds={"pytorch", "png"})
+def benchmark_images(config: BenchmarkImagesConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+    """The held-out prompts through base SD1.5, the LoRA model, the full multi-condition
+    model and its ablations (no caption branch, no actor branch), plus configured
+    baselines and folders of images made elsewhere."""
+    from ..vision.generation import GenerationSettings, MethodSpec, generate_benchmark_images
+    from ..vision.multicondition import GuidanceScales
+
+    layout = data_dir.layout
+    _, prompts = _read_benchmark_prompts(layout)
+    lora = layout.models_dir / "lora"
+    embeddings = layout.models_dir / "actor_embeddings"
+    sd = models.stable_diffusion
+    methods = [
+        MethodSpec("SD1.5", "sd", model=sd),
+        *[MethodSpec(Path(m).name or m, "sd", model=m) for m in config.baselines],
+        MethodSpec("SD1.5+LoRA", "lora", model=sd, lora_dir=lora),
+        MethodSpec("MPDS (full)", "multicondition", model=sd, lora_dir=lora, embeddings_dir=embeddings, controlnet=models.controlnet),
+        MethodSpec("MPDS w/o caption", "multicondition", model=sd, lora_dir=lora, embeddings_dir=embeddings, controlnet=models.controlnet, use_caption=False),
+        MethodSpec("MPDS w/o actor", "multicondition", model=sd, lora_dir=lora, embeddings_dir=embeddings, controlnet=models.controlnet, use_actor=False),
+        *[MethodSpec(name, "folder", folder=Path(folder)) for name, folder in config.image_folders.items()],
+    ]
+    settings = GenerationSettings(
+        num_inference_steps=config.num_inference_steps, height=config.height, width=config.width,
+        scales=GuidanceScales(config.s1, config.s2, config.s3), seed=config.seed, device=_device(models),
+    )
+    manifest = generate_benchmark_images(methods, prompts, layout.benchmark_dir / "images", settings)
+    summary = manifest.groupby("method", sort=False).agg(images=("status", "size"), seconds=("seconds", "sum")).reset_index()
+    return MaterializeResult(
+        metadata={"images": int((manifest["status"] != "missing").sum()), "methods": len(methods),
+                  "per_method": markdown_table(summary, limit=50),
+                  "manifest": MetadataValue.path(str(layout.benchmark_dir / "images" / "manifest.csv"))}
+    )
+
+
+class BenchmarkReportConfig(Config):
+    fid_resize: int = 299
+    fid_resize_method: str = "bicubic"
+    grid_prompts: int = 4
+
+
+@asset(group_name=GENERATION_GROUP, deps=[benchmark_images], kinds={"pytorch", "json"})
+def benchmark_report(config: BenchmarkReportConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+    """CLIP score, FID against the held-out real posters, and PickScore per method: the
+    paper's Table 1 and a Fig. 4-style grid, as files and here; also benchmark_report.json."""
+    from ..vision.metrics import BenchmarkReportSettings, benchmark_report as score
+
+    layout = data_dir.layout
+    rows, _ = _read_benchmark_prompts(layout)
+    manifest = pd.read_csv(layout.benchmark_dir / "images" / "manifest.csv")
+    settings = BenchmarkReportSettings(
+        clip_model=models.clip, pickscore_model=models.pickscore, pickscore_processor=models.pickscore_processor,
+        fid_extractor="clip" if models.fid_features in ("inception", "clip") else models.fid_features,
+        fid_resize=config.fid_resize, fid_resize_method=config.fid_resize_method, grid_prompts=config.grid_prompts,
+        device=_device(models),
+    )
+    result = score(manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_dir / "report", settings)
+    return MaterializeResult(
+        metadata={
+            **result.metadata(),
+            "table": MetadataValue.md(result.table_markdown.read_text()),
+            "grid": image_md(result.grid_png, "benchmark grid"),
+            "fid_protocol": json.dumps({m: r.protocol for m, r in result.fid.items()})[:2000],
+            "report": MetadataValue.path(str(result.report_json)),
+        }
+    )
+
+
+def _device(models: ModelsResource) -> str | None:
+    return None if models.device == "auto" else models.device
+
+
+generation_assets = [lora_weights, benchmark_prompts, actor_embeddings, caption_controls, benchmark_images, benchmark_report]
