@@ -2,7 +2,7 @@
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from .assets.captions import poster_prompts, rectification_merge_job, rectifications, rectifications_sensor, vision_prompts
-from .assets.crawl import PERSON_PARTITIONS, TITLE_PARTITIONS, crawl_assets, crawl_checks
+from .assets.crawl import crawl_assets, crawl_checks
 from .assets.generation import generation_assets
 from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
 from .resources import DataDirResource, ImdbClientResource, ModelsResource
@@ -12,13 +12,11 @@ export, export_contract = build_export_asset([movies, poster_images, actors, act
 title_crawl_job = define_asset_job(
     "title_crawl",
     selection=AssetSelection.assets("title_pages", "title_records"),
-    partitions_def=TITLE_PARTITIONS,
     description="Crawl and parse one title id range.",
 )
 person_crawl_job = define_asset_job(
     "person_crawl",
     selection=AssetSelection.assets("person_pages", "person_records"),
-    partitions_def=PERSON_PARTITIONS,
     description="Crawl and parse one person id range.",
 )
 

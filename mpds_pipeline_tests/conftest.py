@@ -8,6 +8,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# Partitions are fixed when the code location loads: give in-process tests small ones.
+os.environ.setdefault("MPDS_TITLE_IDS", "1-200")
+os.environ.setdefault("MPDS_PERSON_IDS", "1-200")
+os.environ.setdefault("MPDS_PARTITION_SIZE", "50")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"

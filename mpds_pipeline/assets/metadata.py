@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from dagster import MetadataValue
 
@@ -33,7 +34,7 @@ def image_md(path: Path, alt: str = "plot") -> MetadataValue:
 def _cell(value, width: int = 60) -> str:
     if isinstance(value, dict):
         value = ", ".join(value)
-    elif isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+    elif isinstance(value, (list, tuple, np.ndarray)):
         value = ", ".join(map(str, list(value)))
     text = "" if value is None else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
