@@ -68,10 +68,10 @@ def test_cli_materialises_title_partition_and_rerun_refetches_nothing(dagster_ho
 
 
 def test_blocking_fails_the_run_with_a_clear_message(dagster_home, tmp_path):
-    from mpds_pipeline.sample_server import FaultPlan
+    from mpds_pipeline.sample_server import FaultPlan, FaultRule
 
     data_dir = tmp_path / "data"
-    with SampleImdbServer(faults=FaultPlan(waf_challenge_rate=1.0)) as server:
+    with SampleImdbServer(faults=FaultPlan([FaultRule("waf", path="^/title/")])) as server:
         env = crawl_env(dagster_home, data_dir, server.base_url)
         completed = run_dagster(
             ["asset", "materialize", "-m", "mpds_pipeline", "--select", "title_pages", "--partition", "tt0000031-tt0000060"],

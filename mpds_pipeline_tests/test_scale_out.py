@@ -199,12 +199,13 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
                 daemon.wait(timeout=30)
             workers.stop()
         max_in_window = server.max_requests_in_any_window(seconds=1.0, path_prefix="/title/")
-        title_paths = [path for _, path in server.request_log if path.startswith("/title/")]
+        title_requests = sorted((record.t, int(record.path.rstrip("/")[-7:])) for record in server.requests
+                                if record.path.startswith("/title/"))
 
     assert statuses == {key: "SUCCESS" for key in PARTITIONS}, (tmp_path / "daemon.log").read_text()[-3000:]
     # Every step ran on a Celery worker, and both workers took a share.
     for partition, steps in executed.items():
-        assert set(steps) == {"title_pages", "title_records"}, (partition, steps)
+        assert {"title_pages", "title_records"} <= set(steps), (partition, steps)  # and the asset checks
     used = {node for steps in executed.values() for node in steps.values()}
     assert used == workers.nodes, executed
 
@@ -217,7 +218,16 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
         record_ids += pq.read_table(data_dir / "crawl" / "title_records" / f"{partition}.parquet", columns=["id"]).column("id").to_pylist()
     assert sorted(outcome_ids) == list(range(1, 121))
     assert len(record_ids) == len(set(record_ids)) == ok
-    assert sorted(int(path.rstrip("/")[-7:]) for path in title_paths) == list(range(1, 121))  # each page fetched once
+    assert sorted(title_id for _, title_id in title_requests) == list(range(1, 121))  # each page fetched once
+
+    # The imdb_requests pool (limit 1) let one crawl step talk to IMDb at a time:
+    # the partitions' requests arrived in separate blocks, never interleaved.
+    blocks = [(title_id - 1) // 30 for _, title_id in title_requests]
+    changes = [i for i in range(1, len(blocks)) if blocks[i] != blocks[i - 1]]
+    assert len(changes) == len(PARTITIONS) - 1, f"crawl steps overlapped: partition order {blocks}"
+    gaps = [round(title_requests[i][0] - title_requests[i - 1][0], 2) for i in changes]
 
     # The politeness budget held across all runs and workers, as the server counted.
     assert max_in_window <= RATE_PER_S, f"{max_in_window} title requests in one second, limit {RATE_PER_S}"
+    print(f"\nworkers per partition: {executed}\nmost /title/ requests in any 1 s window: {max_in_window} (limit {RATE_PER_S}); "
+          f"gaps between partitions: {gaps} s")

@@ -1,0 +1,85 @@
+"""The GPU stages as Dagster assets, on CPU with tiny random models: LoRA, held-out
+prompts, actor embeddings, caption controls, benchmark images and the report."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from dagster import materialize
+from PIL import Image
+
+from mpds_pipeline.assets.generation import generation_assets
+from mpds_pipeline.curate.export import write_export
+from mpds_pipeline.curate.images import download_images  # noqa: F401  (import check)
+from mpds_pipeline.imdb.ids import person_url
+from mpds_pipeline.resources import DataDirResource, ModelsResource
+
+TINY = {
+    "lora_weights": {"resolution": 32, "max_train_steps": 4, "n_pairs": 6, "checkpointing_steps": 2, "learning_rate": 1e-3},
+    "benchmark_prompts": {"n_prompts": 3},
+    "actor_embeddings": {"resolution": 32, "max_train_steps": 2, "train_batch_size": 1, "max_actors": 2, "initializer_token": "the"},
+    "caption_controls": {"size": 128},
+    "benchmark_images": {"num_inference_steps": 2, "height": 32, "width": 32},
+    "benchmark_report": {"fid_resize": 32},
+}
+
+
+def make_export(root):
+    """A nine-movie export with real JPEGs and actor photos, written by the core exporter."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    posters = root / "images" / "posters" / "tt0000001-tt0000050"
+    actors_dir = root / "images" / "actors"
+    posters.mkdir(parents=True)
+    actors_dir.mkdir(parents=True)
+    movies, manifest, actor_rows, actor_manifest = [], [], [], []
+    for movie_id in range(1, 10):
+        cast = {f"Actor {a}": person_url(a) for a in (movie_id, movie_id + 1)}
+        movies.append({"id": movie_id, "title": f"Movie {movie_id}", "genres": ["Drama"], "actors": cast,
+                       "poster_url": f"https://m.media-amazon.com/images/M/x{movie_id}._V1_.jpg", "synopsis": "A story.",
+                       "is_adult": False, "title_type": "movie"})
+        Image.fromarray(rng.integers(0, 255, (96, 64, 3), dtype=np.uint8)).save(posters / f"{movie_id}.jpg", quality=95)
+        manifest.append({"id": movie_id, "variant": 1, "file_name": f"{movie_id}.jpg", "url": movies[-1]["poster_url"],
+                         "bytes": (posters / f"{movie_id}.jpg").stat().st_size, "width": 64, "height": 96, "format": "JPEG",
+                         "sha256": "", "status": "ok", "reason": None})
+    for actor_id in range(1, 11):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(actors_dir / f"{actor_id}.jpg", quality=95)
+        actor_rows.append({"id": actor_id, "name": f"Actor {actor_id}", "image_url": f"https://m.media-amazon.com/images/M/a{actor_id}._V1_.jpg"})
+        actor_manifest.append({"id": actor_id, "variant": 1, "file_name": f"{actor_id}.jpg", "url": actor_rows[-1]["image_url"],
+                               "bytes": (actors_dir / f"{actor_id}.jpg").stat().st_size, "width": 64, "height": 64,
+                               "format": "JPEG", "sha256": "", "status": "ok", "reason": None})
+    pd.DataFrame(manifest).to_parquet(posters / "manifest.parquet")
+    pd.DataFrame(actor_manifest).to_parquet(actors_dir / "manifest.parquet")
+    write_export(pd.DataFrame(movies), pd.DataFrame(manifest), [posters], pd.DataFrame(actor_rows), actors_dir, root / "export")
+
+
+def test_generation_chain_with_tiny_models(tmp_path):
+    from mpds_pipeline.vision.tiny_sd import ensure_tiny_models
+
+    root = tmp_path / "data"
+    make_export(root)
+    tiny = ensure_tiny_models()
+    models = ModelsResource(stable_diffusion=str(tiny.sd), controlnet=str(tiny.controlnet), clip=str(tiny.clip),
+                            pickscore=str(tiny.clip), pickscore_processor=str(tiny.clip), device="cpu")
+    result = materialize(
+        generation_assets,
+        resources={"data_dir": DataDirResource(path=str(root)), "models": models},
+        run_config={"ops": {name: {"config": config} for name, config in TINY.items()}},
+    )
+    assert result.success
+
+    lora_dir = root / "models" / "lora"
+    assert (lora_dir / "pytorch_lora_weights.safetensors").exists()
+    train_ids = set(json.loads((lora_dir / "train_ids.json").read_text()))
+    prompts = json.loads((root / "benchmark" / "prompts.json").read_text())
+    assert len(prompts) == 3 and not {p["movie_id"] for p in prompts} & train_ids  # held out
+    assert list((root / "models" / "actor_embeddings").glob("nm*.safetensors"))
+    manifest = pd.read_csv(root / "benchmark" / "images" / "manifest.csv")
+    assert set(manifest["method"]) == {"SD1.5", "SD1.5+LoRA", "MPDS (full)", "MPDS w/o caption", "MPDS w/o actor"}
+    assert (manifest["status"] == "generated").all()
+    report = json.loads((root / "benchmark" / "report" / "benchmark_report.json").read_text())
+    assert {row["method"] for row in report["table"]} == set(manifest["method"])
+    table = result.asset_materializations_for_node("benchmark_report")[0].metadata["table"].value
+    assert "CLIP score" in table and "PickScore" in table
