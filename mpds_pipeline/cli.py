@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--titles", type=int, default=200, help="title ids to crawl")
     demo.add_argument("--persons", type=int, default=200, help="person ids to crawl")
 
+    commands.add_parser(
+        "ranges",
+        help="register the configured id ranges as partitions in $DAGSTER_HOME's instance (idempotent)",
+    )
+
     review = commands.add_parser("review", help="serve the caption review page on loopback")
     from .review.server import build_parser as build_review_parser
 
@@ -42,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import run_demo
 
         return run_demo(data_dir=args.data_dir, titles=args.titles, persons=args.persons)
+    if args.command == "ranges":
+        from dagster import DagsterInstance
+
+        from .assets.partitions import register_configured_ranges
+
+        with DagsterInstance.get() as instance:
+            added = register_configured_ranges(instance)
+        print(", ".join(f"{kind}: {count} new id ranges" for kind, count in added.items()))
+        return 0
     if args.command == "review":
         import os
 

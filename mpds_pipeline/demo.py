@@ -70,6 +70,7 @@ def demo_environment(data_dir: Path, port: int, titles: int, persons: int) -> di
         "HF_HUB_OFFLINE": "1",
         "MPDS_DATA_DIR": str(data_dir),
         "MPDS_IMDB_BASE_URL": f"http://127.0.0.1:{port}",
+        "MPDS_IMDB_DATASETS_URL": f"http://127.0.0.1:{port}/datasets",
         "MPDS_TITLE_IDS": f"1-{titles}",
         "MPDS_PERSON_IDS": f"1-{persons}",
         "MPDS_PARTITION_SIZE": str(DEMO_PARTITION_SIZE),
@@ -121,6 +122,13 @@ def materialize(select: str, env: dict[str, str], partition: str | None = None, 
         raise SystemExit(f"dagster asset materialize --select {select} failed (exit {completed.returncode})")
 
 
+def register_ranges(env: dict[str, str]) -> None:
+    """The crawl's id ranges are dynamic partitions: register the configured ones."""
+    mpds = Path(sys.executable).with_name("mpds")
+    print("$ mpds ranges", flush=True)
+    subprocess.run([str(mpds) if mpds.exists() else "mpds", "ranges"], env=env, check=True, capture_output=True)
+
+
 def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
     root = Path(data_dir or os.environ.get("MPDS_DATA_DIR") or "data/demo").resolve()
     port = free_port()
@@ -130,6 +138,8 @@ def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
         print(f"sample IMDb server on http://127.0.0.1:{port}; data in {root}", flush=True)
         title_keys = [r.key for r in id_ranges("title", 1, titles, DEMO_PARTITION_SIZE)]
         person_keys = [r.key for r in id_ranges("person", 1, persons, DEMO_PARTITION_SIZE)]
+        register_ranges(env)
+        materialize("imdb_index", env)
         for key in title_keys:
             materialize("title_pages,title_records", env, key)
         for key in person_keys:

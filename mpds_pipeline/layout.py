@@ -30,6 +30,11 @@ class DataLayout:
     def records_dir(self, kind: str) -> Path:
         return self.root / "crawl" / f"{kind}_records"
 
+    @property
+    def index_dir(self) -> Path:
+        """IMDb's non-commercial dataset files and their Parquet index."""
+        return self.root / "index"
+
     # --- curation ----------------------------------------------------------------
     @property
     def curated_dir(self) -> Path:

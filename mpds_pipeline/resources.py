@@ -41,6 +41,11 @@ class ImdbClientResource(ConfigurableResource):
     )
     extra_allowed_hosts: list[str] = ["m.media-amazon.com", "ia.media-imdb.com", "images-na.ssl-images-amazon.com"]
     obey_robots: bool = True
+    use_index: bool = Field(True, description="crawl only ids that IMDb's dataset index lists, when the index exists")
+    datasets_url: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_IMDB_DATASETS_URL", "https://datasets.imdbws.com"),
+        description="where IMDb's non-commercial dataset files are downloaded from",
+    )
 
     def client_settings(self):
         from .imdb.client import ClientSettings

@@ -6,7 +6,8 @@ broker, picked up by whichever worker is free. A backfill queues one run per par
 The politeness budget stays global because ``title_pages`` is in the ``imdb_requests``
 pool, limited to one step at a time by the production instance profile
 (deploy/dagster.postgres.yaml); the Celery executor claims pool slots before it submits a
-step. dagster-celery is an optional dependency (the ``scale`` extra): without it the
+step. Partitions are the crawl's id ranges (register them with ``mpds ranges``).
+dagster-celery is an optional dependency (the ``scale`` extra): without it the
 job list is empty and the code location loads as before.
 
 | variable | default | meaning |
@@ -19,7 +20,6 @@ from __future__ import annotations
 from dagster import AssetSelection, define_asset_job
 
 from . import settings
-from .assets.crawl import TITLE_PARTITIONS
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
@@ -45,7 +45,6 @@ def build_scaling_jobs() -> list:
     crawl_backfill_celery_job = define_asset_job(
         "crawl_backfill_celery",
         selection=AssetSelection.assets("title_pages", "title_records"),
-        partitions_def=TITLE_PARTITIONS,
         executor_def=celery_executor.configured(celery_executor_config(), name="celery"),
         description="The title crawl with each step on a Celery worker: backfill it to spread "
         "partitions over workers; the imdb_requests pool keeps the request rate global.",

@@ -44,6 +44,8 @@ def test_cli_pipeline_to_export_and_rectification_remerge(dagster_home, tmp_path
             done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
             assert done.returncode == 0, f"{select}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
 
+        ranges = subprocess.run([str(Path(sys.executable).with_name("mpds")), "ranges"], env=env, capture_output=True, text=True)
+        assert ranges.returncode == 0, ranges.stderr
         materialize("title_pages,title_records", TITLE_KEY)
         materialize("person_pages,person_records", PERSON_KEY)
         materialize("movies,actors,actor_images,dataset_statistics")

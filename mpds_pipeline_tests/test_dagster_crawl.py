@@ -14,6 +14,7 @@ from mpds_pipeline.sample_server import SampleImdbServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+MPDS = str(Path(sys.executable).with_name("mpds"))
 
 
 def crawl_env(dagster_home: Path, data_dir: Path, base_url: str) -> dict[str, str]:
@@ -34,6 +35,11 @@ def run_dagster(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
     return subprocess.run([DAGSTER, *args], env=env, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
 
 
+def register_ranges(env: dict[str, str]) -> None:
+    done = subprocess.run([MPDS, "ranges"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_definitions_validate(dagster_home, tmp_path):
     env = {**os.environ, "MPDS_DATA_DIR": str(tmp_path)}
     completed = run_dagster(["definitions", "validate", "-m", "mpds_pipeline"], env)
@@ -44,6 +50,7 @@ def test_cli_materialises_title_partition_and_rerun_refetches_nothing(dagster_ho
     data_dir = tmp_path / "data"
     with SampleImdbServer() as server:
         env = crawl_env(dagster_home, data_dir, server.base_url)
+        register_ranges(env)
         args = ["asset", "materialize", "-m", "mpds_pipeline", "--select", "title_pages,title_records",
                 "--partition", "tt0000001-tt0000030"]
         first = run_dagster(args, env)
@@ -73,6 +80,7 @@ def test_blocking_fails_the_run_with_a_clear_message(dagster_home, tmp_path):
     data_dir = tmp_path / "data"
     with SampleImdbServer(faults=FaultPlan([FaultRule("waf", path="^/title/")])) as server:
         env = crawl_env(dagster_home, data_dir, server.base_url)
+        register_ranges(env)
         completed = run_dagster(
             ["asset", "materialize", "-m", "mpds_pipeline", "--select", "title_pages", "--partition", "tt0000031-tt0000060"],
             env,

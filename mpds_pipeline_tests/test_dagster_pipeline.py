@@ -35,6 +35,8 @@ def pipeline(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("pipeline")
     instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("title_ranges", [TITLE_KEY])
+    instance.add_dynamic_partitions("person_ranges", [PERSON_KEY])
     with SampleImdbServer() as server:
         resources = {
             "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05),

@@ -64,6 +64,11 @@ def run_cli(args: list[str], env: dict[str, str], timeout_s: float = 180) -> sub
     return completed
 
 
+def register_ranges(env: dict[str, str]) -> None:
+    """The crawl's id ranges are dynamic partitions: register the configured ones."""
+    run_cli([str(BIN_DIR / "mpds"), "ranges"], env)
+
+
 def query(postgres, database: str, sql: str, params: tuple = ()) -> list[tuple]:
     import psycopg2
 
@@ -81,6 +86,7 @@ def test_postgres_instance_stores_the_run_and_its_materialisations(postgres_serv
     home = production_home(tmp_path)
     with SampleImdbServer() as server:
         env = pipeline_env(home, tmp_path / "data", server.base_url, postgres_server.env(database))
+        register_ranges(env)
         run_cli([str(BIN_DIR / "dagster"), "asset", "materialize", "-m", CODE_LOCATION,
                  "--select", "title_pages,title_records", "--partition", PARTITIONS[0]], env)
 
@@ -179,6 +185,7 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
             monkeypatch.setenv(key, value)
         from dagster import DagsterInstance
 
+        register_ranges(env)
         run_cli([str(BIN_DIR / "dagster"), "instance", "concurrency", "set", "imdb_requests", "1"], env)
         workers = Workers(env, tmp_path)
         daemon = None

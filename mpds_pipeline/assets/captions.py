@@ -9,6 +9,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetSelection,
+    DefaultSensorStatus,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -22,7 +23,7 @@ from dagster import (
 from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
-from .crawl import TITLE_PARTITIONS
+from .partitions import TITLE_PARTITIONS
 from .curation import MOVIES_FILE, POSTER_PROMPTS_FILE, movies, poster_images
 from .metadata import counts_table, markdown_table
 
@@ -181,7 +182,8 @@ rectification_merge_job = define_asset_job(
 )
 
 
-@sensor(job=rectification_merge_job, minimum_interval_seconds=30, description="New files in rectifications/ launch the re-merge.")
+@sensor(job=rectification_merge_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+        description="New files in rectifications/ launch the re-merge.")
 def rectifications_sensor(context: SensorEvaluationContext, data_dir: DataDirResource):
     folder = data_dir.layout.rectifications_dir
     files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in (".csv", ".json")) if folder.exists() else []

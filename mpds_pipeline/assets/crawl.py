@@ -10,39 +10,28 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
-    StaticPartitionsDefinition,
+    DynamicPartitionsDefinition,
     asset,
     asset_check,
 )
 
-from .. import settings
-from ..imdb.partitions import id_ranges, parse_partition_key
+from pydantic import Field
+
+from ..imdb.partitions import parse_partition_key
 from ..resources import DataDirResource, ImdbClientResource
 from .metadata import counts_table, markdown_table
+from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS
 
 CRAWL_GROUP = "crawl"
 
 
-def title_partitions() -> StaticPartitionsDefinition:
-    first, last = settings.title_id_range()
-    return StaticPartitionsDefinition([r.key for r in id_ranges("title", first, last, settings.partition_size())])
-
-
-def person_partitions() -> StaticPartitionsDefinition:
-    first, last = settings.person_id_range()
-    return StaticPartitionsDefinition([r.key for r in id_ranges("person", first, last, settings.partition_size())])
-
-
-TITLE_PARTITIONS = title_partitions()
-PERSON_PARTITIONS = person_partitions()
-
-
 def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
     counts = result.status_counts()
-    return {
+    metadata = {
         "partition": partition_key,
         "attempted": sum(counts.values()),
         **{f"status_{status}": counts.get(status, 0) for status in ("ok", "missing", "redirect", "blocked", "failed")},
@@ -50,11 +39,20 @@ def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
         "requests_made": result.requests_made,
         "elapsed_s": round(result.elapsed_s, 2),
         "pages_per_s": round(result.pages_per_s, 2),
+        # The index's goal: close to one request per kept page (robots.txt and retries count).
+        "requests_per_ok_page": round(result.requests_made / counts["ok"], 3) if counts.get("ok") else None,
         "archive": MetadataValue.path(str(archive_dir)),
     }
+    return {key: value for key, value in metadata.items() if value is not None}
 
 
-def build_crawl_assets(kind: str, partitions: StaticPartitionsDefinition):
+class CrawlConfig(Config):
+    recrawl_incomplete_after_days: float | None = Field(
+        None, description="refetch archived titles whose record lacks a poster or plot and is older than this"
+    )
+
+
+def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
     """The pages asset, the records asset and their checks for one page kind."""
     pages_name, records_name = f"{kind}_pages", f"{kind}_records"
 
@@ -67,25 +65,35 @@ def build_crawl_assets(kind: str, partitions: StaticPartitionsDefinition):
         description=f"IMDb {kind} pages of one id range, fetched politely into a gzip WARC archive; "
         "one status per attempted id (ok, missing, redirect, blocked, failed).",
     )
-    def pages_asset(context: AssetExecutionContext, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+    def pages_asset(context: AssetExecutionContext, config: CrawlConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
         from ..imdb.crawl import ImdbBlockingError, crawl_partition
+        from ..imdb.crawl_plan import plan_partition
 
+        layout = data_dir.layout
         id_range = parse_partition_key(context.partition_key)
-        archive_dir = data_dir.layout.pages_dir(kind, context.partition_key)
+        archive_dir = layout.pages_dir(kind, context.partition_key)
+        plan = plan_partition(
+            id_range,
+            layout.index_dir if imdb.use_index else None,
+            records_file=layout.records_file(kind, context.partition_key),
+            outcomes_dir=archive_dir,
+            recrawl_incomplete_after_days=config.recrawl_incomplete_after_days,
+        )
         try:
             result = crawl_partition(
                 kind,
-                id_range.ids(),
+                plan.ids,
                 imdb.client_settings(),
                 archive_dir,
                 archive_mode=imdb.archive_mode,
                 max_consecutive_blocks=imdb.max_consecutive_blocks,
+                refetch=plan.refetch,
             )
         except ImdbBlockingError as blocked:
             result = getattr(blocked, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
-            raise Failure(description=str(blocked), metadata=metadata) from blocked
-        return MaterializeResult(metadata=_crawl_metadata(result, context.partition_key, archive_dir))
+            raise Failure(description=str(blocked), metadata={**metadata, **plan.metadata()}) from blocked
+        return MaterializeResult(metadata={**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata()})
 
     @asset(
         name=records_name,
@@ -96,11 +104,15 @@ def build_crawl_assets(kind: str, partitions: StaticPartitionsDefinition):
         description=f"Typed {kind} records parsed from the archived pages of one id range (Parquet).",
     )
     def records_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
-        from ..imdb.record_store import parse_archive, records_table, write_records
+        from ..imdb.dataset_index import has_index, index_title_facts
+        from ..imdb.record_store import fill_from_index, parse_archive, records_table, write_records
 
         started = time.perf_counter()
         layout = data_dir.layout
         parsed = parse_archive(layout.pages_dir(kind, context.partition_key), kind)
+        filled = 0
+        if kind == "title" and has_index(layout.index_dir):
+            filled = fill_from_index(parsed.records, index_title_facts(layout.index_dir, [r.id for r in parsed.records]))
         out = layout.records_file(kind, context.partition_key)
         write_records(parsed.records, kind, out)
         elapsed = time.perf_counter() - started
@@ -111,6 +123,7 @@ def build_crawl_assets(kind: str, partitions: StaticPartitionsDefinition):
             metadata={
                 "records": len(parsed.records),
                 "parse_errors": len(parsed.errors),
+                "fields_filled_from_index": filled,
                 "errors": markdown_table(__import__("pandas").DataFrame(parsed.errors)),
                 "elapsed_s": round(elapsed, 2),
                 "pages_per_s": round(len(parsed.records) / elapsed, 1) if elapsed else 0.0,

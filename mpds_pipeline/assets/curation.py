@@ -19,7 +19,8 @@ from pydantic import Field
 from ..curate.filters import DEFAULT_CERTIFICATE_BLOCKLIST
 from ..imdb.partitions import parse_partition_key
 from ..resources import DataDirResource, ImdbClientResource
-from .crawl import TITLE_PARTITIONS, person_assets, title_assets
+from .crawl import person_assets, title_assets
+from .partitions import TITLE_PARTITIONS
 from .metadata import counts_table, image_md, markdown_table
 
 CURATE_GROUP = "curate"

@@ -166,13 +166,17 @@ def crawl_partition(
     *,
     archive_mode: str = "full",
     max_consecutive_blocks: int = 5,
+    refetch: Iterable[int] = (),
 ) -> CrawlResult:
     """Crawl one partition into ``archive_dir`` (resumable), write outcomes.parquet, and
-    raise ImdbBlockingError after writing them if the crawl stopped on blocks."""
+    raise ImdbBlockingError after writing them if the crawl stopped on blocks.
+
+    Ids already archived are skipped, except those in ``refetch`` (the re-crawl policy
+    revisits incomplete records); the newer response is appended and wins on re-parse."""
     archive_dir = Path(archive_dir)
     archive = PageArchive(archive_dir, archive_mode)
     id_list = list(ids)
-    done = archive.archived_ids(kind)
+    done = archive.archived_ids(kind) - set(refetch)
     todo = [i for i in id_list if i not in done]
     result = asyncio.run(
         crawl_ids(kind, todo, settings, archive, max_consecutive_blocks=max_consecutive_blocks)

@@ -79,6 +79,23 @@ def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
     return ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
 
 
+def fill_from_index(records: list, facts: dict[int, dict]) -> int:
+    """Take title type and genres from the dataset index where the page lacks them;
+    returns how many records gained a field."""
+    filled = 0
+    for record in records:
+        fact = facts.get(record.id)
+        if not fact:
+            continue
+        changed = False
+        if not record.title_type and fact.get("title_type"):
+            record.title_type, changed = fact["title_type"], True
+        if not record.genres and fact.get("genres"):
+            record.genres, changed = list(fact["genres"]), True
+        filled += changed
+    return filled
+
+
 def records_table(records: list, kind: str) -> pa.Table:
     schema = SCHEMAS[kind]
     rows = [asdict(record) for record in records]

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from .content import sample_person, sample_title
@@ -117,8 +118,11 @@ class SampleImdbServer:
     """A loopback stand-in for www.imdb.com; a context manager running in a thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultPlan | str | None = None,
-                 seed: int = 0, padding_kb: int = 64):
+                 seed: int = 0, padding_kb: int = 64, dataset_titles: tuple[int, int] = (1, 1000)):
         self.seed = seed
+        self.dataset_titles = dataset_titles
+        self._datasets: dict[str, bytes] | None = None
+        self._datasets_lock = threading.Lock()
         self.padding_kb = padding_kb
         self.injector = FaultInjector(_as_plan(faults), seed)
         self._records: list[RequestRecord] = []
@@ -198,6 +202,14 @@ class SampleImdbServer:
             best = max(best, end - start + 1)
         return best
 
+    def dataset_files(self) -> dict[str, bytes]:
+        """IMDb-format dataset files (title.basics.tsv.gz, ...) of the generated titles,
+        served under /datasets/; built once, on first request."""
+        with self._datasets_lock:
+            if self._datasets is None:
+                self._datasets = _dataset_files(self.dataset_titles, self.seed)
+            return self._datasets
+
     # --- content ---------------------------------------------------------------------
     def route(self, path: str, base: str) -> _Reply:
         if path == "/robots.txt":
@@ -213,11 +225,27 @@ class SampleImdbServer:
         if match := _NAME_RE.match(path):
             body = render_person(int(match.group(1)), self.seed, base, self.padding_kb // 2)
             return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
+        if path.startswith("/datasets/"):
+            body = self.dataset_files().get(path.rsplit("/", 1)[-1])
+            if body is not None:
+                return _Reply(200, body, "application/gzip", (("Last-Modified", "Thu, 26 Nov 2026 00:00:00 GMT"),))
         if match := _IMAGE_RE.match(path):
             jpeg = render_jpeg(match.group("token"), match.group("ops"))
             if jpeg is not None:
                 return _Reply(200, jpeg, "image/jpeg")
         return _Reply(404, not_found_page())
+
+
+def _dataset_files(titles: tuple[int, int], seed: int) -> dict[str, bytes]:
+    import tempfile
+
+    from .content import PERSON_ID_RANGE
+    from .datasets import write_sample_datasets
+
+    with tempfile.TemporaryDirectory() as folder:
+        written = write_sample_datasets(folder, range(titles[0], titles[1] + 1),
+                                        range(PERSON_ID_RANGE[0], PERSON_ID_RANGE[1] + 1), seed)
+        return {Path(p).name: Path(p).read_bytes() for p in written.files.values()}
 
 
 def _as_plan(faults: FaultPlan | str | None) -> FaultPlan:
