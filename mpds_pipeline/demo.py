@@ -130,6 +130,9 @@ def register_ranges(env: dict[str, str]) -> None:
 
 
 def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
+    # The tiny models are built in this process: keep their progress bars out of the output.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     root = Path(data_dir or os.environ.get("MPDS_DATA_DIR") or "data/demo").resolve()
     port = free_port()
     server = start_sample_server(port)
@@ -156,6 +159,19 @@ def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
     return 0
 
 
+def _crawl_skips(layout) -> dict[str, int]:
+    """What the dataset index kept the last title crawl from requesting (from its metadata)."""
+    from dagster import AssetKey, DagsterInstance
+
+    os.environ["DAGSTER_HOME"] = str(layout.root / ".dagster")
+    with DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(AssetKey("title_pages"))
+    if event is None:
+        return {}
+    metadata = event.asset_materialization.metadata
+    return {k: v.value for k, v in metadata.items() if k.startswith("skipped_") or k == "requests_per_ok_page"}
+
+
 def print_summary(root: Path) -> None:
     from .curate.store import read_table
     from .imdb.record_store import read_records
@@ -169,6 +185,9 @@ def print_summary(root: Path) -> None:
     print(f"title records:  {len(titles):5d} in {layout.records_dir('title')}")
     print(f"person records: {len(persons):5d} in {layout.records_dir('person')}")
     print(f"raw pages (WARC): {layout.root / 'crawl'}")
+    crawl = _crawl_skips(layout)
+    if crawl:
+        print("title crawl with the dataset index: " + ", ".join(f"{k} {v}" for k, v in crawl.items()))
     if not decisions.empty:
         kept = int(decisions["kept"].sum())
         print(f"movies kept: {kept} of {len(decisions)}; dropped by reason:")
@@ -182,6 +201,11 @@ def print_summary(root: Path) -> None:
         actors = pd.read_csv(export / "actors.csv")
         print(f"export: {export}  ({len(posters)} posters, {len(actors)} actors; meta.csv, posters.csv, actors.csv, Parquet, posters/metadata.jsonl)")
         print(f"statistics: {export / 'stats'}")
+    table = layout.benchmark_dir / "report" / "benchmark_table.md"
+    if table.exists():
+        print(f"benchmark ({layout.benchmark_dir / 'report'}; tiny random models, so the numbers only show the chain runs):")
+        print(table.read_text())
+    if (export / "posters.csv").exists():
         print("note: the demo captions posters with a tiny randomly initialised BLIP-2, so its captions are noise;")
         print("      see README 'The real run' for the real model on a GPU.")
     print(f"browse the runs: DAGSTER_HOME={layout.root / '.dagster'} DAGSTER_DISABLE_TELEMETRY=1 dagster dev -m mpds_pipeline")
