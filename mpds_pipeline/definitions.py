@@ -7,6 +7,7 @@ from .assets.curation import actor_images, actors, build_export_asset, dataset_s
 from .assets.freshness import freshness_jobs, freshness_schedules, freshness_sensors, imdb_index
 from .assets.generation import generation_assets
 from .resources import DataDirResource, ImdbClientResource, ModelsResource
+from .scaling import scaling_jobs
 
 export, export_contract = build_export_asset([movies, poster_images, actors, actor_images, poster_prompts])
 
@@ -20,7 +21,7 @@ defs = Definitions(
         *generation_assets,
     ],
     asset_checks=[*crawl_checks, export_contract],
-    jobs=[*freshness_jobs, rectification_merge_job],
+    jobs=[*freshness_jobs, rectification_merge_job, *scaling_jobs],
     schedules=freshness_schedules,
     sensors=[*freshness_sensors, rectifications_sensor],
     resources={"imdb": ImdbClientResource(), "data_dir": DataDirResource(), "models": ModelsResource()},

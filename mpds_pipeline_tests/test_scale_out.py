@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 PRODUCTION_PROFILE = REPO_ROOT / "deploy" / "dagster.postgres.yaml"
 WORKER_CONFIG = REPO_ROOT / "deploy" / "celery.yaml"
-CODE_LOCATION = os.environ.get("MPDS_DEV_CODE_LOCATION", "mpds_pipeline.definitions")  # DEV-ONLY, remove
+CODE_LOCATION = "mpds_pipeline.definitions"
 CELERY_JOB = "crawl_backfill_celery"
 RATE_PER_S = 20
 PARTITIONS = ["tt0000001-tt0000030", "tt0000031-tt0000060", "tt0000061-tt0000090", "tt0000091-tt0000120"]
@@ -87,8 +87,10 @@ def test_postgres_instance_stores_the_run_and_its_materialisations(postgres_serv
     with SampleImdbServer() as server:
         env = pipeline_env(home, tmp_path / "data", server.base_url, postgres_server.env(database))
         register_ranges(env)
+        # In-process executor: the storage is under test here, not the step processes (fast on 2 cores).
         run_cli([str(BIN_DIR / "dagster"), "asset", "materialize", "-m", CODE_LOCATION,
-                 "--select", "title_pages,title_records", "--partition", PARTITIONS[0]], env)
+                 "--select", "title_pages,title_records", "--partition", PARTITIONS[0],
+                 "--config-json", '{"execution": {"config": {"in_process": {}}}}'], env)
 
     runs = query(postgres_server, database, "SELECT run_id, status FROM runs")
     assert [status for _, status in runs] == ["SUCCESS"]
@@ -173,6 +175,11 @@ def workers_by_step(instance, run_id: str) -> dict[str, str]:
 
 def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(postgres_server, redis_server, tmp_path, monkeypatch):
     pytest.importorskip("dagster_celery", reason="dagster-celery is not installed (pip install -e '.[scale]')")
+    from mpds_pipeline.definitions import defs
+
+    job_names = {job.name for job in defs.jobs or []}
+    if CELERY_JOB not in job_names:
+        pytest.fail(f"job {CELERY_JOB!r} is not in the code location: add mpds_pipeline.scaling.scaling_jobs to Definitions(jobs=...)")
     database = postgres_server.create_database("mpds_celery_test")
     home = production_home(tmp_path)
     data_dir = tmp_path / "data"
