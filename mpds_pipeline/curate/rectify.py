@@ -40,6 +40,8 @@ first one's text.
 """
 from __future__ import annotations
 
+import functools
+
 import csv
 import fcntl
 import io
@@ -151,16 +153,24 @@ def read_corrections(folder: Path) -> tuple[list[Correction], list[Rejection], l
         if suffix not in (".csv", ".json"):
             continue
         files.append(path.name)
-        file_time = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-        reader = _read_csv if suffix == ".csv" else _read_label_studio
-        try:
-            found, bad = reader(path, file_time)
-        except Exception as exc:  # a broken file must not hide the others
-            rejections.append(Rejection(path.name, None, None, f"malformed file: {exc}"))
-            continue
+        stat = path.stat()
+        found, bad = _read_file(str(path), stat.st_mtime_ns, stat.st_size)
         corrections.extend(found)
         rejections.extend(bad)
     return corrections, rejections, files
+
+
+@functools.lru_cache(maxsize=100_000)
+def _read_file(path: str, mtime_ns: int, size: int) -> tuple[tuple[Correction, ...], tuple[Rejection, ...]]:
+    """One file's corrections, cached by (path, mtime, size): files are written once and
+    replaced atomically, so a save re-reads only what changed, not the whole folder."""
+    file_time = datetime.fromtimestamp(mtime_ns / 1e9, tz=timezone.utc)
+    reader = _read_csv if path.lower().endswith(".csv") else _read_label_studio
+    try:
+        found, bad = reader(Path(path), file_time)
+    except Exception as exc:  # a broken file must not hide the others
+        return (), (Rejection(Path(path).name, None, None, f"malformed file: {exc}"),)
+    return tuple(found), tuple(bad)
 
 
 def load_rectifications(
