@@ -94,6 +94,8 @@ def tiny_diffusion_env(data_dir: Path) -> dict[str, str]:
         "MPDS_PICKSCORE_MODEL": str(paths.clip),
         "MPDS_PICKSCORE_PROCESSOR": str(paths.clip),
         "MPDS_DEVICE": "cpu",
+        # pytorch-fid's Inception weights cannot be downloaded offline: CLIP features here.
+        "MPDS_FID_FEATURES": "clip",
     }
 
 

@@ -81,7 +81,8 @@ class ModelsResource(ConfigurableResource):
     )
     fid_features: str = Field(
         default_factory=lambda: settings.env_str("MPDS_FID_FEATURES", "inception"),
-        description="FID feature extractor: 'inception' or a model path/id (see vision.metrics)",
+        description="FID features: 'inception' (pytorch-fid's Inception-v3 weights, downloaded once), "
+        "a .pth/.pt file or URL of them, 'clip' (CLIP image embeddings), 'inception-random' (offline smoke runs)",
     )
     clip_tokenizer: str = Field(
         default_factory=lambda: settings.env_str("MPDS_CLIP_TOKENIZER", ""),

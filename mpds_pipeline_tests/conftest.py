@@ -33,3 +33,43 @@ def dagster_home(tmp_path: Path, monkeypatch) -> Path:
     (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """Materialise every stage up to the export once (in process, sample server, tiny
+    BLIP-2); tests inspect the result and add corrections for their own posters."""
+    from dagster import DagsterInstance, materialize
+
+    from mpds_pipeline.assets.captions import poster_prompts, rectifications, vision_prompts
+    from mpds_pipeline.assets.crawl import person_assets, title_assets
+    from mpds_pipeline.assets.curation import actor_images, actors, dataset_statistics, movies, poster_images
+    from mpds_pipeline.definitions import export, export_contract
+    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource
+    from mpds_pipeline.sample_server import SampleImdbServer
+    from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
+
+    TITLE_KEY, PERSON_KEY = "tt0000001-tt0000050", "nm0000001-nm0000050"
+
+    root = tmp_path_factory.mktemp("pipeline")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("title_ranges", [TITLE_KEY])
+    instance.add_dynamic_partitions("person_ranges", [PERSON_KEY])
+    with SampleImdbServer() as server:
+        resources = {
+            "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05),
+            "data_dir": DataDirResource(path=str(root / "data")),
+            "models": ModelsResource(blip2=str(save_tiny_blip2(root / "tiny-blip2")), device="cpu"),
+        }
+
+        def run(assets, partition=None, checks=()):
+            result = materialize([*assets, *checks], partition_key=partition, resources=resources, instance=instance)
+            assert result.success
+            return result
+
+        run(title_assets, TITLE_KEY)
+        run(person_assets, PERSON_KEY)
+        run([movies, actors, actor_images, dataset_statistics])
+        run([poster_images, vision_prompts], TITLE_KEY)
+        final = run([rectifications, poster_prompts, export], checks=[export_contract])
+    return {"root": root / "data", "resources": resources, "instance": instance, "final": final}

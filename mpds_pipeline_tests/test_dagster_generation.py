@@ -62,7 +62,8 @@ def test_generation_chain_with_tiny_models(tmp_path):
     make_export(root)
     tiny = ensure_tiny_models()
     models = ModelsResource(stable_diffusion=str(tiny.sd), controlnet=str(tiny.controlnet), clip=str(tiny.clip),
-                            pickscore=str(tiny.clip), pickscore_processor=str(tiny.clip), device="cpu")
+                            pickscore=str(tiny.clip), pickscore_processor=str(tiny.clip), device="cpu",
+                            fid_features="clip")
     result = materialize(
         generation_assets,
         resources={"data_dir": DataDirResource(path=str(root)), "models": models},

@@ -6,55 +6,11 @@ the rectification sensor launches the re-merge and the correction reaches poster
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
-import pytest
-from dagster import DagsterInstance, Definitions, RunRequest, build_sensor_context, materialize
 
-from mpds_pipeline.assets.captions import (
-    poster_prompts,
-    rectification_merge_job,
-    rectifications,
-    rectifications_sensor,
-    vision_prompts,
-)
-from mpds_pipeline.assets.crawl import person_assets, title_assets
-from mpds_pipeline.assets.curation import actor_images, actors, dataset_statistics, movies, poster_images
-from mpds_pipeline.definitions import export, export_contract
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource
-from mpds_pipeline.sample_server import SampleImdbServer, sample_title
-
-TITLE_KEY, PERSON_KEY = "tt0000001-tt0000050", "nm0000001-nm0000050"
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """Materialise every stage up to the export once; tests inspect the result."""
-    from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
-
-    root = tmp_path_factory.mktemp("pipeline")
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("title_ranges", [TITLE_KEY])
-    instance.add_dynamic_partitions("person_ranges", [PERSON_KEY])
-    with SampleImdbServer() as server:
-        resources = {
-            "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05),
-            "data_dir": DataDirResource(path=str(root / "data")),
-            "models": ModelsResource(blip2=str(save_tiny_blip2(root / "tiny-blip2")), device="cpu"),
-        }
-
-        def run(assets, partition=None, checks=()):
-            result = materialize([*assets, *checks], partition_key=partition, resources=resources, instance=instance)
-            assert result.success
-            return result
-
-        run(title_assets, TITLE_KEY)
-        run(person_assets, PERSON_KEY)
-        run([movies, actors, actor_images, dataset_statistics])
-        run([poster_images, vision_prompts], TITLE_KEY)
-        final = run([rectifications, poster_prompts, export], checks=[export_contract])
-    return {"root": root / "data", "resources": resources, "instance": instance, "final": final}
+from mpds_pipeline.sample_server import sample_title
+from mpds_pipeline_tests.pipeline_helpers import remerge_via_sensor
 
 
 def test_export_follows_the_papers_format_and_passes_its_checks(pipeline):
@@ -87,32 +43,20 @@ def test_statistics_and_drop_reasons_are_reported(pipeline):
 
 
 def test_sensor_picks_up_a_correction_and_the_remerge_reaches_posters_csv(pipeline):
-    root, resources = pipeline["root"], pipeline["resources"]
+    root = pipeline["root"]
     posters = pd.read_csv(root / "export" / "posters.csv")
     target = int(posters["id"].iloc[0])
     folder = root / "rectifications"
     folder.mkdir(exist_ok=True)
-    context = build_sensor_context(instance=pipeline["instance"], resources={"data_dir": resources["data_dir"]})
-    assert not isinstance(rectifications_sensor(context), RunRequest)  # nothing to merge yet
-
     (folder / "batch-1.csv").write_text(f"id,text,reviewer\n{target},a red car explodes in front of a city skyline,ana\n999999,unknown id,ana\n")
-    context = build_sensor_context(instance=pipeline["instance"], resources={"data_dir": resources["data_dir"]})
-    request = rectifications_sensor(context)
-    assert isinstance(request, RunRequest)
 
-    defs = Definitions(
-        assets=[*title_assets, *person_assets, movies, actors, poster_images, actor_images, vision_prompts,
-                rectifications, poster_prompts, export],
-        jobs=[rectification_merge_job],
-        resources=resources,
-    )
-    result = defs.resolve_job_def("rectification_merge").execute_in_process(instance=pipeline["instance"])
-    assert result.success
+    remerge_via_sensor(pipeline)
+
     merged = pd.read_csv(root / "export" / "posters.csv").set_index("id")
     assert merged.loc[target, "text"].startswith("a red car explodes in front of a city skyline")
     audit = pd.read_parquet(root / "prompts" / "rectification_audit.parquet")
-    assert list(audit["reviewer"]) == ["ana"]
+    assert list(audit.loc[audit["id"] == target, "reviewer"]) == ["ana"]
     rejected = pd.read_parquet(root / "prompts" / "rectification_rejected.parquet")
-    assert list(rejected["reason"]) == ["unknown id"]
+    assert list(rejected.loc[rejected["id"] == "999999", "reason"]) == ["unknown id"]
     lines = [json.loads(l) for l in (root / "export" / "posters" / "metadata.jsonl").read_text().splitlines()]
     assert any(l["file_name"] == f"{target}.jpg" and l["text"].startswith("a red car") for l in lines)

@@ -137,3 +137,14 @@ def test_generation_and_report_end_to_end(tiny_models, tmp_path):
     per_prompt = report.per_image.groupby("prompt_id")["pick_score"].sum()
     np.testing.assert_allclose(per_prompt.values, 1.0)
     assert report.grid_png.stat().st_size > 0 and report.report_json.exists()
+
+
+def test_frechet_distance_from_features_equals_the_covariance_form():
+    import numpy as np
+
+    from mpds_pipeline.vision.metrics import frechet_distance, frechet_distance_from_features
+
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(12, 40)), rng.normal(loc=0.5, scale=1.5, size=(9, 40))
+    expected = frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
+    assert abs(frechet_distance_from_features(real, fake) - expected) < 1e-6 * max(1.0, abs(expected))

@@ -236,7 +236,7 @@ def benchmark_report(config: BenchmarkReportConfig, models: ModelsResource, data
     manifest = pd.read_csv(layout.benchmark_dir / "images" / "manifest.csv")
     settings = BenchmarkReportSettings(
         clip_model=models.clip, pickscore_model=models.pickscore, pickscore_processor=models.pickscore_processor,
-        fid_extractor="clip" if models.fid_features in ("inception", "clip") else models.fid_features,
+        fid_extractor=models.fid_features,
         fid_resize=config.fid_resize, fid_resize_method=config.fid_resize_method, grid_prompts=config.grid_prompts,
         device=_device(models),
     )

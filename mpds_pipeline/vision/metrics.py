@@ -6,10 +6,14 @@
   feature extractor is pluggable (``FeatureExtractor``). The usual Inception-v3 pool
   features need torchvision (torch-fidelity, pytorch-fid, timm), which does not import
   beside the CPU torch here, so:
+    * ``inception.InceptionFidExtractor`` (default, setting "inception"): the TF FID
+      Inception-v3 rebuilt in plain torch, loading pytorch-fid's
+      ``pt_inception-2015-12-05-6726825d.pth`` (downloaded, or a local path); numbers
+      comparable with pytorch-fid / published FID (up to the resize protocol recorded);
     * ``TorchScriptInceptionExtractor(path)`` runs the standard FID Inception exported as
       TorchScript (the ``inception-2015-12-05.pt`` used by StyleGAN/clean-fid, 2048-d), when
-      such a file is at hand; it is the one to use for numbers comparable with papers;
-    * ``ClipVisionExtractor`` (default; ``openai/clip-vit-large-patch14`` image embeddings)
+      such a file is at hand; also comparable with papers;
+    * ``ClipVisionExtractor`` (setting "clip"; ``openai/clip-vit-large-patch14`` image embeddings)
       gives a "CLIP-FID", comparable between methods of one run, not with published FID;
     * ``TinyFeatureExtractor`` for tests.
   The protocol (extractor, resize, sample counts) is recorded with the value, with a
@@ -130,6 +134,21 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_root)
 
 
+def frechet_distance_from_features(real: np.ndarray, fake: np.ndarray) -> float:
+    """The same Fréchet distance from raw features, exact and cheap when samples < dims.
+
+    With A = (X_real - mean) / sqrt(n_r - 1) and B likewise, S1 = A^T A and S2 = B^T B, so
+    tr(S1) = ||A||^2, tr(S2) = ||B||^2 and tr((S1 S2)^1/2) is the sum of the singular
+    values of A B^T, an n_r x n_f matrix instead of two d x d ones.
+    """
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    a = (real - real.mean(0)) / np.sqrt(len(real) - 1)
+    b = (fake - fake.mean(0)) / np.sqrt(len(fake) - 1)
+    diff = real.mean(0) - fake.mean(0)
+    trace_root = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2 * trace_root)
+
+
 class FeatureExtractor(Protocol):
     """Maps a batch of uint8 RGB images (N, H, W, 3) to features (N, feature_dim)."""
 
@@ -235,8 +254,11 @@ def fid(
         raise ValueError("FID needs at least two real and two generated images")
     real = image_features(real_images, feature_extractor, resize, resize_method)
     fake = image_features(fake_images, feature_extractor, resize, resize_method)
-    value = frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
     dim = real.shape[1]
+    if min(len(real), len(fake)) < dim:
+        value = frechet_distance_from_features(real, fake)
+    else:
+        value = frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
     fewest = min(len(real), len(fake))
     warning = None
     if fewest < max(dim, STABLE_FID_MIN_SAMPLES):
@@ -309,7 +331,7 @@ class BenchmarkReportSettings:
     clip_model: str = DEFAULT_CLIP_MODEL
     pickscore_model: str = DEFAULT_PICKSCORE_MODEL
     pickscore_processor: str = DEFAULT_PICKSCORE_PROCESSOR
-    fid_extractor: str = "clip"  # "clip" (CLIP image embeds of clip_model) or a TorchScript Inception path
+    fid_extractor: str = "inception"  # see fid_extractor_from_setting
     fid_resize: int = 299
     fid_resize_method: str = "bicubic"
     grid_prompts: int = 4
@@ -329,6 +351,31 @@ class BenchmarkReportResult:
 
     def metadata(self) -> dict:
         return {"n_methods": len(self.table), "n_images": len(self.per_image), "warnings": self.warnings}
+
+
+def fid_extractor_from_setting(setting: str, device: str | None = None, clip=None, clip_model: str = DEFAULT_CLIP_MODEL) -> FeatureExtractor:
+    """The FID feature extractor a ``BenchmarkReportSettings.fid_extractor`` string names.
+
+    "inception": the FID Inception-v3 with pytorch-fid's weights, downloaded once;
+    "inception-random": the same network randomly initialised (offline demos and tests only);
+    "clip": CLIP image embeddings of ``clip_model`` (reusing a loaded ``clip`` pair);
+    an http(s) URL or a local ``.pth`` state dict: the FID Inception-v3 with those weights;
+    a local ``.pt``: a TorchScript FID Inception (``TorchScriptInceptionExtractor``).
+    """
+    from mpds_pipeline.vision.inception import FID_WEIGHTS_URL, InceptionFidExtractor
+
+    if setting == "inception":
+        return InceptionFidExtractor(FID_WEIGHTS_URL, device=device)
+    if setting == "inception-random":
+        return InceptionFidExtractor(None, device=device)
+    if setting == "clip":
+        model, processor = clip if clip is not None else (None, None)
+        return ClipVisionExtractor(clip_model, device=device, model=model, processor=processor)
+    if setting.startswith(("http://", "https://")) or setting.endswith(".pth"):
+        return InceptionFidExtractor(setting, device=device)
+    if setting.endswith(".pt"):
+        return TorchScriptInceptionExtractor(setting, device=device)
+    raise ValueError(f"fid_extractor must be 'inception', 'inception-random', 'clip', a URL, a .pth or a .pt path, not {setting!r}")
 
 
 def benchmark_report(
@@ -353,11 +400,7 @@ def benchmark_report(
     clip = clip or load_clip(settings.clip_model, device=settings.device)
     pickscore = pickscore or load_clip(settings.pickscore_model, settings.pickscore_processor, device=settings.device)
     if fid_extractor is None:
-        fid_extractor = (
-            ClipVisionExtractor(settings.clip_model, model=clip[0], processor=clip[1])
-            if settings.fid_extractor == "clip"
-            else TorchScriptInceptionExtractor(settings.fid_extractor, device=settings.device)
-        )
+        fid_extractor = fid_extractor_from_setting(settings.fid_extractor, settings.device, clip, settings.clip_model)
     rows = manifest[manifest["image_path"].notna()].copy()
     images = {path: Image.open(path).convert("RGB") for path in rows["image_path"]}
     rows["clip_score"] = clip_score([images[p] for p in rows["image_path"]], list(rows["prompt"]), *clip)

@@ -1,0 +1,30 @@
+"""Shared steps for tests that use the session ``pipeline`` fixture (see conftest)."""
+from __future__ import annotations
+
+from dagster import Definitions, RunRequest, SkipReason, build_sensor_context
+
+
+def remerge_via_sensor(pipeline) -> None:
+    """Evaluate the rectifications sensor like the daemon would, run what it requests,
+    and check that a second evaluation (same files) requests nothing."""
+    from mpds_pipeline.assets.captions import poster_prompts, rectification_merge_job, rectifications, rectifications_sensor
+    from mpds_pipeline.assets.crawl import person_assets, title_assets
+    from mpds_pipeline.assets.curation import actor_images, actors, movies, poster_images
+    from mpds_pipeline.assets.captions import vision_prompts
+    from mpds_pipeline.definitions import export
+
+    resources, instance = pipeline["resources"], pipeline["instance"]
+    context = build_sensor_context(instance=instance, resources={"data_dir": resources["data_dir"]})
+    request = rectifications_sensor(context)
+    assert isinstance(request, RunRequest)
+    again = build_sensor_context(instance=instance, resources={"data_dir": resources["data_dir"]}, cursor=context.cursor)
+    assert isinstance(rectifications_sensor(again), SkipReason)
+
+    defs = Definitions(
+        assets=[*title_assets, *person_assets, movies, actors, poster_images, actor_images, vision_prompts,
+                rectifications, poster_prompts, export],
+        jobs=[rectification_merge_job],
+        resources=resources,
+    )
+    result = defs.resolve_job_def(rectification_merge_job.name).execute_in_process(instance=instance)
+    assert result.success
