@@ -144,3 +144,53 @@ def test_rate_limit_holds_in_every_one_second_window_server_side(server, tmp_pat
     assert len(result.outcomes) == 18
     assert result.requests_made == server.request_count() > 18
     assert server.max_requests_in_any_window(1.0) <= 6
+
+
+def test_gzip_bodies_are_decoded_and_connections_kept_alive():
+    """The transport: gzip undone, one keep-alive connection reused, repeated headers joined."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = b"<html>" + b"hello " * 2000 + b"</html>"
+    connections: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            super().setup()
+            connections.append(1)
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            assert "gzip" in self.headers.get("Accept-Encoding", "")
+            body = gzip.compress(page)
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Set-Cookie", "a=1")
+            self.send_header("Set-Cookie", "b=2")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    settings = ClientSettings(base_url=base, rate_per_second=0, concurrency=1, timeout_s=5, max_retries=0,
+                              extra_allowed_hosts=(), obey_robots=False)
+
+    async def run():
+        async with PoliteClient(settings) as client:
+            return [await client.fetch(f"{base}/page/{n}?q=a b") for n in range(3)]
+
+    try:
+        responses = asyncio.run(run())
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert [r.content for r in responses] == [page] * 3
+    assert responses[0].headers["set-cookie"] == "a=1, b=2"
+    assert len(connections) == 1

@@ -55,6 +55,8 @@ FILES = {
     "/page.jpg": (b"<!DOCTYPE html><html><body>" + b"<p>Sign in</p>" * 600 + b"</body></html>", "image/jpeg"),
     "/tiny.jpg": (noise_image(8, 8, seed=4), "image/jpeg"),
     "/empty.jpg": (b"", "image/jpeg"),
+    "/challenge.jpg": (b"<html><script>window.gokuProps = {};</script>" + b"x" * 6000 + b"</html>", "text/html"),
+    "/waf.jpg": (GOOD_JPEG, "image/jpeg"),  # a real image, but the WAF header says challenged
 }
 
 
@@ -80,6 +82,8 @@ class ImageServer:
                     self.send_error(404)
                     return
                 self.send_response(200)
+                if self.path == "/waf.jpg":
+                    self.send_header("x-amzn-waf-action", "challenge")
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -187,3 +191,11 @@ def test_actor_images_take_one_or_two_photos(server, tmp_path):
     result = download_actor_images(actors, tmp_path, server.settings(), per_actor=2)
     assert sorted(p.name for p in tmp_path.glob("*.jpg")) == ["1.jpg", "206.jpg", "206_2.jpg"]
     assert result.status_counts == {"ok": 3}
+
+
+@pytest.mark.parametrize("path", ["/challenge.jpg", "/waf.jpg"])
+def test_a_waf_challenge_stops_the_run_and_writes_nothing(server, tmp_path, path):
+    result = download_images([(1, server.base + path)], tmp_path, server.settings())
+    row = by_id(result)[1]
+    assert result.blocked and row["status"] == "blocked" and "WAF" in row["reason"]
+    assert not (tmp_path / "1.jpg").exists()

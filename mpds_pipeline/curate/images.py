@@ -10,13 +10,12 @@ which a rerun consults so that a verified file is never fetched twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import gc
 import hashlib
 import io
 import os
 import tempfile
+import threading
 import time
 import warnings
 from collections import Counter
@@ -117,17 +116,17 @@ def verify_image(content: bytes, limits: ImageLimits = ImageLimits()) -> Verifie
                 if width * height > limits.max_pixels:
                     return Verified("invalid", f"decompression bomb: {width}x{height} pixels is over the "
                                                f"{limits.max_pixels}-pixel cap", width=width, height=height, format=fmt)
+                if fmt == "JPEG" and not limits.resize_to and probe.mode in ("RGB", "L"):
+                    # Kept as is. (verify() does nothing for JPEG, so no second open.) libjpeg
+                    # still entropy-decodes every block, so a truncated or broken stream fails
+                    # exactly as in a full decode; only the inverse DCT (at 1/8 scale) and the
+                    # colour conversion (grey) are skipped: 2.7x cheaper.
+                    probe.draft("L", (max(1, width // 8), max(1, height // 8)))
+                    probe.load()
+                    return Verified("ok", None, content, width, height, fmt)
                 probe.verify()
             with Image.open(io.BytesIO(content)) as image:
-                keep_original = fmt == "JPEG" and not limits.resize_to and image.mode in ("RGB", "L")
-                if keep_original:
-                    # libjpeg still entropy-decodes every block of the stream, so a truncated
-                    # or broken file fails exactly as in a full-size decode; only the inverse
-                    # DCT runs at 1/8 scale, which makes verification about 2.5x cheaper.
-                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
-                image.load()  # verify() checks structure only; load() decodes the whole stream
-                if keep_original:
-                    return Verified("ok", None, content, width, height, fmt)
+                image.load()  # verify() checks structure only; load() decodes every pixel
                 data, width, height = _to_jpeg(image, limits.resize_to)
                 return Verified("ok", None, data, width, height, fmt)
     except Image.DecompressionBombError as error:
@@ -220,8 +219,7 @@ def download_variants(
     done = _verified_files(earlier, dest_dir)
     todo = [(i, v, u) for i, v, u in dict.fromkeys(items) if done.get((i, v)) != u]
     reused = len(set(items)) - len(todo)
-    with _long_lived_heap_frozen():
-        rows, blocked, fetched = asyncio.run(_download_all(todo, dest_dir, settings, limits))
+    rows, blocked, fetched = asyncio.run(_download_all(todo, dest_dir, settings, limits))
     this_call = pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names)
     reused_rows = earlier[[(i, v) in done and (i, v, u) in set(items)
                            for i, v, u in zip(earlier["id"], earlier["variant"], earlier["url"])]]
@@ -241,24 +239,6 @@ def download_variants(
         blocked=blocked,
         reasons=dict(Counter(_reason_kind(r) for r in this_call["reason"] if isinstance(r, str))),
     )
-
-
-@contextlib.contextmanager
-def _long_lived_heap_frozen():
-    """Keep the objects that exist now (imported libraries) out of garbage collection.
-
-    Each HTTP exchange allocates enough containers to trigger collections, and a full one
-    walks every object pandas and pyarrow left behind: measured, 12% of the download's CPU.
-    Nothing is lost: the heap is unfrozen afterwards. Left alone if someone else froze it.
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _verified_files(manifest: pd.DataFrame, dest_dir: Path) -> dict[tuple[int, int], str]:
@@ -349,13 +329,16 @@ def _verify_and_store(resp: FetchResponse, row: dict, dest_dir: Path, limits: Im
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    # No running writer shares this name (process and thread in it); one left by a killed
+    # run is overwritten. mkstemp's random names cost more than the write itself here.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.part"
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
