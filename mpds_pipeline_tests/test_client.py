@@ -194,3 +194,24 @@ def test_gzip_bodies_are_decoded_and_connections_kept_alive():
     assert [r.content for r in responses] == [page] * 3
     assert responses[0].headers["set-cookie"] == "a=1, b=2"
     assert len(connections) == 1
+
+
+def test_closing_a_client_waits_out_its_rate_window_so_the_next_client_stays_within_the_rate():
+    """Two clients one after another (like two crawl steps in a pool of one) never put
+    more than the rate into any one-second window at the server."""
+    import asyncio
+
+    from mpds_pipeline.imdb.client import ClientSettings, PoliteClient
+    from mpds_pipeline.sample_server import SampleImdbServer
+
+    async def burst(base_url: str) -> None:
+        settings = ClientSettings(base_url=base_url, rate_per_second=3, concurrency=3, obey_robots=False)
+        async with PoliteClient(settings) as client:
+            for title_id in range(1, 4):
+                await client.fetch(f"{base_url}/title/tt{title_id:07d}")
+
+    with SampleImdbServer() as server:
+        asyncio.run(burst(server.base_url))
+        asyncio.run(burst(server.base_url))
+        assert server.request_count("/title/") == 6
+        assert server.max_requests_in_any_window(1.0, "/title/") <= 3

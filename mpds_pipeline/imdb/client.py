@@ -122,6 +122,7 @@ class PoliteClient:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        await self._limiter.drain()
         if self._senders is not None:
             # Only sends of cancelled fetches can still be running; they end at their timeout.
             self._senders.shutdown(wait=False, cancel_futures=True)

@@ -64,3 +64,15 @@ class SlidingWindowLimiter:
                 next_expiry = min(s.ended for s in self._slots) + self.window_s
                 # All slots in flight: their expiry is unknown until an answer comes, so poll.
                 await asyncio.sleep(_POLL_S if next_expiry == _IN_FLIGHT else max(0.0, next_expiry - now))
+
+    async def drain(self) -> None:
+        """Wait until every finished request's window has passed.
+
+        A client calls this before it closes, so that whatever runs next (the next
+        partition's step, possibly in another process) starts with a clean window and
+        the rate holds across steps, not only within one."""
+        if not self.enabled:
+            return
+        ended = [s.ended for s in self._slots if s.ended != _IN_FLIGHT]
+        if ended:
+            await asyncio.sleep(max(0.0, max(ended) + self.window_s - time.monotonic()))
