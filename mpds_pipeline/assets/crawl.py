@@ -6,6 +6,7 @@ archive with one status per attempted id; ``*_records`` parses that archive (no 
 
 import time
 
+import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -13,12 +14,11 @@ from dagster import (
     Config,
     Failure,
     MaterializeResult,
-    MetadataValue,
     DynamicPartitionsDefinition,
+    MetadataValue,
     asset,
     asset_check,
 )
-
 from pydantic import Field
 
 from ..imdb.partitions import parse_partition_key
@@ -104,15 +104,11 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         description=f"Typed {kind} records parsed from the archived pages of one id range (Parquet).",
     )
     def records_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
-        from ..imdb.dataset_index import has_index, index_title_facts
-        from ..imdb.record_store import fill_from_index, parse_archive, records_table, write_records
+        from ..imdb.record_store import build_records, records_table, write_records
 
         started = time.perf_counter()
         layout = data_dir.layout
-        parsed = parse_archive(layout.pages_dir(kind, context.partition_key), kind)
-        filled = 0
-        if kind == "title" and has_index(layout.index_dir):
-            filled = fill_from_index(parsed.records, index_title_facts(layout.index_dir, [r.id for r in parsed.records]))
+        parsed = build_records(layout.pages_dir(kind, context.partition_key), kind, layout.index_dir)
         out = layout.records_file(kind, context.partition_key)
         write_records(parsed.records, kind, out)
         elapsed = time.perf_counter() - started
@@ -123,8 +119,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             metadata={
                 "records": len(parsed.records),
                 "parse_errors": len(parsed.errors),
-                "fields_filled_from_index": filled,
-                "errors": markdown_table(__import__("pandas").DataFrame(parsed.errors)),
+                "fields_filled_from_index": parsed.filled_from_index,
+                "errors": markdown_table(pd.DataFrame(parsed.errors)),
                 "elapsed_s": round(elapsed, 2),
                 "pages_per_s": round(len(parsed.records) / elapsed, 1) if elapsed else 0.0,
                 "path": MetadataValue.path(str(out)),

@@ -48,6 +48,19 @@ SCHEMAS = {"title": TITLE_SCHEMA, "person": PERSON_SCHEMA}
 class ParsedPartition:
     records: list = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # {"id", "url", "error"}
+    filled_from_index: int = 0  # records that took title type or genres from the index
+
+
+def build_records(archive_dir: Path, kind: str, index_dir: Path | None = None) -> ParsedPartition:
+    """Parse a partition's archive; with the dataset index, fill in what pages lack."""
+    parsed = parse_archive(archive_dir, kind)
+    if kind == "title" and index_dir is not None:
+        from .dataset_index import has_index, index_title_facts
+
+        if has_index(index_dir):
+            facts = index_title_facts(index_dir, [record.id for record in parsed.records])
+            parsed.filled_from_index = fill_from_index(parsed.records, facts)
+    return parsed
 
 
 def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
