@@ -444,6 +444,7 @@ def _markdown(table) -> str:
     header = "| method | " + " | ".join(table.columns) + " |"
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]
     for method, row in table.iterrows():
-        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row]
+        cells = [str(int(v)) if column == "n_images" else f"{v:.2f}" if isinstance(v, float) else str(v)
+                 for column, v in row.items()]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
