@@ -217,11 +217,12 @@ def download_variants(
     dest_dir.mkdir(parents=True, exist_ok=True)
     earlier = read_manifest(dest_dir)
     done = _verified_files(earlier, dest_dir)
+    wanted = set(items)
     todo = [(i, v, u) for i, v, u in dict.fromkeys(items) if done.get((i, v)) != u]
-    reused = len(set(items)) - len(todo)
+    reused = len(wanted) - len(todo)
     rows, blocked, fetched = asyncio.run(_download_all(todo, dest_dir, settings, limits))
     this_call = pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names)
-    reused_rows = earlier[[(i, v) in done and (i, v, u) in set(items)
+    reused_rows = earlier[[(i, v) in done and (i, v, u) in wanted
                            for i, v, u in zip(earlier["id"], earlier["variant"], earlier["url"])]]
     _write_manifest(earlier, this_call, dest_dir)
     combined = pd.concat([reused_rows, this_call], ignore_index=True) if len(reused_rows) else this_call
