@@ -25,6 +25,15 @@ def shared_dir() -> Path:
     return SHARED_DIR
 
 
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Tiny random SD1.5-shaped models (UNet, VAE, CLIP text encoder, ControlNet, CLIP),
+    built once per test session and loaded by path like the real ones."""
+    from mpds_pipeline.vision.tiny_sd import ensure_tiny_models
+
+    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models")
+
+
 @pytest.fixture
 def dagster_home(tmp_path: Path, monkeypatch) -> Path:
     """A throwaway DAGSTER_HOME with the project's instance config (SQLite, no telemetry)."""

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 from dagster import materialize
 from PIL import Image
 
 from mpds_pipeline.assets.generation import generation_assets
 from mpds_pipeline.curate.export import write_export
-from mpds_pipeline.curate.images import download_images  # noqa: F401  (import check)
 from mpds_pipeline.imdb.ids import person_url
 from mpds_pipeline.resources import DataDirResource, ModelsResource
 
@@ -55,12 +53,10 @@ def make_export(root):
     write_export(pd.DataFrame(movies), pd.DataFrame(manifest), [posters], pd.DataFrame(actor_rows), actors_dir, root / "export")
 
 
-def test_generation_chain_with_tiny_models(tmp_path):
-    from mpds_pipeline.vision.tiny_sd import ensure_tiny_models
-
+def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     root = tmp_path / "data"
     make_export(root)
-    tiny = ensure_tiny_models()
+    tiny = tiny_models
     models = ModelsResource(stable_diffusion=str(tiny.sd), controlnet=str(tiny.controlnet), clip=str(tiny.clip),
                             pickscore=str(tiny.clip), pickscore_processor=str(tiny.clip), device="cpu",
                             fid_features="clip")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,12 +21,9 @@ from mpds_pipeline.vision.lora_training import (  # noqa: E402
     sample_pairs,
     train_lora,
 )
-from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE, ensure_tiny_models  # noqa: E402
+from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models")
 
 
 @pytest.fixture(scope="module")

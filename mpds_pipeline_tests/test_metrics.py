@@ -79,11 +79,6 @@ def test_fid_is_zero_for_identical_sets_and_warns_on_few_samples():
     assert shifted.value > 0.1 and shifted.feature_dim == 8
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    from mpds_pipeline.vision.tiny_sd import ensure_tiny_models
-
-    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models")
 
 
 def test_clip_and_pick_scores_from_a_clip_model(tiny_models):

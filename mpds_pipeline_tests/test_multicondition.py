@@ -18,15 +18,12 @@ from mpds_pipeline.vision.multicondition import (  # noqa: E402
     MultiConditionPipeline,
     prompt_with_actor_tokens,
 )
-from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE, ensure_tiny_models  # noqa: E402
+from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE  # noqa: E402
 
 PROMPT = "the red poster of an action film"
 STEPS = 3
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models")
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,9 @@ from mpds_pipeline.vision.textual_inversion import (  # noqa: E402
     train_actor_embedding,
     train_actor_embeddings,
 )
-from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE, ensure_tiny_models  # noqa: E402
+from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models")
 
 
 def _photos(directory, count, seed=0):

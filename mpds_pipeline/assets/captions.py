@@ -94,12 +94,10 @@ def _read_vision_prompts(layout) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "caption", "confidence", "error"])
 
 
-def _load_rectifications(layout):
+def _load_rectifications(layout, vision: pd.DataFrame, movie_ids: set[int]):
+    """Corrections for known movies; the BLIP-2 captions are what a first correction replaced."""
     from ..curate.rectify import load_rectifications
-    from ..curate.store import read_table
 
-    movie_ids = set(read_table(layout.curated_dir / MOVIES_FILE)["id"].astype(int))
-    vision = _read_vision_prompts(layout)
     captions = dict(zip(vision["id"].astype(int), vision["caption"])) if not vision.empty else {}
     layout.rectifications_dir.mkdir(parents=True, exist_ok=True)
     return load_rectifications(layout.rectifications_dir, known_ids=movie_ids, current_texts=captions)
@@ -112,8 +110,11 @@ def rectifications(data_dir: DataDirResource) -> MaterializeResult:
     correction kept in an audit table with who, when and the text it replaced."""
     from ..curate.store import write_table
 
+    from ..curate.store import read_table
+
     layout = data_dir.layout
-    result = _load_rectifications(layout)
+    movie_ids = set(read_table(layout.curated_dir / MOVIES_FILE)["id"].astype(int))
+    result = _load_rectifications(layout, _read_vision_prompts(layout), movie_ids)
     write_table(result.accepted, layout.prompts_dir / RECTIFIED_FILE)
     write_table(result.audit, layout.prompts_dir / AUDIT_FILE)
     write_table(result.rejected.astype({"row": "float64"}), layout.prompts_dir / REJECTED_FILE)
@@ -141,14 +142,16 @@ def poster_prompts(config: PosterPromptsConfig, models: ModelsResource, data_dir
     """Per poster: the movie-synopsis prompt, the vision-perceptive prompt (rectified when
     a correction exists, else BLIP-2's), the integrated text fitted to CLIP's 77 tokens
     (caption first, then title, genres, actors, synopsis), and the poster caption."""
-    from ..curate.prompts import build_poster_prompts, load_clip_tokenizer
+    from ..curate.prompts import build_poster_prompts
     from ..curate.store import read_table, write_table
 
     layout = data_dir.layout
-    rectified = _load_rectifications(layout)  # read fresh, so `poster_prompts*` alone picks up new files
+    movies_frame, vision = read_table(layout.curated_dir / MOVIES_FILE), _read_vision_prompts(layout)
+    # Read the folder fresh, so `--select 'poster_prompts*'` alone picks up new files.
+    rectified = _load_rectifications(layout, vision, set(movies_frame["id"].astype(int)))
     tokenizer = _clip_tokenizer(models)
     frame = build_poster_prompts(
-        read_table(layout.curated_dir / MOVIES_FILE), _read_vision_prompts(layout), rectified.corrections,
+        movies_frame, vision, rectified.corrections,
         template=config.synopsis_template, tokenizer=tokenizer, max_tokens=config.max_tokens, max_actors=config.max_actors,
     )
     out = write_table(frame, layout.prompts_dir / POSTER_PROMPTS_FILE)

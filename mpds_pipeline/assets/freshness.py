@@ -5,7 +5,6 @@ All three are off by default (they talk to IMDb): switch them on in the UI's
 Automation tab, or set MPDS_AUTOMATION=on before loading the code location.
 """
 import os
-from pathlib import Path
 
 from dagster import (
     AddDynamicPartitionsRequest,

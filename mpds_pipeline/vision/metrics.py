@@ -392,8 +392,6 @@ def benchmark_report(
     ``clip``/``pickscore`` are optional preloaded (model, processor) pairs; by default
     they load from ``settings``.
     """
-    import pandas as pd
-
     settings = settings or BenchmarkReportSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
