@@ -1,14 +1,22 @@
 """Poster download: ours vs img2dataset vs the paper's method (requests, 10 threads).
 
-All three fetch the same list of poster-sized JPEGs (60-250 KB) from nginx on loopback,
-resize off, with the same concurrency budget, each as a whole command (start-up
-included) timed by wall clock, in one run. Ours decodes and verifies every image and
-writes the manifest; the others only save bytes (img2dataset with re-encoding off).
+Every method fetches the same list of poster-sized JPEGs (60-250 KB) from nginx on
+loopback, resize off, with the same concurrency budget, each as a whole command
+(start-up included) timed by wall clock, in one run. Ours runs three ways:
+
+- ``ours-structure``: the default: every body's structure verified (container, header
+  size against the pixel cap, a complete stream, >= 5 KB, not HTML), the manifest
+  written, as many processes as ``choose_processes`` picks (no rate limit here);
+- ``ours-structure-1proc``: the same in one process (what a second process adds);
+- ``ours-decode``: every image fully decoded at download, the cost the default defers
+  to captioning.
+
+requests and img2dataset only save bytes (img2dataset with re-encoding off).
 
     .venv/bin/python benchmarks/bench_download.py run --count 10000 --concurrency 10 --rounds 2
 
-With ``--rounds N`` the methods run in turn N times (ours, requests, img2dataset, ours,
-...) and the table shows each method's best and median round: on a shared machine the load moves.
+With ``--rounds N`` the methods run in turn N times and the table shows each method's
+best and median round: on a shared machine the load moves. ``--methods`` picks some.
 
 Needs nginx (Debian: ``apt-get install nginx-light``). img2dataset is installed into
 its own venv (``--img2dataset-venv``, default ~/.cache/mpds-bench/img2dataset-venv),
@@ -126,7 +134,7 @@ def stop_nginx(process: subprocess.Popen) -> None:
 
 # --- the three methods -----------------------------------------------------------
 
-def run_ours(urls_file: Path, out: Path, concurrency: int) -> None:
+def run_ours(urls_file: Path, out: Path, concurrency: int, verify: str, processes: int | None) -> None:
     sys.path.insert(0, str(REPO))
     from mpds_pipeline.curate.images import download_images
     from mpds_pipeline.imdb.client import ClientSettings
@@ -135,8 +143,9 @@ def run_ours(urls_file: Path, out: Path, concurrency: int) -> None:
     base = urls[0].split("/img/")[0]
     settings = ClientSettings(base_url=base, rate_per_second=0, concurrency=concurrency, timeout_s=30,
                               max_retries=1, backoff_base_s=0.1, extra_allowed_hosts=(), obey_robots=False)
-    result = download_images(list(enumerate(urls, start=1)), out, settings)
-    print(result.metadata())
+    result = download_images(list(enumerate(urls, start=1)), out, settings, verify=verify, processes=processes)
+    meta = result.metadata()
+    print({k: meta[k] for k in ("verify", "processes", "fetched", "status_ok", "images_per_s") if k in meta})
 
 
 def run_requests(urls_file: Path, out: Path, threads: int) -> None:
@@ -205,17 +214,32 @@ def run_all(args) -> None:
         for path in images:  # into the page cache, so the first method is not penalised
             path.read_bytes()
         me = [sys.executable, str(Path(__file__).resolve())]
+        ours = me + ["ours", "--urls", str(urls_file), "--out", "{out}", "--concurrency", str(args.concurrency)]
+        auto = _auto_processes(args.count, args.concurrency)
         methods = {
-            "ours": me + ["ours", "--urls", str(urls_file), "--out", "{out}", "--concurrency", str(args.concurrency)],
+            MAIN: ours + ["--verify", "structure"],
+            "ours-structure-1proc": ours + ["--verify", "structure", "--processes", "1"],
+            "ours-decode": ours + ["--verify", "decode"],
             "requests-10-threads": me + ["requests", "--urls", str(urls_file), "--out", "{out}",
                                          "--threads", str(args.requests_threads)],
         }
+        settings = {
+            MAIN: f"verify=structure, {auto} process(es) (auto), concurrency {args.concurrency}",
+            "ours-structure-1proc": f"verify=structure, 1 process, concurrency {args.concurrency}",
+            "ours-decode": f"verify=decode, {auto} process(es) (auto), concurrency {args.concurrency}",
+            "requests-10-threads": f"{args.requests_threads} threads, bytes saved as they come",
+        }
+        venv = Path(args.img2dataset_venv).expanduser()
         if not args.skip_img2dataset:
-            venv = Path(args.img2dataset_venv).expanduser()
             ensure_img2dataset(venv)
             methods["img2dataset"] = img2dataset_command(venv, urls_file, Path("{out}"), args.concurrency, args.count)
-        print(f"{args.count} JPEGs ({sum(p.stat().st_size for p in images) / len(images) / 1024:.0f} KB mean), "
-              f"concurrency {args.concurrency}, {os.cpu_count()} CPUs, load average before: {_load()}", flush=True)
+            processes = min(2, os.cpu_count() or 1)
+            settings["img2dataset"] = (f"{_img2dataset_version(venv)}, {processes} processes x "
+                                       f"{max(1, args.concurrency // processes)} threads, re-encoding off")
+        if args.methods:
+            wanted = {m.strip() for m in args.methods.split(",")} | {MAIN}
+            methods = {k: v for k, v in methods.items() if k in wanted}
+        print(describe_machine(args, images), flush=True)
         runs: dict[str, list[tuple[float, int]]] = {name: [] for name in methods}
         for round_number in range(1, args.rounds + 1):
             for name, template in methods.items():
@@ -225,19 +249,54 @@ def run_all(args) -> None:
                 elapsed, last_line = timed(command)
                 files = count_jpegs(out)
                 runs[name].append((elapsed, files))
-                print(f"round {round_number}  {name:20s} {elapsed:7.2f} s  {files:6d} files  "
-                      f"{files / elapsed:7.1f} images/s  load {_load()}   {last_line[:110]}", flush=True)
+                print(f"round {round_number}  {name:21s} {elapsed:7.2f} s  {files:6d} files  "
+                      f"{files / elapsed:7.1f} images/s  load {_load()}   {last_line[:140]}", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
     finally:
         stop_nginx(nginx)
-    print_table(runs)
+    print_table(runs, settings)
+    print(f"load average after: {_load()}")
+
+
+MAIN = "ours-structure"
+
+
+def _auto_processes(count: int, concurrency: int) -> int:
+    sys.path.insert(0, str(REPO))
+    from mpds_pipeline.curate.images import choose_processes
+    from mpds_pipeline.imdb.client import ClientSettings
+
+    return choose_processes(count, ClientSettings(rate_per_second=0, concurrency=concurrency))
+
+
+def _img2dataset_version(venv: Path) -> str:
+    done = subprocess.run([str(venv / "bin" / "python"), "-c",
+                           "import importlib.metadata as m; print(m.version('img2dataset'))"],
+                          capture_output=True, text=True)
+    return f"img2dataset {done.stdout.strip() or '?'}"
+
+
+def describe_machine(args, images: list[Path]) -> str:
+    """Everything a reader needs to compare figures: the list, the machine, its load."""
+    cpu = "?"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    nginx = subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-v"], capture_output=True, text=True)
+    mean_kb = sum(p.stat().st_size for p in images) / len(images) / 1024
+    return (f"{args.count} JPEGs ({mean_kb:.0f} KB mean) from {nginx.stderr.strip().split(': ')[-1]} on loopback, "
+            f"concurrency {args.concurrency}, {args.rounds} round(s)\n"
+            f"machine: {os.cpu_count()} CPUs ({cpu}), Python {sys.version.split()[0]}, "
+            f"load average before: {_load()}")
 
 
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def print_table(runs: dict[str, list[tuple[float, int]]]) -> None:
+def print_table(runs: dict[str, list[tuple[float, int]]], settings: dict[str, str]) -> None:
     """Per method: best and median wall time over the rounds, images/s, ours' ratio to each.
 
     On a shared machine other people's load only ever slows a run down, so the best
@@ -248,12 +307,15 @@ def print_table(runs: dict[str, list[tuple[float, int]]]) -> None:
     median = {name: sorted(r)[(len(r) - 1) // 2] for name, r in runs.items()}
     rate = {name: files / elapsed for name, (elapsed, files) in best.items()}
     median_rate = {name: files / elapsed for name, (elapsed, files) in median.items()}
-    print(f"\n| method ({rounds} rounds) | best wall s | files | images/s (best) | ours / method (best) "
-          f"| images/s (median) | ours / method (median) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"\n| method ({rounds} rounds) | settings | best wall s | files | images/s (best) | {MAIN} / method (best) "
+          f"| images/s (median) | {MAIN} / method (median) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, (elapsed, files) in best.items():
-        print(f"| {name} | {elapsed:.2f} | {files} | {rate[name]:.1f} | {rate['ours'] / rate[name]:.2f}x "
-              f"| {median_rate[name]:.1f} | {median_rate['ours'] / median_rate[name]:.2f}x |")
+        print(f"| {name} | {settings.get(name, '')} | {elapsed:.2f} | {files} | {rate[name]:.1f} "
+              f"| {rate[MAIN] / rate[name]:.2f}x | {median_rate[name]:.1f} | {median_rate[MAIN] / median_rate[name]:.2f}x |")
+    if "img2dataset" in rate:
+        ratio = rate[MAIN] / rate["img2dataset"]
+        print(f"\ngoal {MAIN} >= 1.2x img2dataset (best rounds): {ratio:.2f}x, {'met' if ratio >= 1.2 else 'NOT met'}")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -266,16 +328,20 @@ def main() -> None:
     run.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "mpds-bench-download"))
     run.add_argument("--img2dataset-venv", default="~/.cache/mpds-bench/img2dataset-venv")
     run.add_argument("--skip-img2dataset", action="store_true")
+    run.add_argument("--methods", help=f"comma-separated subset ({MAIN} always runs)")
     for name in ("ours", "requests"):
         one = sub.add_parser(name, help=f"one method ({name}), as the run subcommand calls it")
         one.add_argument("--urls", type=Path, required=True)
         one.add_argument("--out", type=Path, required=True)
         one.add_argument("--concurrency" if name == "ours" else "--threads", type=int, default=10)
+        if name == "ours":
+            one.add_argument("--verify", choices=("structure", "decode"), default="structure")
+            one.add_argument("--processes", type=int, default=None, help="default: choose_processes")
     args = parser.parse_args()
     if args.command == "run":
         run_all(args)
     elif args.command == "ours":
-        run_ours(args.urls, args.out, args.concurrency)
+        run_ours(args.urls, args.out, args.concurrency, args.verify, args.processes)
     else:
         run_requests(args.urls, args.out, args.threads)
 

@@ -40,8 +40,13 @@ class DataLayout:
     def curated_dir(self) -> Path:
         return self.root / "curated"
 
+    @property
+    def poster_images_root(self) -> Path:
+        """The folder of the per-partition poster folders."""
+        return self.root / "images" / "posters"
+
     def poster_images_dir(self, partition_key: str) -> Path:
-        return self.root / "images" / "posters" / partition_key
+        return self.poster_images_root / partition_key
 
     @property
     def actor_images_dir(self) -> Path:

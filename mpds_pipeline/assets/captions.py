@@ -42,8 +42,10 @@ class CaptionConfig(Config):
 @asset(group_name=PROMPTS_GROUP, deps=[poster_images], partitions_def=TITLE_PARTITIONS, kinds={"pytorch", "parquet"})
 def vision_prompts(context: AssetExecutionContext, config: CaptionConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
     """BLIP-2 "vision-perceptive" captions of the partition's verified posters, each with
-    its confidence (mean token log-probability), model and settings; resumable."""
-    from ..curate.images import read_manifest
+    its confidence (mean token log-probability), model and settings; resumable. Each
+    poster's decode outcome goes to the download manifest: one that does not decode
+    leaves the export."""
+    from ..curate.manifest import read_manifest, verification_counts
     from ..vision.captioner import CaptionSettings, caption_partition
 
     layout = data_dir.layout
@@ -55,10 +57,12 @@ def vision_prompts(context: AssetExecutionContext, config: CaptionConfig, models
         model=models.blip2, device=models.device, dtype=config.dtype, batch_size=config.batch_size,
         prompt=config.prompt or None, max_new_tokens=config.max_new_tokens, num_beams=config.num_beams,
     )
-    result = caption_partition(items, layout.vision_prompts_file(context.partition_key), settings)
+    result = caption_partition(items, layout.vision_prompts_file(context.partition_key), settings,
+                               manifest_dir=image_dir, log=context.log.info)
     return MaterializeResult(
         metadata={
             **result.metadata(),
+            **verification_counts(read_manifest(image_dir)),
             "model": models.blip2,
             "path": MetadataValue.path(str(result.out_path)),
             "preview": MetadataValue.md(_caption_preview(result.preview, image_dir)),

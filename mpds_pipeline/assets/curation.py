@@ -113,13 +113,18 @@ class ImagesConfig(Config):
     max_bytes: int = 20_000_000
     max_pixels: int = 50_000_000
     resize_to: int | None = Field(None, description="longest side in pixels; off by default")
+    verify: str = Field("structure", description="'structure': container, header size and a complete stream, no "
+                        "pixel decoded (captioning decodes later and reports); 'decode': every pixel now")
+    processes: int | None = Field(None, description="download processes; None: more than one only at a high "
+                                  "request rate (never at IMDb's default 1/s)")
 
 
 @asset(group_name=CURATE_GROUP, deps=[movies], partitions_def=TITLE_PARTITIONS, kinds={"python", "jpeg"}, pool="imdb_requests")
 def poster_images(context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
-    """Posters of the partition's movies, downloaded politely, decoded and verified
-    (size, pixel and byte caps), written atomically with a manifest; verified files are
-    never fetched again."""
+    """Posters of the partition's movies, downloaded politely and verified (structure,
+    size, pixel and byte caps; or a full decode), written atomically with a manifest;
+    verified files are never fetched again. The metadata counts how many are fully
+    decoded so far (captioning decodes the rest and reports failures)."""
     from ..curate.images import download_images
     from ..curate.store import read_table
 
@@ -134,12 +139,15 @@ def poster_images(context: AssetExecutionContext, config: ImagesConfig, imdb: Im
         max_bytes=config.max_bytes,
         max_pixels=config.max_pixels,
         resize_to=config.resize_to,
+        verify=config.verify,
+        processes=config.processes,
+        log=context.log.info,
     )
     return _download_result(result, blocked_message="IMDb's image CDN is blocking: rerun this partition later")
 
 
 @asset(group_name=CURATE_GROUP, deps=[actors], kinds={"python", "jpeg"}, pool="imdb_requests")
-def actor_images(config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+def actor_images(context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
     """One to two verified photos per actor (the paper's actor images)."""
     from ..curate.images import ImageLimits, download_actor_images
     from ..curate.store import read_table
@@ -149,6 +157,9 @@ def actor_images(config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataD
         data_dir.layout.actor_images_dir,
         imdb.client_settings(),
         limits=ImageLimits(config.min_bytes, config.max_bytes, config.max_pixels, config.resize_to),
+        verify=config.verify,
+        processes=config.processes,
+        log=context.log.info,
     )
     return _download_result(result, blocked_message="IMDb's image CDN is blocking: rerun actor_images later")
 
@@ -158,7 +169,7 @@ def _download_result(result, blocked_message: str) -> MaterializeResult:
         **result.metadata(),
         "reject_reasons": counts_table(result.reasons),
         "manifest": MetadataValue.path(str(result.manifest_path)),
-        "preview": markdown_table(result.manifest[["id", "url", "bytes", "width", "height", "status", "reason"]]),
+        "preview": markdown_table(result.manifest[["id", "url", "bytes", "width", "height", "status", "verified", "reason"]]),
     }
     if result.blocked:
         raise Failure(blocked_message, metadata=metadata)
@@ -193,7 +204,7 @@ def build_export_asset(upstream: list):
 
         layout = data_dir.layout
         texts, extra, text_source = export_texts(layout)
-        poster_dirs = sorted((layout.root / "images" / "posters").glob("*")) if (layout.root / "images" / "posters").exists() else []
+        poster_dirs = sorted(p for p in layout.poster_images_root.glob("*") if p.is_dir())
         result = write_export(
             read_table(layout.curated_dir / MOVIES_FILE),
             None,

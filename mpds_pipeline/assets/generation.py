@@ -41,7 +41,9 @@ class LoraConfig(Config):
 def lora_weights(context: AssetExecutionContext, config: LoraConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
     """LoRA (peft) on Stable Diffusion 1.5's UNet, trained on pairs sampled from the export;
     `pytorch_lora_weights.safetensors` loads with a stock `load_lora_weights(dir)`.
-    Checkpoints let an interrupted run resume."""
+    Checkpoints let an interrupted run resume. A training image that does not decode is
+    left out and recorded in its download manifest, which keeps it out of the next export."""
+    from ..curate.manifest import LORA_LATENTS, record_poster_decode_results
     from ..vision.holdout import write_train_ids
     from ..vision.lora_training import LoraSettings, sample_pairs, train_lora
 
@@ -58,9 +60,15 @@ def lora_weights(context: AssetExecutionContext, config: LoraConfig, models: Mod
         device=_device(models),
     )
     result = train_lora(settings, pairs, out)
+    decodes = record_poster_decode_results(
+        layout.poster_images_root, {int(path.stem): error for path, error in result.image_outcomes.items()}, LORA_LATENTS)
+    if result.decode_failures:
+        context.log.warning(f"{result.decode_failures} training images did not decode; left out and marked invalid")
     return MaterializeResult(
         metadata={
             **{k: v for k, v in result.metadata().items() if v is not None},
+            "manifest_rows_marked_decoded": decodes.decoded,
+            "manifest_rows_marked_invalid": decodes.failed,
             "base_model": models.stable_diffusion,
             "loss_curve": image_md(result.loss_curve_png, "loss curve"),
             "weights": MetadataValue.path(str(result.weights_path)),

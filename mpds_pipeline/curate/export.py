@@ -24,7 +24,9 @@ from PIL import Image
 
 from ..imdb.ids import parse_person_id, person_url, title_url
 from .filters import as_actor_dict, as_genre_list, as_text
-from .images import MANIFEST_NAME, read_manifest
+from .image_checks import OK
+from .image_fetch import file_name_for
+from .manifest import MANIFEST_NAME, read_manifest
 from .prompts import synopsis_prompt
 
 META_COLUMNS = ["id", "movie-url", "title", "genres", "actors", "poster-url", "synopsis"]
@@ -180,32 +182,46 @@ def _as_dirs(dirs: Path | Sequence[Path] | None) -> list[Path]:
 
 
 def _verified_files(manifest: pd.DataFrame | None, dirs: list[Path]) -> dict[tuple[int, int], Path]:
-    """(id, variant) -> path of each verified image found in ``dirs``."""
-    frames = [manifest] if manifest is not None else [read_manifest(d) for d in dirs if (d / MANIFEST_NAME).is_file()]
+    """(id, variant) -> path of each image whose manifest row is ok, found in ``dirs``.
+
+    A row another step turned invalid (a decode failure at captioning, say) is not ok,
+    so its image stays out even though the file is still there. Each folder is listed
+    and its manifest read once; rows are then looked up in memory.
+    """
+    listings = {folder: set(os.listdir(folder)) if folder.is_dir() else set() for folder in dirs}
+    if manifest is not None:  # rows of any of ``dirs``: the first folder holding the file wins
+        sources = [(manifest, list(dirs))]
+    else:  # each folder's own manifest describes that folder
+        sources = [(read_manifest(d), [d]) for d in dirs if (d / MANIFEST_NAME).is_file()]
     found: dict[tuple[int, int], Path] = {}
-    for frame in frames:
+    for frame, folders in sources:
         if frame is None or frame.empty:
             continue
-        for row in frame[frame["status"] == "ok"].to_dict("records"):
-            variant = int(row.get("variant", 1) or 1)
-            name = row.get("file_name") or (f"{row['id']}.jpg" if variant == 1 else f"{row['id']}_{variant}.jpg")
-            for folder in dirs:
-                if (folder / name).is_file():
-                    found[(int(row["id"]), variant)] = folder / name
-                    break
+        ok = frame[frame["status"] == OK]
+        variants = ok["variant"].fillna(1).astype(int) if "variant" in ok else pd.Series(1, index=ok.index)
+        names = ok["file_name"] if "file_name" in ok else pd.Series(None, index=ok.index, dtype=object)
+        for item_id, variant, name in zip(ok["id"].astype(int), variants, names):
+            name = name if isinstance(name, str) and name else file_name_for(item_id, variant)
+            folder = next((f for f in folders if name in listings[f]), None)
+            if folder is not None:
+                found[(item_id, variant)] = folder / name
     return found
 
 
 def _actor_rows(actors: pd.DataFrame, images_dir: Path | None) -> tuple[list[dict], dict[str, Path]]:
-    images = _verified_files(None, [Path(images_dir)]) if images_dir is not None else None
+    images: dict[int, list[Path]] | None = None
+    if images_dir is not None:
+        images = {}
+        for (actor_id, _variant), path in sorted(_verified_files(None, [Path(images_dir)]).items()):
+            images.setdefault(actor_id, []).append(path)
     rows, files = [], {}
     for actor in actors.drop_duplicates("id").to_dict("records"):
         actor_id = int(actor["id"])
         if images is not None:
-            mine = {key: path for key, path in images.items() if key[0] == actor_id}
+            mine = images.get(actor_id)
             if not mine:
                 continue  # the paper's actors.csv lists actors with photos
-            files.update({path.name: path for path in mine.values()})
+            files.update({path.name: path for path in mine})
         rows.append({
             "id": actor_id,
             "actors-url": person_url(actor_id),

@@ -1,80 +1,71 @@
-"""Download, verify and store posters and actor photos through the polite client.
+"""Download, check and store posters and actor photos through the polite client.
 
-Every file is decoded with Pillow before it is kept: caps on bytes and pixels stop
-decompression bombs, ``verify()`` plus a full ``load()`` catch truncated or corrupt
-files (a JPEG kept as is is decoded at 1/8 scale: every coded block is still read),
-and an HTML page served as an image fails to decode. Files are written
+Each body is checked as it arrives (image_checks.py): by default its structure only
+(container, header dimensions against the pixel cap, a complete stream, the 5 KB
+floor, no HTML), which costs microseconds; ``verify="decode"`` decodes every pixel
+instead. The full decode otherwise happens where pixels are used (captioning, LoRA
+latents, face crops), which report to the manifest (manifest.py). Files are written
 atomically as ``<dest_dir>/<id>.jpg`` and described in ``<dest_dir>/manifest.parquet``,
-which a rerun consults so that a verified file is never fetched twice.
+which a rerun consults so that a verified file is never fetched twice; a run saves
+the manifest every ``checkpoint_s`` too, so a killed run keeps what it fetched.
+
+When the request rate allows more than one core's worth of work (no rate limit, or a
+high one, and a long list), the list is split over worker processes
+(download_worker.py), each with its share of the rate and the concurrency.
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
-import io
+import json
 import os
+import queue
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-import warnings
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from PIL import Image, UnidentifiedImageError
 
-from ..imdb.classify import is_waf_challenge
-from ..imdb.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
+from ..imdb.client import ClientSettings
+from ..progress import Progress, ProgressLog
 from .filters import as_text
+from .image_checks import (  # noqa: F401 (re-exported: callers import them from here)
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_BYTES,
+    OK,
+    VERIFY_MODES,
+    ImageLimits,
+)
+from .image_fetch import BLOCKED, KnownBad, fetch_and_store, file_name_for  # noqa: F401
+from .manifest import (  # noqa: F401 (re-exported)
+    MANIFEST_NAME,
+    MANIFEST_SCHEMA,
+    decode_failed_hashes,
+    merge_into_manifest,
+    read_manifest,
+    record_decode_results,
+    verification_counts,
+)
 
-MANIFEST_NAME = "manifest.parquet"
-MANIFEST_SCHEMA = pa.schema([
-    ("id", pa.int64()),
-    ("variant", pa.int64()),  # 1 = the page image; 2.. = further photos (actors)
-    ("file_name", pa.string()),
-    ("url", pa.string()),
-    ("bytes", pa.int64()),
-    ("width", pa.int64()),
-    ("height", pa.int64()),
-    ("format", pa.string()),
-    ("sha256", pa.string()),
-    ("status", pa.string()),  # ok, too_small, invalid, http_error, refused, failed, blocked
-    ("reason", pa.string()),
-])
-DEFAULT_MIN_BYTES = 5120
-DEFAULT_MAX_BYTES = 20_000_000
-DEFAULT_MAX_PIXELS = 50_000_000
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    min_bytes: int = DEFAULT_MIN_BYTES
-    max_bytes: int = DEFAULT_MAX_BYTES
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    resize_to: int | None = None  # longest side in pixels; None keeps the original
-
-
-@dataclass(frozen=True)
-class Verified:
-    """The outcome of checking one body: ``data`` is what to write, when ok."""
-
-    status: str
-    reason: str | None
-    data: bytes = b""
-    width: int | None = None
-    height: int | None = None
-    format: str | None = None
+# More processes only pay off when one process would be the bottleneck: measured here,
+# one process checks and stores about 1,000 images/s, so below these a second one only
+# adds its start-up (about 0.2 s).
+PARALLEL_MIN_ITEMS = 2000
+PARALLEL_MIN_RATE = 200.0  # requests/s; 0 (no limit) counts as above it
+MAX_AUTO_PROCESSES = 4
+DEFAULT_CHECKPOINT_S = 60.0
 
 
 @dataclass
 class DownloadResult:
-    manifest: pd.DataFrame  # this call's rows (MANIFEST_SCHEMA columns)
+    manifest: pd.DataFrame  # the rows of this call's items (MANIFEST_SCHEMA columns)
     manifest_path: Path
     status_counts: dict[str, int]
     fetched: int  # items requested over the network in this call
@@ -83,6 +74,9 @@ class DownloadResult:
     elapsed_s: float
     blocked: bool = False  # a WAF challenge stopped the run; unattempted items stay out of the manifest
     reasons: dict[str, int] = field(default_factory=dict)
+    verify: str = "structure"
+    processes: int = 1
+    verification: dict[str, int] = field(default_factory=dict)  # the whole folder's manifest (verification_counts)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -91,83 +85,13 @@ class DownloadResult:
             "reused": self.reused,
             "bytes_written": self.bytes_written,
             "elapsed_s": round(self.elapsed_s, 2),
+            "images_per_s": round(self.fetched / self.elapsed_s, 1) if self.elapsed_s > 0 else 0.0,
             "blocked": self.blocked,
+            "verify": self.verify,
+            "processes": self.processes,
             **{f"status_{k}": v for k, v in sorted(self.status_counts.items())},
+            **self.verification,
         }
-
-
-# --- verification ----------------------------------------------------------------
-
-def verify_image(content: bytes, limits: ImageLimits = ImageLimits()) -> Verified:
-    """Decode ``content`` fully; return what to write (JPEG bytes) or why it was rejected."""
-    size = len(content)
-    if size == 0:
-        return Verified("invalid", "empty body")
-    if size > limits.max_bytes:
-        return Verified("invalid", f"{size} bytes is over the {limits.max_bytes}-byte cap")
-    if size < limits.min_bytes:
-        return Verified("too_small", f"{size} bytes is under the {limits.min_bytes}-byte minimum")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(content)) as probe:
-                width, height, fmt = probe.width, probe.height, probe.format
-                # Before any pixel is decoded: a small file may claim a huge canvas.
-                if width * height > limits.max_pixels:
-                    return Verified("invalid", f"decompression bomb: {width}x{height} pixels is over the "
-                                               f"{limits.max_pixels}-pixel cap", width=width, height=height, format=fmt)
-                if fmt == "JPEG" and not limits.resize_to and probe.mode in ("RGB", "L"):
-                    # Kept as is. (verify() does nothing for JPEG, so no second open.) libjpeg
-                    # still entropy-decodes every block, so a truncated or broken stream fails
-                    # exactly as in a full decode; only the inverse DCT (at 1/8 scale) and the
-                    # colour conversion (grey) are skipped: 2.7x cheaper.
-                    probe.draft("L", (max(1, width // 8), max(1, height // 8)))
-                    probe.load()
-                    return Verified("ok", None, content, width, height, fmt)
-                probe.verify()
-            with Image.open(io.BytesIO(content)) as image:
-                image.load()  # verify() checks structure only; load() decodes every pixel
-                data, width, height = _to_jpeg(image, limits.resize_to)
-                return Verified("ok", None, data, width, height, fmt)
-    except Image.DecompressionBombError as error:
-        return Verified("invalid", f"decompression bomb: {error}")
-    except UnidentifiedImageError:
-        return Verified("invalid", f"not an image ({_sniff(content)})")
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        # Truncated streams raise OSError ("image file is truncated"), broken headers SyntaxError.
-        return Verified("invalid", f"corrupt image: {error}")
-
-
-def _to_jpeg(image: Image.Image, resize_to: int | None) -> tuple[bytes, int, int]:
-    if image.mode not in ("RGB", "L"):
-        image = image.convert("RGBA").convert("RGB") if "A" in image.getbands() or image.mode == "P" \
-            else image.convert("RGB")
-    if resize_to and max(image.size) > resize_to:
-        image = image.copy()
-        image.thumbnail((resize_to, resize_to), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=95)
-    return out.getvalue(), image.width, image.height
-
-
-def _sniff(content: bytes) -> str:
-    head = content[:256].lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
-        return "an HTML page"
-    return f"starts with {content[:8]!r}"
-
-
-# --- download --------------------------------------------------------------------
-
-def file_name_for(item_id: int, variant: int = 1) -> str:
-    return f"{item_id}.jpg" if variant == 1 else f"{item_id}_{variant}.jpg"
-
-
-def read_manifest(dest_dir: Path) -> pd.DataFrame:
-    path = Path(dest_dir) / MANIFEST_NAME
-    if not path.is_file():
-        return MANIFEST_SCHEMA.empty_table().to_pandas()
-    return pq.read_table(path).to_pandas()
 
 
 def download_images(
@@ -179,10 +103,14 @@ def download_images(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     resize_to: int | None = None,
+    verify: str = "structure",
+    processes: int | None = None,
+    log: ProgressLog | None = None,
 ) -> DownloadResult:
     """Fetch ``(id, url)`` items into ``dest_dir/<id>.jpg``; see the module docstring."""
     limits = ImageLimits(min_bytes, max_bytes, max_pixels, resize_to)
-    return download_variants([(i, 1, u) for i, u in items], Path(dest_dir), settings, limits)
+    return download_variants([(i, 1, u) for i, u in items], Path(dest_dir), settings, limits,
+                             verify=verify, processes=processes, log=log)
 
 
 def download_actor_images(
@@ -192,6 +120,9 @@ def download_actor_images(
     *,
     per_actor: int = 2,
     limits: ImageLimits = ImageLimits(),
+    verify: str = "structure",
+    processes: int | None = None,
+    log: ProgressLog | None = None,
 ) -> DownloadResult:
     """One to ``per_actor`` photos per actor: ``image_url`` first, then any ``image_urls``.
 
@@ -206,13 +137,26 @@ def download_actor_images(
             urls.extend(as_text(u) for u in list(extra))
         unique = list(dict.fromkeys(u for u in urls if u))[:per_actor]
         items.extend((int(record["id"]), n, url) for n, url in enumerate(unique, start=1))
-    return download_variants(items, Path(dest_dir), settings, limits)
+    return download_variants(items, Path(dest_dir), settings, limits, verify=verify, processes=processes, log=log)
 
 
 def download_variants(
-    items: list[tuple[int, int, str]], dest_dir: Path, settings: ClientSettings, limits: ImageLimits
+    items: list[tuple[int, int, str]],
+    dest_dir: Path,
+    settings: ClientSettings,
+    limits: ImageLimits,
+    *,
+    verify: str = "structure",
+    processes: int | None = None,
+    log: ProgressLog | None = None,
+    checkpoint_s: float = DEFAULT_CHECKPOINT_S,
 ) -> DownloadResult:
-    """The general form: ``(id, variant, url)`` items, variant 1 named ``<id>.jpg``."""
+    """The general form: ``(id, variant, url)`` items, variant 1 named ``<id>.jpg``.
+
+    ``processes``: None picks (see ``choose_processes``); 1 stays in this process.
+    """
+    if verify not in VERIFY_MODES:
+        raise ValueError(f"unknown verify mode {verify!r}: use one of {VERIFY_MODES}")
     started = time.perf_counter()
     dest_dir.mkdir(parents=True, exist_ok=True)
     earlier = read_manifest(dest_dir)
@@ -220,35 +164,67 @@ def download_variants(
     wanted = set(items)
     todo = [(i, v, u) for i, v, u in dict.fromkeys(items) if done.get((i, v)) != u]
     reused = len(wanted) - len(todo)
-    rows, blocked, fetched = asyncio.run(_download_all(todo, dest_dir, settings, limits))
+    workers = choose_processes(len(todo), settings, processes)
+
+    rows: list[dict] = []
+    last_saved = [time.monotonic()]
+    progress = Progress(f"images {dest_dir.name}", len(todo), log, unit="images")
+
+    def on_row(row: dict) -> None:  # on one thread at a time
+        rows.append(row)
+        progress.update(status=row["status"])
+        if time.monotonic() - last_saved[0] >= checkpoint_s:
+            merge_into_manifest(dest_dir, pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names))
+            last_saved[0] = time.monotonic()
+
+    with progress:
+        known_bad = decode_failed_hashes(earlier)
+        if workers > 1:
+            blocked, fetched = _fetch_in_processes(todo, dest_dir, settings, limits, verify, known_bad, workers, on_row)
+        else:
+            blocked, fetched = fetch_and_store(todo, dest_dir, settings, limits, verify, on_row, known_bad=known_bad)
     this_call = pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names)
-    reused_rows = earlier[[(i, v) in done and (i, v, u) in wanted
-                           for i, v, u in zip(earlier["id"], earlier["variant"], earlier["url"])]]
-    _write_manifest(earlier, this_call, dest_dir)
+    merged = merge_into_manifest(dest_dir, this_call) if len(rows) or not (dest_dir / MANIFEST_NAME).exists() else earlier
+    reused_rows = merged[[(i, v) in done and (i, v, u) in wanted
+                          for i, v, u in zip(merged["id"], merged["variant"], merged["url"])]]
     combined = pd.concat([reused_rows, this_call], ignore_index=True) if len(reused_rows) else this_call
     statuses = Counter(this_call["status"])
     if reused:
-        statuses["ok"] += reused
+        statuses[OK] += reused
     return DownloadResult(
         manifest=combined,
         manifest_path=dest_dir / MANIFEST_NAME,
         status_counts=dict(statuses),
         fetched=fetched,
         reused=reused,
-        bytes_written=int(this_call.loc[this_call["status"] == "ok", "bytes"].sum()),
+        bytes_written=int(this_call.loc[this_call["status"] == OK, "bytes"].sum()),
         elapsed_s=time.perf_counter() - started,
         blocked=blocked,
         reasons=dict(Counter(_reason_kind(r) for r in this_call["reason"] if isinstance(r, str))),
+        verify=verify,
+        processes=workers,
+        verification=verification_counts(merged),
     )
+
+
+def choose_processes(items: int, settings: ClientSettings, requested: int | None = None) -> int:
+    """How many download processes: ``requested`` when given, else more than one only
+    for a long list at a rate one process cannot keep up with (never at IMDb's 1/s)."""
+    if requested is not None:
+        return max(1, min(int(requested), max(1, items)))
+    fast = settings.rate_per_second <= 0 or settings.rate_per_second >= PARALLEL_MIN_RATE
+    if not fast or items < PARALLEL_MIN_ITEMS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_PROCESSES, settings.concurrency))
 
 
 def _verified_files(manifest: pd.DataFrame, dest_dir: Path) -> dict[tuple[int, int], str]:
     """(id, variant) -> url of manifest rows whose file is present with the recorded sha256."""
     done: dict[tuple[int, int], str] = {}
-    for row in manifest[manifest["status"] == "ok"].to_dict("records"):
-        path = dest_dir / row["file_name"]
-        if path.is_file() and _sha256_file(path) == row["sha256"]:
-            done[(int(row["id"]), int(row["variant"]))] = row["url"]
+    present = set(os.listdir(dest_dir)) if dest_dir.is_dir() else set()
+    for row in manifest[manifest["status"] == OK].itertuples():
+        if row.file_name in present and _sha256_file(dest_dir / row.file_name) == row.sha256:
+            done[(int(row.id), int(row.variant))] = row.url
     return done
 
 
@@ -260,108 +236,91 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def _download_all(
-    todo: list[tuple[int, int, str]], dest_dir: Path, settings: ClientSettings, limits: ImageLimits
-) -> tuple[list[dict], bool, int]:
-    queue: asyncio.Queue = asyncio.Queue()
-    for item in todo:
-        queue.put_nowait(item)
-    rows: list[dict] = []
-    state = {"blocked": False, "fetched": 0}
-    loop = asyncio.get_running_loop()
-    # Decoding and hashing release the GIL, so threads keep every core busy while the
-    # event loop keeps the network busy.
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-        async with PoliteClient(settings) as client:
-            async def worker() -> None:
-                while not queue.empty() and not state["blocked"]:
-                    item_id, variant, url = queue.get_nowait()
-                    state["fetched"] += 1
-                    row = await _fetch_one(client, item_id, variant, url)
-                    if row is None:
-                        continue
-                    if "response" in row:
-                        resp = row.pop("response")
-                        row.update(await loop.run_in_executor(pool, _verify_and_store, resp, row, dest_dir, limits))
-                    if row["status"] == "blocked":
-                        state["blocked"] = True
-                    rows.append(row)
-
-            await asyncio.gather(*(worker() for _ in range(max(1, settings.concurrency))))
-    return rows, state["blocked"], state["fetched"]
-
-
-async def _fetch_one(client: PoliteClient, item_id: int, variant: int, url: str) -> dict:
-    row = {"id": item_id, "variant": variant, "file_name": file_name_for(item_id, variant), "url": url,
-           "bytes": None, "width": None, "height": None, "format": None, "sha256": None,
-           "status": None, "reason": None}
-    try:
-        resp: FetchResponse = await client.fetch(url, follow_redirects=True)
-    except (HostNotAllowed, RobotsDisallowed) as refusal:
-        return {**row, "status": "refused", "reason": str(refusal)}
-    if resp.status_code == 200 and resp.error is None:
-        # Verified off the event loop, where the WAF check on the body happens too.
-        return {**row, "response": resp, "bytes": len(resp.content)}
-    if is_waf_challenge(resp):
-        return {**row, **_blocked(resp)}
-    if resp.error and resp.status_code is None:
-        return {**row, "status": "failed", "reason": resp.error}
-    return {**row, "status": "http_error", "reason": f"HTTP {resp.status_code}", "bytes": len(resp.content)}
-
-
-def _blocked(resp: FetchResponse) -> dict:
-    return {"status": "blocked", "reason": f"WAF challenge (HTTP {resp.status_code}); stopped"}
-
-
-def _verify_and_store(resp: FetchResponse, row: dict, dest_dir: Path, limits: ImageLimits) -> dict:
-    """Runs on a worker thread: verify a 200 body, rule out a WAF challenge, then write."""
-    verdict = verify_image(resp.content, limits)
-    # A body that decodes as an image is no challenge page, so only the status and the
-    # headers can still say WAF; scanning every image for the page markers cost 8% of
-    # the CPU. Anything that does not decode gets the full check.
-    if is_waf_challenge(dataclasses.replace(resp, content=b"") if verdict.status == "ok" else resp):
-        return {**_blocked(resp), "bytes": None}
-    update = {"status": verdict.status, "reason": verdict.reason, "width": verdict.width,
-              "height": verdict.height, "format": verdict.format}
-    if verdict.status != "ok":
-        return update
-    _write_atomic(dest_dir / row["file_name"], verdict.data)
-    return {**update, "bytes": len(verdict.data), "sha256": hashlib.sha256(verdict.data).hexdigest()}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    # No running writer shares this name (process and thread in it); one left by a killed
-    # run is overwritten. mkstemp's random names cost more than the write itself here.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.part"
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_manifest(earlier: pd.DataFrame, this_call: pd.DataFrame, dest_dir: Path) -> None:
-    """Merge: this call's rows replace earlier rows of the same (id, variant)."""
-    replaced = set(zip(this_call["id"], this_call["variant"]))
-    keep = earlier[[(i, v) not in replaced for i, v in zip(earlier["id"], earlier["variant"])]]
-    merged = pd.concat([keep, this_call], ignore_index=True) if len(keep) else this_call
-    merged = merged.sort_values(["id", "variant"], kind="stable").reset_index(drop=True)
-    table = pa.Table.from_pandas(merged, schema=MANIFEST_SCHEMA, preserve_index=False)
-    path = dest_dir / MANIFEST_NAME
-    handle, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".manifest.", suffix=".part")
-    os.close(handle)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _reason_kind(reason: str) -> str:
     """A short bucket for counting reasons: the text before the first ':' or digit."""
     head = reason.split(":", 1)[0]
     return head if len(head) < 40 else head[:40]
+
+
+# --- several processes --------------------------------------------------------------
+
+def _fetch_in_processes(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: str,
+                        known_bad: KnownBad, workers: int, on_row: Callable[[dict], None]) -> tuple[bool, int]:
+    """Split ``todo`` over ``workers`` download_worker processes; rows stream back as they
+    are known. Each gets 1/``workers`` of the rate and of the concurrency, so the run as
+    a whole stays within both. A WAF challenge in any of them stops them all."""
+    from .download_worker import job_line
+
+    share = dataclasses.replace(settings, rate_per_second=settings.rate_per_second / workers,
+                                concurrency=max(1, settings.concurrency // workers))
+    messages: queue.Queue = queue.Queue()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))}
+    procs: list[tuple[subprocess.Popen, Any]] = []
+    try:
+        for number in range(workers):
+            shard = todo[number::workers]
+            keys = {(i, v) for i, v, _ in shard}
+            known = {key: bad for key, bad in known_bad.items() if key in keys}
+            errors = tempfile.TemporaryFile()
+            proc = subprocess.Popen([sys.executable, "-m", "mpds_pipeline.curate.download_worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env)
+            procs.append((proc, errors))
+            proc.stdin.write(job_line(shard, dest_dir, share, limits, verify, known))
+            proc.stdin.flush()
+            threading.Thread(target=_relay, args=(proc, messages), daemon=True).start()
+        return _collect(procs, messages, on_row)
+    finally:
+        for proc, errors in procs:
+            _close_quietly(proc.stdin)  # a worker still running stops on EOF
+            proc.wait()
+            errors.close()
+
+
+def _relay(proc: subprocess.Popen, messages: queue.Queue) -> None:
+    for line in proc.stdout:
+        messages.put(json.loads(line))
+    messages.put(None)  # this worker's output ended
+
+
+def _collect(procs, messages: queue.Queue, on_row) -> tuple[bool, int]:
+    blocked, fetched, running, finished = False, 0, len(procs), 0
+    while running:
+        message = messages.get()
+        if message is None:
+            running -= 1
+        elif "row" in message:
+            on_row(message["row"])
+            if message["row"]["status"] == BLOCKED and not blocked:
+                blocked = True
+                for proc, _ in procs:
+                    _stop(proc)
+        else:
+            finished += 1
+            blocked |= message["done"]["blocked"]
+            fetched += message["done"]["fetched"]
+    if finished < len(procs):
+        failed = [(proc, errors) for proc, errors in procs if proc.wait() != 0]
+        if failed:
+            proc, errors = failed[0]
+            errors.seek(0)
+            raise RuntimeError(f"a download worker exited with {proc.returncode}:\n"
+                               f"{errors.read().decode(errors='replace')[-2000:]}")
+    return blocked, fetched
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        proc.stdin.write(b"stop\n")
+        proc.stdin.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        pass  # already gone
+
+
+def _close_quietly(stream) -> None:
+    try:
+        stream.close()
+    except OSError:
+        pass
+
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])

@@ -14,6 +14,10 @@ model is a hub id or a local folder (``CaptionSettings.model``).
   Near 0 is confident; reviewers start with the most negative.
 - A poster that cannot be read (missing, truncated, not an image) becomes a row with
   ``error`` set and no caption; the run goes on.
+- Captioning decodes every poster in full (at reduced scale for a big JPEG, which still
+  entropy-decodes every block), so it is where a download that checked structure only
+  learns whether the pixels decode: ``caption_partition(manifest_dir=...)`` records
+  each outcome in the download manifest, and a failure keeps the poster out of the export.
 
 ``caption_partition`` is the resumable unit a partitioned asset calls: it skips ids
 already captioned in the output Parquet and rewrites it atomically.
@@ -28,6 +32,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
+
+from ..curate.image_checks import DECODE_ERRORS
+from ..curate.manifest import CAPTIONING, record_decode_results
+from ..progress import Progress, ProgressLog
 
 import numpy as np
 import pandas as pd
@@ -87,6 +95,7 @@ class CaptionRow:
     settings_json: str
     created_at: datetime
     error: str | None = None
+    decoded: bool | None = None  # the image decoded (True), did not (False), or was never read (None)
 
     def to_record(self) -> dict:
         return {
@@ -108,6 +117,7 @@ class CaptionResult:
     count: int  # captioned in this call
     skipped: int  # already captioned before this call
     errors: int  # unreadable posters in this call
+    decode_failures: int  # posters whose pixels did not decode (a subset of ``errors``)
     total_rows: int  # rows in the Parquet file now
     seconds: float  # captioning time (model load excluded)
     load_seconds: float
@@ -123,6 +133,7 @@ class CaptionResult:
             "count": self.count,
             "skipped": self.skipped,
             "errors": self.errors,
+            "decode_failures": self.decode_failures,
             "total_rows": self.total_rows,
             "posters_per_s": round(self.posters_per_s, 2),
             "seconds": round(self.seconds, 2),
@@ -210,33 +221,41 @@ class Captioner:
     def _submit(self, pool: ThreadPoolExecutor, batch: Sequence[tuple[int, Path]]) -> list[Future]:
         return [pool.submit(self._load_pixels, item) for item in batch]
 
-    def _load_pixels(self, item: tuple[int, Path]) -> tuple[int, np.ndarray | None, str | None]:
+    def _load_pixels(self, item: tuple[int, Path]) -> tuple[int, np.ndarray | None, str | None, bool | None]:
+        """(id, pixels, error, decoded): ``decoded`` is None when the file could not be opened."""
         movie_id, path = item
         try:
-            with Image.open(path) as image:
+            handle = open(path, "rb")
+        except OSError as exc:  # missing or unreadable file: says nothing about its pixels
+            return movie_id, None, f"{type(exc).__name__}: {exc}", None
+        try:
+            with handle, Image.open(handle) as image:
                 # Decode big JPEGs at 1/2..1/8 scale: still at least the input size.
                 image.draft("RGB", self._input_size)
                 rgb = image.convert("RGB")
+        except DECODE_ERRORS as exc:
+            return movie_id, None, f"{type(exc).__name__}: {exc}", False
+        try:
             pixels = self.processor.image_processor(rgb, return_tensors="np")["pixel_values"][0]
-            return movie_id, pixels, None
-        except Exception as exc:  # any unreadable poster becomes an error row
-            return movie_id, None, f"{type(exc).__name__}: {exc}"
+            return movie_id, pixels, None, True
+        except Exception as exc:  # any other failure becomes an error row too
+            return movie_id, None, f"{type(exc).__name__}: {exc}", True
 
-    def _caption_batch(self, loaded: list[tuple[int, np.ndarray | None, str | None]]) -> list[CaptionRow]:
+    def _caption_batch(self, loaded: list[tuple[int, np.ndarray | None, str | None, bool | None]]) -> list[CaptionRow]:
         import torch
 
         now = datetime.now(timezone.utc)
         rows: dict[int, CaptionRow] = {}
         good = [(i, entry) for i, entry in enumerate(loaded) if entry[1] is not None]
-        for i, (movie_id, _, error) in enumerate(loaded):
+        for i, (movie_id, _, error, decoded) in enumerate(loaded):
             if error is not None:
-                rows[i] = CaptionRow(movie_id, None, None, self.settings.model, self.settings_json, now, error)
+                rows[i] = CaptionRow(movie_id, None, None, self.settings.model, self.settings_json, now, error, decoded)
         if good:
             pixels = torch.from_numpy(np.stack([entry[1] for _, entry in good]))
             captions, confidences = self._generate(pixels)
-            for (i, (movie_id, _, _)), caption, confidence in zip(good, captions, confidences):
+            for (i, (movie_id, _, _, _)), caption, confidence in zip(good, captions, confidences):
                 rows[i] = CaptionRow(
-                    movie_id, caption, confidence, self.settings.model, self.settings_json, now, None
+                    movie_id, caption, confidence, self.settings.model, self.settings_json, now, None, True
                 )
         return [rows[i] for i in range(len(loaded))]
 
@@ -334,6 +353,8 @@ def caption_partition(
     checkpoint_rows: int = 2048,
     preview_rows: int = 5,
     retry_errors: bool = True,
+    manifest_dir: Path | None = None,
+    log: ProgressLog | None = None,
 ) -> CaptionResult:
     """Caption the posters not yet captioned in ``out_parquet`` and add them to it.
 
@@ -342,6 +363,10 @@ def caption_partition(
     atomically (temp file + ``os.replace``) every ``checkpoint_rows`` new rows and at
     the end, so an interrupted run keeps its progress. The model is loaded only when
     there is something to caption.
+
+    ``manifest_dir``: the download folder whose manifest learns each poster's decode
+    outcome (``record_decode_results``), saved with every checkpoint. ``log`` gets
+    progress lines.
     """
     out_parquet = Path(out_parquet)
     existing = read_captions(out_parquet)
@@ -363,6 +388,9 @@ def caption_partition(
             todo.append((movie_id, path))
 
     new_rows: list[dict] = []
+    outcomes: dict[str, str | None] = {}  # file name -> decode error (None: decoded), not yet recorded
+    decode_failures = 0
+    paths = dict(todo)
     seconds = load_seconds = 0.0
     if todo:
         if captioner is None:
@@ -370,14 +398,21 @@ def caption_partition(
         load_seconds = captioner.load_seconds
         started = time.perf_counter()
         unsaved = 0
-        for row in captioner.caption_images(todo):
-            new_rows.append(row.to_record())
-            unsaved += 1
-            if unsaved >= checkpoint_rows:
-                _write_captions(out_parquet, existing, new_rows)
-                unsaved = 0
+        with Progress(f"captions {out_parquet.stem}", len(todo), log, unit="posters") as progress:
+            for row in captioner.caption_images(todo):
+                new_rows.append(row.to_record())
+                progress.update(status="error" if row.error else "ok")
+                if row.decoded is not None:
+                    outcomes[paths[row.id].name] = None if row.decoded else row.error
+                    decode_failures += not row.decoded
+                unsaved += 1
+                if unsaved >= checkpoint_rows:
+                    _write_captions(out_parquet, existing, new_rows)
+                    _record_decodes(manifest_dir, outcomes)
+                    unsaved = 0
         seconds = time.perf_counter() - started
     total = _write_captions(out_parquet, existing, new_rows) if new_rows or not out_parquet.exists() else len(existing)
+    _record_decodes(manifest_dir, outcomes)
 
     errors = sum(1 for row in new_rows if row["error"] is not None)
     preview = [
@@ -390,11 +425,18 @@ def caption_partition(
         count=len(new_rows) - errors,
         skipped=skipped,
         errors=errors,
+        decode_failures=decode_failures,
         total_rows=total,
         seconds=seconds,
         load_seconds=load_seconds,
         preview=preview,
     )
+
+
+def _record_decodes(manifest_dir: Path | None, outcomes: dict[str, str | None]) -> None:
+    if manifest_dir is not None and outcomes:
+        record_decode_results(manifest_dir, outcomes, CAPTIONING)
+    outcomes.clear()
 
 
 def _write_captions(path: Path, existing: pd.DataFrame, new_rows: list[dict]) -> int:

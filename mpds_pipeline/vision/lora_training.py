@@ -12,6 +12,10 @@ so each image's latent distribution and each caption's embedding are computed on
 cached (the latent is still re-sampled every step, as the reference does), and the
 optimizer is fused on CUDA. Images are read with Pillow and turned into tensors with
 numpy (torchvision does not import beside the CPU torch here).
+
+Caching the latents decodes every training image in full: an image that does not
+decode is left out of training and reported in ``LoraResult.image_outcomes`` (path ->
+error, None when it decoded), which the asset records in the download manifests.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from ..curate.image_checks import DECODE_ERRORS
 
 LORA_WEIGHTS_NAME = "pytorch_lora_weights.safetensors"
 DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -70,6 +76,11 @@ class LoraResult:
     wall_seconds: float
     n_pairs: int
     settings: dict = field(default_factory=dict)
+    image_outcomes: dict[Path, str | None] = field(default_factory=dict)  # decode error per image, None: decoded
+
+    @property
+    def decode_failures(self) -> int:
+        return sum(1 for error in self.image_outcomes.values() if error is not None)
 
     def metadata(self) -> dict:
         return {
@@ -79,6 +90,7 @@ class LoraResult:
             "steps_per_second": round(self.steps_per_second, 4),
             "final_loss": self.losses[-1] if self.losses else None,
             "n_pairs": self.n_pairs,
+            "decode_failures": self.decode_failures,
         }
 
 
@@ -264,7 +276,32 @@ def train_lora(
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     randomness = _RandomStates(settings.seed)
 
-    # Frozen encoders: encode every image and caption once.
+    # Frozen encoders: encode every image and caption once. An image that does not decode
+    # is dropped here, before anything depends on the pair list.
+    image_outcomes: dict[Path, str | None] = {}
+    usable: list[tuple[Path, str]] = []
+    latent_means, latent_stds = [], []
+    with torch.no_grad():
+        for start in range(0, len(pairs), 8):
+            tensors = []
+            for path, text in pairs[start : start + 8]:
+                try:
+                    tensors.append(load_image_tensor(path, settings.resolution))
+                except DECODE_ERRORS as error:
+                    image_outcomes[Path(path)] = f"{type(error).__name__}: {error}"
+                    continue
+                image_outcomes[Path(path)] = None
+                usable.append((path, text))
+            if tensors:
+                distribution = vae.encode(torch.stack(tensors).to(device, dtype=weight_dtype)).latent_dist
+                latent_means.append(distribution.mean)
+                latent_stds.append(distribution.std)
+    if not usable:
+        raise ValueError(f"none of the {len(pairs)} training images decodes: {next(iter(image_outcomes.values()))}")
+    pairs = usable
+    latent_means, latent_stds = torch.cat(latent_means), torch.cat(latent_stds)
+    scaling_factor = vae.config.scaling_factor
+    del vae
     captions = sorted({text for _, text in pairs})
     caption_index = {text: i for i, text in enumerate(captions)}
     with torch.no_grad():
@@ -275,15 +312,6 @@ def train_lora(
             [text_encoder(chunk.to(device), return_dict=False)[0] for chunk in token_ids.split(32)]
         )
         del text_encoder
-        latent_means, latent_stds = [], []
-        for start in range(0, len(pairs), 8):
-            pixels = torch.stack([load_image_tensor(path, settings.resolution) for path, _ in pairs[start : start + 8]])
-            distribution = vae.encode(pixels.to(device, dtype=weight_dtype)).latent_dist
-            latent_means.append(distribution.mean)
-            latent_stds.append(distribution.std)
-        latent_means, latent_stds = torch.cat(latent_means), torch.cat(latent_stds)
-    scaling_factor = vae.config.scaling_factor
-    del vae
     pair_captions = torch.tensor([caption_index[text] for _, text in pairs])
 
     losses: list[float] = []
@@ -390,4 +418,5 @@ def train_lora(
         wall_seconds=wall,
         n_pairs=len(pairs),
         settings=record,
+        image_outcomes=image_outcomes,
     )
