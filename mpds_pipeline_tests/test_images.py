@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import random
-import struct
+import subprocess
+import sys
+import textwrap
 import threading
-import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,34 +14,10 @@ import pytest
 from PIL import Image
 
 from mpds_pipeline.curate.images import download_actor_images, download_images, read_manifest
+from mpds_pipeline.curate.manifest import CAPTIONING, record_decode_results
 from mpds_pipeline.imdb.client import ClientSettings
 
-
-def noise_image(width: int, height: int, fmt: str = "JPEG", seed: int = 0) -> bytes:
-    rng = random.Random(seed)
-    image = Image.frombytes("RGB", (width, height), bytes(rng.getrandbits(8) for _ in range(width * height * 3)))
-    out = io.BytesIO()
-    image.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return out.getvalue()
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_bomb(side: int = 20_000) -> bytes:
-    """A small PNG whose header claims side x side grey pixels (400 M by default)."""
-    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-    rows = zlib.compress(b"\x00" * (side + 1) * 64, 9)  # only a few rows' worth; the claim is what matters
-    padding = png_chunk(b"tEXt", b"pad\x00" + b"x" * 8000)  # over the 5 KB minimum
-    return b"\x89PNG\r\n\x1a\n" + header + padding + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
-
-
-def jpeg_claiming(width: int, height: int, jpeg: bytes) -> bytes:
-    """``jpeg`` with its SOF0 frame header rewritten to claim ``width`` x ``height``."""
-    at = jpeg.index(b"\xff\xc0")
-    return jpeg[: at + 5] + struct.pack(">HH", height, width) + jpeg[at + 9:]
-
+from .image_samples import jpeg_claiming, noise_image, png_bomb, undecodable_jpeg
 
 GOOD_JPEG = noise_image(160, 240, seed=1)
 FILES = {
@@ -57,14 +32,20 @@ FILES = {
     "/empty.jpg": (b"", "image/jpeg"),
     "/challenge.jpg": (b"<html><script>window.gokuProps = {};</script>" + b"x" * 6000 + b"</html>", "text/html"),
     "/waf.jpg": (GOOD_JPEG, "image/jpeg"),  # a real image, but the WAF header says challenged
+    "/typed-html.jpg": (GOOD_JPEG, "text/html; charset=utf-8"),  # image bytes, but the server says HTML
+    "/undecodable.jpg": (undecodable_jpeg(GOOD_JPEG), "image/jpeg"),  # complete, but only a decode fails it
 }
+MANY = {f"/many/{n}.jpg": (noise_image(64, 96, seed=100 + n), "image/jpeg") for n in range(12)}
+FILES.update(MANY)
 
 
 class ImageServer:
-    """A real http.server in a thread; counts the requests per path."""
+    """A real http.server in a thread; counts the requests per path. A path under
+    ``/gated/`` is answered (as the path without the prefix) once ``gate`` is set."""
 
     def __init__(self):
         self.hits: Counter[str] = Counter()
+        self.gate = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,7 +58,11 @@ class ImageServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body, kind = FILES.get(self.path, (None, None))
+                path = self.path
+                if path.startswith("/gated/"):
+                    server.gate.wait(10)
+                    path = path.removeprefix("/gated")
+                body, kind = FILES.get(path, (None, None))
                 if body is None:
                     self.send_error(404)
                     return
@@ -118,7 +103,7 @@ def by_id(result) -> dict[int, dict]:
 
 def test_every_hostile_case_is_rejected_with_a_reason(server, tmp_path):
     paths = ["/good.jpg", "/good.png", "/bomb.png", "/bomb.jpg", "/truncated.jpg", "/page.jpg",
-             "/tiny.jpg", "/empty.jpg", "/elsewhere.jpg", "/missing.jpg"]
+             "/tiny.jpg", "/empty.jpg", "/elsewhere.jpg", "/missing.jpg", "/typed-html.jpg"]
     items = [(n, server.base + p) for n, p in enumerate(paths, start=1)]
     result = download_images(items, tmp_path, server.settings())
     rows = by_id(result)
@@ -128,8 +113,9 @@ def test_every_hostile_case_is_rejected_with_a_reason(server, tmp_path):
     assert status["/good.png"][0] == "ok"
     assert status["/bomb.png"][0] == "invalid" and "decompression bomb" in status["/bomb.png"][1]
     assert status["/bomb.jpg"][0] == "invalid" and "decompression bomb" in status["/bomb.jpg"][1]
-    assert status["/truncated.jpg"][0] == "invalid" and "truncated" in status["/truncated.jpg"][1]
+    assert status["/truncated.jpg"][0] == "invalid" and "no end-of-image marker" in status["/truncated.jpg"][1]
     assert status["/page.jpg"] == ("invalid", "not an image (an HTML page)")
+    assert status["/typed-html.jpg"] == ("invalid", "not an image (Content-Type text/html)")
     assert status["/tiny.jpg"][0] == "too_small"
     assert status["/empty.jpg"] == ("invalid", "empty body")
     assert status["/elsewhere.jpg"][0] == "refused" and "localhost" in status["/elsewhere.jpg"][1]
@@ -142,6 +128,10 @@ def test_every_hostile_case_is_rejected_with_a_reason(server, tmp_path):
     with Image.open(tmp_path / "2.jpg") as converted:
         assert converted.format == "JPEG" and converted.size == (100, 150)
     assert rows[2]["format"] == "PNG"
+    # The JPEG was checked for structure only; the PNG had to be decoded to become a JPEG.
+    assert rows[1]["verified"] == "structure" and pd.isna(rows[1]["decoded_by"])
+    assert (rows[2]["verified"], rows[2]["decoded_by"]) == ("decoded", "download")
+    assert result.verification == {"verified_decoded": 1, "verified_structure_only": 1, "decode_failures": 0}
     assert rows[1]["sha256"] == hashlib.sha256(GOOD_JPEG).hexdigest()
     assert (rows[1]["width"], rows[1]["height"], rows[1]["bytes"]) == (160, 240, len(GOOD_JPEG))
     assert not list(tmp_path.glob("*.part"))
@@ -150,7 +140,7 @@ def test_every_hostile_case_is_rejected_with_a_reason(server, tmp_path):
     assert list(manifest.columns)[:4] == ["id", "variant", "file_name", "url"]
     assert {"bytes", "width", "height", "format", "sha256", "status", "reason"} <= set(manifest.columns)
     assert len(manifest) == len(paths)
-    assert result.status_counts == {"ok": 2, "invalid": 5, "too_small": 1, "refused": 1, "http_error": 1}
+    assert result.status_counts == {"ok": 2, "invalid": 6, "too_small": 1, "refused": 1, "http_error": 1}
 
 
 def test_rerun_fetches_nothing_verified_and_refetches_a_damaged_file(server, tmp_path):
@@ -199,3 +189,77 @@ def test_a_waf_challenge_stops_the_run_and_writes_nothing(server, tmp_path, path
     row = by_id(result)[1]
     assert result.blocked and row["status"] == "blocked" and "WAF" in row["reason"]
     assert not (tmp_path / "1.jpg").exists()
+
+
+def test_structure_mode_defers_what_only_a_decode_finds(server, tmp_path):
+    """The trade-off, both ways: the default keeps a complete JPEG whose pixels do not
+    decode (a user of the pixels finds it later); ``verify="decode"`` rejects it now."""
+    items = [(1, server.base + "/undecodable.jpg"), (2, server.base + "/good.jpg")]
+    deferred = by_id(download_images(items, tmp_path / "structure", server.settings()))
+    assert deferred[1]["status"] == "ok" and deferred[1]["verified"] == "structure"
+
+    decoded = by_id(download_images(items, tmp_path / "decode", server.settings(), verify="decode"))
+    assert decoded[1]["status"] == "invalid" and "corrupt image" in decoded[1]["reason"]
+    assert decoded[2]["status"] == "ok" and (decoded[2]["verified"], decoded[2]["decoded_by"]) == ("decoded", "download")
+    assert not (tmp_path / "decode" / "1.jpg").exists()
+
+
+def test_a_decode_failure_is_not_brought_back_by_a_rerun(server, tmp_path):
+    items = [(1, server.base + "/undecodable.jpg"), (2, server.base + "/good.jpg")]
+    download_images(items, tmp_path, server.settings())
+    record = record_decode_results(tmp_path, {"1.jpg": "OSError: broken data stream", "2.jpg": None}, CAPTIONING)
+    assert (record.failed, record.decoded) == (1, 1)
+
+    rerun = download_images(items, tmp_path, server.settings())
+    assert rerun.fetched == 1 and server.hits["/undecodable.jpg"] == 2  # retried: the server might have fixed it
+    row = by_id(rerun)[1]
+    # Same bytes as before: still invalid, with the reason the decode gave.
+    assert row["status"] == "invalid" and row["reason"] == "does not decode (captioning): OSError: broken data stream"
+    assert read_manifest(tmp_path).set_index("id").loc[2, "verified"] == "decoded"
+    assert rerun.verification == {"verified_decoded": 1, "verified_structure_only": 0, "decode_failures": 1}
+
+
+def test_two_processes_share_the_list_and_report_progress(server, tmp_path):
+    lines: list[str] = []
+    items = [(n, server.base + path) for n, path in enumerate(MANY, start=1)]
+    result = download_images(items, tmp_path, server.settings(), processes=2, log=lines.append)
+    assert result.processes == 2 and result.status_counts == {"ok": len(MANY)} and result.fetched == len(MANY)
+    assert sorted(read_manifest(tmp_path)["id"]) == list(range(1, len(MANY) + 1))
+    for n, path in enumerate(MANY, start=1):
+        assert (tmp_path / f"{n}.jpg").read_bytes() == MANY[path][0]
+    assert all(server.hits[path] == 1 for path in MANY)
+    assert lines[-1].startswith(f"images {tmp_path.name}: {len(MANY)}/{len(MANY)} images (100.0%)")
+
+
+def test_a_waf_challenge_in_one_process_stops_them_all(server, tmp_path):
+    # Shards are interleaved: process 1 gets the challenge first; process 2 gets six
+    # gated images, the first of them held at the server until the challenge is seen.
+    items = [(1, server.base + "/waf.jpg")] + [(n, server.base + "/gated" + p) for n, p in enumerate(MANY, start=2)]
+    settings = server.settings()
+    settings.concurrency = 2  # one request in flight per process
+    result = download_images(items, tmp_path, settings, processes=2, log=lambda line: server.gate.set())
+    assert result.blocked and result.status_counts.get("blocked") == 1
+    # Process 2 was told to stop before its first request was answered: it finished at
+    # most that one (maybe one more) instead of all six.
+    assert result.fetched < 1 + 6
+
+
+def test_a_script_without_a_main_guard_can_use_processes(server, tmp_path):
+    """Workers are fresh interpreters running only the worker module: a caller's
+    unguarded top-level code is never run again (multiprocessing's spawn would)."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(f"""
+        from pathlib import Path
+        from mpds_pipeline.curate.images import download_images
+        from mpds_pipeline.imdb.client import ClientSettings
+
+        print("top level ran")
+        settings = ClientSettings(base_url={server.base!r}, rate_per_second=0, concurrency=4, max_retries=0,
+                                  extra_allowed_hosts=(), obey_robots=False)
+        items = [(n, {server.base!r} + "/many/" + str(n) + ".jpg") for n in range(6)]
+        result = download_images(items, Path({str(tmp_path / "out")!r}), settings, processes=2)
+        print(result.processes, result.status_counts)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["top level ran", "2 {'ok': 6}"]
