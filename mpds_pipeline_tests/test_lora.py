@@ -23,6 +23,8 @@ from mpds_pipeline.vision.lora_training import (  # noqa: E402
 )
 from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE  # noqa: E402
 
+from .image_samples import noise_image, undecodable_jpeg  # noqa: E402
+
 
 
 
@@ -66,7 +68,14 @@ def test_sample_pairs_is_a_fixed_seeded_subset(export_dir):
 def test_lora_loads_into_stock_pipeline_and_changes_output(tiny_models, export_dir, tmp_path):
     from diffusers import StableDiffusionPipeline
 
-    result = train_lora(_settings(tiny_models), sample_pairs(export_dir, 6, 0), tmp_path / "lora")
+    # One poster passed the download's structure check but does not decode: it is left
+    # out of training and reported, not fatal.
+    broken = tmp_path / "7.jpg"
+    broken.write_bytes(undecodable_jpeg(noise_image(40, 48, seed=7)))
+    pairs = sample_pairs(export_dir, 6, 0) + [(broken, "poster 7 of a red film")]
+    result = train_lora(_settings(tiny_models), pairs, tmp_path / "lora")
+    assert result.n_pairs == 6 and result.decode_failures == 1
+    assert result.image_outcomes[broken].startswith("OSError") and len(result.image_outcomes) == 7
     assert result.weights_path == tmp_path / "lora" / LORA_WEIGHTS_NAME and result.weights_path.exists()
     assert len(result.losses) == 4 and all(np.isfinite(result.losses))
     assert result.loss_curve_png.stat().st_size > 0 and result.steps_per_second > 0
