@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,7 +14,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mpds_pipeline.curate.images import download_actor_images, download_images, read_manifest
+from mpds_pipeline.curate.images import (
+    MANIFEST_NAME,
+    ImageLimits,
+    download_actor_images,
+    download_images,
+    download_variants,
+    read_manifest,
+)
 from mpds_pipeline.curate.manifest import CAPTIONING, record_decode_results
 from mpds_pipeline.imdb.client import ClientSettings
 
@@ -263,3 +271,24 @@ def test_a_script_without_a_main_guard_can_use_processes(server, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["top level ran", "2 {'ok': 6}"]
+
+
+def test_a_run_saves_its_manifest_as_it_goes(server, tmp_path):
+    """With a checkpoint after every row, the first image's row is on disk while the
+    second is still held at the server: a killed run would keep it."""
+    seen: dict = {}
+
+    def release_once_saved() -> None:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / MANIFEST_NAME).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen["ids"] = read_manifest(tmp_path)["id"].tolist()
+        server.gate.set()
+
+    watcher = threading.Thread(target=release_once_saved)
+    watcher.start()
+    items = [(1, 1, server.base + "/good.jpg"), (2, 1, server.base + "/gated/good2.jpg")]
+    result = download_variants(items, tmp_path, server.settings(), ImageLimits(), checkpoint_s=0)
+    watcher.join()
+    assert seen["ids"] == [1] and result.status_counts == {"ok": 2}
+    assert read_manifest(tmp_path)["id"].tolist() == [1, 2]
