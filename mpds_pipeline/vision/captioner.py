@@ -33,15 +33,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from ..curate.image_checks import DECODE_ERRORS
-from ..curate.manifest import CAPTIONING, record_decode_results
-from ..progress import Progress, ProgressLog
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
+
+from ..curate.image_checks import DECODE_ERRORS
+from ..curate.manifest import CAPTIONING, record_decode_results
+from ..progress import Progress, ProgressLog
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
 CAPTION_COLUMNS = ["id", "caption", "confidence", "model", "settings", "created_at", "error"]
