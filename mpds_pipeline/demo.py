@@ -91,6 +91,7 @@ def tiny_diffusion_env(data_dir: Path) -> dict[str, str]:
         "MPDS_SD_MODEL": str(paths.sd),
         "MPDS_CONTROLNET_MODEL": str(paths.controlnet),
         "MPDS_CLIP_MODEL": str(paths.clip),
+        "MPDS_CLIP_S_MODEL": str(paths.clip),
         "MPDS_PICKSCORE_MODEL": str(paths.clip),
         "MPDS_PICKSCORE_PROCESSOR": str(paths.clip),
         "MPDS_DEVICE": "cpu",

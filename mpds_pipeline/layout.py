@@ -76,3 +76,8 @@ class DataLayout:
     @property
     def benchmark_dir(self) -> Path:
         return self.root / "benchmark"
+
+    @property
+    def caption_controls_dir(self) -> Path:
+        """Canny controls and caption layouts, ``<prompt_id>.png`` / ``.json``: read by generation."""
+        return self.benchmark_dir / "caption_controls"

@@ -75,6 +75,10 @@ class ModelsResource(ConfigurableResource):
     )
     controlnet: str = Field(default_factory=lambda: settings.env_str("MPDS_CONTROLNET_MODEL", "lllyasviel/sd-controlnet-canny"))
     clip: str = Field(default_factory=lambda: settings.env_str("MPDS_CLIP_MODEL", "openai/clip-vit-large-patch14"))
+    clip_s: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_CLIP_S_MODEL", "openai/clip-vit-base-patch32"),
+        description="CLIP-S (2.5 x max(cos, 0)) model; Hessel et al. used ViT-B/32",
+    )
     pickscore: str = Field(default_factory=lambda: settings.env_str("MPDS_PICKSCORE_MODEL", "yuvalkirstain/PickScore_v1"))
     pickscore_processor: str = Field(
         default_factory=lambda: settings.env_str("MPDS_PICKSCORE_PROCESSOR", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K")

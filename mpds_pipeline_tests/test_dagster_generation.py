@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from dagster import materialize
+from dagster import DagsterInstance, materialize
 from PIL import Image
 
 from mpds_pipeline.assets.generation import generation_assets
@@ -58,10 +58,12 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     make_export(root)
     tiny = tiny_models
     models = ModelsResource(stable_diffusion=str(tiny.sd), controlnet=str(tiny.controlnet), clip=str(tiny.clip),
-                            pickscore=str(tiny.clip), pickscore_processor=str(tiny.clip), device="cpu",
+                            clip_s=str(tiny.clip), pickscore=str(tiny.clip), pickscore_processor=str(tiny.clip), device="cpu",
                             fid_features="clip")
+    instance = DagsterInstance.ephemeral()
     result = materialize(
         generation_assets,
+        instance=instance,
         resources={"data_dir": DataDirResource(path=str(root)), "models": models},
         run_config={"ops": {name: {"config": config} for name, config in TINY.items()}},
     )
@@ -74,9 +76,21 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     assert len(prompts) == 3 and not {p["movie_id"] for p in prompts} & train_ids  # held out
     assert list((root / "models" / "actor_embeddings").glob("nm*.safetensors"))
     manifest = pd.read_csv(root / "benchmark" / "images" / "manifest.csv")
-    assert set(manifest["method"]) == {"SD1.5", "SD1.5+LoRA", "MPDS (full)", "MPDS w/o caption", "MPDS w/o actor"}
+    assert set(manifest["method"]) == {"SD1.5", "SD1.5+LoRA", "MPDS (full)", "MPDS w/o caption", "MPDS w/o actor",
+                                       "MPDS w/o localized attention"}
     assert (manifest["status"] == "generated").all()
+    controls = root / "benchmark" / "caption_controls"
+    assert {p.stem for p in controls.glob("tt*.json")} == {p["prompt_id"] for p in prompts}  # layouts beside the canny
     report = json.loads((root / "benchmark" / "report" / "benchmark_report.json").read_text())
     assert {row["method"] for row in report["table"]} == set(manifest["method"])
-    table = result.asset_materializations_for_node("benchmark_report")[0].metadata["table"].value
-    assert "CLIP score" in table and "PickScore" in table
+    full = report["results"]["MPDS (full)"]
+    assert full["clip_s"]["model"] == str(tiny.clip) and full["fid"]["n_fake"] == 3
+    assert set(full["preference"]) == {"SD1.5"}  # the only baseline here
+    metadata = result.asset_materializations_for_node("benchmark_report")[0].metadata
+    table = metadata["table"].value
+    assert "CLIP score" in table and "CLIP-S" in table and "PickScore" in table and "vs SD1.5" in table
+    assert metadata["protocol"].value.startswith("| metric | formula | model | images |")
+    assert "CLIP-S" in metadata["protocol"].value and "FID" in metadata["warnings"].value
+    assert str(metadata["report"].value).endswith("benchmark_report.json")
+    logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(m.startswith("benchmark_images MPDS (full): 3/3 images") for m in logs)  # progress at INFO

@@ -158,23 +158,30 @@ class CaptionControlsConfig(Config):
 
 
 @asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts], kinds={"python", "png"})
-def caption_controls(config: CaptionControlsConfig, data_dir: DataDirResource) -> MaterializeResult:
+def caption_controls(context: AssetExecutionContext, config: CaptionControlsConfig, data_dir: DataDirResource) -> MaterializeResult:
     """The poster caption (title, actor names) drawn as a sketch in a poster layout, then
-    canny edges (OpenCV): the ControlNet condition of the caption branch."""
-    from ..vision.caption_control import CaptionControlSettings, render_caption_controls
+    canny edges (OpenCV): the ControlNet condition of the caption branch, and the layout
+    (where the title and each name are drawn) for the localized attention constraint.
+    `benchmark_images` reads these files by prompt id."""
+    from ..vision.caption_control import CaptionControlSettings, default_font_path, render_caption_controls
 
     layout = data_dir.layout
     rows, _ = _read_benchmark_prompts(layout)
     result = render_caption_controls(
         [(r["prompt_id"], r["title"], r["actors"]) for r in rows],
-        layout.benchmark_dir / "caption_controls",
+        layout.caption_controls_dir,
         CaptionControlSettings(size=config.size, font_path=config.font_path),
+        log=context.log.info,
     )
     first = next(iter(result.control_paths.values()), None)
     return MaterializeResult(
         metadata={
             "controls": len(result.control_paths),
+            "size": config.size,
+            "font": config.font_path or default_font_path(),
             "mean_edge_fraction": round(result.mean_edge_fraction, 4),
+            "mean_text_area": MetadataValue.float(round(result.mean_text_area, 4)),
+            "folder": MetadataValue.path(str(layout.caption_controls_dir)),
             **({"example": image_md(first, "caption control")} if first else {}),
         }
     )
@@ -182,47 +189,65 @@ def caption_controls(config: CaptionControlsConfig, data_dir: DataDirResource) -
 
 class BenchmarkImagesConfig(Config):
     num_inference_steps: int = 50
-    height: int = 512
+    height: int = Field(512, description="size of the LoRA and MPDS methods; sd baselines run at their native size")
     width: int = 512
     s1: float = Field(7.5, description="prompt guidance (the CFG scale of every method)")
     s2: float = Field(2.0, description="actor guidance")
     s3: float = Field(2.0, description="caption-control guidance")
     seed: int = 0
-    baselines: list[str] = Field(default_factory=list, description="extra diffusers text-to-image model ids, e.g. stabilityai/stable-diffusion-2-1")
+    localized_attention: str = Field("hard", description="'hard' (-inf outside the region), 'bias' (-attention_bias), or 'off'")
+    attention_bias: float = Field(5.0, description="logit penalty in 'bias' mode")
+    attention_branches: list[str] = Field(["p", "a", "c"], description="guidance rows constrained: p prompt, a actor, c caption")
+    baselines: list[str] = Field(default_factory=list, description="extra diffusers text-to-image model ids, e.g. stabilityai/stable-diffusion-2-1; each runs at its native size")
     image_folders: dict[str, str] = Field(default_factory=dict, description="name -> folder of images made elsewhere, named <prompt_id>.png/.jpg")
 
 
 @asset(group_name=GENERATION_GROUP, deps=[lora_weights, actor_embeddings, caption_controls], kinds={"pytorch", "png"})
-def benchmark_images(config: BenchmarkImagesConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
     """The held-out prompts through base SD1.5, the LoRA model, the full multi-condition
-    model and its ablations (no caption branch, no actor branch), plus configured
-    baselines and folders of images made elsewhere."""
+    model and its ablations (no caption branch, no actor branch, no localized attention),
+    plus configured baselines and folders of images made elsewhere. The caption branch
+    reads `caption_controls`' files."""
     from ..vision.generation import GenerationSettings, MethodSpec, generate_benchmark_images
+    from ..vision.localized_attention import LocalizedAttentionSettings
     from ..vision.multicondition import GuidanceScales
 
     layout = data_dir.layout
     _, prompts = _read_benchmark_prompts(layout)
-    lora = layout.models_dir / "lora"
-    embeddings = layout.models_dir / "actor_embeddings"
     sd = models.stable_diffusion
+    mpds = dict(model=sd, lora_dir=layout.models_dir / "lora", embeddings_dir=layout.models_dir / "actor_embeddings",
+                controlnet=models.controlnet, caption_controls=layout.caption_controls_dir)
     methods = [
         MethodSpec("SD1.5", "sd", model=sd),
         *[MethodSpec(Path(m).name or m, "sd", model=m) for m in config.baselines],
-        MethodSpec("SD1.5+LoRA", "lora", model=sd, lora_dir=lora),
-        MethodSpec("MPDS (full)", "multicondition", model=sd, lora_dir=lora, embeddings_dir=embeddings, controlnet=models.controlnet),
-        MethodSpec("MPDS w/o caption", "multicondition", model=sd, lora_dir=lora, embeddings_dir=embeddings, controlnet=models.controlnet, use_caption=False),
-        MethodSpec("MPDS w/o actor", "multicondition", model=sd, lora_dir=lora, embeddings_dir=embeddings, controlnet=models.controlnet, use_actor=False),
+        MethodSpec("SD1.5+LoRA", "lora", model=sd, lora_dir=mpds["lora_dir"]),
+        MethodSpec("MPDS (full)", "multicondition", **mpds),
+        MethodSpec("MPDS w/o caption", "multicondition", **mpds, use_caption=False),
+        MethodSpec("MPDS w/o actor", "multicondition", **mpds, use_actor=False),
+        MethodSpec("MPDS w/o localized attention", "multicondition", **mpds, use_localized_attention=False),
         *[MethodSpec(name, "folder", folder=Path(folder)) for name, folder in config.image_folders.items()],
     ]
+    attention = LocalizedAttentionSettings(
+        enabled=config.localized_attention != "off",
+        mode=config.localized_attention if config.localized_attention != "off" else "hard",
+        bias=config.attention_bias, branches=tuple(config.attention_branches),
+    )
     settings = GenerationSettings(
         num_inference_steps=config.num_inference_steps, height=config.height, width=config.width,
         scales=GuidanceScales(config.s1, config.s2, config.s3), seed=config.seed, device=_device(models),
+        attention=attention,
     )
-    manifest = generate_benchmark_images(methods, prompts, layout.benchmark_dir / "images", settings)
-    summary = manifest.groupby("method", sort=False).agg(images=("status", "size"), seconds=("seconds", "sum")).reset_index()
+    manifest = generate_benchmark_images(methods, prompts, layout.benchmark_dir / "images", settings, log=context.log.info)
+    manifest["size"] = [f"{w:.0f}x{h:.0f}" if w == w else "" for w, h in zip(manifest["width"], manifest["height"])]
+    summary = manifest.groupby("method", sort=False).agg(
+        kind=("kind", "first"), images=("status", "size"), made_at=("size", lambda v: ", ".join(sorted(set(v) - {""}))),
+        seconds=("seconds", "sum"),
+    ).reset_index()
     return MaterializeResult(
         metadata={"images": int((manifest["status"] != "missing").sum()), "methods": len(methods),
                   "per_method": markdown_table(summary, limit=50),
+                  "localized_attention": config.localized_attention if attention.enabled else "off",
+                  "caption_controls": MetadataValue.path(str(layout.caption_controls_dir)),
                   "manifest": MetadataValue.path(str(layout.benchmark_dir / "images" / "manifest.csv"))}
     )
 
@@ -230,31 +255,37 @@ def benchmark_images(config: BenchmarkImagesConfig, models: ModelsResource, data
 class BenchmarkReportConfig(Config):
     fid_resize: int = 299
     fid_resize_method: str = "bicubic"
+    metric_image_size: int = Field(512, description="every image is resized to this square before CLIP and PickScore")
+    baselines: list[str] | None = Field(None, description="methods the PickScore preference compares against; default: the sd and folder methods")
     grid_prompts: int = 4
 
 
 @asset(group_name=GENERATION_GROUP, deps=[benchmark_images], kinds={"pytorch", "json"})
-def benchmark_report(config: BenchmarkReportConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
-    """CLIP score, FID against the held-out real posters, and PickScore per method: the
-    paper's Table 1 and a Fig. 4-style grid, as files and here; also benchmark_report.json."""
+def benchmark_report(context: AssetExecutionContext, config: BenchmarkReportConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+    """CLIP score (100 scale) and CLIP-S (2.5 scale), FID against the held-out real
+    posters, mean PickScore and the pairwise preference against each baseline: the paper's
+    Table 1 with its protocol, and a Fig. 4-style grid; also benchmark_report.json."""
     from ..vision.metrics import BenchmarkReportSettings, benchmark_report as score
 
     layout = data_dir.layout
     rows, _ = _read_benchmark_prompts(layout)
     manifest = pd.read_csv(layout.benchmark_dir / "images" / "manifest.csv")
     settings = BenchmarkReportSettings(
-        clip_model=models.clip, pickscore_model=models.pickscore, pickscore_processor=models.pickscore_processor,
-        fid_extractor=models.fid_features,
-        fid_resize=config.fid_resize, fid_resize_method=config.fid_resize_method, grid_prompts=config.grid_prompts,
+        clip_model=models.clip, clip_s_model=models.clip_s, pickscore_model=models.pickscore,
+        pickscore_processor=models.pickscore_processor, fid_extractor=models.fid_features,
+        fid_resize=config.fid_resize, fid_resize_method=config.fid_resize_method,
+        metric_image_size=config.metric_image_size, baselines=config.baselines, grid_prompts=config.grid_prompts,
         device=_device(models),
     )
-    result = score(manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_dir / "report", settings)
+    result = score(manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_dir / "report", settings, log=context.log.info)
     return MaterializeResult(
         metadata={
             **result.metadata(),
             "table": MetadataValue.md(result.table_markdown.read_text()),
+            "protocol": markdown_table(pd.DataFrame(result.protocol), limit=20, cell_width=120),
+            "methods_protocol": markdown_table(pd.DataFrame(result.methods), limit=50, cell_width=120),
+            "warnings": markdown_table(pd.DataFrame({"warning": result.warnings}), limit=50, cell_width=300),
             "grid": image_md(result.grid_png, "benchmark grid"),
-            "fid_protocol": json.dumps({m: r.protocol for m, r in result.fid.items()})[:2000],
             "report": MetadataValue.path(str(result.report_json)),
         }
     )

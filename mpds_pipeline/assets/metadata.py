@@ -8,14 +8,14 @@ import pandas as pd
 from dagster import MetadataValue
 
 
-def markdown_table(frame: pd.DataFrame, limit: int = 10) -> MetadataValue:
-    """A preview of the first rows as a markdown table (cells shortened, pipes escaped)."""
+def markdown_table(frame: pd.DataFrame, limit: int = 10, cell_width: int = 60) -> MetadataValue:
+    """A preview of the first rows as a markdown table (cells cut at ``cell_width``, pipes escaped)."""
     if frame.empty:
         return MetadataValue.md("_no rows_")
     head = frame.head(limit)
     lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + "---|" * len(head.columns)]
     for row in head.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
+        lines.append("| " + " | ".join(_cell(value, cell_width) for value in row) + " |")
     return MetadataValue.md("\n".join(lines))
 
 

@@ -10,11 +10,13 @@ short side to a multiple of 64, ``cv2.Canny(image, 100, 200)``, back to RGB.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from mpds_pipeline.progress import Progress, ProgressLog
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 
@@ -46,19 +48,72 @@ def _wrap(draw, words: list[str], font, max_width: float) -> list[str]:
     return lines
 
 
+@dataclass
+class TextRegion:
+    """Where one piece of the caption is drawn: ``kind`` "title" or "name", the text as
+    given (the prompt spells it the same way; the CLIP tokenizer lowercases both), and
+    its boxes (x0, y0, x1, y1) in pixels of the control image, one per drawn line."""
+
+    kind: str
+    text: str
+    boxes: list[tuple[float, float, float, float]]
+
+
+@dataclass
+class CaptionLayout:
+    """The drawn caption: image size and the regions of the title and of each name.
+
+    The localized attention constraint reads it: caption tokens attend inside these
+    regions, actor tokens outside them."""
+
+    width: int
+    height: int
+    regions: list[TextRegion] = field(default_factory=list)
+
+    def normalised(self) -> list[TextRegion]:
+        """The regions with boxes as fractions of the image (0..1), size independent."""
+        return [
+            TextRegion(r.kind, r.text, [(x0 / self.width, y0 / self.height, x1 / self.width, y1 / self.height) for x0, y0, x1, y1 in r.boxes])
+            for r in self.regions
+        ]
+
+    def to_dict(self) -> dict:
+        return {"width": self.width, "height": self.height, "regions": [asdict(r) for r in self.regions]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CaptionLayout":
+        regions = [TextRegion(r["kind"], r["text"], [tuple(b) for b in r["boxes"]]) for r in data.get("regions", [])]
+        return cls(int(data["width"]), int(data["height"]), regions)
+
+
 def render_caption_sketch(title: str, actors: list[str], size: int = 512, font_path: str | None = None) -> Image.Image:
     """Black text on white in a poster layout, ``size`` x ``size`` RGB."""
+    return render_caption_layout(title, actors, size, font_path)[0]
+
+
+def render_caption_layout(
+    title: str, actors: list[str], size: int = 512, font_path: str | None = None
+) -> tuple[Image.Image, CaptionLayout]:
+    """The sketch, and the boxes where the title and each name are drawn."""
     font_path = font_path or default_font_path()
     image = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(image)
     margin = size * 0.06
     usable = size - 2 * margin
+    layout = CaptionLayout(size, size)
 
-    names = [a.strip().upper() for a in actors if a and a.strip()]
+    names = [a.strip() for a in actors if a and a.strip()]
     if names:
-        row = "   ".join(names)
+        separator = "   "
+        row = separator.join(name.upper() for name in names)
         font = _fit_font(draw, row, font_path, usable, start_size=max(8, size // 22))
         draw.text((size / 2, margin), row, fill="black", font=font, anchor="mt")
+        left, top, _, bottom = draw.textbbox((size / 2, margin), row, font=font, anchor="mt")
+        x = left
+        for name in names:
+            width = draw.textlength(name.upper(), font=font)
+            layout.regions.append(TextRegion("name", name, [(x, top, x + width, bottom)]))
+            x += width + draw.textlength(separator, font=font)
 
     words = title.upper().split()
     if words:
@@ -75,9 +130,13 @@ def render_caption_sketch(title: str, actors: list[str], size: int = 512, font_p
                 break
             font_size = int(font_size * 0.9)
         top = band_top + (band_bottom - band_top - len(lines) * line_height) / 2
+        boxes = []
         for i, line in enumerate(lines):
-            draw.text((size / 2, top + i * line_height), line, fill="black", font=font, anchor="mt")
-    return image
+            position = (size / 2, top + i * line_height)
+            draw.text(position, line, fill="black", font=font, anchor="mt")
+            boxes.append(tuple(float(v) for v in draw.textbbox(position, line, font=font, anchor="mt")))
+        layout.regions.append(TextRegion("title", title.strip(), boxes))
+    return image, layout
 
 
 def canny_edges(image: Image.Image, low: int = CANNY_LOW, high: int = CANNY_HIGH) -> Image.Image:
@@ -115,38 +174,94 @@ class CaptionControlSettings:
 
 
 @dataclass
+class CaptionControl:
+    """What generation reads for one prompt: the canny control image and the layout."""
+
+    canny: Image.Image
+    layout: CaptionLayout
+    path: Path
+
+
+INDEX_FILE = "controls.json"
+
+
+def control_paths(output_dir: Path, item_id: str) -> dict[str, Path]:
+    """The files ``render_caption_controls`` writes for one item (the one place they are named)."""
+    output_dir = Path(output_dir)
+    return {
+        "canny": output_dir / f"{item_id}.png",
+        "sketch": output_dir / f"{item_id}_sketch.png",
+        "layout": output_dir / f"{item_id}.json",
+    }
+
+
+def read_caption_control(output_dir: Path, item_id: str) -> CaptionControl:
+    """The canny image and layout the ``caption_controls`` asset wrote for ``item_id``."""
+    paths = control_paths(output_dir, item_id)
+    missing = [str(paths[k]) for k in ("canny", "layout") if not paths[k].exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"no caption control for {item_id}: {', '.join(missing)} missing; materialise caption_controls first"
+        )
+    with Image.open(paths["canny"]) as image:
+        canny = image.convert("RGB")
+    layout = CaptionLayout.from_dict(json.loads(paths["layout"].read_text()))
+    return CaptionControl(canny, layout, paths["canny"])
+
+
+@dataclass
 class CaptionControlsResult:
     output_dir: Path
     control_paths: dict[str, Path] = field(default_factory=dict)  # item id -> canny PNG
     mean_edge_fraction: float = 0.0  # share of edge pixels, a sanity figure for metadata
+    mean_text_area: float = 0.0  # share of the image inside text boxes (the constrained region)
 
     def metadata(self) -> dict:
         return {
             "n_controls": len(self.control_paths),
             "output_dir": str(self.output_dir),
             "mean_edge_fraction": round(self.mean_edge_fraction, 4),
+            "mean_text_area": round(self.mean_text_area, 4),
         }
 
 
+def text_area_fraction(layout: CaptionLayout) -> float:
+    """Share of the image covered by the text boxes (boxes of one caption do not overlap)."""
+    area = sum((x1 - x0) * (y1 - y0) for r in layout.regions for x0, y0, x1, y1 in r.boxes)
+    return float(area / (layout.width * layout.height))
+
+
 def render_caption_controls(
-    items: list[tuple[str, str, list[str]]], output_dir: Path, settings: CaptionControlSettings | None = None
+    items: list[tuple[str, str, list[str]]],
+    output_dir: Path,
+    settings: CaptionControlSettings | None = None,
+    log: ProgressLog | None = None,
 ) -> CaptionControlsResult:
-    """Write ``<id>.png`` (canny) and ``<id>_sketch.png`` for each (id, title, actor names)."""
+    """For each (id, title, actor names) write ``<id>.png`` (canny), ``<id>.json`` (the
+    layout: where the title and names are drawn) and ``<id>_sketch.png``."""
     settings = settings or CaptionControlSettings()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result = CaptionControlsResult(output_dir=output_dir)
-    fractions = []
-    for item_id, title, actors in items:
-        sketch, canny = render_caption_control(title, actors, size=settings.size, font_path=settings.font_path)
-        path = output_dir / f"{item_id}.png"
-        canny.save(path)
-        if settings.save_sketch:
-            sketch.save(output_dir / f"{item_id}_sketch.png")
-        result.control_paths[str(item_id)] = path
-        fractions.append(float((np.asarray(canny)[..., 0] > 0).mean()))
+    fractions, areas = [], []
+    with Progress("caption_controls", len(items), log, unit="controls") as progress:
+        for item_id, title, actors in items:
+            sketch, layout = render_caption_layout(title, actors, size=settings.size, font_path=settings.font_path)
+            canny = canny_edges(sketch)
+            paths = control_paths(output_dir, str(item_id))
+            canny.save(paths["canny"])
+            paths["layout"].write_text(json.dumps(layout.to_dict(), indent=1))
+            if settings.save_sketch:
+                sketch.save(paths["sketch"])
+            result.control_paths[str(item_id)] = paths["canny"]
+            fractions.append(float((np.asarray(canny)[..., 0] > 0).mean()))
+            areas.append(text_area_fraction(layout))
+            progress.update()
     result.mean_edge_fraction = float(np.mean(fractions)) if fractions else 0.0
-    (output_dir / "controls.json").write_text(
-        json.dumps({k: str(v.name) for k, v in result.control_paths.items()}, indent=1)
-    )
+    result.mean_text_area = float(np.mean(areas)) if areas else 0.0
+    index = {
+        "settings": {"size": settings.size, "font_path": settings.font_path or default_font_path()},
+        "controls": {k: {name: p.name for name, p in control_paths(output_dir, k).items()} for k in result.control_paths},
+    }
+    (output_dir / INDEX_FILE).write_text(json.dumps(index, indent=1))
     return result

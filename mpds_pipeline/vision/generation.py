@@ -4,13 +4,20 @@ Method kinds (``MethodSpec.kind``):
 - ``"sd"``: any diffusers text-to-image model id or path (base SD1.5, SD2.1, ...);
 - ``"lora"``: a base model plus a LoRA directory;
 - ``"multicondition"``: base + LoRA + actor embeddings dir + ControlNet, with
-  ``use_actor``/``use_caption`` switches for the ablations (Fig. 5);
+  ``use_actor``/``use_caption``/``use_localized_attention`` switches for the ablations
+  (Fig. 5). The caption branch reads what the ``caption_controls`` asset wrote for the
+  prompt (canny image and layout, ``caption_control.read_caption_control``): there is
+  no second renderer here. The layout also places the localized attention constraint;
+  without the caption branch there is no layout, so no constraint either;
 - ``"folder"``: images made elsewhere for the same prompts (DALL-E, Firefly), matched by
   file name ``<prompt_id>.<png|jpg|jpeg|webp>``, copied in as PNG.
 
 Output: ``out_dir/<method>/<prompt_id>.png`` and a manifest DataFrame (one row per
 (method, prompt), ``image_path`` None where a folder lacks the image). Every method
 draws the same seed for a prompt, so differences come from the method, not the noise.
+A ``"sd"`` model runs at its native resolution (UNet sample size x VAE scale factor:
+512 for SD1.5, 768 for SD2.1) unless told otherwise; the report resizes every image
+the same way before scoring.
 """
 from __future__ import annotations
 
@@ -18,12 +25,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpds_pipeline.vision.caption_control import render_caption_control
+from PIL import Image
+
+from mpds_pipeline.progress import Progress, ProgressLog
+from mpds_pipeline.vision.caption_control import read_caption_control
+from mpds_pipeline.vision.localized_attention import LocalizedAttentionSettings
 from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL
 from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline, prompt_with_actor_tokens
 from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token
 
 METHOD_KINDS = ("sd", "lora", "multicondition", "folder")
+BASELINE_KINDS = ("sd", "folder")  # models from elsewhere: the report's preference columns
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
@@ -37,9 +49,14 @@ class MethodSpec:
     controlnet: str | None = None
     use_actor: bool = True
     use_caption: bool = True
+    use_localized_attention: bool = True
+    caption_controls: Path | None = None  # the caption_controls asset's folder
     folder: Path | None = None
+    native_resolution: bool | None = None  # None: True for "sd" models, else the settings' size
 
     def __post_init__(self):
+        if self.native_resolution is None:
+            self.native_resolution = self.kind == "sd"
         if self.kind not in METHOD_KINDS:
             raise ValueError(f"unknown method kind {self.kind!r}; expected one of {METHOD_KINDS}")
         if self.kind == "folder" and self.folder is None:
@@ -65,6 +82,7 @@ class GenerationSettings:
     controlnet_conditioning_scale: float = 1.0
     device: str | None = None
     dtype: str | None = None  # "float16", "float32"; None: fp16 on CUDA, fp32 on CPU
+    attention: LocalizedAttentionSettings = field(default_factory=LocalizedAttentionSettings)
 
 
 def _pipeline_for(method: MethodSpec, settings: GenerationSettings):
@@ -86,10 +104,19 @@ def _pipeline_for(method: MethodSpec, settings: GenerationSettings):
     )
 
 
+def image_size(pipe, method: MethodSpec, settings: GenerationSettings) -> tuple[int, int]:
+    """(height, width) a method generates at: the model's native size or the settings'."""
+    if method.native_resolution:
+        native = pipe.base.unet.config.sample_size * pipe.base.vae_scale_factor
+        return native, native
+    return settings.height, settings.width
+
+
 def _generate_one(pipe, method: MethodSpec, prompt: BenchmarkPrompt, settings: GenerationSettings, seed: int):
     import torch
 
-    actor_prompt = control = None
+    actor_prompt = caption = None
+    actor_tokens: list[str] = []
     if method.kind == "multicondition":
         if method.use_actor and method.embeddings_dir:
             known = [
@@ -98,28 +125,34 @@ def _generate_one(pipe, method: MethodSpec, prompt: BenchmarkPrompt, settings: G
                 if (Path(method.embeddings_dir) / embedding_file_name(actor_id)).exists()
             ]
             if known:
-                actor_prompt = prompt_with_actor_tokens(prompt.prompt, [n for n, _ in known], [t for _, t in known])
+                actor_tokens = [t for _, t in known]
+                actor_prompt = prompt_with_actor_tokens(prompt.prompt, [n for n, _ in known], actor_tokens)
         if method.use_caption and pipe.controlnet is not None and (prompt.title or prompt.actors):
-            control = render_caption_control(prompt.title, prompt.actors, size=max(settings.height, settings.width))[1]
+            if method.caption_controls is None:
+                raise ValueError(f"method {method.name}: the caption branch needs caption_controls= (the asset's folder)")
+            caption = read_caption_control(method.caption_controls, prompt.prompt_id)
     # Plain methods use the same pipeline with no extra branch: exactly classifier-free guidance.
     scales = settings.scales if method.kind == "multicondition" else GuidanceScales(settings.scales.prompt, 0.0, 0.0)
+    height, width = image_size(pipe, method, settings)
+    constrained = caption is not None and method.use_localized_attention and settings.attention.enabled
     generator = torch.Generator().manual_seed(seed)
     return pipe(
         prompt.prompt,
         actor_prompt=actor_prompt,
-        control_image=control,
+        control_image=caption.canny if caption is not None else None,
         scales=scales,
         num_inference_steps=settings.num_inference_steps,
-        height=settings.height,
-        width=settings.width,
+        height=height,
+        width=width,
         generator=generator,
         controlnet_conditioning_scale=settings.controlnet_conditioning_scale,
+        caption_layout=caption.layout if constrained else None,
+        actor_tokens=actor_tokens,
+        attention=settings.attention if constrained else None,
     )[0]
 
 
 def _copy_from_folder(method: MethodSpec, prompt: BenchmarkPrompt, target: Path) -> bool:
-    from PIL import Image
-
     for suffix in FOLDER_SUFFIXES:
         source = Path(method.folder) / f"{prompt.prompt_id}{suffix}"
         if source.exists():
@@ -134,11 +167,13 @@ def generate_benchmark_images(
     prompts: list[BenchmarkPrompt],
     out_dir: Path,
     settings: GenerationSettings | None = None,
+    log: ProgressLog | None = None,
 ):
     """One PNG per (method, prompt) under ``out_dir/<method>/``; returns the manifest DataFrame.
 
     Columns: method, kind, prompt_id, prompt, image_path (str or None), status
-    ("generated", "copied", "missing"), seconds.
+    ("generated", "copied", "missing"), width, height (as made, before any resize),
+    seconds. ``log`` gets a progress line per method (images done/total, rate, ETA).
     """
     import pandas as pd
 
@@ -151,25 +186,34 @@ def generate_benchmark_images(
         pipe = None if method.kind == "folder" else _pipeline_for(method, settings)
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
-        for index, prompt in enumerate(prompts):
-            target = method_dir / f"{prompt.prompt_id}.png"
-            started = time.perf_counter()
-            if pipe is None:
-                status = "copied" if _copy_from_folder(method, prompt, target) else "missing"
-            else:
-                _generate_one(pipe, method, prompt, settings, settings.seed + index).save(target)
-                status = "generated"
-            rows.append(
-                {
-                    "method": method.name,
-                    "kind": method.kind,
-                    "prompt_id": prompt.prompt_id,
-                    "prompt": prompt.prompt,
-                    "image_path": str(target) if status != "missing" else None,
-                    "status": status,
-                    "seconds": time.perf_counter() - started,
-                }
-            )
+        with Progress(f"benchmark_images {method.name}", len(prompts), log, unit="images") as progress:
+            for index, prompt in enumerate(prompts):
+                target = method_dir / f"{prompt.prompt_id}.png"
+                started = time.perf_counter()
+                size = (None, None)
+                if pipe is None:
+                    status = "copied" if _copy_from_folder(method, prompt, target) else "missing"
+                else:
+                    image = _generate_one(pipe, method, prompt, settings, settings.seed + index)
+                    image.save(target)
+                    status = "generated"
+                if status != "missing":
+                    with Image.open(target) as written:
+                        size = written.size
+                rows.append(
+                    {
+                        "method": method.name,
+                        "kind": method.kind,
+                        "prompt_id": prompt.prompt_id,
+                        "prompt": prompt.prompt,
+                        "image_path": str(target) if status != "missing" else None,
+                        "status": status,
+                        "width": size[0],
+                        "height": size[1],
+                        "seconds": time.perf_counter() - started,
+                    }
+                )
+                progress.update(status=status)
         del pipe
     manifest = pd.DataFrame(rows)
     manifest.to_csv(out_dir / "manifest.csv", index=False)

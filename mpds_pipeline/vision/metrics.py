@@ -1,7 +1,20 @@
-"""Benchmark metrics: CLIP score, FID, PickScore; the Table-1 style table and Fig.-4 grid.
+"""Benchmark metrics on the paper's Table 1 scales: CLIP score, CLIP-S, FID, PickScore.
 
-- CLIP score = 100 x max(cos(image, text), 0) from ``CLIPModel`` features, computed here
+Every number is computed so that a method's row depends only on that method's images
+(and the prompts and real posters): adding a baseline or an ablation changes no other
+row. Images are embedded per method, texts once per prompt, padded to the full window.
+
+- CLIP score = 100 x max(cos(image, text), 0), torchmetrics' ``CLIPScore`` scale, with
+  the ``clip_model`` (ViT-L/14 by default); computed here from ``CLIPModel`` features
   because torchmetrics' CLIPScore breaks on transformers 5.
+- CLIP-S = 2.5 x max(cos, 0) (Hessel et al. 2021), with its own ``clip_s_model``,
+  ViT-B/32 as in that paper. The MPDS paper's 0.77-0.85 are on this scale.
+- PickScore (``yuvalkirstain/PickScore_v1``) = ``logit_scale.exp() x cos(text, image)``
+  per image; the table reports its mean per method. Preference of a method against a
+  baseline is judged per prompt over that pair only: the share of prompts where its
+  PickScore is higher (win share, ties count half) and the mean two-way softmax
+  probability. (A softmax over all methods of a prompt would make every row depend on
+  the others.)
 - FID = Fréchet distance between Gaussian fits of real and generated image features. The
   feature extractor is pluggable (``FeatureExtractor``). The usual Inception-v3 pool
   features need torchvision (torch-fidelity, pytorch-fid, timm), which does not import
@@ -16,10 +29,12 @@
     * ``ClipVisionExtractor`` (setting "clip"; ``openai/clip-vit-large-patch14`` image embeddings)
       gives a "CLIP-FID", comparable between methods of one run, not with published FID;
     * ``TinyFeatureExtractor`` for tests.
-  The protocol (extractor, resize, sample counts) is recorded with the value, with a
-  warning when either sample count is below the feature dimension or 2,048.
-- PickScore = softmax over the candidate images of one prompt of
-  ``logit_scale.exp() * cos(text, image)`` (``yuvalkirstain/PickScore_v1``).
+  n and the features are recorded with the value, with a warning below 2,048 samples.
+
+Images of every method (SD2.1 at 768 px, folders of DALL-E or Firefly outputs at their
+own size) are resized to ``metric_image_size`` square (bicubic) before CLIP and
+PickScore, and straight to ``fid_resize`` for FID; ``benchmark_report.json`` records
+this protocol (models, sizes, sample counts, features) next to every number.
 """
 from __future__ import annotations
 
@@ -31,7 +46,12 @@ from typing import Protocol, Sequence
 import numpy as np
 from PIL import Image
 
+from mpds_pipeline.progress import Progress, ProgressLog
+
 DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
+DEFAULT_CLIP_S_MODEL = "openai/clip-vit-base-patch32"  # Hessel et al. 2021
+CLIP_SCORE_SCALE = 100.0  # torchmetrics CLIPScore
+CLIP_S_SCALE = 2.5  # CLIP-S
 DEFAULT_PICKSCORE_MODEL = "yuvalkirstain/PickScore_v1"
 DEFAULT_PICKSCORE_PROCESSOR = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
 STABLE_FID_MIN_SAMPLES = 2048
@@ -60,20 +80,35 @@ def _features(output):
     return output
 
 
-def _clip_embeddings(images: Sequence[Image.Image], texts: Sequence[str], model, processor):
+def _text_embeddings(texts: Sequence[str], model, processor) -> np.ndarray:
+    """Padded to the full window, so a text's embedding does not depend on its batch-mates."""
     import torch
 
     device = next(model.parameters()).device
+    inputs = processor(text=list(texts), return_tensors="pt", padding="max_length", truncation=True)
     with torch.no_grad():
-        text_inputs = processor(text=list(texts), return_tensors="pt", padding=True, truncation=True)
-        image_inputs = processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
         text = _features(
-            model.get_text_features(
-                input_ids=text_inputs["input_ids"].to(device), attention_mask=text_inputs["attention_mask"].to(device)
-            )
+            model.get_text_features(input_ids=inputs["input_ids"].to(device), attention_mask=inputs["attention_mask"].to(device))
         )
-        image = _features(model.get_image_features(pixel_values=image_inputs["pixel_values"].to(device, model.dtype)))
-    return image.float().cpu().numpy(), text.float().cpu().numpy()
+    return text.float().cpu().numpy()
+
+
+def _image_embeddings(images: Sequence[Image.Image], model, processor) -> np.ndarray:
+    import torch
+
+    device = next(model.parameters()).device
+    inputs = processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
+    with torch.no_grad():
+        image = _features(model.get_image_features(pixel_values=inputs["pixel_values"].to(device, model.dtype)))
+    return image.float().cpu().numpy()
+
+
+def _clip_embeddings(images: Sequence[Image.Image], texts: Sequence[str], model, processor):
+    return _image_embeddings(images, model, processor), _text_embeddings(texts, model, processor)
+
+
+def _batched(function, items: Sequence, batch_size: int, *args) -> np.ndarray:
+    return np.concatenate([function(items[i : i + batch_size], *args) for i in range(0, len(items), batch_size)])
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -82,34 +117,57 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 # --- CLIP score and PickScore ------------------------------------------------------------
 
-def clip_score_from_embeddings(image_embeds: np.ndarray, text_embeds: np.ndarray) -> np.ndarray:
-    """100 x max(cos, 0) row by row."""
+def clip_score_from_embeddings(image_embeds: np.ndarray, text_embeds: np.ndarray, scale: float = CLIP_SCORE_SCALE) -> np.ndarray:
+    """``scale`` x max(cos, 0) row by row: 100 for CLIPScore, 2.5 for CLIP-S."""
     cos = np.sum(_normalise(image_embeds) * _normalise(text_embeds), axis=-1)
-    return 100.0 * np.maximum(cos, 0.0)
+    return scale * np.maximum(cos, 0.0)
 
 
-def clip_score(images: Sequence[Image.Image], texts: Sequence[str], model, processor, batch_size: int = 32) -> np.ndarray:
-    """Per-image CLIP score of image i against text i."""
+def clip_score(
+    images: Sequence[Image.Image], texts: Sequence[str], model, processor, batch_size: int = 32, scale: float = CLIP_SCORE_SCALE
+) -> np.ndarray:
+    """Per-image CLIP score of image i against text i (``scale`` 2.5 gives CLIP-S)."""
     if len(images) != len(texts):
         raise ValueError("clip_score needs one text per image")
     scores = []
     for start in range(0, len(images), batch_size):
         image, text = _clip_embeddings(images[start : start + batch_size], texts[start : start + batch_size], model, processor)
-        scores.append(clip_score_from_embeddings(image, text))
+        scores.append(clip_score_from_embeddings(image, text, scale))
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
+def pickscore_from_embeddings(image_embeds: np.ndarray, text_embeds: np.ndarray, logit_scale: float) -> np.ndarray:
+    """PickScore per image: logit_scale x cos(text_i, image_i) (raw, not a probability)."""
+    return logit_scale * np.sum(_normalise(image_embeds) * _normalise(text_embeds), axis=-1)
+
+
 def pick_probabilities_from_embeddings(image_embeds: np.ndarray, text_embed: np.ndarray, logit_scale: float) -> np.ndarray:
-    """softmax_i(logit_scale * cos(text, image_i)): preference probability among candidates."""
+    """softmax_i(logit_scale * cos(text, image_i)): preference among the given candidates."""
     logits = logit_scale * (_normalise(image_embeds) @ _normalise(text_embed.reshape(-1)))
     logits = logits - logits.max()
     return np.exp(logits) / np.exp(logits).sum()
 
 
 def pick_scores(images: Sequence[Image.Image], text: str, model, processor) -> np.ndarray:
-    """PickScore preference probabilities of ``images`` (one per method) for one prompt."""
+    """Raw PickScore of each of ``images`` for one prompt."""
     image, text_embed = _clip_embeddings(images, [text], model, processor)
-    return pick_probabilities_from_embeddings(image, text_embed[0], float(model.logit_scale.exp().item()))
+    return pickscore_from_embeddings(image, np.repeat(text_embed, len(image), axis=0), float(model.logit_scale.exp().item()))
+
+
+def pairwise_preference(scores: np.ndarray, baseline_scores: np.ndarray) -> dict:
+    """A method against a baseline, prompt by prompt (aligned arrays of PickScores).
+
+    win_share: share of prompts where the method scores higher (a tie counts half);
+    mean_probability: mean of the two-way softmax exp(s) / (exp(s) + exp(s_baseline)).
+    """
+    scores, baseline_scores = np.asarray(scores, np.float64), np.asarray(baseline_scores, np.float64)
+    if len(scores) != len(baseline_scores):
+        raise ValueError("pairwise_preference needs one baseline score per score")
+    if len(scores) == 0:
+        return {"n_prompts": 0, "win_share": float("nan"), "mean_probability": float("nan")}
+    wins = (scores > baseline_scores) + 0.5 * (scores == baseline_scores)
+    probability = 1.0 / (1.0 + np.exp(baseline_scores - scores))
+    return {"n_prompts": int(len(scores)), "win_share": float(wins.mean()), "mean_probability": float(probability.mean())}
 
 
 # --- FID ----------------------------------------------------------------------------------
@@ -254,6 +312,10 @@ def fid(
         raise ValueError("FID needs at least two real and two generated images")
     real = image_features(real_images, feature_extractor, resize, resize_method)
     fake = image_features(fake_images, feature_extractor, resize, resize_method)
+    return _fid_from_features(real, fake, feature_extractor, resize, resize_method)
+
+
+def _fid_from_features(real: np.ndarray, fake: np.ndarray, extractor: FeatureExtractor, resize: int, resize_method: str) -> FidResult:
     dim = real.shape[1]
     if min(len(real), len(fake)) < dim:
         value = frechet_distance_from_features(real, fake)
@@ -267,7 +329,7 @@ def fid(
             "the covariance is rank-deficient or noisy and FID is biased; compare only within this run"
         )
     protocol = {
-        "feature_extractor": feature_extractor.name,
+        "feature_extractor": extractor.name,
         "resize": resize,
         "resize_method": resize_method,
         "n_real": len(real),
@@ -279,7 +341,8 @@ def fid(
 # --- the report ---------------------------------------------------------------------------
 
 def benchmark_table(per_image: "pd.DataFrame", fid_by_method: dict[str, FidResult]) -> "pd.DataFrame":
-    """Rows methods (in first-seen order), columns CLIP score, FID, PickScore (means)."""
+    """Rows methods (in first-seen order): mean CLIP score (100 scale), mean CLIP-S (2.5
+    scale), FID and its generated-sample count, mean raw PickScore, images scored."""
     import pandas as pd
 
     methods = list(dict.fromkeys(per_image["method"]))
@@ -287,13 +350,31 @@ def benchmark_table(per_image: "pd.DataFrame", fid_by_method: dict[str, FidResul
     table = pd.DataFrame(
         {
             "CLIP score": grouped["clip_score"].mean().reindex(methods),
+            "CLIP-S": grouped["clip_s"].mean().reindex(methods),
             "FID": pd.Series({m: fid_by_method[m].value if m in fid_by_method else np.nan for m in methods}),
-            "PickScore": grouped["pick_score"].mean().reindex(methods),
+            "FID n": pd.Series({m: fid_by_method[m].n_fake if m in fid_by_method else 0 for m in methods}),
+            "PickScore": grouped["pickscore"].mean().reindex(methods),
             "n_images": grouped.size().reindex(methods),
         }
     )
     table.index.name = "method"
     return table
+
+
+def preference_table(per_image: "pd.DataFrame", baselines: Sequence[str]) -> "pd.DataFrame":
+    """Every method against every baseline (not itself), over the prompts both have images for:
+    columns method, baseline, n_prompts, win_share, mean_probability."""
+    import pandas as pd
+
+    scores = per_image.pivot_table(index="prompt_id", columns="method", values="pickscore", aggfunc="first")
+    rows = []
+    for method in dict.fromkeys(per_image["method"]):
+        for baseline in baselines:
+            if baseline == method or baseline not in scores:
+                continue
+            both = scores[[method, baseline]].dropna()
+            rows.append({"method": method, "baseline": baseline, **pairwise_preference(both[method].to_numpy(), both[baseline].to_numpy())})
+    return pd.DataFrame(rows, columns=["method", "baseline", "n_prompts", "win_share", "mean_probability"])
 
 
 def image_grid(manifest: "pd.DataFrame", path: Path, prompt_ids: Sequence[str] | None = None, thumb: int = 160) -> Path:
@@ -329,11 +410,14 @@ def image_grid(manifest: "pd.DataFrame", path: Path, prompt_ids: Sequence[str] |
 @dataclass
 class BenchmarkReportSettings:
     clip_model: str = DEFAULT_CLIP_MODEL
+    clip_s_model: str = DEFAULT_CLIP_S_MODEL
     pickscore_model: str = DEFAULT_PICKSCORE_MODEL
     pickscore_processor: str = DEFAULT_PICKSCORE_PROCESSOR
     fid_extractor: str = "inception"  # see fid_extractor_from_setting
     fid_resize: int = 299
     fid_resize_method: str = "bicubic"
+    metric_image_size: int = 512  # every image resized to this square (bicubic) before CLIP and PickScore
+    baselines: list[str] | None = None  # preference columns; None: methods of kind "sd" or "folder"
     grid_prompts: int = 4
     device: str | None = None
 
@@ -348,9 +432,12 @@ class BenchmarkReportResult:
     grid_png: Path
     report_json: Path
     warnings: list[str] = field(default_factory=list)
+    preference: "pd.DataFrame | None" = None
+    protocol: list[dict] = field(default_factory=list)  # one row per metric: what it is, on what
+    methods: list[dict] = field(default_factory=list)  # one row per method: kind, sizes, counts
 
     def metadata(self) -> dict:
-        return {"n_methods": len(self.table), "n_images": len(self.per_image), "warnings": self.warnings}
+        return {"n_methods": len(self.table), "n_images": len(self.per_image), "n_warnings": len(self.warnings)}
 
 
 def fid_extractor_from_setting(setting: str, device: str | None = None, clip=None, clip_model: str = DEFAULT_CLIP_MODEL) -> FeatureExtractor:
@@ -378,6 +465,15 @@ def fid_extractor_from_setting(setting: str, device: str | None = None, clip=Non
     raise ValueError(f"fid_extractor must be 'inception', 'inception-random', 'clip', a URL, a .pth or a .pt path, not {setting!r}")
 
 
+def _comparability_notes(settings: BenchmarkReportSettings, fid_extractor: FeatureExtractor) -> list[str]:
+    notes = []
+    if settings.clip_s_model != DEFAULT_CLIP_S_MODEL:
+        notes.append(f"CLIP-S uses {settings.clip_s_model}, not {DEFAULT_CLIP_S_MODEL} (Hessel et al.): not comparable with published CLIP-S")
+    if not fid_extractor.name.startswith(("inception-v3", "fid-inception")) or "random" in fid_extractor.name:
+        notes.append(f"FID features {fid_extractor.name} are not the standard FID Inception-v3: compare only within this run")
+    return notes
+
+
 def benchmark_report(
     manifest: "pd.DataFrame",
     real_images: Sequence[Path],
@@ -386,63 +482,178 @@ def benchmark_report(
     clip=None,
     pickscore=None,
     fid_extractor: FeatureExtractor | None = None,
+    clip_s=None,
+    log: ProgressLog | None = None,
 ) -> BenchmarkReportResult:
-    """Score a ``generate_benchmark_images`` manifest; write the table, grid and JSON report.
+    """Score a ``generate_benchmark_images`` manifest; write the tables, grid and JSON report.
 
-    ``clip``/``pickscore`` are optional preloaded (model, processor) pairs; by default
-    they load from ``settings``.
+    ``clip``/``clip_s``/``pickscore`` are optional preloaded (model, processor) pairs; by
+    default they load from ``settings`` (CLIP-S reuses the CLIP pair when both name the
+    same model). ``log`` gets a progress line per method scored.
     """
+    import pandas as pd
+
     settings = settings or BenchmarkReportSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     clip = clip or load_clip(settings.clip_model, device=settings.device)
+    if clip_s is None:
+        clip_s = clip if settings.clip_s_model == settings.clip_model else load_clip(settings.clip_s_model, device=settings.device)
     pickscore = pickscore or load_clip(settings.pickscore_model, settings.pickscore_processor, device=settings.device)
     if fid_extractor is None:
         fid_extractor = fid_extractor_from_setting(settings.fid_extractor, settings.device, clip, settings.clip_model)
     rows = manifest[manifest["image_path"].notna()].copy()
-    images = {path: Image.open(path).convert("RGB") for path in rows["image_path"]}
-    rows["clip_score"] = clip_score([images[p] for p in rows["image_path"]], list(rows["prompt"]), *clip)
-    rows["pick_score"] = np.nan
-    for _, group in rows.groupby("prompt_id", sort=False):
-        probabilities = pick_scores([images[p] for p in group["image_path"]], group["prompt"].iloc[0], *pickscore)
-        rows.loc[group.index, "pick_score"] = probabilities
-    warnings = []
-    fids = {}
-    for method, group in rows.groupby("method", sort=False):
-        if len(group) >= 2 and len(real_images) >= 2:
-            fids[method] = fid(real_images, [images[p] for p in group["image_path"]], fid_extractor, settings.fid_resize, settings.fid_resize_method)
-            if fids[method].warning:
-                warnings.append(f"{method}: {fids[method].warning}")
-        else:
-            warnings.append(f"{method}: fewer than 2 images, no FID")
+    size = settings.metric_image_size
+
+    # Texts once per prompt, in a fixed order; images per method: no row depends on another.
+    prompts = rows.drop_duplicates("prompt_id").sort_values("prompt_id")
+    text_index = {pid: i for i, pid in enumerate(prompts["prompt_id"])}
+    texts = list(prompts["prompt"])
+    text_embeds = {
+        "clip": _batched(_text_embeddings, texts, 32, *clip),
+        "clip_s": _batched(_text_embeddings, texts, 32, *clip_s),
+        "pickscore": _batched(_text_embeddings, texts, 32, *pickscore),
+    }
+    pick_scale = float(pickscore[0].logit_scale.exp().item())
+    real_features = image_features(real_images, fid_extractor, settings.fid_resize, settings.fid_resize_method) if len(real_images) >= 2 else None
+
+    rows["clip_score"] = rows["clip_s"] = rows["pickscore"] = np.nan
+    warnings: list[str] = []
+    fids: dict[str, FidResult] = {}
+    with Progress("benchmark_report", rows["method"].nunique(), log, unit="methods", every_n=1) as progress:
+        for method, group in rows.groupby("method", sort=False):
+            images = []
+            for path in group["image_path"]:
+                with Image.open(path) as image:
+                    images.append(image.convert("RGB"))
+            resized = [im.resize((size, size), Image.Resampling.BICUBIC) for im in images]
+            t = [text_index[pid] for pid in group["prompt_id"]]
+            rows.loc[group.index, "clip_score"] = clip_score_from_embeddings(
+                _batched(_image_embeddings, resized, 32, *clip), text_embeds["clip"][t], CLIP_SCORE_SCALE)
+            rows.loc[group.index, "clip_s"] = clip_score_from_embeddings(
+                _batched(_image_embeddings, resized, 32, *clip_s), text_embeds["clip_s"][t], CLIP_S_SCALE)
+            rows.loc[group.index, "pickscore"] = pickscore_from_embeddings(
+                _batched(_image_embeddings, resized, 32, *pickscore), text_embeds["pickscore"][t], pick_scale)
+            if len(group) >= 2 and real_features is not None:
+                fake = image_features(images, fid_extractor, settings.fid_resize, settings.fid_resize_method)
+                fids[method] = _fid_from_features(real_features, fake, fid_extractor, settings.fid_resize, settings.fid_resize_method)
+                if fids[method].warning:
+                    warnings.append(f"{method}: FID {fids[method].warning}")
+            else:
+                warnings.append(f"{method}: fewer than 2 images (or real posters), no FID")
+            progress.update()
+    warnings += _comparability_notes(settings, fid_extractor)
+
+    kinds = dict(zip(rows["method"], rows["kind"])) if "kind" in rows else {}
+    baselines = settings.baselines if settings.baselines is not None else [m for m, k in kinds.items() if k in ("sd", "folder")]
     table = benchmark_table(rows, fids)
+    preference = preference_table(rows, baselines)
+    protocol = _protocol_rows(settings, fid_extractor, pick_scale, baselines, len(real_images))
+    methods = _method_rows(rows, manifest, size)
+
     table_csv = out_dir / "benchmark_table.csv"
     table.to_csv(table_csv)
+    preference.to_csv(out_dir / "benchmark_preference.csv", index=False)
     table_markdown = out_dir / "benchmark_table.md"
-    table_markdown.write_text(_markdown(table))
+    table_markdown.write_text(_markdown(table) + "\n" + preference_markdown(preference))
     grid = image_grid(rows, out_dir / "benchmark_grid.png", list(dict.fromkeys(rows["prompt_id"]))[: settings.grid_prompts])
     report_json = out_dir / "benchmark_report.json"
-    report_json.write_text(
-        json.dumps(
-            {
-                "table": json.loads(table.reset_index().to_json(orient="records")),
-                "fid": {m: asdict(r) for m, r in fids.items()},
-                "settings": asdict(settings),
-                "warnings": warnings,
-            },
-            indent=1,
-        )
-    )
+    report_json.write_text(json.dumps(_report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor), indent=1))
     per_image = rows.reset_index(drop=True)
     per_image.to_csv(out_dir / "per_image_scores.csv", index=False)
-    return BenchmarkReportResult(table, per_image, fids, table_csv, table_markdown, grid, report_json, warnings)
+    return BenchmarkReportResult(table, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods)
+
+
+def _protocol_rows(settings, fid_extractor, pick_scale: float, baselines: Sequence[str], n_real: int) -> list[dict]:
+    resize = f"{settings.metric_image_size}x{settings.metric_image_size} bicubic, then the model's processor"
+    return [
+        {"metric": "CLIP score", "formula": "100 * max(cos(image, text), 0) (torchmetrics CLIPScore)", "model": settings.clip_model, "images": resize},
+        {"metric": "CLIP-S", "formula": "2.5 * max(cos(image, text), 0) (Hessel et al. 2021)", "model": settings.clip_s_model, "images": resize},
+        {"metric": "PickScore", "formula": f"mean of logit_scale.exp() * cos(text, image), logit_scale.exp() = {pick_scale:.4g}",
+         "model": f"{settings.pickscore_model} (processor {settings.pickscore_processor})", "images": resize},
+        {"metric": "PickScore preference", "formula": "per prompt, method vs baseline only: win share (ties half), mean two-way softmax",
+         "model": "baselines: " + (", ".join(baselines) or "none"), "images": resize},
+        {"metric": "FID", "formula": f"Frechet distance of {fid_extractor.feature_dim}-d features against {n_real} real held-out posters",
+         "model": fid_extractor.name, "images": f"{settings.fid_resize}x{settings.fid_resize} {settings.fid_resize_method}"},
+    ]
+
+
+def _method_rows(rows: "pd.DataFrame", manifest: "pd.DataFrame", metric_size: int) -> list[dict]:
+    out = []
+    for method, group in manifest.groupby("method", sort=False):
+        scored = rows[rows["method"] == method]
+        sizes = sorted({f"{int(w)}x{int(h)}" for w, h in zip(scored.get("width", []), scored.get("height", [])) if w == w and h == h})
+        out.append({
+            "method": method,
+            "kind": group["kind"].iloc[0] if "kind" in group else "",
+            "images_scored": int(len(scored)),
+            "images_missing": int(len(group) - len(scored)),
+            "made_at": ", ".join(sizes) or "unknown",
+            "scored_at": f"{metric_size}x{metric_size}",
+        })
+    return out
+
+
+def _report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor) -> dict:
+    """benchmark_report.json: every number with the protocol it was measured under."""
+    by_metric = {row["metric"]: row for row in protocol}
+    method_info = {row["method"]: row for row in methods}
+    results = {}
+    for method, row in table.iterrows():
+        n = int(row["n_images"])
+        image_size = method_info.get(method, {}).get("scored_at")
+        made_at = method_info.get(method, {}).get("made_at")
+        fid = fids.get(method)
+        results[method] = {
+            "kind": method_info.get(method, {}).get("kind"),
+            "made_at": made_at,
+            "clip_score": {"value": _number(row["CLIP score"]), "scale": "100*max(cos,0)", "model": settings.clip_model, "image_size": image_size, "n": n},
+            "clip_s": {"value": _number(row["CLIP-S"]), "scale": "2.5*max(cos,0)", "model": settings.clip_s_model, "image_size": image_size, "n": n},
+            "pickscore": {"value": _number(row["PickScore"]), "statistic": "mean raw PickScore", "model": settings.pickscore_model,
+                          "processor": settings.pickscore_processor, "image_size": image_size, "n": n},
+            "fid": None if fid is None else {"value": fid.value, "n_real": fid.n_real, "n_fake": fid.n_fake, "feature_dim": fid.feature_dim,
+                                             "feature_extractor": fid.protocol["feature_extractor"], "resize": fid.protocol["resize"],
+                                             "resize_method": fid.protocol["resize_method"], "warning": fid.warning},
+            "preference": {
+                p["baseline"]: {"win_share": _number(p["win_share"]), "mean_probability": _number(p["mean_probability"]),
+                                "n_prompts": int(p["n_prompts"]), "model": settings.pickscore_model}
+                for p in preference[preference["method"] == method].to_dict("records")
+            },
+        }
+    return {
+        "results": results,
+        "table": json.loads(table.reset_index().to_json(orient="records")),
+        "preference": json.loads(preference.to_json(orient="records")),
+        "protocol": {"metrics": by_metric, "methods": methods, "fid_feature_extractor": fid_extractor.name},
+        "fid": {m: asdict(r) for m, r in fids.items()},
+        "settings": asdict(settings),
+        "warnings": warnings,
+    }
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else value
 
 
 def _markdown(table) -> str:
     header = "| method | " + " | ".join(table.columns) + " |"
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]
     for method, row in table.iterrows():
-        cells = [str(int(v)) if column == "n_images" else f"{v:.2f}" if isinstance(v, float) else str(v)
+        cells = [str(int(v)) if column in ("n_images", "FID n") else f"{v:.2f}" if isinstance(v, float) else str(v)
                  for column, v in row.items()]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def preference_markdown(preference: "pd.DataFrame") -> str:
+    """Methods down, baselines across; each cell 'win share / mean two-way probability' in %."""
+    if preference.empty:
+        return "_no baseline to compare against_\n"
+    baselines = list(dict.fromkeys(preference["baseline"]))
+    lines = ["PickScore preference vs each baseline (win % / mean two-way probability %):", "",
+             "| method | " + " | ".join(f"vs {b}" for b in baselines) + " |", "|" + "---|" * (len(baselines) + 1)]
+    for method, group in preference.groupby("method", sort=False):
+        cells = {r["baseline"]: f"{100 * r['win_share']:.0f} / {100 * r['mean_probability']:.0f}" for r in group.to_dict("records")}
+        lines.append(f"| {method} | " + " | ".join(cells.get(b, "—") for b in baselines) + " |")
     return "\n".join(lines) + "\n"

@@ -20,13 +20,28 @@ same arithmetic on the same batch as diffusers' ``StableDiffusionPipeline`` with
 The pipeline wraps a stock ``StableDiffusionPipeline`` (its prompt encoding, latent
 preparation, LoRA and textual-inversion loading, and decoding are reused unchanged)
 plus an optional ``ControlNetModel``.
+
+Given the caption layout (where the title and names are drawn), the localized attention
+constraint (``localized_attention.py``) ties the caption's tokens to their boxes and the
+actor tokens to the rest of the poster, row by row, in the UNet's cross-attention; the
+ControlNet's own attention is left as it is. Without a layout, or with the constraint
+off, the stock processors run and nothing changes.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from mpds_pipeline.vision.localized_attention import (
+    LocalizedAttention,
+    LocalizedAttentionSettings,
+    RowConstraints,
+    localized_attention,
+    row_constraints,
+)
 
 DEFAULT_CONTROLNET = "lllyasviel/sd-controlnet-canny"
 
@@ -59,6 +74,7 @@ class MultiConditionPipeline:
     def __init__(self, base, controlnet=None):
         self.base = base  # a diffusers StableDiffusionPipeline
         self.controlnet = controlnet
+        self.last_constraint: LocalizedAttention | None = None  # the last call's, for tests and reports
 
     @classmethod
     def from_pretrained(
@@ -102,6 +118,29 @@ class MultiConditionPipeline:
         tensor = processor.preprocess(image, height=height, width=width).to(dtype=torch.float32)
         return tensor.to(self.device, dtype=self.controlnet.dtype)
 
+    def _constraint(self, branch_prompts, layout, actor_tokens, attention, latent_size) -> LocalizedAttention | None:
+        """The per-row constraint, or None when there is nothing to constrain (stock processors)."""
+        if layout is None or attention is None or not attention.enabled:
+            return None
+        regions = layout.normalised()
+        caption_phrases = [(region.text, region.boxes) for region in regions]
+        caption_boxes = [box for region in regions for box in region.boxes]
+        convert = getattr(self.base, "maybe_convert_prompt", None)
+        tokenizer = self.base.tokenizer
+        rows = [
+            row_constraints(tokenizer, text, caption_phrases, actor_tokens, caption_boxes,
+                            convert=(lambda t: convert(t, tokenizer)) if convert else None)
+            if branch in attention.branches and text is not None else RowConstraints()
+            for branch, text in branch_prompts
+        ]
+        state = LocalizedAttention(rows, latent_size, attention)
+        return state if state.active else None
+
+    def _constrained(self, constraint: LocalizedAttention | None):
+        if constraint is None:
+            return contextlib.nullcontext()
+        return localized_attention(self.base.unet, constraint)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -117,8 +156,16 @@ class MultiConditionPipeline:
         negative_prompt: str | None = None,
         controlnet_conditioning_scale: float = 1.0,
         output_type: str = "pil",
+        caption_layout=None,
+        actor_tokens: list[str] | None = None,
+        attention: LocalizedAttentionSettings | None = None,
     ):
         """One image for ``prompt``; ``actor_prompt`` adds the actor branch, ``control_image`` the caption branch.
+
+        ``caption_layout`` (a ``caption_control.CaptionLayout``) with ``attention`` enabled
+        turns on the localized attention constraint for the rows ``attention.branches``
+        names; ``actor_tokens`` are the placeholders (``<nm0000206>``) it keeps outside
+        the caption boxes.
 
         Returns what ``output_type`` asks for, as diffusers does: a list of PIL images,
         an (1, H, W, 3) numpy array for "np", or the final latents for "latent".
@@ -146,6 +193,15 @@ class MultiConditionPipeline:
             control = self._control_tensor(control_image, height, width)
         text_batch = torch.cat(rows)
         n_rows = len(rows)
+        branch_prompts = [("0", None), ("p", prompt)]
+        if actor_prompt is not None:
+            branch_prompts.append(("a", actor_prompt))
+        if control_image is not None:
+            branch_prompts.append(("c", branch_prompts[-1][1]))
+        constraint = self._constraint(
+            branch_prompts, caption_layout, actor_tokens or [], attention,
+            (height // base.vae_scale_factor, width // base.vae_scale_factor),
+        )
 
         timesteps, num_inference_steps = retrieve_timesteps(base.scheduler, num_inference_steps, device)
         latents = base.prepare_latents(
@@ -153,7 +209,7 @@ class MultiConditionPipeline:
         )
         extra_step_kwargs = base.prepare_extra_step_kwargs(generator, 0.0)
 
-        with base.progress_bar(total=num_inference_steps) as progress:
+        with base.progress_bar(total=num_inference_steps) as progress, self._constrained(constraint):
             for t in timesteps:
                 model_input = base.scheduler.scale_model_input(torch.cat([latents] * n_rows), t)
                 residuals = {}
@@ -187,6 +243,7 @@ class MultiConditionPipeline:
                 latents = base.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 progress.update()
 
+        self.last_constraint = constraint
         if output_type == "latent":
             return latents
         image = base.vae.decode(latents / base.vae.config.scaling_factor, return_dict=False, generator=generator)[0]
