@@ -35,7 +35,6 @@ from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPi
 from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token
 
 METHOD_KINDS = ("sd", "lora", "multicondition", "folder")
-BASELINE_KINDS = ("sd", "folder")  # models from elsewhere: the report's preference columns
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 

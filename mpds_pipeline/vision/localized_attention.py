@@ -21,7 +21,7 @@ unconstrained token shrinks by ``exp(-bias)``). The boxes are rasterised onto ea
 cross-attention resolution (read off the query length and the latent's size): a cell
 belongs to a box when it overlaps it.
 
-Memory: the additive mask is ``(rows, 1, queries, 77)`` per resolution, built once per
+Memory: the additive mask is ``(rows, 1, queries, 77)`` (rows padded to 80) per resolution, built once per
 call and broadcast over heads: 1/heads of one attention map, which diffusers' SDPA
 processor never materialises either; attention still runs in
 ``scaled_dot_product_attention`` (with a mask, the memory-efficient kernel on CUDA).
@@ -42,6 +42,7 @@ import torch.nn.functional as F
 ATTENTION_MODES = ("hard", "bias")
 GUIDANCE_BRANCHES = ("p", "a", "c")  # the conditional rows; row 0 (the empty prompt) has nothing to constrain
 
+MASK_ALIGNMENT = 8  # elements; the memory-efficient attention kernel's stride alignment for a bias
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the image
 
 
@@ -199,8 +200,13 @@ class LocalizedAttention:
         key = (query_length, key_length, dtype, device)
         if key not in self._masks:
             blocked = self.disallowed(query_length, key_length).to(device)
-            mask = torch.zeros(blocked.shape, dtype=dtype, device=device).masked_fill(blocked, self.settings.penalty)
-            self._masks[key] = mask[:, None]
+            # A slice of a buffer whose rows are 8-aligned: the memory-efficient SDPA kernel
+            # takes it as it is, instead of padding a copy expanded over every head.
+            aligned = -(-key_length // MASK_ALIGNMENT) * MASK_ALIGNMENT
+            buffer = torch.zeros(len(self.rows), 1, query_length, aligned, dtype=dtype, device=device)
+            mask = buffer[..., :key_length]
+            mask.masked_fill_(blocked[:, None], self.settings.penalty)
+            self._masks[key] = mask
         return self._masks[key]
 
 

@@ -48,6 +48,8 @@ from PIL import Image
 
 from mpds_pipeline.progress import Progress, ProgressLog
 
+BASELINE_KINDS = ("sd", "folder")  # generation's method kinds that are models from elsewhere
+
 DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
 DEFAULT_CLIP_S_MODEL = "openai/clip-vit-base-patch32"  # Hessel et al. 2021
 CLIP_SCORE_SCALE = 100.0  # torchmetrics CLIPScore
@@ -469,7 +471,7 @@ def _comparability_notes(settings: BenchmarkReportSettings, fid_extractor: Featu
     notes = []
     if settings.clip_s_model != DEFAULT_CLIP_S_MODEL:
         notes.append(f"CLIP-S uses {settings.clip_s_model}, not {DEFAULT_CLIP_S_MODEL} (Hessel et al.): not comparable with published CLIP-S")
-    if not fid_extractor.name.startswith(("inception-v3", "fid-inception")) or "random" in fid_extractor.name:
+    if not fid_extractor.name.startswith("inception-v3") or "random" in fid_extractor.name:
         notes.append(f"FID features {fid_extractor.name} are not the standard FID Inception-v3: compare only within this run")
     return notes
 
@@ -545,7 +547,8 @@ def benchmark_report(
     warnings += _comparability_notes(settings, fid_extractor)
 
     kinds = dict(zip(rows["method"], rows["kind"])) if "kind" in rows else {}
-    baselines = settings.baselines if settings.baselines is not None else [m for m, k in kinds.items() if k in ("sd", "folder")]
+    baselines = settings.baselines if settings.baselines is not None else [m for m, k in kinds.items() if k in BASELINE_KINDS]
+    warnings += [f"baseline {b!r} has no scored images: no preference against it" for b in baselines if b not in kinds]
     table = benchmark_table(rows, fids)
     preference = preference_table(rows, baselines)
     protocol = _protocol_rows(settings, fid_extractor, pick_scale, baselines, len(real_images))
