@@ -21,10 +21,11 @@ unconstrained token shrinks by ``exp(-bias)``). The boxes are rasterised onto ea
 cross-attention resolution (read off the query length and the latent's size): a cell
 belongs to a box when it overlaps it.
 
-Memory: the additive mask is ``(rows, 1, queries, 77)`` (rows padded to 80) per resolution, built once per
-call and broadcast over heads: 1/heads of one attention map, which diffusers' SDPA
-processor never materialises either; attention still runs in
-``scaled_dot_product_attention`` (with a mask, the memory-efficient kernel on CUDA).
+Memory: one additive mask per resolution, ``(rows, 1, queries, 77)`` in a buffer whose
+rows are padded to 80, built once per call and broadcast over the heads: 1/heads the
+size of one attention map. The attention maps themselves are never materialised, as
+with diffusers' own processor: attention runs in ``scaled_dot_product_attention`` (on
+CUDA, the memory-efficient kernel, which accepts a mask; flash attention does not).
 
 With the constraint off the pipeline never installs this processor, so its images are
 bitwise those of the stock processors.
