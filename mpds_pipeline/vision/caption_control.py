@@ -25,7 +25,8 @@ def default_font_path() -> str:
     """matplotlib's bundled DejaVu Sans Bold (always installed with matplotlib)."""
     from matplotlib import font_manager
 
-    return font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight="bold"))
+    # findfont returns a str subclass (with a face index) that does not unpickle: keep the path.
+    return str(font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight="bold")))
 
 
 def _fit_font(draw, text: str, font_path: str, max_width: float, start_size: int, min_size: int = 8):
