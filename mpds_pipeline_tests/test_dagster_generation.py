@@ -79,6 +79,8 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     assert set(manifest["method"]) == {"SD1.5", "SD1.5+LoRA", "MPDS (full)", "MPDS w/o caption", "MPDS w/o actor",
                                        "MPDS w/o localized attention"}
     assert (manifest["status"] == "generated").all()
+    by_method = manifest.groupby("method")["constrained_tokens"].min()
+    assert by_method["MPDS (full)"] > 0 and by_method["MPDS w/o localized attention"] == 0 == by_method["SD1.5"]
     controls = root / "benchmark" / "caption_controls"
     assert {p.stem for p in controls.glob("tt*.json")} == {p["prompt_id"] for p in prompts}  # layouts beside the canny
     report = json.loads((root / "benchmark" / "report" / "benchmark_report.json").read_text())

@@ -143,6 +143,7 @@ def test_generation_and_report_end_to_end(tiny_models, tmp_path):
     assert Image.open(manifest.loc[2, "image_path"]).size == (24, 24)
     assert list(manifest["width"][:4]) == [32, 32, 24, 24]
     assert any(line.startswith("benchmark_images ours: 2/2 images") for line in lines), lines
+    assert manifest.loc[2, "constrained_tokens"] > 0 and manifest.loc[0, "constrained_tokens"] == 0
 
     clip = load_clip(str(tiny_models.clip), device="cpu")
     tiny = str(tiny_models.clip)

@@ -241,8 +241,13 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
     manifest["size"] = [f"{w:.0f}x{h:.0f}" if w == w else "" for w, h in zip(manifest["width"], manifest["height"])]
     summary = manifest.groupby("method", sort=False).agg(
         kind=("kind", "first"), images=("status", "size"), made_at=("size", lambda v: ", ".join(sorted(set(v) - {""}))),
-        seconds=("seconds", "sum"),
+        constrained_prompts=("constrained_tokens", lambda v: int((v > 0).sum())),
+        mean_constrained_tokens=("constrained_tokens", "mean"), seconds=("seconds", "sum"),
     ).reset_index()
+    full = summary[summary["method"] == "MPDS (full)"]
+    if attention.enabled and len(full) and full["constrained_prompts"].iloc[0] == 0:
+        context.log.warning("localized attention found no title, name or actor token within the 77-token window of any prompt: "
+                            "MPDS (full) ran unconstrained")
     return MaterializeResult(
         metadata={"images": int((manifest["status"] != "missing").sum()), "methods": len(methods),
                   "per_method": markdown_table(summary, limit=50),

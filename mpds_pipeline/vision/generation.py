@@ -103,6 +103,11 @@ def _pipeline_for(method: MethodSpec, settings: GenerationSettings):
     )
 
 
+def method_folder_name(name: str) -> str:
+    """The output folder of a method: its name, with path separators replaced ("MPDS w/o actor" -> "MPDS w-o actor")."""
+    return name.replace("/", "-").replace("\\", "-")
+
+
 def image_size(pipe, method: MethodSpec, settings: GenerationSettings) -> tuple[int, int]:
     """(height, width) a method generates at: the model's native size or the settings'."""
     if method.native_resolution:
@@ -172,7 +177,8 @@ def generate_benchmark_images(
 
     Columns: method, kind, prompt_id, prompt, image_path (str or None), status
     ("generated", "copied", "missing"), width, height (as made, before any resize),
-    seconds. ``log`` gets a progress line per method (images done/total, rate, ETA).
+    constrained_tokens (prompt tokens under the localized attention constraint, summed over
+    the guidance rows; 0 when it was off or found no caption or actor token), seconds. ``log`` gets a progress line per method (images done/total, rate, ETA).
     """
     import pandas as pd
 
@@ -180,7 +186,7 @@ def generate_benchmark_images(
     out_dir = Path(out_dir)
     rows = []
     for method in methods:
-        method_dir = out_dir / method.name
+        method_dir = out_dir / method_folder_name(method.name)
         method_dir.mkdir(parents=True, exist_ok=True)
         pipe = None if method.kind == "folder" else _pipeline_for(method, settings)
         if pipe is not None:
@@ -189,13 +195,14 @@ def generate_benchmark_images(
             for index, prompt in enumerate(prompts):
                 target = method_dir / f"{prompt.prompt_id}.png"
                 started = time.perf_counter()
-                size = (None, None)
+                size, constrained_tokens = (None, None), 0
                 if pipe is None:
                     status = "copied" if _copy_from_folder(method, prompt, target) else "missing"
                 else:
                     image = _generate_one(pipe, method, prompt, settings, settings.seed + index)
                     image.save(target)
                     status = "generated"
+                    constrained_tokens = pipe.last_constraint.n_constrained_tokens if pipe.last_constraint else 0
                 if status != "missing":
                     with Image.open(target) as written:
                         size = written.size
@@ -209,6 +216,7 @@ def generate_benchmark_images(
                         "status": status,
                         "width": size[0],
                         "height": size[1],
+                        "constrained_tokens": constrained_tokens,
                         "seconds": time.perf_counter() - started,
                     }
                 )

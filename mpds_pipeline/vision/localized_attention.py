@@ -184,6 +184,11 @@ class LocalizedAttention:
     def active(self) -> bool:
         return any(row.constraints for row in self.rows)
 
+    @property
+    def n_constrained_tokens(self) -> int:
+        """Token positions under a constraint, summed over the rows."""
+        return sum(len(c.positions) for row in self.rows for c in row.constraints)
+
     def disallowed(self, query_length: int, key_length: int) -> torch.Tensor:
         """(rows, queries, keys) bool: the (query, token) pairs the constraint removes."""
         h, w = grid_for(query_length, *self.latent_size)

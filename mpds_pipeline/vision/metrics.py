@@ -643,8 +643,8 @@ def _markdown(table) -> str:
     header = "| method | " + " | ".join(table.columns) + " |"
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]
     for method, row in table.iterrows():
-        cells = [str(int(v)) if column in ("n_images", "FID n") else f"{v:.2f}" if isinstance(v, float) else str(v)
-                 for column, v in row.items()]
+        cells = [str(int(v)) if column in ("n_images", "FID n") else f"{v:.3f}" if column == "CLIP-S"
+                 else f"{v:.2f}" if isinstance(v, float) else str(v) for column, v in row.items()]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
