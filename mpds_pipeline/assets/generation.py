@@ -243,7 +243,7 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
         kind=("kind", "first"), images=("status", "size"), made_at=("size", lambda v: ", ".join(sorted(set(v) - {""}))),
         constrained_prompts=("constrained_tokens", lambda v: int((v > 0).sum())),
         mean_constrained_tokens=("constrained_tokens", "mean"), seconds=("seconds", "sum"),
-    ).reset_index()
+    ).round(2).reset_index()
     full = summary[summary["method"] == "MPDS (full)"]
     if attention.enabled and len(full) and full["constrained_prompts"].iloc[0] == 0:
         context.log.warning("localized attention found no title, name or actor token within the 77-token window of any prompt: "
