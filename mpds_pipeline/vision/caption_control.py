@@ -6,6 +6,10 @@ bundled DejaVu Sans Bold unless a TrueType path is given. Edges come from
 controlnet-aux's ``CannyDetector`` when it imports (it needs torchvision, which does not
 install beside the CPU torch here), else from OpenCV with the same recipe: resize the
 short side to a multiple of 64, ``cv2.Canny(image, 100, 200)``, back to RGB.
+
+Beside each canny image the writer keeps the layout (``CaptionLayout``: the boxes where
+the title and each name are drawn) as JSON; generation reads both by prompt id, and the
+layout places the localized attention constraint.
 """
 from __future__ import annotations
 
