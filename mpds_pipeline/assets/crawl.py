@@ -37,6 +37,8 @@ def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
         **{f"status_{status}": counts.get(status, 0) for status in ("ok", "missing", "redirect", "blocked", "failed")},
         "unattempted": len(result.unattempted_ids),
         "requests_made": result.requests_made,
+        # MPDS_RATE, or lower when robots.txt asks a Crawl-delay.
+        "rate_per_second": round(result.rate_per_second, 3),
         "elapsed_s": round(result.elapsed_s, 2),
         "pages_per_s": round(result.pages_per_s, 2),
         # The index's goal: close to one request per kept page (robots.txt and retries count).
@@ -66,8 +68,10 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         "one status per attempted id (ok, missing, redirect, blocked, failed).",
     )
     def pages_asset(context: AssetExecutionContext, config: CrawlConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
-        from ..imdb.crawl import ImdbBlockingError, crawl_partition
+        from ..imdb.archive import PartitionBusy
+        from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition
         from ..imdb.crawl_plan import plan_partition
+        from ..parent_watch import parent_gone_check
 
         layout = data_dir.layout
         id_range = parse_partition_key(context.partition_key)
@@ -88,11 +92,17 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 archive_mode=imdb.archive_mode,
                 max_consecutive_blocks=imdb.max_consecutive_blocks,
                 refetch=plan.refetch,
+                should_stop=parent_gone_check(),
+                log=context.log.info,
+                label=f"{pages_name} {context.partition_key}",
+                run_id=context.run_id,
             )
-        except ImdbBlockingError as blocked:
-            result = getattr(blocked, "result", None)
+        except PartitionBusy as busy:
+            raise Failure(description=str(busy)) from busy
+        except (ImdbBlockingError, CrawlStopped) as stopped:
+            result = getattr(stopped, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
-            raise Failure(description=str(blocked), metadata={**metadata, **plan.metadata()}) from blocked
+            raise Failure(description=str(stopped), metadata={**metadata, **plan.metadata()}) from stopped
         return MaterializeResult(metadata={**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata()})
 
     @asset(

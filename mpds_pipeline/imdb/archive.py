@@ -8,12 +8,24 @@ failed ids are retried on the next run, so they must not look done.
 
 ``mode="data"`` keeps only the page's data scripts (``__NEXT_DATA__``, JSON-LD), via
 ``parsing.extract_data_scripts``; a page without them is kept whole.
+
+One writer per archive: ``partition_lock`` takes an exclusive ``flock`` on
+``archive_dir/crawl.lock`` and records who holds it (host, pid, Dagster run id, since
+when). The kernel drops the lock when its process ends, however it ends, so a killed
+crawl never leaves a stale lock. A second crawl of the partition fails at once with
+PartitionBusy naming the holder. Readers (the records asset) open the archive with
+``repair=False``: only the lock holder may cut a truncated tail, which for a reader
+could be a record still being written.
 """
 from __future__ import annotations
 
+import fcntl
 import io
+import json
 import os
+import socket
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +38,7 @@ from warcio.warcwriter import WARCWriter
 from .client import FetchResponse
 
 ARCHIVE_FILE = "pages.warc.gz"
+LOCK_FILE = "crawl.lock"
 FINAL_STATUSES = frozenset({"ok", "missing", "redirect"})
 ARCHIVE_MODES = ("full", "data")
 # Headers that describe the wire encoding, which no longer matches the stored body.
@@ -60,7 +73,10 @@ def _default_extractor(html: bytes) -> bytes | None:
 class PageArchive:
     """Append-only WARC archive of one partition's final responses."""
 
-    def __init__(self, archive_dir: Path, mode: str = "full", *, extractor: Callable[[bytes], bytes | None] | None = None):
+    def __init__(self, archive_dir: Path, mode: str = "full", *, extractor: Callable[[bytes], bytes | None] | None = None,
+                 repair: bool = True):
+        """``repair``: cut a truncated last record (a killed writer's); only a holder of
+        ``partition_lock`` may, a reader passes False and just skips it."""
         if mode not in ARCHIVE_MODES:
             raise ValueError(f"archive mode must be one of {ARCHIVE_MODES}, got {mode!r}")
         self.archive_dir = Path(archive_dir)
@@ -68,7 +84,7 @@ class PageArchive:
         self.path = self.archive_dir / ARCHIVE_FILE
         self.mode = mode
         self._extractor = extractor or _default_extractor
-        self.dropped_tail_bytes = self._drop_truncated_tail()
+        self.dropped_tail_bytes = self._drop_truncated_tail() if repair else 0
         self._index: dict[tuple[str, int], ArchivedResponse] = {}
         for rec in self.iter_responses(with_bodies=False):
             self._index[(rec.kind, rec.id)] = rec
@@ -153,6 +169,56 @@ class PageArchive:
         if good_end < size:
             os.truncate(self.path, good_end)
         return size - good_end
+
+
+class PartitionBusy(RuntimeError):
+    """Another crawl holds this partition's lock; nothing was fetched or written."""
+
+
+@contextmanager
+def partition_lock(archive_dir: Path, *, run_id: str | None = None) -> Iterator[dict]:
+    """Hold ``archive_dir``'s crawl lock (exclusive, non-blocking) or raise PartitionBusy.
+
+    Fails fast rather than waiting: a second run of one partition has nothing to do
+    that the first is not doing, and a waiting run would hide how many are queued."""
+    archive_dir = Path(archive_dir)
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    path = archive_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PartitionBusy(
+                f"partition {archive_dir.name} is already being crawled ({_describe_holder(path)}), so this run "
+                "fetched nothing. One crawl per partition: two would double IMDb's request rate and write the "
+                "same archive. Wait for that run to finish (or stop it: the lock goes with its process), then "
+                f"rerun; a rerun fetches only what is not archived yet. Lock file: {path}"
+            ) from None
+        holder = {"host": socket.gethostname(), "pid": os.getpid(), "run_id": run_id,
+                  "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            yield holder
+        finally:
+            os.ftruncate(fd, 0)  # the file names a live holder only
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _describe_holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        holder = {}
+    if not holder:
+        return "holder not recorded yet: it is just starting"
+    parts = [f"host {holder.get('host', '?')}", f"pid {holder.get('pid', '?')}"]
+    if holder.get("run_id"):
+        parts.append(f"Dagster run {holder['run_id']}")
+    parts.append(f"since {holder.get('since', '?')}")
+    return "held by " + ", ".join(parts)
 
 
 def _iter_gzip_members(path: Path) -> Iterator[tuple[bytes, int]]:

@@ -6,6 +6,15 @@ concurrency, robots.txt, a descriptive User-Agent and a host allowlist. Retries 
 exponential backoff with jitter on 408/429/5xx and connection errors, honouring
 ``Retry-After``. An AWS WAF challenge (202, or 403/405 with ``x-amzn-waf-action``) is
 never retried: it is returned as is so the crawl can classify it as blocked and stop.
+``stop()`` makes sure no further request leaves, even one already waiting for its rate
+slot (the crawl calls it on the N-th consecutive block). robots.txt's ``Crawl-delay``
+lowers the rate: the effective rate is min(``rate_per_second``, 1/Crawl-delay).
+
+Every body is read within a cap (``max_body_bytes``, or ``fetch(max_bytes=...)``): a
+Content-Length over it is refused before the body is read, at most cap+1 bytes are read
+otherwise, and gzip/deflate are inflated with an output limit of the cap, so one
+response never holds more than about twice the cap in memory. A body over the cap is
+``FetchResponse.too_large``, with the reason in ``error``; it is not retried.
 
 The rate limit counts a request from its send until one second after its response
 headers arrive (see ratelimit.py), so it holds as the server counts; with real latency
@@ -31,6 +40,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import quote, urljoin, urlsplit
 
 import certifi
@@ -43,10 +53,10 @@ DEFAULT_USER_AGENT = (
     "MPDS-pipeline/0.1 (non-commercial research crawler building an open movie-poster "
     "image-text dataset; polite: 1 request/s by default, obeys robots.txt, stops when blocked)"
 )
-ROBOTS_AGENT = "MPDS-pipeline"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECT_HOPS = 10
+DEFAULT_MAX_BODY_BYTES = 10_000_000  # a modern title page is 0.5-1 MB of HTML
 
 
 @dataclass
@@ -65,6 +75,7 @@ class ClientSettings:
         "images-na.ssl-images-amazon.com",
     )
     obey_robots: bool = True
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # per response, after decoding; fetch(max_bytes=) overrides
 
     def allowed_hosts(self) -> frozenset[str]:
         base_host = (urlsplit(self.base_url).hostname or "").lower()
@@ -80,6 +91,7 @@ class FetchResponse:
     final_url: str
     attempts: int
     error: str | None = None  # set when there was no usable response after retries
+    too_large: bool = False  # the body was over the cap: refused unread or cut off, never retried
 
 
 class HostNotAllowed(Exception):
@@ -90,20 +102,35 @@ class RobotsDisallowed(Exception):
     """robots.txt disallows the URL for our user agent; nothing was sent for it."""
 
 
+class ClientStopped(Exception):
+    """``stop()`` was called: this request was never sent."""
+
+
+class BodyTooLarge(Exception):
+    """A response body over the cap; raised before more than cap+1 bytes are held."""
+
+    def __init__(self, message: str, status: int, headers: dict[str, str]):
+        super().__init__(message)
+        self.status, self.headers = status, headers
+
+
 @dataclass
 class _Attempt:
     status_code: int | None
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes = b""
     error: str | None = None
+    too_large: bool = False
 
 
 class PoliteClient:
     """Use as ``async with PoliteClient(settings) as client: await client.fetch(url)``."""
 
-    def __init__(self, settings: ClientSettings):
+    def __init__(self, settings: ClientSettings, *, log: Callable[[str], None] | None = None):
         self.settings = settings
         self.requests_made = 0
+        self.stopped = False
+        self._log = log
         self._allowed = settings.allowed_hosts()
         self._limiter = SlidingWindowLimiter(settings.rate_per_second)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
@@ -139,18 +166,30 @@ class PoliteClient:
         if parts.scheme not in ("http", "https") or host not in self._allowed:
             raise HostNotAllowed(f"refusing {url!r}: host {host or '?'} is not in the allowlist {sorted(self._allowed)}")
 
-    async def fetch(self, url: str, *, follow_redirects: bool = False) -> FetchResponse:
-        """GET ``url`` politely; redirects are followed only on request, each hop re-checked."""
+    def stop(self) -> None:
+        """Send nothing more: a fetch waiting for its turn raises ClientStopped. Requests
+        already on the wire finish (at a rate of 1/s or less there is at most one)."""
+        self.stopped = True
+
+    @property
+    def rate_per_second(self) -> float:
+        """The rate in force: the configured one, lowered by robots.txt's Crawl-delay."""
+        return self._limiter.rate_per_second
+
+    async def fetch(self, url: str, *, follow_redirects: bool = False, max_bytes: int | None = None) -> FetchResponse:
+        """GET ``url`` politely; redirects are followed only on request, each hop re-checked.
+        ``max_bytes`` caps this body (default ``settings.max_body_bytes``)."""
         if self._http is None:
             raise RuntimeError("use PoliteClient as an async context manager")
         self.check_host(url)
+        cap = self.settings.max_body_bytes if max_bytes is None else max_bytes
         current, attempts = url, 0
         for _hop in range(MAX_REDIRECT_HOPS + 1):
             unreadable = await self._robots_gate(current)
             if unreadable is not None:
                 unreadable.url, unreadable.attempts = url, unreadable.attempts + attempts
                 return unreadable
-            resp = await self._get_with_retries(current)
+            resp = await self._get_with_retries(current, cap)
             attempts += resp.attempts
             location = resp.headers.get("location")
             if follow_redirects and resp.status_code in REDIRECT_STATUSES and location:
@@ -172,7 +211,7 @@ class PoliteClient:
         async with lock:  # one fetch per origin even when many requests start together
             rules = self._robots.get(origin)
             if rules is None:
-                robots_resp = await self._get_with_retries(origin + "/robots.txt")
+                robots_resp = await self._get_with_retries(origin + "/robots.txt", self.settings.max_body_bytes)
                 challenged = "x-amzn-waf-action" in robots_resp.headers or robots_resp.status_code == 202
                 rules = None
                 if robots_resp.status_code is not None and not challenged:
@@ -187,16 +226,31 @@ class PoliteClient:
                         f"robots.txt of {origin} could not be read ({reason}); not crawling it (RFC 9309)",
                     )
                 self._robots[origin] = rules
+                self._obey_crawl_delay(origin, rules)
         if not rules.can_fetch(self.settings.user_agent, url):
             raise RobotsDisallowed(f"robots.txt of {origin} disallows {url}")
         return None
 
+    def _obey_crawl_delay(self, origin: str, rules: RobotsRules) -> None:
+        # One limiter covers every origin, so a delay asked by one slows them all: stricter, never looser.
+        delay = rules.crawl_delay(self.settings.user_agent)
+        if delay is None or delay <= 0:
+            return
+        before = self._limiter.rate_per_second
+        if self._limiter.slow_to(1.0 / delay) and self._log is not None:
+            configured = f"{before:g}/s" if before > 0 else "unlimited"
+            self._log(f"robots.txt of {origin} asks Crawl-delay {delay:g}s: rate lowered from {configured} "
+                      f"to {self._limiter.rate_per_second:g}/s")
+
     # --- one URL, with retries ------------------------------------------------------
-    async def _get_with_retries(self, url: str) -> FetchResponse:
+    async def _get_with_retries(self, url: str, max_bytes: int) -> FetchResponse:
         max_attempts = max(0, self.settings.max_retries) + 1
         attempt = _Attempt(None)
         for number in range(1, max_attempts + 1):
-            attempt = await self._send(url)
+            attempt = await self._send(url, max_bytes)
+            if attempt.too_large:  # the same body would come again: not retried
+                return FetchResponse(url, attempt.status_code, attempt.headers, b"", url, number, attempt.error,
+                                     too_large=True)
             retryable = attempt.error is not None or attempt.status_code in RETRY_STATUSES
             if not retryable:
                 return FetchResponse(url, attempt.status_code, attempt.headers, attempt.content, url, number)
@@ -209,23 +263,30 @@ class PoliteClient:
             f"{last} (gave up after {max_attempts} attempts)",
         )
 
-    async def _send(self, url: str) -> _Attempt:
+    async def _send(self, url: str, max_bytes: int) -> _Attempt:
         async with self._slots:
             # Inside the slot, so the recorded send time is the real one.
             slot = await self._limiter.acquire()
+            # Checked after the wait for the slot, with no await before the submit: a stop
+            # that came while this request waited in line is never overtaken.
+            if self.stopped:
+                slot.cancel()
+                raise ClientStopped(f"not sent, the client was stopped: {url}")
             self.requests_made += 1
-            sending = self._senders.submit(self._blocking_get, url, slot)
+            sending = self._senders.submit(self._blocking_get, url, slot, max_bytes)
             try:
                 return await asyncio.wrap_future(sending)
             except asyncio.CancelledError:
                 if sending.cancel():  # never started: free its place in the window now
-                    slot.release()
+                    slot.cancel()
                 raise  # else the sending thread releases the slot when its exchange ends
 
-    def _blocking_get(self, url: str, slot: RateSlot) -> _Attempt:
+    def _blocking_get(self, url: str, slot: RateSlot, max_bytes: int) -> _Attempt:
         """One GET on a sender thread; releases ``slot`` as soon as the headers are back."""
         try:
-            status, headers, content = self._http.get(url, on_headers=slot.release)
+            status, headers, content = self._http.get(url, on_headers=slot.release, max_bytes=max_bytes)
+        except BodyTooLarge as refused:
+            return _Attempt(refused.status, refused.headers, error=str(refused), too_large=True)
         except (OSError, http.client.HTTPException, zlib.error, ValueError) as exc:
             # timeouts, resets, refused connections, truncated bodies, bad encodings, bad URLs
             return _Attempt(None, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
@@ -245,7 +306,7 @@ class _Connections:
     """Keep-alive HTTP/1.1 connections per origin, shared by the sender threads.
 
     Only what the crawler needs: GET, no redirects and no retries (the client does both,
-    each under the rate limit), gzip/deflate bodies, TLS verified against certifi's CAs
+    each under the rate limit), gzip/deflate bodies read within a cap, TLS verified against certifi's CAs
     (as httpx did). An idle connection the server has closed is noticed before reuse
     (its socket reads as ready), so a request is never sent twice behind the limiter.
     """
@@ -259,8 +320,9 @@ class _Connections:
         self._tls: ssl.SSLContext | None = None
         self._closed = False
 
-    def get(self, url: str, on_headers) -> tuple[int, dict[str, str], bytes]:
-        """(status, lower-case headers, decoded body); ``on_headers()`` runs as the headers arrive."""
+    def get(self, url: str, on_headers, max_bytes: int) -> tuple[int, dict[str, str], bytes]:
+        """(status, lower-case headers, decoded body); ``on_headers()`` runs as the headers
+        arrive. Raises BodyTooLarge for a body (wire or decoded) over ``max_bytes``."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an absolute http(s) URL: {url!r}")
@@ -273,12 +335,12 @@ class _Connections:
             conn.request("GET", target, headers=self._headers)
             resp = conn.getresponse()
             on_headers()
-            body = resp.read()  # raises IncompleteRead when the body is cut short
             headers: dict[str, str] = {}
             for name, value in resp.getheaders():
                 key = name.lower()
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
-            body = _decode_body(body, headers.get("content-encoding", ""))
+            body = _read_capped(resp, headers, max_bytes)
+            body = _decode_body(body, headers.get("content-encoding", ""), resp.status, headers, max_bytes)
         except BaseException:
             conn.close()
             raise
@@ -330,19 +392,50 @@ def _readable(sock) -> bool:
         return True
 
 
-def _decode_body(body: bytes, content_encoding: str) -> bytes:
-    """Undo gzip/deflate content codings (we offer only those two), last applied first."""
+def _read_capped(resp: http.client.HTTPResponse, headers: dict[str, str], max_bytes: int) -> bytes:
+    """The raw body, never more than ``max_bytes`` + 1 bytes of it read.
+
+    With a Content-Length (``resp.length``, which http.client parsed) the size is known
+    before reading: over the cap it is refused unread, else read whole in one call, which
+    raises IncompleteRead when the body is cut short. Chunked or read-until-close bodies
+    are read up to one byte past the cap, also in one call."""
+    if resp.length is not None:
+        if resp.length > max_bytes:
+            raise BodyTooLarge(f"body too large: Content-Length {resp.length:,} is over the {max_bytes:,}-byte cap "
+                               "(not read)", resp.status, headers)
+        return resp.read()
+    body = resp.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise BodyTooLarge(f"body too large: over the {max_bytes:,}-byte cap (no Content-Length; "
+                           f"stopped reading at {len(body):,} bytes)", resp.status, headers)
+    return body
+
+
+def _decode_body(body: bytes, content_encoding: str, status: int, headers: dict[str, str], max_bytes: int) -> bytes:
+    """Undo gzip/deflate content codings (we offer only those two), last applied first,
+    each inflated to at most ``max_bytes`` (a gzip bomb stops there)."""
     for coding in reversed([c.strip().lower() for c in content_encoding.split(",") if c.strip()]):
         if coding in ("gzip", "x-gzip"):
-            body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            body = _inflate(body, 16 + zlib.MAX_WBITS, max_bytes, status, headers)
         elif coding == "deflate":
             try:
-                body = zlib.decompress(body)
+                body = _inflate(body, zlib.MAX_WBITS, max_bytes, status, headers)
             except zlib.error:  # some servers send raw deflate without the zlib wrapper
-                body = zlib.decompress(body, -zlib.MAX_WBITS)
+                body = _inflate(body, -zlib.MAX_WBITS, max_bytes, status, headers)
         elif coding != "identity":
             raise ValueError(f"unsupported Content-Encoding {content_encoding!r}")
     return body
+
+
+def _inflate(data: bytes, wbits: int, max_bytes: int, status: int, headers: dict[str, str]) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, max_bytes + 1)  # one C call; output capped at the limit
+    if len(out) > max_bytes:
+        raise BodyTooLarge(f"body too large: {len(data):,} compressed bytes inflate to over the {max_bytes:,}-byte cap "
+                           "(stopped inflating there)", status, headers)
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated compressed stream")
+    return out
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -2,9 +2,14 @@
 
 Ids flow through a bounded queue to ``concurrency`` workers, and each body goes to the
 archive as soon as it arrives, so memory does not grow with the partition size. After
-``max_consecutive_blocks`` WAF challenges in a row the crawl stops: the remaining ids
-are left unattempted and the caller gets ImdbBlockingError. Blocking is reported, never
-worked around.
+``max_consecutive_blocks`` WAF challenges in a row the crawl stops the client, so no
+further request leaves (not even one already waiting for its rate slot): the remaining
+ids are left unattempted and the caller gets ImdbBlockingError. Blocking is reported,
+never worked around. ``should_stop`` (e.g. "the run process that started this step has
+died") stops the crawl the same way, checked every quarter second.
+
+One crawl per partition: crawl_partition holds the archive's lock (archive.py) from
+before it opens the archive until the outcomes are written.
 """
 from __future__ import annotations
 
@@ -15,17 +20,27 @@ from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .archive import PageArchive
+from ..progress import Progress, ProgressLog
+from .archive import PageArchive, partition_lock
 from .classify import STATUSES, classify_response
-from .client import REDIRECT_STATUSES, ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
+from .client import (
+    REDIRECT_STATUSES,
+    ClientSettings,
+    ClientStopped,
+    FetchResponse,
+    HostNotAllowed,
+    PoliteClient,
+    RobotsDisallowed,
+)
 from .ids import url_for
 
 OUTCOMES_FILE = "outcomes.parquet"
+STOP_POLL_S = 0.25  # how often ``should_stop`` is asked
 
 
 @dataclass
@@ -50,6 +65,8 @@ class CrawlResult:
     unattempted_ids: list[int]
     skipped_archived: int = 0  # ids already archived by an earlier run (not refetched)
     archived: int = 0  # responses written to the archive in this run
+    stopped_reason: str | None = None  # why ``should_stop`` stopped the crawl early, if it did
+    rate_per_second: float = 0.0  # the rate in force at the end (robots.txt's Crawl-delay may lower it)
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(o.status for o in self.outcomes)
@@ -78,6 +95,16 @@ class ImdbBlockingError(RuntimeError):
         )
 
 
+class CrawlStopped(RuntimeError):
+    """``should_stop`` said stop (e.g. the run that started this step is gone); the
+    outcomes so far are written and the rest is left for the next run."""
+
+    def __init__(self, reason: str, result: CrawlResult):
+        self.result = result
+        super().__init__(f"crawl stopped early: {reason}; {len(result.unattempted_ids)} ids left unattempted "
+                         "for the next run")
+
+
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -94,6 +121,8 @@ async def _fetch_one(client: PoliteClient, kind: str, item_id: int, url: str) ->
                 resp = await client.fetch(url, follow_redirects=True)
     except (HostNotAllowed, RobotsDisallowed) as exc:
         return PageOutcome(kind, item_id, url, "failed", None, None, str(exc), 0, _now_iso()), None
+    except ClientStopped:
+        raise  # never sent: the id stays unattempted
     except Exception as exc:  # noqa: BLE001 - one bad id must not end the partition
         return PageOutcome(kind, item_id, url, "failed", None, None, f"{type(exc).__name__}: {exc}", 1, _now_iso()), None
     status, redirect_id, error = classify_response(kind, item_id, resp)
@@ -108,16 +137,25 @@ async def crawl_ids(
     archive: PageArchive,
     *,
     max_consecutive_blocks: int = 5,
+    should_stop: Callable[[], str | None] | None = None,
+    log: ProgressLog | None = None,
+    label: str | None = None,
 ) -> CrawlResult:
-    """Fetch every id of ``kind`` (unless stopped by blocking), archiving final responses."""
+    """Fetch every id of ``kind`` (unless stopped by blocking, or by ``should_stop``
+    returning a reason), archiving final responses; progress goes to ``log``."""
     id_list = list(ids)
     started = time.monotonic()
     outcomes: list[PageOutcome] = []
     queue: asyncio.Queue[int | None] = asyncio.Queue(maxsize=max(1, settings.concurrency) * 2)
-    state = {"consecutive_blocks": 0, "stopped": False, "archived": 0}
+    state = {"consecutive_blocks": 0, "stopped": False, "archived": 0, "reason": None}
     workers_n = max(1, settings.concurrency)
+    progress = Progress(label or f"{kind} pages", len(id_list), log, unit="ids")
 
-    async with PoliteClient(settings) as client:
+    async with PoliteClient(settings, log=log) as client:
+
+        def stop(reason: str | None) -> None:
+            state["stopped"], state["reason"] = True, state["reason"] or reason
+            client.stop()  # from here on no request leaves, even one waiting for its rate slot
 
         async def produce() -> None:
             for item_id in id_list:
@@ -132,19 +170,38 @@ async def crawl_ids(
                 if state["stopped"]:
                     continue  # left unattempted
                 url = url_for(kind, item_id, settings.base_url)
-                outcome, resp = await _fetch_one(client, kind, item_id, url)
+                try:
+                    outcome, resp = await _fetch_one(client, kind, item_id, url)
+                except ClientStopped:
+                    continue  # never sent: left unattempted
                 outcomes.append(outcome)
                 if outcome.status == "blocked":
                     state["consecutive_blocks"] += 1
                     if state["consecutive_blocks"] >= max_consecutive_blocks:
-                        state["stopped"] = True
+                        stop(None)
                 else:
                     state["consecutive_blocks"] = 0
                 if resp is not None and archive.write(outcome, resp):
                     state["archived"] += 1
+                progress.update(status=outcome.status)
 
-        await asyncio.gather(produce(), *(work() for _ in range(workers_n)))
+        async def watch() -> None:
+            while not state["stopped"]:
+                if reason := should_stop():
+                    stop(reason)
+                    return
+                await asyncio.sleep(STOP_POLL_S)
+
+        tasks = [asyncio.ensure_future(produce()), *(asyncio.ensure_future(work()) for _ in range(workers_n))]
+        watcher = asyncio.ensure_future(watch()) if should_stop is not None else None
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         requests_made = client.requests_made
+        rate = client.rate_per_second
+    progress.close()
 
     attempted = {o.id for o in outcomes}
     outcomes.sort(key=lambda o: o.id)
@@ -152,9 +209,11 @@ async def crawl_ids(
         outcomes=outcomes,
         requests_made=requests_made,
         elapsed_s=time.monotonic() - started,
-        stopped_blocked=state["stopped"],
+        stopped_blocked=state["stopped"] and state["reason"] is None,
         unattempted_ids=[i for i in id_list if i not in attempted],
         archived=state["archived"],
+        stopped_reason=state["reason"],
+        rate_per_second=rate,
     )
 
 
@@ -167,22 +226,35 @@ def crawl_partition(
     archive_mode: str = "full",
     max_consecutive_blocks: int = 5,
     refetch: Iterable[int] = (),
+    should_stop: Callable[[], str | None] | None = None,
+    log: ProgressLog | None = None,
+    label: str | None = None,
+    run_id: str | None = None,
 ) -> CrawlResult:
     """Crawl one partition into ``archive_dir`` (resumable), write outcomes.parquet, and
-    raise ImdbBlockingError after writing them if the crawl stopped on blocks.
+    raise ImdbBlockingError (or CrawlStopped) after writing them if the crawl stopped.
 
-    Ids already archived are skipped, except those in ``refetch`` (the re-crawl policy
-    revisits incomplete records); the newer response is appended and wins on re-parse."""
+    Holds the partition's lock throughout: a second crawl of it, in any process on any
+    machine sharing the folder, raises PartitionBusy naming this one (``run_id`` is
+    shown). Ids already archived are skipped, except those in ``refetch`` (the re-crawl
+    policy revisits incomplete records); the newer response is appended and wins on re-parse."""
     archive_dir = Path(archive_dir)
-    archive = PageArchive(archive_dir, archive_mode)
-    id_list = list(ids)
-    done = archive.archived_ids(kind) - set(refetch)
-    todo = [i for i in id_list if i not in done]
-    result = asyncio.run(
-        crawl_ids(kind, todo, settings, archive, max_consecutive_blocks=max_consecutive_blocks)
-    )
-    result.skipped_archived = len(id_list) - len(todo)
-    _write_outcomes(archive_dir, archive, result.outcomes)
+    with partition_lock(archive_dir, run_id=run_id):
+        archive = PageArchive(archive_dir, archive_mode)
+        id_list = list(ids)
+        done = archive.archived_ids(kind) - set(refetch)
+        todo = [i for i in id_list if i not in done]
+        if log is not None and len(todo) < len(id_list):
+            log(f"{label or kind + ' pages'}: {len(id_list) - len(todo):,} of {len(id_list):,} ids already archived, "
+                f"{len(todo):,} to fetch")
+        result = asyncio.run(
+            crawl_ids(kind, todo, settings, archive, max_consecutive_blocks=max_consecutive_blocks,
+                      should_stop=should_stop, log=log, label=label)
+        )
+        result.skipped_archived = len(id_list) - len(todo)
+        _write_outcomes(archive_dir, archive, result.outcomes)
+    if result.stopped_reason is not None:
+        raise CrawlStopped(result.stopped_reason, result)
     if result.stopped_blocked:
         raise ImdbBlockingError(kind, max_consecutive_blocks, result)
     return result

@@ -3,11 +3,15 @@
 Next.js pages: the person object (``nameText`` + ``primaryProfessions``) in
 ``__NEXT_DATA__``. Classic desktop pages: ``h1.header`` and ``#name-job-categories``;
 the 2016-17 mobile layout: ``section#name-overview`` with the professions as plain text.
+The name and photo of a classic page fall back through every structured signal older
+eras carry (see _classic_name and _classic_image), so no era loses its record for want
+of one selector.
 Professions are the page's primary professions (the line under the name), in page
 order, as IMDb's lowercase category ids (``actor``, ``soundtrack``, ``miscellaneous``).
 """
 from __future__ import annotations
 
+import html
 import re
 
 from selectolax.lexbor import LexborHTMLParser
@@ -36,6 +40,12 @@ _PROFESSION_IDS = {
     "script and continuity department": "script_department",
 }
 _ANCHOR_RE = re.compile(r"#([a-z_]+)$")
+_TITLE_TAG_RE = re.compile(rb"<title[^>]*>([^<]*)</title>", re.I)
+# "Bruce Willis - IMDb", "IMDb: Bruce Willis", "John Smith (I) - IMDb" -> the name alone.
+_SITE_NAME_RE = re.compile(r"^IMDb\s*[:-]\s*|\s+-\s+IMDb(?:Pro)?$")
+_DISAMBIGUATION_RE = re.compile(r"\s*\([IVXL]+\)$")
+_IMAGE_SRC_RE = re.compile(rb"<link[^>]*rel=[\"']image_src[\"'][^>]*>", re.I)
+_HREF_RE = re.compile(rb"href=[\"']([^\"']*)[\"']", re.I)
 
 
 def profession_id(text: str) -> str | None:
@@ -97,15 +107,45 @@ def person_from_next_data(data: dict, url_hint: str | None = None) -> PersonReco
     return _record(person_id, name, image if isinstance(image, str) else None, professions, era)
 
 
-def _classic_name_node(tree):
-    """The name under the person header; never the first ``<h1>`` of the page, which
-    on some pages is an IMDbPro advert."""
-    for selector in ("h1.header span[itemprop=name]", "h1.header span.itemprop"):
-        node = tree.css_first(selector)
-        if node is not None:
-            return node, False
-    node = tree.css_first("#name-overview h1")
-    return node, node is not None
+def _classic_name(tree, page: bytes, json_ld: dict | None) -> tuple[str | None, bool]:
+    """(name, is the mobile layout), from the first signal that has one, newest era first.
+
+    Never the first ``<h1>`` of the page, which on some pages is an IMDbPro advert: only
+    the person header in each era's markup, then JSON-LD, ``og:title`` and ``<title>``."""
+    for selector in ("h1.header span[itemprop=name]", "h1.header span.itemprop"):  # 2013-2019
+        if name := _node_text(tree.css_first(selector), deep=True):
+            return name, False
+    if name := _node_text(tree.css_first("#name-overview h1"), deep=True):  # 2016-17 mobile
+        return name, True
+    # 2010-13: itemprop=name on the header itself; 2006-10: #tn15title. Their child spans
+    # hold "(I)" or years, not the name, so only the header's own text counts.
+    for selector in ("h1[itemprop=name]", "#tn15title h1"):
+        if name := _node_text(tree.css_first(selector), deep=False):
+            return name, False
+    for candidate in ((json_ld or {}).get("name"), meta_content(page, "og:title"), _title_tag(page)):
+        if isinstance(candidate, str) and (name := _without_site_name(candidate)):
+            return name, False
+    return None, False
+
+
+def _node_text(node, *, deep: bool) -> str | None:
+    if node is None:
+        return None
+    return text_of(" ".join(node.text(deep=deep).replace("\xa0", " ").split()))
+
+
+def _title_tag(page: bytes) -> str | None:
+    for match in _TITLE_TAG_RE.finditer(page[:200_000]):  # the <head>; later ones are SVG titles
+        if text := text_of(match.group(1).decode("utf-8", "replace")):
+            return html.unescape(text)
+    return None
+
+
+def _without_site_name(text: str) -> str | None:
+    words = " ".join(text.replace("\xa0", " ").split())
+    if words.lower() == "imdb":
+        return None
+    return text_of(_DISAMBIGUATION_RE.sub("", _SITE_NAME_RE.sub("", words)))
 
 
 def _classic_professions(tree, mobile: bool, json_ld: dict | None) -> list[str]:
@@ -126,17 +166,38 @@ def _classic_professions(tree, mobile: bool, json_ld: dict | None) -> list[str]:
     return professions
 
 
+# The primary photo's element, newest era first: 2013-19 (desktop and mobile), then
+# 2010-13 (td#img_primary without the id), then 2006-10 (the "headshot" link).
+_PRIMARY_IMAGE_SELECTORS = ("img#name-poster", "#img_primary img", "a[name=headshot] img")
+
+
 def _classic_image(tree, page: bytes, json_ld: dict | None) -> str | None:
-    # A browser "save page as" copy rewrites img src to a local path; og:image and
-    # JSON-LD keep the remote URL.
-    img = tree.css_first("img#name-poster")
+    """The primary photo: its element, else JSON-LD, else ``og:image``/``image_src``.
+
+    A browser "save page as" copy rewrites img src to a local path; og:image and JSON-LD
+    keep the remote URL. The page-wide tags count only when the page shows a primary
+    photo (or JSON-LD): on a page without one they may name the IMDb logo or another
+    picture. Old URL forms (``._V1._SY317_.jpg``) are made full size by _record."""
+    img = next((node for selector in _PRIMARY_IMAGE_SELECTORS if (node := tree.css_first(selector)) is not None), None)
+    shows_photo = img is not None or bool(json_ld)
     for candidate in (
         img.attributes.get("src") if img is not None else None,
         (json_ld or {}).get("image"),
-        meta_content(page, "og:image") if img is not None or json_ld else None,
+        meta_content(page, "og:image") if shows_photo else None,
+        _image_src_link(page) if shows_photo else None,
     ):
         if isinstance(candidate, str) and is_media_image(candidate):
             return candidate
+    return None
+
+
+def _image_src_link(page: bytes) -> str | None:
+    """``<link rel="image_src">`` (in the head, outside the fragments the tree holds)."""
+    for tag in _IMAGE_SRC_RE.finditer(page):
+        href = _HREF_RE.search(tag.group(0))
+        url = html.unescape(href.group(1).decode("utf-8", "replace")) if href else None
+        if is_media_image(url):
+            return url
     return None
 
 
@@ -150,11 +211,10 @@ def person_from_classic_html(
     if person_id is None:
         return ParseError("no person id: no canonical/og:url link or JSON-LD url")
     tree = LexborHTMLParser(classic_fragments(page).decode("utf-8", "replace"))
-    node, mobile = _classic_name_node(tree)
-    name = text_of(node.text().replace("\xa0", " ")) if node is not None else None
-    name = name or text_of((json_ld or {}).get("name"))
+    name, mobile = _classic_name(tree, page, json_ld)
     if name is None:
-        return ParseError("no person name: no name header (h1.header / #name-overview h1)")
+        return ParseError("no person name: no name header (h1.header, h1[itemprop=name], #name-overview h1, "
+                          "#tn15title h1), JSON-LD name, og:title or <title>")
     era = "mobile" if mobile else ("classic-jsonld" if json_ld else "classic")
     return _record(
         person_id,

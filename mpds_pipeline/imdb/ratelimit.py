@@ -31,6 +31,11 @@ class RateSlot:
         if self.limiter is not None and self.ended == _IN_FLIGHT:
             self.ended = time.monotonic()
 
+    def cancel(self) -> None:
+        """Give the place back unused: nothing was sent with it (event loop only)."""
+        if self.limiter is not None and self in self.limiter._slots:
+            self.limiter._slots.remove(self)
+
 
 class SlidingWindowLimiter:
     """At most ``rate_per_second`` requests in any one-second window at the server.
@@ -40,14 +45,27 @@ class SlidingWindowLimiter:
     """
 
     def __init__(self, rate_per_second: float, *, window_s: float = 1.0, margin_s: float = 0.01):
-        self.enabled = rate_per_second > 0
-        if self.enabled and rate_per_second < 1:
-            self.max_in_window, self.window_s = 1, window_s / rate_per_second + margin_s
-        else:
-            self.max_in_window = max(1, math.floor(rate_per_second * window_s)) if self.enabled else 0
-            self.window_s = window_s + margin_s
+        self._base_window_s, self._margin_s = window_s, margin_s
+        self._configure(rate_per_second)
         self._slots: list[RateSlot] = []
         self._lock = asyncio.Lock()
+
+    def _configure(self, rate_per_second: float) -> None:
+        self.rate_per_second = rate_per_second
+        self.enabled = rate_per_second > 0
+        if self.enabled and rate_per_second < 1:
+            self.max_in_window, self.window_s = 1, self._base_window_s / rate_per_second + self._margin_s
+        else:
+            self.max_in_window = max(1, math.floor(rate_per_second * self._base_window_s)) if self.enabled else 0
+            self.window_s = self._base_window_s + self._margin_s
+
+    def slow_to(self, rate_per_second: float) -> bool:
+        """Lower the limit to ``rate_per_second`` (robots.txt's Crawl-delay); never raises
+        it. Slots already taken keep counting. Returns True when the limit changed."""
+        if rate_per_second <= 0 or (self.enabled and rate_per_second >= self.rate_per_second):
+            return False
+        self._configure(rate_per_second)
+        return True
 
     async def acquire(self) -> RateSlot:
         """Wait for a free slot and take it; the caller sends right away, then releases."""

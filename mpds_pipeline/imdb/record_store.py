@@ -70,7 +70,7 @@ def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
 
     by_id: dict[int, object] = {}
     errors: dict[int, dict] = {}
-    for response in PageArchive(archive_dir).iter_responses():
+    for response in PageArchive(archive_dir, repair=False).iter_responses():
         if response.status != "ok" or response.kind != kind:
             continue
         parsed = parse_page(response.body, kind=kind, path=response.url)

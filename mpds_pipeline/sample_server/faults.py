@@ -12,9 +12,12 @@ matching requests of each path (``None``: every time) with probability ``rate``
   waf       the AWS WAF challenge: HTTP 202, x-amzn-waf-action: challenge, no page data
   waf403    403 with x-amzn-waf-action: block
   waf200    the challenge page served with HTTP 200 and no WAF header
+  gzip_bomb     a 200 whose small gzip body inflates to ``size_mb`` MiB of zeros
+  huge          a 200 of ``size_mb`` MiB, announced by its Content-Length
+  huge_chunked  a 200 of ``size_mb`` MiB, chunked, with no Content-Length
 
 Text form (CLI): rules separated by ';', options by ',':
-``429,rate=0.05,retry_after=2;waf,ids=100-120;slow,path=^/name/,delay_s=3,times=1``
+``429,rate=0.05,retry_after=2;waf,ids=100-120;slow,path=^/name/,delay_s=3,times=1;gzip_bomb,size_mb=1024``
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-FAULT_KINDS = ("429", "500", "503", "slow", "reset", "truncate", "waf", "waf403", "waf200")
+FAULT_KINDS = ("429", "500", "503", "slow", "reset", "truncate", "waf", "waf403", "waf200",
+               "gzip_bomb", "huge", "huge_chunked")
 _ID_RE = re.compile(r"/(?:title/tt|name/nm)(\d+)")
 
 
@@ -37,6 +41,7 @@ class FaultRule:
     rate: float = 1.0
     retry_after: str = "1"
     delay_s: float = 2.0
+    size_mb: float = 200.0  # MiB of body for the hostile kinds (the gzip bomb's inflated size)
 
     def __post_init__(self):
         if self.kind not in FAULT_KINDS:
@@ -72,7 +77,7 @@ class FaultPlan:
                     options["ids"] = frozenset(_parse_ids(value))
                 elif key in ("times",):
                     options[key] = int(value)
-                elif key in ("rate", "delay_s"):
+                elif key in ("rate", "delay_s", "size_mb"):
                     options[key] = float(value)
                 elif key in ("path", "retry_after"):
                     options[key] = value

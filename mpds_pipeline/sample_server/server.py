@@ -7,11 +7,13 @@ so that tests can assert politeness as the server saw it.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import socket
 import struct
 import threading
 import time
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -76,6 +78,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "slow":
             time.sleep(rule.delay_s)
+        if kind in ("gzip_bomb", "huge", "huge_chunked"):
+            log(200)
+            self._send_hostile(kind, int(rule.size_mb * _MIB))
+            return
         if kind == "429":
             reply = _Reply(429, b"Too Many Requests", "text/plain", (("Retry-After", rule.retry_after),))
         elif kind in ("500", "503"):
@@ -104,6 +110,53 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+    def _send_hostile(self, kind: str, size: int) -> None:
+        """A body built to exhaust a client's memory; the client may hang up at any point."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if kind == "gzip_bomb":
+            body = gzip_bomb(size)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+        elif kind == "huge":
+            self.send_header("Content-Length", str(size))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        zeros = bytes(_MIB)
+        try:
+            if kind == "gzip_bomb":
+                self.wfile.write(body)
+                return
+            for start in range(0, size, _MIB):
+                piece = zeros[: min(_MIB, size - start)]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if kind == "huge_chunked" else piece)
+            if kind == "huge_chunked":
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client refused the rest: what it should do
+
+
+_MIB = 1 << 20
+
+
+@functools.lru_cache(maxsize=2)
+def gzip_bomb(inflated_size: int) -> bytes:
+    """One gzip member that inflates to ``inflated_size`` zero bytes (a multiple of 1 MiB),
+    about 1/1000 of that: the same fully flushed deflate block repeated, in 0.5 s for 1 GiB."""
+    chunks = max(1, inflated_size // _MIB)
+    zeros = bytes(_MIB)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = deflater.compress(zeros) + deflater.flush(zlib.Z_FULL_FLUSH)  # byte-aligned, self-contained
+    crc = 0
+    for _ in range(chunks):
+        crc = zlib.crc32(zeros, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    final_empty_block = b"\x03\x00"
+    return header + block * chunks + final_empty_block + struct.pack("<II", crc, (chunks * _MIB) & 0xFFFFFFFF)
 
 
 class _Server(ThreadingHTTPServer):
