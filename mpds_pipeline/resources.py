@@ -35,6 +35,10 @@ class ImdbClientResource(ConfigurableResource):
     backoff_base_s: float = Field(default_factory=lambda: settings.env_float("MPDS_BACKOFF_BASE_S", 1.0))
     backoff_max_s: float = 60.0
     max_consecutive_blocks: int = 5
+    max_page_bytes: int = Field(
+        10_000_000, description="cap on one response body (pages, robots.txt): over it the id is 'failed', "
+        "unread; images have their own cap (max_bytes of the download assets)"
+    )
     archive_mode: str = Field(
         default_factory=lambda: settings.env_str("MPDS_ARCHIVE_MODE", "full"),
         description="'full' keeps whole pages in the WARC archive, 'data' only their data scripts",
@@ -60,6 +64,7 @@ class ImdbClientResource(ConfigurableResource):
             backoff_max_s=self.backoff_max_s,
             extra_allowed_hosts=tuple(self.extra_allowed_hosts),
             obey_robots=self.obey_robots,
+            max_body_bytes=self.max_page_bytes,
         )
 
 

@@ -215,3 +215,71 @@ def test_closing_a_client_waits_out_its_rate_window_so_the_next_client_stays_wit
         asyncio.run(burst(server.base_url))
         assert server.request_count("/title/") == 6
         assert server.max_requests_in_any_window(1.0, "/title/") <= 3
+
+
+# --- bounded bodies ------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["gzip_bomb", "huge", "huge_chunked"])
+def test_body_over_the_cap_is_refused_once_and_the_crawl_records_why(server, tmp_path, kind):
+    """2 MiB (inflated, announced or chunked) against a 1 MB cap: refused, not retried,
+    recorded as failed with the reason; the per-call cap lets the same body through."""
+    server.set_faults(FaultPlan([FaultRule(kind, path=PATH, size_mb=2)]))
+    settings = settings_for(server, max_body_bytes=1_000_000, max_retries=3)
+    resp, _ = fetch(settings, server.base_url + PATH)
+    assert resp.too_large and resp.content == b"" and resp.attempts == 1
+    assert resp.error.startswith("body too large") and "1,000,000-byte cap" in resp.error
+    assert server.request_count(PATH) == 1
+    assert classify_response("title", 1, resp) == ("failed", None, resp.error)
+
+    server.clear_log()
+    result = asyncio.run(crawl_ids("title", [1, 2], settings, PageArchive(tmp_path)))
+    by_id = {o.id: o for o in result.outcomes}
+    assert by_id[1].status == "failed" and by_id[1].error.startswith("body too large")
+    assert by_id[2].status == "ok"  # the next id is unaffected
+    assert PageArchive(tmp_path).archived_ids("title") == {2}  # a refused body is never archived
+
+    allowed, _ = fetch(settings, server.base_url + PATH, max_bytes=3_000_000)
+    assert not allowed.too_large and allowed.error is None and len(allowed.content) == 2 * 2**20
+
+
+def test_hostile_bodies_stay_within_100_mb_of_the_idle_process():
+    """The benchmark's measurement, pinned: one download of each hostile body, in its own
+    process, under the image cap (20 MB); the server runs in another process."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_hostile_bodies.py"
+    done = subprocess.run([sys.executable, str(bench), "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(rows) == 4
+    for row in rows:
+        assert row["added_mb"] <= 100, row
+        assert row["too_large"] == (row["expected"] == "too_large"), row
+    under_cap = next(row for row in rows if row["expected"] == "ok")
+    assert under_cap["bytes"] == 15 * 2**20 and under_cap["status_code"] == 200
+    # Not vacuous: reading the 15 MiB body shows up in the measure.
+    assert under_cap["added_mb"] >= 10
+
+
+# --- robots.txt Crawl-delay ---------------------------------------------------------
+def test_crawl_delay_lowers_the_rate_to_one_request_per_delay():
+    from mpds_pipeline.sample_server.pages import ROBOTS_TXT
+
+    notices: list[str] = []
+    settings_kw = dict(rate_per_second=20, concurrency=4)
+    with SampleImdbServer(robots_txt=ROBOTS_TXT + b"Crawl-delay: 0.3\n") as srv:
+        settings = settings_for(srv, **settings_kw)
+
+        async def run():
+            async with PoliteClient(settings, log=notices.append) as client:
+                await asyncio.gather(*(client.fetch(f"{srv.base_url}/title/tt000000{i}") for i in range(1, 5)))
+                return client.rate_per_second
+
+        rate = asyncio.run(run())
+        arrivals = sorted(r.t for r in srv.requests)
+    assert rate == pytest.approx(1 / 0.3)
+    assert len(arrivals) == 5  # robots.txt, then 4 pages that concurrency 4 at 20/s would send at once
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) >= 0.3
+    assert len(notices) == 1 and "Crawl-delay 0.3s" in notices[0] and "20/s" in notices[0]

@@ -137,3 +137,120 @@ def test_real_pages_classify_as_ok():
     for page in sorted(SHARED_PAGES.glob("*.html")):
         resp = FetchResponse(str(page), 200, {"content-type": "text/html"}, page.read_bytes(), str(page), 1)
         assert classify_response("title", 1, resp) == ("ok", None, None), page.name
+
+
+def test_no_request_leaves_after_the_nth_consecutive_block(server, tmp_path):
+    """At 1 request/s with 4 workers, three wait for the rate slot while one is on the
+    wire; after the N-th block none of them may send (the issue saw N + 3 arrive)."""
+    server.set_faults(FaultPlan([FaultRule("waf", path="^/title/")]))
+    settings = settings_for(server, rate_per_second=1, concurrency=4, obey_robots=False)
+    with pytest.raises(ImdbBlockingError) as excinfo:
+        crawl_partition("title", range(1, 21), settings, tmp_path, max_consecutive_blocks=2)
+    assert server.request_count("/title/") == 2
+    result = excinfo.value.result
+    assert result.requests_made == 2 and len(result.blocked_ids()) == 2
+    assert len(result.unattempted_ids) == 18
+
+
+def test_progress_is_logged_with_counts_rate_and_eta(server, tmp_path):
+    lines: list[str] = []
+    crawl_partition("title", range(1, 13), settings_for(server), tmp_path, log=lines.append, label="title_pages p1")
+    assert lines[0].startswith("title_pages p1: 1/12 ids (8.3%)") and "ETA" in lines[0]
+    final = lines[-1]
+    assert final.startswith("title_pages p1: 12/12 ids (100.0%)") and "done in" in final
+    counts = {status: n for status, n in read_status_counts(tmp_path).items() if n}
+    for status, n in counts.items():
+        assert f"{status} {n}" in final
+    lines.clear()
+    crawl_partition("title", range(1, 13), settings_for(server), tmp_path, log=lines.append, label="title_pages p1")
+    assert lines[0] == "title_pages p1: 12 of 12 ids already archived, 0 to fetch"
+
+
+def read_status_counts(archive_dir) -> dict[str, int]:
+    from collections import Counter
+
+    return dict(Counter(o.status for o in read_outcomes(archive_dir)))
+
+
+# --- one crawl per partition -----------------------------------------------------------
+_HOLD_LOCK = (
+    "import sys, time; from pathlib import Path\n"
+    "from mpds_pipeline.imdb.archive import partition_lock\n"
+    "with partition_lock(Path(sys.argv[1]), run_id='run-abc'):\n"
+    "    print('locked', flush=True); time.sleep(60)\n"
+)
+
+
+def test_second_crawl_of_a_partition_fails_fast_naming_the_holder_until_it_dies(server, tmp_path):
+    from mpds_pipeline.imdb.archive import PartitionBusy
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(PartitionBusy) as excinfo:
+            crawl_partition("title", range(1, 6), settings_for(server), tmp_path)
+        message = str(excinfo.value)
+        assert f"pid {holder.pid}" in message and "Dagster run run-abc" in message and "since 20" in message
+        assert "host " in message and "already being crawled" in message
+        assert server.request_count() == 0  # nothing was fetched...
+        assert not (tmp_path / "pages.warc.gz").exists()  # ...or written
+        os.kill(holder.pid, signal.SIGKILL)  # no cleanup runs: the kernel drops the lock
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    result = crawl_partition("title", range(1, 6), settings_for(server), tmp_path)
+    assert len(result.outcomes) == 5
+
+
+_ORPHANED_STEP = """
+import multiprocessing, sys, time
+from pathlib import Path
+
+def step(base_url, archive_dir):
+    from mpds_pipeline.imdb.client import ClientSettings
+    from mpds_pipeline.imdb.crawl import crawl_partition
+    from mpds_pipeline.parent_watch import parent_gone_check
+    settings = ClientSettings(base_url=base_url, rate_per_second=10, concurrency=4)
+    crawl_partition("title", range(1, 61), settings, Path(archive_dir), should_stop=parent_gone_check())
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(target=step, args=sys.argv[1:3])
+    child.start()
+    print(child.pid, flush=True)
+    child.join()
+"""
+
+
+def test_step_stops_when_its_run_process_is_killed_and_the_rerun_fetches_each_id_once(server, tmp_path):
+    """Dagster's multiprocess executor runs a step in a spawned child of the run process;
+    SIGKILL of the run process must not leave the step crawling (nor holding the lock)."""
+    script = tmp_path / "run_process.py"
+    script.write_text(_ORPHANED_STEP)
+    archive_dir = tmp_path / "archive"
+    run_process = subprocess.Popen([sys.executable, str(script), server.base_url, str(archive_dir)], cwd=REPO,
+                                   stdout=subprocess.PIPE, text=True)
+    try:
+        step_pid = int(run_process.stdout.readline())
+        deadline = time.monotonic() + 30
+        while server.request_count("/title/") < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(run_process.pid, signal.SIGKILL)
+    finally:
+        run_process.kill()
+        run_process.wait(timeout=10)
+    at_kill = server.request_count("/title/")
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{step_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{step_pid}").exists(), "the orphaned step is still running"
+    stopped_at = server.request_count("/title/")
+    # Stopped within one poll (0.25 s at 10/s) plus what was on the wire; far from all 60.
+    assert stopped_at <= at_kill + 4 < 60
+
+    fetched_by_step = {path for path in server.request_log if path.startswith("/title/")}
+    server.clear_log()
+    crawl_partition("title", range(1, 61), settings_for(server), archive_dir)  # the lock is free again
+    fetched_by_rerun = {path: len(times) for path, times in server.request_log.items() if path.startswith("/title/")}
+    assert set(fetched_by_rerun.values()) == {1}
+    assert fetched_by_step.isdisjoint(fetched_by_rerun) and len(fetched_by_step) + len(fetched_by_rerun) == 60
+    assert sorted(r.id for r in PageArchive(archive_dir).iter_responses(with_bodies=False)) == list(range(1, 61))

@@ -1,14 +1,16 @@
 """The crawl through Dagster itself: definitions load, the CLI materialises a partition
-against the sample server, checks pass, and a rerun refetches nothing."""
+against the sample server, checks pass, and a second run of it refetches nothing."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.sample_server import SampleImdbServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -45,32 +47,46 @@ def test_definitions_validate(dagster_home, tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_cli_materialises_title_partition_and_rerun_refetches_nothing(dagster_home, tmp_path):
+def test_two_concurrent_runs_of_a_partition_fetch_each_id_once(dagster_home, tmp_path):
+    """The bundled dagster.yaml limits the imdb_requests pool to one step at a time: a
+    second run of the partition, started while the first crawls, waits for the slot and
+    then finds everything archived. Nothing is fetched twice, the archive stays whole."""
     data_dir = tmp_path / "data"
     with SampleImdbServer() as server:
-        env = crawl_env(dagster_home, data_dir, server.base_url)
+        # 2 requests/s: the first run's crawl outlasts the second run's start-up.
+        env = {**crawl_env(dagster_home, data_dir, server.base_url), "MPDS_RATE": "2"}
         register_ranges(env)
         args = ["asset", "materialize", "-m", "mpds_pipeline", "--select", "title_pages,title_records",
                 "--partition", "tt0000001-tt0000030"]
-        first = run_dagster(args, env)
-        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-        title_requests = server.request_count("/title/")
-        assert title_requests == 30  # one request per id, nothing twice
-        assert all(len(times) == 1 for path, times in server.request_log.items() if path.startswith("/title/"))
-
-        records = pq.read_table(data_dir / "crawl" / "title_records" / "tt0000001-tt0000030.parquet").to_pandas()
-        assert len(records) > 0
-        assert records["id"].is_unique
-        assert records["id"].between(1, 30).all()
-
-        outcomes = pq.read_table(data_dir / "crawl" / "title_pages" / "tt0000001-tt0000030" / "outcomes.parquet").to_pandas()
-        assert sorted(outcomes["id"]) == list(range(1, 31))
-        assert set(outcomes["status"]) <= {"ok", "missing", "redirect"}
-        assert (outcomes["status"] == "ok").sum() == len(records)
-
-        second = run_dagster(args, env)
+        first = subprocess.Popen([DAGSTER, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, cwd=REPO_ROOT)
+        try:
+            deadline = time.monotonic() + 120
+            while server.request_count("/title/") == 0 and first.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            second = run_dagster(args, env)
+            first_out, _ = first.communicate(timeout=300)
+        finally:
+            first.kill()
+        assert first.returncode == 0, first_out[-3000:]
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-        assert server.request_count("/title/") == title_requests  # the rerun fetched no page again
+        assert "Step blocked by limit for pool imdb_requests" in second.stdout + second.stderr
+        title_log = {path: times for path, times in server.request_log.items() if path.startswith("/title/")}
+        assert len(title_log) == 30 and all(len(times) == 1 for times in title_log.values())
+        assert server.max_requests_in_any_window(1.0) <= 2
+
+    archived = PageArchive(data_dir / "crawl" / "title_pages" / "tt0000001-tt0000030").iter_responses(with_bodies=False)
+    assert sorted(r.id for r in archived) == list(range(1, 31))
+    records = pq.read_table(data_dir / "crawl" / "title_records" / "tt0000001-tt0000030.parquet").to_pandas()
+    assert len(records) > 0
+    assert records["id"].is_unique
+    assert records["id"].between(1, 30).all()
+
+    outcomes = pq.read_table(data_dir / "crawl" / "title_pages" / "tt0000001-tt0000030" / "outcomes.parquet").to_pandas()
+    assert sorted(outcomes["id"]) == list(range(1, 31))
+    assert set(outcomes["status"]) <= {"ok", "missing", "redirect"}
+    assert (outcomes["status"] == "ok").sum() == len(records)
+    assert "title_pages tt0000001-tt0000030: 30/30 ids (100.0%)" in first_out  # progress at INFO
 
 
 def test_blocking_fails_the_run_with_a_clear_message(dagster_home, tmp_path):

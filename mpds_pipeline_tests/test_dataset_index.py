@@ -448,3 +448,13 @@ def test_a_waf_challenge_is_reported_as_blocked(tmp_path):
     with pytest.raises(DatasetDownloadError, match="blocked"):
         fetch_dataset_files("http://datasets.test", tmp_path, ["title.basics.tsv.gz"], transport=transport)
     assert not (tmp_path / "title.basics.tsv.gz").exists()
+
+
+@pytest.mark.parametrize("kind", ["huge", "huge_chunked"])
+def test_download_over_the_file_cap_is_refused_and_leaves_nothing(tmp_path, kind):
+    from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
+
+    with SampleImdbServer(faults=FaultPlan([FaultRule(kind, path="^/datasets/", size_mb=3)])) as server:
+        with pytest.raises(DatasetDownloadError, match="1,000,000-byte cap"):
+            fetch_dataset_files(server.base_url + "/datasets", tmp_path, ["title.basics.tsv.gz"], max_file_bytes=1_000_000)
+    assert list(tmp_path.iterdir()) == []

@@ -292,3 +292,13 @@ def test_a_run_saves_its_manifest_as_it_goes(server, tmp_path):
     watcher.join()
     assert seen["ids"] == [1] and result.status_counts == {"ok": 2}
     assert read_manifest(tmp_path)["id"].tolist() == [1, 2]
+
+
+def test_an_image_over_the_cap_is_refused_by_the_client_unread(server, tmp_path):
+    """The cap travels to the client: a Content-Length over it is refused before the body
+    is read, recorded as too_large with the client's reason, and nothing is written."""
+    result = download_images([(1, server.base + "/good.jpg")], tmp_path, server.settings(),
+                             min_bytes=100, max_bytes=len(GOOD_JPEG) - 1)
+    row = by_id(result)[1]
+    assert row["status"] == "too_large" and row["reason"].startswith("body too large: Content-Length")
+    assert not list(tmp_path.glob("*.jpg"))

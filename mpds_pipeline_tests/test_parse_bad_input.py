@@ -1,9 +1,8 @@
 """Bad input never raises: it gives a ParseError that names what was missing."""
 from __future__ import annotations
 
-import re
-
 import random
+import re
 from pathlib import Path
 
 import orjson

@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..imdb.classify import is_waf_challenge
 from ..imdb.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
-from .image_checks import DECODED, INVALID, OK, ImageLimits, verify_body
+from .image_checks import DECODED, INVALID, OK, TOO_LARGE, ImageLimits, verify_body
 
 HTTP_ERROR, REFUSED, FAILED, BLOCKED = "http_error", "refused", "failed", "blocked"
 ROW_FIELDS = ("id", "variant", "file_name", "url", "bytes", "width", "height", "format", "sha256",
@@ -67,7 +67,7 @@ async def _download_all(todo, dest_dir: Path, settings: ClientSettings, limits: 
                 while not queue.empty() and not state["blocked"] and not stop.is_set():
                     item_id, variant, url = queue.get_nowait()
                     state["fetched"] += 1
-                    row = await _fetch_one(client, item_id, variant, url)
+                    row = await _fetch_one(client, item_id, variant, url, limits.max_bytes)
                     if "response" in row:
                         resp = row.pop("response")
                         bad = known_bad.get((item_id, variant))
@@ -81,13 +81,15 @@ async def _download_all(todo, dest_dir: Path, settings: ClientSettings, limits: 
     return state["blocked"], state["fetched"]
 
 
-async def _fetch_one(client: PoliteClient, item_id: int, variant: int, url: str) -> dict:
+async def _fetch_one(client: PoliteClient, item_id: int, variant: int, url: str, max_bytes: int) -> dict:
     row = dict.fromkeys(ROW_FIELDS)
     row.update(id=item_id, variant=variant, file_name=file_name_for(item_id, variant), url=url)
     try:
-        resp: FetchResponse = await client.fetch(url, follow_redirects=True)
+        resp: FetchResponse = await client.fetch(url, follow_redirects=True, max_bytes=max_bytes)
     except (HostNotAllowed, RobotsDisallowed) as refusal:
         return {**row, "status": REFUSED, "reason": str(refusal)}
+    if resp.too_large:  # refused by the client before more than the cap was held
+        return {**row, "status": TOO_LARGE, "reason": resp.error}
     if resp.status_code == 200 and resp.error is None:
         # Checked off the event loop, where the WAF check on the body happens too.
         return {**row, "response": resp, "bytes": len(resp.content)}

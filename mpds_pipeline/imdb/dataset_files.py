@@ -7,6 +7,11 @@ the server says they are unchanged: a conditional request (``If-None-Match`` /
 ``If-Modified-Since``) answered 304, or the same ETag, Last-Modified or, when the server
 gives neither, the same size as the copy on disk. What was seen is kept beside each file
 in ``<name>.meta.json``.
+
+Memory stays bounded whatever the server sends (1 MiB chunks); disk is bounded by
+``max_file_bytes`` (default 5 GB, several times the largest file IMDb publishes): a
+Content-Length over it is refused before reading, and a body that grows past it is cut
+and its partial file removed.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import httpx
 DEFAULT_DATASETS_URL = "https://datasets.imdbws.com"
 DATASET_FILE_NAMES: tuple[str, ...] = ("title.basics.tsv.gz", "name.basics.tsv.gz", "title.principals.tsv.gz")
 CHUNK_BYTES = 1 << 20
+MAX_FILE_BYTES = 5_000_000_000  # title.principals.tsv.gz, the largest, is under 1 GB
 _DEFAULT_TIMEOUT_S = 60.0
 _DEFAULT_USER_AGENT = "mpds-pipeline (IMDb non-commercial datasets)"
 
@@ -88,6 +94,7 @@ def fetch_dataset_files(
     client_settings: Any = None,
     *,
     transport: httpx.BaseTransport | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> DownloadReport:
     """Like :func:`download_dataset_files`, but says per file whether it was fetched.
 
@@ -101,7 +108,7 @@ def fetch_dataset_files(
     report = DownloadReport(base_url=base_url)
     with _make_client(client_settings, transport) as client:
         for name in names:
-            report.files.append(_fetch_one(client, f"{base_url.rstrip('/')}/{name}", dest / name))
+            report.files.append(_fetch_one(client, f"{base_url.rstrip('/')}/{name}", dest / name, max_file_bytes))
     return report
 
 
@@ -160,7 +167,7 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(value)
 
 
-def _fetch_one(client: httpx.Client, url: str, path: Path) -> FileOutcome:
+def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int) -> FileOutcome:
     meta = _load_meta(path)
     conditional = {}
     if meta.get("etag"):
@@ -171,7 +178,11 @@ def _fetch_one(client: httpx.Client, url: str, path: Path) -> FileOutcome:
         if _same_as_local(response, meta):
             return FileOutcome(path.name, path, "unchanged", meta["size"])
         _raise_for_status(url, response)
-        written = _stream_to(path, response)
+        announced = _content_length(response)
+        if announced is not None and announced > max_bytes:
+            raise DatasetDownloadError(f"{url}: Content-Length {announced:,} is over the {max_bytes:,}-byte cap "
+                                       "(not downloaded)")
+        written = _stream_to(path, response, max_bytes)
     _meta_path(path).write_text(
         json.dumps(
             {
@@ -193,7 +204,7 @@ def _raise_for_status(url: str, response: httpx.Response) -> None:
         raise DatasetDownloadError(f"HTTP {response.status_code} for {url}")
 
 
-def _stream_to(path: Path, response: httpx.Response) -> int:
+def _stream_to(path: Path, response: httpx.Response, max_bytes: int) -> int:
     """Write the body to ``path`` atomically; the number of bytes written."""
     partial = path.with_name(path.name + ".part")
     expected = _content_length(response)
@@ -205,6 +216,9 @@ def _stream_to(path: Path, response: httpx.Response) -> int:
             for chunk in response.iter_raw(CHUNK_BYTES):
                 out.write(chunk)
                 written += len(chunk)
+                if written > max_bytes:
+                    raise DatasetDownloadError(f"{response.url}: over the {max_bytes:,}-byte cap; stopped at "
+                                               f"{written:,} bytes and removed the partial file")
             out.flush()
             os.fsync(out.fileno())
         if expected is not None and written != expected:

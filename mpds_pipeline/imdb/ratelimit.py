@@ -60,11 +60,13 @@ class SlidingWindowLimiter:
             self.window_s = self._base_window_s + self._margin_s
 
     def slow_to(self, rate_per_second: float) -> bool:
-        """Lower the limit to ``rate_per_second`` (robots.txt's Crawl-delay); never raises
-        it. Slots already taken keep counting. Returns True when the limit changed."""
+        """Lower the limit to one request per 1/``rate_per_second`` seconds (robots.txt's
+        Crawl-delay: a gap, not a budget per second); never raises it. Slots already taken
+        keep counting. Returns True when the limit changed."""
         if rate_per_second <= 0 or (self.enabled and rate_per_second >= self.rate_per_second):
             return False
-        self._configure(rate_per_second)
+        self.rate_per_second, self.enabled = rate_per_second, True
+        self.max_in_window, self.window_s = 1, self._base_window_s / rate_per_second + self._margin_s
         return True
 
     async def acquire(self) -> RateSlot:

@@ -2,10 +2,16 @@
 
 RFC 9309: a robots.txt that is absent (4xx) allows everything; one that cannot be
 read (5xx, connection failure) means "do not crawl" until it can be read.
+
+``Crawl-delay`` (not in RFC 9309, but widely used) is honoured by the client as a lower
+rate. The standard library's parser keeps only whole seconds and drops "0.5", so the
+delay is read here, with the parser's own group matching: the first group naming our
+product token (the User-Agent up to its "/"), else the ``*`` group.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from urllib.robotparser import RobotFileParser
 
 
@@ -16,6 +22,8 @@ class RobotsRules:
     parser: RobotFileParser | None = None
     allow_all: bool = False
     disallow_all: bool = False
+    # (lower-case user agents of a group, its Crawl-delay in seconds or None), in file order
+    delay_groups: list[tuple[list[str], float | None]] = field(default_factory=list)
 
     def can_fetch(self, user_agent: str, url: str) -> bool:
         if self.disallow_all:
@@ -25,18 +33,50 @@ class RobotsRules:
         return self.parser.can_fetch(user_agent, url)
 
     def crawl_delay(self, user_agent: str) -> float | None:
-        if self.parser is None:
-            return None
-        delay = self.parser.crawl_delay(user_agent)
-        return float(delay) if delay is not None else None
+        """Seconds between requests that the group applying to ``user_agent`` asks, or None."""
+        product = user_agent.split("/")[0].lower()
+        named = [delay for agents, delay in self.delay_groups if any(a != "*" and a in product for a in agents)]
+        anyone = [delay for agents, delay in self.delay_groups if "*" in agents]
+        matching = named or anyone  # the first applying group decides, as for Allow/Disallow
+        return matching[0] if matching else None
+
+
+def _delay_groups(lines: list[str]) -> list[tuple[list[str], float | None]]:
+    groups: list[tuple[list[str], float | None]] = []
+    agents: list[str] = []
+    delay: float | None = None
+    in_rules = False
+    for raw in lines:
+        key, sep, value = raw.split("#", 1)[0].partition(":")
+        if not sep:
+            continue
+        key, value = key.strip().lower(), value.strip()
+        if key == "user-agent":
+            if in_rules:  # a user-agent line after rules starts the next group
+                groups.append((agents, delay))
+                agents, delay, in_rules = [], None, False
+            agents.append(value.lower())
+        elif agents:
+            in_rules = True
+            if key == "crawl-delay":
+                try:
+                    seconds = float(value)
+                except ValueError:
+                    continue
+                if math.isfinite(seconds) and seconds > 0:
+                    delay = seconds
+    if agents:
+        groups.append((agents, delay))
+    return groups
 
 
 def rules_from_response(status_code: int, content: bytes) -> RobotsRules | None:
     """Rules from a robots.txt response, or None when it could not be read (do not cache)."""
     if status_code == 200:
+        lines = content.decode("utf-8", errors="replace").splitlines()
         parser = RobotFileParser()
-        parser.parse(content.decode("utf-8", errors="replace").splitlines())
-        return RobotsRules(parser=parser)
+        parser.parse(lines)
+        return RobotsRules(parser=parser, delay_groups=_delay_groups(lines))
     if status_code in (401, 403):
         return RobotsRules(disallow_all=True)
     if 400 <= status_code < 500 and status_code != 429:

@@ -171,8 +171,10 @@ class SampleImdbServer:
     """A loopback stand-in for www.imdb.com; a context manager running in a thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultPlan | str | None = None,
-                 seed: int = 0, padding_kb: int = 64, dataset_titles: tuple[int, int] = (1, 1000)):
+                 seed: int = 0, padding_kb: int = 64, dataset_titles: tuple[int, int] = (1, 1000),
+                 robots_txt: bytes = ROBOTS_TXT):
         self.seed = seed
+        self.robots_txt = robots_txt
         self.dataset_titles = dataset_titles
         self._datasets: dict[str, bytes] | None = None
         self._datasets_lock = threading.Lock()
@@ -266,7 +268,7 @@ class SampleImdbServer:
     # --- content ---------------------------------------------------------------------
     def route(self, path: str, base: str) -> _Reply:
         if path == "/robots.txt":
-            return _Reply(200, ROBOTS_TXT, "text/plain")
+            return _Reply(200, self.robots_txt, "text/plain")
         if match := _TITLE_RE.match(path):
             title_id = int(match.group(1))
             truth = sample_title(title_id, self.seed)
