@@ -241,6 +241,13 @@ def test_body_over_the_cap_is_refused_once_and_the_crawl_records_why(server, tmp
     assert not allowed.too_large and allowed.error is None and len(allowed.content) == 2 * 2**20
 
 
+def test_robots_txt_over_the_cap_means_do_not_crawl(server):
+    server.set_faults(FaultPlan([FaultRule("huge_chunked", path="^/robots.txt$", size_mb=2)]))
+    resp, _ = fetch(settings_for(server, max_body_bytes=1_000_000), server.base_url + PATH)
+    assert resp.status_code is None and "robots.txt" in resp.error and "body too large" in resp.error
+    assert server.request_count(PATH) == 0
+
+
 def test_hostile_bodies_stay_within_100_mb_of_the_idle_process():
     """The benchmark's measurement, pinned: one download of each hostile body, in its own
     process, under the image cap (20 MB); the server runs in another process."""

@@ -64,7 +64,7 @@ def test_two_concurrent_runs_of_a_partition_fetch_each_id_once(dagster_home, tmp
             deadline = time.monotonic() + 120
             while server.request_count("/title/") == 0 and first.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
-            second = run_dagster(args, env)
+            second = run_dagster([*args[:5], "title_pages", *args[6:]], env)  # its records step adds nothing here
             first_out, _ = first.communicate(timeout=300)
         finally:
             first.kill()

@@ -214,7 +214,7 @@ class PoliteClient:
                 robots_resp = await self._get_with_retries(origin + "/robots.txt", self.settings.max_body_bytes)
                 challenged = "x-amzn-waf-action" in robots_resp.headers or robots_resp.status_code == 202
                 rules = None
-                if robots_resp.status_code is not None and not challenged:
+                if robots_resp.status_code is not None and not robots_resp.too_large and not challenged:
                     rules = rules_from_response(robots_resp.status_code, robots_resp.content)
                 if rules is None:
                     if challenged:  # the WAF answered: hand the challenge over to be classified as blocked
