@@ -81,6 +81,10 @@ def test_reading_tolerates_a_truncated_tail_without_repairing(tmp_path):
     path.write_bytes(path.read_bytes()[:-50])
     # iter_responses on an archive opened before the damage still stops cleanly.
     assert [r.id for r in archive.iter_responses()] == [1]
+    # A reader (repair=False) never cuts the file: the tail may be a live writer's record.
+    size = path.stat().st_size
+    reader = PageArchive(tmp_path, repair=False)
+    assert reader.archived_ids("title") == {1} and path.stat().st_size == size
 
 
 def test_data_mode_keeps_only_the_data_scripts(tmp_path):

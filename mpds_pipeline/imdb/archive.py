@@ -73,8 +73,8 @@ def _default_extractor(html: bytes) -> bytes | None:
 class PageArchive:
     """Append-only WARC archive of one partition's final responses."""
 
-    def __init__(self, archive_dir: Path, mode: str = "full", *, extractor: Callable[[bytes], bytes | None] | None = None,
-                 repair: bool = True):
+    def __init__(self, archive_dir: Path, mode: str = "full", *,
+                 extractor: Callable[[bytes], bytes | None] | None = None, repair: bool = True):
         """``repair``: cut a truncated last record (a killed writer's); only a holder of
         ``partition_lock`` may, a reader passes False and just skips it."""
         if mode not in ARCHIVE_MODES:

@@ -192,10 +192,9 @@ async def crawl_ids(
                     return
                 await asyncio.sleep(STOP_POLL_S)
 
-        tasks = [asyncio.ensure_future(produce()), *(asyncio.ensure_future(work()) for _ in range(workers_n))]
         watcher = asyncio.ensure_future(watch()) if should_stop is not None else None
         try:
-            await asyncio.gather(*tasks)
+            await asyncio.gather(produce(), *(work() for _ in range(workers_n)))
         finally:
             if watcher is not None:
                 watcher.cancel()
