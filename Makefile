@@ -29,6 +29,7 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_parse.py
 	$(PY) benchmarks/bench_crawl.py
+	$(PY) benchmarks/bench_hostile_bodies.py
 
 clean-demo:
 	rm -rf data/demo
