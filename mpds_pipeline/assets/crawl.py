@@ -95,7 +95,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 should_stop=parent_gone_check(),
                 log=context.log.info,
                 label=f"{pages_name} {context.partition_key}",
-                run_id=context.run_id,
+                run_id=context.run.run_id,
             )
         except PartitionBusy as busy:
             raise Failure(description=str(busy)) from busy
