@@ -54,6 +54,7 @@ class ImageServer:
     def __init__(self):
         self.hits: Counter[str] = Counter()
         self.gate = threading.Event()
+        self.robots: bytes | None = None  # served as /robots.txt when set
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,10 +68,11 @@ class ImageServer:
                     self.end_headers()
                     return
                 path = self.path
+                served = {**FILES, "/robots.txt": (server.robots, "text/plain")} if server.robots else FILES
                 if path.startswith("/gated/"):
                     server.gate.wait(10)
                     path = path.removeprefix("/gated")
-                body, kind = FILES.get(path, (None, None))
+                body, kind = served.get(path, (None, None))
                 if body is None:
                     self.send_error(404)
                     return
@@ -302,3 +304,17 @@ def test_an_image_over_the_cap_is_refused_by_the_client_unread(server, tmp_path)
     row = by_id(result)[1]
     assert row["status"] == "too_large" and row["reason"].startswith("body too large: Content-Length")
     assert not list(tmp_path.glob("*.jpg"))
+
+
+def test_a_crawl_delay_keeps_the_download_in_one_process(server, tmp_path):
+    """Each process's client would apply the delay on its own: together they would be
+    N times faster than robots.txt asks."""
+    server.robots = b"User-agent: *\nCrawl-delay: 0.001\n"
+    settings = server.settings()
+    settings.obey_robots = True
+    items = [(n, server.base + path) for n, path in enumerate(list(MANY)[:4], start=1)]
+    result = download_images(items, tmp_path / "delayed", settings, processes=2)
+    assert result.processes == 1 and result.status_counts == {"ok": 4}
+
+    server.robots = b"User-agent: *\nDisallow: /private/\n"
+    assert download_images(items, tmp_path / "free", settings, processes=2).processes == 2

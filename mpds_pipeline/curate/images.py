@@ -11,10 +11,13 @@ the manifest every ``checkpoint_s`` too, so a killed run keeps what it fetched.
 
 When the request rate allows more than one core's worth of work (no rate limit, or a
 high one, and a long list), the list is split over worker processes
-(download_worker.py), each with its share of the rate and the concurrency.
+(download_worker.py), each with its share of the rate and the concurrency. A robots.txt
+``Crawl-delay`` keeps the download in one process: each client applies the delay on its
+own, so several would together go faster than it asks.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -29,10 +32,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..imdb.client import ClientSettings
+from ..imdb.client import ClientSettings, HostNotAllowed, PoliteClient
+from ..imdb.robots import rules_from_response
 from ..progress import Progress, ProgressLog
 from .filters import as_text
 from .image_checks import (  # noqa: F401 (re-exported: callers import them from here)
@@ -165,6 +170,8 @@ def download_variants(
     todo = [(i, v, u) for i, v, u in dict.fromkeys(items) if done.get((i, v)) != u]
     reused = len(wanted) - len(todo)
     workers = choose_processes(len(todo), settings, processes)
+    if workers > 1 and settings.obey_robots and _crawl_delay_asked(todo, settings):
+        workers = 1
 
     rows: list[dict] = []
     last_saved = [time.monotonic()]
@@ -216,6 +223,28 @@ def choose_processes(items: int, settings: ClientSettings, requested: int | None
     if not fast or items < PARALLEL_MIN_ITEMS:
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_PROCESSES, settings.concurrency))
+
+
+def _crawl_delay_asked(todo: list[tuple[int, int, str]], settings: ClientSettings) -> bool:
+    """Whether the robots.txt of any origin in ``todo`` asks us for a Crawl-delay (one
+    request per origin, under the rate limit; an unreadable file asks nothing here: the
+    workers' own clients then refuse that origin)."""
+    origins = sorted({f"{u.scheme}://{u.netloc}" for u in (urlsplit(url) for _, _, url in todo)})
+
+    async def read() -> bool:
+        async with PoliteClient(dataclasses.replace(settings, obey_robots=False, concurrency=1)) as client:
+            for origin in origins:
+                try:
+                    resp = await client.fetch(origin + "/robots.txt")
+                except HostNotAllowed:
+                    continue
+                rules = rules_from_response(resp.status_code, resp.content) \
+                    if resp.status_code is not None and not resp.too_large else None
+                if rules is not None and rules.crawl_delay(settings.user_agent):
+                    return True
+        return False
+
+    return asyncio.run(read())
 
 
 def _verified_files(manifest: pd.DataFrame, dest_dir: Path) -> dict[tuple[int, int], str]:
