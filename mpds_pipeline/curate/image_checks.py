@@ -9,7 +9,7 @@
   RIFF header states, a GIF its trailer;
 - the byte floor (the paper's 5 KB) and the byte cap.
 
-A truncated transfer, a bomb, an error page or a placeholder fails here, for about 10 µs
+A truncated transfer, a bomb, an error page or a placeholder fails here, for about 5 µs
 per image. What only a decode can find (corrupt entropy-coded data inside a complete
 stream) is found where the pixels are used anyway: captioning, LoRA latents, face crops
 report their decode results to the manifest (see manifest.py), and a failure there
