@@ -52,6 +52,10 @@ class CrawlConfig(Config):
     recrawl_incomplete_after_days: float | None = Field(
         None, description="refetch archived titles whose record lacks a poster or plot and is older than this"
     )
+    photo_galleries: bool = Field(
+        True, description="person pages: fetch /name/nm…/mediaindex once for actors whose page shows too few photos of them alone"
+    )
+    min_solo_photos: int = Field(3, description="person pages: fewer photos of the actor alone than this fetch the gallery")
 
 
 def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
@@ -97,13 +101,23 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 label=f"{pages_name} {context.partition_key}",
                 run_id=context.run.run_id,
             )
+            gallery = {}
+            if kind == "person" and config.photo_galleries:
+                from ..imdb.galleries import crawl_galleries
+
+                gallery = crawl_galleries(
+                    archive_dir, imdb.client_settings(), min_solo_photos=config.min_solo_photos,
+                    archive_mode=imdb.archive_mode, max_consecutive_blocks=imdb.max_consecutive_blocks,
+                    should_stop=parent_gone_check(), log=context.log.info,
+                    label=f"person galleries {context.partition_key}", run_id=context.run.run_id,
+                ).metadata()
         except PartitionBusy as busy:
             raise Failure(description=str(busy)) from busy
         except (ImdbBlockingError, CrawlStopped) as stopped:
             result = getattr(stopped, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
             raise Failure(description=str(stopped), metadata={**metadata, **plan.metadata()}) from stopped
-        return MaterializeResult(metadata={**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata()})
+        return MaterializeResult(metadata={**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata(), **gallery})
 
     @asset(
         name=records_name,
@@ -162,7 +176,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
 
         problems, blocked, attempted = {}, 0, 0
         for archive_dir in sorted(data_dir.layout.pages_dir(kind, "x").parent.glob("*")):
-            outcomes = read_outcomes(archive_dir)
+            outcomes = [o for o in read_outcomes(archive_dir) if o.kind == kind]  # galleries have their own
             ids = [o.id for o in outcomes]
             attempted += len(ids)
             blocked += sum(o.status == "blocked" for o in outcomes)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 
 DEFAULT_BASE_URL = "https://www.imdb.com"
+# The crawl's page kinds: a person's photo gallery is archived beside the person pages.
+GALLERY_KIND = "person_gallery"
 
 _TITLE_RE = re.compile(r"tt(\d{7,9})")
 _PERSON_RE = re.compile(r"nm(\d{7,9})")
@@ -46,13 +48,20 @@ def parse_person_id(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def gallery_url(person_id: int, base_url: str = DEFAULT_BASE_URL) -> str:
+    """A person's photo gallery: ``…/name/nm0000206/mediaindex``."""
+    return f"{person_url(person_id, base_url)}/mediaindex"
+
+
 def url_for(kind: str, item_id: int, base_url: str = DEFAULT_BASE_URL) -> str:
-    """The page URL of a 'title' or 'person' id."""
+    """The page URL of a 'title' or 'person' id, or of a person's gallery (GALLERY_KIND)."""
     if kind == "title":
         return title_url(item_id, base_url)
     if kind == "person":
         return person_url(item_id, base_url)
-    raise ValueError(f"unknown page kind {kind!r}: expected 'title' or 'person'")
+    if kind == GALLERY_KIND:
+        return gallery_url(item_id, base_url)
+    raise ValueError(f"unknown page kind {kind!r}: expected 'title', 'person' or {GALLERY_KIND!r}")
 
 
 def _check_id(item_id: int) -> None:

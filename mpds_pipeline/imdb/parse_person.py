@@ -6,6 +6,7 @@ the 2016-17 mobile layout: ``section#name-overview`` with the professions as pla
 The name and photo of a classic page fall back through every structured signal older
 eras carry (see _classic_name and _classic_image), so no era loses its record for want
 of one selector.
+The photo strip of every era is read by ``person_photos``.
 Professions are the page's primary professions (the line under the name), in page
 order, as IMDb's lowercase category ids (``actor``, ``soundtrack``, ``miscellaneous``).
 """
@@ -27,6 +28,7 @@ from mpds_pipeline.imdb.page_data import (
     meta_content,
     text_of,
 )
+from mpds_pipeline.imdb.person_photos import photos_from_html, photos_of
 from mpds_pipeline.imdb.records import ParseError, PersonRecord
 
 ACTOR_PROFESSIONS = frozenset({"actor", "actress"})
@@ -104,7 +106,9 @@ def person_from_next_data(data: dict, url_hint: str | None = None) -> PersonReco
             if professions:
                 break
     era = "next-2025" if any("knownForV2" in o for o in objects) else "next"
-    return _record(person_id, name, image if isinstance(image, str) else None, professions, era)
+    record = _record(person_id, name, image if isinstance(image, str) else None, professions, era)
+    record.photos = photos_of(objects)
+    return record
 
 
 def _classic_name(tree, page: bytes, json_ld: dict | None) -> tuple[str | None, bool]:
@@ -216,10 +220,12 @@ def person_from_classic_html(
         return ParseError("no person name: no name header (h1.header, h1[itemprop=name], #name-overview h1, "
                           "#tn15title h1), JSON-LD name, og:title or <title>")
     era = "mobile" if mobile else ("classic-jsonld" if json_ld else "classic")
-    return _record(
+    record = _record(
         person_id,
         " ".join(name.split()),
         _classic_image(tree, page, json_ld),
         _classic_professions(tree, mobile, json_ld),
         era,
     )
+    record.photos = photos_from_html(page, person_id)
+    return record

@@ -13,6 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .ids import GALLERY_KIND
+from .person_photos import add_gallery_photos
 from .records import ParseError, PersonRecord, TitleRecord
 
 TITLE_SCHEMA = pa.schema(
@@ -31,6 +33,17 @@ TITLE_SCHEMA = pa.schema(
         ("era", pa.string()),
     ]
 )
+PHOTO_TYPE = pa.struct(
+    [
+        ("url", pa.string()),
+        ("caption", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("tagged_ids", pa.list_(pa.int64())),
+        ("source", pa.string()),
+    ]
+)
+# ``photos`` came later: files written before it read back with an empty list.
 PERSON_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
@@ -39,6 +52,7 @@ PERSON_SCHEMA = pa.schema(
         ("professions", pa.list_(pa.string())),
         ("is_actor", pa.bool_()),
         ("era", pa.string()),
+        ("photos", pa.list_(PHOTO_TYPE)),
     ]
 )
 SCHEMAS = {"title": TITLE_SCHEMA, "person": PERSON_SCHEMA}
@@ -70,7 +84,11 @@ def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
 
     by_id: dict[int, object] = {}
     errors: dict[int, dict] = {}
+    galleries: dict[int, bytes] = {}  # person id -> its gallery page (kind "person")
     for response in PageArchive(archive_dir, repair=False).iter_responses():
+        if kind == "person" and response.kind == GALLERY_KIND and response.status == "ok":
+            galleries[response.id] = response.body
+            continue
         if response.status != "ok" or response.kind != kind:
             continue
         parsed = parse_page(response.body, kind=kind, path=response.url)
@@ -89,6 +107,9 @@ def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
             continue
         by_id[parsed.id] = parsed
         errors.pop(response.id, None)
+    for person_id, page in galleries.items():
+        if person_id in by_id:
+            add_gallery_photos(by_id[person_id], page)
     return ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
 
 
@@ -137,6 +158,8 @@ def read_records(records_dir: Path, kind: str) -> pd.DataFrame:
     if kind == "title":
         # Arrow maps come back as lists of pairs; give callers the ordered dict.
         frame["actors"] = frame["actors"].map(lambda pairs: dict(pairs) if pairs is not None else {})
+    if kind == "person":
+        frame["photos"] = frame["photos"].map(lambda photos: list(photos) if photos is not None else [])
     return frame.drop_duplicates("id", keep="last").reset_index(drop=True)
 
 

@@ -34,6 +34,24 @@ class TitleRecord:
 
 
 @dataclass
+class PersonPhoto:
+    """One photo of a person's photo strip or gallery (not the primary image).
+
+    ``url`` is the full-size original (the ``._V1_`` rule, as for posters). ``width`` and
+    ``height`` are the original's when the page data gives them (Next.js pages), never a
+    thumbnail's. ``tagged_ids`` are the person ids IMDb tagged in the image (2025 image
+    nodes' ``names[]``); None when the page says nothing about tags.
+    """
+
+    url: str
+    caption: str | None = None
+    width: int | None = None
+    height: int | None = None
+    tagged_ids: list[int] | None = None
+    source: str = "strip"  # "strip" (the person page) or "gallery" (/name/nm…/mediaindex)
+
+
+@dataclass
 class PersonRecord:
     id: int
     name: str | None
@@ -41,6 +59,7 @@ class PersonRecord:
     professions: list[str] = field(default_factory=list)
     is_actor: bool = False
     era: str = "unknown"
+    photos: list[PersonPhoto] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"kind": "person", **asdict(self)}

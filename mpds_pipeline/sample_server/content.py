@@ -14,6 +14,15 @@ titles, by (id + seed) % 25
 persons, by (id + seed) % 10
   9 -> missing   3 -> director   6 -> writer   8 -> actor without image
   5 -> actor/actress with an image under 5 KB   others -> actor/actress with an image
+  and, independently, id % 7 == 0 -> a classic desktop page (odd ids: the mobile layout)
+
+An actor with an image has a real face (``photos.py``: one of two bundled portraits,
+``identity``) and a photo strip, by id % 3 (``PHOTO_PLANS``):
+  0 -> three photos of the actor alone (tagged or captioned) and one with a co-star
+  1 -> also the hard cases: an uncaptioned photo with one face, one with two faces, a
+       faceless "at an event" photo, a group caption
+  2 -> one solo photo on the page: the gallery page (/name/nm…/mediaindex) has three
+       more, one of them captioned with the actor's name but showing another face
 """
 from __future__ import annotations
 
@@ -103,16 +112,78 @@ def sample_person(person_id: int, seed: int = 0) -> dict:
         professions = [gender] + rng.sample(["producer", "soundtrack", "director", "writer"], rng.randint(0, 2))
     has_image = slot != 8
     small = slot == 5
+    name = person_name(person_id, seed)
+    is_actor = professions[0] in ("actor", "actress") or "actor" in professions or "actress" in professions
+    layout = "next" if person_id % 7 else ("mobile" if person_id % 2 else "classic")
+    photos = gallery = []
+    if is_actor and has_image and not small:
+        photos, gallery = _photo_plan(person_id, seed, name, layout)
     return {
         "id": person_id,
         "status": "ok",
-        "name": person_name(person_id, seed),
+        "name": name,
         "professions": professions,
-        "is_actor": professions[0] in ("actor", "actress") or "actor" in professions or "actress" in professions,
+        "is_actor": is_actor,
         "image_token": image_token("person", person_id, seed, small) if has_image else None,
         "small_image": small,
-        "layout": "classic" if person_id % 7 == 0 else "next",
+        "layout": layout,
+        "identity": person_id % 2,  # which real face (photos.py) the actor's pictures show
+        "photos": photos,  # the person page's strip
+        "gallery": gallery,  # /name/nm…/mediaindex (empty: no gallery beyond the strip)
     }
+
+
+PHOTO_PLANS = 3
+
+
+def photo_token(person_id: int, index: int, seed: int) -> str:
+    """The image token of photo ``index`` (strip first, then gallery) of a person."""
+    digest = hashlib.sha1(f"{seed}:photo:{person_id}:{index}".encode()).hexdigest()[:16]
+    return f"MV5Bf{person_id}x{index}s{seed}n{digest}XkEyXkFqcGc@"
+
+
+def _photo_plan(person_id: int, seed: int, name: str, layout: str) -> tuple[list[dict], list[dict]]:
+    """(strip, gallery) photos: kind (photos.PHOTO_KINDS), caption, tagged person ids
+    (None: the page gives no tags; only Next.js pages tag) and image token."""
+    rng = _rng("photos", person_id, seed)
+    co_star_id = (person_id + 36) % PERSON_ID_RANGE[1] + 1
+    co_star, third = person_name(co_star_id, seed), person_name(co_star_id + 1, seed)
+
+    def film() -> str:
+        return f"The {rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)} ({rng.randint(1960, 2023)})"
+
+    def photo(kind: str, caption: str | None, tagged: list[int] | None = None) -> dict:
+        return {"kind": kind, "caption": caption, "tagged": tagged if layout == "next" else None}
+
+    me, both = [person_id], [person_id, co_star_id]
+    plan = person_id % PHOTO_PLANS
+    gallery: list[dict] = []
+    if plan == 0:
+        strip = [photo("self", f"{name} in {film()}", me), photo("pair", f"{name} and {co_star} in {film()}", both),
+                 photo("self", f"Still of {name} in {film()}"), photo("self", name)]
+    elif plan == 1:
+        strip = [photo("self", f"{name} in {film()}", me), photo("self", None), photo("pair", None),
+                 photo("scene", f"{name} at an event for {film()}"), photo("self", f"Still of {name} in {film()}"),
+                 photo("pair", f"{co_star}, {name} and {third} in {film()}")]
+    else:
+        strip = [photo("pair", f"{name} and {co_star} in {film()}", both), photo("self", f"{name} in {film()}")]
+        # The gallery page is a Next.js page whatever the person page's era: tags there.
+        gallery = [{"kind": "self", "caption": f"{name} in {film()}", "tagged": me},
+                   {"kind": "other", "caption": f"{name} in {film()}", "tagged": None},
+                   {"kind": "self", "caption": f"Still of {name} in {film()}", "tagged": None},
+                   {"kind": "pair", "caption": f"{co_star} and {name} in {film()}", "tagged": [co_star_id, person_id]}]
+    for index, item in enumerate(strip + gallery):
+        item["token"] = photo_token(person_id, index, seed)
+    return strip, gallery
+
+
+def person_photo(person_id: int, index: int, seed: int = 0) -> dict | None:
+    """Photo ``index`` (strip, then gallery) of a person, with its ``identity``; None if absent."""
+    person = sample_person(person_id, seed)
+    photos = person.get("photos", []) + person.get("gallery", [])
+    if person["status"] != "ok" or not 0 <= index < len(photos):
+        return None
+    return {**photos[index], "identity": person["identity"]}
 
 
 def actor_person_ids(seed: int = 0) -> list[int]:

@@ -1,7 +1,9 @@
-"""Deterministic JPEG posters and portraits drawn with Pillow.
+"""Deterministic JPEG posters and portraits.
 
-A normal image has shapes, gradients and grain, so its JPEG weighs 10-80 KB like a
-real poster; a "small" one is a tiny flat image under 5 KB (the paper drops those).
+A poster (and a non-actor's portrait) is drawn with Pillow: shapes, gradients and grain,
+so its JPEG weighs 10-80 KB like a real poster; a "small" one is a tiny flat image under
+5 KB (the paper drops those). An actor's primary image and strip photos show a real face
+(``photos.py``).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from functools import lru_cache
 from PIL import Image, ImageDraw, ImageFilter
 
 _TOKEN_RE = re.compile(r"^MV5B([tp])(\d+)s(\d+)([tn])")
+_PHOTO_TOKEN_RE = re.compile(r"^MV5Bf(\d+)x(\d+)s(\d+)n")
 _RESIZE_RE = re.compile(r"U([XY])(\d+)")
 FULL_SIZE = {"t": (400, 600), "p": (320, 440)}
 
@@ -28,11 +31,10 @@ def decode_token(token: str) -> tuple[str, int, int, bool] | None:
 @lru_cache(maxsize=256)
 def render_jpeg(token: str, resize_ops: str = "") -> bytes | None:
     """The JPEG for an image URL's token and its resize ops ('' = full size)."""
-    decoded = decode_token(token)
-    if decoded is None:
+    picture = _picture(token)
+    if picture is None:
         return None
-    letter, item_id, seed, small = decoded
-    image = _draw(letter, item_id, seed, small)
+    image, small = picture
     resize = _RESIZE_RE.search(resize_ops)
     if resize:
         axis, size = resize.group(1), int(resize.group(2))
@@ -43,6 +45,26 @@ def render_jpeg(token: str, resize_ops: str = "") -> bytes | None:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=40 if small else 85)
     return out.getvalue()
+
+
+def _picture(token: str) -> tuple[Image.Image, bool] | None:
+    """(image, small) for a token."""
+    from .content import person_photo, sample_person
+    from .photos import render_photo
+
+    if match := _PHOTO_TOKEN_RE.match(token):
+        person_id, index, seed = (int(g) for g in match.groups())
+        photo = person_photo(person_id, index, seed)
+        return (render_photo(photo["kind"], photo["identity"], token), False) if photo else None
+    decoded = decode_token(token)
+    if decoded is None:
+        return None
+    letter, item_id, seed, small = decoded
+    if letter == "p" and not small:
+        person = sample_person(item_id, seed)
+        if person["status"] == "ok" and person["is_actor"]:
+            return render_photo("self", person["identity"], token), False
+    return _draw(letter, item_id, seed, small), small
 
 
 def _draw(letter: str, item_id: int, seed: int, small: bool) -> Image.Image:

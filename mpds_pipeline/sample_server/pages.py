@@ -11,7 +11,8 @@ from __future__ import annotations
 import html
 import json
 
-from .content import sample_person, sample_title
+from .content import person_name, sample_person, sample_title
+from .photos import photo_size
 
 RESIZED_OPS = "QL75_UX380_"
 _PADDING_BLOCK = (
@@ -66,7 +67,73 @@ def render_person(person_id: int, seed: int, base: str, padding_kb: int = 32) ->
     p = sample_person(person_id, seed)
     if p["status"] != "ok":
         return None
-    return (_person_next if p["layout"] == "next" else _person_classic)(p, base, padding_kb)
+    render = {"next": _person_next, "classic": _person_classic, "mobile": _person_mobile}[p["layout"]]
+    return render(p, base, padding_kb)
+
+
+def render_gallery(person_id: int, seed: int, base: str, padding_kb: int = 16) -> bytes | None:
+    """``/name/nm…/mediaindex``: every photo of the person (strip, then the rest), as a
+    Next.js page whose data holds image nodes like IMDb's image API (tags included)."""
+    p = sample_person(person_id, seed)
+    if p["status"] != "ok":
+        return None
+    code = f"nm{p['id']:07d}"
+    photos = p["photos"] + p["gallery"]
+    edges = [{"node": _image_node(p, photo, index, base, tags=True)} for index, photo in enumerate(photos)]
+    name = {"id": code, "nameText": {"text": p["name"]}, "images": {"total": len(edges), "edges": edges}}
+    next_data = {"props": {"pageProps": {"nconst": code, "contentData": {"data": {"name": name}}}},
+                 "page": "/name/[nconst]/mediaindex", "query": {"nconst": code}, "buildId": "sample"}
+    body = f'<h1>{html.escape(p["name"])}: Photos</h1>{_json_script(next_data, "__NEXT_DATA__")}'
+    return _page(f"{p['name']} - Photos - IMDb", "", body, padding_kb, f"/name/{code}/mediaindex/")
+
+
+def _image_node(p: dict, photo: dict, index: int, base: str, tags: bool) -> dict:
+    width, height = photo_size(photo["kind"], photo["token"])
+    node = {"id": f"rm{p['id']}{index:02d}", "width": width, "height": height,
+            # Half full size, half resized: the parser must reduce both to the original.
+            "url": image_url(base, photo["token"], "" if index % 2 else "QL75_UX500_"),
+            "caption": {"plainText": photo["caption"]} if photo["caption"] else None}
+    if tags and photo["tagged"] is not None:
+        node["names"] = [{"id": f"nm{pid:07d}", "nameText": {"text": person_name(pid)}} for pid in photo["tagged"]]
+    return node
+
+
+def _strip_link(p: dict, index: int, mobile: bool) -> str:
+    code = f"nm{p['id']:07d}"
+    ref = f"m_nm_ph_{index + 1}" if mobile else f"nm_phs_md_{index + 1}"
+    if not mobile and index % 3 == 2:  # the 2014 desktop link form
+        return f"/media/rm{p['id']}{index:02d}/{code}?ref_={ref}"
+    return f"/name/{code}/mediaviewer/rm{p['id']}{index:02d}?context=default&amp;ref_={ref}"
+
+
+def _classic_strip(p: dict, base: str) -> str:
+    """The desktop strip: lazy-loaded 99 px thumbnails (the URL in ``loadlate``, a
+    placeholder in ``src``), some in the old ``._V1._CR…_SS99_`` form."""
+    links = []
+    for index, photo in enumerate(p["photos"]):
+        token = photo["token"]
+        thumb = (f"{base}/images/M/{token}._V1._CR0,0,99,99_SS99_.jpg" if index % 2
+                 else image_url(base, token, "UY99_CR27,0,99,99_AL_"))
+        caption = html.escape(photo["caption"], quote=True) if photo["caption"] else None
+        words = f'alt="{caption}" title="{caption}"' if caption else ""
+        links.append(
+            f'<a href="{_strip_link(p, index, False)}"\nitemprop=\'thumbnailUrl\'><img height="99" width="99" {words}'
+            f'src="{base}/images/G/01/imdb/images/nopicture/small/unknown.png"class="loadlate hidden " '
+            f'loadlate="{thumb}" itemprop=\'image\' /></a>'
+        )
+    return f'<div class="mediastrip_container"><div class="mediastrip">{"".join(links)}</div></div>'
+
+
+def _mobile_strip(p: dict, base: str) -> str:
+    items = []
+    for index, photo in enumerate(p["photos"]):
+        token = photo["token"]
+        alt = f' alt="{html.escape(photo["caption"], quote=True)}"' if photo["caption"] else ""
+        items.append(
+            f'<li><a href="{_strip_link(p, index, True)}"\nitemprop=\'thumbnailUrl\'><img src="{image_url(base, token, "UY90_CR22,0,90,90_AL_")}"\n'
+            f'data-src-x2="{image_url(base, token, "UY180_CR45,0,180,180_AL_")}"\nwidth="90"\nheight="90"{alt}\nitemprop="image" /></a></li>'
+        )
+    return f'<section id="media-strip"><div class="smooth-scroller horizontal"><ul class="list-inline">{"".join(items)}</ul></div></section>'
 
 
 def _og_image(base: str, token: str | None) -> str:
@@ -159,8 +226,11 @@ def _person_next(p: dict, base: str, padding_kb: int) -> bytes:
         "primaryImage": {"url": image_url(base, token), "width": 320, "height": 440} if token else None,
         "primaryProfessions": [{"category": {"text": prof.title(), "id": prof}} for prof in p["professions"]],
     }
-    next_data = {"props": {"pageProps": {"nconst": code, "aboveTheFold": above}}, "page": "/name/[nconst]",
-                 "query": {"nconst": code}, "buildId": "sample"}
+    main = {"id": code, "nameText": above["nameText"],
+            "images": {"total": len(p["photos"]),
+                       "edges": [{"node": _image_node(p, photo, i, base, tags=True)} for i, photo in enumerate(p["photos"])]}}
+    next_data = {"props": {"pageProps": {"nconst": code, "aboveTheFold": above, "mainColumnData": main}},
+                 "page": "/name/[nconst]", "query": {"nconst": code}, "buildId": "sample"}
     ld = {"@context": "https://schema.org", "@type": "Person", "url": f"/name/{code}/", "name": p["name"],
           "jobTitle": [prof.title() for prof in p["professions"]]}
     if token:
@@ -179,7 +249,20 @@ def _person_classic(p: dict, base: str, padding_kb: int) -> bytes:
                    for prof in p["professions"])
     body = (f'<div itemscope itemtype="http://schema.org/Person"><h1 class="header"><span class="itemprop" '
             f'itemprop="name">{html.escape(p["name"])}</span></h1><div class="infobar" id="name-job-categories">'
-            f'{jobs}</div><div class="image">{img}</div></div>')
+            f'{jobs}</div><div class="image">{img}</div></div>{_classic_strip(p, base)}')
+    return _page(f"{p['name']} - IMDb", "", body, padding_kb, f"/name/{code}/")
+
+
+def _person_mobile(p: dict, base: str, padding_kb: int) -> bytes:
+    """The 2016-17 m.imdb.com layout: professions as plain text under the name."""
+    code = f"nm{p['id']:07d}"
+    token = p["image_token"]
+    img = (f'<a href="/name/{code}/mediaviewer/rm{p["id"]}?ref_=m_nm_ov_ph"\nclass="media-left" > <img id="name-poster"\n'
+           f'class="media-object"\nalt="{html.escape(p["name"])} Picture"\n'
+           f'src="{image_url(base, token, "UY132_CR1,0,89,132_AL_")}"\nitemprop="image" />\n</a>' if token else "")
+    jobs = '<span class="text-muted"> | </span>\n'.join(prof.title() for prof in p["professions"])
+    body = (f'<section id="name-overview"><h1>{html.escape(p["name"])}</h1>\n<p>\n{jobs}\n</p>'
+            f'<div class="media">{img}</div></section><hr />{_mobile_strip(p, base)}')
     return _page(f"{p['name']} - IMDb", "", body, padding_kb, f"/name/{code}/")
 
 

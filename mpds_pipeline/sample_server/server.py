@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import render_jpeg
-from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_person, render_title
+from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_gallery, render_person, render_title
 
 _TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
 _NAME_RE = re.compile(r"^/name/nm(\d{7,9})/?$")
+_GALLERY_RE = re.compile(r"^/name/nm(\d{7,9})/mediaindex/?$")
 _IMAGE_RE = re.compile(r"^/images/M/(?P<token>[^./]+)\._V1_(?P<ops>[^/]*)\.jpg$")
 
 
@@ -279,6 +280,9 @@ class SampleImdbServer:
             return _Reply(200, render_title(title_id, self.seed, base, self.padding_kb))
         if match := _NAME_RE.match(path):
             body = render_person(int(match.group(1)), self.seed, base, self.padding_kb // 2)
+            return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
+        if match := _GALLERY_RE.match(path):
+            body = render_gallery(int(match.group(1)), self.seed, base, self.padding_kb // 4)
             return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
         if path.startswith("/datasets/"):
             body = self.dataset_files().get(path.rsplit("/", 1)[-1])
