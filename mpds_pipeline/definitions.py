@@ -1,6 +1,7 @@
 """The one Definitions object of the code location."""
 from dagster import Definitions
 
+from .assets.actor_photos import actor_photos
 from .assets.captions import poster_prompts, rectification_merge_job, rectifications, rectifications_sensor, vision_prompts
 from .assets.crawl import crawl_assets, crawl_checks
 from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
@@ -9,13 +10,13 @@ from .assets.generation import generation_assets
 from .resources import DataDirResource, ImdbClientResource, ModelsResource
 from .scaling import scaling_jobs
 
-export, export_contract = build_export_asset([movies, poster_images, actors, actor_images, poster_prompts])
+export, export_contract = build_export_asset([movies, poster_images, actors, actor_images, actor_photos, poster_prompts])
 
 defs = Definitions(
     assets=[
         imdb_index,
         *crawl_assets,
-        movies, actors, poster_images, actor_images, dataset_statistics,
+        movies, actors, poster_images, actor_images, actor_photos, dataset_statistics,
         vision_prompts, rectifications, poster_prompts,
         export,
         *generation_assets,

@@ -150,7 +150,7 @@ def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
             materialize("title_pages,title_records", env, key)
         for key in person_keys:
             materialize("person_pages,person_records", env, key)
-        materialize("movies,actors,actor_images,dataset_statistics", env)
+        materialize("movies,actors,actor_images,actor_photos,dataset_statistics", env)
         for key in title_keys:
             materialize("poster_images,vision_prompts", env, key)
         materialize("rectifications,poster_prompts,export", env)

@@ -52,6 +52,16 @@ class DataLayout:
     def actor_images_dir(self) -> Path:
         return self.root / "images" / "actors"
 
+    @property
+    def actor_photos_dir(self) -> Path:
+        """Strip and gallery photos as downloaded (``<id>_<variant>.jpg``, a manifest)."""
+        return self.root / "images" / "actor_photos"
+
+    @property
+    def actor_crops_dir(self) -> Path:
+        """512x512 head-and-shoulders crops, one per kept actor photo."""
+        return self.root / "images" / "actor_crops"
+
     # --- captions and prompts ----------------------------------------------------
     def vision_prompts_file(self, partition_key: str) -> Path:
         return self.root / "prompts" / "vision_prompts" / f"{partition_key}.parquet"

@@ -199,7 +199,7 @@ def build_export_asset(upstream: list):
     def export_asset(data_dir: DataDirResource) -> MaterializeResult:
         """The MPDS release under export/: meta.csv, posters.csv, actors.csv in the paper's
         format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
-        from ..curate.export import write_export
+        from ..curate.export import write_actor_photos_export, write_export
         from ..curate.store import read_table
 
         layout = data_dir.layout
@@ -215,10 +215,13 @@ def build_export_asset(upstream: list):
             texts=texts,
             extra_poster_columns=extra,
         )
+        photos = write_actor_photos_export(read_table(layout.curated_dir / "actor_photos.parquet", missing_ok=True),
+                                           layout.export_dir)
         posters = pd.read_csv(result.files["posters.csv"])
         return MaterializeResult(
             metadata={
                 **result.metadata(),
+                **photos,
                 "text_source": text_source,
                 "export_dir": MetadataValue.path(str(layout.export_dir)),
                 "posters_preview": markdown_table(posters),

@@ -147,6 +147,44 @@ def write_export(
     })
 
 
+ACTOR_PHOTOS_COLUMNS = ["actor_id", "rank", "source", "photo_url", "caption", "crop_box", "file_name", "sha256",
+                        "bytes", "width", "height"]
+ACTOR_PHOTOS_SCHEMA = pa.schema([
+    ("actor_id", pa.int64()), ("rank", pa.int64()), ("source", pa.string()), ("photo_url", pa.string()),
+    ("caption", pa.string()), ("crop_box", pa.list_(pa.int64())), ("file_name", pa.string()),
+    ("sha256", pa.string()), ("bytes", pa.int64()), ("width", pa.int64()), ("height", pa.int64()),
+])
+
+
+def write_actor_photos_export(photos: pd.DataFrame, export_dir: Path) -> dict[str, Any]:
+    """``actor_photos.csv`` and ``.parquet`` (one row per 512x512 face crop: where the
+    photo came from, its caption, the crop box in the photo's pixels) and the crops under
+    ``actor_photos/``, for the actors of ``actors.csv``. Returns counts for metadata."""
+    export_dir = Path(export_dir)
+    folder = export_dir / "actor_photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    listed = set(pd.read_csv(export_dir / "actors.csv")["id"].astype(int)) if (export_dir / "actors.csv").exists() else set()
+    rows, files = [], {}
+    for photo in (photos.to_dict("records") if not photos.empty else []):
+        source = Path(photo["path"])
+        if int(photo["actor_id"]) not in listed or not source.is_file():
+            continue
+        name = f"{int(photo['actor_id'])}_{int(photo['rank'])}.jpg"
+        files[name] = source
+        rows.append({
+            "actor_id": int(photo["actor_id"]), "rank": int(photo["rank"]), "source": photo["source"],
+            "photo_url": photo["url"], "caption": as_text(photo.get("caption")),
+            "crop_box": [int(v) for v in photo["crop_box"]], "file_name": f"actor_photos/{name}",
+            "sha256": photo["sha256"], "bytes": int(photo["bytes"]), "width": int(photo["width"]),
+            "height": int(photo["height"]),
+        })
+    _sync_images(folder, files)
+    _write_csv(export_dir / "actor_photos.csv", ACTOR_PHOTOS_COLUMNS, (_jsonify(r) for r in rows))
+    _write_parquet(export_dir / "actor_photos.parquet", ACTOR_PHOTOS_SCHEMA,
+                   {c: [r[c] for r in rows] for c in ACTOR_PHOTOS_COLUMNS})
+    return {"actor_photo_rows": len(rows), "actors_with_photos": len({r["actor_id"] for r in rows})}
+
+
 def _meta_rows(movies: pd.DataFrame) -> list[dict]:
     rows, seen = [], set()
     for movie in movies.to_dict("records"):

@@ -1,0 +1,79 @@
+"""``actor_photos``: 3-5 head-and-shoulders face crops per actor (the paper's actor branch).
+
+Candidates come from the person records (primary image, photo strip, gallery); the
+strip and gallery photos are downloaded politely like every image, faces are found and
+matched to the primary headshot, and the kept crops are written at 512x512.
+"""
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from ..resources import DataDirResource, ImdbClientResource
+from .curation import ACTORS_FILE, CURATE_GROUP, actor_images
+from .metadata import counts_table, image_md, markdown_table
+
+ACTOR_PHOTOS_FILE, ACTOR_PHOTO_DECISIONS_FILE = "actor_photos.parquet", "actor_photo_decisions.parquet"
+
+
+class ActorPhotosConfig(Config):
+    min_photos: int = Field(3, description="fewer crops than this are reported per actor (the paper: 3-5)")
+    max_photos: int = Field(5, description="crops kept per actor, best sources first")
+    max_candidates: int = Field(8, description="photos downloaded per actor, the primary image included")
+    match_faces: bool = Field(True, description="keep only faces that match the primary headshot (dlib's face recognition)")
+    match_distance: float = Field(0.6, description="largest descriptor distance of the same person (dlib's 0.6)")
+    detect_size: int = Field(640, description="longest side of the image the face detector sees")
+    upsample: int = Field(0, description="detector pyramid upsampling: 1 finds 2x smaller faces at 4x the cost")
+    min_face_side: int = Field(60, description="faces smaller than this (px, in the photo) are not cropped")
+    crop_size: int = 512
+    margin: float = Field(0.8, description="crop side = face side x (1 + 2 x margin): head and shoulders")
+    workers: int | None = Field(None, description="processes for the face work; None: one per core for 16+ actors")
+    min_bytes: int = Field(5120, description="photos smaller than this are dropped (the paper's 5 KB)")
+
+
+@asset(group_name=CURATE_GROUP, deps=[actor_images], kinds={"python", "jpeg", "parquet"}, pool="imdb_requests")
+def actor_photos(context: AssetExecutionContext, config: ActorPhotosConfig, imdb: ImdbClientResource,
+                 data_dir: DataDirResource) -> MaterializeResult:
+    """Up to 5 face crops (512x512, head and shoulders) per actor: the primary image plus
+    photos of the strip and gallery that show the actor alone (tags, else the caption,
+    else exactly one face), matched to the primary headshot; every dropped photo counted
+    by reason."""
+    from ..curate.actor_photos import ActorPhotoSettings, build_actor_photos, contact_sheet
+    from ..curate.images import ImageLimits
+    from ..curate.store import read_table, write_table
+    from ..imdb.record_store import read_records
+    from ..vision.faces import FaceSettings
+
+    layout = data_dir.layout
+    settings = ActorPhotoSettings(
+        min_photos=config.min_photos, max_photos=config.max_photos, max_candidates=config.max_candidates,
+        faces=FaceSettings(detect_size=config.detect_size, upsample=config.upsample, min_face_side=config.min_face_side,
+                           match_faces=config.match_faces, match_distance=config.match_distance,
+                           crop_size=config.crop_size, margin=config.margin),
+    )
+    previous = (read_table(layout.curated_dir / ACTOR_PHOTOS_FILE, missing_ok=True),
+                read_table(layout.curated_dir / ACTOR_PHOTO_DECISIONS_FILE, missing_ok=True))
+    result, download = build_actor_photos(
+        read_table(layout.curated_dir / ACTORS_FILE), read_records(layout.records_dir("person"), "person"),
+        layout.actor_images_dir, layout.actor_photos_dir, layout.actor_crops_dir, imdb.client_settings(),
+        settings, ImageLimits(min_bytes=config.min_bytes), context.log.info, previous=previous, workers=config.workers,
+    )
+    downloads = {f"download_{k}": v for k, v in download.metadata().items()}
+    if result is None:
+        raise Failure("IMDb's image CDN is blocking: rerun actor_photos later", metadata=downloads)
+    write_table(result.photos, layout.curated_dir / ACTOR_PHOTOS_FILE)
+    write_table(result.decisions, layout.curated_dir / ACTOR_PHOTO_DECISIONS_FILE)
+    metadata = result.metadata()
+    if metadata["actors_under_min_photos"]:
+        context.log.warning(f"{metadata['actors_under_min_photos']} of {result.actors} actors have fewer than "
+                            f"{settings.min_photos} face crops (see actor_photo_decisions.parquet for why)")
+    dropped = {k.removeprefix("dropped_"): v for k, v in metadata.items() if k.startswith("dropped_") and v}
+    per_actor = result.photos.groupby("actor_id").agg(crops=("rank", "size"), sources=("source", lambda s: ", ".join(s)))
+    sheet = contact_sheet(result.photos, layout.actor_crops_dir.parent / "actor_crops_sheet.png")
+    return MaterializeResult(metadata={
+        **{k: v for k, v in metadata.items() if not k.startswith("dropped_")},
+        **downloads,
+        "drop_reasons": counts_table(dropped),
+        "per_actor": markdown_table(per_actor.reset_index(), limit=20),
+        **({"crops": image_md(sheet, "face crops, one row per actor")} if sheet else {}),
+        "table": MetadataValue.path(str(layout.curated_dir / ACTOR_PHOTOS_FILE)),
+        "crops_dir": MetadataValue.path(str(layout.actor_crops_dir)),
+    })

@@ -1,0 +1,441 @@
+"""Actor photos: 3-5 head-and-shoulders face crops per actor, as the paper's actor branch uses.
+
+For each actor (``actors`` table) the candidates are the primary image (downloaded by
+``actor_images``) and the photos of the person record (strip and gallery), in this order:
+
+1. the primary image (it is also the reference face);
+2. photos tagged with this person alone (2025 image nodes);
+3. photos whose caption names this person alone ("X", "X in Title (Year)", ...);
+4. photos with neither caption nor tags, which count only if exactly one face is found.
+
+Photos naming or tagging others are dropped before any download (``names_others``,
+``not_this_person``), and at most ``max_candidates`` are downloaded per actor. Each
+downloaded photo is decoded, its faces found (``vision.faces``); a photo is dropped for
+``no_face``, ``several_faces`` (uncaptioned, or no reference to tell which),
+``face_mismatch`` (no face within ``match_distance`` of the primary's face),
+``face_too_small``, ``duplicate`` (the same file as a kept photo) or ``undecodable``.
+The first ``max_photos`` that pass, in the order above, are cropped to 512x512 and kept.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, photo_subject
+from ..imdb.records import PersonPhoto
+from ..progress import Progress, ProgressLog
+from .filters import as_text
+
+PRIMARY, STRIP, GALLERY = "primary", "strip", "gallery"
+KEPT = "kept"
+# Drop reasons, in the order the rules apply.
+NAMES_OTHERS, NOT_THIS_PERSON, OVER_CANDIDATE_CAP = "names_others", "not_this_person", "over_candidate_cap"
+NOT_DOWNLOADED, UNDECODABLE, DUPLICATE = "not_downloaded", "undecodable", "duplicate"
+NO_FACE, SEVERAL_FACES, FACE_MISMATCH, FACE_TOO_SMALL = "no_face", "several_faces", "face_mismatch", "face_too_small"
+OVER_LIMIT = "over_limit"
+DROP_REASONS = (NAMES_OTHERS, NOT_THIS_PERSON, OVER_CANDIDATE_CAP, NOT_DOWNLOADED, UNDECODABLE, DUPLICATE,
+                NO_FACE, SEVERAL_FACES, FACE_MISMATCH, FACE_TOO_SMALL, OVER_LIMIT)
+
+ACTOR_PHOTO_COLUMNS = ["actor_id", "rank", "source", "url", "caption", "crop_box", "path", "sha256", "bytes",
+                       "width", "height", "face_score", "match_distance"]
+# fingerprint: the actor's candidates and settings, so that a rerun can take the actor over.
+DECISION_COLUMNS = ["actor_id", "variant", "source", "url", "caption", "subject", "decision", "detail", "fingerprint"]
+
+
+@dataclass(frozen=True)
+class ActorPhotoSettings:
+    min_photos: int = 3  # fewer is reported per actor (the paper trains on 3-5)
+    max_photos: int = 5
+    max_candidates: int = 8  # photos downloaded per actor, primary included
+    faces: object = None  # vision.faces.FaceSettings; None: its defaults
+
+
+@dataclass
+class Candidate:
+    actor_id: int
+    variant: int  # 1: the primary image; 2..: strip and gallery photos in priority order
+    source: str
+    url: str
+    caption: str | None
+    subject: str  # person_photos.ALONE or UNCAPTIONED (the others never become candidates)
+    path: Path | None = None  # the downloaded file
+    sha256: str | None = None
+    missing: str | None = None  # why there is no file
+
+
+@dataclass
+class PhotoPlan:
+    candidates: dict[int, list[Candidate]]  # actor id -> candidates in priority order
+    decisions: list[dict] = field(default_factory=list)  # photos dropped before any download
+
+    def downloads(self) -> list[tuple[int, int, str]]:
+        """(actor id, variant, url) of the strip and gallery candidates (the primary is
+        ``actor_images``' download)."""
+        return [(c.actor_id, c.variant, c.url) for cands in self.candidates.values() for c in cands if c.variant > 1]
+
+
+def _photos_of(value) -> list[PersonPhoto]:
+    """Person-record photos as read back from Parquet (dicts) or as dataclasses."""
+    if value is None or isinstance(value, float):
+        return []
+    photos = []
+    for item in value:
+        if isinstance(item, PersonPhoto):
+            photos.append(item)
+        elif isinstance(item, dict) and as_text(item.get("url")):
+            tagged = item.get("tagged_ids")
+            photos.append(PersonPhoto(
+                url=item["url"], caption=as_text(item.get("caption")), width=item.get("width"),
+                height=item.get("height"), tagged_ids=None if tagged is None else [int(t) for t in tagged],
+                source=item.get("source") or STRIP,
+            ))
+    return photos
+
+
+_PRIORITY = {(ALONE, True): 0, (ALONE, False): 1, (UNCAPTIONED, False): 2}
+
+
+def plan_actor_photos(actors: pd.DataFrame, persons: pd.DataFrame, settings: ActorPhotoSettings = ActorPhotoSettings()) -> PhotoPlan:
+    """The candidates of every actor, and the photos the tags and captions rule out."""
+    photos_by_id = {int(i): _photos_of(p) for i, p in zip(persons["id"], persons["photos"])} if "photos" in persons else {}
+    plan = PhotoPlan({})
+    for actor in actors.to_dict("records"):
+        actor_id, name = int(actor["id"]), as_text(actor.get("name"))
+        primary = as_text(actor.get("image_url"))
+        ranked: list[tuple[int, int, PersonPhoto, str]] = []
+        seen = {primary}
+        for order, photo in enumerate(photos_by_id.get(actor_id, [])):
+            if photo.url in seen:
+                continue
+            seen.add(photo.url)
+            subject = photo_subject(photo, actor_id, name)
+            if subject in (WITH_OTHERS, NOT_NAMED):
+                reason = NAMES_OTHERS if subject == WITH_OTHERS else NOT_THIS_PERSON
+                plan.decisions.append(_decision(actor_id, None, photo.source, photo.url, photo.caption, subject, reason))
+                continue
+            ranked.append((_PRIORITY[(subject, bool(photo.tagged_ids))], order, photo, subject))
+        ranked.sort(key=lambda item: item[:2])
+        cands = [Candidate(actor_id, 1, PRIMARY, primary, None, ALONE)] if primary else []
+        for _, _, photo, subject in ranked:
+            if len(cands) >= settings.max_candidates:
+                plan.decisions.append(_decision(actor_id, None, photo.source, photo.url, photo.caption, subject, OVER_CANDIDATE_CAP))
+                continue
+            cands.append(Candidate(actor_id, len(cands) + 1, photo.source, photo.url, photo.caption, subject))
+        plan.candidates[actor_id] = cands
+    return plan
+
+
+def _decision(actor_id, variant, source, url, caption, subject, decision, detail=None, fingerprint=None) -> dict:
+    return {"actor_id": actor_id, "variant": variant, "source": source, "url": url, "caption": caption,
+            "subject": subject, "decision": decision, "detail": detail, "fingerprint": fingerprint}
+
+
+def attach_files(plan: PhotoPlan, primary_manifest: pd.DataFrame, primary_dir: Path,
+                 photo_manifest: pd.DataFrame, photos_dir: Path) -> None:
+    """Point each candidate at its verified file: the primary in ``actor_images``'
+    folder, the others in this step's download folder."""
+    def verified(manifest: pd.DataFrame) -> dict[tuple[int, int], dict]:
+        return {(int(r["id"]), int(r["variant"])): r for r in manifest.to_dict("records")}
+
+    primaries, others = verified(primary_manifest), verified(photo_manifest)
+    for cands in plan.candidates.values():
+        for cand in cands:
+            row = (primaries if cand.variant == 1 else others).get((cand.actor_id, 1 if cand.variant == 1 else cand.variant))
+            folder = primary_dir if cand.variant == 1 else photos_dir
+            if row is None or row["url"] != cand.url:
+                cand.missing = "no download of this URL"
+            elif row["status"] != "ok":
+                cand.missing = f"{row['status']}: {row.get('reason') or ''}".strip(": ")
+            else:
+                cand.path, cand.sha256 = Path(folder) / row["file_name"], row.get("sha256")
+
+
+# --- faces ------------------------------------------------------------------------------
+
+@dataclass
+class ActorPhotosResult:
+    photos: pd.DataFrame  # ACTOR_PHOTO_COLUMNS: the kept crops
+    decisions: pd.DataFrame  # DECISION_COLUMNS: every candidate and every dropped photo
+    actors: int
+    matching: str  # "on", or why face matching is off
+    min_photos: int
+    decode_failures: dict[str, str] = field(default_factory=dict)  # file path -> error
+
+    def photos_per_actor(self) -> dict[int, int]:
+        return Counter(int(a) for a in self.photos["actor_id"])
+
+    def metadata(self) -> dict:
+        per_actor = self.photos_per_actor()
+        dropped = self.decisions[self.decisions["decision"] != KEPT]
+        under = sum(1 for n in (per_actor.get(a, 0) for a in self._actor_ids()) if n < self.min_photos)
+        return {
+            "actors": self.actors,
+            "photos_kept": len(self.photos),
+            "actors_with_min_photos": self.actors - under,
+            "actors_under_min_photos": under,
+            "mean_photos_per_actor": round(len(self.photos) / self.actors, 2) if self.actors else 0.0,
+            "face_matching": self.matching,
+            **{f"dropped_{reason}": int((dropped["decision"] == reason).sum()) for reason in DROP_REASONS},
+        }
+
+    def _actor_ids(self) -> list[int]:
+        return sorted({int(a) for a in self.decisions["actor_id"]} | set(self.photos_per_actor()))
+
+
+def crop_actor_photos(
+    plan: PhotoPlan,
+    crops_dir: Path,
+    settings: ActorPhotoSettings = ActorPhotoSettings(),
+    log: ProgressLog | None = None,
+    *,
+    previous: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    workers: int | None = None,
+) -> ActorPhotosResult:
+    """Find the faces in every actor's downloaded candidates and write the kept crops as
+    ``crops_dir/<actor id>_<rank>.jpg``.
+
+    ``previous`` (photos, decisions) of an earlier run: an actor whose candidates (URLs
+    and file hashes) and settings are unchanged, and whose crops are all still there, is
+    taken over as it was, without decoding anything. ``workers``: processes for the
+    face work (dlib's recognition network takes about 0.1 s per face on one core);
+    None: one per core when there are enough actors."""
+    from ..vision.faces import FaceAnalyzer, FaceSettings
+
+    face_settings = settings.faces or FaceSettings()
+    crops_dir = Path(crops_dir)
+    crops_dir.mkdir(parents=True, exist_ok=True)
+    photos: list[dict] = []
+    decisions = list(plan.decisions)
+    failures: dict[str, str] = {}
+    reusable = _reusable(previous, crops_dir)
+    todo = []
+    with Progress("actor_photos faces", len(plan.candidates), log, unit="actors") as progress:
+
+        def done(kept: list[dict], rows: list[dict], status: str) -> None:
+            photos.extend(kept)
+            decisions.extend(rows)
+            progress.update(status=status if status == "reused" else
+                            "enough photos" if len(kept) >= settings.min_photos else "too few photos")
+
+        for actor_id, cands in plan.candidates.items():
+            print_ = _fingerprint(cands, settings, face_settings)
+            earlier = reusable.get(actor_id)
+            if earlier is not None and earlier[0] == print_:
+                done(earlier[1], earlier[2], "reused")
+            else:
+                todo.append((actor_id, cands, print_))
+        workers = workers if workers is not None else (min(os.cpu_count() or 1, 4) if len(todo) >= 16 else 1)
+        if workers > 1:
+            from .face_workers import run_in_workers
+
+            def collect(result) -> None:
+                kept, rows, failed = result
+                failures.update(failed)
+                done(kept, rows, "")
+
+            run_in_workers(todo, (settings, face_settings, crops_dir), workers, collect)
+            matching = _matching_state(FaceAnalyzer(face_settings))
+        else:
+            analyzer = FaceAnalyzer(face_settings)
+            for actor_id, cands, print_ in todo:
+                kept, rows = _crop_actor(analyzer, face_settings, settings, actor_id, cands, crops_dir, failures, print_)
+                done(kept, rows, "")
+            matching = _matching_state(analyzer)
+    for stale in set(crops_dir.glob("*.jpg")) - {Path(p["path"]) for p in photos}:
+        stale.unlink()  # crops of an earlier run that this one did not keep
+    photos.sort(key=lambda row: (row["actor_id"], row["rank"]))
+    return ActorPhotosResult(
+        photos=pd.DataFrame(photos, columns=ACTOR_PHOTO_COLUMNS),
+        decisions=pd.DataFrame(decisions, columns=DECISION_COLUMNS),
+        actors=len(plan.candidates),
+        matching=matching,
+        min_photos=settings.min_photos,
+        decode_failures=failures,
+    )
+
+
+def _matching_state(analyzer) -> str:
+    return "on" if analyzer.can_match else f"off ({analyzer.matching_off_reason})"
+
+
+def _fingerprint(cands: list[Candidate], settings: ActorPhotoSettings, face_settings) -> str:
+    parts = [repr((c.variant, c.url, c.sha256, c.missing, c.subject)) for c in cands]
+    parts.append(repr((settings.min_photos, settings.max_photos, face_settings)))
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()
+
+
+def _reusable(previous, crops_dir: Path) -> dict[int, tuple[str, list[dict], list[dict]]]:
+    """actor id -> (fingerprint, kept rows, decision rows) of an earlier run whose crops
+    are all still on disk with the recorded hash."""
+    if previous is None:
+        return {}
+    photos, decisions = previous
+    if photos.empty or decisions.empty or "fingerprint" not in decisions.columns:
+        return {}
+    found: dict[int, tuple[str, list[dict], list[dict]]] = {}
+    kept_by_actor: dict[int, list[dict]] = {}
+    for row in photos.to_dict("records"):
+        row["crop_box"] = [int(v) for v in row["crop_box"]]
+        row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        kept_by_actor.setdefault(int(row["actor_id"]), []).append(row)
+    for actor_id, rows in decisions[decisions["variant"].notna()].groupby("actor_id"):
+        prints = set(rows["fingerprint"])
+        kept = kept_by_actor.get(int(actor_id), [])
+        if len(prints) == 1 and all(_crop_intact(Path(k["path"]), k["sha256"], crops_dir) for k in kept):
+            records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+                       for r in rows.to_dict("records")]
+            for record in records:
+                record["variant"] = int(record["variant"])
+            found[int(actor_id)] = (prints.pop(), kept, records)
+    return found
+
+
+def _crop_intact(path: Path, sha256: str, crops_dir: Path) -> bool:
+    return path.parent == crops_dir and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+
+
+def _load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id: int, cands: list[Candidate],
+                crops_dir: Path, failures: dict[str, str], fingerprint: str | None = None) -> tuple[list[dict], list[dict]]:
+    from ..vision.faces import crop_face, face_distance, head_and_shoulders_box
+
+    kept: list[dict] = []
+    rows: list[dict] = []
+    hashes: set[str] = set()
+    reference = None
+
+    def drop(cand: Candidate, reason: str, detail: str | None = None) -> None:
+        rows.append(_decision(actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, reason, detail,
+                              fingerprint))
+
+    for cand in cands:
+        if len(kept) >= settings.max_photos:
+            drop(cand, OVER_LIMIT)
+            continue
+        if cand.path is None:
+            drop(cand, NOT_DOWNLOADED, cand.missing)
+            continue
+        if cand.sha256 and cand.sha256 in hashes:
+            drop(cand, DUPLICATE)
+            continue
+        try:
+            pixels = _load_rgb(cand.path)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            failures[str(cand.path)] = f"{type(error).__name__}: {error}"
+            drop(cand, UNDECODABLE, failures[str(cand.path)])
+            continue
+        faces = analyzer.faces(pixels)
+        if not faces:
+            drop(cand, NO_FACE)
+            continue
+        if cand.subject == UNCAPTIONED and len(faces) > 1:
+            drop(cand, SEVERAL_FACES, f"{len(faces)} faces and no caption or tag")
+            continue
+        distance = None
+        if reference is not None:
+            distances = [face_distance(reference, analyzer.descriptor(pixels, f)) for f in faces[:4]]
+            best = int(np.argmin(distances))
+            face, distance = faces[best], distances[best]
+            if distance > face_settings.match_distance:
+                drop(cand, FACE_MISMATCH, f"nearest face {distance:.2f} from the primary's (limit {face_settings.match_distance})")
+                continue
+        elif len(faces) > 1:
+            drop(cand, SEVERAL_FACES, f"{len(faces)} faces and no reference face to tell which")
+            continue
+        else:
+            face = faces[0]
+        if face.side < face_settings.min_face_side:
+            drop(cand, FACE_TOO_SMALL, f"{face.side} px face (minimum {face_settings.min_face_side})")
+            continue
+        if reference is None and cand.subject == ALONE and analyzer.can_match:
+            # The primary image, or failing it the first kept photo named as this person.
+            reference = analyzer.descriptor(pixels, face)
+        height, width = pixels.shape[:2]
+        box = head_and_shoulders_box(face, width, height, face_settings)
+        data = _jpeg(crop_face(Image.fromarray(pixels), box, face_settings.crop_size))
+        rank = len(kept) + 1
+        path = crops_dir / f"{actor_id}_{rank}.jpg"
+        _write_atomic(path, data)
+        if cand.sha256:
+            hashes.add(cand.sha256)
+        kept.append({
+            "actor_id": actor_id, "rank": rank, "source": cand.source, "url": cand.url, "caption": cand.caption,
+            "crop_box": list(box), "path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+            "width": width, "height": height, "face_score": round(face.score, 3),
+            "match_distance": None if distance is None else round(distance, 3),
+        })
+        rows.append(_decision(actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, KEPT, path.name,
+                              fingerprint))
+    return kept, rows
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+# --- the whole step ---------------------------------------------------------------------
+
+def build_actor_photos(
+    actors: pd.DataFrame,
+    persons: pd.DataFrame,
+    primary_dir: Path,
+    photos_dir: Path,
+    crops_dir: Path,
+    client_settings,
+    settings: ActorPhotoSettings = ActorPhotoSettings(),
+    limits=None,
+    log: ProgressLog | None = None,
+    *,
+    previous: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    workers: int | None = None,
+):
+    """Plan, download (through the polite client, into ``photos_dir`` with a manifest),
+    and crop (``crop_actor_photos``). Returns (ActorPhotosResult, the download's
+    DownloadResult); when the download was blocked the result is None and nothing is
+    cropped."""
+    from .images import ImageLimits, download_variants, read_manifest
+
+    plan = plan_actor_photos(actors, persons, settings)
+    download = download_variants(plan.downloads(), Path(photos_dir), client_settings, limits or ImageLimits())
+    if download.blocked:
+        return None, download
+    attach_files(plan, read_manifest(primary_dir), primary_dir, download.manifest, photos_dir)
+    return crop_actor_photos(plan, crops_dir, settings, log, previous=previous, workers=workers), download
+
+
+def contact_sheet(photos: pd.DataFrame, path: Path, max_actors: int = 6, thumb: int = 96) -> Path | None:
+    """A PNG with one row of crops per actor (the first ``max_actors``), for the UI."""
+    if photos.empty:
+        return None
+    actor_ids = list(dict.fromkeys(int(a) for a in photos["actor_id"]))[:max_actors]
+    columns = int(photos[photos["actor_id"].isin(actor_ids)].groupby("actor_id").size().max())
+    sheet = Image.new("RGB", (columns * thumb, len(actor_ids) * thumb), "white")
+    for row, actor_id in enumerate(actor_ids):
+        mine = photos[photos["actor_id"] == actor_id].sort_values("rank")
+        for column, crop in enumerate(mine["path"]):
+            with Image.open(crop) as image:
+                sheet.paste(image.convert("RGB").resize((thumb, thumb)), (column * thumb, row * thumb))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
