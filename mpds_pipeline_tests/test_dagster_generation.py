@@ -9,7 +9,7 @@ from dagster import DagsterInstance, materialize
 from PIL import Image
 
 from mpds_pipeline.assets.generation import generation_assets
-from mpds_pipeline.curate.export import write_export
+from mpds_pipeline.curate.export import write_actor_photos_export, write_export
 from mpds_pipeline.imdb.ids import person_url
 from mpds_pipeline.resources import DataDirResource, ModelsResource
 
@@ -51,6 +51,17 @@ def make_export(root):
     pd.DataFrame(manifest).to_parquet(posters / "manifest.parquet")
     pd.DataFrame(actor_manifest).to_parquet(actors_dir / "manifest.parquet")
     write_export(pd.DataFrame(movies), pd.DataFrame(manifest), [posters], pd.DataFrame(actor_rows), actors_dir, root / "export")
+    crops, photos = root / "images" / "actor_crops", []
+    crops.mkdir(parents=True)
+    for actor_id in range(1, 11):
+        for rank in range(1, 4 if actor_id % 2 else 3):  # odd actors 3 crops, even ones 2
+            path = crops / f"{actor_id}_{rank}.jpg"
+            Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path, quality=95)
+            photos.append({"actor_id": actor_id, "rank": rank, "source": "primary" if rank == 1 else "strip",
+                           "url": f"https://m.media-amazon.com/images/M/p{actor_id}x{rank}._V1_.jpg", "caption": None,
+                           "crop_box": [0, 0, 64, 64], "path": str(path), "sha256": "", "bytes": path.stat().st_size,
+                           "width": 64, "height": 64})
+    write_actor_photos_export(pd.DataFrame(photos), root / "export")
 
 
 def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
@@ -75,6 +86,8 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     prompts = json.loads((root / "benchmark" / "prompts.json").read_text())
     assert len(prompts) == 3 and not {p["movie_id"] for p in prompts} & train_ids  # held out
     assert list((root / "models" / "actor_embeddings").glob("nm*.safetensors"))
+    trained = result.asset_materializations_for_node("actor_embeddings")[0].metadata
+    assert trained["actors_trained"].value == 2 and "_1.jpg, " in trained["photos_per_actor"].value
     manifest = pd.read_csv(root / "benchmark" / "images" / "manifest.csv")
     assert set(manifest["method"]) == {"SD1.5", "SD1.5+LoRA", "MPDS (full)", "MPDS w/o caption", "MPDS w/o actor",
                                        "MPDS w/o localized attention"}

@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from mpds_pipeline.curate.prompts import (  # noqa: E402
     POSTER_PROMPT_COLUMNS,
     SynopsisParts,
+    actor_prompt,
     TokenCounter,
     build_poster_prompts,
     estimate_clip_tokens,
@@ -112,19 +113,23 @@ def test_integrated_prompt_fits_77_with_clip_tokenizer(clip_tokenizer):
     assert real_count(clip_tokenizer, f"{text} {next_word}") > 77
 
 
-def test_vision_prompt_is_kept_before_anything_else(clip_tokenizer):
+def test_actors_are_reserved_before_the_vision_prompt(clip_tokenizer):
     long_vision = " ".join(["a man holding a gun in the rain"] * 12)
     text = integrated_prompt(long_vision, MATRIX, clip_tokenizer)
     assert real_count(clip_tokenizer, text) <= 77
-    assert long_vision.startswith(text) and "Matrix" not in text
-    # A short budget keeps the title; the genres do not fit, a few synopsis words do.
-    short = integrated_prompt("a poster", MATRIX, clip_tokenizer, max_tokens=12)
-    assert short == "a poster. The Matrix. When a beautiful"
-    assert real_count(clip_tokenizer, short) <= 12
+    vision, actors = text.split(". Starring: ")
+    assert long_vision.startswith(vision) and len(vision) < len(long_vision)  # cut at a word boundary
+    assert actors == "Keanu Reeves, Laurence Fishburne, Carrie-Anne Moss." and "Matrix" not in text
+    # Without actors the vision prompt comes first and is cut alone, as before.
+    alone = integrated_prompt(long_vision, SynopsisParts(title="The Matrix"), clip_tokenizer)
+    assert long_vision.startswith(alone) and real_count(clip_tokenizer, alone) <= 77
+    # A budget too small for every actor keeps the top-billed ones that fit.
+    short = integrated_prompt("a poster", MATRIX, clip_tokenizer, max_tokens=16)
+    assert real_count(clip_tokenizer, short) <= 16 and "Keanu Reeves" in short and "Carrie-Anne" not in short
 
 
 def test_lower_priority_part_fills_room_a_longer_one_cannot(clip_tokenizer):
-    parts = SynopsisParts(title="The Matrix", genres=["Action"], actors=["Laurence Fishburne"], synopsis="")
+    parts = SynopsisParts(title="The Matrix", genres=["Science-Fiction-Adventure", "Action"], synopsis="")
     budget = TokenCounter(clip_tokenizer)("a poster. The Matrix. Genres: Action.")
     text = integrated_prompt("a poster", parts, clip_tokenizer, max_tokens=budget)
     assert text == "a poster. The Matrix. Genres: Action."
@@ -178,3 +183,26 @@ def test_build_poster_prompts_sources_and_columns(clip_tokenizer):
     assert (table["text_tokens"] <= 77).all()
     assert all(real_count(clip_tokenizer, t) == n for t, n in zip(table["text"], table["text_tokens"]))
     assert rows.loc[133093, "synopsis_prompt"].endswith("long ago.")  # full, unfitted
+
+
+def test_actor_prompt_replaces_names_with_tokens(clip_tokenizer):
+    clip_tokenizer.add_tokens(["<nm0000206>", "<nm0000401>"])
+    text = integrated_prompt(VISION, MATRIX, clip_tokenizer)
+    fitted = actor_prompt(text, ["Keanu Reeves", "Laurence Fishburne"], ["<nm0000206>", "<nm0000401>"], clip_tokenizer)
+    assert "Starring: <nm0000206>, <nm0000401>, Carrie-Anne Moss." in fitted.text and fitted.cut_words == 0
+    assert fitted.tokens == real_count(clip_tokenizer, fitted.text) <= real_count(clip_tokenizer, text)
+
+
+def test_actor_tokens_missing_from_the_prompt_go_first_and_survive_any_cut(clip_tokenizer):
+    clip_tokenizer.add_tokens(["<nm0000206>", "<nm0000401>"])
+    tokens = ["<nm0000206>", "<nm0000401>"]
+    long_text = f"{VISION}. {LONG_SYNOPSIS}"  # a release text: not fitted, names absent
+    fitted = actor_prompt(long_text, ["Keanu Reeves", "Laurence Fishburne"], tokens, clip_tokenizer)
+    assert fitted.text.startswith("<nm0000206> and <nm0000401>, a movie poster")
+    assert fitted.tokens <= 77 and fitted.cut_words > 0
+    ids = clip_tokenizer(fitted.text)["input_ids"]
+    assert all(clip_tokenizer.convert_tokens_to_ids(t) in ids[:77] for t in tokens)
+    # A token at the end of an over-long prompt stays; the words before it are what go.
+    late = actor_prompt(f"{LONG_SYNOPSIS} Starring: Keanu Reeves.", ["Keanu Reeves"], tokens[:1], clip_tokenizer)
+    assert late.text.startswith(LONG_SYNOPSIS[:40]) and late.text.endswith(" <nm0000206>.")
+    assert late.tokens == real_count(clip_tokenizer, late.text) <= 77 and late.cut_words > 0

@@ -90,3 +90,16 @@ def test_too_few_photos_warn_and_several_actors_share_models(tiny_models, tmp_pa
     assert [r.token for r in results] == ["<nm0000206>", "<nm1234567>"]
     assert results[0].warning and results[1].warning is None and results[1].n_images == 5
     assert sorted(p.name for p in (tmp_path / "emb").iterdir()) == ["nm0000206.safetensors", "nm1234567.safetensors"]
+
+
+def test_too_few_photos_can_skip_and_progress_is_logged(tiny_models, tmp_path):
+    lines = []
+    settings = _settings(tiny_models, max_train_steps=2, too_few_images="skip")
+    with pytest.warns(UserWarning, match="skipped"):
+        results = train_actor_embeddings(
+            settings, {206: _photos(tmp_path / "a", 2), 207: _photos(tmp_path / "b", 3, seed=1)}, tmp_path / "emb", lines.append,
+        )
+    assert [r.skipped for r in results] == [True, False] and results[0].embedding_path is None
+    assert [p.name for p in results[1].images] == ["0.jpg", "1.jpg", "2.jpg"]  # in the order given
+    assert sorted(p.name for p in (tmp_path / "emb").iterdir()) == ["nm0000207.safetensors"]
+    assert lines[-1].startswith("actor_embeddings: 4/4 steps") and "skipped 2" in lines[-1] and "loss" in lines[-1]

@@ -17,7 +17,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
-from .curation import actor_images
+from .actor_photos import actor_photos
 from .metadata import image_md, markdown_table
 
 GENERATION_GROUP = "generation"
@@ -115,37 +115,40 @@ class ActorEmbeddingsConfig(Config):
     resolution: int = 512
     initializer_token: str = "person"
     max_actors: int | None = Field(None, description="cap on actors trained (None: every actor of the benchmark prompts)")
+    too_few_images: str = Field("warn", description="an actor with fewer than 3 face crops: 'warn' (train anyway) or 'skip'")
 
 
-@asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts, actor_images], kinds={"pytorch", "safetensors"})
+@asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts, actor_photos], kinds={"pytorch", "safetensors"})
 def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
-    """Textual-inversion embeddings of the benchmark movies' actors from their photos;
-    one `nm<id>.safetensors` per actor, token `<nm…>`, loadable with a stock
-    `load_textual_inversion(path, token=...)`."""
-    from ..curate.images import read_manifest
-    from ..vision.textual_inversion import TextualInversionSettings, train_actor_embeddings
+    """Textual-inversion embeddings of the benchmark movies' actors from their 3-5 face
+    crops (export/actor_photos); one `nm<id>.safetensors` per actor, token `<nm…>`,
+    loadable with a stock `load_textual_inversion(path, token=...)`."""
+    from ..vision.textual_inversion import TextualInversionSettings, export_actor_photos, train_actor_embeddings
 
     layout = data_dir.layout
     rows, _ = _read_benchmark_prompts(layout)
-    manifest = read_manifest(layout.actor_images_dir)
-    photos: dict[int, list[Path]] = {}
-    for row in manifest[manifest["status"] == "ok"].itertuples():
-        photos.setdefault(int(row.id), []).append(layout.actor_images_dir / row.file_name)
+    photos = export_actor_photos(layout.export_dir)
     wanted = list(dict.fromkeys(a for r in rows for a in r["actor_ids"] if a in photos))[: config.max_actors]
     settings = TextualInversionSettings(
         pretrained_model=models.stable_diffusion, learning_rate=config.learning_rate,
         final_learning_rate=config.final_learning_rate, max_train_steps=config.max_train_steps,
         train_batch_size=config.train_batch_size, resolution=config.resolution,
-        initializer_token=config.initializer_token, device=_device(models),
+        initializer_token=config.initializer_token, too_few_images=config.too_few_images, device=_device(models),
     )
     out = layout.models_dir / "actor_embeddings"
-    results = train_actor_embeddings(settings, {a: sorted(photos[a]) for a in wanted}, out) if wanted else []
-    warnings = [r.warning for r in results if getattr(r, "warning", None)]
+    results = train_actor_embeddings(settings, {a: photos[a] for a in wanted}, out, context.log.info) if wanted else []
+    for result in results:
+        if result.warning:
+            context.log.warning(result.warning)
+    used = pd.DataFrame([{"actor_id": r.actor_id, "token": r.token, "photos": r.n_images, "trained": not r.skipped,
+                          "files": ", ".join(p.name for p in r.images)} for r in results])
     return MaterializeResult(
         metadata={
-            "actors_trained": len(results),
+            "actors_trained": sum(not r.skipped for r in results),
+            "actors_skipped_too_few_photos": sum(r.skipped for r in results),
             "actors_without_photos": len({a for r in rows for a in r["actor_ids"]} - set(photos)),
-            "photo_warnings": len(warnings),
+            "photo_warnings": sum(bool(r.warning) for r in results),
+            "photos_per_actor": markdown_table(used, limit=50),
             "token_naming": "<nm + 7-digit person id>, e.g. <nm0000206>",
             "folder": MetadataValue.path(str(out)),
         }

@@ -13,9 +13,13 @@ Stable Diffusion's CLIP text encoder reads 77 tokens, BOS and EOS included, and 
 the rest. Rather than let CLIP cut mid-sentence, the integrated prompt is built to fit,
 keeping parts in this order of priority:
 
-1. the vision-perceptive prompt (it describes the image; if it alone is too long it is
-   cut at a word boundary and nothing else is added),
-2. the title, 3. the genres, one by one, 4. the actors, one by one, top-billed first,
+1. the actors, top-billed first: room is reserved for them before anything else, because
+   the actor branch replaces each name with the actor's learned token
+   (``actor_prompt``), which must reach the text encoder (a name is at least one token,
+   a learned token exactly one, so the replaced prompt still fits),
+2. the vision-perceptive prompt (it describes the image; when it is too long it is cut
+   at a word boundary to leave the actors their room, and nothing else is added),
+3. the title, 4. the genres, one by one,
 5. as many leading words of the synopsis as fit (cut at a word boundary).
 
 A part that does not fit is left out and the next, shorter one may still fit. Kept
@@ -210,6 +214,8 @@ def integrated_prompt(
     vision = " ".join((vision_prompt or "").split())
     fits = lambda text: counter(text) <= max_tokens  # noqa: E731
 
+    if isinstance(synopsis, SynopsisParts) and synopsis.actors:
+        return _with_actors_reserved(vision, synopsis, fits)
     if vision and not fits(vision):
         return _longest_prefix(vision.split(), lambda words: " ".join(words), fits)
     if synopsis is None:
@@ -217,14 +223,33 @@ def integrated_prompt(
     if isinstance(synopsis, str):
         words = synopsis.split()
         return _longest_prefix(words, lambda kept: _join(vision, " ".join(kept)), fits)
+    return _fill(vision, synopsis, SynopsisParts(template=synopsis.template), fits)
 
-    full = synopsis
+
+def _with_actors_reserved(vision: str, full: SynopsisParts, fits: Callable[[str], bool]) -> str:
+    """Priority 1 of the module rule: the actors (as many as fit on their own), then the
+    vision prompt cut to what is left, then the rest."""
     kept = SynopsisParts(template=full.template)
+    for name in full.actors:
+        trial = replace(kept, actors=[*kept.actors, name])
+        if fits(trial.render()):
+            kept = trial
+    actors_only = kept.render()
+    if vision and not fits(_join(vision, actors_only)):
+        vision = _longest_prefix(vision.split(), lambda words: " ".join(words), lambda v: fits(_join(v, actors_only)))
+        return _join(vision, actors_only)
+    return _fill(vision, full, kept, fits)
+
+
+def _fill(vision: str, full: SynopsisParts, kept: SynopsisParts, fits: Callable[[str], bool]) -> str:
+    """Add the title, the genres and the actors not yet kept one by one, then synopsis words."""
     render = lambda parts: _join(vision, parts.render())  # noqa: E731
     if full.title and fits(render(replace(kept, title=full.title))):
         kept = replace(kept, title=full.title)
     for name in ("genres", "actors"):
         for item in getattr(full, name):
+            if item in getattr(kept, name):
+                continue
             trial = replace(kept, **{name: [*getattr(kept, name), item]})
             if fits(render(trial)):
                 kept = trial
@@ -251,6 +276,63 @@ def _longest_prefix(words: list[str], render: Callable[[list[str]], str], fits: 
         else:
             high = middle - 1
     return render(words[:low])
+
+
+# --------------------------------------------------------------------------- actor branch
+
+
+@dataclass(frozen=True)
+class ActorPrompt:
+    """The prompt of the actor branch, and what fitting it cost."""
+
+    text: str
+    tokens: int  # CLIP tokens, BOS and EOS included (the counter's count)
+    cut_words: int = 0  # words of the prompt left out so that every actor token fits
+
+
+def actor_prompt(
+    prompt: str,
+    names: list[str],
+    tokens: list[str],
+    tokenizer: Any = None,
+    max_tokens: int = CLIP_MAX_TOKENS,
+) -> ActorPrompt:
+    """``prompt`` with each actor's name replaced by its learned token.
+
+    A token whose name the prompt lacks goes in front ("<a> and <b>, <prompt>"). If the
+    result is longer than ``max_tokens``, words are cut from the end, skipping the
+    tokens: every token reaches the text encoder. Count with the pipeline's tokenizer
+    after the tokens were added to it (each is then one token); the conservative
+    estimate over-counts a token, so it cuts more than needed, never less.
+    """
+    counter = tokenizer if isinstance(tokenizer, TokenCounter) else TokenCounter(tokenizer)
+    text, missing = " ".join(prompt.split()), []
+    for name, token in zip(names, tokens):
+        if name and name in text:
+            text = text.replace(name, token)
+        else:
+            missing.append(token)
+    if missing:
+        text = f"{' and '.join(missing)}, {text}" if text else " and ".join(missing)
+    count = counter(text)
+    if count <= max_tokens:
+        return ActorPrompt(text, count)
+    words, placed = text.split(), set(tokens)
+    cuttable = [i for i, word in enumerate(words) if word.strip(".,;:!?()\"'") not in placed]
+
+    def without_last(n: int) -> str:
+        dropped = set(cuttable[len(cuttable) - n:]) if n else set()
+        return " ".join(word for i, word in enumerate(words) if i not in dropped)
+
+    low, high = 1, len(cuttable)  # the fewest words to cut (counts fall as words go)
+    while low < high:
+        middle = (low + high) // 2
+        if counter(without_last(middle)) <= max_tokens:
+            high = middle
+        else:
+            low = middle + 1
+    fitted = without_last(low)
+    return ActorPrompt(fitted, counter(fitted), low)
 
 
 # --------------------------------------------------------------------------- table

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpds_pipeline.imdb.ids import person_code
+from mpds_pipeline.progress import Progress, ProgressLog
 from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL, load_image_tensor, resolve_precision
 
 PROMPT_TEMPLATES = (
@@ -52,28 +53,37 @@ class TextualInversionSettings:
     resolution: int = 512
     initializer_token: str = "person"
     templates: tuple[str, ...] = PROMPT_TEMPLATES
-    min_images: int = 3  # fewer still trains, with a warning
-    max_images: int = 5  # more are cut to the first max_images (sorted by path)
+    min_images: int = 3  # the paper's 3-5 face crops per actor
+    max_images: int = 5  # more are cut to the first max_images (callers pass the best first)
+    too_few_images: str = "warn"  # fewer than min_images: "warn" (train anyway) or "skip"
     seed: int = 0
     mixed_precision: str = "auto"
     device: str | None = None
+
+
+TOO_FEW_POLICIES = ("warn", "skip")
 
 
 @dataclass
 class TextualInversionResult:
     actor_id: int
     token: str
-    embedding_path: Path
+    embedding_path: Path | None  # None: skipped (too few images and too_few_images="skip")
     n_images: int
     losses: list[float]
     steps_per_second: float
     warning: str | None = None
+    images: list[Path] = field(default_factory=list)  # the photos it was trained on, in order
+
+    @property
+    def skipped(self) -> bool:
+        return self.embedding_path is None
 
     def metadata(self) -> dict:
         return {
             "actor_id": self.actor_id,
             "token": self.token,
-            "embedding_path": str(self.embedding_path),
+            "embedding_path": str(self.embedding_path) if self.embedding_path else None,
             "n_images": self.n_images,
             "final_loss": self.losses[-1] if self.losses else None,
             "steps_per_second": round(self.steps_per_second, 3),
@@ -120,6 +130,20 @@ class TextualInversionModels:
         )
 
 
+def export_actor_photos(export_dir: Path) -> dict[int, list[Path]]:
+    """Actor id -> its face crops in the release (``actor_photos.parquet``), best first."""
+    import pandas as pd
+
+    table_path = Path(export_dir) / "actor_photos.parquet"
+    if not table_path.exists():
+        raise FileNotFoundError(f"{table_path} does not exist: materialise actor_photos, then export")
+    table = pd.read_parquet(table_path, columns=["actor_id", "rank", "file_name"]).sort_values(["actor_id", "rank"])
+    photos: dict[int, list[Path]] = {}
+    for actor_id, file_name in zip(table["actor_id"], table["file_name"]):
+        photos.setdefault(int(actor_id), []).append(Path(export_dir) / file_name)
+    return photos
+
+
 def _learning_rate(step: int, settings: TextualInversionSettings) -> float:
     start, end = settings.learning_rate, settings.final_learning_rate
     progress = step / max(1, settings.max_train_steps - 1)
@@ -134,19 +158,29 @@ def train_actor_embedding(
     actor_id: int,
     output_dir: Path,
     models: TextualInversionModels | None = None,
+    progress: Progress | None = None,
 ) -> TextualInversionResult:
-    """Learn ``placeholder_token(actor_id)`` from the actor's photos; write its safetensors file."""
+    """Learn ``placeholder_token(actor_id)`` from the actor's photos (best first); write
+    its safetensors file. With fewer than ``min_images`` it warns and trains, or skips
+    (``too_few_images="skip"``: the result has no embedding). ``progress`` counts steps."""
     import torch
     import torch.nn.functional as F
     from safetensors.torch import save_file
 
     if not images:
         raise ValueError(f"actor {actor_id}: no images to learn an embedding from")
+    if settings.too_few_images not in TOO_FEW_POLICIES:
+        raise ValueError(f"too_few_images must be one of {TOO_FEW_POLICIES}, got {settings.too_few_images!r}")
     warning = None
-    images = sorted(Path(p) for p in images)[: settings.max_images]
+    images = [Path(p) for p in images][: settings.max_images]
     if len(images) < settings.min_images:
-        warning = f"actor {actor_id}: {len(images)} image(s), fewer than the {settings.min_images} recommended"
+        action = "skipped" if settings.too_few_images == "skip" else "trained anyway"
+        warning = f"actor {actor_id}: {len(images)} image(s), fewer than the {settings.min_images} the paper uses ({action})"
         warnings.warn(warning, stacklevel=2)
+        if settings.too_few_images == "skip":
+            if progress is not None:
+                progress.update(settings.max_train_steps, status="skipped")
+            return TextualInversionResult(actor_id, placeholder_token(actor_id), None, len(images), [], 0.0, warning, images)
     models = models or TextualInversionModels.load(settings)
     tokenizer, text_encoder, device = models.tokenizer, models.text_encoder, models.device
     token = placeholder_token(actor_id)
@@ -205,6 +239,8 @@ def train_actor_embedding(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
+            if progress is not None:
+                progress.update(loss=round(losses[-1], 4))
     finally:
         hook.remove()
         embeddings.requires_grad_(False)
@@ -225,15 +261,22 @@ def train_actor_embedding(
         losses=losses,
         steps_per_second=len(losses) / wall if wall > 0 else 0.0,
         warning=warning,
+        images=images,
     )
 
 
 def train_actor_embeddings(
-    settings: TextualInversionSettings, actor_images: dict[int, list[Path]], output_dir: Path
+    settings: TextualInversionSettings,
+    actor_images: dict[int, list[Path]],
+    output_dir: Path,
+    log: ProgressLog | None = None,
 ) -> list[TextualInversionResult]:
-    """Train every actor in ``actor_images`` (id -> photos), loading the models once."""
+    """Train every actor in ``actor_images`` (id -> photos, best first), loading the
+    models once; ``log`` gets progress lines (steps over all actors, the latest loss)."""
     models = TextualInversionModels.load(settings)
-    return [
-        train_actor_embedding(settings, paths, actor_id, output_dir, models=models)
-        for actor_id, paths in sorted(actor_images.items())
-    ]
+    total = settings.max_train_steps * len(actor_images)
+    with Progress("actor_embeddings", total, log, unit="steps") as progress:
+        return [
+            train_actor_embedding(settings, paths, actor_id, output_dir, models=models, progress=progress)
+            for actor_id, paths in sorted(actor_images.items())
+        ]
