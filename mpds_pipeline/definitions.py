@@ -1,6 +1,7 @@
 """The one Definitions object of the code location."""
 from dagster import Definitions
 
+from .assets.ablations import swap_ablations
 from .assets.actor_photos import actor_photos
 from .assets.captions import poster_prompts, rectification_merge_job, rectifications, rectifications_sensor, vision_prompts
 from .assets.crawl import crawl_assets, crawl_checks
@@ -20,6 +21,7 @@ defs = Definitions(
         vision_prompts, rectifications, poster_prompts,
         export,
         *generation_assets,
+        swap_ablations,
     ],
     asset_checks=[*crawl_checks, export_contract],
     jobs=[*freshness_jobs, rectification_merge_job, *scaling_jobs],

@@ -22,7 +22,8 @@ from .imdb.partitions import id_ranges
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 DEMO_PARTITION_SIZE = 200
-GENERATION_ASSETS = ["lora_weights", "benchmark_prompts", "actor_embeddings", "caption_controls", "benchmark_images", "benchmark_report"]
+GENERATION_ASSETS = ["lora_weights", "benchmark_prompts", "actor_embeddings", "caption_controls", "benchmark_images",
+                     "benchmark_report", "swap_ablations"]
 # The tiny models work at 32 px; steps are cut so the chain runs in about a minute on a CPU.
 TINY_GENERATION_CONFIG = {
     "ops": {
@@ -31,6 +32,7 @@ TINY_GENERATION_CONFIG = {
         "actor_embeddings": {"config": {"resolution": 32, "max_train_steps": 10, "train_batch_size": 2, "max_actors": 4, "initializer_token": "the"}},
         "benchmark_images": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
         "benchmark_report": {"config": {"fid_resize": 32}},
+        "swap_ablations": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
     }
 }
 

@@ -62,6 +62,11 @@ class DataLayout:
         """512x512 head-and-shoulders crops, one per kept actor photo."""
         return self.root / "images" / "actor_crops"
 
+    @property
+    def actor_crops_sheet(self) -> Path:
+        """A contact sheet of some actors' crops, shown in the UI."""
+        return self.root / "images" / "actor_crops_sheet.png"
+
     # --- captions and prompts ----------------------------------------------------
     def vision_prompts_file(self, partition_key: str) -> Path:
         return self.root / "prompts" / "vision_prompts" / f"{partition_key}.parquet"

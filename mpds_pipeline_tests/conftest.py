@@ -50,6 +50,7 @@ def pipeline(tmp_path_factory):
     BLIP-2); tests inspect the result and add corrections for their own posters."""
     from dagster import DagsterInstance, materialize
 
+    from mpds_pipeline.assets.actor_photos import actor_photos
     from mpds_pipeline.assets.captions import poster_prompts, rectifications, vision_prompts
     from mpds_pipeline.assets.crawl import person_assets, title_assets
     from mpds_pipeline.assets.curation import actor_images, actors, dataset_statistics, movies, poster_images
@@ -78,7 +79,7 @@ def pipeline(tmp_path_factory):
 
         run(title_assets, TITLE_KEY)
         run(person_assets, PERSON_KEY)
-        run([movies, actors, actor_images, dataset_statistics])
+        curated = run([movies, actors, actor_images, actor_photos, dataset_statistics])
         run([poster_images, vision_prompts], TITLE_KEY)
         final = run([rectifications, poster_prompts, export], checks=[export_contract])
-    return {"root": root / "data", "resources": resources, "instance": instance, "final": final}
+    return {"root": root / "data", "resources": resources, "instance": instance, "final": final, "curated": curated}

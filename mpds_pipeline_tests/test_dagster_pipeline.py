@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from dagster import AssetKey
 
 from mpds_pipeline.sample_server import sample_title
 from mpds_pipeline_tests.pipeline_helpers import remerge_via_sensor
@@ -32,6 +33,23 @@ def test_export_follows_the_papers_format_and_passes_its_checks(pipeline):
     for row in posters.itertuples():
         assert row.text == prompts.loc[row.id, "text"]
         assert prompts.loc[row.id, "vision_source"] == "blip2"
+
+
+def test_actor_photos_are_cropped_counted_and_exported(pipeline):
+    metadata = pipeline["curated"].asset_materializations_for_node("actor_photos")[0].metadata
+    assert metadata["face_matching"].value == "on" and metadata["actors_with_min_photos"].value > 10
+    for reason in ("names_others", "no_face", "several_faces", "face_mismatch"):
+        assert f"| {reason} |" in metadata["drop_reasons"].value
+    assert metadata["crops"].value.startswith("![face crops")  # shown inline in the UI
+    export_dir = pipeline["root"] / "export"
+    photos = pd.read_csv(export_dir / "actor_photos.csv")
+    listed = set(pd.read_csv(export_dir / "actors.csv")["id"])
+    assert set(photos["actor_id"]) <= listed and photos.groupby("actor_id").size().between(1, 5).all()
+    assert {"primary", "strip", "gallery"} == set(photos["source"])
+    assert all((export_dir / name).stat().st_size > 5000 for name in photos["file_name"])
+    # The person pages asked for galleries only where the strip was too thin.
+    pages = pipeline["instance"].get_latest_materialization_event(AssetKey("person_pages")).asset_materialization.metadata
+    assert 0 < pages["galleries_wanted"].value < pages["status_ok"].value
 
 
 def test_statistics_and_drop_reasons_are_reported(pipeline):

@@ -93,6 +93,7 @@ def test_caption_only_branch_and_prompt_with_tokens(pipeline, control_image):
     plain = _run(pipeline)
     captioned = _run(pipeline, control_image=control_image, scales=GuidanceScales(7.5, 2.0, 4.0))
     assert np.abs(captioned - plain).max() > 1e-4
+    # A name in the prompt becomes its token; an absent one's token goes first, where no cut reaches it.
     assert prompt_with_actor_tokens("Heat, starring Al Pacino", ["Al Pacino", "Val Kilmer"], ["<nm1>", "<nm2>"]) == (
-        "Heat, starring <nm1>, starring <nm2>"
+        "<nm2>, Heat, starring <nm1>"
     )

@@ -67,7 +67,7 @@ def actor_photos(context: AssetExecutionContext, config: ActorPhotosConfig, imdb
                             f"{settings.min_photos} face crops (see actor_photo_decisions.parquet for why)")
     dropped = {k.removeprefix("dropped_"): v for k, v in metadata.items() if k.startswith("dropped_") and v}
     per_actor = result.photos.groupby("actor_id").agg(crops=("rank", "size"), sources=("source", lambda s: ", ".join(s)))
-    sheet = contact_sheet(result.photos, layout.actor_crops_dir.parent / "actor_crops_sheet.png")
+    sheet = contact_sheet(result.photos, layout.actor_crops_sheet)
     return MaterializeResult(metadata={
         **{k: v for k, v in metadata.items() if not k.startswith("dropped_")},
         **downloads,

@@ -130,7 +130,7 @@ def _generate_one(pipe, method: MethodSpec, prompt: BenchmarkPrompt, settings: G
             ]
             if known:
                 actor_tokens = [t for _, t in known]
-                actor_prompt = prompt_with_actor_tokens(prompt.prompt, [n for n, _ in known], actor_tokens)
+                actor_prompt = prompt_with_actor_tokens(prompt.prompt, [n for n, _ in known], actor_tokens, pipe.base.tokenizer)
         if method.use_caption and pipe.controlnet is not None and (prompt.title or prompt.actors):
             if method.caption_controls is None:
                 raise ValueError(f"method {method.name}: the caption branch needs caption_controls= (the asset's folder)")

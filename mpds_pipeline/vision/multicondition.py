@@ -55,17 +55,13 @@ class GuidanceScales:
     caption: float = 2.0
 
 
-def prompt_with_actor_tokens(prompt: str, actor_names: list[str], actor_tokens: list[str]) -> str:
-    """The ``a`` prompt: each actor's name replaced by its token, or the tokens appended."""
-    result, missing = prompt, []
-    for name, token in zip(actor_names, actor_tokens):
-        if name and name in result:
-            result = result.replace(name, token)
-        else:
-            missing.append(token)
-    if missing:
-        result = f"{result}, starring {' and '.join(missing)}"
-    return result
+def prompt_with_actor_tokens(prompt: str, actor_names: list[str], actor_tokens: list[str], tokenizer=None) -> str:
+    """The ``a`` prompt: each actor's name replaced by its token, tokens whose name is
+    absent in front, every token inside CLIP's window (``curate.prompts.actor_prompt``;
+    pass the pipeline's tokenizer, which knows the tokens, for an exact count)."""
+    from mpds_pipeline.curate.prompts import actor_prompt
+
+    return actor_prompt(prompt, actor_names, actor_tokens, tokenizer).text
 
 
 class MultiConditionPipeline:

@@ -1,0 +1,54 @@
+"""``swap_ablations``: the paper's Fig. 5 grids (one caption with different actors, one
+actor with different captions), as PNGs under benchmark/swaps and inline in the UI."""
+import json
+
+import pandas as pd
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from ..resources import DataDirResource, ModelsResource
+from .generation import GENERATION_GROUP, actor_embeddings, benchmark_prompts, lora_weights
+from .metadata import image_md, markdown_table
+
+
+class SwapAblationsConfig(Config):
+    n_actors: int = Field(4, description="actors swapped into one caption")
+    n_prompts: int = Field(4, description="captions one actor is cast in")
+    num_inference_steps: int = 50
+    height: int = 512
+    width: int = 512
+    s1: float = Field(7.5, description="prompt guidance")
+    s2: float = Field(2.0, description="actor guidance")
+    seed: int = 0
+
+
+@asset(group_name=GENERATION_GROUP, deps=[lora_weights, benchmark_prompts, actor_embeddings], kinds={"pytorch", "png"})
+def swap_ablations(context: AssetExecutionContext, config: SwapAblationsConfig, models: ModelsResource,
+                   data_dir: DataDirResource) -> MaterializeResult:
+    """Fig. 5: one benchmark caption with each trained actor cast as its lead, and one
+    actor cast in several captions; same seed in every cell."""
+    from ..vision.multicondition import GuidanceScales
+    from ..vision.swap_ablation import ACTOR_SWAP, CAPTION_SWAP, SwapSettings, swap_ablation_grids
+
+    layout = data_dir.layout
+    rows = json.loads((layout.benchmark_dir / "prompts.json").read_text())
+    settings = SwapSettings(
+        n_actors=config.n_actors, n_prompts=config.n_prompts, num_inference_steps=config.num_inference_steps,
+        height=config.height, width=config.width, scales=GuidanceScales(config.s1, config.s2, 0.0), seed=config.seed,
+        device=None if models.device == "auto" else models.device,
+    )
+    lora = layout.models_dir / "lora"
+    result = swap_ablation_grids(rows, models.stable_diffusion, lora if lora.exists() else None,
+                                 layout.models_dir / "actor_embeddings", layout.benchmark_dir / "swaps", settings,
+                                 context.log.info)
+    cells = pd.DataFrame(result.cells)
+    (layout.benchmark_dir / "swaps" / "cells.csv").write_text(cells.to_csv(index=False))
+    if result.metadata()["actor_prompt_cut_words"]:
+        context.log.warning(f"{result.metadata()['actor_prompt_cut_words']} prompt words were cut to keep the actor tokens in CLIP's window")
+    return MaterializeResult(metadata={
+        **result.metadata(),
+        "one_caption_different_actors": image_md(result.grids[CAPTION_SWAP], "one caption, different actors"),
+        "one_actor_different_captions": image_md(result.grids[ACTOR_SWAP], "one actor, different captions"),
+        "cells_table": markdown_table(cells[["grid", "column", "prompt_id", "actor_prompt"]], limit=20),
+        "folder": MetadataValue.path(str(layout.benchmark_dir / "swaps")),
+    })
