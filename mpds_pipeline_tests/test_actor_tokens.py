@@ -88,12 +88,12 @@ def test_the_text_encoder_logs_no_truncation(benchmark, caplog):
     with caplog.at_level(logging.WARNING):
         pipe(prompt.prompt, actor_prompt=text, num_inference_steps=1, height=32, width=32,
              generator=torch.Generator().manual_seed(0))
-    assert not [r for r in caplog.records if "truncated" in r.getMessage()]
-    # The check can fail: the old way (tokens appended after a full prompt) is truncated.
+    assert not [r for r in caplog.records if "truncated" in r.getMessage()] and pipe.last_truncated_tokens == 0
+    # The check can fail: the old way (tokens appended after a full prompt) is truncated, and counted.
     with caplog.at_level(logging.WARNING):
         pipe(prompt.prompt, actor_prompt=f"{prompt.prompt}, starring {' and '.join(tokens)}", num_inference_steps=1,
              height=32, width=32, generator=torch.Generator().manual_seed(0))
-    assert [r for r in caplog.records if "truncated" in r.getMessage()]
+    assert [r for r in caplog.records if "truncated" in r.getMessage()] and pipe.last_truncated_tokens > 0
 
 
 def test_swap_grids_cast_each_actor_into_one_caption_and_one_actor_into_each(benchmark, tiny_models, tmp_path):

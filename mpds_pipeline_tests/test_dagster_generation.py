@@ -8,6 +8,7 @@ import pandas as pd
 from dagster import DagsterInstance, materialize
 from PIL import Image
 
+from mpds_pipeline.assets.ablations import swap_ablations
 from mpds_pipeline.assets.generation import generation_assets
 from mpds_pipeline.curate.export import write_actor_photos_export, write_export
 from mpds_pipeline.imdb.ids import person_url
@@ -19,6 +20,7 @@ TINY = {
     "actor_embeddings": {"resolution": 32, "max_train_steps": 2, "train_batch_size": 1, "max_actors": 2, "initializer_token": "the"},
     "caption_controls": {"size": 128},
     "benchmark_images": {"num_inference_steps": 2, "height": 32, "width": 32},
+    "swap_ablations": {"num_inference_steps": 1, "height": 32, "width": 32, "n_actors": 2, "n_prompts": 2},
     "benchmark_report": {"fid_resize": 32},
 }
 
@@ -73,7 +75,7 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
                             fid_features="clip")
     instance = DagsterInstance.ephemeral()
     result = materialize(
-        generation_assets,
+        [*generation_assets, swap_ablations],
         instance=instance,
         resources={"data_dir": DataDirResource(path=str(root)), "models": models},
         run_config={"ops": {name: {"config": config} for name, config in TINY.items()}},
@@ -92,6 +94,12 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     assert set(manifest["method"]) == {"SD1.5", "SD1.5+LoRA", "MPDS (full)", "MPDS w/o caption", "MPDS w/o actor",
                                        "MPDS w/o localized attention"}
     assert (manifest["status"] == "generated").all()
+    images = result.asset_materializations_for_node("benchmark_images")[0].metadata
+    assert images["truncated_prompts"].value == 0 and (manifest["truncated_tokens"] == 0).all()
+    swaps = result.asset_materializations_for_node("swap_ablations")[0].metadata
+    for grid in ("one_caption_different_actors", "one_actor_different_captions"):
+        assert swaps[grid].value.startswith("![one ") and "data:image/png;base64," in swaps[grid].value
+    assert swaps["cells"].value == 3 + 2 and swaps["actor_prompt_cut_words"].value == 0
     by_method = manifest.groupby("method")["constrained_tokens"].min()
     assert by_method["MPDS (full)"] > 0 and by_method["MPDS w/o localized attention"] == 0 == by_method["SD1.5"]
     controls = root / "benchmark" / "caption_controls"
@@ -109,3 +117,4 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     assert str(metadata["report"].value).endswith("benchmark_report.json")
     logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert any(m.startswith("benchmark_images MPDS (full): 3/3 images") for m in logs)  # progress at INFO
+    assert any(m.startswith("actor_embeddings: 4/4 steps") for m in logs)

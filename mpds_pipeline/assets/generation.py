@@ -245,14 +245,20 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
     summary = manifest.groupby("method", sort=False).agg(
         kind=("kind", "first"), images=("status", "size"), made_at=("size", lambda v: ", ".join(sorted(set(v) - {""}))),
         constrained_prompts=("constrained_tokens", lambda v: int((v > 0).sum())),
-        mean_constrained_tokens=("constrained_tokens", "mean"), seconds=("seconds", "sum"),
+        mean_constrained_tokens=("constrained_tokens", "mean"),
+        truncated_prompts=("truncated_tokens", lambda v: int((v > 0).sum())), seconds=("seconds", "sum"),
     ).round(2).reset_index()
+    truncated = int((manifest["truncated_tokens"] > 0).sum())
+    if truncated:
+        context.log.warning(f"{truncated} images were made from a prompt longer than CLIP's 77 tokens: the text encoder "
+                            "dropped its tail (see truncated_tokens in the manifest)")
     full = summary[summary["method"] == "MPDS (full)"]
     if attention.enabled and len(full) and full["constrained_prompts"].iloc[0] == 0:
         context.log.warning("localized attention found no title, name or actor token within the 77-token window of any prompt: "
                             "MPDS (full) ran unconstrained")
     return MaterializeResult(
         metadata={"images": int((manifest["status"] != "missing").sum()), "methods": len(methods),
+                  "truncated_prompts": truncated,
                   "per_method": markdown_table(summary, limit=50),
                   "localized_attention": config.localized_attention if attention.enabled else "off",
                   "caption_controls": MetadataValue.path(str(layout.caption_controls_dir)),

@@ -178,7 +178,9 @@ def generate_benchmark_images(
     Columns: method, kind, prompt_id, prompt, image_path (str or None), status
     ("generated", "copied", "missing"), width, height (as made, before any resize),
     constrained_tokens (prompt tokens under the localized attention constraint, summed over
-    the guidance rows; 0 when it was off or found no caption or actor token), seconds. ``log`` gets a progress line per method (images done/total, rate, ETA).
+    the guidance rows; 0 when it was off or found no caption or actor token),
+    truncated_tokens (prompt and actor-prompt tokens past CLIP's window, which the text
+    encoder dropped; 0 when everything fit), seconds. ``log`` gets a progress line per method (images done/total, rate, ETA).
     """
     import pandas as pd
 
@@ -195,7 +197,7 @@ def generate_benchmark_images(
             for index, prompt in enumerate(prompts):
                 target = method_dir / f"{prompt.prompt_id}.png"
                 started = time.perf_counter()
-                size, constrained_tokens = (None, None), 0
+                size, constrained_tokens, truncated_tokens = (None, None), 0, 0
                 if pipe is None:
                     status = "copied" if _copy_from_folder(method, prompt, target) else "missing"
                 else:
@@ -203,6 +205,7 @@ def generate_benchmark_images(
                     image.save(target)
                     status = "generated"
                     constrained_tokens = pipe.last_constraint.n_constrained_tokens if pipe.last_constraint else 0
+                    truncated_tokens = pipe.last_truncated_tokens
                 if status != "missing":
                     with Image.open(target) as written:
                         size = written.size
@@ -217,6 +220,7 @@ def generate_benchmark_images(
                         "width": size[0],
                         "height": size[1],
                         "constrained_tokens": constrained_tokens,
+                        "truncated_tokens": truncated_tokens,
                         "seconds": time.perf_counter() - started,
                     }
                 )

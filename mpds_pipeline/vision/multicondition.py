@@ -71,6 +71,16 @@ class MultiConditionPipeline:
         self.base = base  # a diffusers StableDiffusionPipeline
         self.controlnet = controlnet
         self.last_constraint: LocalizedAttention | None = None  # the last call's, for tests and reports
+        # The last call's text tokens beyond the encoder's window (prompt and actor
+        # prompt together): CLIP drops them, and with them any actor token they held.
+        self.last_truncated_tokens = 0
+
+    def truncated_tokens(self, text: str | None) -> int:
+        """How many of ``text``'s tokens the text encoder would drop (BOS/EOS counted)."""
+        if not text:
+            return 0
+        tokenizer = self.base.tokenizer
+        return max(0, len(tokenizer(text, truncation=False)["input_ids"]) - tokenizer.model_max_length)
 
     @classmethod
     def from_pretrained(
@@ -176,6 +186,7 @@ class MultiConditionPipeline:
         device = self.device
 
         # Text branches: [0, p] (+ [a]).
+        self.last_truncated_tokens = self.truncated_tokens(prompt) + self.truncated_tokens(actor_prompt)
         prompt_embeds, negative_embeds = base.encode_prompt(
             prompt, device, 1, True, negative_prompt=negative_prompt
         )
