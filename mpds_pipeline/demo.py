@@ -33,7 +33,10 @@ TINY_GENERATION_CONFIG = {
         "benchmark_images": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
         "benchmark_report": {"config": {"fid_resize": 32}},
         "swap_ablations": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
-    }
+    },
+    # One process for the whole chain: a process per step would import torch and diffusers
+    # again for each of the seven steps (about 7 s each here), longer than the tiny models run.
+    "execution": {"config": {"in_process": {}}},
 }
 
 
