@@ -69,6 +69,16 @@ def test_matching_can_be_switched_off():
     assert off.descriptor(image, off.faces(image)[0]) is None
 
 
+def test_without_the_recognition_package_matching_is_off_and_says_so(monkeypatch):
+    import mpds_pipeline.vision.faces as faces
+
+    monkeypatch.setattr(faces, "recognition_model_files", lambda: None)
+    analyzer = FaceAnalyzer()
+    assert not analyzer.can_match and analyzer.matching_off_reason == "face-recognition-models is not installed"
+    assert ap.matching_state(FaceSettings()) == "off (face-recognition-models is not installed)"
+    assert len(analyzer.faces(rgb(portrait(1, random.Random(3))))) == 1  # detection needs no model file
+
+
 def test_head_and_shoulders_box_is_a_square_inside_the_image():
     settings = FaceSettings(margin=0.8)
     box = head_and_shoulders_box(Face((100, 100, 200, 200), 1.0), 1000, 800, settings)

@@ -24,6 +24,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, pho
 from ..imdb.records import PersonPhoto
 from ..progress import Progress, ProgressLog
 from .filters import as_text
+
+if TYPE_CHECKING:
+    from ..vision.faces import FaceSettings
 
 PRIMARY, STRIP, GALLERY = "primary", "strip", "gallery"
 KEPT = "kept"
@@ -55,7 +59,7 @@ class ActorPhotoSettings:
     min_photos: int = 3  # fewer is reported per actor (the paper trains on 3-5)
     max_photos: int = 5
     max_candidates: int = 8  # photos downloaded per actor, primary included
-    faces: object = None  # vision.faces.FaceSettings; None: its defaults
+    faces: "FaceSettings | None" = None  # None: FaceSettings' defaults
 
 
 @dataclass
@@ -242,13 +246,11 @@ def crop_actor_photos(
                 done(kept, rows, "")
 
             run_in_workers(todo, (settings, face_settings, crops_dir), workers, collect)
-            matching = _matching_state(FaceAnalyzer(face_settings))
         else:
             analyzer = FaceAnalyzer(face_settings)
             for actor_id, cands, print_ in todo:
                 kept, rows = _crop_actor(analyzer, face_settings, settings, actor_id, cands, crops_dir, failures, print_)
                 done(kept, rows, "")
-            matching = _matching_state(analyzer)
     for stale in set(crops_dir.glob("*.jpg")) - {Path(p["path"]) for p in photos}:
         stale.unlink()  # crops of an earlier run that this one did not keep
     photos.sort(key=lambda row: (row["actor_id"], row["rank"]))
@@ -256,14 +258,18 @@ def crop_actor_photos(
         photos=pd.DataFrame(photos, columns=ACTOR_PHOTO_COLUMNS),
         decisions=pd.DataFrame(decisions, columns=DECISION_COLUMNS),
         actors=len(plan.candidates),
-        matching=matching,
+        matching=matching_state(face_settings),
         min_photos=settings.min_photos,
         decode_failures=failures,
     )
 
 
-def _matching_state(analyzer) -> str:
-    return "on" if analyzer.can_match else f"off ({analyzer.matching_off_reason})"
+def matching_state(face_settings) -> str:
+    """"on", or why face matching is off, as ``FaceAnalyzer`` decides it."""
+    from ..vision.faces import matching_off_reason
+
+    reason = matching_off_reason(face_settings)
+    return "on" if reason is None else f"off ({reason})"
 
 
 def _fingerprint(cands: list[Candidate], settings: ActorPhotoSettings, face_settings) -> str:

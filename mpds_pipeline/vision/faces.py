@@ -66,6 +66,15 @@ def recognition_model_files() -> tuple[Path, Path] | None:
     return files if all(f.is_file() for f in files) else None
 
 
+def matching_off_reason(settings: FaceSettings) -> str | None:
+    """Why faces will not be matched with these settings here, or None when they will."""
+    if not settings.match_faces:
+        return "match_faces is off"
+    if recognition_model_files() is None:
+        return f"{RECOGNITION_PACKAGE} is not installed"
+    return None
+
+
 class FaceAnalyzer:
     """Finds faces and, where the recognition model is installed, describes them."""
 
@@ -75,14 +84,10 @@ class FaceAnalyzer:
         self.settings = settings
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = self._recognition = None
-        self.matching_off_reason: str | None = None
-        if not settings.match_faces:
-            self.matching_off_reason = "match_faces is off"
+        self.matching_off_reason = matching_off_reason(settings)
+        if self.matching_off_reason is not None:
             return
         files = recognition_model_files()
-        if files is None:
-            self.matching_off_reason = f"{RECOGNITION_PACKAGE} is not installed"
-            return
         self._landmarks = dlib.shape_predictor(str(files[0]))
         self._recognition = dlib.face_recognition_model_v1(str(files[1]))
 
