@@ -204,3 +204,13 @@ def test_export_lists_the_crops_of_exported_actors(photos_run, tmp_path):
     assert all((export / name).is_file() for name in table["file_name"])
     parquet = pd.read_parquet(export / "actor_photos.parquet")
     assert list(parquet["crop_box"].iloc[0]) == [int(v) for v in table["crop_box"].iloc[0].strip("[]").split(",")]
+
+
+def test_a_photo_stored_sideways_with_an_exif_orientation_is_read_upright(analyzer, tmp_path):
+    sideways = portrait(0, random.Random(1)).rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    sideways.save(tmp_path / "side.jpg", exif=exif.tobytes())
+    with Image.open(tmp_path / "side.jpg") as raw:
+        assert analyzer.faces(rgb(raw)) == []  # as stored, the face lies on its side
+    assert len(analyzer.faces(ap._load_rgb(tmp_path / "side.jpg"))) == 1

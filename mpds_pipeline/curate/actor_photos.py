@@ -309,8 +309,12 @@ def _crop_intact(path: Path, sha256: str, crops_dir: Path) -> bool:
 
 
 def _load_rgb(path: Path) -> np.ndarray:
+    from PIL import ImageOps
+
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        # A phone photo may store its pixels sideways with an EXIF orientation tag; the
+        # frontal face detector only finds upright faces.
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id: int, cands: list[Candidate],
