@@ -209,6 +209,14 @@ def print_summary(root: Path) -> None:
         actors = pd.read_csv(export / "actors.csv")
         print(f"export: {export}  ({len(posters)} posters, {len(actors)} actors; meta.csv, posters.csv, actors.csv, Parquet, posters/metadata.jsonl)")
         print(f"statistics: {export / 'stats'}")
+    photos = read_table(layout.curated_dir / "actor_photos.parquet", missing_ok=True)
+    if not photos.empty:
+        per_actor = photos.groupby("actor_id").size()
+        print(f"actor photos: {int(per_actor.between(3, 5).sum())} actors with 3-5 face crops (512x512), "
+              f"{len(photos)} crops in {layout.actor_crops_dir}; export/actor_photos.csv")
+    swaps = sorted((layout.benchmark_dir / "swaps").glob("*.png"))
+    if swaps:
+        print("swap ablations (Fig. 5): " + ", ".join(str(path) for path in swaps))
     table = layout.benchmark_dir / "report" / "benchmark_table.md"
     if table.exists():
         print(f"benchmark ({layout.benchmark_dir / 'report'}; tiny random models, so the numbers only show the chain runs):")
