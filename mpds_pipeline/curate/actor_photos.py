@@ -168,10 +168,14 @@ def attach_files(plan: PhotoPlan, primary_manifest: pd.DataFrame, primary_dir: P
 class ActorPhotosResult:
     photos: pd.DataFrame  # ACTOR_PHOTO_COLUMNS: the kept crops
     decisions: pd.DataFrame  # DECISION_COLUMNS: every candidate and every dropped photo
-    actors: int
+    actor_ids: list[int]  # every actor planned, with or without a candidate
     matching: str  # "on", or why face matching is off
     min_photos: int
     decode_failures: dict[str, str] = field(default_factory=dict)  # file path -> error
+
+    @property
+    def actors(self) -> int:
+        return len(self.actor_ids)
 
     def photos_per_actor(self) -> dict[int, int]:
         return Counter(int(a) for a in self.photos["actor_id"])
@@ -179,7 +183,7 @@ class ActorPhotosResult:
     def metadata(self) -> dict:
         per_actor = self.photos_per_actor()
         dropped = self.decisions[self.decisions["decision"] != KEPT]
-        under = sum(1 for n in (per_actor.get(a, 0) for a in self._actor_ids()) if n < self.min_photos)
+        under = sum(1 for a in self.actor_ids if per_actor.get(a, 0) < self.min_photos)
         return {
             "actors": self.actors,
             "photos_kept": len(self.photos),
@@ -189,9 +193,6 @@ class ActorPhotosResult:
             "face_matching": self.matching,
             **{f"dropped_{reason}": int((dropped["decision"] == reason).sum()) for reason in DROP_REASONS},
         }
-
-    def _actor_ids(self) -> list[int]:
-        return sorted({int(a) for a in self.decisions["actor_id"]} | set(self.photos_per_actor()))
 
 
 def crop_actor_photos(
@@ -257,7 +258,7 @@ def crop_actor_photos(
     return ActorPhotosResult(
         photos=pd.DataFrame(photos, columns=ACTOR_PHOTO_COLUMNS),
         decisions=pd.DataFrame(decisions, columns=DECISION_COLUMNS),
-        actors=len(plan.candidates),
+        actor_ids=sorted(plan.candidates),
         matching=matching_state(face_settings),
         min_photos=settings.min_photos,
         decode_failures=failures,
