@@ -19,6 +19,16 @@ def default_data_dir() -> Path:
 class DataLayout:
     root: Path
 
+    @property
+    def settings_file(self) -> Path:
+        """Settings that runs over this data directory use (see ``settings.py``)."""
+        return self.root / "settings.env"
+
+    @property
+    def dagster_home(self) -> Path:
+        """The Dagster instance that records this data directory's runs (``mpds ui``, the demo)."""
+        return self.root / ".dagster"
+
     # --- crawl -------------------------------------------------------------------
     def pages_dir(self, kind: str, partition_key: str) -> Path:
         """WARC archive and per-id outcomes of one crawl partition."""
@@ -74,6 +84,11 @@ class DataLayout:
     @property
     def rectifications_dir(self) -> Path:
         return self.root / "rectifications"
+
+    @property
+    def rectifications_sensor_file(self) -> Path:
+        """When the re-merge sensor last looked at rectifications/ (the review page reads it)."""
+        return self.root / "status" / "rectifications_sensor.json"
 
     @property
     def prompts_dir(self) -> Path:

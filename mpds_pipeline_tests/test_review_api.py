@@ -12,10 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mpds_pipeline.curate.rectify import load_rectifications
+from datetime import datetime, timedelta, timezone
+
+from mpds_pipeline.curate.images import MANIFEST_NAME, MANIFEST_SCHEMA
+from mpds_pipeline.curate.rectify import load_rectifications, record_sensor_check
 from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.review import REVIEW_COLUMNS, load_review_items
-from mpds_pipeline.review.items import poster_prompts_file
+from mpds_pipeline.review.items import load_base_items, poster_prompts_file
+from mpds_pipeline.review.state import ReviewState
 from mpds_pipeline.review.sample import FIRST_PARTITION, HOSTILE_TITLE, SECOND_PARTITION, write_sample_data
 from mpds_pipeline.review.server import UnsafeBindError, check_bind, main, make_review_server
 
@@ -77,7 +81,8 @@ def raw_get(server, path: str, headers: dict | None = None) -> http.client.HTTPR
 def test_loader_joins_movies_captions_prompts_images(data_dir):
     items = load_review_items(DataLayout(data_dir)).set_index("id")
     assert list(items.reset_index().columns) == REVIEW_COLUMNS
-    assert sorted(items.index) == [12, 25, 417, 10050, 10120]
+    # Nosferatu's download was rejected: without a verified image it cannot reach the export.
+    assert sorted(items.index) == [12, 25, 417, 10050]
     kid = items.loc[10050]
     assert kid["title"] == "The Kid"
     assert list(kid["genres"]) == ["Comedy", "Drama"]
@@ -88,22 +93,36 @@ def test_loader_joins_movies_captions_prompts_images(data_dir):
     assert kid["synopsis_prompt"].startswith("The Kid. Genres: Comedy, Drama.")
     assert kid["current_text"] == "a man and a child. The Kid."
     assert pd.isna(kid["correction_text"])
-    # A caption row with an error keeps the poster reviewable, without a caption.
-    nosferatu = items.loc[10120]
-    assert pd.isna(nosferatu["blip2_caption"]) and pd.isna(nosferatu["confidence"])
-    assert nosferatu["partition"] == SECOND_PARTITION and pd.isna(nosferatu["image_path"])
+    # The base keeps the others, marked, so the page can say how many it left out.
+    base = load_base_items(DataLayout(data_dir)).set_index("id")
+    nosferatu = base.loc[10120]
+    assert not nosferatu["verified_image"] and pd.isna(nosferatu["image_path"])
+    assert pd.isna(nosferatu["blip2_caption"]) and nosferatu["partition"] == SECOND_PARTITION
+    assert base["verified_image"].sum() == 4
+
+
+def write_manifest(folder: Path, rows: list[tuple[int, str]]) -> None:
+    """A download manifest: (id, status) per poster, file <id>.jpg."""
+    records = [{"id": i, "variant": 1, "file_name": f"{i}.jpg", "url": f"https://m.media-amazon.com/{i}.jpg", "status": status}
+               for i, status in rows]
+    pq.write_table(pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA), folder / MANIFEST_NAME)
 
 
 def test_loader_copes_with_missing_files(tmp_path):
     assert load_review_items(DataLayout(tmp_path / "nothing")).empty
-    # Only posters on disk: still reviewable, the synopsis prompt built from movies if any.
+    # Only posters on disk: reviewable once the manifest says verified; the synopsis
+    # prompt is built from movies if any.
     layout = DataLayout(tmp_path / "images-only")
     folder = layout.poster_images_dir(FIRST_PARTITION)
     folder.mkdir(parents=True)
-    (folder / "7.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    for name in ("7.jpg", "8.jpg", "9.jpg"):
+        (folder / name).write_bytes(b"\xff\xd8 a poster")
     (folder / "notes.txt").write_text("ignored")
+    assert load_review_items(layout).empty  # files, but no manifest: nothing verified them
+    write_manifest(folder, [(7, "ok"), (8, "too_small"), (6, "ok")])  # 6: verified, file gone since
     (layout.poster_images_dir("not-a-partition")).mkdir(parents=True)
-    (layout.poster_images_dir("not-a-partition") / "8.jpg").write_bytes(b"x")
+    (layout.poster_images_dir("not-a-partition") / "5.jpg").write_bytes(b"x")
+    write_manifest(layout.poster_images_dir("not-a-partition"), [(5, "ok")])
     items = load_review_items(layout)
     assert list(items["id"]) == [7]
     assert items.loc[0, "partition"] == FIRST_PARTITION and items.loc[0, "title"] == ""
@@ -129,17 +148,19 @@ def test_loader_reports_latest_correction(data_dir):
 
 def test_queue_orders_and_filters(client):
     ids = lambda **params: client.get("/api/queue", params=params).json()["ids"]  # noqa: E731
-    # Lowest confidence first; no caption (no confidence) last.
-    assert ids(order="confidence") == [10050, 12, 417, 25, 10120]
+    # Lowest confidence first; Nosferatu (no verified image) is not in any queue.
+    assert ids(order="confidence") == [10050, 12, 417, 25]
     assert ids(order="confidence", genre="drama") == [10050, 25]
     assert ids(order="confidence", partition=FIRST_PARTITION) == [12, 417, 25]
-    assert ids(order="confidence", genre="Fantasy", partition=SECOND_PARTITION) == [10120]
+    assert ids(order="confidence", genre="Fantasy", partition=SECOND_PARTITION) == []
     assert save(client, 10050, "a tramp and a child", "ann").status_code == 200
-    assert ids(order="unreviewed") == [12, 417, 25, 10120, 10050]
+    # The default order: never reviewed first, so a reload starts on unfinished work.
+    assert ids() == ids(order="unreviewed") == [12, 417, 25, 10050]
+    assert ids(order="confidence") == [10050, 12, 417, 25]
     assert client.get("/api/queue", params={"order": "random"}).status_code == 400
     facets = client.get("/api/facets").json()
     assert facets["partitions"] == [FIRST_PARTITION, SECOND_PARTITION]
-    assert "Horror" in facets["genres"]
+    assert "Drama" in facets["genres"] and "Horror" not in facets["genres"]  # only Nosferatu is Horror
 
 
 def test_item_payload_keeps_strings_as_data(client):
@@ -161,6 +182,41 @@ def test_page_is_static_with_a_strict_policy(client):
     assert "alert" not in page.text  # no data is interpolated into the HTML
     assert "textContent" in client.get("/static/review.js").text
     assert "innerHTML" not in client.get("/static/review.js").text
+    icon = client.get("/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert 'rel="icon" href="/favicon.svg"' in page.text
+
+
+def test_export_state_follows_the_remerge(client, data_dir):
+    """Saved -> waiting for the re-merge -> in the export once poster_prompts merged it
+    and the export was written after."""
+    layout = DataLayout(data_dir)
+    assert client.get("/api/items/12").json()["export_state"] == "never_reviewed"
+    assert save(client, 12, "a steam train", "ann").status_code == 200
+    assert client.get("/api/items/12").json()["export_state"] == "waiting_for_remerge"
+
+    prompts = pq.read_table(poster_prompts_file(layout)).to_pandas()
+    prompts.loc[prompts["id"] == 12, "vision_prompt"] = "a steam train"
+    pq.write_table(pa.Table.from_pandas(prompts, preserve_index=False), poster_prompts_file(layout))
+    os.utime(poster_prompts_file(layout), ns=(2_000_000_000, 2_000_000_000))
+    assert client.get("/api/items/12").json()["export_state"] == "waiting_for_remerge"  # no export yet
+    posters_csv = layout.export_dir / "posters.csv"
+    posters_csv.parent.mkdir(parents=True)
+    posters_csv.write_text("id,text\n12,a steam train. The Arrival of a Train.\n")
+    os.utime(posters_csv, ns=(3_000_000_000, 3_000_000_000))
+    assert client.get("/api/items/12").json()["export_state"] == "in_export"
+
+
+def test_remerge_status_tells_whether_the_sensor_watches(data_dir):
+    state, layout = ReviewState(data_dir), DataLayout(data_dir)
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    never = state.remerge_status(now)
+    assert never["sensor_running"] is False and never["sensor_checked_at"] is None
+    assert never["command"].endswith("dagster job execute -m mpds_pipeline -j export_dataset")
+    assert never["folder"] == str(layout.rectifications_dir)
+    record_sensor_check(layout.rectifications_sensor_file, layout.rectifications_dir, now - timedelta(seconds=40))
+    assert state.remerge_status(now)["sensor_running"] is True
+    assert state.remerge_status(now + timedelta(minutes=10))["sensor_running"] is False
 
 
 # --------------------------------------------------------------------------- saving
@@ -228,12 +284,14 @@ def test_reviewer_default_fills_an_empty_name(data_dir, serve):
 
 
 def test_progress_counts_per_reviewer(client):
-    assert client.get("/api/progress").json() == {"total": 5, "reviewed": 0, "left": 5, "reviewers": []}
+    assert client.get("/api/progress").json() == {
+        "total": 4, "reviewed": 0, "left": 4, "reviewers": [], "without_verified_image": 1,
+    }
     assert save(client, 12, "a train", "ann").status_code == 200
     assert save(client, 25, "a man in a hat", "ann").status_code == 200
     assert save(client, 25, "a man in a bowler hat", "bob", expected_previous="a man in a hat").status_code == 200
     progress = client.get("/api/progress").json()
-    assert (progress["total"], progress["reviewed"], progress["left"]) == (5, 2, 3)
+    assert (progress["total"], progress["reviewed"], progress["left"]) == (4, 2, 2)
     assert progress["reviewers"] == [
         {"reviewer": "ann", "posters": 1, "saves": 2},
         {"reviewer": "bob", "posters": 1, "saves": 1},

@@ -435,3 +435,25 @@ def _write_atomically(path: Path, rows: list[dict]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- the re-merge sensor's heartbeat
+
+
+def record_sensor_check(path: Path, folder: Path, when: datetime | None = None) -> None:
+    """Note that the re-merge sensor has just looked at ``folder``, so the review page can
+    tell a reviewer whether a save will be merged by itself (atomic write)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = (when or datetime.now(timezone.utc)).isoformat()
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"checked_at": stamp, "folder": str(folder)}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def last_sensor_check(path: Path) -> datetime | None:
+    """When the re-merge sensor last looked (None: never, or the file is unreadable)."""
+    try:
+        return datetime.fromisoformat(json.loads(Path(path).read_text(encoding="utf-8"))["checked_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -8,11 +8,14 @@ directory (every file may be absent):
   (mean token log-probability: lower is weaker);
 - ``prompts/poster_prompts.parquet``: the movie-synopsis prompt and the current
   integrated text;
-- ``images/posters/<partition>/<id>.jpg``: the poster;
+- ``images/posters/<partition>/``: the poster files the download verified (its
+  manifest's ``ok`` rows);
 - the rectification store: the latest correction and its reviewer.
 
-A poster is reviewable when it has a caption, a prompt row or an image; a movie with
-none of these is left out.
+A poster is reviewable when it has a verified image (and is a curated movie, once
+``movies.parquet`` exists): only those reach ``posters.csv``, so a correction of any
+other would never reach the export. ``load_base_items`` keeps the others too, marked
+``verified_image == False``, so the page can say how many it left out.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from mpds_pipeline.curate.images import read_manifest
 from mpds_pipeline.curate.prompts import actor_names, synopsis_prompt
 from mpds_pipeline.curate.rectify import Correction, read_corrections
 from mpds_pipeline.imdb.partitions import parse_partition_key
@@ -31,8 +35,11 @@ from mpds_pipeline.layout import DataLayout
 
 REVIEW_COLUMNS = [
     "id", "title", "genres", "partition", "image_path", "blip2_caption", "confidence",
-    "synopsis_prompt", "current_text", "correction_text", "correction_reviewer", "correction_at",
+    "synopsis_prompt", "current_text", "merged_vision_text",
+    "correction_text", "correction_reviewer", "correction_at",
 ]
+BASE_COLUMNS = REVIEW_COLUMNS[:10] + ["verified_image"]
+VERIFIED_STATUS = "ok"  # the download manifest's status of a kept, verified file
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
@@ -57,19 +64,28 @@ def load_review_items(layout: DataLayout) -> pd.DataFrame:
     """One row per reviewable poster, ``REVIEW_COLUMNS``, sorted by id (missing values: NA)."""
     base = load_base_items(layout)
     corrections, _, _ = read_corrections(layout.rectifications_dir)
-    return attach_corrections(base, latest_corrections(corrections))
+    return attach_corrections(reviewable(base), latest_corrections(corrections))
+
+
+def reviewable(base: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``load_base_items`` that can reach the export."""
+    return base[base["verified_image"]].reset_index(drop=True)
 
 
 def load_base_items(layout: DataLayout) -> pd.DataFrame:
-    """Everything but the corrections (which change while the page runs)."""
+    """Everything but the corrections (which change while the page runs): one row per
+    poster with a caption, a prompt row or a verified image, ``BASE_COLUMNS``."""
     captions = _read_captions(layout)
     prompts = _read_poster_prompts(layout)
-    images = _scan_images(layout)
+    images = _verified_images(layout)
     ids = pd.Index(captions["id"]).union(pd.Index(prompts["id"])).union(pd.Index(images["id"]))
+    movies = _read_movies(layout, ids)
+    if movies_file(layout).is_file():  # a poster of a movie the filters dropped is not exported
+        ids = ids.intersection(pd.Index(movies["id"]))
     frame = pd.DataFrame({"id": ids.astype("int64")})
     if frame.empty:
-        return pd.DataFrame(columns=REVIEW_COLUMNS[:9]).astype({"id": "int64", "confidence": "float64"})
-    movies = _read_movies(layout, ids)
+        empty = pd.DataFrame(columns=BASE_COLUMNS).astype({"id": "int64", "confidence": "float64"})
+        return empty.astype({"verified_image": "bool"})
     frame = (
         frame.merge(movies, on="id", how="left")
         .merge(images, on="id", how="left")
@@ -91,9 +107,10 @@ def load_base_items(layout: DataLayout) -> pd.DataFrame:
         ]
     frame["title"] = [_title(t) for t in frame["title"]]
     frame["genres"] = [_as_strings(g) for g in frame["genres"]]
-    frame = frame.rename(columns={"caption": "blip2_caption", "text": "current_text"})
+    frame = frame.rename(columns={"caption": "blip2_caption", "text": "current_text", "vision_prompt": "merged_vision_text"})
     frame["confidence"] = frame["confidence"].astype("float64")
-    return frame[REVIEW_COLUMNS[:9]].sort_values("id").reset_index(drop=True)
+    frame["verified_image"] = frame["image_path"].notna()
+    return frame[BASE_COLUMNS].sort_values("id").reset_index(drop=True)
 
 
 def latest_corrections(corrections: list[Correction]) -> dict[int, Correction]:
@@ -167,24 +184,34 @@ def _read_captions(layout: DataLayout) -> pd.DataFrame:
 
 def _read_poster_prompts(layout: DataLayout) -> pd.DataFrame:
     path = poster_prompts_file(layout)
-    empty = pd.DataFrame({"id": pd.Series(dtype="int64"), "synopsis_prompt": [], "text": []})
+    wanted = ["synopsis_prompt", "text", "vision_prompt"]
+    empty = pd.DataFrame({"id": pd.Series(dtype="int64"), **{c: [] for c in wanted}})
     if not path.is_file():
         return empty
-    frame = pd.read_parquet(path, columns=_columns(path, ["id", "synopsis_prompt", "text"]))
+    frame = pd.read_parquet(path, columns=_columns(path, ["id", *wanted]))
     if "id" not in frame.columns:
         return empty
-    for column in ("synopsis_prompt", "text"):
+    for column in wanted:
         if column not in frame.columns:
             frame[column] = None
     return frame.drop_duplicates("id", keep="last").astype({"id": "int64"})
 
 
-def _scan_images(layout: DataLayout) -> pd.DataFrame:
-    """id, partition key, image path for every poster file in a partition folder."""
+def _verified_images(layout: DataLayout) -> pd.DataFrame:
+    """id, partition key, image path of every poster its partition's download manifest
+    lists as verified, when the file is there (a file without a manifest row is not)."""
     root = poster_images_root(layout)
     found: dict[int, tuple[str, str]] = {}
-    if root.is_dir():
-        _scan_partitions(root, found)
+    partitions = sorted(os.scandir(root), key=lambda e: e.name) if root.is_dir() else []
+    for partition_dir in partitions:
+        if not partition_dir.is_dir() or _partition_or_none(partition_dir.name) is None:
+            continue
+        manifest = read_manifest(Path(partition_dir.path))
+        present = {entry.name for entry in os.scandir(partition_dir.path) if entry.is_file()}
+        verified = manifest[(manifest["status"] == VERIFIED_STATUS) & manifest["file_name"].isin(present)]
+        for movie_id, name in zip(verified["id"], verified["file_name"]):
+            if name.lower().endswith(IMAGE_SUFFIXES):
+                found[int(movie_id)] = (partition_dir.name, os.path.join(partition_dir.path, name))
     return pd.DataFrame(
         {
             "id": pd.Series(list(found), dtype="int64"),
@@ -192,16 +219,6 @@ def _scan_images(layout: DataLayout) -> pd.DataFrame:
             "image_path": [i for _, i in found.values()],
         }
     )
-
-
-def _scan_partitions(root: Path, found: dict[int, tuple[str, str]]) -> None:
-    for partition_dir in sorted(os.scandir(root), key=lambda e: e.name):
-        if not partition_dir.is_dir() or _partition_or_none(partition_dir.name) is None:
-            continue
-        for entry in os.scandir(partition_dir.path):
-            stem, suffix = os.path.splitext(entry.name)
-            if suffix.lower() in IMAGE_SUFFIXES and stem.isdigit() and entry.is_file():
-                found[int(stem)] = (partition_dir.name, entry.path)
 
 
 def _partition_or_none(key: str) -> str | None:

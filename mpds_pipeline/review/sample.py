@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from mpds_pipeline.curate.images import MANIFEST_NAME, MANIFEST_SCHEMA
 from mpds_pipeline.layout import DataLayout
 
 from .items import movies_file, poster_prompts_file
@@ -24,7 +25,8 @@ HOSTILE_SYNOPSIS = 'A plot with <img src=x onerror="alert(2)"> inside & "quotes"
 FIRST_PARTITION = "tt0000001-tt0010000"
 SECOND_PARTITION = "tt0010001-tt0020000"
 
-# id, title, genres, partition, caption, confidence (None: no usable caption), image?
+# id, title, genres, partition, caption, confidence (None: no usable caption), a verified
+# image? (Nosferatu's download was rejected: it is not reviewable.)
 SAMPLE_MOVIES = [
     (12, "The Arrival of a Train", ["Documentary", "Short"], FIRST_PARTITION, "a train at a station", -2.5, True),
     (25, HOSTILE_TITLE, ["Drama"], FIRST_PARTITION, "a man in a hat <b>bold</b>", -0.4, True),
@@ -84,13 +86,20 @@ def write_sample_data(root: Path) -> DataLayout:
     )
     pq.write_table(prompts, poster_prompts_file(layout))
 
+    manifests: dict[str, list[dict]] = {}
     for index, movie in enumerate(SAMPLE_MOVIES):
-        if not movie[6]:
-            continue
         folder = layout.poster_images_dir(movie[3])
         folder.mkdir(parents=True, exist_ok=True)
-        colour = (40 * index % 256, 90, 200 - 30 * index)
-        Image.new("RGB", (60, 90), colour).save(folder / f"{movie[0]}.jpg", quality=85)
+        row = {"id": movie[0], "variant": 1, "file_name": f"{movie[0]}.jpg", "url": f"https://m.media-amazon.com/images/M/{movie[0]}._V1_.jpg",
+               "bytes": None, "width": None, "height": None, "format": None, "sha256": None, "status": "too_small", "reason": "412 bytes < 5120"}
+        if movie[6]:
+            path = folder / row["file_name"]
+            colour = (40 * index % 256, 90, 200 - 30 * index)
+            Image.new("RGB", (60, 90), colour).save(path, quality=85)
+            row.update(bytes=path.stat().st_size, width=60, height=90, format="JPEG", status="ok", reason=None)
+        manifests.setdefault(movie[3], []).append(row)
+    for partition, rows in manifests.items():
+        pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), layout.poster_images_dir(partition) / MANIFEST_NAME)
     return layout
 
 

@@ -2,11 +2,14 @@
 
 Routes (all JSON but the page, its two static files and the images):
 
-- ``GET /``, ``/static/review.js``, ``/static/review.css``: the page.
+- ``GET /``, ``/static/review.js``, ``/static/review.css``, ``/favicon.svg``: the page.
 - ``GET /api/config``: ``{"reviewer_default": ...}``.
 - ``GET /api/facets``: the genres and partitions to filter by.
-- ``GET /api/queue?order=confidence|unreviewed&genre=&partition=``: ``{"ids": [...]}``.
-- ``GET /api/progress?...`` (same filters): reviewed, left, per reviewer.
+- ``GET /api/queue?order=unreviewed|confidence&genre=&partition=``: ``{"ids": [...]}``.
+- ``GET /api/progress?...`` (same filters): reviewed, left, per reviewer, and how many
+  posters were left out for want of a verified image.
+- ``GET /api/remerge``: whether the re-merge sensor is watching the folder (see
+  ``state.ReviewState.remerge_status``).
 - ``GET /api/items/<id>``: one poster (see ``state.item_payload``).
 - ``POST /api/items/<id>/save`` with JSON ``{text, reviewer, expected_previous,
   replaced_text, note}``: 200 ``{"saved": true, ...}``, or 409 with the other
@@ -37,7 +40,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mpds_pipeline.layout import default_data_dir
 
-from .page import PAGE_CSS, PAGE_HTML, PAGE_JS
+from .page import FAVICON_SVG, PAGE_CSS, PAGE_HTML, PAGE_JS
 from .state import QueueFilter, ReviewState
 
 DEFAULT_HOST = "127.0.0.1"
@@ -54,6 +57,8 @@ STATIC = {
     "/index.html": ("text/html; charset=utf-8", PAGE_HTML),
     "/static/review.js": ("text/javascript; charset=utf-8", PAGE_JS),
     "/static/review.css": ("text/css; charset=utf-8", PAGE_CSS),
+    "/favicon.svg": ("image/svg+xml", FAVICON_SVG),
+    "/favicon.ico": ("image/svg+xml", FAVICON_SVG),  # what a browser asks for by default
 }
 
 
@@ -197,6 +202,8 @@ class ReviewHandler(BaseHTTPRequestHandler):
             self._json({"reviewer_default": self.server.reviewer_default})
         elif path == "/api/facets":
             self._json(state.facets())
+        elif path == "/api/remerge":
+            self._json(state.remerge_status())
         elif path in ("/api/queue", "/api/progress"):
             flt = self._filter(query)
             if flt is None:
@@ -286,7 +293,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
     def _filter(self, query: dict) -> QueueFilter | None:
         try:
             return QueueFilter(
-                order=query.get("order", ["confidence"])[0],
+                order=query.get("order", [QueueFilter.order])[0],
                 genre=query.get("genre", [""])[0] or None,
                 partition=query.get("partition", [""])[0] or None,
             )

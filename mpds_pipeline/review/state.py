@@ -10,12 +10,14 @@ import math
 import os
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mpds_pipeline.curate.rectify import SaveOutcome, read_corrections, save_correction
+from mpds_pipeline import jobnames
+from mpds_pipeline.curate.rectify import SaveOutcome, last_sensor_check, read_corrections, save_correction
 from mpds_pipeline.layout import DataLayout
 
 from .items import (
@@ -25,18 +27,24 @@ from .items import (
     movies_file,
     poster_images_root,
     poster_prompts_file,
+    reviewable,
     vision_prompts_dir,
 )
 
-ORDERS = ("confidence", "unreviewed")
+ORDERS = ("unreviewed", "confidence")
 UNNAMED_REVIEWER = "(unnamed)"
+# The sensor is evaluated every 30 s or so while a Dagster daemon runs; a check older
+# than this means it is stopped, or no daemon is running.
+SENSOR_FRESH_S = 180.0
+# Where a saved correction stands (item payload ``export_state``).
+NEVER_REVIEWED, WAITING_FOR_REMERGE, IN_EXPORT = "never_reviewed", "waiting_for_remerge", "in_export"
 
 
 @dataclass(frozen=True)
 class QueueFilter:
     """Which posters the queue holds, and in what order."""
 
-    order: str = "confidence"  # "confidence": lowest first; "unreviewed": never reviewed first
+    order: str = "unreviewed"  # "unreviewed": never reviewed first, then by confidence; "confidence": lowest first
     genre: str | None = None  # case-insensitive, one of the movie's genres
     partition: str | None = None  # an id-range partition key
 
@@ -56,6 +64,7 @@ class ReviewState:
         self._corrections_signature: tuple | None = None
         self._corrections: list = []
         self._items: pd.DataFrame | None = None
+        self._export_is_current = False
 
     @property
     def images_root(self) -> Path:
@@ -78,19 +87,18 @@ class ReviewState:
                 self._corrections_signature = store_signature
                 changed = True
             if changed or self._items is None:
-                self._items = attach_corrections(self._base, latest_corrections(self._corrections))
+                self._items = attach_corrections(reviewable(self._base), latest_corrections(self._corrections))
             return self._items  # shared: callers must not modify it
 
     def _signature_of_inputs(self) -> tuple:
         images = poster_images_root(self.layout)
         partitions = _folder_signature(images) if images.is_dir() else ()
-        # A partition folder's mtime changes when a poster is added or removed.
-        return (
-            _file_signature(movies_file(self.layout)),
-            _file_signature(poster_prompts_file(self.layout)),
-            _folder_signature(vision_prompts_dir(self.layout)),
-            partitions,
-        )
+        prompts = _file_signature(poster_prompts_file(self.layout))
+        export = _file_signature(self.layout.export_dir / "posters.csv")
+        # The export holds the merged prompts once it was written after them.
+        self._export_is_current = bool(prompts and export and export[1] >= prompts[1])
+        # A partition folder's mtime changes when a poster or its manifest is written.
+        return (_file_signature(movies_file(self.layout)), prompts, export, _folder_signature(vision_prompts_dir(self.layout)), partitions)
 
     # ------------------------------------------------------------------ queries
 
@@ -114,7 +122,19 @@ class ReviewState:
         match = frame[frame["id"] == movie_id]
         if match.empty:
             return None
-        return item_payload(match.iloc[0].to_dict(), self.images_root)
+        return item_payload(match.iloc[0].to_dict(), self.images_root, self._export_is_current)
+
+    def remerge_status(self, now: datetime | None = None) -> dict:
+        """Whether saves reach the export by themselves: the re-merge sensor looked at
+        the folder recently, or it did not (then the page shows the command to run)."""
+        checked = last_sensor_check(self.layout.rectifications_sensor_file)
+        age = ((now or datetime.now(timezone.utc)) - checked).total_seconds() if checked else None
+        return {
+            "sensor_checked_at": checked.isoformat() if checked else None,
+            "sensor_running": age is not None and age <= SENSOR_FRESH_S,
+            "command": jobnames.execute_command(jobnames.EXPORT),
+            "folder": str(self.layout.rectifications_dir),
+        }
 
     def facets(self) -> dict:
         """The genres and partitions a filter can choose from."""
@@ -131,6 +151,10 @@ class ReviewState:
         they wrote for these posters.
         """
         frame = self.items() if flt is None else _filtered(self.items(), flt)
+        with self._lock:
+            base = self._base
+        left_out = base[~base["verified_image"]]
+        left_out = left_out if flt is None else _filtered(left_out, flt)
         ids = set(int(i) for i in frame["id"])
         reviewed = int(frame["correction_text"].notna().sum())
         latest_by: dict[str, int] = {}
@@ -148,7 +172,10 @@ class ReviewState:
             {"reviewer": name, "posters": latest_by.get(name, 0), "saves": saves.get(name, 0)}
             for name in sorted(set(latest_by) | set(saves), key=str.lower)
         ]
-        return {"total": len(ids), "reviewed": reviewed, "left": len(ids) - reviewed, "reviewers": reviewers}
+        return {
+            "total": len(ids), "reviewed": reviewed, "left": len(ids) - reviewed, "reviewers": reviewers,
+            "without_verified_image": len(left_out),
+        }
 
     # ------------------------------------------------------------------ writing
 
@@ -169,10 +196,18 @@ class ReviewState:
         )
 
 
-def item_payload(row: dict, images_root: Path) -> dict:
+def item_payload(row: dict, images_root: Path, export_is_current: bool = False) -> dict:
     """One item as JSON-ready plain values. ``version`` is what the page must send back
-    as ``expected_previous``; ``editable_text`` is what the editor starts with."""
+    as ``expected_previous``; ``editable_text`` is what the editor starts with;
+    ``export_state`` says whether the latest correction is in the export yet."""
     correction = _none(row.get("correction_text"))
+    merged = _none(row.get("merged_vision_text"))
+    if correction is None:
+        export_state = NEVER_REVIEWED
+    elif export_is_current and merged is not None and " ".join(merged.split()) == correction:
+        export_state = IN_EXPORT
+    else:
+        export_state = WAITING_FOR_REMERGE
     caption = _none(row.get("blip2_caption"))
     image_path = _none(row.get("image_path"))
     image_url = None
@@ -199,6 +234,7 @@ def item_payload(row: dict, images_root: Path) -> dict:
         },
         "version": correction,
         "editable_text": correction if correction is not None else (caption or ""),
+        "export_state": export_state,
     }
 
 

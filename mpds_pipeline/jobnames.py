@@ -1,0 +1,18 @@
+"""The named asset jobs, as plain strings: the review page, the CLI and the demo name
+them without importing Dagster. Their definitions are in ``assets/jobs.py``."""
+
+REFRESH_INDEX = "refresh_index"  # imdb_index
+TITLE_CRAWL = "title_crawl"  # title_pages, title_records (title id ranges)
+PERSON_CRAWL = "person_crawl"  # person_pages, person_records (person id ranges)
+CURATE = "curate"  # movies, actors, actor_images, dataset_statistics
+CAPTION = "caption"  # poster_images, vision_prompts (title id ranges)
+EXPORT = "export_dataset"  # rectifications, poster_prompts, export: the re-merge (not "export": the asset's op has that name)
+GENERATE = "generate"  # the generation group
+
+
+def execute_command(job: str, partition: str | None = None) -> str:
+    """The shell command that runs ``job`` (from the repository root, in the venv)."""
+    command = f".venv/bin/dagster job execute -m mpds_pipeline -j {job}"
+    if partition:
+        command += f""" --tags '{{"dagster/partition": "{partition}"}}'"""
+    return command
