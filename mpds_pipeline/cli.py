@@ -1,4 +1,5 @@
-"""The ``mpds`` command: parse pages, run the sample IMDb server, run the demo."""
+"""The ``mpds`` command: parse pages, run the sample IMDb server, run the demo, open
+the Dagster UI and the review page on a data directory."""
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--titles", type=int, default=200, help="title ids to crawl")
     demo.add_argument("--persons", type=int, default=200, help="person ids to crawl")
 
-    commands.add_parser(
+    ranges = commands.add_parser(
         "ranges",
-        help="register the configured id ranges as partitions in $DAGSTER_HOME's instance (idempotent)",
+        help="register the configured id ranges as partitions in the data directory's instance "
+        "($DAGSTER_HOME, else <data dir>/.dagster; idempotent)",
     )
+    ranges.add_argument("--data-dir", default=None, help="default: $MPDS_DATA_DIR or ./data")
+
+    ui = commands.add_parser(
+        "ui",
+        help="start the Dagster UI and daemon (dagster dev) on a data directory and its instance (<data dir>/.dagster)",
+    )
+    ui.add_argument("--data-dir", default=None, help="default: $MPDS_DATA_DIR or ./data")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
 
     review = commands.add_parser("review", help="serve the caption review page on loopback")
     from .review.server import build_parser as build_review_parser
@@ -47,7 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import run_demo
 
         return run_demo(data_dir=args.data_dir, titles=args.titles, persons=args.persons)
+    if args.command == "ui":
+        from .local import run_ui
+
+        return run_ui(args.data_dir, args.host, args.port)
     if args.command == "ranges":
+        import os
+
+        from .local import instance_environment, resolve_data_dir
+
+        os.environ.update(instance_environment(resolve_data_dir(args.data_dir)))
         from dagster import DagsterInstance
 
         from .assets.partitions import register_configured_ranges

@@ -3,11 +3,12 @@ from dagster import Definitions
 
 from .assets.ablations import swap_ablations
 from .assets.actor_photos import actor_photos
-from .assets.captions import poster_prompts, rectification_merge_job, rectifications, rectifications_sensor, vision_prompts
+from .assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
 from .assets.crawl import crawl_assets, crawl_checks
 from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
-from .assets.freshness import freshness_jobs, freshness_schedules, freshness_sensors, imdb_index
+from .assets.freshness import freshness_schedules, freshness_sensors, imdb_index
 from .assets.generation import generation_assets
+from .assets.jobs import named_jobs
 from .resources import DataDirResource, ImdbClientResource, ModelsResource
 from .scaling import scaling_jobs
 
@@ -24,7 +25,7 @@ defs = Definitions(
         swap_ablations,
     ],
     asset_checks=[*crawl_checks, export_contract],
-    jobs=[*freshness_jobs, rectification_merge_job, *scaling_jobs],
+    jobs=[*named_jobs, *scaling_jobs],
     schedules=freshness_schedules,
     sensors=[*freshness_sensors, rectifications_sensor],
     resources={"imdb": ImdbClientResource(), "data_dir": DataDirResource(), "models": ModelsResource()},

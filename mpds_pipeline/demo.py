@@ -1,29 +1,33 @@
 """``mpds demo``: the pipeline end to end through Dagster, against the bundled sample server.
 
-Starts the sample IMDb server on a free loopback port, then materialises each stage
-with ``dagster asset materialize`` exactly as a user or CI would, and prints where the
-outputs are. Runs are recorded in ``<data dir>/.dagster`` so ``dagster dev`` with that
-DAGSTER_HOME shows them afterwards.
+Starts the sample IMDb server on a free loopback port, then launches each stage's named
+job with ``dagster job launch`` exactly as a user would (so the Overview page lists the
+runs), follows each run to its end printing its progress lines, and prints where the
+outputs are. The data directory keeps everything a later command needs: its runs in
+``<data dir>/.dagster`` (``mpds ui`` shows them), and in ``<data dir>/settings.env`` the
+tiny models and id ranges the demo used, which every run over that directory reads
+(so a re-merge counts tokens with the same CLIP tokenizer).
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from . import jobnames
 from .imdb.partitions import id_ranges
+from .layout import DataLayout
+from .local import RunFailed, instance_environment, job_command, launch_and_follow, venv_command
+from .settings import write_settings_file
 
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 DEMO_PARTITION_SIZE = 200
-GENERATION_ASSETS = ["lora_weights", "benchmark_prompts", "actor_embeddings", "caption_controls", "benchmark_images",
-                     "benchmark_report", "swap_ablations"]
 # The tiny models work at 32 px; steps are cut so the chain runs in about a minute on a CPU.
 TINY_GENERATION_CONFIG = {
     "ops": {
@@ -38,6 +42,7 @@ TINY_GENERATION_CONFIG = {
     # again for each of the seven steps (about 7 s each here), longer than the tiny models run.
     "execution": {"config": {"in_process": {}}},
 }
+GENERATION_CONFIG_NAME = "demo_generation.yaml"
 
 
 def free_port() -> int:
@@ -64,30 +69,34 @@ def start_sample_server(port: int) -> subprocess.Popen:
     raise RuntimeError("the sample server did not answer within 30 s")
 
 
-def demo_environment(data_dir: Path, port: int, titles: int, persons: int) -> dict[str, str]:
-    home = data_dir / ".dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO_DAGSTER_YAML, home / "dagster.yaml")
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_DISABLE_TELEMETRY": "1",
-        "HF_HUB_OFFLINE": "1",
-        "MPDS_DATA_DIR": str(data_dir),
-        "MPDS_IMDB_BASE_URL": f"http://127.0.0.1:{port}",
-        "MPDS_IMDB_DATASETS_URL": f"http://127.0.0.1:{port}/datasets",
+def write_demo_settings(layout: DataLayout, titles: int, persons: int) -> dict[str, str]:
+    """The settings every run over the demo's data uses, now and later, in settings.env."""
+    values = {
         "MPDS_TITLE_IDS": f"1-{titles}",
         "MPDS_PERSON_IDS": f"1-{persons}",
         "MPDS_PARTITION_SIZE": str(DEMO_PARTITION_SIZE),
+        "MPDS_BLIP2_MODEL": os.environ.get("MPDS_BLIP2_MODEL") or str(tiny_blip2_dir(layout.root)),
+        **tiny_diffusion_settings(layout.root),
+    }
+    write_settings_file(layout.settings_file, values, "Written by `mpds demo`: the tiny random models and id ranges its runs used.\n"
+                        "Every run over this data directory reads it; a variable set in the environment wins.")
+    return values
+
+
+def demo_environment(layout: DataLayout, port: int) -> dict[str, str]:
+    """What only the demo's own runs need: the sample server (gone afterwards) and its brisk rate."""
+    return {
+        **instance_environment(layout.root, own_instance=True),
+        "HF_HUB_OFFLINE": "1",
+        "MPDS_IMDB_BASE_URL": f"http://127.0.0.1:{port}",
+        "MPDS_IMDB_DATASETS_URL": f"http://127.0.0.1:{port}/datasets",
         # The sample server is ours: a brisker rate than IMDb's 1 request/s default.
         "MPDS_RATE": os.environ.get("MPDS_RATE", "25"),
         "MPDS_BACKOFF_BASE_S": "0.2",
-        "MPDS_BLIP2_MODEL": os.environ.get("MPDS_BLIP2_MODEL") or str(tiny_blip2_dir(data_dir)),
-        **tiny_diffusion_env(data_dir),
     }
 
 
-def tiny_diffusion_env(data_dir: Path) -> dict[str, str]:
+def tiny_diffusion_settings(data_dir: Path) -> dict[str, str]:
     """Tiny random SD, ControlNet and CLIP models (32 px), built once and loaded by path."""
     from .vision.tiny_sd import ensure_tiny_models
 
@@ -115,55 +124,78 @@ def tiny_blip2_dir(data_dir: Path) -> Path:
     return folder
 
 
-def materialize(select: str, env: dict[str, str], partition: str | None = None, config: dict | None = None) -> None:
-    command = ["dagster", "asset", "materialize", "-m", "mpds_pipeline", "--select", select]
-    if partition:
-        command += ["--partition", partition]
-    if config:
-        command += ["--config-json", json.dumps(config)]
-    print(f"$ {' '.join(command)}", flush=True)
-    dagster = Path(sys.executable).with_name("dagster")
-    command[0] = str(dagster) if dagster.exists() else "dagster"
-    completed = subprocess.run(command, env=env, capture_output=True, text=True)
+@dataclass(frozen=True)
+class Step:
+    label: str
+    command: list[str]
+
+
+def job_step(job: str, partition: str | None = None, config: Path | None = None) -> Step:
+    return Step(f"{job} {partition}" if partition else job, job_command("launch", job, partition, config))
+
+
+def demo_steps(titles: int, persons: int, generation_config: Path) -> list[Step]:
+    title_keys = [r.key for r in id_ranges("title", 1, titles, DEMO_PARTITION_SIZE)]
+    person_keys = [r.key for r in id_ranges("person", 1, persons, DEMO_PARTITION_SIZE)]
+    return [
+        # The crawl's id ranges are dynamic partitions: register the configured ones.
+        Step("ranges", ["mpds", "ranges"]),
+        job_step(jobnames.REFRESH_INDEX),
+        *[job_step(jobnames.TITLE_CRAWL, key) for key in title_keys],
+        *[job_step(jobnames.PERSON_CRAWL, key) for key in person_keys],
+        job_step(jobnames.CURATE),
+        *[job_step(jobnames.CAPTION, key) for key in title_keys],
+        job_step(jobnames.EXPORT),
+        job_step(jobnames.GENERATE, config=generation_config),
+    ]
+
+
+def run_step(step: Step, env: dict[str, str], echo) -> None:
+    """A job is launched (so the Overview page lists its run) and followed to its end,
+    its progress lines echoed; other commands just run."""
+    echo("$ " + " ".join(_quoted(part) for part in step.command))
+    if step.command[:3] == ["dagster", "job", "launch"]:
+        try:
+            launch_and_follow(step.command, env, echo)
+        except RunFailed as failed:
+            sys.stderr.write(f"{failed}\n")
+            raise SystemExit(f"{step.label} failed: {' '.join(step.command)}") from None
+        return
+    completed = subprocess.run([venv_command(step.command[0]), *step.command[1:]], env=env, capture_output=True, text=True)
     if completed.returncode != 0:
         sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
-        raise SystemExit(f"dagster asset materialize --select {select} failed (exit {completed.returncode})")
+        raise SystemExit(f"{step.label} failed (exit {completed.returncode}): {' '.join(step.command)}")
 
 
-def register_ranges(env: dict[str, str]) -> None:
-    """The crawl's id ranges are dynamic partitions: register the configured ones."""
-    mpds = Path(sys.executable).with_name("mpds")
-    print("$ mpds ranges", flush=True)
-    subprocess.run([str(mpds) if mpds.exists() else "mpds", "ranges"], env=env, check=True, capture_output=True)
+def _quoted(part: str) -> str:
+    return f"'{part}'" if any(c in part for c in ' {}"') else part
 
 
 def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
+    from tqdm import tqdm
+
     # The tiny models are built in this process: keep their progress bars out of the output.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    root = Path(data_dir or os.environ.get("MPDS_DATA_DIR") or "data/demo").resolve()
+    layout = DataLayout(Path(data_dir or os.environ.get("MPDS_DATA_DIR") or "data/demo").resolve())
+    layout.root.mkdir(parents=True, exist_ok=True)
+    write_demo_settings(layout, titles, persons)
+    generation_config = layout.root / GENERATION_CONFIG_NAME
+    generation_config.write_text(json.dumps(TINY_GENERATION_CONFIG, indent=1))  # JSON is YAML
     port = free_port()
     server = start_sample_server(port)
     try:
-        env = demo_environment(root, port, titles, persons)
-        print(f"sample IMDb server on http://127.0.0.1:{port}; data in {root}", flush=True)
-        title_keys = [r.key for r in id_ranges("title", 1, titles, DEMO_PARTITION_SIZE)]
-        person_keys = [r.key for r in id_ranges("person", 1, persons, DEMO_PARTITION_SIZE)]
-        register_ranges(env)
-        materialize("imdb_index", env)
-        for key in title_keys:
-            materialize("title_pages,title_records", env, key)
-        for key in person_keys:
-            materialize("person_pages,person_records", env, key)
-        materialize("movies,actors,actor_images,actor_photos,dataset_statistics", env)
-        for key in title_keys:
-            materialize("poster_images,vision_prompts", env, key)
-        materialize("rectifications,poster_prompts,export", env)
-        materialize(",".join(GENERATION_ASSETS), env, config=TINY_GENERATION_CONFIG)
+        env = demo_environment(layout, port)
+        print(f"sample IMDb server on http://127.0.0.1:{port}; data in {layout.root}; settings in {layout.settings_file}", flush=True)
+        steps = demo_steps(titles, persons, generation_config)
+        with tqdm(steps, desc="mpds demo", unit="run", file=sys.stderr, disable=None) as bar:
+            for step in bar:
+                bar.set_postfix_str(step.label)
+                run_step(step, env, bar.write)
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print_summary(root)
+    print_summary(layout.root)
     return 0
 
 
@@ -171,7 +203,7 @@ def _crawl_skips(layout) -> dict[str, int]:
     """What the dataset index kept the last title crawl from requesting (from its metadata)."""
     from dagster import AssetKey, DagsterInstance
 
-    os.environ["DAGSTER_HOME"] = str(layout.root / ".dagster")
+    os.environ["DAGSTER_HOME"] = str(layout.dagster_home)
     with DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(AssetKey("title_pages"))
     if event is None:
@@ -224,4 +256,8 @@ def print_summary(root: Path) -> None:
     if (export / "posters.csv").exists():
         print("note: the demo captions posters with a tiny randomly initialised BLIP-2, so its captions are noise;")
         print("      see README 'The real run' for the real model on a GPU.")
-    print(f"browse the runs: DAGSTER_HOME={layout.root / '.dagster'} DAGSTER_DISABLE_TELEMETRY=1 dagster dev -m mpds_pipeline")
+    print()
+    print("next (README 'After the demo'): point this shell at the demo's data and runs, then open the UI and the review page")
+    print(f"  export MPDS_DATA_DIR={layout.root} DAGSTER_HOME={layout.dagster_home}")
+    print("  .venv/bin/mpds ui                      # Dagster's UI and daemon: http://127.0.0.1:3000")
+    print("  .venv/bin/mpds review --reviewer ana   # the caption review page: http://127.0.0.1:8765")

@@ -89,18 +89,18 @@ class Progress:
             if self._due():
                 self._emit()
 
-    def close(self) -> None:
-        """Log the final line (once)."""
+    def close(self, failed: bool = False) -> None:
+        """Log the final line (once): "done in ..." or, when ``failed``, "stopped after ..."."""
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._emit(final=True)
+                self._emit(final="stopped after" if failed else "done in")
 
     def __enter__(self) -> "Progress":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(failed=exc_type is not None)
 
     # --- figures -------------------------------------------------------------------
     @property
@@ -119,7 +119,9 @@ class Progress:
         rate = self.rate
         return max(0, self.total - self.done) / rate if rate > 0 else None
 
-    def line(self, final: bool = False) -> str:
+    def line(self, final: bool | str = False) -> str:
+        """The progress line; ``final`` (True or the words before the duration) ends it
+        with the elapsed time instead of the ETA."""
         if self.total is not None:
             share = f" ({100.0 * self.done / self.total:.1f}%)" if self.total else ""
             head = f"{self.done:,}/{self.total:,} {self.unit}{share}"
@@ -127,7 +129,7 @@ class Progress:
             head = f"{self.done:,} {self.unit}"
         parts = [head, format_rate(self.rate, self.unit)]
         if final:
-            parts.append(f"done in {format_duration(self.elapsed_s)}")
+            parts.append(f"{'done in' if final is True else final} {format_duration(self.elapsed_s)}")
         elif (eta := self.eta_s) is not None:
             parts.append(f"ETA {format_duration(eta)}")
         text = f"{self.label}: " + ", ".join(parts)
@@ -145,7 +147,7 @@ class Progress:
             return True
         return self._clock() - self._last_logged_at >= self._every_s
 
-    def _emit(self, final: bool = False) -> None:
+    def _emit(self, final: bool | str = False) -> None:
         self._last_logged_at = self._clock()
         self._last_logged_done = self.done
         if self._log is not None:

@@ -3,6 +3,12 @@
 Every setting also has a Dagster-side home (resource config or asset config); the
 environment only changes the defaults, so a deployment can be tuned without code.
 
+A data directory may carry its own settings in ``<data dir>/settings.env`` (``KEY=VALUE``
+lines; ``#`` comments), read wherever ``MPDS_DATA_DIR`` points: the demo records its
+tiny models and id ranges there, so ``mpds ui``, ``mpds review`` and a plain ``dagster
+job execute`` on the demo's data use what the demo used. A variable set in the
+environment wins over the file.
+
 | variable | default | meaning |
 |---|---|---|
 | MPDS_DATA_DIR | ./data | where every stage writes |
@@ -15,19 +21,66 @@ environment only changes the defaults, so a deployment can be tuned without code
 """
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 
 from .imdb.ids import DEFAULT_BASE_URL
 from .imdb.partitions import DEFAULT_PARTITION_SIZE, DEFAULT_PERSON_RANGE, DEFAULT_TITLE_RANGE
+from .layout import DataLayout, default_data_dir
+
+
+def read_settings_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines; blank lines and ``#`` comments skipped; an absent file is empty."""
+    return dict(_read_settings_file(str(path), *_stamp(Path(path))))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (-1, -1)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_settings_file(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+    if size < 0:
+        return ()
+    pairs = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, separator, value = line.partition("=")
+        if not separator or not name.strip():
+            raise ValueError(f"{path}, line {number}: expected KEY=VALUE, got {line!r}")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
+
+
+def write_settings_file(path: Path, values: dict[str, str], comment: str) -> None:
+    """Write ``values`` as a settings file (replacing it), with ``comment`` on top."""
+    lines = [f"# {text}" for text in comment.splitlines()]
+    lines += [f"{name}={value}" for name, value in values.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def lookup(name: str) -> str:
+    """The environment's value, else the data directory's settings file's, else ''."""
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    return read_settings_file(DataLayout(default_data_dir()).settings_file).get(name, "")
 
 
 def env_str(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
+    return lookup(name) or default
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
+    raw = lookup(name)
     if not raw:
         return default
     try:
@@ -37,7 +90,7 @@ def env_float(name: str, default: float) -> float:
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
+    raw = lookup(name)
     if not raw:
         return default
     try:
@@ -48,7 +101,7 @@ def env_int(name: str, default: int) -> int:
 
 def env_id_range(name: str, default: tuple[int, int]) -> tuple[int, int]:
     """'1-1250000' -> (1, 1250000)."""
-    raw = os.environ.get(name, "").strip()
+    raw = lookup(name)
     if not raw:
         return default
     try:

@@ -7,7 +7,8 @@ from dagster import Definitions, RunRequest, SkipReason, build_sensor_context
 def remerge_via_sensor(pipeline) -> None:
     """Evaluate the rectifications sensor like the daemon would, run what it requests,
     and check that a second evaluation (same files) requests nothing."""
-    from mpds_pipeline.assets.captions import poster_prompts, rectification_merge_job, rectifications, rectifications_sensor
+    from mpds_pipeline.assets.captions import poster_prompts, rectifications, rectifications_sensor
+    from mpds_pipeline.assets.jobs import export_job
     from mpds_pipeline.assets.crawl import person_assets, title_assets
     from mpds_pipeline.assets.curation import actor_images, actors, movies, poster_images
     from mpds_pipeline.assets.captions import vision_prompts
@@ -23,8 +24,8 @@ def remerge_via_sensor(pipeline) -> None:
     defs = Definitions(
         assets=[*title_assets, *person_assets, movies, actors, poster_images, actor_images, vision_prompts,
                 rectifications, poster_prompts, export],
-        jobs=[rectification_merge_job],
+        jobs=[export_job],
         resources=resources,
     )
-    result = defs.resolve_job_def(rectification_merge_job.name).execute_in_process(instance=instance)
+    result = defs.resolve_job_def(export_job.name).execute_in_process(instance=instance)
     assert result.success

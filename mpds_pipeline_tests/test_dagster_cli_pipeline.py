@@ -1,7 +1,10 @@
-"""End to end through the real Dagster CLI and a real SQLite instance: crawl, curate,
-download, caption, export; then a correction file and `--select 'poster_prompts*'`."""
+"""End to end through the real Dagster CLI and a real SQLite instance, the way README
+runs it: the named jobs (crawl, curate, caption, export) with `dagster job execute`,
+settings read from the data directory's settings.env; then a correction file and the
+re-merge job."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,64 +13,82 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
+from mpds_pipeline import jobnames
+from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.sample_server import SampleImdbServer
+from mpds_pipeline.settings import write_settings_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DAGSTER = str(Path(sys.executable).with_name("dagster"))
-TITLE_KEY, PERSON_KEY = "tt0000001-tt0000050", "nm0000001-nm0000050"
+BIN = Path(sys.executable).parent
+# The data directory's own id ranges: partitions that only exist if settings.env was read.
+TITLE_KEY, PERSON_KEY = "tt0000001-tt0000060", "nm0000001-nm0000060"
 
 
-def test_cli_pipeline_to_export_and_rectification_remerge(dagster_home, tmp_path):
+def test_cli_named_jobs_to_export_and_rectification_remerge(dagster_home, tmp_path, tiny_models):
     from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
 
-    data_dir = tmp_path / "data"
+    layout = DataLayout(tmp_path / "data")
+    write_settings_file(layout.settings_file, {
+        "MPDS_TITLE_IDS": "1-60", "MPDS_PERSON_IDS": "1-60", "MPDS_PARTITION_SIZE": "60",
+        "MPDS_BLIP2_MODEL": str(save_tiny_blip2(tmp_path / "tiny-blip2")),
+        "MPDS_SD_MODEL": str(tiny_models.sd),  # its tokenizer counts the 77-token window
+        "MPDS_DEVICE": "cpu",
+    }, "as `mpds demo` writes it")
     with SampleImdbServer() as server:
-        env = {
-            **os.environ,
+        env = {key: value for key, value in os.environ.items() if not key.startswith("MPDS_")}
+        env.update({
             "DAGSTER_HOME": str(dagster_home),
-            "MPDS_DATA_DIR": str(data_dir),
+            "MPDS_DATA_DIR": str(layout.root),
             "MPDS_IMDB_BASE_URL": server.base_url,
-            "MPDS_TITLE_IDS": "1-50",
-            "MPDS_PERSON_IDS": "1-50",
-            "MPDS_PARTITION_SIZE": "50",
             "MPDS_RATE": "50",
             "MPDS_BACKOFF_BASE_S": "0.05",
-            "MPDS_BLIP2_MODEL": str(save_tiny_blip2(tmp_path / "tiny-blip2")),
-            "MPDS_DEVICE": "cpu",
-        }
+        })
 
-        def materialize(select: str, partition: str | None = None) -> None:
-            args = [DAGSTER, "asset", "materialize", "-m", "mpds_pipeline", "--select", select]
-            if partition:
-                args += ["--partition", partition]
+        def run(*args: str) -> None:
             done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-            assert done.returncode == 0, f"{select}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
+            assert done.returncode == 0, f"{args}: {done.stdout[-3000:]}{done.stderr[-3000:]}"
 
-        ranges = subprocess.run([str(Path(sys.executable).with_name("mpds")), "ranges"], env=env, capture_output=True, text=True)
-        assert ranges.returncode == 0, ranges.stderr
-        materialize("title_pages,title_records", TITLE_KEY)
-        materialize("person_pages,person_records", PERSON_KEY)
-        materialize("movies,actors,actor_images,dataset_statistics")
-        materialize("poster_images,vision_prompts", TITLE_KEY)
-        materialize("rectifications,poster_prompts,export")
+        def job(name: str, partition: str | None = None) -> None:
+            tags = ["--tags", json.dumps({"dagster/partition": partition})] if partition else []
+            run(str(BIN / "dagster"), "job", "execute", "-m", "mpds_pipeline", "-j", name, *tags)
 
-    export_dir = data_dir / "export"
-    posters = pd.read_csv(export_dir / "posters.csv")
+        run(str(BIN / "mpds"), "ranges")
+        job(jobnames.TITLE_CRAWL, TITLE_KEY)
+        job(jobnames.PERSON_CRAWL, PERSON_KEY)
+        job(jobnames.CURATE)
+        job(jobnames.CAPTION, TITLE_KEY)
+        job(jobnames.EXPORT)
+
+    posters = pd.read_csv(layout.export_dir / "posters.csv")
     assert len(posters) > 5
-    assert all((export_dir / "posters" / f"{i}.jpg").stat().st_size >= 5120 for i in posters["id"])
+    assert all((layout.export_dir / "posters" / f"{i}.jpg").stat().st_size >= 5120 for i in posters["id"])
 
     target = int(posters["id"].iloc[-1])
-    (data_dir / "rectifications").mkdir(exist_ok=True)
-    (data_dir / "rectifications" / "fix.csv").write_text(f"id,text\n{target},a lighthouse in a storm at night\n")
-    materialize("poster_prompts*")
-    merged = pd.read_csv(export_dir / "posters.csv").set_index("id")
+    layout.rectifications_dir.mkdir(exist_ok=True)
+    (layout.rectifications_dir / "fix.csv").write_text(f"id,text\n{target},a lighthouse in a storm at night\n")
+    job(jobnames.EXPORT)  # the re-merge README shows (and the sensor launches)
+    merged = pd.read_csv(layout.export_dir / "posters.csv").set_index("id")
     assert merged.loc[target, "text"].startswith("a lighthouse in a storm at night")
 
-    # The runs and their materialisations live in the instance's SQLite storage.
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     with DagsterInstance.get() as instance:
-        assert (dagster_home / "history" / "runs.db").exists() or any(dagster_home.rglob("*.db"))
+        # Every run is recorded under its named job, so the overview lists them.
+        runs = instance.get_runs()
+        assert sorted(run.job_name for run in runs) == sorted(
+            [jobnames.TITLE_CRAWL, jobnames.PERSON_CRAWL, jobnames.CURATE, jobnames.CAPTION, jobnames.EXPORT, jobnames.EXPORT])
+        assert {run.tags.get("dagster/partition") for run in runs if run.job_name == jobnames.CAPTION} == {TITLE_KEY}
         event = instance.get_latest_materialization_event(AssetKey("export"))
-        assert event is not None
         assert event.asset_materialization.metadata["poster_rows"].value == len(posters)
-        assert len(instance.get_runs()) == 6
+        prompts = instance.get_latest_materialization_event(AssetKey("poster_prompts")).asset_materialization
+        assert prompts.metadata["token_counter"].value == "CLIP tokenizer"
+
+        # The long steps report progress at INFO in the run log.
+        progress: dict[str, list[str]] = {}
+        for run in runs:
+            for entry in instance.all_logs(run.run_id):
+                if entry.level == 20 and entry.dagster_event is None and entry.step_key:
+                    progress.setdefault(entry.step_key, []).append(entry.user_message)
+        assert any(line.startswith(f"title_records {TITLE_KEY}: ") and "pages/s" in line for line in progress["title_records"])
+        assert any(line.startswith("movies: filtering: ") for line in progress["movies"])
+        assert any(line.startswith("poster_prompts: ") and "rectified 1" in line for line in progress["poster_prompts"])
+        assert any(line.startswith("export: posters: ") and "done in" in line for line in progress["export"])

@@ -241,9 +241,17 @@ def write_generated_dataset(folder: Path, titles: int = 1000) -> None:
 
 def test_generated_gzip_files_convert_in_several_chunks(tmp_path):
     write_generated_dataset(tmp_path / "files")
-    result = build_index(tmp_path / "files", tmp_path / "index", chunk_rows=100)
+    lines = []
+    result = build_index(tmp_path / "files", tmp_path / "index", chunk_rows=100, log=lines.append)
     kept = 1000 - 1000 // 7
     assert result.rows == {"titles": kept, "names": 200, "principals": 2}
+    # Progress per table: rows so far, then a final line with the table's rows.
+    finals = [line.rsplit(": ", 1) for line in lines if "done in" in line]
+    assert [(label, text.split(",")[0]) for label, text in finals] == [
+        ("imdb_index: converting title.basics.tsv.gz to titles.parquet", f"{kept} rows"),
+        ("imdb_index: converting name.basics.tsv.gz to names.parquet", "200 rows"),
+        ("imdb_index: converting title.principals.tsv.gz to principals.parquet", "2 rows"),
+    ]
     assert result.tables["titles"].row_groups == -(-kept // 100)
     assert result.tables["names"].invalid_rows == 1
     assert result.adult_titles == len([i for i in range(50, 1001, 50) if i % 7])
@@ -335,8 +343,11 @@ def test_download_streams_files_and_skips_unchanged(dataset_server, tmp_path):
     shutil.copy(tmp_path / "newer" / "title.basics.tsv.gz", served / "title.basics.tsv.gz")
     newer_mtime = (served / "name.basics.tsv.gz").stat().st_mtime + 10
     os.utime(served / "title.basics.tsv.gz", (newer_mtime, newer_mtime))
-    third = fetch_dataset_files(base_url, dest)
+    lines = []
+    third = fetch_dataset_files(base_url, dest, log=lines.append)
     assert [f.status for f in third.files] == ["downloaded", "unchanged", "unchanged"]
+    assert lines[0].startswith("imdb_index: downloading title.basics.tsv.gz: 0/1 MiB (0.0%)")
+    assert lines[-1].startswith("imdb_index: downloading title.basics.tsv.gz: 1/1 MiB (100.0%)") and "done in" in lines[-1]
     assert (dest / "title.basics.tsv.gz").read_bytes() == (served / "title.basics.tsv.gz").read_bytes()
 
     result = build_index(dest, tmp_path / "index", chunk_rows=500)

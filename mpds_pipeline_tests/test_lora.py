@@ -73,11 +73,19 @@ def test_lora_loads_into_stock_pipeline_and_changes_output(tiny_models, export_d
     broken = tmp_path / "7.jpg"
     broken.write_bytes(undecodable_jpeg(noise_image(40, 48, seed=7)))
     pairs = sample_pairs(export_dir, 6, 0) + [(broken, "poster 7 of a red film")]
-    result = train_lora(_settings(tiny_models), pairs, tmp_path / "lora")
+    lines = []
+    result = train_lora(_settings(tiny_models), pairs, tmp_path / "lora", log=lines.append)
     assert result.n_pairs == 6 and result.decode_failures == 1
     assert result.image_outcomes[broken].startswith("OSError") and len(result.image_outcomes) == 7
     assert result.weights_path == tmp_path / "lora" / LORA_WEIGHTS_NAME and result.weights_path.exists()
     assert len(result.losses) == 4 and all(np.isfinite(result.losses))
+    # Progress: the images encoded, then step, loss, steps/s and ETA; a final line.
+    training = [line for line in lines if line.startswith("lora_weights: training: ")]
+    assert lines[0].startswith("lora_weights: encoding images: ") and "images/s" in lines[0]
+    assert training[0].startswith("lora_weights: training: 1/4 steps (25.0%), ") and "ETA" in training[0]
+    assert f"loss {result.losses[0]:.4g}" in training[0]
+    assert training[-1].startswith("lora_weights: training: 4/4 steps (100.0%), ") and "done in" in training[-1]
+    assert f"loss {result.losses[-1]:.4g}, mean of the last 50 {np.mean(result.losses):.4g}" in training[-1]
     assert result.loss_curve_png.stat().st_size > 0 and result.steps_per_second > 0
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_models.sd)
@@ -115,8 +123,10 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_models, export_dir, tm
     assert not (tmp_path / "resumed" / LORA_WEIGHTS_NAME).exists()
     assert (tmp_path / "resumed" / "checkpoints" / "checkpoint-2").exists()
 
-    resumed = train_lora(settings, pairs, tmp_path / "resumed")
+    lines = []
+    resumed = train_lora(settings, pairs, tmp_path / "resumed", log=lines.append)
     assert resumed.resumed_from_step == 2
+    assert lines[-1].startswith("lora_weights: training (resumed at step 2): 3/3 steps (100.0%)")
     assert resumed.losses == pytest.approx(straight.losses, rel=1e-5)
     expected, actual = load_file(straight.weights_path), load_file(resumed.weights_path)
     assert expected.keys() == actual.keys()

@@ -54,3 +54,15 @@ def test_formatting():
     assert [format_duration(s) for s in (45, 150, 8760, 200000)] == ["45s", "2m30s", "2h26m", "2d7h"]
     assert format_rate(612.3, "pages") == "612 pages/s"
     assert format_rate(0.05, "steps") == "3.00 steps/min"
+
+
+def test_a_step_that_fails_ends_with_stopped_after():
+    clock, lines = FakeClock(), []
+    try:
+        with Progress("imdb_index: converting", None, lines.append, unit="rows", clock=clock) as progress:
+            progress.update(10)
+            clock.now += 5
+            raise ValueError("bad file")
+    except ValueError:
+        pass
+    assert lines[-1] == "imdb_index: converting: 10 rows, 2.00 rows/s, stopped after 5s"

@@ -1,7 +1,9 @@
-"""The web UI as a new user meets it: start ``dagster-webserver``, open the asset
-lineage, open ``dataset_statistics`` and its latest materialisation's metadata, and look
-at the statistics plot. Headless Debian Chromium driven by Playwright (no browser
-download); screenshots go to test-artifacts/webui/.
+"""The web UI as a new user meets it, in headless Chromium against a real
+``dagster-webserver``: runs listed under their named jobs, the statistics plots and
+tables shown inline on the asset page (no click), the caption thumbnails inline, and the
+rectifications audit showing what a reviewer typed (angle brackets, pipes) with empty
+cells for missing values. One instance, one webserver and one browser for the module;
+screenshots go to test-artifacts/webui/.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mpds_pipeline import jobnames
+from mpds_pipeline.local import job_command, launch_and_follow
 from mpds_pipeline.sample_server import SampleImdbServer
 
 from .services import free_port
@@ -27,7 +31,11 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PARTITION = "tt0000001-tt0000030"
+HOSTILE_FIX = "<img src=x onerror=alert(1)> a man | with a pipe"
 UI_TIMEOUT_MS = 60_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+expect = sync_api.expect
 
 
 def chromium_path() -> str:
@@ -39,25 +47,33 @@ def chromium_path() -> str:
     return found
 
 
-# Run in a fresh interpreter: the code location reads MPDS_* when it is imported.
+# Run in a fresh interpreter: the code location reads MPDS_* when it is imported. The
+# named jobs run as `dagster job execute` runs them (in process here, for speed); the
+# correction is merged before any caption exists, so the text it replaced is missing.
+# The caption job is launched afterwards (see the fixture).
 MATERIALISE_SCRIPT = f"""
-from dagster import DagsterInstance, materialize
+import pandas as pd
+from dagster import DagsterInstance
 from mpds_pipeline.assets.partitions import register_configured_ranges
 from mpds_pipeline.definitions import defs
+from mpds_pipeline.layout import default_data_dir, DataLayout
 
+layout = DataLayout(default_data_dir())
 with DagsterInstance.get() as instance:
     register_configured_ranges(instance)
-    for selection, partition in ((["title_pages", "title_records"], "{PARTITION}"), (["movies", "dataset_statistics"], None)):
-        result = materialize(defs.assets, selection=selection, partition_key=partition, instance=instance, resources=defs.resources)
-        assert result.success, selection
+
+    def run(job, partition=None):
+        result = defs.get_job_def(job).execute_in_process(instance=instance, partition_key=partition)
+        assert result.success, job
+
+    run({jobnames.TITLE_CRAWL!r}, {PARTITION!r})
+    run({jobnames.PERSON_CRAWL!r}, "nm0000001-nm0000030")
+    run({jobnames.CURATE!r})
+    movie_id = int(pd.read_parquet(layout.curated_dir / "movies.parquet")["id"].iloc[0])
+    layout.rectifications_dir.mkdir(parents=True)
+    pd.DataFrame({{"id": [movie_id], "text": [{HOSTILE_FIX!r}], "reviewer": ["ana"]}}).to_csv(layout.rectifications_dir / "fix.csv", index=False)
+    run({jobnames.EXPORT!r})
 """
-
-
-def materialise_statistics(env: dict[str, str]) -> None:
-    """A crawl partition, then movies and dataset_statistics, in the instance (in-process executor: fast)."""
-    completed = subprocess.run([sys.executable, "-c", MATERIALISE_SCRIPT], env=env, cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
 
 def wait_for_webserver(process: subprocess.Popen, url: str, log: Path, timeout_s: float = 90) -> None:
@@ -73,16 +89,27 @@ def wait_for_webserver(process: subprocess.Popen, url: str, log: Path, timeout_s
     raise TimeoutError(f"dagster-webserver did not answer /server_info in {timeout_s}s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def webserver(dagster_home, tmp_path):
-    """A webserver on a free loopback port over an instance that has the statistics."""
-    data_dir = tmp_path / "data"
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "DAGSTER_DISABLE_TELEMETRY": "1", "MPDS_DATA_DIR": str(data_dir),
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    """A webserver on a free loopback port over an instance that ran the named jobs."""
+    from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
+
+    root = tmp_path_factory.mktemp("webui")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1", "MPDS_DATA_DIR": str(root / "data"),
            "MPDS_TITLE_IDS": "1-60", "MPDS_PERSON_IDS": "1-30", "MPDS_PARTITION_SIZE": "30", "MPDS_RATE": "50",
-           "MPDS_BACKOFF_BASE_S": "0.05"}
+           "MPDS_BACKOFF_BASE_S": "0.05", "MPDS_BLIP2_MODEL": str(save_tiny_blip2(root / "tiny-blip2")), "MPDS_DEVICE": "cpu"}
     with SampleImdbServer() as server:
-        materialise_statistics({**env, "MPDS_IMDB_BASE_URL": server.base_url})
-    port, log = free_port(), tmp_path / "webserver.log"
+        crawl_env = {**env, "MPDS_IMDB_BASE_URL": server.base_url}
+        done = subprocess.run([sys.executable, "-c", MATERIALISE_SCRIPT], env=crawl_env, cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # The captions run is launched the way the demo launches runs: only a launched run
+        # carries its code location, which the Overview page's timeline needs.
+        launch_and_follow(job_command("launch", jobnames.CAPTION, PARTITION), crawl_env, echo=lambda line: None)
+    port, log = free_port(), root / "webserver.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [str(BIN_DIR / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-m", "mpds_pipeline"],
@@ -101,49 +128,91 @@ def webserver(dagster_home, tmp_path):
                 process.wait()
 
 
-def test_new_user_finds_the_lineage_and_the_statistics_plot(webserver):
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-    executable = chromium_path()
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    # A first visit may be greeted by the "Join the Dagster community" dialog: skip it, as a user would.
+    page.add_locator_handler(page.get_by_text("Join the Dagster community"),
+                             lambda _: page.get_by_role("button", name="Skip").click())
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(UI_TIMEOUT_MS)
-            # A first visit may be greeted by the "Join the Dagster community" dialog: skip it, as a user would.
-            page.add_locator_handler(page.get_by_text("Join the Dagster community"),
-                                     lambda _: page.get_by_role("button", name="Skip").click())
 
-            # The global lineage shows the asset groups.
-            page.goto(f"{webserver}/asset-groups")
-            for group in ("crawl", "curate"):
-                page.get_by_text(group, exact=True).first.wait_for(state="visible")
-            page.screenshot(path=ARTIFACTS / "1-global-lineage.png")
+def job_link(page, job: str):
+    return page.locator(f"a[href$='/{job}']").first
 
-            # The curate group's graph shows the assets, dataset_statistics materialised.
-            page.goto(f"{webserver}/locations/mpds_pipeline/asset-groups/curate")
-            for name in ("title_records", "movies", "dataset_statistics", "export"):
-                page.get_by_text(name, exact=True).first.wait_for(state="visible")
-            page.get_by_text("Materialized", exact=True).nth(1).wait_for(state="visible")  # movies and dataset_statistics
-            page.screenshot(path=ARTIFACTS / "2-curate-lineage.png")
 
-            # The asset page lists the latest materialisation's metadata: the table inline ...
-            page.goto(f"{webserver}/assets/dataset_statistics")
-            page.get_by_text("genres_plot", exact=True).wait_for(state="visible")
-            page.get_by_text("Records:", exact=False).first.wait_for(state="visible")
-            page.screenshot(path=ARTIFACTS / "3-statistics-metadata.png", full_page=True)
+def metadata_row(page, label: str):
+    """The row of the asset's latest-materialisation metadata named ``label``."""
+    return page.locator("tr", has=page.locator("td", has_text=label).locator(f"text='{label}'")).first
 
-            # ... and the plot one click away, drawn from its data: URL at a real size.
-            page.locator("tr", has_text="genres_plot").get_by_text("[Show Markdown]").click()
-            plot = page.get_by_role("dialog").locator("img[src^='data:image/png']")
-            plot.wait_for(state="visible")
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=plot.element_handle())
-            natural_width = plot.evaluate("img => img.naturalWidth")
-            box = plot.bounding_box()
-            page.screenshot(path=ARTIFACTS / "4-genres-plot.png")
-        finally:
-            browser.close()
 
-    assert natural_width > 100
-    assert box is not None and box["width"] > 100 and box["height"] > 100, box
+def test_runs_are_listed_under_the_named_jobs(webserver, page):
+    page.goto(webserver)  # the landing page: the Overview's timeline
+    expect(job_link(page, jobnames.CAPTION)).to_be_visible()
+    expect(page.get_by_text("No runs or scheduled ticks")).to_have_count(0)
+    shot(page, "1-overview")
+    page.goto(f"{webserver}/runs")
+    for job in (jobnames.TITLE_CRAWL, jobnames.PERSON_CRAWL, jobnames.CURATE, jobnames.EXPORT, jobnames.CAPTION):
+        expect(job_link(page, job)).to_be_visible()
+    shot(page, "2-runs")
+
+
+def test_statistics_plots_and_tables_show_on_the_asset_page_without_a_click(webserver, page):
+    page.goto(f"{webserver}/assets/dataset_statistics")
+    row = metadata_row(page, "genres_plot")
+    plot = row.locator("img[src^='/logs/mpds_images/']")
+    expect(plot).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=plot.element_handle())
+    assert plot.bounding_box()["height"] > 100
+    for label in ("record_types_plot", "missing_plot"):
+        expect(metadata_row(page, label).locator("img")).to_be_visible()
+    # The same figures as text bar charts: a table inline.
+    genres = metadata_row(page, "genres")
+    expect(genres.locator("th", has_text="% of records")).to_be_visible()
+    expect(genres.locator("td", has_text="█").first).to_be_visible()
+    expect(page.get_by_text("[Show Markdown]")).to_have_count(0)
+    metadata_row(page, "missing_fields").scroll_into_view_if_needed()
+    shot(page, "3-statistics")
+
+
+def test_caption_thumbnails_show_beside_their_captions(webserver, page):
+    page.goto(f"{webserver}/assets/vision_prompts")
+    thumbnails = metadata_row(page, "posters").locator("img[src^='/logs/mpds_images/']")
+    expect(thumbnails.first).to_be_visible()
+    assert thumbnails.count() >= 2
+    page.wait_for_function("img => img.complete && img.naturalWidth > 20", arg=thumbnails.first.element_handle())
+    thumbnails.first.scroll_into_view_if_needed()
+    shot(page, "4-caption-thumbnails")
+
+
+def test_rectifications_audit_shows_what_the_reviewer_typed(webserver, page):
+    page.goto(f"{webserver}/assets/rectifications")
+    audit = metadata_row(page, "audit")
+    expect(audit.locator("th", has_text="replaced_text")).to_be_visible()
+    headers = [text.strip() for text in audit.locator("th").all_inner_texts()]
+    cells = audit.locator("tbody tr").first.locator("td").all_inner_texts()
+    values = dict(zip(headers, cells))
+    assert values["text"] == HOSTILE_FIX
+    assert values["replaced_text"] == ""  # no caption existed: empty, never "nan"
+    assert values["reviewer"] == "ana"
+    assert page.dialogs == [] and page.locator("img[src='x']").count() == 0
+    audit.scroll_into_view_if_needed()
+    shot(page, "5-rectifications-audit")

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
 from .generation import GENERATION_GROUP, actor_embeddings, benchmark_prompts, lora_weights
-from .metadata import image_md, markdown_table
+from .metadata import plot_image, preview_table, tabulate
 
 
 class SwapAblationsConfig(Config):
@@ -45,10 +45,10 @@ def swap_ablations(context: AssetExecutionContext, config: SwapAblationsConfig, 
     (layout.benchmark_dir / "swaps" / "cells.csv").write_text(cells.to_csv(index=False))
     if result.metadata()["actor_prompt_cut_words"]:
         context.log.warning(f"{result.metadata()['actor_prompt_cut_words']} prompt words were cut to keep the actor tokens in CLIP's window")
-    return MaterializeResult(metadata={
+    return MaterializeResult(metadata=tabulate({
         **result.metadata(),
-        "one_caption_different_actors": image_md(result.grids[CAPTION_SWAP], "one caption, different actors"),
-        "one_actor_different_captions": image_md(result.grids[ACTOR_SWAP], "one actor, different captions"),
-        "cells_table": markdown_table(cells[["grid", "column", "prompt_id", "actor_prompt"]], limit=20),
+        "one_caption_different_actors": plot_image(context, result.grids[CAPTION_SWAP], "one caption, different actors"),
+        "one_actor_different_captions": plot_image(context, result.grids[ACTOR_SWAP], "one actor, different captions"),
+        "cells_table": preview_table(cells[["grid", "column", "prompt_id", "actor_prompt"]], limit=20),
         "folder": MetadataValue.path(str(layout.benchmark_dir / "swaps")),
-    })
+    }))

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ..resources import DataDirResource, ImdbClientResource
 from .curation import ACTORS_FILE, CURATE_GROUP, actor_images
-from .metadata import counts_table, image_md, markdown_table
+from .metadata import counts_table, plot_image, preview_table, tabulate
 
 ACTOR_PHOTOS_FILE, ACTOR_PHOTO_DECISIONS_FILE = "actor_photos.parquet", "actor_photo_decisions.parquet"
 
@@ -68,12 +68,12 @@ def actor_photos(context: AssetExecutionContext, config: ActorPhotosConfig, imdb
     dropped = {k.removeprefix("dropped_"): v for k, v in metadata.items() if k.startswith("dropped_") and v}
     per_actor = result.photos.groupby("actor_id").agg(crops=("rank", "size"), sources=("source", lambda s: ", ".join(s)))
     sheet = contact_sheet(result.photos, layout.actor_crops_sheet)
-    return MaterializeResult(metadata={
+    return MaterializeResult(metadata=tabulate({
         **{k: v for k, v in metadata.items() if not k.startswith("dropped_")},
         **downloads,
         "drop_reasons": counts_table(dropped),
-        "per_actor": markdown_table(per_actor.reset_index(), limit=20),
-        **({"crops": image_md(sheet, "face crops, one row per actor")} if sheet else {}),
+        "per_actor": preview_table(per_actor.reset_index(), limit=20),
+        **({"crops": plot_image(context, sheet, "face crops, one row per actor")} if sheet else {}),
         "table": MetadataValue.path(str(layout.curated_dir / ACTOR_PHOTOS_FILE)),
         "crops_dir": MetadataValue.path(str(layout.actor_crops_dir)),
-    })
+    }))

@@ -1,14 +1,11 @@
 """Caption assets: ``vision_prompts`` (BLIP-2), ``rectifications`` (human corrections)
 and ``poster_prompts`` (the integrated text that goes to posters.csv), plus the sensor
 that re-merges when reviewers drop new corrections."""
-import base64
-import io
 from pathlib import Path
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
-    AssetSelection,
     DefaultSensorStatus,
     Config,
     MaterializeResult,
@@ -17,15 +14,15 @@ from dagster import (
     SensorEvaluationContext,
     SkipReason,
     asset,
-    define_asset_job,
     sensor,
 )
 from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
+from .jobs import export_job
 from .partitions import TITLE_PARTITIONS
 from .curation import MOVIES_FILE, POSTER_PROMPTS_FILE, movies, poster_images
-from .metadata import counts_table, markdown_table
+from .metadata import counts_table, preview_table, tabulate, thumbnail_table
 
 PROMPTS_GROUP = "prompts"
 RECTIFIED_FILE, AUDIT_FILE, REJECTED_FILE = "rectified.parquet", "rectification_audit.parquet", "rectification_rejected.parquet"
@@ -60,34 +57,15 @@ def vision_prompts(context: AssetExecutionContext, config: CaptionConfig, models
     result = caption_partition(items, layout.vision_prompts_file(context.partition_key), settings,
                                manifest_dir=image_dir, log=context.log.info)
     return MaterializeResult(
-        metadata={
+        metadata=tabulate({
             **result.metadata(),
             **verification_counts(read_manifest(image_dir)),
             "model": models.blip2,
             "path": MetadataValue.path(str(result.out_path)),
-            "preview": MetadataValue.md(_caption_preview(result.preview, image_dir)),
-        }
+            "posters": thumbnail_table(context, result.preview, image_dir),
+            "preview": preview_table(pd.DataFrame(result.preview, columns=["id", "caption", "confidence"])),
+        })
     )
-
-
-def _caption_preview(rows: list[dict], image_dir: Path) -> str:
-    """A few posters as inline thumbnails beside their captions."""
-    from PIL import Image
-
-    lines = ["| poster | id | caption | confidence |", "|---|---|---|---|"]
-    for row in rows:
-        thumb = ""
-        path = image_dir / f"{row['id']}.jpg"
-        if path.exists():
-            with Image.open(path) as image:
-                image.thumbnail((96, 144))
-                buffer = io.BytesIO()
-                image.convert("RGB").save(buffer, "JPEG", quality=70)
-            thumb = f"![{row['id']}](data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()})"
-        caption = str(row.get("caption") or "").replace("|", "\\|")
-        confidence = row.get("confidence")
-        lines.append(f"| {thumb} | {row['id']} | {caption} | {'' if confidence is None else round(confidence, 3)} |")
-    return "\n".join(lines)
 
 
 def _read_vision_prompts(layout) -> pd.DataFrame:
@@ -125,13 +103,13 @@ def rectifications(data_dir: DataDirResource) -> MaterializeResult:
     counts = result.metadata()
     reasons = counts.pop("rejection_reasons")
     return MaterializeResult(
-        metadata={
+        metadata=tabulate({
             **counts,
             "rejection_reasons": counts_table(reasons),
-            "rejected_rows": markdown_table(result.rejected, limit=20),
-            "audit": markdown_table(result.audit[["id", "text", "replaced_text", "reviewer", "created_at", "source"]], limit=20),
+            "rejected_rows": preview_table(result.rejected, limit=20),
+            "audit": preview_table(result.audit[["id", "text", "replaced_text", "reviewer", "created_at", "source"]], limit=20),
             "folder": MetadataValue.path(str(layout.rectifications_dir)),
-        }
+        })
     )
 
 
@@ -142,7 +120,7 @@ class PosterPromptsConfig(Config):
 
 
 @asset(group_name=PROMPTS_GROUP, deps=[movies, vision_prompts, rectifications], kinds={"python", "parquet"})
-def poster_prompts(config: PosterPromptsConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+def poster_prompts(context: AssetExecutionContext, config: PosterPromptsConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
     """Per poster: the movie-synopsis prompt, the vision-perceptive prompt (rectified when
     a correction exists, else BLIP-2's), the integrated text fitted to CLIP's 77 tokens
     (caption first, then title, genres, actors, synopsis), and the poster caption."""
@@ -157,6 +135,7 @@ def poster_prompts(config: PosterPromptsConfig, models: ModelsResource, data_dir
     frame = build_poster_prompts(
         movies_frame, vision, rectified.corrections,
         template=config.synopsis_template, tokenizer=tokenizer, max_tokens=config.max_tokens, max_actors=config.max_actors,
+        log=context.log.info,
     )
     out = write_table(frame, layout.prompts_dir / POSTER_PROMPTS_FILE)
     return MaterializeResult(
@@ -165,7 +144,7 @@ def poster_prompts(config: PosterPromptsConfig, models: ModelsResource, data_dir
             **{f"vision_{k}": int(v) for k, v in frame["vision_source"].value_counts().items()},
             "max_text_tokens": int(frame["text_tokens"].max()) if len(frame) else 0,
             "token_counter": "CLIP tokenizer" if tokenizer is not None else "estimate (no CLIP tokenizer found)",
-            "preview": markdown_table(frame[["id", "vision_source", "text", "poster_caption"]]),
+            "preview": preview_table(frame[["id", "vision_source", "text", "poster_caption"]]),
             "path": MetadataValue.path(str(out)),
         }
     )
@@ -182,17 +161,15 @@ def _clip_tokenizer(models: ModelsResource):
     return None
 
 
-rectification_merge_job = define_asset_job(
-    "rectification_merge",
-    selection=AssetSelection.assets("rectifications", "poster_prompts", "export"),
-    description="Re-merge human corrections into the prompts and the export.",
-)
-
-
-@sensor(job=rectification_merge_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
-        description="New files in rectifications/ launch the re-merge.")
+@sensor(job=export_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+        description="New files in rectifications/ (the folder `mpds review` saves to, under $MPDS_DATA_DIR) "
+        "launch the re-merge: the export_dataset job.")
 def rectifications_sensor(context: SensorEvaluationContext, data_dir: DataDirResource):
+    from ..curate.rectify import record_sensor_check
+
     folder = data_dir.layout.rectifications_dir
+    # The review page reads this to tell a reviewer that saves will be merged by themselves.
+    record_sensor_check(data_dir.layout.rectifications_sensor_file, folder)
     files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in (".csv", ".json")) if folder.exists() else []
     if not files:
         return SkipReason(f"no correction files in {folder}")

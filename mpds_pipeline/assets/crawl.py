@@ -23,7 +23,7 @@ from pydantic import Field
 
 from ..imdb.partitions import parse_partition_key
 from ..resources import DataDirResource, ImdbClientResource
-from .metadata import counts_table, markdown_table
+from .metadata import counts_table, preview_table, tabulate
 from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS
 
 CRAWL_GROUP = "crawl"
@@ -116,8 +116,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         except (ImdbBlockingError, CrawlStopped) as stopped:
             result = getattr(stopped, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
-            raise Failure(description=str(stopped), metadata={**metadata, **plan.metadata()}) from stopped
-        return MaterializeResult(metadata={**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata(), **gallery})
+            raise Failure(description=str(stopped), metadata=tabulate({**metadata, **plan.metadata()})) from stopped
+        return MaterializeResult(metadata=tabulate({**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata(), **gallery}))
 
     @asset(
         name=records_name,
@@ -132,7 +132,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
 
         started = time.perf_counter()
         layout = data_dir.layout
-        parsed = build_records(layout.pages_dir(kind, context.partition_key), kind, layout.index_dir)
+        parsed = build_records(layout.pages_dir(kind, context.partition_key), kind, layout.index_dir, log=context.log.info)
         out = layout.records_file(kind, context.partition_key)
         write_records(parsed.records, kind, out)
         elapsed = time.perf_counter() - started
@@ -144,11 +144,11 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 "records": len(parsed.records),
                 "parse_errors": len(parsed.errors),
                 "fields_filled_from_index": parsed.filled_from_index,
-                "errors": markdown_table(pd.DataFrame(parsed.errors)),
+                "errors": preview_table(pd.DataFrame(parsed.errors, columns=["id", "url", "error"])),
                 "elapsed_s": round(elapsed, 2),
                 "pages_per_s": round(len(parsed.records) / elapsed, 1) if elapsed else 0.0,
                 "path": MetadataValue.path(str(out)),
-                "preview": markdown_table(preview),
+                "preview": preview_table(preview),
             }
         )
 

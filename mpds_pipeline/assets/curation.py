@@ -21,7 +21,7 @@ from ..imdb.partitions import parse_partition_key
 from ..resources import DataDirResource, ImdbClientResource
 from .crawl import person_assets, title_assets
 from .partitions import TITLE_PARTITIONS
-from .metadata import counts_table, image_md, markdown_table
+from .metadata import bar_chart, counts_table, plot_image, preview_table, tabulate
 
 CURATE_GROUP = "curate"
 MOVIES_FILE, DECISIONS_FILE, RELEASE_TEXTS_FILE = "movies.parquet", "movie_decisions.parquet", "release_texts.parquet"
@@ -73,21 +73,21 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
     else:
         raise Failure(f"unknown source {config.source!r}: use 'crawl' or 'release'")
 
-    selection = select_movies(titles, settings)
+    selection = select_movies(titles, settings, log=context.log.info)
     write_table(selection.movies, layout.curated_dir / MOVIES_FILE)
     write_table(selection.decisions, layout.curated_dir / DECISIONS_FILE)
     write_table(pd.DataFrame({"id": list(texts), "text": list(texts.values())}), layout.curated_dir / RELEASE_TEXTS_FILE)
     counts = selection.metadata()
     dropped_certificates = counts.pop("dropped_certificates")
     return MaterializeResult(
-        metadata={
+        metadata=tabulate({
             **metadata,
             **counts,
             "drop_reasons": counts_table(selection.drop_counts),
             "dropped_certificates": counts_table(dropped_certificates, "certificate"),
-            "preview": markdown_table(selection.movies[["id", "title", "year", "genres", "certificate"]]),
+            "preview": preview_table(selection.movies[["id", "title", "year", "genres", "certificate"]]),
             "path": MetadataValue.path(str(layout.curated_dir / MOVIES_FILE)),
-        }
+        })
     )
 
 
@@ -104,7 +104,7 @@ def actors(data_dir: DataDirResource) -> MaterializeResult:
     write_table(selection.actors, layout.curated_dir / ACTORS_FILE)
     write_table(selection.movie_actor, layout.curated_dir / CAST_FILE)
     return MaterializeResult(
-        metadata={**selection.metadata(), "preview": markdown_table(selection.actors), "path": MetadataValue.path(str(layout.curated_dir / ACTORS_FILE))}
+        metadata=tabulate({**selection.metadata(), "preview": preview_table(selection.actors), "path": MetadataValue.path(str(layout.curated_dir / ACTORS_FILE))})
     )
 
 
@@ -165,12 +165,12 @@ def actor_images(context: AssetExecutionContext, config: ImagesConfig, imdb: Imd
 
 
 def _download_result(result, blocked_message: str) -> MaterializeResult:
-    metadata = {
+    metadata = tabulate({
         **result.metadata(),
         "reject_reasons": counts_table(result.reasons),
         "manifest": MetadataValue.path(str(result.manifest_path)),
-        "preview": markdown_table(result.manifest[["id", "url", "bytes", "width", "height", "status", "verified", "reason"]]),
-    }
+        "preview": preview_table(result.manifest[["id", "url", "bytes", "width", "height", "status", "verified", "reason"]]),
+    })
     if result.blocked:
         raise Failure(blocked_message, metadata=metadata)
     return MaterializeResult(metadata=metadata)
@@ -196,7 +196,7 @@ def export_texts(layout) -> tuple[dict[int, str], pd.DataFrame | None, str]:
 
 def build_export_asset(upstream: list):
     @asset(name="export", group_name=CURATE_GROUP, deps=upstream, kinds={"python", "csv", "parquet"})
-    def export_asset(data_dir: DataDirResource) -> MaterializeResult:
+    def export_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
         """The MPDS release under export/: meta.csv, posters.csv, actors.csv in the paper's
         format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
         from ..curate.export import write_actor_photos_export, write_export
@@ -214,18 +214,19 @@ def build_export_asset(upstream: list):
             layout.export_dir,
             texts=texts,
             extra_poster_columns=extra,
+            log=context.log.info,
         )
         photos = write_actor_photos_export(read_table(layout.curated_dir / "actor_photos.parquet", missing_ok=True),
                                            layout.export_dir)
         posters = pd.read_csv(result.files["posters.csv"])
         return MaterializeResult(
-            metadata={
+            metadata=tabulate({
                 **result.metadata(),
                 **photos,
                 "text_source": text_source,
                 "export_dir": MetadataValue.path(str(layout.export_dir)),
-                "posters_preview": markdown_table(posters),
-            }
+                "posters_preview": preview_table(posters),
+            })
         )
 
     @asset_check(asset=export_asset, name="export_contract", blocking=True,
@@ -247,9 +248,11 @@ def build_export_asset(upstream: list):
 
 
 @asset(group_name=CURATE_GROUP, deps=[movies], kinds={"python", "matplotlib"})
-def dataset_statistics(data_dir: DataDirResource) -> MaterializeResult:
+def dataset_statistics(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
     """The paper's Fig. 2 for the curated movies: genre distribution, record types, and
-    the share missing genre, cast or plot (PNGs under export/stats/ and shown here)."""
+    the share missing genre, cast or plot. The plots and the same figures as text bar
+    charts are in the Metadata section of the asset's Overview tab; the PNGs and
+    stats.md are under export/stats/."""
     from ..curate.stats import export_statistics
     from ..curate.store import read_table
 
@@ -258,10 +261,12 @@ def dataset_statistics(data_dir: DataDirResource) -> MaterializeResult:
     return MaterializeResult(
         metadata={
             **stats.metadata(),
-            "table": MetadataValue.md(stats.markdown),
-            "genres_plot": image_md(stats.files["genres"], "genre distribution"),
-            "record_types_plot": image_md(stats.files["record_types"], "record types"),
-            "missing_plot": image_md(stats.files["missing"], "missing fields"),
+            "genres_plot": plot_image(context, stats.files["genres"], "genre distribution"),
+            "genres": bar_chart(stats.genre_percent, "genre", "% of records"),
+            "record_types_plot": plot_image(context, stats.files["record_types"], "record types"),
+            "record_types": bar_chart(stats.record_type_percent, "record type", "% of records"),
+            "missing_plot": plot_image(context, stats.files["missing"], "missing fields"),
+            "missing_fields": bar_chart(stats.missing_percent, "field", "% of records"),
             "stats_dir": MetadataValue.path(str(layout.export_dir / "stats")),
         }
     )

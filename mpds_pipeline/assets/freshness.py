@@ -4,11 +4,9 @@ extends the crawl past the highest id seen, and the re-crawl of incomplete recor
 All three are off by default (they talk to IMDb): switch them on in the UI's
 Automation tab, or set MPDS_AUTOMATION=on before loading the code location.
 """
-import os
-
 from dagster import (
     AddDynamicPartitionsRequest,
-    AssetSelection,
+    AssetExecutionContext,
     Config,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -20,7 +18,6 @@ from dagster import (
     SensorResult,
     SkipReason,
     asset,
-    define_asset_job,
     sensor,
 )
 from pydantic import Field
@@ -28,10 +25,12 @@ from pydantic import Field
 from ..imdb.partitions import id_ranges, parse_partition_key
 from ..resources import DataDirResource, ImdbClientResource
 from .. import settings
+from .jobs import refresh_index_job, title_crawl_job
+from .metadata import tabulate
 from .partitions import PARTITIONS, TITLE_PARTITIONS, missing_configured_keys
 
 INDEX_GROUP = "index"
-_ON = os.environ.get("MPDS_AUTOMATION", "").lower() in ("1", "on", "true", "yes")
+_ON = settings.env_str("MPDS_AUTOMATION", "").lower() in ("1", "on", "true", "yes")
 SENSOR_DEFAULT = DefaultSensorStatus.RUNNING if _ON else DefaultSensorStatus.STOPPED
 SCHEDULE_DEFAULT = DefaultScheduleStatus.RUNNING if _ON else DefaultScheduleStatus.STOPPED
 
@@ -41,7 +40,7 @@ class IndexConfig(Config):
 
 
 @asset(group_name=INDEX_GROUP, kinds={"python", "parquet"})
-def imdb_index(config: IndexConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+def imdb_index(context: AssetExecutionContext, config: IndexConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
     """IMDb's non-commercial dataset files (title.basics, name.basics, title.principals),
     streamed to disk and converted to Parquet in bounded memory. With it, the crawl asks
     only for titles that exist, skips adult titles up front and picks actors by profession."""
@@ -49,35 +48,25 @@ def imdb_index(config: IndexConfig, imdb: ImdbClientResource, data_dir: DataDirR
     from ..imdb.dataset_index import build_index, max_person_id, max_title_id
 
     index_dir = data_dir.layout.index_dir
-    report = fetch_dataset_files(imdb.datasets_url, index_dir / "raw", client_settings=imdb.client_settings())
-    result = build_index(index_dir / "raw", index_dir, chunk_rows=config.chunk_rows)
+    report = fetch_dataset_files(imdb.datasets_url, index_dir / "raw", client_settings=imdb.client_settings(), log=context.log.info)
+    result = build_index(index_dir / "raw", index_dir, chunk_rows=config.chunk_rows, log=context.log.info)
     return MaterializeResult(
-        metadata={
+        metadata=tabulate({
             **report.to_metadata(),
             **result.to_metadata(),
             "max_title_id": max_title_id(index_dir),
             "max_person_id": max_person_id(index_dir),
             "index_dir": MetadataValue.path(str(index_dir)),
-        }
+        })
     )
 
 
-refresh_index_job = define_asset_job("refresh_index", selection=AssetSelection.assets("imdb_index"))
 daily_index_refresh = ScheduleDefinition(
     name="daily_index_refresh",
     job=refresh_index_job,
     cron_schedule="0 4 * * *",
     default_status=SCHEDULE_DEFAULT,
     description="Download IMDb's dataset files again (skipped when unchanged) and rebuild the index.",
-)
-
-title_crawl_job = define_asset_job(
-    "title_crawl", selection=AssetSelection.assets("title_pages", "title_records"),
-    description="Crawl and parse one title id range.",
-)
-person_crawl_job = define_asset_job(
-    "person_crawl", selection=AssetSelection.assets("person_pages", "person_records"),
-    description="Crawl and parse one person id range.",
 )
 
 
@@ -147,6 +136,5 @@ def recrawl_incomplete(context: SensorEvaluationContext, data_dir: DataDirResour
     return requests or SkipReason("no incomplete records old enough to revisit")
 
 
-freshness_jobs = [refresh_index_job, title_crawl_job, person_crawl_job]
 freshness_schedules = [daily_index_refresh]
 freshness_sensors = [crawl_ranges, recrawl_incomplete]

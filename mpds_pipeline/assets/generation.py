@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
 from .actor_photos import actor_photos
-from .metadata import image_md, markdown_table
+from .metadata import plot_image, preview_table, tabulate
 
 GENERATION_GROUP = "generation"
 
@@ -59,20 +59,20 @@ def lora_weights(context: AssetExecutionContext, config: LoraConfig, models: Mod
         checkpointing_steps=config.checkpointing_steps, mixed_precision=config.mixed_precision,
         device=_device(models),
     )
-    result = train_lora(settings, pairs, out)
+    result = train_lora(settings, pairs, out, log=context.log.info)
     decodes = record_poster_decode_results(
         layout.poster_images_root, {int(path.stem): error for path, error in result.image_outcomes.items()}, LORA_LATENTS)
     if result.decode_failures:
         context.log.warning(f"{result.decode_failures} training images did not decode; left out and marked invalid")
     return MaterializeResult(
-        metadata={
+        metadata=tabulate({
             **{k: v for k, v in result.metadata().items() if v is not None},
             "manifest_rows_marked_decoded": decodes.decoded,
             "manifest_rows_marked_invalid": decodes.failed,
             "base_model": models.stable_diffusion,
-            "loss_curve": image_md(result.loss_curve_png, "loss curve"),
+            "loss_curve": plot_image(context, result.loss_curve_png, "loss curve"),
             "weights": MetadataValue.path(str(result.weights_path)),
-        }
+        })
     )
 
 
@@ -96,7 +96,7 @@ def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource)
     frame = pd.DataFrame([p.to_dict() for p in prompts])
     return MaterializeResult(
         metadata={"prompts": len(prompts), "path": MetadataValue.path(str(path)),
-                  "preview": markdown_table(frame[["prompt_id", "title", "actors", "prompt"]] if len(frame) else frame)}
+                  "preview": preview_table(frame[["prompt_id", "title", "actors", "prompt"]] if len(frame) else frame)}
     )
 
 
@@ -148,7 +148,7 @@ def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConf
             "actors_skipped_too_few_photos": sum(r.skipped for r in results),
             "actors_without_photos": len({a for r in rows for a in r["actor_ids"]} - set(photos)),
             "photo_warnings": sum(bool(r.warning) for r in results),
-            "photos_per_actor": markdown_table(used, limit=50),
+            "photos_per_actor": preview_table(used, limit=50),
             "token_naming": "<nm + 7-digit person id>, e.g. <nm0000206>",
             "folder": MetadataValue.path(str(out)),
         }
@@ -185,7 +185,7 @@ def caption_controls(context: AssetExecutionContext, config: CaptionControlsConf
             "mean_edge_fraction": round(result.mean_edge_fraction, 4),
             "mean_text_area": MetadataValue.float(round(result.mean_text_area, 4)),
             "folder": MetadataValue.path(str(layout.caption_controls_dir)),
-            **({"example": image_md(first, "caption control")} if first else {}),
+            **({"example": plot_image(context, first, "caption control")} if first else {}),
         }
     )
 
@@ -259,7 +259,7 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
     return MaterializeResult(
         metadata={"images": int((manifest["status"] != "missing").sum()), "methods": len(methods),
                   "truncated_prompts": truncated,
-                  "per_method": markdown_table(summary, limit=50),
+                  "per_method": preview_table(summary, limit=50),
                   "localized_attention": config.localized_attention if attention.enabled else "off",
                   "caption_controls": MetadataValue.path(str(layout.caption_controls_dir)),
                   "manifest": MetadataValue.path(str(layout.benchmark_dir / "images" / "manifest.csv"))}
@@ -278,7 +278,8 @@ class BenchmarkReportConfig(Config):
 def benchmark_report(context: AssetExecutionContext, config: BenchmarkReportConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
     """CLIP score (100 scale) and CLIP-S (2.5 scale), FID against the held-out real
     posters, mean PickScore and the pairwise preference against each baseline: the paper's
-    Table 1 with its protocol, and a Fig. 4-style grid; also benchmark_report.json."""
+    Table 1 with its protocol, and a Fig. 4-style grid, in the Metadata section of the
+    asset's Overview tab; also files under benchmark/report/ (benchmark_report.json)."""
     from ..vision.metrics import BenchmarkReportSettings, benchmark_report as score
 
     layout = data_dir.layout
@@ -293,15 +294,16 @@ def benchmark_report(context: AssetExecutionContext, config: BenchmarkReportConf
     )
     result = score(manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_dir / "report", settings, log=context.log.info)
     return MaterializeResult(
-        metadata={
+        metadata=tabulate({
+            "table": preview_table(result.table.reset_index(), limit=100),
+            "grid": plot_image(context, result.grid_png, "benchmark grid"),
             **result.metadata(),
-            "table": MetadataValue.md(result.table_markdown.read_text()),
-            "protocol": markdown_table(pd.DataFrame(result.protocol), limit=20, cell_width=120),
-            "methods_protocol": markdown_table(pd.DataFrame(result.methods), limit=50, cell_width=120),
-            "warnings": markdown_table(pd.DataFrame({"warning": result.warnings}), limit=50, cell_width=300),
-            "grid": image_md(result.grid_png, "benchmark grid"),
+            **({"preference": preview_table(result.preference, limit=100)} if result.preference is not None and len(result.preference) else {}),
+            "protocol": preview_table(pd.DataFrame(result.protocol), limit=20, cell_width=120),
+            "methods_protocol": preview_table(pd.DataFrame(result.methods), limit=50, cell_width=120),
+            "warnings": preview_table(pd.DataFrame({"warning": result.warnings}), limit=50, cell_width=300),
             "report": MetadataValue.path(str(result.report_json)),
-        }
+        })
     )
 
 

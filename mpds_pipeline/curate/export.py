@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from ..imdb.ids import parse_person_id, person_url, title_url
+from ..progress import Progress, ProgressLog
 from .filters import as_actor_dict, as_genre_list, as_text
 from .image_checks import OK
 from .image_fetch import file_name_for
@@ -77,6 +78,7 @@ def write_export(
     export_dir: Path,
     texts: dict[int, str] | None = None,
     extra_poster_columns: pd.DataFrame | None = None,
+    log: ProgressLog | None = None,
 ) -> ExportResult:
     """Write the release under ``export_dir``.
 
@@ -85,7 +87,8 @@ def write_export(
     and an image. ``actor_images`` is the actor photo folder with its manifest; None
     exports every actor without photos. ``texts`` replaces the default poster text (the
     movie-synopsis prompt); ``extra_poster_columns`` (an ``id`` column plus others) adds
-    columns to posters.parquet and metadata.jsonl, never to posters.csv.
+    columns to posters.parquet and metadata.jsonl, never to posters.csv. ``log`` gets
+    progress lines while the images are linked into the export.
     """
     export_dir = Path(export_dir)
     posters_dir, actors_dir = export_dir / "posters", export_dir / "actors"
@@ -106,8 +109,8 @@ def write_export(
 
     actor_rows, actor_files = _actor_rows(actors, actor_images)
 
-    _sync_images(posters_dir, {p["file_name"]: p["_source"] for p in posters})
-    _sync_images(actors_dir, actor_files)
+    _sync_images(posters_dir, {p["file_name"]: p["_source"] for p in posters}, Progress("export: posters", len(posters), log, unit="images"))
+    _sync_images(actors_dir, actor_files, Progress("export: actor photos", len(actor_files), log, unit="images"))
     extras = _extra_columns(extra_poster_columns, [p["id"] for p in posters])
 
     files = {
@@ -269,21 +272,23 @@ def _actor_rows(actors: pd.DataFrame, images_dir: Path | None) -> tuple[list[dic
     return rows, files
 
 
-def _sync_images(folder: Path, wanted: dict[str, Path]) -> None:
+def _sync_images(folder: Path, wanted: dict[str, Path], progress: Progress) -> None:
     """Make ``folder``'s .jpg files exactly ``wanted``, hard-linking where the disk allows."""
     for stale in folder.glob("*.jpg"):
         if stale.name not in wanted:
             stale.unlink()
-    for name, source in wanted.items():
-        target = folder / name
-        if target.exists():
-            if os.path.samefile(source, target):
-                continue
-            target.unlink()
-        try:
-            os.link(source, target)  # the sources are replaced atomically, never rewritten in place
-        except OSError:
-            shutil.copy2(source, target)
+    with progress:
+        for name, source in wanted.items():
+            progress.update()
+            target = folder / name
+            if target.exists():
+                if os.path.samefile(source, target):
+                    continue
+                target.unlink()
+            try:
+                os.link(source, target)  # the sources are replaced atomically, never rewritten in place
+            except OSError:
+                shutil.copy2(source, target)
 
 
 def _extra_columns(extra: pd.DataFrame | None, ids: list[int]) -> dict[str, list]:

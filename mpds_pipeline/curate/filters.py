@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..imdb.ids import parse_person_id
+from ..progress import Progress, ProgressLog
 from .language import DEFAULT_LANGUAGES, decide_language
 
 # The paper's R, Adult, PG-18 and their equivalents in other rating systems.
@@ -135,14 +136,18 @@ def normalize_certificate(certificate: str | None) -> str:
 
 # --- movies ----------------------------------------------------------------------
 
-def select_movies(titles: pd.DataFrame, settings: MovieFilterSettings | None = None) -> MovieSelection:
-    """Apply the MPDS filters to title records; see the module docstring for the order."""
+def select_movies(titles: pd.DataFrame, settings: MovieFilterSettings | None = None, log: ProgressLog | None = None) -> MovieSelection:
+    """Apply the MPDS filters to title records; see the module docstring for the order.
+    ``log`` gets progress lines (titles decided, kept and dropped so far)."""
     settings = settings or MovieFilterSettings()
     blocked = {normalize_certificate(c) for c in settings.certificate_blocklist}
     seen: set[int] = set()
     rows: list[dict[str, Any]] = []
-    for record in titles.to_dict("records"):
-        rows.append(_decide_title(record, seen, blocked, settings))
+    with Progress("movies: filtering", len(titles), log, unit="titles") as progress:
+        for record in titles.to_dict("records"):
+            row = _decide_title(record, seen, blocked, settings)
+            rows.append(row)
+            progress.update(status="kept" if row["kept"] else "dropped")
     decisions = pd.DataFrame(
         rows,
         columns=["id", "kept", "drop_reason", "certificate", "language", "language_confidence", "language_reason"],

@@ -45,6 +45,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
+from ..progress import Progress, ProgressLog
+
 DEFAULT_SYNOPSIS_TEMPLATE = "{title}. Genres: {genres}. Starring: {actors}. {synopsis}"
 DEFAULT_POSTER_CAPTION_TEMPLATE = "{title}, starring {actors}"
 CLIP_MAX_TOKENS = 77
@@ -347,8 +349,9 @@ def build_poster_prompts(
     max_tokens: int = CLIP_MAX_TOKENS,
     max_actors: int = 3,
     caption_template: str = DEFAULT_POSTER_CAPTION_TEMPLATE,
+    log: ProgressLog | None = None,
 ) -> pd.DataFrame:
-    """One row of prompts per movie (``POSTER_PROMPT_COLUMNS``).
+    """One row of prompts per movie (``POSTER_PROMPT_COLUMNS``); ``log`` gets progress lines.
 
     ``movies``: columns ``id, title, genres, actors, synopsis`` (actors in any shape
     ``actor_names`` takes). ``vision``: BLIP-2 captions, columns ``id, caption`` (rows
@@ -361,6 +364,7 @@ def build_poster_prompts(
     rectified = {int(k): v for k, v in (rectified or {}).items() if v and str(v).strip()}
     counter = TokenCounter(tokenizer)
     rows = []
+    progress = Progress("poster_prompts", len(movies), log, unit="posters")
     for movie in movies.itertuples(index=False):
         movie_id = int(movie.id)
         title = " ".join(str(getattr(movie, "title", "") or "").split())
@@ -387,6 +391,8 @@ def build_poster_prompts(
                 "poster_caption": poster_caption(title, names, max_actors, caption_template),
             }
         )
+        progress.update(status=source)
+    progress.close()
     frame = pd.DataFrame(rows, columns=POSTER_PROMPT_COLUMNS)
     return frame.astype({"id": "int64", "text_tokens": "int64"})
 

@@ -23,6 +23,8 @@ from typing import Any, Iterable
 
 import httpx
 
+from ..progress import Progress, ProgressLog
+
 DEFAULT_DATASETS_URL = "https://datasets.imdbws.com"
 DATASET_FILE_NAMES: tuple[str, ...] = ("title.basics.tsv.gz", "name.basics.tsv.gz", "title.principals.tsv.gz")
 CHUNK_BYTES = 1 << 20
@@ -95,12 +97,14 @@ def fetch_dataset_files(
     *,
     transport: httpx.BaseTransport | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
+    log: ProgressLog | None = None,
 ) -> DownloadReport:
     """Like :func:`download_dataset_files`, but says per file whether it was fetched.
 
     ``client_settings`` may be ``None``, a mapping or an object; ``user_agent``,
     ``timeout_s`` (or ``timeout``) and ``headers`` are read from it when present, so
-    the crawl's client settings can be passed as they are.
+    the crawl's client settings can be passed as they are. ``log`` gets progress lines
+    per file (MiB done of the total, rate, ETA).
     """
     base_url = base_url or DEFAULT_DATASETS_URL
     dest = Path(dest_dir)
@@ -108,7 +112,7 @@ def fetch_dataset_files(
     report = DownloadReport(base_url=base_url)
     with _make_client(client_settings, transport) as client:
         for name in names:
-            report.files.append(_fetch_one(client, f"{base_url.rstrip('/')}/{name}", dest / name, max_file_bytes))
+            report.files.append(_fetch_one(client, f"{base_url.rstrip('/')}/{name}", dest / name, max_file_bytes, log))
     return report
 
 
@@ -167,7 +171,7 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(value)
 
 
-def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int) -> FileOutcome:
+def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int, log: ProgressLog | None = None) -> FileOutcome:
     meta = _load_meta(path)
     conditional = {}
     if meta.get("etag"):
@@ -182,7 +186,7 @@ def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int) -> Fi
         if announced is not None and announced > max_bytes:
             raise DatasetDownloadError(f"{url}: Content-Length {announced:,} is over the {max_bytes:,}-byte cap "
                                        "(not downloaded)")
-        written = _stream_to(path, response, max_bytes)
+        written = _stream_to(path, response, max_bytes, log)
     _meta_path(path).write_text(
         json.dumps(
             {
@@ -204,21 +208,27 @@ def _raise_for_status(url: str, response: httpx.Response) -> None:
         raise DatasetDownloadError(f"HTTP {response.status_code} for {url}")
 
 
-def _stream_to(path: Path, response: httpx.Response, max_bytes: int) -> int:
-    """Write the body to ``path`` atomically; the number of bytes written."""
+def _stream_to(path: Path, response: httpx.Response, max_bytes: int, log: ProgressLog | None = None) -> int:
+    """Write the body to ``path`` atomically; the number of bytes written. ``log`` gets
+    progress lines in MiB (of the Content-Length, when the server sends one)."""
     partial = path.with_name(path.name + ".part")
     expected = _content_length(response)
     written = 0
+    mib = 1 << 20
+    total_mib = -(-expected // mib) if expected is not None else None
     try:
-        with open(partial, "wb") as out:
+        with open(partial, "wb") as out, Progress(f"imdb_index: downloading {path.name}", total_mib, log, unit="MiB") as progress:
             # iter_raw: keep the bytes as served (a .gz stays gzip even if the server
             # labels it Content-Encoding: gzip).
             for chunk in response.iter_raw(CHUNK_BYTES):
                 out.write(chunk)
-                written += len(chunk)
+                before, written = written, written + len(chunk)
+                progress.update(written // mib - before // mib)
                 if written > max_bytes:
                     raise DatasetDownloadError(f"{response.url}: over the {max_bytes:,}-byte cap; stopped at "
                                                f"{written:,} bytes and removed the partial file")
+            if written % mib:  # the last part of a MiB
+                progress.update(1)
             out.flush()
             os.fsync(out.fileno())
         if expected is not None and written != expected:

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Collection, Iterable
 
+from ..progress import Progress, ProgressLog
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -237,13 +239,16 @@ def find_source_file(files_dir: Path, source: str) -> Path | None:
     return None
 
 
-def build_index(files_dir: Path | str, out_dir: Path | str, chunk_rows: int = 200_000, *, force: bool = False) -> IndexResult:
+def build_index(
+    files_dir: Path | str, out_dir: Path | str, chunk_rows: int = 200_000, *, force: bool = False, log: ProgressLog | None = None
+) -> IndexResult:
     """Convert the IMDb TSV files in ``files_dir`` to ``<out_dir>/{titles,names,principals}.parquet``.
 
     Each file is read in blocks and written in row groups of at most ``chunk_rows``
     rows. A table whose source file has the size and mtime recorded at the last build
     is left as it is (unless ``force``). Files absent from ``files_dir`` are listed in
-    ``missing``; at least one must be present.
+    ``missing``; at least one must be present. ``log`` gets progress lines per table
+    (rows converted, rate).
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
@@ -264,7 +269,7 @@ def build_index(files_dir: Path | str, out_dir: Path | str, chunk_rows: int = 20
             result.unchanged.append(dataset.table)
             stats = previous.get("stats", {})
         else:
-            table, stats = _convert(dataset, source, out / f"{dataset.table}.parquet", chunk_rows)
+            table, stats = _convert(dataset, source, out / f"{dataset.table}.parquet", chunk_rows, log)
             manifest.setdefault("tables", {})[dataset.table] = {**asdict(table), "stamp": stamp, "stats": stats}
             _write_manifest(out, manifest)
         result.tables[dataset.table] = table
@@ -327,7 +332,7 @@ def _open_tsv(source: Path, columns: tuple[str, ...], chunk_rows: int, on_invali
         raise ValueError(f"{source} is not an IMDb {', '.join(columns[:2])}... TSV file: {exc}") from exc
 
 
-def _convert(dataset: _Dataset, source: Path, target: Path, chunk_rows: int) -> tuple[TableResult, dict]:
+def _convert(dataset: _Dataset, source: Path, target: Path, chunk_rows: int, log: ProgressLog | None = None) -> tuple[TableResult, dict]:
     invalid = 0
 
     def on_invalid(_row) -> str:
@@ -340,8 +345,10 @@ def _convert(dataset: _Dataset, source: Path, target: Path, chunk_rows: int) -> 
     rows = row_groups = adult = actors = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
+    # The rows of a gzipped TSV are not known before the end: no total, no ETA.
+    progress = Progress(f"imdb_index: converting {source.name} to {dataset.table}.parquet", None, log, unit="rows")
     try:
-        with pq.ParquetWriter(partial, dataset_schema(dataset), compression="zstd") as writer:
+        with progress, pq.ParquetWriter(partial, dataset_schema(dataset), compression="zstd") as writer:
 
             def flush(limit: int) -> None:
                 nonlocal pending, pending_rows, row_groups
@@ -360,6 +367,7 @@ def _convert(dataset: _Dataset, source: Path, target: Path, chunk_rows: int) -> 
                     invalid += len(typed) - pc.sum(keep).as_py()
                     typed = typed.filter(keep)
                 rows += len(typed)
+                progress.update(len(typed))
                 if "is_adult" in typed.schema.names:
                     adult += pc.sum(typed.column("is_adult")).as_py() or 0
                 if "is_actor" in typed.schema.names:

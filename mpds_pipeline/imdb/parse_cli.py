@@ -17,9 +17,12 @@ from mpds_pipeline.imdb.records import ParseError
 
 
 def run_parse(paths: list[str], out: TextIO = sys.stdout) -> int:
-    """Parse every file in ``paths``, writing JSON lines to ``out``; 1 if any failed."""
+    """Parse every file in ``paths``, writing JSON lines to ``out``; 1 if any failed.
+    A progress bar goes to stderr when it is a terminal."""
+    from tqdm import tqdm
+
     failed = 0
-    for path in paths:
+    for path in tqdm(paths, desc="mpds parse", unit="page", disable=None if len(paths) > 1 else True):
         record = parse_file(path)
         if isinstance(record, ParseError):
             failed += 1

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..progress import Progress, ProgressLog
 from .ids import GALLERY_KIND
 from .person_photos import add_gallery_photos
 from .records import ParseError, PersonRecord, TitleRecord
@@ -65,9 +66,10 @@ class ParsedPartition:
     filled_from_index: int = 0  # records that took title type or genres from the index
 
 
-def build_records(archive_dir: Path, kind: str, index_dir: Path | None = None) -> ParsedPartition:
-    """Parse a partition's archive; with the dataset index, fill in what pages lack."""
-    parsed = parse_archive(archive_dir, kind)
+def build_records(archive_dir: Path, kind: str, index_dir: Path | None = None, log: ProgressLog | None = None) -> ParsedPartition:
+    """Parse a partition's archive; with the dataset index, fill in what pages lack.
+    ``log`` gets progress lines (pages parsed, rate, errors)."""
+    parsed = parse_archive(archive_dir, kind, log)
     if kind == "title" and index_dir is not None:
         from .dataset_index import has_index, index_title_facts
 
@@ -77,7 +79,7 @@ def build_records(archive_dir: Path, kind: str, index_dir: Path | None = None) -
     return parsed
 
 
-def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
+def parse_archive(archive_dir: Path, kind: str, log: ProgressLog | None = None) -> ParsedPartition:
     """Parse every 'ok' response of a partition's archive; one record per id (the last)."""
     from .archive import PageArchive
     from .parsing import parse_page
@@ -85,6 +87,7 @@ def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
     by_id: dict[int, object] = {}
     errors: dict[int, dict] = {}
     galleries: dict[int, bytes] = {}  # person id -> its gallery page (kind "person")
+    progress = Progress(f"{kind}_records {Path(archive_dir).name}", None, log, unit="pages")
     for response in PageArchive(archive_dir, repair=False).iter_responses():
         if kind == "person" and response.kind == GALLERY_KIND and response.status == "ok":
             galleries[response.id] = response.body
@@ -92,6 +95,7 @@ def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
         if response.status != "ok" or response.kind != kind:
             continue
         parsed = parse_page(response.body, kind=kind, path=response.url)
+        progress.update(status="error" if isinstance(parsed, ParseError) else "parsed")
         if isinstance(parsed, ParseError):
             errors[response.id] = {"id": response.id, "url": response.url, "error": parsed.error}
             by_id.pop(response.id, None)
@@ -110,6 +114,7 @@ def parse_archive(archive_dir: Path, kind: str) -> ParsedPartition:
     for person_id, page in galleries.items():
         if person_id in by_id:
             add_gallery_photos(by_id[person_id], page)
+    progress.close()
     return ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
 
 

@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..curate.image_checks import DECODE_ERRORS
+from ..progress import Progress, ProgressLog
 
 LORA_WEIGHTS_NAME = "pytorch_lora_weights.safetensors"
 DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -216,11 +217,13 @@ def train_lora(
     pairs: list[tuple[Path, str]],
     output_dir: Path,
     on_step: Callable[[int, float], None] | None = None,
+    log: ProgressLog | None = None,
 ) -> LoraResult:
     """Fine-tune a LoRA on the UNet of ``settings.pretrained_model`` with ``pairs``.
 
     ``on_step(step, loss)`` runs after every optimizer step (after any checkpoint of that
     step); raising ``TrainingInterrupted`` from it stops the run like a crash would.
+    ``log`` gets progress lines: the images encoded, then step, loss, steps/s and ETA.
     """
     import torch
     import torch.nn.functional as F
@@ -281,8 +284,10 @@ def train_lora(
     image_outcomes: dict[Path, str | None] = {}
     usable: list[tuple[Path, str]] = []
     latent_means, latent_stds = [], []
-    with torch.no_grad():
+    encoding = Progress("lora_weights: encoding images", len(pairs), log, unit="images")
+    with torch.no_grad(), encoding:
         for start in range(0, len(pairs), 8):
+            encoding.update(len(pairs[start : start + 8]))
             tensors = []
             for path, text in pairs[start : start + 8]:
                 try:
@@ -355,6 +360,8 @@ def train_lora(
     unet.train()
     autocast = torch.autocast(device_type="cuda", dtype=weight_dtype, enabled=precision != "no")
     accumulation = settings.gradient_accumulation_steps
+    resumed = f" (resumed at step {start_step:,})" if start_step else ""
+    progress = Progress(f"lora_weights: training{resumed}", settings.max_train_steps - start_step, log, unit="steps")
     started = time.perf_counter()
     for step in range(start_step, settings.max_train_steps):
         step_loss = 0.0
@@ -394,8 +401,10 @@ def train_lora(
         done = step + 1
         if settings.checkpointing_steps and done % settings.checkpointing_steps == 0:
             save_checkpoint(done)
+        progress.update(**{"loss": step_loss, "mean of the last 50": float(np.mean(losses[-50:]))})
         if on_step is not None:
             on_step(done, step_loss)
+    progress.close()
     wall = time.perf_counter() - started
     ran = settings.max_train_steps - start_step
 
