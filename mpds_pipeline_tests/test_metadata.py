@@ -61,7 +61,7 @@ def test_preview_table_keeps_text_and_empties_missing_values():
 def test_md_escape_and_markdown_table_keep_the_structure():
     assert md_escape(HOSTILE) == "&lt;img src=x onerror=alert(1)&gt; a man \\| a hat \\*bold\\*"
     assert md_escape(None) == "" and md_escape(float("nan")) == "" and md_escape(pd.NaT) == ""
-    table = markdown_table(pd.DataFrame({"id": [7], "text": [HOSTILE], "replaced_text": [float("nan")]}))
+    table = markdown_table(pd.DataFrame({"id": [7], "text": [HOSTILE], "replaced_text": [float("nan")]})).value
     header, rule, row = table.splitlines()
     assert row == "| 7 | &lt;img src=x onerror=alert(1)&gt; a man \\| a hat \\*bold\\* |  |"
     unescaped_pipes = lambda line: line.replace("\\|", "").count("|")  # noqa: E731

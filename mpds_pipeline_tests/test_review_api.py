@@ -14,7 +14,7 @@ import pytest
 
 from datetime import datetime, timedelta, timezone
 
-from mpds_pipeline.curate.images import MANIFEST_NAME, MANIFEST_SCHEMA
+from mpds_pipeline.curate.manifest import MANIFEST_NAME, MANIFEST_SCHEMA
 from mpds_pipeline.curate.rectify import load_rectifications, record_sensor_check
 from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.review import REVIEW_COLUMNS, load_review_items

@@ -162,12 +162,14 @@ def md_escape(value) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def markdown_table(frame: pd.DataFrame, limit: int = 10) -> str:
-    """A markdown table of the first rows, every cell escaped (``md_escape``)."""
+def markdown_table(frame: pd.DataFrame, limit: int = 10, cell_width: int = CELL_CHARS) -> MetadataValue:
+    """The first rows as a markdown table, every cell escaped (``md_escape``) and cut at
+    ``cell_width``. Prefer ``preview_table``: markdown over ``INLINE_MARKDOWN_CHARS``
+    shows only behind a click."""
     head = frame.head(limit)
     lines = ["| " + " | ".join(md_escape(c) for c in head.columns) + " |", "|" + "---|" * len(head.columns)]
-    lines += ["| " + " | ".join(md_escape(v) for v in row) + " |" for row in head.itertuples(index=False)]
-    return "\n".join(lines)
+    lines += ["| " + " | ".join(md_escape(_cell(v, cell_width)) for v in row) + " |" for row in head.itertuples(index=False)]
+    return MetadataValue.md("\n".join(lines))
 
 
 # --- images ---------------------------------------------------------------------------

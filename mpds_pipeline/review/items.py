@@ -27,7 +27,8 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mpds_pipeline.curate.images import read_manifest
+from mpds_pipeline.curate.image_checks import OK
+from mpds_pipeline.curate.manifest import read_manifest
 from mpds_pipeline.curate.prompts import actor_names, synopsis_prompt
 from mpds_pipeline.curate.rectify import Correction, read_corrections
 from mpds_pipeline.imdb.partitions import parse_partition_key
@@ -39,7 +40,6 @@ REVIEW_COLUMNS = [
     "correction_text", "correction_reviewer", "correction_at",
 ]
 BASE_COLUMNS = REVIEW_COLUMNS[:10] + ["verified_image"]
-VERIFIED_STATUS = "ok"  # the download manifest's status of a kept, verified file
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
@@ -199,7 +199,8 @@ def _read_poster_prompts(layout: DataLayout) -> pd.DataFrame:
 
 def _verified_images(layout: DataLayout) -> pd.DataFrame:
     """id, partition key, image path of every poster its partition's download manifest
-    lists as verified, when the file is there (a file without a manifest row is not)."""
+    lists as ok, when the file is there (a file without a manifest row is not): the
+    export's rule for posters.csv."""
     root = poster_images_root(layout)
     found: dict[int, tuple[str, str]] = {}
     partitions = sorted(os.scandir(root), key=lambda e: e.name) if root.is_dir() else []
@@ -208,7 +209,7 @@ def _verified_images(layout: DataLayout) -> pd.DataFrame:
             continue
         manifest = read_manifest(Path(partition_dir.path))
         present = {entry.name for entry in os.scandir(partition_dir.path) if entry.is_file()}
-        verified = manifest[(manifest["status"] == VERIFIED_STATUS) & manifest["file_name"].isin(present)]
+        verified = manifest[(manifest["status"] == OK) & manifest["file_name"].isin(present)]
         for movie_id, name in zip(verified["id"], verified["file_name"]):
             if name.lower().endswith(IMAGE_SUFFIXES):
                 found[int(movie_id)] = (partition_dir.name, os.path.join(partition_dir.path, name))

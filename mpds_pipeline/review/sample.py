@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from mpds_pipeline.curate.images import MANIFEST_NAME, MANIFEST_SCHEMA
+from mpds_pipeline.curate.manifest import MANIFEST_NAME, MANIFEST_SCHEMA
 from mpds_pipeline.layout import DataLayout
 
 from .items import movies_file, poster_prompts_file
