@@ -223,7 +223,8 @@ def _stream_to(path: Path, response: httpx.Response, max_bytes: int, log: Progre
             for chunk in response.iter_raw(CHUNK_BYTES):
                 out.write(chunk)
                 before, written = written, written + len(chunk)
-                progress.update(written // mib - before // mib)
+                if written // mib > before // mib:  # whole MiB only: no line before the first
+                    progress.update(written // mib - before // mib)
                 if written > max_bytes:
                     raise DatasetDownloadError(f"{response.url}: over the {max_bytes:,}-byte cap; stopped at "
                                                f"{written:,} bytes and removed the partial file")

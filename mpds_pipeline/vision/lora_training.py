@@ -287,7 +287,6 @@ def train_lora(
     encoding = Progress("lora_weights: encoding images", len(pairs), log, unit="images")
     with torch.no_grad(), encoding:
         for start in range(0, len(pairs), 8):
-            encoding.update(len(pairs[start : start + 8]))
             tensors = []
             for path, text in pairs[start : start + 8]:
                 try:
@@ -301,6 +300,7 @@ def train_lora(
                 distribution = vae.encode(torch.stack(tensors).to(device, dtype=weight_dtype)).latent_dist
                 latent_means.append(distribution.mean)
                 latent_stds.append(distribution.std)
+            encoding.update(len(pairs[start : start + 8]))
     if not usable:
         raise ValueError(f"none of the {len(pairs)} training images decodes: {next(iter(image_outcomes.values()))}")
     pairs = usable
