@@ -110,10 +110,13 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     assert full["clip_s"]["model"] == str(tiny.clip) and full["fid"]["n_fake"] == 3
     assert set(full["preference"]) == {"SD1.5"}  # the only baseline here
     metadata = result.asset_materializations_for_node("benchmark_report")[0].metadata
-    table = metadata["table"].value
-    assert "CLIP score" in table and "CLIP-S" in table and "PickScore" in table and "vs SD1.5" in table
-    assert metadata["protocol"].value.startswith("| metric | formula | model | images |")
-    assert "CLIP-S" in metadata["protocol"].value and "FID" in metadata["warnings"].value
+    # Tables, shown inline in the UI.
+    columns = lambda name: [c.name for c in metadata[name].value.schema.columns]  # noqa: E731
+    rows = lambda name: [r.data for r in metadata[name].value.records]  # noqa: E731
+    assert {"method", "CLIP score", "CLIP-S", "PickScore"} <= set(columns("table"))
+    assert {r["baseline"] for r in rows("preference")} == {"SD1.5"}
+    assert columns("protocol")[:4] == ["metric", "formula", "model", "images"]
+    assert "CLIP-S" in {r["metric"] for r in rows("protocol")} and any("FID" in r["warning"] for r in rows("warnings"))
     assert str(metadata["report"].value).endswith("benchmark_report.json")
     logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert any(m.startswith("benchmark_images MPDS (full): 3/3 images") for m in logs)  # progress at INFO
