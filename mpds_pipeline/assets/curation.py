@@ -217,7 +217,7 @@ def build_export_asset(upstream: list):
             log=context.log.info,
         )
         photos = write_actor_photos_export(read_table(layout.curated_dir / "actor_photos.parquet", missing_ok=True),
-                                           layout.export_dir)
+                                           layout.export_dir, log=context.log.info)
         posters = pd.read_csv(result.files["posters.csv"])
         return MaterializeResult(
             metadata=tabulate({

@@ -159,7 +159,7 @@ ACTOR_PHOTOS_SCHEMA = pa.schema([
 ])
 
 
-def write_actor_photos_export(photos: pd.DataFrame, export_dir: Path) -> dict[str, Any]:
+def write_actor_photos_export(photos: pd.DataFrame, export_dir: Path, log: ProgressLog | None = None) -> dict[str, Any]:
     """``actor_photos.csv`` and ``.parquet`` (one row per 512x512 face crop: where the
     photo came from, its caption, the crop box in the photo's pixels) and the crops under
     ``actor_photos/``, for the actors of ``actors.csv``. Returns counts for metadata."""
@@ -181,7 +181,7 @@ def write_actor_photos_export(photos: pd.DataFrame, export_dir: Path) -> dict[st
             "sha256": photo["sha256"], "bytes": int(photo["bytes"]), "width": int(photo["width"]),
             "height": int(photo["height"]),
         })
-    _sync_images(folder, files)
+    _sync_images(folder, files, Progress("export: actor face crops", len(files), log, unit="images"))
     _write_csv(export_dir / "actor_photos.csv", ACTOR_PHOTOS_COLUMNS, (_jsonify(r) for r in rows))
     _write_parquet(export_dir / "actor_photos.parquet", ACTOR_PHOTOS_SCHEMA,
                    {c: [r[c] for r in rows] for c in ACTOR_PHOTOS_COLUMNS})
@@ -272,8 +272,10 @@ def _actor_rows(actors: pd.DataFrame, images_dir: Path | None) -> tuple[list[dic
     return rows, files
 
 
-def _sync_images(folder: Path, wanted: dict[str, Path], progress: Progress) -> None:
-    """Make ``folder``'s .jpg files exactly ``wanted``, hard-linking where the disk allows."""
+def _sync_images(folder: Path, wanted: dict[str, Path], progress: Progress | None = None) -> None:
+    """Make ``folder``'s .jpg files exactly ``wanted``, hard-linking where the disk allows;
+    ``progress`` counts the images."""
+    progress = progress or Progress(folder.name, len(wanted), unit="images")
     for stale in folder.glob("*.jpg"):
         if stale.name not in wanted:
             stale.unlink()
