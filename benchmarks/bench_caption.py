@@ -32,6 +32,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from mpds_pipeline.vision.captioner import Captioner, CaptionSettings  # noqa: E402
+from mpds_pipeline.vision.device import choose_device, choose_dtype, is_cuda  # noqa: E402
 from mpds_pipeline.vision.tiny_blip2 import build_tiny_blip2, tiny_tokenizer  # noqa: E402
 
 
@@ -93,15 +94,15 @@ def write_posters(folder: Path, count: int, size=(667, 1000)) -> list[Path]:
 
 
 def run(args) -> list[dict]:
-    device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
-    tiny = args.tiny or device == "cpu"
+    device = choose_device("cpu" if args.cpu else "auto")
+    tiny = args.tiny or not is_cuda(device)
     batch_sizes = args.batch_sizes or ([16, 64, 128] if not tiny else [8])
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = choose_dtype("auto", device)
     started = time.perf_counter()
     model, processor = build_tiny_blip2() if tiny else full_size_blip2(device, dtype)
     build_s = time.perf_counter() - started
     print(f"model: {'tiny random BLIP-2' if tiny else 'blip2-opt-2.7b architecture, random weights'} "
-          f"on {device} ({torch.cuda.get_device_name() if device == 'cuda' else 'CPU'}), "
+          f"on {device} ({torch.cuda.get_device_name() if is_cuda(device) else 'CPU'}), "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, built in {build_s:.1f} s", flush=True)
 
     results = []
@@ -119,12 +120,12 @@ def run(args) -> list[dict]:
             posters = args.posters or max(4 * batch_size, 256 if not tiny else 32)
             items = [(i + 1, files[i % len(files)]) for i in range(posters)]
             list(captioner.caption_images(items[:batch_size]))  # warm-up: kernels, allocator
-            if device == "cuda":
+            if is_cuda(device):
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             begin = time.perf_counter()
             rows = list(captioner.caption_images(items))
-            if device == "cuda":
+            if is_cuda(device):
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - begin
             errors = sum(row.error is not None for row in rows)
@@ -137,7 +138,7 @@ def run(args) -> list[dict]:
                 "seconds": round(seconds, 2),
                 "posters_per_s": round(len(rows) / seconds, 1),
                 "max_new_tokens": args.max_new_tokens,
-                "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if device == "cuda" else None,
+                "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if is_cuda(device) else None,
             }
             print(json.dumps(result), flush=True)
             results.append(result)

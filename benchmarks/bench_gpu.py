@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from mpds_pipeline.vision.device import choose_device, choose_dtype, is_cuda, training_precision  # noqa: E402
 from mpds_pipeline.vision.lora_training import LORA_TARGET_MODULES, LoraSettings, load_image_tensor, train_lora  # noqa: E402
 from mpds_pipeline.vision.tiny_sd import (  # noqa: E402
     build_tiny_controlnet,
@@ -94,7 +95,8 @@ def reference_lora_loop(model_dir: Path, pairs, resolution, batch_size, steps, m
     from peft import LoraConfig
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    accelerator = Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=1)
+    # accelerate calls fp32 "no"
+    accelerator = Accelerator(mixed_precision="no" if mixed_precision == "fp32" else mixed_precision, gradient_accumulation_steps=1)
     torch.manual_seed(seed)
     noise_scheduler = DDPMScheduler.from_pretrained(model_dir, subfolder="scheduler")
     tokenizer = CLIPTokenizer.from_pretrained(model_dir, subfolder="tokenizer")
@@ -157,7 +159,7 @@ def reference_lora_loop(model_dir: Path, pairs, resolution, batch_size, steps, m
 
 
 def _sync():
-    if torch.cuda.is_available():
+    if torch.cuda.is_initialized():  # only a run that used the GPU has work to wait for
         torch.cuda.synchronize()
 
 
@@ -237,24 +239,25 @@ def main() -> None:
     parser.add_argument("--sample-steps", type=int, default=30, help="denoising steps per image")
     parser.add_argument("--tiny", action="store_true", help="tiny models (default without CUDA)")
     args = parser.parse_args()
-    tiny = args.tiny or not torch.cuda.is_available()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = choose_device("auto")
+    tiny = args.tiny or not is_cuda(device)
     with tempfile.TemporaryDirectory(prefix="mpds-bench-") as tmp:
         work = Path(tmp)
         pipe = build_tiny_sd_pipeline(work) if tiny else build_sd15_size_pipeline(work)
         model_dir = work / "model"
         pipe.save_pretrained(model_dir)
         resolution = 32 if tiny else 512
-        precision = "no" if device == "cpu" else "fp16"
+        precision = training_precision("auto", device)  # both loops train in it
         training = bench_training(model_dir, work, resolution, 4, args.steps, precision)
         controlnet = build_tiny_controlnet(pipe.unet) if tiny else __import__("diffusers").ControlNetModel.from_unet(pipe.unet)
-        dtype = torch.float16 if device == "cuda" else torch.float32
+        dtype = choose_dtype("auto", device)
         add_actor_token(pipe, work)
         pipe.to(device, dtype=dtype)
         controlnet.to(device, dtype=dtype)
         sampling = bench_sampling(pipe, controlnet, args.sample_steps, resolution)
     report = {
-        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "device": torch.cuda.get_device_name() if is_cuda(device) else "cpu",
+        "precision": {"training": precision, "sampling": str(dtype).removeprefix("torch.")},
         "models": "tiny" if tiny else "sd15-size random",
         "resolution": resolution,
         "batch": 4,

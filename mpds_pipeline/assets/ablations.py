@@ -35,7 +35,7 @@ def swap_ablations(context: AssetExecutionContext, config: SwapAblationsConfig, 
     settings = SwapSettings(
         n_actors=config.n_actors, n_prompts=config.n_prompts, num_inference_steps=config.num_inference_steps,
         height=config.height, width=config.width, scales=GuidanceScales(config.s1, config.s2, 0.0), seed=config.seed,
-        device=None if models.device == "auto" else models.device,
+        device=models.device,
     )
     lora = layout.models_dir / "lora"
     result = swap_ablation_grids(rows, models.stable_diffusion, lora if lora.exists() else None,

@@ -57,7 +57,7 @@ def lora_weights(context: AssetExecutionContext, config: LoraConfig, models: Mod
         gradient_accumulation_steps=config.gradient_accumulation_steps, max_train_steps=config.max_train_steps,
         n_pairs=config.n_pairs, sample_seed=config.sample_seed, seed=config.seed,
         checkpointing_steps=config.checkpointing_steps, mixed_precision=config.mixed_precision,
-        device=_device(models),
+        device=models.device,
     )
     result = train_lora(settings, pairs, out, log=context.log.info)
     decodes = record_poster_decode_results(
@@ -133,7 +133,7 @@ def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConf
         pretrained_model=models.stable_diffusion, learning_rate=config.learning_rate,
         final_learning_rate=config.final_learning_rate, max_train_steps=config.max_train_steps,
         train_batch_size=config.train_batch_size, resolution=config.resolution,
-        initializer_token=config.initializer_token, too_few_images=config.too_few_images, device=_device(models),
+        initializer_token=config.initializer_token, too_few_images=config.too_few_images, device=models.device,
     )
     out = layout.models_dir / "actor_embeddings"
     results = train_actor_embeddings(settings, {a: photos[a] for a in wanted}, out, context.log.info) if wanted else []
@@ -237,7 +237,7 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
     )
     settings = GenerationSettings(
         num_inference_steps=config.num_inference_steps, height=config.height, width=config.width,
-        scales=GuidanceScales(config.s1, config.s2, config.s3), seed=config.seed, device=_device(models),
+        scales=GuidanceScales(config.s1, config.s2, config.s3), seed=config.seed, device=models.device,
         attention=attention,
     )
     manifest = generate_benchmark_images(methods, prompts, layout.benchmark_dir / "images", settings, log=context.log.info)
@@ -290,7 +290,7 @@ def benchmark_report(context: AssetExecutionContext, config: BenchmarkReportConf
         pickscore_processor=models.pickscore_processor, fid_extractor=models.fid_features,
         fid_resize=config.fid_resize, fid_resize_method=config.fid_resize_method,
         metric_image_size=config.metric_image_size, baselines=config.baselines, grid_prompts=config.grid_prompts,
-        device=_device(models),
+        device=models.device,
     )
     result = score(manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_dir / "report", settings, log=context.log.info)
     return MaterializeResult(
@@ -305,10 +305,6 @@ def benchmark_report(context: AssetExecutionContext, config: BenchmarkReportConf
             "report": MetadataValue.path(str(result.report_json)),
         })
     )
-
-
-def _device(models: ModelsResource) -> str | None:
-    return None if models.device == "auto" else models.device
 
 
 generation_assets = [lora_weights, benchmark_prompts, actor_embeddings, caption_controls, benchmark_images, benchmark_report]

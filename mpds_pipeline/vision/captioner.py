@@ -42,6 +42,7 @@ from PIL import Image
 from ..curate.image_checks import DECODE_ERRORS
 from ..curate.manifest import CAPTIONING, record_decode_results
 from ..progress import Progress, ProgressLog
+from .device import choose_device, choose_dtype, is_cuda
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
 CAPTION_COLUMNS = ["id", "caption", "confidence", "model", "settings", "created_at", "error"]
@@ -56,13 +57,6 @@ CAPTION_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
-
-_DTYPES = {
-    "bf16": "bfloat16", "bfloat16": "bfloat16",
-    "fp16": "float16", "float16": "float16", "half": "float16",
-    "fp32": "float32", "float32": "float32", "float": "float32",
-}
-
 
 @dataclass(frozen=True)
 class CaptionSettings:
@@ -141,27 +135,6 @@ class CaptionResult:
         }
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def resolve_dtype(dtype: str, device: str):
-    import torch
-
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    try:
-        return getattr(torch, _DTYPES[dtype.lower()])
-    except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}: use auto, bf16, fp16 or fp32") from None
-
-
 class Captioner:
     """Loads BLIP-2 once; ``caption_images`` captions any number of posters.
 
@@ -175,8 +148,8 @@ class Captioner:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
         self.settings = settings or CaptionSettings()
-        self.device = resolve_device(self.settings.device)
-        self.dtype = resolve_dtype(self.settings.dtype, self.device)
+        self.device = choose_device(self.settings.device)
+        self.dtype = choose_dtype(self.settings.dtype, self.device)
         started = time.perf_counter()
         if processor is None:
             processor = Blip2Processor.from_pretrained(self.settings.model)
@@ -264,7 +237,7 @@ class Captioner:
 
         s = self.settings
         batch = pixels.shape[0]
-        if self.device.startswith("cuda"):
+        if is_cuda(self.device):
             pixels = pixels.pin_memory()
         pixel_values = pixels.to(self.device, dtype=self.dtype, non_blocking=True)
         input_ids = self._prompt_ids.to(self.device).unsqueeze(0).expand(batch, -1)

@@ -29,6 +29,7 @@ from PIL import Image
 
 from mpds_pipeline.progress import Progress, ProgressLog
 from mpds_pipeline.vision.caption_control import read_caption_control
+from mpds_pipeline.vision.device import choose_device, choose_dtype
 from mpds_pipeline.vision.localized_attention import LocalizedAttentionSettings
 from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL
 from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline, prompt_with_actor_tokens
@@ -80,15 +81,12 @@ class GenerationSettings:
     seed: int = 0
     controlnet_conditioning_scale: float = 1.0
     device: str | None = None
-    dtype: str | None = None  # "float16", "float32"; None: fp16 on CUDA, fp32 on CPU
+    dtype: str | None = None  # a device.py precision; None: bf16/fp16 on CUDA, fp32 on CPU
     attention: LocalizedAttentionSettings = field(default_factory=LocalizedAttentionSettings)
 
 
 def _pipeline_for(method: MethodSpec, settings: GenerationSettings):
-    import torch
-
-    device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = getattr(torch, settings.dtype) if settings.dtype else None
+    device = choose_device(settings.device)
     embeddings = {}
     if method.kind == "multicondition" and method.use_actor and method.embeddings_dir:
         for path in sorted(Path(method.embeddings_dir).glob("nm*.safetensors")):
@@ -99,7 +97,7 @@ def _pipeline_for(method: MethodSpec, settings: GenerationSettings):
         lora_dir=method.lora_dir if method.kind in ("lora", "multicondition") else None,
         embeddings=embeddings,
         device=device,
-        torch_dtype=dtype,
+        torch_dtype=choose_dtype(settings.dtype, device),
     )
 
 

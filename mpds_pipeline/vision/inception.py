@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mpds_pipeline.vision.device import choose_device
+
 FID_WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
 )
@@ -239,7 +241,7 @@ class InceptionFidExtractor:
     """
 
     def __init__(self, weights: str | Path | None = FID_WEIGHTS_URL, device: str | None = None, batch_size: int = 64, seed: int = 0):
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = choose_device(device)
         self.batch_size = batch_size
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -47,6 +47,7 @@ import numpy as np
 from PIL import Image
 
 from mpds_pipeline.progress import Progress, ProgressLog
+from mpds_pipeline.vision.device import choose_device
 
 BASELINE_KINDS = ("sd", "folder")  # generation's method kinds that are models from elsewhere
 
@@ -63,10 +64,9 @@ STABLE_FID_MIN_SAMPLES = 2048
 
 def load_clip(model_id: str, processor_id: str | None = None, device: str | None = None):
     """A ``CLIPModel`` and ``CLIPProcessor`` (Pillow image processor: no torchvision)."""
-    import torch
     from transformers import CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = choose_device(device)
     processor_id = processor_id or model_id
     processor = CLIPProcessor(
         image_processor=CLIPImageProcessorPil.from_pretrained(processor_id),
@@ -259,7 +259,7 @@ class TorchScriptInceptionExtractor:
     def __init__(self, path: str | Path, device: str | None = None):
         import torch
 
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = choose_device(device)
         self.module = torch.jit.load(str(path), map_location=self.device).eval()
         self.name = f"inception-v3-torchscript:{Path(path).name}"
         self.feature_dim = 2048

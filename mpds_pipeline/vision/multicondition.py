@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from mpds_pipeline.vision.device import choose_device, choose_dtype
 from mpds_pipeline.vision.localized_attention import (
     LocalizedAttention,
     LocalizedAttentionSettings,
@@ -95,8 +96,8 @@ class MultiConditionPipeline:
         """Load the base model, its LoRA, actor embeddings (token -> file) and the ControlNet."""
         from diffusers import ControlNetModel, StableDiffusionPipeline
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch_dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
+        device = choose_device(device)
+        dtype = torch_dtype or choose_dtype("auto", device)
         base = StableDiffusionPipeline.from_pretrained(
             base_model, dtype=dtype, safety_checker=None, feature_extractor=None, requires_safety_checker=False
         )

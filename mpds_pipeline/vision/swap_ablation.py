@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mpds_pipeline.curate.prompts import actor_prompt
 from mpds_pipeline.progress import Progress, ProgressLog
+from mpds_pipeline.vision.device import choose_device
 from mpds_pipeline.vision.multicondition import GuidanceScales
 from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token
 
@@ -81,8 +82,8 @@ def swap_ablation_grids(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     embeddings = {placeholder_token(a): Path(embeddings_dir) / embedding_file_name(a) for a in actors}
-    device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipe = MultiConditionPipeline.from_pretrained(base_model, lora_dir=lora_dir, embeddings=embeddings, device=device)
+    pipe = MultiConditionPipeline.from_pretrained(base_model, lora_dir=lora_dir, embeddings=embeddings,
+                                                  device=choose_device(settings.device))
     pipe.set_progress_bar_config(disable=True)
 
     caption_row = leads[0]
