@@ -343,23 +343,7 @@ def caption_partition(
     """
     out_parquet = Path(out_parquet)
     existing = read_captions(out_parquet)
-    finished = existing["error"].isna() & existing["caption"].notna()
-    if not retry_errors:
-        finished |= existing["error"].notna()
-    done = set(existing.loc[finished, "id"].astype(int))
-    todo: list[tuple[int, Path]] = []
-    seen: set[int] = set()
-    skipped = 0
-    for item in items:
-        movie_id, path = _as_item(item)
-        if movie_id in seen:
-            continue
-        seen.add(movie_id)
-        if movie_id in done:
-            skipped += 1
-        else:
-            todo.append((movie_id, path))
-
+    todo, skipped = _still_to_caption(items, existing, retry_errors)
     new_rows: list[dict] = []
     outcomes: dict[str, str | None] = {}  # file name -> decode error (None: decoded), not yet recorded
     decode_failures = 0
@@ -404,6 +388,28 @@ def caption_partition(
         load_seconds=load_seconds,
         preview=preview,
     )
+
+
+def _still_to_caption(items, existing: pd.DataFrame, retry_errors: bool) -> tuple[list[tuple[int, Path]], int]:
+    """The (id, path) items without a finished caption in ``existing``, each id once, and
+    how many were skipped as finished."""
+    finished = existing["error"].isna() & existing["caption"].notna()
+    if not retry_errors:
+        finished |= existing["error"].notna()
+    done = set(existing.loc[finished, "id"].astype(int))
+    todo: list[tuple[int, Path]] = []
+    seen: set[int] = set()
+    skipped = 0
+    for item in items:
+        movie_id, path = _as_item(item)
+        if movie_id in seen:
+            continue
+        seen.add(movie_id)
+        if movie_id in done:
+            skipped += 1
+        else:
+            todo.append((movie_id, path))
+    return todo, skipped
 
 
 def _record_decodes(manifest_dir: Path | None, outcomes: dict[str, str | None]) -> None:

@@ -7,11 +7,12 @@ curve PNG, and resumable checkpoints under ``output_dir/checkpoints/checkpoint-<
 that dies resumes from its last checkpoint and ends with the same weights as an
 uninterrupted one on a deterministic device.
 
-Why it is faster than diffusers' reference loop: the VAE and text encoder are frozen,
-so each image's latent distribution and each caption's embedding are computed once and
-cached (the latent is still re-sampled every step, as the reference does), and the
-optimizer is fused on CUDA. Images are read with Pillow and turned into tensors with
-numpy (torchvision does not import beside the CPU torch here).
+A run is a sequence of the shared training pieces: ``frozen_sd`` (the frozen model on
+its device, ``device.py``'s precision), ``latent_cache`` (each image encoded once),
+``diffusion_loss`` and ``checkpoints``. Why it is faster than diffusers' reference
+loop: the VAE and text encoder are frozen, so each image's latent distribution and each
+caption's embedding are computed once and cached (the latent is still re-sampled every
+step, as the reference does), and the optimizer is fused on CUDA.
 
 Caching the latents decodes every training image in full: an image that does not
 decode is left out of training and reported in ``LoraResult.image_outcomes`` (path ->
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,8 +29,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..curate.image_checks import DECODE_ERRORS
 from ..progress import Progress, ProgressLog
+from .checkpoints import RandomStates, latest_checkpoint, save_checkpoint
+from .device import Precision, choose_device, is_cuda, precision_dtype, training_precision
+from .diffusion_loss import diffusion_loss
+from .frozen_sd import FrozenStableDiffusion, load_frozen_sd
+from .latent_cache import LatentCache, cache_latents
 
 LORA_WEIGHTS_NAME = "pytorch_lora_weights.safetensors"
 DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -55,12 +59,12 @@ class LoraSettings:
     lr_warmup_steps: int = 0
     max_grad_norm: float = 1.0
     adam_weight_decay: float = 1e-2
-    mixed_precision: str = "auto"  # "auto" (bf16/fp16 on CUDA, none on CPU), "no", "fp16", "bf16"
+    mixed_precision: Precision = "auto"  # device.py: "auto" (bf16/fp16 on CUDA, fp32 on CPU), "no", "fp16", "bf16"
     checkpointing_steps: int = 500
     checkpoints_total_limit: int = 2
     resume: bool = True  # continue from the newest checkpoint in output_dir
     cache_latents: bool = True
-    device: str | None = None  # None: cuda when available
+    device: str | None = None  # device.py: None or "auto" is cuda when available
 
 
 @dataclass
@@ -121,32 +125,6 @@ def sample_pairs(export_dir: Path, n: int, seed: int) -> list[tuple[Path, str]]:
     return [rows[i] for i in picked]
 
 
-def load_image_tensor(path: Path, resolution: int):
-    """Pillow -> RGB, short side resized to ``resolution``, centre crop, CHW float in [-1, 1]."""
-    import torch
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        scale = resolution / min(image.size)
-        size = (max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
-        left, top = (image.width - resolution) // 2, (image.height - resolution) // 2
-        image = image.crop((left, top, left + resolution, top + resolution))
-        array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(array.transpose(2, 0, 1).copy())
-
-
-def resolve_precision(mixed_precision: str, device: str) -> str:
-    if not device.startswith("cuda"):
-        return "no"
-    if mixed_precision == "auto":
-        import torch
-
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return mixed_precision
-
-
 def plot_loss_curve(losses: list[float], path: Path) -> Path:
     """Loss per step (and a moving average) as a PNG, with matplotlib's Agg backend."""
     import matplotlib
@@ -171,31 +149,6 @@ def plot_loss_curve(losses: list[float], path: Path) -> Path:
     return path
 
 
-def _latest_checkpoint(checkpoints_dir: Path) -> Path | None:
-    found = [p for p in checkpoints_dir.glob("checkpoint-*") if (p / "state.json").exists()]
-    return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
-
-
-class _RandomStates:
-    """The generators a run draws from, so that a checkpoint can freeze and restore them."""
-
-    def __init__(self, seed: int):
-        import torch
-
-        self.noise = torch.Generator().manual_seed(seed)
-
-    def state(self) -> dict:
-        import torch
-
-        return {"noise": self.noise.get_state(), "torch": torch.get_rng_state()}
-
-    def restore(self, state: dict) -> None:
-        import torch
-
-        self.noise.set_state(state["noise"])
-        torch.set_rng_state(state["torch"])
-
-
 def _batch_indices(n_items: int, batch_size: int, micro_step: int, seed: int) -> list[int]:
     """Items of micro-batch ``micro_step``: an epoch-wise permutation fixed by (seed, epoch).
 
@@ -212,6 +165,152 @@ def _batch_indices(n_items: int, batch_size: int, micro_step: int, seed: int) ->
     return indices
 
 
+class _LoraRun:
+    """The trainable state of a run: LoRA adapters on the frozen UNet, the optimizer, lr
+    scheduler, gradient scaler (fp16) and random generators; what a checkpoint saves."""
+
+    def __init__(self, sd: FrozenStableDiffusion, settings: LoraSettings, precision: str):
+        import torch
+        from diffusers.optimization import get_scheduler
+        from peft import LoraConfig
+
+        self.sd, self.settings = sd, settings
+        sd.unet.add_adapter(LoraConfig(
+            r=settings.rank, lora_alpha=settings.rank, init_lora_weights="gaussian", target_modules=list(LORA_TARGET_MODULES),
+        ))
+        self.parameters = [p for p in sd.unet.parameters() if p.requires_grad]
+        for parameter in self.parameters:  # trainable weights stay fp32 under mixed precision
+            parameter.data = parameter.data.float()
+        self.optimizer = torch.optim.AdamW(
+            self.parameters, lr=settings.learning_rate, weight_decay=settings.adam_weight_decay, fused=is_cuda(sd.device),
+        )
+        self.lr_scheduler = get_scheduler(
+            settings.lr_scheduler, optimizer=self.optimizer, num_warmup_steps=settings.lr_warmup_steps,
+            num_training_steps=settings.max_train_steps,
+        )
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        self.autocast = torch.autocast(device_type="cuda", dtype=sd.weight_dtype, enabled=precision != "fp32")
+        self.randomness = RandomStates(settings.seed)
+
+    def lora_state(self) -> dict:
+        from peft import get_peft_model_state_dict
+
+        return get_peft_model_state_dict(self.sd.unet)
+
+    def save_checkpoint(self, checkpoints_dir: Path, step: int, losses: list[float]) -> None:
+        states = {"optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict(),
+                  "random_states": self.randomness.state()}
+        if self.scaler is not None:
+            states["scaler"] = self.scaler.state_dict()
+        save_checkpoint(checkpoints_dir, step, {"lora": self.lora_state()}, states, {"losses": losses},
+                        keep=self.settings.checkpoints_total_limit)
+
+    def resume(self, checkpoints_dir: Path) -> tuple[int, list[float]]:
+        """Restore the newest checkpoint: (its step, the losses so far); (0, []) without one."""
+        from peft import set_peft_model_state_dict
+
+        checkpoint = latest_checkpoint(checkpoints_dir)
+        if checkpoint is None:
+            return 0, []
+        set_peft_model_state_dict(self.sd.unet, checkpoint.weights("lora"))
+        self.optimizer.load_state_dict(checkpoint.state("optimizer"))
+        self.lr_scheduler.load_state_dict(checkpoint.state("lr_scheduler"))
+        self.randomness.restore(checkpoint.state("random_states"))
+        if self.scaler is not None and checkpoint.state("scaler") is not None:
+            self.scaler.load_state_dict(checkpoint.state("scaler"))
+        return checkpoint.step, checkpoint.record["losses"]
+
+    def step(self, latents: LatentCache, captions: "_CaptionEmbeddings", step: int) -> float:
+        """One optimizer step (its micro-batches, clipping, the update); returns its loss."""
+        import torch
+
+        settings, accumulation = self.settings, self.settings.gradient_accumulation_steps
+        step_loss = 0.0
+        for micro in range(accumulation):
+            rows = torch.tensor(_batch_indices(len(captions.rows), settings.train_batch_size, step * accumulation + micro, settings.seed))
+            # All draws come from one CPU generator: identical on every device and resumable.
+            batch = latents.sample(rows, self.randomness.generator)
+            loss = diffusion_loss(self.sd.unet, self.sd.noise_scheduler, batch, captions.of(rows),
+                                  self.randomness.generator, self.autocast) / accumulation
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            step_loss += loss.item()
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.parameters, settings.max_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return step_loss
+
+
+@dataclass
+class _CaptionEmbeddings:
+    """Each distinct caption encoded once by the frozen text encoder; ``rows[i]`` is pair i's."""
+
+    embeddings: object
+    rows: object
+
+    @classmethod
+    def encode(cls, sd: FrozenStableDiffusion, texts: list[str]) -> "_CaptionEmbeddings":
+        import torch
+
+        captions = sorted(set(texts))
+        index = {text: i for i, text in enumerate(captions)}
+        with torch.no_grad():
+            chunks = sd.token_ids(captions).split(32)
+            embeddings = torch.cat([sd.text_encoder(chunk.to(sd.device), return_dict=False)[0] for chunk in chunks])
+        return cls(embeddings, torch.tensor([index[text] for text in texts]))
+
+    def of(self, rows):
+        return self.embeddings[self.rows[rows].to(self.embeddings.device)]
+
+
+def _encode_training_data(sd: FrozenStableDiffusion, pairs, resolution: int, log: ProgressLog | None):
+    """Latents of the pairs' images and embeddings of their captions; the frozen VAE and
+    text encoder are dropped afterwards. An image that does not decode loses its pair."""
+    with Progress("lora_weights: encoding images", len(pairs), log, unit="images") as encoding:
+        latents = cache_latents(sd.vae, [path for path, _ in pairs], resolution, encoding)
+    if not latents.decoded:
+        raise ValueError(f"none of the {len(pairs)} training images decodes: {next(iter(latents.outcomes.values()))}")
+    usable = [pairs[i] for i in latents.decoded]
+    captions = _CaptionEmbeddings.encode(sd, [text for _, text in usable])
+    sd.vae = sd.text_encoder = None
+    return latents, captions, usable
+
+
+def _train_steps(run: _LoraRun, latents: LatentCache, captions: _CaptionEmbeddings, start_step: int,
+                 losses: list[float], checkpoints_dir: Path, on_step, log: ProgressLog | None) -> float:
+    """Steps ``start_step`` .. ``max_train_steps`` (``losses`` grows, checkpoints are saved);
+    returns the seconds they took."""
+    settings = run.settings
+    run.sd.unet.train()
+    resumed = f" (resumed at step {start_step:,})" if start_step else ""
+    progress = Progress(f"lora_weights: training{resumed}", settings.max_train_steps - start_step, log, unit="steps")
+    started = time.perf_counter()
+    for step in range(start_step, settings.max_train_steps):
+        losses.append(run.step(latents, captions, step))
+        if settings.checkpointing_steps and (step + 1) % settings.checkpointing_steps == 0:
+            run.save_checkpoint(checkpoints_dir, step + 1, losses)
+        progress.update(**{"loss": losses[-1], "mean of the last 50": float(np.mean(losses[-50:]))})
+        if on_step is not None:
+            on_step(step + 1, losses[-1])
+    progress.close()
+    return time.perf_counter() - started
+
+
+def _save_lora(run: _LoraRun, output_dir: Path) -> Path:
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+
+    layers = {k: v.detach().float().contiguous().cpu() for k, v in convert_state_dict_to_diffusers(run.lora_state()).items()}
+    StableDiffusionPipeline.save_lora_weights(output_dir, unet_lora_layers=layers, safe_serialization=True)
+    return output_dir / LORA_WEIGHTS_NAME
+
+
 def train_lora(
     settings: LoraSettings,
     pairs: list[tuple[Path, str]],
@@ -226,200 +325,31 @@ def train_lora(
     ``log`` gets progress lines: the images encoded, then step, loss, steps/s and ETA.
     """
     import torch
-    import torch.nn.functional as F
-    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from diffusers.optimization import get_scheduler
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
-    from transformers import CLIPTextModel, CLIPTokenizer
 
     if not pairs:
         raise ValueError("train_lora needs at least one (image, text) pair")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoints_dir = output_dir / "checkpoints"
-    device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    precision = resolve_precision(settings.mixed_precision, device)
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+    device = choose_device(settings.device)
+    precision = training_precision(settings.mixed_precision, device)
     torch.manual_seed(settings.seed)
+    sd = load_frozen_sd(settings.pretrained_model, device, precision_dtype(precision))
+    run = _LoraRun(sd, settings, precision)
+    latents, captions, pairs = _encode_training_data(sd, pairs, settings.resolution, log)
+    start_step, losses = run.resume(checkpoints_dir) if settings.resume else (0, [])
 
-    model = settings.pretrained_model
-    tokenizer = CLIPTokenizer.from_pretrained(model, subfolder="tokenizer")
-    text_encoder = CLIPTextModel.from_pretrained(model, subfolder="text_encoder")
-    vae = AutoencoderKL.from_pretrained(model, subfolder="vae")
-    unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet")
-    noise_scheduler = DDPMScheduler.from_pretrained(model, subfolder="scheduler")
-    for module in (text_encoder, vae, unet):
-        module.requires_grad_(False)
-        module.to(device, dtype=weight_dtype)
-    unet.add_adapter(
-        LoraConfig(
-            r=settings.rank,
-            lora_alpha=settings.rank,
-            init_lora_weights="gaussian",
-            target_modules=list(LORA_TARGET_MODULES),
-        )
-    )
-    lora_parameters = [p for p in unet.parameters() if p.requires_grad]
-    for parameter in lora_parameters:  # trainable weights stay fp32 under mixed precision
-        parameter.data = parameter.data.float()
-
-    optimizer = torch.optim.AdamW(
-        lora_parameters,
-        lr=settings.learning_rate,
-        weight_decay=settings.adam_weight_decay,
-        fused=device.startswith("cuda"),
-    )
-    lr_scheduler = get_scheduler(
-        settings.lr_scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=settings.lr_warmup_steps,
-        num_training_steps=settings.max_train_steps,
-    )
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-    randomness = _RandomStates(settings.seed)
-
-    # Frozen encoders: encode every image and caption once. An image that does not decode
-    # is dropped here, before anything depends on the pair list.
-    image_outcomes: dict[Path, str | None] = {}
-    usable: list[tuple[Path, str]] = []
-    latent_means, latent_stds = [], []
-    encoding = Progress("lora_weights: encoding images", len(pairs), log, unit="images")
-    with torch.no_grad(), encoding:
-        for start in range(0, len(pairs), 8):
-            tensors = []
-            for path, text in pairs[start : start + 8]:
-                try:
-                    tensors.append(load_image_tensor(path, settings.resolution))
-                except DECODE_ERRORS as error:
-                    image_outcomes[Path(path)] = f"{type(error).__name__}: {error}"
-                    continue
-                image_outcomes[Path(path)] = None
-                usable.append((path, text))
-            if tensors:
-                distribution = vae.encode(torch.stack(tensors).to(device, dtype=weight_dtype)).latent_dist
-                latent_means.append(distribution.mean)
-                latent_stds.append(distribution.std)
-            encoding.update(len(pairs[start : start + 8]))
-    if not usable:
-        raise ValueError(f"none of the {len(pairs)} training images decodes: {next(iter(image_outcomes.values()))}")
-    pairs = usable
-    latent_means, latent_stds = torch.cat(latent_means), torch.cat(latent_stds)
-    scaling_factor = vae.config.scaling_factor
-    del vae
-    captions = sorted({text for _, text in pairs})
-    caption_index = {text: i for i, text in enumerate(captions)}
-    with torch.no_grad():
-        token_ids = tokenizer(
-            captions, max_length=tokenizer.model_max_length, padding="max_length", truncation=True, return_tensors="pt"
-        ).input_ids
-        text_embeddings = torch.cat(
-            [text_encoder(chunk.to(device), return_dict=False)[0] for chunk in token_ids.split(32)]
-        )
-        del text_encoder
-    pair_captions = torch.tensor([caption_index[text] for _, text in pairs])
-
-    losses: list[float] = []
-    start_step = 0
-    latest = _latest_checkpoint(checkpoints_dir) if settings.resume else None
-    if latest is not None:
-        from safetensors.torch import load_file
-
-        state = json.loads((latest / "state.json").read_text())
-        set_peft_model_state_dict(unet, load_file(latest / "lora.safetensors"))
-        optimizer.load_state_dict(torch.load(latest / "optimizer.pt", weights_only=False))
-        lr_scheduler.load_state_dict(torch.load(latest / "lr_scheduler.pt", weights_only=False))
-        randomness.restore(torch.load(latest / "random_states.pt", weights_only=False))
-        if scaler is not None and (latest / "scaler.pt").exists():
-            scaler.load_state_dict(torch.load(latest / "scaler.pt", weights_only=False))
-        start_step, losses = state["step"], state["losses"]
-
-    def save_checkpoint(step: int) -> None:
-        from safetensors.torch import save_file
-
-        target = checkpoints_dir / f"checkpoint-{step}"
-        staging = checkpoints_dir / f".tmp-checkpoint-{step}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        lora_state = {k: v.detach().float().contiguous().cpu() for k, v in get_peft_model_state_dict(unet).items()}
-        save_file(lora_state, staging / "lora.safetensors")
-        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
-        torch.save(lr_scheduler.state_dict(), staging / "lr_scheduler.pt")
-        torch.save(randomness.state(), staging / "random_states.pt")
-        if scaler is not None:
-            torch.save(scaler.state_dict(), staging / "scaler.pt")
-        (staging / "state.json").write_text(json.dumps({"step": step, "losses": losses}))
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)  # a checkpoint is visible only once complete
-        older = sorted(
-            (p for p in checkpoints_dir.glob("checkpoint-*") if p != target), key=lambda p: int(p.name.split("-")[1])
-        )
-        for stale in older[: max(0, len(older) - settings.checkpoints_total_limit + 1)]:
-            shutil.rmtree(stale, ignore_errors=True)
-
-    unet.train()
-    autocast = torch.autocast(device_type="cuda", dtype=weight_dtype, enabled=precision != "no")
-    accumulation = settings.gradient_accumulation_steps
-    resumed = f" (resumed at step {start_step:,})" if start_step else ""
-    progress = Progress(f"lora_weights: training{resumed}", settings.max_train_steps - start_step, log, unit="steps")
-    started = time.perf_counter()
-    for step in range(start_step, settings.max_train_steps):
-        step_loss = 0.0
-        for micro in range(accumulation):
-            batch = _batch_indices(len(pairs), settings.train_batch_size, step * accumulation + micro, settings.seed)
-            batch_tensor = torch.tensor(batch)
-            mean, std = latent_means[batch_tensor], latent_stds[batch_tensor]
-            # All draws come from one CPU generator: identical on every device and resumable.
-            sample_noise = torch.randn(mean.shape, generator=randomness.noise).to(device, mean.dtype)
-            latents = (mean + std * sample_noise) * scaling_factor
-            noise = torch.randn(latents.shape, generator=randomness.noise).to(device, latents.dtype)
-            timesteps = torch.randint(
-                0, noise_scheduler.config.num_train_timesteps, (len(batch),), generator=randomness.noise
-            ).to(device)
-            noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)
-            if noise_scheduler.config.prediction_type == "v_prediction":
-                target = noise_scheduler.get_velocity(latents, noise, timesteps)
-            else:
-                target = noise
-            hidden_states = text_embeddings[pair_captions[batch_tensor].to(text_embeddings.device)]
-            with autocast:
-                prediction = unet(noisy_latents, timesteps, hidden_states, return_dict=False)[0]
-            loss = F.mse_loss(prediction.float(), target.float(), reduction="mean") / accumulation
-            (scaler.scale(loss) if scaler is not None else loss).backward()
-            step_loss += loss.item()
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(lora_parameters, settings.max_grad_norm)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        lr_scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(step_loss)
-        done = step + 1
-        if settings.checkpointing_steps and done % settings.checkpointing_steps == 0:
-            save_checkpoint(done)
-        progress.update(**{"loss": step_loss, "mean of the last 50": float(np.mean(losses[-50:]))})
-        if on_step is not None:
-            on_step(done, step_loss)
-    progress.close()
-    wall = time.perf_counter() - started
+    wall = _train_steps(run, latents, captions, start_step, losses, checkpoints_dir, on_step, log)
     ran = settings.max_train_steps - start_step
-
-    lora_layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-    lora_layers = {k: v.detach().float().contiguous().cpu() for k, v in lora_layers.items()}
-    StableDiffusionPipeline.save_lora_weights(output_dir, unet_lora_layers=lora_layers, safe_serialization=True)
-    curve = plot_loss_curve(losses, output_dir / "loss_curve.png")
-    record = {k: v for k, v in asdict(settings).items()}
+    weights_path = _save_lora(run, output_dir)
+    record = asdict(settings)
     (output_dir / "training_state.json").write_text(
         json.dumps({"settings": record, "losses": losses, "steps_completed": settings.max_train_steps})
     )
     return LoraResult(
-        weights_path=output_dir / LORA_WEIGHTS_NAME,
+        weights_path=weights_path,
         output_dir=output_dir,
-        loss_curve_png=curve,
+        loss_curve_png=plot_loss_curve(losses, output_dir / "loss_curve.png"),
         losses=losses,
         steps_completed=settings.max_train_steps,
         resumed_from_step=start_step,
@@ -427,5 +357,5 @@ def train_lora(
         wall_seconds=wall,
         n_pairs=len(pairs),
         settings=record,
-        image_outcomes=image_outcomes,
+        image_outcomes=latents.outcomes,
     )

@@ -519,8 +519,39 @@ def benchmark_report(
     pick_scale = float(pickscore[0].logit_scale.exp().item())
     real_features = image_features(real_images, fid_extractor, settings.fid_resize, settings.fid_resize_method) if len(real_images) >= 2 else None
 
+    models = {"clip": clip, "clip_s": clip_s, "pickscore": pickscore}
+    fids, warnings = _score_methods(rows, models, text_index, text_embeds, pick_scale, fid_extractor, real_features, settings, log)
+    warnings += _comparability_notes(settings, fid_extractor)
+
+    kinds = dict(zip(rows["method"], rows["kind"])) if "kind" in rows else {}
+    baselines = settings.baselines if settings.baselines is not None else [m for m, k in kinds.items() if k in BASELINE_KINDS]
+    warnings += [f"baseline {b!r} has no scored images: no preference against it" for b in baselines if b not in kinds]
+    table = benchmark_table(rows, fids)
+    preference = preference_table(rows, baselines)
+    protocol = _protocol_rows(settings, fid_extractor, pick_scale, baselines, len(real_images))
+    methods = _method_rows(rows, manifest, size)
+
+    table_csv = out_dir / "benchmark_table.csv"
+    table.to_csv(table_csv)
+    preference.to_csv(out_dir / "benchmark_preference.csv", index=False)
+    table_markdown = out_dir / "benchmark_table.md"
+    table_markdown.write_text(_markdown(table) + "\n" + preference_markdown(preference))
+    grid = image_grid(rows, out_dir / "benchmark_grid.png", list(dict.fromkeys(rows["prompt_id"]))[: settings.grid_prompts])
+    report_json = out_dir / "benchmark_report.json"
+    report_json.write_text(json.dumps(_report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor), indent=1))
+    per_image = rows.reset_index(drop=True)
+    per_image.to_csv(out_dir / "per_image_scores.csv", index=False)
+    return BenchmarkReportResult(table, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods)
+
+
+def _score_methods(rows, models: dict, text_index: dict, text_embeds: dict, pick_scale: float, fid_extractor,
+                   real_features, settings: BenchmarkReportSettings, log: ProgressLog | None):
+    """Fill ``rows``' clip_score, clip_s and pickscore per image, method by method; return
+    each method's FID (two images or more) and the warnings."""
     rows["clip_score"] = rows["clip_s"] = rows["pickscore"] = np.nan
     warnings: list[str] = []
+    clip, clip_s, pickscore = models["clip"], models["clip_s"], models["pickscore"]
+    size = settings.metric_image_size
     fids: dict[str, FidResult] = {}
     with Progress("benchmark_report", rows["method"].nunique(), log, unit="methods", every_n=1) as progress:
         for method, group in rows.groupby("method", sort=False):
@@ -544,27 +575,7 @@ def benchmark_report(
             else:
                 warnings.append(f"{method}: fewer than 2 images (or real posters), no FID")
             progress.update()
-    warnings += _comparability_notes(settings, fid_extractor)
-
-    kinds = dict(zip(rows["method"], rows["kind"])) if "kind" in rows else {}
-    baselines = settings.baselines if settings.baselines is not None else [m for m, k in kinds.items() if k in BASELINE_KINDS]
-    warnings += [f"baseline {b!r} has no scored images: no preference against it" for b in baselines if b not in kinds]
-    table = benchmark_table(rows, fids)
-    preference = preference_table(rows, baselines)
-    protocol = _protocol_rows(settings, fid_extractor, pick_scale, baselines, len(real_images))
-    methods = _method_rows(rows, manifest, size)
-
-    table_csv = out_dir / "benchmark_table.csv"
-    table.to_csv(table_csv)
-    preference.to_csv(out_dir / "benchmark_preference.csv", index=False)
-    table_markdown = out_dir / "benchmark_table.md"
-    table_markdown.write_text(_markdown(table) + "\n" + preference_markdown(preference))
-    grid = image_grid(rows, out_dir / "benchmark_grid.png", list(dict.fromkeys(rows["prompt_id"]))[: settings.grid_prompts])
-    report_json = out_dir / "benchmark_report.json"
-    report_json.write_text(json.dumps(_report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor), indent=1))
-    per_image = rows.reset_index(drop=True)
-    per_image.to_csv(out_dir / "per_image_scores.csv", index=False)
-    return BenchmarkReportResult(table, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods)
+    return fids, warnings
 
 
 def _protocol_rows(settings, fid_extractor, pick_scale: float, baselines: Sequence[str], n_real: int) -> list[dict]:

@@ -148,6 +148,52 @@ class MultiConditionPipeline:
             return contextlib.nullcontext()
         return localized_attention(self.base.unet, constraint)
 
+    def _text_branches(self, prompt, actor_prompt, negative_prompt, with_control: bool):
+        """The text embeddings of the guidance rows [0, p] (+ [a]) (+ [c]: the caption adds
+        to the last branch, so it repeats that row's text), and each row's (branch, prompt)."""
+        device = self.device
+        prompt_embeds, negative_embeds = self.base.encode_prompt(prompt, device, 1, True, negative_prompt=negative_prompt)
+        rows, branch_prompts = [negative_embeds, prompt_embeds], [("0", None), ("p", prompt)]
+        if actor_prompt is not None:
+            rows.append(self.base.encode_prompt(actor_prompt, device, 1, False)[0])
+            branch_prompts.append(("a", actor_prompt))
+        if with_control:
+            rows.append(rows[-1])
+            branch_prompts.append(("c", branch_prompts[-1][1]))
+        return torch.cat(rows), branch_prompts
+
+    def _guided_noise(self, latents, t, text_batch, control, conditioning_scale: float, scales: GuidanceScales,
+                      has_actor: bool):
+        """One batched UNet call over every row (the ControlNet on the last row only, zero
+        residuals for the others) combined by the nested guidance of eq. 1-3."""
+        base, n_rows = self.base, text_batch.shape[0]
+        model_input = base.scheduler.scale_model_input(torch.cat([latents] * n_rows), t)
+        residuals = {}
+        if control is not None:
+            down, mid = self.controlnet(
+                model_input[-1:], t, encoder_hidden_states=text_batch[-1:], controlnet_cond=control,
+                conditioning_scale=conditioning_scale, return_dict=False,
+            )
+
+            def only_last_row(residual):
+                zeros = residual.new_zeros((n_rows - 1, *residual.shape[1:]))
+                return torch.cat([zeros, residual])
+
+            residuals = {
+                "down_block_additional_residuals": [only_last_row(r) for r in down],
+                "mid_block_additional_residual": only_last_row(mid),
+            }
+        noise = base.unet(model_input, t, encoder_hidden_states=text_batch, return_dict=False, **residuals)[0]
+        branches = noise.chunk(n_rows)
+        noise_pred = branches[0] + scales.prompt * (branches[1] - branches[0])
+        previous = branches[1]
+        if has_actor:
+            noise_pred = noise_pred + scales.actor * (branches[2] - previous)
+            previous = branches[2]
+        if control is not None:
+            noise_pred = noise_pred + scales.caption * (branches[-1] - previous)
+        return noise_pred
+
     @torch.no_grad()
     def __call__(
         self,
@@ -186,26 +232,9 @@ class MultiConditionPipeline:
         width = width or base.unet.config.sample_size * base.vae_scale_factor
         device = self.device
 
-        # Text branches: [0, p] (+ [a]).
         self.last_truncated_tokens = self.truncated_tokens(prompt) + self.truncated_tokens(actor_prompt)
-        prompt_embeds, negative_embeds = base.encode_prompt(
-            prompt, device, 1, True, negative_prompt=negative_prompt
-        )
-        rows = [negative_embeds, prompt_embeds]
-        if actor_prompt is not None:
-            actor_embeds, _ = base.encode_prompt(actor_prompt, device, 1, False)
-            rows.append(actor_embeds)
-        control_embeds = rows[-1]  # the c branch adds the caption on top of the last branch
-        if control_image is not None:
-            rows.append(control_embeds)
-            control = self._control_tensor(control_image, height, width)
-        text_batch = torch.cat(rows)
-        n_rows = len(rows)
-        branch_prompts = [("0", None), ("p", prompt)]
-        if actor_prompt is not None:
-            branch_prompts.append(("a", actor_prompt))
-        if control_image is not None:
-            branch_prompts.append(("c", branch_prompts[-1][1]))
+        text_batch, branch_prompts = self._text_branches(prompt, actor_prompt, negative_prompt, control_image is not None)
+        control = self._control_tensor(control_image, height, width) if control_image is not None else None
         constraint = self._constraint(
             branch_prompts, caption_layout, actor_tokens or [], attention,
             (height // base.vae_scale_factor, width // base.vae_scale_factor),
@@ -213,41 +242,14 @@ class MultiConditionPipeline:
 
         timesteps, num_inference_steps = retrieve_timesteps(base.scheduler, num_inference_steps, device)
         latents = base.prepare_latents(
-            1, base.unet.config.in_channels, height, width, prompt_embeds.dtype, device, generator, latents
+            1, base.unet.config.in_channels, height, width, text_batch.dtype, device, generator, latents
         )
         extra_step_kwargs = base.prepare_extra_step_kwargs(generator, 0.0)
 
         with base.progress_bar(total=num_inference_steps) as progress, self._constrained(constraint):
             for t in timesteps:
-                model_input = base.scheduler.scale_model_input(torch.cat([latents] * n_rows), t)
-                residuals = {}
-                if control_image is not None:
-                    down, mid = self.controlnet(
-                        model_input[-1:],
-                        t,
-                        encoder_hidden_states=control_embeds,
-                        controlnet_cond=control,
-                        conditioning_scale=controlnet_conditioning_scale,
-                        return_dict=False,
-                    )
-
-                    def only_last_row(residual):
-                        zeros = residual.new_zeros((n_rows - 1, *residual.shape[1:]))
-                        return torch.cat([zeros, residual])
-
-                    residuals = {
-                        "down_block_additional_residuals": [only_last_row(r) for r in down],
-                        "mid_block_additional_residual": only_last_row(mid),
-                    }
-                noise = base.unet(model_input, t, encoder_hidden_states=text_batch, return_dict=False, **residuals)[0]
-                branches = noise.chunk(n_rows)
-                noise_pred = branches[0] + scales.prompt * (branches[1] - branches[0])
-                previous = branches[1]
-                if actor_prompt is not None:
-                    noise_pred = noise_pred + scales.actor * (branches[2] - previous)
-                    previous = branches[2]
-                if control_image is not None:
-                    noise_pred = noise_pred + scales.caption * (branches[-1] - previous)
+                noise_pred = self._guided_noise(latents, t, text_batch, control, controlnet_conditioning_scale, scales,
+                                                has_actor=actor_prompt is not None)
                 latents = base.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 progress.update()
 

@@ -1,0 +1,104 @@
+"""Resumable training checkpoints: ``<dir>/checkpoint-<step>/``.
+
+A checkpoint holds safetensors files of trained weights (``<name>.safetensors``),
+``torch.save`` files of training states (``<name>.pt``: optimizer, lr scheduler, random
+generators, gradient scaler) and ``state.json`` (the step and anything else JSON, such as
+the losses so far). It is written to a hidden staging folder and renamed into place, so
+a folder named ``checkpoint-<step>`` with its ``state.json`` is always complete; only
+the newest ``keep`` checkpoints stay.
+
+``RandomStates`` holds the generators a run draws from, so a resumed run draws exactly
+what an uninterrupted one would have.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "state.json"
+PREFIX = "checkpoint-"
+
+
+def _step_of(path: Path) -> int:
+    return int(path.name.removeprefix(PREFIX))
+
+
+def _complete(checkpoints_dir: Path) -> list[Path]:
+    found = [p for p in Path(checkpoints_dir).glob(f"{PREFIX}*") if (p / STATE_FILE).exists()]
+    return sorted(found, key=_step_of)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    step: int
+    record: dict  # state.json
+
+    def weights(self, name: str) -> dict:
+        from safetensors.torch import load_file
+
+        return load_file(self.path / f"{name}.safetensors")
+
+    def state(self, name: str, default: Any = None) -> Any:
+        """A saved training state, or ``default`` when this checkpoint has none of that name."""
+        import torch
+
+        path = self.path / f"{name}.pt"
+        return torch.load(path, weights_only=False) if path.exists() else default
+
+
+def latest_checkpoint(checkpoints_dir: Path) -> Checkpoint | None:
+    """The complete checkpoint of the highest step, or None."""
+    found = _complete(checkpoints_dir)
+    if not found:
+        return None
+    record = json.loads((found[-1] / STATE_FILE).read_text())
+    return Checkpoint(found[-1], _step_of(found[-1]), record)
+
+
+def save_checkpoint(
+    checkpoints_dir: Path, step: int, weights: dict[str, dict], states: dict[str, Any], record: dict, keep: int
+) -> Path:
+    """Write ``checkpoint-<step>`` (``record`` gets the step), then drop all but the newest ``keep``."""
+    import torch
+    from safetensors.torch import save_file
+
+    checkpoints_dir = Path(checkpoints_dir)
+    target = checkpoints_dir / f"{PREFIX}{step}"
+    staging = checkpoints_dir / f".tmp-{PREFIX}{step}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, tensors in weights.items():
+        save_file({k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}, staging / f"{name}.safetensors")
+    for name, state in states.items():
+        torch.save(state, staging / f"{name}.pt")
+    (staging / STATE_FILE).write_text(json.dumps({"step": step, **record}))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)  # a checkpoint is visible only once complete
+    older = sorted((p for p in checkpoints_dir.glob(f"{PREFIX}*") if p != target), key=_step_of)
+    for stale in older[: max(0, len(older) - keep + 1)]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return target
+
+
+class RandomStates:
+    """A seeded CPU generator for a run's draws, plus torch's global state, to checkpoint."""
+
+    def __init__(self, seed: int):
+        import torch
+
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def state(self) -> dict:
+        import torch
+
+        return {"noise": self.generator.get_state(), "torch": torch.get_rng_state()}
+
+    def restore(self, state: dict) -> None:
+        import torch
+
+        self.generator.set_state(state["noise"])
+        torch.set_rng_state(state["torch"])
