@@ -14,6 +14,8 @@ from mpds_pipeline.curate.export import write_actor_photos_export, write_export
 from mpds_pipeline.imdb.ids import person_url
 from mpds_pipeline.resources import DataDirResource, ModelsResource
 
+from .image_samples import noise_image, undecodable_jpeg
+
 TINY = {
     "lora_weights": {"resolution": 32, "max_train_steps": 4, "n_pairs": 6, "checkpointing_steps": 2, "learning_rate": 1e-3},
     "benchmark_prompts": {"n_prompts": 3},
@@ -69,6 +71,9 @@ def make_export(root):
 def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     root = tmp_path / "data"
     make_export(root)
+    # One crop of every odd actor (each benchmark movie has one) stops decoding after the export.
+    for crop in (root / "export" / "actor_photos").glob("*_3.jpg"):
+        crop.write_bytes(undecodable_jpeg(noise_image(64, 64, seed=3)))
     tiny = tiny_models
     models = ModelsResource(stable_diffusion=str(tiny.sd), controlnet=str(tiny.controlnet), clip=str(tiny.clip),
                             clip_s=str(tiny.clip), pickscore=str(tiny.clip), pickscore_processor=str(tiny.clip), device="cpu",
@@ -91,6 +96,11 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     trained = result.asset_materializations_for_node("actor_embeddings")[0].metadata
     assert trained["actors_trained"].value == 2
     assert any("_1.jpg, " in row.data["files"] for row in trained["photos_per_actor"].value.records)
+    # Decode at use: the odd actor trained on its two good crops; the broken one is reported.
+    assert trained["photo_decode_failures"].value == 1
+    [odd] = [row.data for row in trained["photos_per_actor"].value.records if row.data["undecodable"]]
+    assert odd["undecodable"].endswith("_3.jpg") and odd["trained"] and odd["photos"] == 2
+    assert odd["files"].split(", ") == [odd["undecodable"].replace("_3", "_1"), odd["undecodable"].replace("_3", "_2")]
     manifest = pd.read_csv(root / "benchmark" / "images" / "manifest.csv")
     assert set(manifest["method"]) == {"SD1.5", "SD1.5+LoRA", "MPDS (full)", "MPDS w/o caption", "MPDS w/o actor",
                                        "MPDS w/o localized attention"}
@@ -122,3 +132,4 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert any(m.startswith("benchmark_images MPDS (full): 3/3 images") for m in logs)  # progress at INFO
     assert any(m.startswith("actor_embeddings: 4/4 steps") for m in logs)
+    assert any(m.startswith("1 actor face crops did not decode: left out of training") for m in logs)

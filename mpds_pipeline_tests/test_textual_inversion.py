@@ -103,3 +103,35 @@ def test_too_few_photos_can_skip_and_progress_is_logged(tiny_models, tmp_path):
     assert [p.name for p in results[1].images] == ["0.jpg", "1.jpg", "2.jpg"]  # in the order given
     assert sorted(p.name for p in (tmp_path / "emb").iterdir()) == ["nm0000207.safetensors"]
     assert lines[-1].startswith("actor_embeddings: 4/4 steps") and "skipped 2" in lines[-1] and "loss" in lines[-1]
+
+
+def test_a_photo_that_does_not_decode_is_left_out_and_reported(tiny_models, tmp_path):
+    """Decode at use: the actor trains on the photos that decode, or is skipped when that
+    leaves fewer than min_images and the policy says skip."""
+    from .image_samples import noise_image, undecodable_jpeg
+
+    def with_broken(folder, count):
+        paths = _photos(folder, count)
+        paths[1].write_bytes(undecodable_jpeg(noise_image(36, 40, seed=9)))
+        return paths
+
+    settings = _settings(tiny_models, max_train_steps=1)
+    enough = with_broken(tmp_path / "enough", 4)
+    few = with_broken(tmp_path / "few", 3)
+    lines = []
+    with pytest.warns(UserWarning, match=r"1 face crop\(s\) did not decode \(1.jpg: OSError.*2 image\(s\).*\(trained anyway\)"):
+        results = train_actor_embeddings(settings, {206: enough, 207: few}, tmp_path / "emb", lines.append)
+    assert results[0].images == [enough[0], *enough[2:]] and results[0].n_images == 3 and results[0].warning is None
+    assert list(results[0].decode_failures) == [enough[1]] and results[0].image_outcomes[enough[0]] is None
+    assert results[0].metadata()["decode_failures"] == 1 and not results[0].skipped
+    assert results[1].n_images == 2 and not results[1].skipped and list(results[1].decode_failures) == [few[1]]
+
+    skip = _settings(tiny_models, max_train_steps=1, too_few_images="skip")
+    with pytest.warns(UserWarning, match=r"did not decode.*\(skipped\)"):
+        skipped = train_actor_embedding(skip, few, 207, tmp_path / "skip")
+    assert skipped.skipped and skipped.n_images == 2 and list(skipped.decode_failures) == [few[1]]
+    assert not (tmp_path / "skip").exists()
+
+    with pytest.warns(UserWarning, match=r"0 image\(s\).*\(skipped\)"):
+        nothing = train_actor_embedding(settings, [few[1]], 208, tmp_path / "none")  # "warn", but nothing to train on
+    assert nothing.skipped and nothing.embedding_path is None

@@ -122,7 +122,8 @@ class ActorEmbeddingsConfig(Config):
 def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
     """Textual-inversion embeddings of the benchmark movies' actors from their 3-5 face
     crops (export/actor_photos); one `nm<id>.safetensors` per actor, token `<nm…>`,
-    loadable with a stock `load_textual_inversion(path, token=...)`."""
+    loadable with a stock `load_textual_inversion(path, token=...)`. A crop that does not
+    decode is left out and counted; an actor left under 3 is trained or skipped as configured."""
     from ..vision.textual_inversion import TextualInversionSettings, export_actor_photos, train_actor_embeddings
 
     layout = data_dir.layout
@@ -140,12 +141,18 @@ def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConf
     for result in results:
         if result.warning:
             context.log.warning(result.warning)
+    undecodable = sum(len(r.decode_failures) for r in results)
+    if undecodable:
+        context.log.warning(f"{undecodable} actor face crops did not decode: left out of training (materialise "
+                            "actor_photos, which re-crops a file whose hash changed, then export)")
     used = pd.DataFrame([{"actor_id": r.actor_id, "token": r.token, "photos": r.n_images, "trained": not r.skipped,
-                          "files": ", ".join(p.name for p in r.images)} for r in results])
+                          "files": ", ".join(p.name for p in r.images),
+                          "undecodable": ", ".join(p.name for p in r.decode_failures)} for r in results])
     return MaterializeResult(
         metadata={
             "actors_trained": sum(not r.skipped for r in results),
             "actors_skipped_too_few_photos": sum(r.skipped for r in results),
+            "photo_decode_failures": undecodable,
             "actors_without_photos": len({a for r in rows for a in r["actor_ids"]} - set(photos)),
             "photo_warnings": sum(bool(r.warning) for r in results),
             "photos_per_actor": preview_table(used, limit=50),

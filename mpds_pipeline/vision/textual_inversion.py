@@ -19,7 +19,11 @@ from pathlib import Path
 
 from mpds_pipeline.imdb.ids import person_code
 from mpds_pipeline.progress import Progress, ProgressLog
-from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL, load_image_tensor, resolve_precision
+from mpds_pipeline.vision.device import Precision, choose_device, precision_dtype, training_precision
+from mpds_pipeline.vision.diffusion_loss import diffusion_loss
+from mpds_pipeline.vision.frozen_sd import FrozenStableDiffusion, load_frozen_sd
+from mpds_pipeline.vision.latent_cache import LatentCache, cache_latents
+from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL
 
 PROMPT_TEMPLATES = (
     "a photo of {}",
@@ -57,8 +61,8 @@ class TextualInversionSettings:
     max_images: int = 5  # more are cut to the first max_images (callers pass the best first)
     too_few_images: str = "warn"  # fewer than min_images: "warn" (train anyway) or "skip"
     seed: int = 0
-    mixed_precision: str = "auto"
-    device: str | None = None
+    mixed_precision: Precision = "auto"  # device.py: bf16/fp16 for the frozen VAE and UNet on CUDA, fp32 on CPU
+    device: str | None = None  # device.py: None or "auto" is cuda when available
 
 
 TOO_FEW_POLICIES = ("warn", "skip")
@@ -74,6 +78,11 @@ class TextualInversionResult:
     steps_per_second: float
     warning: str | None = None
     images: list[Path] = field(default_factory=list)  # the photos it was trained on, in order
+    image_outcomes: dict[Path, str | None] = field(default_factory=dict)  # decode error per photo read, None: decoded
+
+    @property
+    def decode_failures(self) -> dict[Path, str]:
+        return {path: error for path, error in self.image_outcomes.items() if error is not None}
 
     @property
     def skipped(self) -> bool:
@@ -88,46 +97,25 @@ class TextualInversionResult:
             "final_loss": self.losses[-1] if self.losses else None,
             "steps_per_second": round(self.steps_per_second, 3),
             "warning": self.warning,
+            "decode_failures": len(self.decode_failures),
         }
 
 
 @dataclass
-class TextualInversionModels:
-    """The frozen Stable Diffusion parts, loaded once and shared by all actors of a run."""
+class TextualInversionModels(FrozenStableDiffusion):
+    """The frozen Stable Diffusion parts, loaded once and shared by all actors of a run;
+    the text encoder stays fp32 (its new rows are what trains)."""
 
-    tokenizer: object
-    text_encoder: object
-    vae: object
-    unet: object
-    noise_scheduler: object
-    device: str
-    weight_dtype: object = None
     trained_tokens: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, settings: TextualInversionSettings) -> "TextualInversionModels":
         import torch
-        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-        from transformers import CLIPTextModel, CLIPTokenizer
 
-        device = settings.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        precision = resolve_precision(settings.mixed_precision, device)
-        weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
-        model = settings.pretrained_model
-        text_encoder = CLIPTextModel.from_pretrained(model, subfolder="text_encoder").to(device)
-        vae = AutoencoderKL.from_pretrained(model, subfolder="vae").to(device, dtype=weight_dtype)
-        unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet").to(device, dtype=weight_dtype)
-        for module in (text_encoder, vae, unet):
-            module.requires_grad_(False)
-        return cls(
-            tokenizer=CLIPTokenizer.from_pretrained(model, subfolder="tokenizer"),
-            text_encoder=text_encoder,
-            vae=vae,
-            unet=unet,
-            noise_scheduler=DDPMScheduler.from_pretrained(model, subfolder="scheduler"),
-            device=device,
-            weight_dtype=weight_dtype,
-        )
+        device = choose_device(settings.device)
+        weight_dtype = precision_dtype(training_precision(settings.mixed_precision, device))
+        frozen = load_frozen_sd(settings.pretrained_model, device, weight_dtype, text_encoder_dtype=torch.float32)
+        return cls(**vars(frozen))
 
 
 def export_actor_photos(export_dir: Path) -> dict[int, list[Path]]:
@@ -152,42 +140,24 @@ def _learning_rate(step: int, settings: TextualInversionSettings) -> float:
     return end + 0.5 * (start - end) * (1 + math.cos(math.pi * progress))
 
 
-def train_actor_embedding(
-    settings: TextualInversionSettings,
-    images: list[Path],
-    actor_id: int,
-    output_dir: Path,
-    models: TextualInversionModels | None = None,
-    progress: Progress | None = None,
-) -> TextualInversionResult:
-    """Learn ``placeholder_token(actor_id)`` from the actor's photos (best first); write
-    its safetensors file. With fewer than ``min_images`` it warns and trains, or skips
-    (``too_few_images="skip"``: the result has no embedding). ``progress`` counts steps."""
+def _too_few_warning(settings: TextualInversionSettings, actor_id: int, n_images: int, failures: dict) -> str | None:
+    """The warning for an actor left with fewer than ``min_images`` usable photos (None: enough)."""
+    if n_images >= settings.min_images and n_images:
+        return None
+    action = "skipped" if settings.too_few_images == "skip" or not n_images else "trained anyway"
+    undecodable = f"{len(failures)} face crop(s) did not decode ({'; '.join(f'{p.name}: {e}' for p, e in failures.items())}), " if failures else ""
+    return f"actor {actor_id}: {undecodable}{n_images} image(s), fewer than the {settings.min_images} the paper uses ({action})"
+
+
+def _add_placeholder(models: TextualInversionModels, token: str, initializer_token: str) -> None:
+    """Add ``token`` to the tokenizer (once), its embedding row started from
+    ``initializer_token``'s, which must be a single token."""
     import torch
-    import torch.nn.functional as F
-    from safetensors.torch import save_file
 
-    if not images:
-        raise ValueError(f"actor {actor_id}: no images to learn an embedding from")
-    if settings.too_few_images not in TOO_FEW_POLICIES:
-        raise ValueError(f"too_few_images must be one of {TOO_FEW_POLICIES}, got {settings.too_few_images!r}")
-    warning = None
-    images = [Path(p) for p in images][: settings.max_images]
-    if len(images) < settings.min_images:
-        action = "skipped" if settings.too_few_images == "skip" else "trained anyway"
-        warning = f"actor {actor_id}: {len(images)} image(s), fewer than the {settings.min_images} the paper uses ({action})"
-        warnings.warn(warning, stacklevel=2)
-        if settings.too_few_images == "skip":
-            if progress is not None:
-                progress.update(settings.max_train_steps, status="skipped")
-            return TextualInversionResult(actor_id, placeholder_token(actor_id), None, len(images), [], 0.0, warning, images)
-    models = models or TextualInversionModels.load(settings)
-    tokenizer, text_encoder, device = models.tokenizer, models.text_encoder, models.device
-    token = placeholder_token(actor_id)
-
-    initializer_ids = tokenizer.encode(settings.initializer_token, add_special_tokens=False)
+    tokenizer, text_encoder = models.tokenizer, models.text_encoder
+    initializer_ids = tokenizer.encode(initializer_token, add_special_tokens=False)
     if len(initializer_ids) != 1:
-        raise ValueError(f"initializer token {settings.initializer_token!r} must be a single token")
+        raise ValueError(f"initializer token {initializer_token!r} must be a single token")
     if token not in tokenizer.get_vocab():
         tokenizer.add_tokens([token])
         text_encoder.resize_token_embeddings(len(tokenizer))
@@ -195,46 +165,34 @@ def train_actor_embedding(
     embeddings = text_encoder.get_input_embeddings().weight
     with torch.no_grad():
         embeddings[token_id] = embeddings[initializer_ids[0]].clone()
-    embeddings.requires_grad_(True)
+
+
+def _learn_row(models: TextualInversionModels, settings: TextualInversionSettings, token: str, latents: LatentCache,
+               progress: Progress | None) -> list[float]:
+    """Train the token's embedding row (every other row's gradient masked to zero) on the
+    cached latents with the prompt templates; returns the loss per step."""
+    import torch
+
+    text_encoder, device, batch = models.text_encoder, models.device, settings.train_batch_size
+    embeddings = text_encoder.get_input_embeddings().weight
     row_mask = torch.zeros(embeddings.shape[0], 1, device=embeddings.device)
-    row_mask[token_id] = 1.0
+    row_mask[models.tokenizer.convert_tokens_to_ids(token)] = 1.0
+    embeddings.requires_grad_(True)
     hook = embeddings.register_hook(lambda grad: grad * row_mask)
     optimizer = torch.optim.AdamW([embeddings], lr=settings.learning_rate, weight_decay=0.0)
-
     generator = torch.Generator().manual_seed(settings.seed)
-    dtype = models.weight_dtype
-    with torch.no_grad():
-        pixels = torch.stack([load_image_tensor(p, settings.resolution) for p in images]).to(device, dtype=dtype)
-        distribution = models.vae.encode(pixels).latent_dist
-        latent_mean, latent_std = distribution.mean, distribution.std
-    prompts = [template.format(token) for template in settings.templates]
-    prompt_ids = tokenizer(
-        prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
-    ).input_ids.to(device)
-    scaling = models.vae.config.scaling_factor
-    scheduler = models.noise_scheduler
+    prompt_ids = models.token_ids([template.format(token) for template in settings.templates]).to(device)
     losses: list[float] = []
     text_encoder.train()
-    started = time.perf_counter()
     try:
         for step in range(settings.max_train_steps):
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(step, settings)
-            picks = torch.randint(0, len(images), (settings.train_batch_size,), generator=generator)
-            prompt_picks = torch.randint(0, len(prompts), (settings.train_batch_size,), generator=generator)
-            sample = torch.randn(latent_mean[picks].shape, generator=generator).to(device, dtype)
-            latents = (latent_mean[picks] + latent_std[picks] * sample) * scaling
-            noise = torch.randn(latents.shape, generator=generator).to(device, dtype)
-            timesteps = torch.randint(
-                0, scheduler.config.num_train_timesteps, (settings.train_batch_size,), generator=generator
-            ).to(device)
-            noisy = scheduler.add_noise(latents, noise, timesteps)
-            hidden = text_encoder(prompt_ids[prompt_picks.to(device)], return_dict=False)[0].to(dtype)
-            prediction = models.unet(noisy, timesteps, hidden, return_dict=False)[0]
-            target = scheduler.get_velocity(latents, noise, timesteps) if (
-                scheduler.config.prediction_type == "v_prediction"
-            ) else noise
-            loss = F.mse_loss(prediction.float(), target.float())
+            picks = torch.randint(0, len(latents.decoded), (batch,), generator=generator)
+            prompt_picks = torch.randint(0, len(prompt_ids), (batch,), generator=generator)
+            batch_latents = latents.sample(picks, generator)
+            hidden = text_encoder(prompt_ids[prompt_picks.to(device)], return_dict=False)[0].to(models.weight_dtype)
+            loss = diffusion_loss(models.unet, models.noise_scheduler, batch_latents, hidden, generator)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -245,24 +203,63 @@ def train_actor_embedding(
         hook.remove()
         embeddings.requires_grad_(False)
         text_encoder.eval()
-    wall = time.perf_counter() - started
+    return losses
 
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / embedding_file_name(actor_id)
-    learned = embeddings[token_id].detach().float().cpu().clone()
-    save_file({token: learned[None]}, path)
+
+def _save_embedding(models: TextualInversionModels, token: str, path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = models.text_encoder.get_input_embeddings().weight[models.tokenizer.convert_tokens_to_ids(token)]
+    save_file({token: row.detach().float().cpu().clone()[None]}, path)
     models.trained_tokens.append(token)
-    return TextualInversionResult(
-        actor_id=actor_id,
-        token=token,
-        embedding_path=path,
-        n_images=len(images),
-        losses=losses,
-        steps_per_second=len(losses) / wall if wall > 0 else 0.0,
-        warning=warning,
-        images=images,
-    )
+    return path
+
+
+def train_actor_embedding(
+    settings: TextualInversionSettings,
+    images: list[Path],
+    actor_id: int,
+    output_dir: Path,
+    models: TextualInversionModels | None = None,
+    progress: Progress | None = None,
+) -> TextualInversionResult:
+    """Learn ``placeholder_token(actor_id)`` from the actor's photos (best first); write
+    its safetensors file. A photo that does not decode is left out (``image_outcomes``).
+    With fewer than ``min_images`` usable photos it warns and trains, or skips
+    (``too_few_images="skip"``, or none decodes: the result has no embedding). ``progress`` counts steps."""
+    if not images:
+        raise ValueError(f"actor {actor_id}: no images to learn an embedding from")
+    if settings.too_few_images not in TOO_FEW_POLICIES:
+        raise ValueError(f"too_few_images must be one of {TOO_FEW_POLICIES}, got {settings.too_few_images!r}")
+    token, images = placeholder_token(actor_id), [Path(p) for p in images][: settings.max_images]
+    if settings.too_few_images == "skip" and len(images) < settings.min_images:  # no model needed to know
+        warning = _too_few_warning(settings, actor_id, len(images), {})
+        return _skipped(TextualInversionResult(actor_id, token, None, len(images), [], 0.0, warning, images), settings, progress)
+    models = models or TextualInversionModels.load(settings)
+    latents = cache_latents(models.vae, images, settings.resolution)
+    used = [images[i] for i in latents.decoded]
+    warning = _too_few_warning(settings, actor_id, len(used), latents.decode_failures)
+    if not used or (warning and settings.too_few_images == "skip"):
+        result = TextualInversionResult(actor_id, token, None, len(used), [], 0.0, warning, images, latents.outcomes)
+        return _skipped(result, settings, progress)
+    if warning:
+        warnings.warn(warning, stacklevel=2)
+    _add_placeholder(models, token, settings.initializer_token)
+    started = time.perf_counter()
+    losses = _learn_row(models, settings, token, latents, progress)
+    wall = time.perf_counter() - started
+    path = _save_embedding(models, token, Path(output_dir) / embedding_file_name(actor_id))
+    return TextualInversionResult(actor_id, token, path, len(used), losses, len(losses) / wall if wall > 0 else 0.0,
+                                  warning, used, latents.outcomes)
+
+
+def _skipped(result: TextualInversionResult, settings: TextualInversionSettings, progress: Progress | None):
+    """A skipped actor: its warning raised, its steps counted as done."""
+    warnings.warn(result.warning, stacklevel=3)
+    if progress is not None:
+        progress.update(settings.max_train_steps, status="skipped")
+    return result
 
 
 def train_actor_embeddings(
