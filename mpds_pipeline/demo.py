@@ -33,7 +33,7 @@ TINY_GENERATION_CONFIG = {
     "ops": {
         "lora_weights": {"config": {"resolution": 32, "max_train_steps": 20, "n_pairs": 40, "checkpointing_steps": 10, "learning_rate": 1e-3}},
         "benchmark_prompts": {"config": {"n_prompts": 6}},
-        "actor_embeddings": {"config": {"resolution": 32, "max_train_steps": 10, "train_batch_size": 2, "max_actors": 4, "initializer_token": "the"}},
+        "actor_embeddings": {"config": {"resolution": 32, "max_train_steps": 10, "train_batch_size": 2, "max_actors": 4}},
         "benchmark_images": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
         "benchmark_report": {"config": {"fid_resize": 32}},
         "swap_ablations": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},

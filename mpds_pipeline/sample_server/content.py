@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 
 PERSON_ID_RANGE = (1, 200)  # cast members link to persons in this range
 TITLE_CYCLE = 25
@@ -78,6 +79,15 @@ FOREIGN = {
             "una lettera che racconta una storia dimenticata."]),
 }
 _FOREIGN_ORDER = ["fr", "es", "de", "it"]
+
+
+def english_words() -> list[str]:
+    """Every word the English sample pages are made of (titles, plots, genres, names,
+    professions, photo captions), lower-cased, once each: the tiny CLIP tokenizer
+    (``vision/tiny_sd.py``) knows them as whole words."""
+    texts = [*_ADJECTIVES, *_NOUNS, *_HEROES, *_GOALS, *_GENRES, *_FIRST, *_LAST, *_TITLE_TYPES,
+             "Private", "actor actress director writer producer soundtrack", "Still of in and at an event for"]
+    return sorted({word for text in texts for word in re.findall(r"[a-z]+", text.lower())})
 
 
 def _rng(kind: str, item_id: int, seed: int) -> random.Random:

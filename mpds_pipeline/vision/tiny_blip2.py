@@ -20,7 +20,7 @@ TINY_QUERY_TOKENS = 4
 TINY_HIDDEN = 32
 
 # Whole-word tokens so the noise captions decode to words rather than stray bytes.
-_WORDS = (
+CAPTION_WORDS = (
     "a an the of with and in on at for by man woman men women boy girl child children "
     "people couple group face faces portrait close up poster movie film cover title text "
     "red blue green black white yellow orange dark light bright colorful old young "
@@ -58,7 +58,7 @@ def tiny_tokenizer():
     for char in _bytes_to_unicode().values():
         vocab.setdefault(char, len(vocab))
     space = _bytes_to_unicode()[ord(" ")]  # "Ġ"
-    for word in _WORDS:
+    for word in CAPTION_WORDS:
         vocab.setdefault(space + word, len(vocab))
     return GPT2Tokenizer(
         vocab=vocab,
@@ -148,7 +148,7 @@ def _make_noise_readable(model, tokenizer) -> None:
             if param.dim() >= 2 and "norm" not in name:
                 param.normal_(0.0, 0.3)
         head = model.get_output_embeddings().weight
-        word_ids = [tokenizer.convert_tokens_to_ids("\u0120" + word) for word in _WORDS]
+        word_ids = [tokenizer.convert_tokens_to_ids("\u0120" + word) for word in CAPTION_WORDS]
         keep = torch.zeros(head.shape[0], dtype=torch.bool)
         keep[word_ids] = True
         keep[tokenizer.eos_token_id] = True

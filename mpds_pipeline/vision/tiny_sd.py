@@ -5,12 +5,20 @@ Tests and the CPU demo cannot download weights, so they use these: a Stable Diff
 from a tiny vocabulary, DDIM scheduler), a ControlNet made from that UNet, and a tiny
 CLIP model used both for CLIP score and as a stand-in for PickScore.
 
+The tokenizer knows whole words (common English, the sample server's and the tiny
+BLIP-2's words; ``tiny_words``): its BPE merges are learnt from them, so a prompt has
+about as many tokens as words, as with the real CLIP vocabulary, and a caption leaves
+room in the 77-token window for the title and the names. Other words fall back to
+letters and shorter pieces.
+
 ``ensure_tiny_models(root)`` builds them once into ``root`` and returns their paths; a
-second call with the same root reuses them (a ``complete`` marker guards half-written
-directories).
+second call with the same root reuses them. A ``complete`` marker names the version
+that built them: it guards half-written directories, and models of an older version
+are rebuilt.
 """
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import string
@@ -20,6 +28,9 @@ from pathlib import Path
 
 TINY_IMAGE_SIZE = 32  # pixels; the two-block VAE makes 16x16 latents
 TINY_HIDDEN = 32
+# Bump when the tiny models change (2: the word-level tokenizer): ensure_tiny_models then
+# replaces models an older version built, e.g. in a demo data directory.
+TINY_MODELS_VERSION = 2
 _MARKER = "complete"
 
 
@@ -33,25 +44,85 @@ class TinyModelPaths:
     clip: Path  # CLIPModel + processor files (CLIP score and PickScore stand-in)
 
 
-def _tiny_vocab() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """A byte-level BPE vocabulary: printable ASCII symbols, each also as word end, and a few merges."""
+# Common English words, beside the sample server's and the tiny BLIP-2's: whole tokens,
+# so a prompt has about as many tokens as it has words, as with the real CLIP vocabulary.
+COMMON_WORDS = """
+a about above across after again against all almost alone along also always am among an and another any are
+around as at away back be because become been before behind being below best better between big black blue
+both boy boys but by can city close color colorful come comes could cover cropped crowd dark day days did do
+does down during each early end even ever every eyes face faces fall far father few film films find first
+five for four from front full get girl girls give go good great green grey group had hand hands has have he
+head her here him his home house how i if in inside into is it its just keep kind know land large last late
+lead leads left life light like little live lives long look looking lost love low made make man many may me
+men more most mother much must my name names near never new next night no not nothing now of off old on once
+one only open or other our out outside over own part people person photo picture place play portrait poster
+posters red right road room run said same sea see seen she show side small so some something soon star
+starring stars still stone story street sun take takes text than that the their them then there these they
+thing this those three through time title to together too top town tree two under until up upon us very war
+was water way we well were what when where which while white who whom why will wind with within woman women
+world year years yellow yet you young your genre genres
+""".split()
+
+
+def tiny_words() -> list[str]:
+    """The whole words of the tiny tokenizer: common English, the sample server's pages and
+    the tiny BLIP-2's caption words, lower-cased (CLIP lower-cases), letters only, once each."""
+    from mpds_pipeline.sample_server.content import english_words
+    from mpds_pipeline.vision.tiny_blip2 import CAPTION_WORDS
+
+    words = {w for w in (*COMMON_WORDS, *english_words(), *CAPTION_WORDS)}
+    return sorted(w for w in words if w.isalpha() and w.isascii() and w.islower())
+
+
+def learn_word_merges(words: list[str]) -> list[tuple[str, str]]:
+    """BPE merges, learnt as BPE learns them (the most frequent adjacent pair first, ties
+    in sorted order), until every word is one token. Applying merges by rank replays the
+    learning, so the tokenizer then reads each of these words as one token."""
+    from collections import Counter
+
+    pieces = {w: [*w[:-1], w[-1] + "</w>"] for w in words if len(w) > 1}
+    merges: list[tuple[str, str]] = []
+    while pieces:
+        counts = Counter(pair for sequence in pieces.values() for pair in zip(sequence, sequence[1:]))
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        for word, sequence in list(pieces.items()):
+            merged, i = [], 0
+            while i < len(sequence):
+                if i + 1 < len(sequence) and (sequence[i], sequence[i + 1]) == best:
+                    merged.append(sequence[i] + sequence[i + 1])
+                    i += 2
+                else:
+                    merged.append(sequence[i])
+                    i += 1
+            if len(merged) == 1:
+                del pieces[word]
+            else:
+                pieces[word] = merged
+    return merges
+
+
+@functools.lru_cache(maxsize=2)
+def _tiny_vocab(words: tuple[str, ...]) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A CLIP-style BPE vocabulary: printable ASCII symbols, each also as word end, and the
+    merges that build every one of ``words`` (every merge result in the vocabulary)."""
     symbols = [c for c in string.ascii_lowercase + string.digits + "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"]
     tokens = ["<|startoftext|>", "<|endoftext|>"]
     tokens += symbols + [s + "</w>" for s in symbols]
-    merges = [("t", "h"), ("th", "e</w>"), ("e", "r"), ("o", "n"), ("a", "n"), ("i", "n")]
+    merges = learn_word_merges(list(words))
+    vocab = {token: index for index, token in enumerate(tokens)}
     for left, right in merges:
-        merged = left + right
-        if merged not in tokens:  # every merge result must be in the vocabulary
-            tokens.append(merged)
-    return {token: index for index, token in enumerate(tokens)}, merges
+        vocab.setdefault(left + right, len(vocab))
+    return vocab, merges
 
 
-def build_tiny_tokenizer(directory: Path):
-    """Write vocab.json/merges.txt to ``directory`` and load a CLIPTokenizer from them."""
+def build_tiny_tokenizer(directory: Path, words: list[str] | None = None):
+    """Write vocab.json/merges.txt to ``directory`` and load a CLIPTokenizer from them;
+    ``words`` (default ``tiny_words()``) are its whole-word tokens."""
     from transformers import CLIPTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
-    vocab, merges = _tiny_vocab()
+    vocab, merges = _tiny_vocab(tuple(sorted(set(words if words is not None else tiny_words()))))
     (directory / "vocab.json").write_text(json.dumps(vocab))
     (directory / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
     # from_pretrained on the folder, not the constructor: in transformers 5 the
@@ -166,11 +237,17 @@ def build_tiny_clip(directory: Path, seed: int = 0):
     return model
 
 
+def _built_by_this_version(root: Path) -> bool:
+    marker = root / _MARKER
+    return marker.is_file() and marker.read_text().strip() == f"version {TINY_MODELS_VERSION}"
+
+
 def ensure_tiny_models(root: Path | None = None) -> TinyModelPaths:
-    """Build the tiny models under ``root`` (default: a fixed temp dir) unless already there."""
-    root = Path(root) if root is not None else Path(tempfile.gettempdir()) / "mpds-tiny-models-v1"
+    """Build the tiny models under ``root`` (default: a fixed temp dir) unless this version
+    built them there already; models of an older version (another vocabulary) are replaced."""
+    root = Path(root) if root is not None else Path(tempfile.gettempdir()) / f"mpds-tiny-models-v{TINY_MODELS_VERSION}"
     paths = TinyModelPaths(root=root, sd=root / "sd", controlnet=root / "controlnet", clip=root / "clip")
-    if (root / _MARKER).exists():
+    if _built_by_this_version(root):
         return paths
     staging = Path(tempfile.mkdtemp(prefix="tiny-build-", dir=root.parent if root.parent.exists() else None))
     pipe = build_tiny_sd_pipeline(staging)
@@ -179,9 +256,10 @@ def ensure_tiny_models(root: Path | None = None) -> TinyModelPaths:
     build_tiny_clip(staging / "clip")
     shutil.rmtree(staging / "tokenizer_src", ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
+    (root / _MARKER).unlink(missing_ok=True)  # half-replaced models are never taken for complete ones
     for name in ("sd", "controlnet", "clip"):
-        if not (root / name).exists():
-            shutil.move(str(staging / name), str(root / name))
+        shutil.rmtree(root / name, ignore_errors=True)
+        shutil.move(str(staging / name), str(root / name))
     shutil.rmtree(staging, ignore_errors=True)
-    (root / _MARKER).write_text("ok\n")
+    (root / _MARKER).write_text(f"version {TINY_MODELS_VERSION}\n")
     return paths
