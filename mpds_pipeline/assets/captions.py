@@ -19,6 +19,7 @@ from dagster import (
 from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
+from ..vision.device import Precision
 from .jobs import export_job
 from .partitions import TITLE_PARTITIONS
 from .curation import MOVIES_FILE, POSTER_PROMPTS_FILE, movies, poster_images
@@ -33,7 +34,7 @@ class CaptionConfig(Config):
     prompt: str = Field("a movie poster of", description="text the caption continues")
     max_new_tokens: int = 30
     num_beams: int = 1
-    dtype: str = Field("auto", description="auto: bf16/fp16 on GPU, fp32 on CPU")
+    dtype: Precision = Field("auto", description="auto: bf16 where the GPU supports it, else fp16; fp32 on CPU")
 
 
 @asset(group_name=PROMPTS_GROUP, deps=[poster_images], partitions_def=TITLE_PARTITIONS, kinds={"pytorch", "parquet"})

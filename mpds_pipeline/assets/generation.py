@@ -17,6 +17,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
+from ..vision.device import Precision
 from .actor_photos import actor_photos
 from .metadata import plot_image, preview_table, tabulate
 
@@ -34,7 +35,7 @@ class LoraConfig(Config):
     sample_seed: int = 0
     seed: int = 42
     checkpointing_steps: int = 500
-    mixed_precision: str = "auto"
+    mixed_precision: Precision = Field("auto", description="auto: bf16 where the GPU supports it, else fp16; CPU runs train in fp32")
 
 
 @asset(group_name=GENERATION_GROUP, kinds={"pytorch", "safetensors"})

@@ -72,12 +72,12 @@ TOO_FEW_POLICIES = ("warn", "skip")
 class TextualInversionResult:
     actor_id: int
     token: str
-    embedding_path: Path | None  # None: skipped (too few images and too_few_images="skip")
+    embedding_path: Path | None  # None: skipped (too few usable images and too_few_images="skip", or none decoded)
     n_images: int
     losses: list[float]
     steps_per_second: float
     warning: str | None = None
-    images: list[Path] = field(default_factory=list)  # the photos it was trained on, in order
+    images: list[Path] = field(default_factory=list)  # the photos it was trained on, in order (skipped: those given)
     image_outcomes: dict[Path, str | None] = field(default_factory=dict)  # decode error per photo read, None: decoded
 
     @property
