@@ -154,7 +154,7 @@ def test_caption_partition_resumes_and_retries_errors(tmp_path, model_dir, poste
         posters + broken[:1], out, settings=CaptionSettings(model=str(tmp_path / "nope")), retry_errors=False
     )
     assert (done.count, done.skipped, done.errors) == (0, 7, 0)
-    assert not list(out.parent.glob(".*.tmp"))
+    assert not list(out.parent.glob(".*.part"))
 
 
 def test_caption_partition_checkpoints_while_it_runs(tmp_path, posters, captioner):

@@ -139,7 +139,7 @@ def test_save_correction_writes_and_detects_conflicts(tmp_path):
     folder = tmp_path / "rectifications"
     first = save_correction(folder, 1, "a red car", "ann", replaced_text=BLIP[1], expected_previous=None)
     assert first.saved and not first.conflict and first.path.exists()
-    assert not list(folder.glob(".*.tmp"))
+    assert not list(folder.glob(".*.part"))
 
     # Bob loaded the page before Ann saved: he still expects no correction.
     stale = save_correction(folder, 1, "a blue car", "bob", replaced_text=BLIP[1], expected_previous=None)

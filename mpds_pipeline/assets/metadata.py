@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
+from ..files import write_atomic
+
 # The UI shows a markdown (or JSON) entry inline only when it is shorter than this
 # (MetadataEntry.tsx, `expandSmallValues && mdStr.length < 1000`).
 INLINE_MARKDOWN_CHARS = 1000
@@ -237,7 +239,5 @@ def stored_image_url(context, data: bytes, extension: str) -> str | None:
     target = Path(manager.get_captured_local_path([IMAGES_NAMESPACE, digest], extension))
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".part")
-        partial.write_bytes(data)
-        partial.replace(target)
+        write_atomic(target, data)
     return f"/logs/{IMAGES_NAMESPACE}/{digest}/{extension}"

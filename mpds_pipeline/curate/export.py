@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from ..files import atomic_open, atomic_path, write_atomic
 from ..imdb.ids import parse_person_id, person_url, title_url
 from ..progress import Progress, ProgressLog
 from .filters import as_actor_dict, as_genre_list, as_text
@@ -130,7 +130,8 @@ def write_export(
                              "text": pa.array([p["text"] for p in posters], pa.string())})
     for name, values in extras.items():
         poster_table = poster_table.append_column(name, pa.array(values))
-    _atomic(files["posters.parquet"], lambda tmp: pq.write_table(poster_table, tmp))
+    with atomic_path(files["posters.parquet"]) as tmp:
+        pq.write_table(poster_table, tmp)
     _write_csv(files["actors.csv"], ACTORS_COLUMNS, actor_rows)
     _write_parquet(files["actors.parquet"], ACTORS_SCHEMA, {c: [r[c] for r in actor_rows] for c in ACTORS_COLUMNS})
     lines = (
@@ -138,8 +139,7 @@ def write_export(
                    ensure_ascii=False)
         for n, p in enumerate(posters)
     )
-    _atomic(files["metadata.jsonl"], lambda tmp: Path(tmp).write_text("".join(f"{line}\n" for line in lines),
-                                                                        encoding="utf-8"))
+    write_atomic(files["metadata.jsonl"], "".join(f"{line}\n" for line in lines))
     return ExportResult(export_dir, files, {
         "meta_rows": len(meta),
         "poster_rows": len(posters),
@@ -306,28 +306,16 @@ def _jsonify(row: dict) -> dict:
 
 
 def _write_csv(path: Path, columns: list[str], rows: Iterable[dict]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-    _atomic(path, write)
+    with atomic_open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _write_parquet(path: Path, schema: pa.Schema, columns: dict[str, list]) -> None:
     table = pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema=schema)
-    _atomic(path, lambda tmp: pq.write_table(table, tmp))
-
-
-def _atomic(path: Path, write) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 # --- checks ----------------------------------------------------------------------

@@ -46,7 +46,6 @@ import csv
 import fcntl
 import io
 import json
-import os
 import re
 import secrets
 from contextlib import contextmanager
@@ -57,7 +56,8 @@ from typing import Iterator
 
 import pandas as pd
 
-from mpds_pipeline.imdb.ids import parse_title_id
+from ..files import atomic_open, write_atomic
+from ..imdb.ids import parse_title_id
 
 AUDIT_COLUMNS = ["id", "text", "replaced_text", "reviewer", "note", "created_at", "source", "row"]
 REJECTED_COLUMNS = ["source", "row", "id", "reason"]
@@ -427,14 +427,10 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 
 
 def _write_atomically(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- the re-merge sensor's heartbeat
@@ -446,9 +442,7 @@ def record_sensor_check(path: Path, folder: Path, when: datetime | None = None) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = (when or datetime.now(timezone.utc)).isoformat()
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"checked_at": stamp, "folder": str(folder)}), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"checked_at": stamp, "folder": str(folder)}))
 
 
 def last_sensor_check(path: Path) -> datetime | None:

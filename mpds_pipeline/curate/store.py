@@ -5,13 +5,13 @@ order, so it is stored as a map and handed back to callers as a dict.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..files import atomic_path
 from .filters import as_actor_dict
 
 MAP_COLUMNS = ("actors",)
@@ -27,9 +27,8 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
         position = list(frame.columns).index(column)
         array = pa.array(values.tolist(), type=pa.map_(pa.string(), pa.string()))
         table = table.add_column(position, pa.field(column, array.type), array)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
     return path
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Collection, Iterable
 
+from ..files import atomic_path, write_atomic
 from ..progress import Progress, ProgressLog
 
 import pyarrow as pa
@@ -297,9 +298,7 @@ def _read_manifest(out: Path) -> dict:
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:
-    partial = out / (MANIFEST_NAME + ".part")
-    partial.write_text(json.dumps(manifest, indent=2))
-    partial.replace(out / MANIFEST_NAME)
+    write_atomic(out / MANIFEST_NAME, json.dumps(manifest, indent=2))
 
 
 def _block_size(chunk_rows: int) -> int:
@@ -341,44 +340,44 @@ def _convert(dataset: _Dataset, source: Path, target: Path, chunk_rows: int, log
         return "skip"
 
     reader = _open_tsv(source, dataset.columns, chunk_rows, on_invalid)
-    partial = target.with_name(target.name + ".part")
     rows = row_groups = adult = actors = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     # The rows of a gzipped TSV are not known before the end: no total, no ETA.
     progress = Progress(f"imdb_index: converting {source.name} to {dataset.table}.parquet", None, log, unit="rows")
-    try:
-        with progress, pq.ParquetWriter(partial, dataset_schema(dataset), compression="zstd") as writer:
+    # One chunk at a time into the temp file; the table appears whole or not at all.
+    with (
+        atomic_path(target) as partial,
+        progress,
+        pq.ParquetWriter(partial, dataset_schema(dataset), compression="zstd") as writer,
+    ):
 
-            def flush(limit: int) -> None:
-                nonlocal pending, pending_rows, row_groups
-                while pending_rows >= limit and pending_rows > 0:
-                    buffered = pa.Table.from_batches(pending, schema=dataset_schema(dataset))
-                    group = buffered.slice(0, chunk_rows)
-                    writer.write_table(group, row_group_size=chunk_rows)
-                    row_groups += 1
-                    rest = buffered.slice(chunk_rows)
-                    pending, pending_rows = rest.to_batches(), rest.num_rows
+        def flush(limit: int) -> None:
+            nonlocal pending, pending_rows, row_groups
+            while pending_rows >= limit and pending_rows > 0:
+                buffered = pa.Table.from_batches(pending, schema=dataset_schema(dataset))
+                group = buffered.slice(0, chunk_rows)
+                writer.write_table(group, row_group_size=chunk_rows)
+                row_groups += 1
+                rest = buffered.slice(chunk_rows)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
 
-            for raw in reader:
-                typed = dataset.convert(raw)
-                keep = pc.is_valid(typed.column(dataset.key))
-                if not pc.all(keep).as_py():
-                    invalid += len(typed) - pc.sum(keep).as_py()
-                    typed = typed.filter(keep)
-                rows += len(typed)
-                progress.update(len(typed))
-                if "is_adult" in typed.schema.names:
-                    adult += pc.sum(typed.column("is_adult")).as_py() or 0
-                if "is_actor" in typed.schema.names:
-                    actors += pc.sum(typed.column("is_actor")).as_py() or 0
-                pending.append(typed)
-                pending_rows += len(typed)
-                flush(chunk_rows)
-            flush(1)
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
+        for raw in reader:
+            typed = dataset.convert(raw)
+            keep = pc.is_valid(typed.column(dataset.key))
+            if not pc.all(keep).as_py():
+                invalid += len(typed) - pc.sum(keep).as_py()
+                typed = typed.filter(keep)
+            rows += len(typed)
+            progress.update(len(typed))
+            if "is_adult" in typed.schema.names:
+                adult += pc.sum(typed.column("is_adult")).as_py() or 0
+            if "is_actor" in typed.schema.names:
+                actors += pc.sum(typed.column("is_actor")).as_py() or 0
+            pending.append(typed)
+            pending_rows += len(typed)
+            flush(chunk_rows)
+        flush(1)
     stats = {"adult_titles": adult} if dataset.table == "titles" else {"actors": actors} if dataset.table == "names" else {}
     return TableResult(dataset.table, source.name, rows, invalid, row_groups, str(target)), stats
 

@@ -5,7 +5,6 @@ parser fix without refetching a page.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..files import atomic_path
 from ..progress import Progress, ProgressLog
 from .ids import GALLERY_KIND
 from .person_photos import add_gallery_photos
@@ -147,9 +147,8 @@ def records_table(records: list, kind: str) -> pa.Table:
 def write_records(records: list, kind: str, path: Path) -> None:
     """Write atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(records_table(records, kind), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(records_table(records, kind), tmp)
 
 
 def read_records(records_dir: Path, kind: str) -> pd.DataFrame:

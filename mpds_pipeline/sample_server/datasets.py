@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..files import atomic_open
 from ..imdb.ids import parse_person_id
 
 TITLE_BASICS_HEADER = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear", "runtimeMinutes", "genres")
@@ -178,19 +179,14 @@ def write_sample_datasets(
 
 
 def _write_tsv(path: Path, header: tuple[str, ...], rows: Iterable[tuple[str, ...]], compress: bool) -> int:
-    partial = path.with_name(path.name + ".part")
-    # mtime=0: the same content gives the same bytes, so a re-generation looks unchanged.
-    raw = open(partial, "wb")
-    out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
     count = 0
-    try:
+    with atomic_open(path, "wb") as raw:
+        # mtime=0: the same content gives the same bytes, so a re-generation looks unchanged.
+        out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
         out.write(("\t".join(header) + "\n").encode())
         for row in rows:
             out.write(("\t".join(row) + "\n").encode())
             count += 1
-    finally:
         if compress:
-            out.close()
-        raw.close()
-    partial.replace(path)
+            out.close()  # writes the gzip trailer; ``raw`` stays open
     return count

@@ -41,6 +41,7 @@ from PIL import Image
 
 from ..curate.image_checks import DECODE_ERRORS
 from ..curate.manifest import CAPTIONING, record_decode_results
+from ..files import atomic_path
 from ..progress import Progress, ProgressLog
 from .device import choose_device, choose_dtype, is_cuda
 
@@ -426,7 +427,6 @@ def _write_captions(path: Path, existing: pd.DataFrame, new_rows: list[dict]) ->
     merged = merged.sort_values("id", kind="stable").reset_index(drop=True)
     table = pa.Table.from_pandas(merged, schema=CAPTION_SCHEMA, preserve_index=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
     return len(merged)
