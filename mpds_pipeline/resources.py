@@ -11,6 +11,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from . import settings
+from .imdb.archive import ArchiveMode
 from .layout import DataLayout, default_data_dir
 
 
@@ -39,7 +40,7 @@ class ImdbClientResource(ConfigurableResource):
         10_000_000, description="cap on one response body (pages, robots.txt): over it the id is 'failed', "
         "unread; images have their own cap (max_bytes of the download assets)"
     )
-    archive_mode: str = Field(
+    archive_mode: ArchiveMode = Field(
         default_factory=lambda: settings.env_str("MPDS_ARCHIVE_MODE", "full"),
         description="'full' keeps whole pages in the WARC archive, 'data' only their data scripts",
     )

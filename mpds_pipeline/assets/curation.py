@@ -16,7 +16,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from ..curate.filters import DEFAULT_CERTIFICATE_BLOCKLIST
+from ..curate.filters import ADULT_REASONS, DEFAULT_CERTIFICATE_BLOCKLIST
+from ..curate.image_checks import VerifyMode
+from ..curate.rehydrate import MovieSource
 from ..imdb.partitions import parse_partition_key
 from ..resources import DataDirResource, ImdbClientResource
 from .crawl import person_assets, title_assets
@@ -29,7 +31,7 @@ ACTORS_FILE, CAST_FILE = "actors.parquet", "movie_actor.parquet"
 
 
 class MoviesConfig(Config):
-    source: str = Field("crawl", description="'crawl' (title_records) or 'release' (an MPDS meta.csv)")
+    source: MovieSource = Field("crawl", description="'crawl' (title_records) or 'release' (an MPDS meta.csv)")
     release_meta_csv: str | None = Field(None, description="path to a released meta.csv (source='release')")
     release_posters_csv: str | None = Field(None, description="optional posters.csv of the same release")
     use_certificate_blocklist: bool = True
@@ -68,10 +70,8 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
         metadata.update({f"release_{k}": v for k, v in release.metadata().items()})
         if release.errors:
             context.log.warning(f"{len(release.errors)} bad release rows skipped; first: {release.errors[0]}")
-    elif config.source == "crawl":
-        titles = read_records(layout.records_dir("title"), "title")
     else:
-        raise Failure(f"unknown source {config.source!r}: use 'crawl' or 'release'")
+        titles = read_records(layout.records_dir("title"), "title")
 
     selection = select_movies(titles, settings, log=context.log.info)
     write_table(selection.movies, layout.curated_dir / MOVIES_FILE)
@@ -113,7 +113,7 @@ class ImagesConfig(Config):
     max_bytes: int = 20_000_000
     max_pixels: int = 50_000_000
     resize_to: int | None = Field(None, description="longest side in pixels; off by default")
-    verify: str = Field("structure", description="'structure': container, header size and a complete stream, no "
+    verify: VerifyMode = Field("structure", description="'structure': container, header size and a complete stream, no "
                         "pixel decoded (captioning decodes later and reports); 'decode': every pixel now")
     processes: int | None = Field(None, description="download processes; None: more than one only at a high "
                                   "request rate (never at IMDb's default 1/s)")
@@ -237,7 +237,7 @@ def build_export_asset(upstream: list):
 
         layout = data_dir.layout
         decisions = read_table(layout.curated_dir / DECISIONS_FILE, missing_ok=True)
-        adult = decisions.loc[decisions["drop_reason"].isin(["adult_flag", "adult_genre"]), "id"] if not decisions.empty else []
+        adult = decisions.loc[decisions["drop_reason"].isin(ADULT_REASONS), "id"] if not decisions.empty else []
         results = check_export(layout.export_dir, adult_ids=adult)
         return AssetCheckResult(
             passed=all(r.passed for r in results),

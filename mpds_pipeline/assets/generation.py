@@ -17,7 +17,10 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
+from ..vision.choices import GUIDANCE_BRANCHES, AttentionSetting
 from ..vision.device import Precision
+from ..vision.metrics import ResizeMethod
+from ..vision.textual_inversion import TooFewImages
 from .actor_photos import actor_photos
 from .metadata import plot_image, preview_table, tabulate
 
@@ -116,7 +119,7 @@ class ActorEmbeddingsConfig(Config):
     resolution: int = 512
     initializer_token: str = "person"
     max_actors: int | None = Field(None, description="cap on actors trained (None: every actor of the benchmark prompts)")
-    too_few_images: str = Field("warn", description="an actor with fewer than 3 face crops: 'warn' (train anyway) or 'skip'")
+    too_few_images: TooFewImages = Field("warn", description="an actor with fewer than 3 face crops: 'warn' (train anyway) or 'skip'")
 
 
 @asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts, actor_photos], kinds={"pytorch", "safetensors"})
@@ -206,9 +209,11 @@ class BenchmarkImagesConfig(Config):
     s2: float = Field(2.0, description="actor guidance")
     s3: float = Field(2.0, description="caption-control guidance")
     seed: int = 0
-    localized_attention: str = Field("hard", description="'hard' (-inf outside the region), 'bias' (-attention_bias), or 'off'")
+    localized_attention: AttentionSetting = Field("hard", description="'hard' (-inf outside the region), 'bias' (-attention_bias), or 'off'")
     attention_bias: float = Field(5.0, description="logit penalty in 'bias' mode")
-    attention_branches: list[str] = Field(["p", "a", "c"], description="guidance rows constrained: p prompt, a actor, c caption")
+    # Dagster offers choices for a Literal field but not for a list of them: checked by
+    # LocalizedAttentionSettings when the run starts.
+    attention_branches: list[str] = Field(list(GUIDANCE_BRANCHES), description="guidance rows constrained: p prompt, a actor, c caption")
     baselines: list[str] = Field(default_factory=list, description="extra diffusers text-to-image model ids, e.g. stabilityai/stable-diffusion-2-1; each runs at its native size")
     image_folders: dict[str, str] = Field(default_factory=dict, description="name -> folder of images made elsewhere, named <prompt_id>.png/.jpg")
 
@@ -276,7 +281,7 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
 
 class BenchmarkReportConfig(Config):
     fid_resize: int = 299
-    fid_resize_method: str = "bicubic"
+    fid_resize_method: ResizeMethod = "bicubic"
     metric_image_size: int = Field(512, description="every image is resized to this square before CLIP and PickScore")
     baselines: list[str] | None = Field(None, description="methods the PickScore preference compares against; default: the sd and folder methods")
     grid_prompts: int = 4

@@ -24,29 +24,44 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, photo_subject
-from ..imdb.records import PersonPhoto
+from ..files import write_atomic
+from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, PhotoSubject, photo_subject
+from ..imdb.records import STRIP, PersonPhoto, PhotoSource
 from ..progress import Progress, ProgressLog
 from .filters import as_text
 
 if TYPE_CHECKING:
     from ..vision.faces import FaceSettings
 
-PRIMARY, STRIP, GALLERY = "primary", "strip", "gallery"
-KEPT = "kept"
-# Drop reasons, in the order the rules apply.
-NAMES_OTHERS, NOT_THIS_PERSON, OVER_CANDIDATE_CAP = "names_others", "not_this_person", "over_candidate_cap"
-NOT_DOWNLOADED, UNDECODABLE, DUPLICATE = "not_downloaded", "undecodable", "duplicate"
-NO_FACE, SEVERAL_FACES, FACE_MISMATCH, FACE_TOO_SMALL = "no_face", "several_faces", "face_mismatch", "face_too_small"
-OVER_LIMIT = "over_limit"
-DROP_REASONS = (NAMES_OTHERS, NOT_THIS_PERSON, OVER_CANDIDATE_CAP, NOT_DOWNLOADED, UNDECODABLE, DUPLICATE,
-                NO_FACE, SEVERAL_FACES, FACE_MISMATCH, FACE_TOO_SMALL, OVER_LIMIT)
+# Where a candidate comes from: the primary image (actor_images), or a person photo.
+CandidateSource = Literal["primary", PhotoSource]
+PRIMARY: Final = "primary"
+# Why a photo is dropped, in the order the rules apply.
+PhotoDropReason = Literal[
+    "names_others", "not_this_person", "over_candidate_cap", "not_downloaded", "undecodable", "duplicate",
+    "no_face", "several_faces", "face_mismatch", "face_too_small", "over_limit",
+]
+DROP_REASONS: tuple[PhotoDropReason, ...] = get_args(PhotoDropReason)
+NAMES_OTHERS: Final = "names_others"
+NOT_THIS_PERSON: Final = "not_this_person"
+OVER_CANDIDATE_CAP: Final = "over_candidate_cap"
+NOT_DOWNLOADED: Final = "not_downloaded"
+UNDECODABLE: Final = "undecodable"
+DUPLICATE: Final = "duplicate"
+NO_FACE: Final = "no_face"
+SEVERAL_FACES: Final = "several_faces"
+FACE_MISMATCH: Final = "face_mismatch"
+FACE_TOO_SMALL: Final = "face_too_small"
+OVER_LIMIT: Final = "over_limit"
+# A decision row's ``decision``: the photo was kept, or why it was not.
+PhotoDecision = Literal["kept", PhotoDropReason]
+KEPT: Final = "kept"
 
 ACTOR_PHOTO_COLUMNS = ["actor_id", "rank", "source", "url", "caption", "crop_box", "path", "sha256", "bytes",
                        "width", "height", "face_score", "match_distance"]
@@ -66,10 +81,10 @@ class ActorPhotoSettings:
 class Candidate:
     actor_id: int
     variant: int  # 1: the primary image; 2..: strip and gallery photos in priority order
-    source: str
+    source: CandidateSource
     url: str
     caption: str | None
-    subject: str  # person_photos.ALONE or UNCAPTIONED (the others never become candidates)
+    subject: PhotoSubject  # ALONE or UNCAPTIONED (the others never become candidates)
     path: Path | None = None  # the downloaded file
     sha256: str | None = None
     missing: str | None = None  # why there is no file
@@ -327,7 +342,7 @@ def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id:
     hashes: set[str] = set()
     reference = None
 
-    def drop(cand: Candidate, reason: str, detail: str | None = None) -> None:
+    def drop(cand: Candidate, reason: PhotoDropReason, detail: str | None = None) -> None:
         rows.append(_decision(actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, reason, detail,
                               fingerprint))
 
@@ -378,7 +393,9 @@ def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id:
         data = _jpeg(crop_face(Image.fromarray(pixels), box, face_settings.crop_size))
         rank = len(kept) + 1
         path = crops_dir / f"{actor_id}_{rank}.jpg"
-        _write_atomic(path, data)
+        # No fsync (many crops a minute): a crop a power cut loses fails its sha256 in
+        # _crop_intact, and the next run crops that actor again.
+        write_atomic(path, data, fsync=False)
         if cand.sha256:
             hashes.add(cand.sha256)
         kept.append({
@@ -396,12 +413,6 @@ def _jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=95)
     return out.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 # --- the whole step ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ import ast
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -21,9 +21,11 @@ from .language import DEFAULT_LANGUAGES, decide_language
 
 # The paper's R, Adult, PG-18 and their equivalents in other rating systems.
 DEFAULT_CERTIFICATE_BLOCKLIST: tuple[str, ...] = ("R", "Adult", "PG-18", "NC-17", "X", "18", "R18", "VM18")
-DROP_REASONS: tuple[str, ...] = (
-    "duplicate", "adult_flag", "adult_genre", "certificate", "no_poster", "non_english",
-)
+# Why a title is not an MPDS movie (a decision row's ``drop_reason``), in the order the rules apply.
+MovieDropReason = Literal["duplicate", "adult_flag", "adult_genre", "certificate", "no_poster", "non_english"]
+DROP_REASONS: tuple[MovieDropReason, ...] = get_args(MovieDropReason)
+# The reasons that mark a title adult: the export's contract checks none of them is exported.
+ADULT_REASONS: tuple[MovieDropReason, ...] = ("adult_flag", "adult_genre")
 ACTOR_PROFESSIONS = frozenset({"actor", "actress"})
 
 

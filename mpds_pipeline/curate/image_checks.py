@@ -25,17 +25,40 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
+from typing import Final, Literal, get_args
 
 from PIL import Image, UnidentifiedImageError
 
-# The verdicts a check gives (manifest rows carry them, with the download's own statuses).
-OK, TOO_SMALL, TOO_LARGE, INVALID = "ok", "too_small", "too_large", "invalid"
-# How far an ok image was verified: its structure only, or every pixel decoded.
-STRUCTURE, DECODED = "structure", "decoded"
+# A manifest row's ``status``: a check's verdict (ok, too_small, too_large, invalid), or
+# why the download had nothing to check (http_error, refused, failed, blocked).
+ImageStatus = Literal["ok", "too_small", "too_large", "invalid", "http_error", "refused", "failed", "blocked"]
+IMAGE_STATUSES: tuple[ImageStatus, ...] = get_args(ImageStatus)
+OK: Final = "ok"
+TOO_SMALL: Final = "too_small"
+TOO_LARGE: Final = "too_large"
+INVALID: Final = "invalid"
+HTTP_ERROR: Final = "http_error"
+REFUSED: Final = "refused"
+FAILED: Final = "failed"
+BLOCKED: Final = "blocked"
+# How far an ok image was verified (``verified``): its structure only, or every pixel decoded.
+VerificationLevel = Literal["structure", "decoded"]
+STRUCTURE: Final = "structure"
+DECODED: Final = "decoded"
+# Where a full decode happened (``decoded_by``): the download itself (verify="decode"), or
+# a user of the pixels reporting through manifest.record_decode_results.
+DecodeStage = Literal["download", "captioning", "lora_latents", "face_crops"]
+DECODE_STAGES: tuple[DecodeStage, ...] = get_args(DecodeStage)
+DOWNLOAD_STAGE: Final = "download"
+CAPTIONING: Final = "captioning"
+LORA_LATENTS: Final = "lora_latents"
+FACE_CROPS: Final = "face_crops"
+# What a download checks (``verify``); the manifest records the level it reached.
+VerifyMode = Literal["structure", "decode"]
+VERIFY_MODES: tuple[VerifyMode, ...] = get_args(VerifyMode)
 DEFAULT_MIN_BYTES = 5120
 DEFAULT_MAX_BYTES = 20_000_000
 DEFAULT_MAX_PIXELS = 50_000_000
-VERIFY_MODES = ("structure", "decode")  # what a download checks; the manifest records the level reached
 # What Pillow raises for a file it cannot decode (truncated streams raise OSError,
 # broken headers SyntaxError); the users of pixels catch these and report them.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
@@ -58,13 +81,13 @@ class ImageLimits:
 class Verified:
     """The outcome of checking one body: ``data`` is what to write, when ok."""
 
-    status: str
+    status: ImageStatus
     reason: str | None
     data: bytes = b""
     width: int | None = None
     height: int | None = None
     format: str | None = None
-    level: str | None = None  # STRUCTURE or DECODED, when ok
+    level: VerificationLevel | None = None  # when ok
     keep_as_is: bool = False  # ok structurally and needs no conversion to be stored as a JPEG
 
 
@@ -74,7 +97,7 @@ class _Malformed(ValueError):
 
 # --- the two checks ----------------------------------------------------------------
 
-def verify_body(content: bytes, limits: ImageLimits = ImageLimits(), mode: str = "structure",
+def verify_body(content: bytes, limits: ImageLimits = ImageLimits(), mode: VerifyMode = "structure",
                 content_type: str | None = None) -> Verified:
     """What a download keeps: a structurally sound JPEG as is (``mode="structure"``), or
     the decoded image (``mode="decode"``, and always for a format that is converted)."""

@@ -8,7 +8,6 @@ or over several such workers, and owns the manifest.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import os
 import threading
@@ -16,14 +15,26 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from ..imdb.classify import is_waf_challenge
+from ..files import write_atomic
 from ..imdb.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
-from .image_checks import DECODED, INVALID, OK, TOO_LARGE, ImageLimits, verify_body
+from ..imdb.waf import is_waf_challenge
+from .image_checks import (
+    BLOCKED,
+    DECODED,
+    DOWNLOAD_STAGE,
+    FAILED,
+    HTTP_ERROR,
+    INVALID,
+    OK,
+    REFUSED,
+    TOO_LARGE,
+    ImageLimits,
+    VerifyMode,
+    verify_body,
+)
 
-HTTP_ERROR, REFUSED, FAILED, BLOCKED = "http_error", "refused", "failed", "blocked"
 ROW_FIELDS = ("id", "variant", "file_name", "url", "bytes", "width", "height", "format", "sha256",
               "status", "reason", "verified", "decoded_by")
-DOWNLOAD_STAGE = "download"  # ``decoded_by`` of an image the download itself decoded
 # (id, variant) -> (sha256, reason, decoded_by) of bytes a later full decode rejected
 KnownBad = dict[tuple[int, int], tuple[str, str, str]]
 
@@ -37,7 +48,7 @@ def fetch_and_store(
     dest_dir: Path,
     settings: ClientSettings,
     limits: ImageLimits,
-    verify: str,
+    verify: VerifyMode,
     on_row: Callable[[dict], None],
     *,
     known_bad: KnownBad | None = None,
@@ -52,7 +63,7 @@ def fetch_and_store(
                                      known_bad or {}, stop or threading.Event()))
 
 
-async def _download_all(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: str,
+async def _download_all(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: VerifyMode,
                         on_row, known_bad: KnownBad, stop: threading.Event) -> tuple[bool, int]:
     queue: asyncio.Queue = asyncio.Queue()
     for item in todo:
@@ -93,7 +104,7 @@ async def _fetch_one(client: PoliteClient, item_id: int, variant: int, url: str,
     if resp.status_code == 200 and resp.error is None:
         # Checked off the event loop, where the WAF check on the body happens too.
         return {**row, "response": resp, "bytes": len(resp.content)}
-    if is_waf_challenge(resp):
+    if is_waf_challenge(resp.status_code, resp.headers, resp.content):
         return {**row, **_blocked(resp)}
     if resp.error and resp.status_code is None:
         return {**row, "status": FAILED, "reason": resp.error}
@@ -104,14 +115,14 @@ def _blocked(resp: FetchResponse) -> dict:
     return {"status": BLOCKED, "reason": f"WAF challenge (HTTP {resp.status_code}); stopped"}
 
 
-def _check_and_store(resp: FetchResponse, row: dict, dest_dir: Path, limits: ImageLimits, verify: str,
+def _check_and_store(resp: FetchResponse, row: dict, dest_dir: Path, limits: ImageLimits, verify: VerifyMode,
                      known_bad: tuple[str, str, str] | None) -> dict:
     """Runs on a worker thread: check a 200 body, rule out a WAF challenge, then write."""
     verdict = verify_body(resp.content, limits, verify, resp.headers.get("content-type"))
     # A body that checks out as an image is no challenge page, so only the status and
     # the headers can still say WAF; scanning every image for the page markers cost 8%
     # of the CPU. Anything else gets the full check.
-    if is_waf_challenge(dataclasses.replace(resp, content=b"") if verdict.status == OK else resp):
+    if is_waf_challenge(resp.status_code, resp.headers, b"" if verdict.status == OK else resp.content):
         return {**_blocked(resp), "bytes": None}
     update = {"status": verdict.status, "reason": verdict.reason, "width": verdict.width,
               "height": verdict.height, "format": verdict.format}
@@ -122,20 +133,10 @@ def _check_and_store(resp: FetchResponse, row: dict, dest_dir: Path, limits: Ima
         # The same bytes failed a full decode before: the server has not fixed them.
         return {**update, "status": INVALID, "reason": known_bad[1], "decoded_by": known_bad[2],
                 "sha256": digest, "bytes": len(verdict.data)}
-    _write_atomic(dest_dir / row["file_name"], verdict.data)
+    # No fsync: at thousands of images a minute it would cost more than the write. An image
+    # a power cut loses or truncates fails its manifest sha256 on the next run and is
+    # fetched again.
+    write_atomic(dest_dir / row["file_name"], verdict.data, fsync=False)
     return {**update, "bytes": len(verdict.data), "sha256": digest, "verified": verdict.level,
             "decoded_by": DOWNLOAD_STAGE if verdict.level == DECODED else None}
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    # No running writer shares this name (process and thread in it); one left by a killed
-    # run is overwritten. mkstemp's random names cost more than the write itself here.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.part"
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

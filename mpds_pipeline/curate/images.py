@@ -47,8 +47,10 @@ from .image_checks import (  # noqa: F401 (re-exported: callers import them from
     OK,
     VERIFY_MODES,
     ImageLimits,
+    VerifyMode,
 )
-from .image_fetch import BLOCKED, KnownBad, fetch_and_store, file_name_for  # noqa: F401
+from .image_checks import BLOCKED  # noqa: F401 (re-exported)
+from .image_fetch import KnownBad, fetch_and_store, file_name_for  # noqa: F401
 from .manifest import (  # noqa: F401 (re-exported)
     MANIFEST_NAME,
     MANIFEST_SCHEMA,
@@ -79,7 +81,7 @@ class DownloadResult:
     elapsed_s: float
     blocked: bool = False  # a WAF challenge stopped the run; unattempted items stay out of the manifest
     reasons: dict[str, int] = field(default_factory=dict)
-    verify: str = "structure"
+    verify: VerifyMode = "structure"
     processes: int = 1
     verification: dict[str, int] = field(default_factory=dict)  # the whole folder's manifest (verification_counts)
 
@@ -108,7 +110,7 @@ def download_images(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     resize_to: int | None = None,
-    verify: str = "structure",
+    verify: VerifyMode = "structure",
     processes: int | None = None,
     log: ProgressLog | None = None,
 ) -> DownloadResult:
@@ -125,7 +127,7 @@ def download_actor_images(
     *,
     per_actor: int = 2,
     limits: ImageLimits = ImageLimits(),
-    verify: str = "structure",
+    verify: VerifyMode = "structure",
     processes: int | None = None,
     log: ProgressLog | None = None,
 ) -> DownloadResult:
@@ -151,7 +153,7 @@ def download_variants(
     settings: ClientSettings,
     limits: ImageLimits,
     *,
-    verify: str = "structure",
+    verify: VerifyMode = "structure",
     processes: int | None = None,
     log: ProgressLog | None = None,
     checkpoint_s: float = DEFAULT_CHECKPOINT_S,
@@ -273,7 +275,7 @@ def _reason_kind(reason: str) -> str:
 
 # --- several processes --------------------------------------------------------------
 
-def _fetch_in_processes(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: str,
+def _fetch_in_processes(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: VerifyMode,
                         known_bad: KnownBad, workers: int, on_row: Callable[[dict], None]) -> tuple[bool, int]:
     """Split ``todo`` over ``workers`` download_worker processes; rows stream back as they
     are known. Each gets 1/``workers`` of the rate and of the concurrency, so the run as

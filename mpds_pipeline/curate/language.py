@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Literal
 
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 
@@ -23,12 +24,16 @@ DEFAULT_LANGUAGES: tuple[str, ...] = (
 )
 
 
+# Why a title's language decision went the way it did (only "non_english" drops it).
+LanguageReason = Literal["english", "non_english", "low_confidence", "too_short", "no_text"]
+
+
 @dataclass(frozen=True)
 class LanguageDecision:
     language: str | None  # lingua's top language name, e.g. "FRENCH"; None when undecidable
     confidence: float  # lingua's confidence in that language, 0..1
     keep: bool
-    reason: str  # "english", "non_english", "low_confidence", "too_short", "no_text"
+    reason: LanguageReason
 
 
 @functools.lru_cache(maxsize=4)

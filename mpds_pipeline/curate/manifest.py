@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,14 +26,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .image_checks import DECODED, INVALID, OK, STRUCTURE
-from .image_fetch import DOWNLOAD_STAGE, ROW_FIELDS, file_name_for
+from ..files import atomic_path
+from .image_checks import (  # noqa: F401 (the stages are re-exported: their users import them from here)
+    CAPTIONING,
+    DECODED,
+    DOWNLOAD_STAGE,
+    FACE_CROPS,
+    INVALID,
+    LORA_LATENTS,
+    OK,
+    STRUCTURE,
+    DecodeStage,
+)
+from .image_fetch import ROW_FIELDS, file_name_for
 
 MANIFEST_NAME = "manifest.parquet"
 LOCK_NAME = ".manifest.lock"
 
-# Where a full decode happened (the ``decoded_by`` column); others may add their own.
-CAPTIONING, LORA_LATENTS, FACE_CROPS = "captioning", "lora_latents", "face_crops"
 
 MANIFEST_SCHEMA = pa.schema([
     ("id", pa.int64()),
@@ -97,14 +105,8 @@ def merge_into_manifest(dest_dir: Path, rows: pd.DataFrame) -> pd.DataFrame:
 
 def _write(dest_dir: Path, manifest: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(manifest[MANIFEST_SCHEMA.names], schema=MANIFEST_SCHEMA, preserve_index=False)
-    handle, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".manifest.", suffix=".part")
-    os.close(handle)
-    try:
+    with atomic_path(Path(dest_dir) / MANIFEST_NAME) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, Path(dest_dir) / MANIFEST_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- decode results from the users of pixels ------------------------------------------
@@ -124,7 +126,7 @@ class DecodeRecord:
 
 
 def record_decode_results(
-    dest_dir: Path, outcomes: Mapping[str | Path, str | None] | Iterable[tuple[str | Path, str | None]], stage: str,
+    dest_dir: Path, outcomes: Mapping[str | Path, str | None] | Iterable[tuple[str | Path, str | None]], stage: DecodeStage,
 ) -> DecodeRecord:
     """Record full decodes of files in ``dest_dir``: ``{file: None}`` decoded fine,
     ``{file: "error text"}`` failed. Call it from every step that decodes pixels.
@@ -162,7 +164,7 @@ def record_decode_results(
     return record
 
 
-def record_poster_decode_results(posters_root: Path, outcomes: Mapping[int, str | None], stage: str) -> DecodeRecord:
+def record_poster_decode_results(posters_root: Path, outcomes: Mapping[int, str | None], stage: DecodeStage) -> DecodeRecord:
     """The same for posters known by movie id (e.g. read from the export, whose files are
     links to the downloads): each id is recorded in the partition folder(s) under
     ``posters_root`` whose id range holds it."""

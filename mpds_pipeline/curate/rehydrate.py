@@ -10,11 +10,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import pandas as pd
 
 from ..imdb.ids import parse_title_id
+from ..imdb.records import Era
 from .filters import _decode_text
+
+# Where the ``movies`` asset takes its titles from: the crawl's title records, or a
+# released MPDS meta.csv (this module).
+MovieSource = Literal["crawl", "release"]
+MOVIE_SOURCES: tuple[MovieSource, ...] = get_args(MovieSource)
+RELEASE_ERA: Era = "release"
 
 META_COLUMNS: tuple[str, ...] = ("id", "movie-url", "title", "genres", "actors", "poster-url", "synopsis")
 POSTERS_COLUMNS: tuple[str, ...] = ("id", "text")
@@ -135,7 +143,7 @@ def _parse_meta_row(row: dict) -> tuple[dict | None, dict[str, str]]:
         "synopsis": row["synopsis"].strip() or None,
         "certificate": None,
         "is_adult": False,
-        "era": "release",
+        "era": RELEASE_ERA,
     }, {}
 
 

@@ -29,18 +29,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal, get_args
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from .client import FetchResponse
+from .records import FINAL_STATUSES
 
 ARCHIVE_FILE = "pages.warc.gz"
 LOCK_FILE = "crawl.lock"
-FINAL_STATUSES = frozenset({"ok", "missing", "redirect"})
-ARCHIVE_MODES = ("full", "data")
+# "full": whole pages; "data": only their data scripts (a fraction of the size).
+ArchiveMode = Literal["full", "data"]
+ARCHIVE_MODES: tuple[ArchiveMode, ...] = get_args(ArchiveMode)
 # Headers that describe the wire encoding, which no longer matches the stored body.
 _WIRE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"})
 _READ_CHUNK = 1 << 20
@@ -73,7 +75,7 @@ def _default_extractor(html: bytes) -> bytes | None:
 class PageArchive:
     """Append-only WARC archive of one partition's final responses."""
 
-    def __init__(self, archive_dir: Path, mode: str = "full", *,
+    def __init__(self, archive_dir: Path, mode: ArchiveMode = "full", *,
                  extractor: Callable[[bytes], bytes | None] | None = None, repair: bool = True):
         """``repair``: cut a truncated last record (a killed writer's); only a holder of
         ``partition_lock`` may, a reader passes False and just skips it."""

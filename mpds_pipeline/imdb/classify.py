@@ -8,30 +8,13 @@ from __future__ import annotations
 
 from .client import REDIRECT_STATUSES, FetchResponse
 from .ids import parse_person_id, parse_title_id
+from .records import FetchStatus
+from .waf import describe_challenge, is_waf_challenge
 
-STATUSES = ("ok", "missing", "redirect", "blocked", "failed")
-
-# Markers of the AWS WAF JavaScript challenge page (it carries no page data).
-_CHALLENGE_MARKERS = (b"awsWafCookieDomainList", b"gokuProps", b"challenge.js", b"AwsWafIntegration")
-# Markers of real page data; a challenge page has none of them.
-_PAGE_DATA_MARKERS = (b"__NEXT_DATA__", b"application/ld+json", b"<h1")
 # IMDb's own "404 Error" page, sometimes served with HTTP 200. Plain substring tests:
 # a regex over every page's head cost more than the rest of the classification.
 _NOT_FOUND_MARKERS = (b"<title>404 Error", b'"page":"/_error"', b'"statusCode":404')
 _HEAD_BYTES = 200_000  # where the title/markers sit; avoids scanning whole pages
-
-
-def is_waf_challenge(resp: FetchResponse) -> bool:
-    """True for an AWS WAF challenge: HTTP 202, 403/405 with x-amzn-waf-action, or a challenge page."""
-    status = resp.status_code
-    if status == 202:
-        return True
-    if "x-amzn-waf-action" in resp.headers and status in (200, 403, 405):
-        return True
-    body = resp.content or b""
-    if status == 200 and any(m in body for m in _CHALLENGE_MARKERS):
-        return not any(m in body for m in _PAGE_DATA_MARKERS)
-    return False
 
 
 def is_not_found_page(content: bytes) -> bool:
@@ -43,13 +26,11 @@ def redirect_target_id(kind: str, location: str) -> int | None:
     return parse_title_id(location) if kind == "title" else parse_person_id(location)
 
 
-def classify_response(kind: str, item_id: int, resp: FetchResponse) -> tuple[str, int | None, str | None]:
+def classify_response(kind: str, item_id: int, resp: FetchResponse) -> tuple[FetchStatus, int | None, str | None]:
     """(status, redirect_target_id, error) for the response to one id's page."""
     status = resp.status_code
-    if is_waf_challenge(resp):
-        return "blocked", None, (
-            f"AWS WAF challenge (HTTP {status}, x-amzn-waf-action={resp.headers.get('x-amzn-waf-action', '-')})"
-        )
+    if is_waf_challenge(status, resp.headers, resp.content):
+        return "blocked", None, describe_challenge(status, resp.headers)
     if resp.error is not None:
         return "failed", None, resp.error
     if status in (404, 410):

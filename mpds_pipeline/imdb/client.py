@@ -4,8 +4,8 @@ Politeness is enforced here, once, for pages, images and robots.txt alike: a glo
 sliding-window rate limit (across all concurrent requests and retries), bounded
 concurrency, robots.txt, a descriptive User-Agent and a host allowlist. Retries use
 exponential backoff with jitter on 408/429/5xx and connection errors, honouring
-``Retry-After``. An AWS WAF challenge (202, or 403/405 with ``x-amzn-waf-action``) is
-never retried: it is returned as is so the crawl can classify it as blocked and stop.
+``Retry-After``. An AWS WAF challenge (``waf.is_waf_challenge``) is never retried: it is
+returned as is so the crawl can classify it as blocked and stop.
 ``stop()`` makes sure no further request leaves, even one already waiting for its rate
 slot (the crawl calls it on the N-th consecutive block). robots.txt's ``Crawl-delay``
 lowers the rate: the effective rate is min(``rate_per_second``, 1/Crawl-delay).
@@ -48,6 +48,7 @@ import certifi
 from .ids import DEFAULT_BASE_URL
 from .ratelimit import RateSlot, SlidingWindowLimiter
 from .robots import RobotsRules, rules_from_response
+from .waf import is_waf_challenge
 
 DEFAULT_USER_AGENT = (
     "MPDS-pipeline/0.1 (non-commercial research crawler building an open movie-poster "
@@ -212,7 +213,7 @@ class PoliteClient:
             rules = self._robots.get(origin)
             if rules is None:
                 robots_resp = await self._get_with_retries(origin + "/robots.txt", self.settings.max_body_bytes)
-                challenged = "x-amzn-waf-action" in robots_resp.headers or robots_resp.status_code == 202
+                challenged = is_waf_challenge(robots_resp.status_code, robots_resp.headers, robots_resp.content)
                 rules = None
                 if robots_resp.status_code is not None and not robots_resp.too_large and not challenged:
                     rules = rules_from_response(robots_resp.status_code, robots_resp.content)

@@ -14,7 +14,6 @@ before it opens the archive until the outcomes are written.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
@@ -25,9 +24,10 @@ from typing import Callable, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..files import atomic_path
 from ..progress import Progress, ProgressLog
-from .archive import PageArchive, partition_lock
-from .classify import STATUSES, classify_response
+from .archive import ArchiveMode, PageArchive, partition_lock
+from .classify import classify_response
 from .client import (
     REDIRECT_STATUSES,
     ClientSettings,
@@ -38,6 +38,7 @@ from .client import (
     RobotsDisallowed,
 )
 from .ids import url_for
+from .records import FETCH_STATUSES, FINAL_STATUSES, FetchStatus
 
 OUTCOMES_FILE = "outcomes.parquet"
 STOP_POLL_S = 0.25  # how often ``should_stop`` is asked
@@ -48,7 +49,7 @@ class PageOutcome:
     kind: str
     id: int
     url: str
-    status: str  # ok / missing / redirect / blocked / failed
+    status: FetchStatus
     http_status: int | None
     redirect_id: int | None
     error: str | None
@@ -70,7 +71,7 @@ class CrawlResult:
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(o.status for o in self.outcomes)
-        return {status: counts.get(status, 0) for status in STATUSES}
+        return {status: counts.get(status, 0) for status in FETCH_STATUSES}
 
     @property
     def pages_per_s(self) -> float:
@@ -222,7 +223,7 @@ def crawl_partition(
     settings: ClientSettings,
     archive_dir: Path,
     *,
-    archive_mode: str = "full",
+    archive_mode: ArchiveMode = "full",
     max_consecutive_blocks: int = 5,
     refetch: Iterable[int] = (),
     should_stop: Callable[[], str | None] | None = None,
@@ -288,13 +289,12 @@ def _write_outcomes(archive_dir: Path, archive: PageArchive, new: list[PageOutco
     for rec in archive.archived_summaries():
         key = (rec.kind, rec.id)
         earlier = merged.get(key)
-        if earlier is None or earlier.status not in ("ok", "missing", "redirect"):
+        if earlier is None or earlier.status not in FINAL_STATUSES:
             merged[key] = PageOutcome(rec.kind, rec.id, rec.url, rec.status, rec.http_status, rec.redirect_id,
                                       None, rec.attempts, rec.fetched_at)
     for outcome in new:
         merged[(outcome.kind, outcome.id)] = outcome
     rows = [asdict(o) for o in sorted(merged.values(), key=lambda o: (o.kind, o.id))]
     table = pa.Table.from_pylist(rows, schema=_OUTCOME_SCHEMA)
-    tmp = archive_dir / (OUTCOMES_FILE + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, archive_dir / OUTCOMES_FILE)
+    with atomic_path(archive_dir / OUTCOMES_FILE) as tmp:
+        pq.write_table(table, tmp)

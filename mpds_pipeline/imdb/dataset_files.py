@@ -16,14 +16,15 @@ and its partial file removed.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import httpx
 
+from ..files import atomic_open
 from ..progress import Progress, ProgressLog
+from .waf import is_waf_challenge
 
 DEFAULT_DATASETS_URL = "https://datasets.imdbws.com"
 DATASET_FILE_NAMES: tuple[str, ...] = ("title.basics.tsv.gz", "name.basics.tsv.gz", "title.principals.tsv.gz")
@@ -202,7 +203,7 @@ def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int, log: 
 
 def _raise_for_status(url: str, response: httpx.Response) -> None:
     # A WAF challenge is "blocked", not data: stop and say so (never work around it).
-    if "x-amzn-waf-action" in response.headers or response.status_code == 202:
+    if is_waf_challenge(response.status_code, response.headers):  # the body is not read yet
         raise DatasetDownloadError(f"blocked by the server's firewall (HTTP {response.status_code}) at {url}")
     if response.status_code != 200:
         raise DatasetDownloadError(f"HTTP {response.status_code} for {url}")
@@ -211,30 +212,23 @@ def _raise_for_status(url: str, response: httpx.Response) -> None:
 def _stream_to(path: Path, response: httpx.Response, max_bytes: int, log: ProgressLog | None = None) -> int:
     """Write the body to ``path`` atomically; the number of bytes written. ``log`` gets
     progress lines in MiB (of the Content-Length, when the server sends one)."""
-    partial = path.with_name(path.name + ".part")
     expected = _content_length(response)
     written = 0
     mib = 1 << 20
     total_mib = -(-expected // mib) if expected is not None else None
-    try:
-        with open(partial, "wb") as out, Progress(f"imdb_index: downloading {path.name}", total_mib, log, unit="MiB") as progress:
-            # iter_raw: keep the bytes as served (a .gz stays gzip even if the server
-            # labels it Content-Encoding: gzip).
-            for chunk in response.iter_raw(CHUNK_BYTES):
-                out.write(chunk)
-                before, written = written, written + len(chunk)
-                if written // mib > before // mib:  # whole MiB only: no line before the first
-                    progress.update(written // mib - before // mib)
-                if written > max_bytes:
-                    raise DatasetDownloadError(f"{response.url}: over the {max_bytes:,}-byte cap; stopped at "
-                                               f"{written:,} bytes and removed the partial file")
-            if written % mib:  # the last part of a MiB
-                progress.update(1)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_open(path, "wb") as out, Progress(f"imdb_index: downloading {path.name}", total_mib, log, unit="MiB") as progress:
+        # iter_raw: keep the bytes as served (a .gz stays gzip even if the server
+        # labels it Content-Encoding: gzip).
+        for chunk in response.iter_raw(CHUNK_BYTES):
+            out.write(chunk)
+            before, written = written, written + len(chunk)
+            if written // mib > before // mib:  # whole MiB only: no line before the first
+                progress.update(written // mib - before // mib)
+            if written > max_bytes:
+                raise DatasetDownloadError(f"{response.url}: over the {max_bytes:,}-byte cap; stopped at "
+                                           f"{written:,} bytes and removed the partial file")
+        if written % mib:  # the last part of a MiB
+            progress.update(1)
         if expected is not None and written != expected:
             raise DatasetDownloadError(f"{response.url}: got {written} of {expected} bytes")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return written

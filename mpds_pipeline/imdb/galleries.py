@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .archive import PageArchive
+from .archive import ArchiveMode, PageArchive
 from .client import ClientSettings
 from .crawl import CrawlResult, crawl_partition
 from .ids import GALLERY_KIND
@@ -67,7 +67,7 @@ def crawl_galleries(
     settings: ClientSettings,
     *,
     min_solo_photos: int = DEFAULT_MIN_SOLO_PHOTOS,
-    archive_mode: str = "full",
+    archive_mode: ArchiveMode = "full",
     max_consecutive_blocks: int = 5,
     should_stop: Callable[[], str | None] | None = None,
     log=None,

@@ -29,7 +29,7 @@ from mpds_pipeline.imdb.page_data import (
     text_of,
 )
 from mpds_pipeline.imdb.person_photos import photos_from_html, photos_of
-from mpds_pipeline.imdb.records import ParseError, PersonRecord
+from mpds_pipeline.imdb.records import Era, ParseError, PersonRecord
 
 ACTOR_PROFESSIONS = frozenset({"actor", "actress"})
 
@@ -58,7 +58,7 @@ def profession_id(text: str) -> str | None:
     return _PROFESSION_IDS.get(words) or re.sub(r"[\s\-]+", "_", words)
 
 
-def _record(person_id: int, name: str, image: str | None, professions: list[str], era: str):
+def _record(person_id: int, name: str, image: str | None, professions: list[str], era: Era):
     unique = list(dict.fromkeys(p for p in professions if p))
     return PersonRecord(
         id=person_id,

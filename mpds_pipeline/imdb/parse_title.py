@@ -30,7 +30,7 @@ from mpds_pipeline.imdb.page_data import (
     meta_content,
     text_of,
 )
-from mpds_pipeline.imdb.records import ParseError, TitleRecord
+from mpds_pipeline.imdb.records import Era, ParseError, TitleRecord
 
 MAX_ACTORS = 15
 
@@ -183,7 +183,7 @@ def next_actors(objects: list[dict]) -> dict[str, str]:
     return dict(list(actors.items())[:MAX_ACTORS])
 
 
-def next_era(data: dict, objects: list[dict], from_urql: bool) -> str:
+def next_era(data: dict, objects: list[dict], from_urql: bool) -> Era:
     if from_urql:
         return "next-urql"
     if any("titleGenres" in obj or "castV2" in obj for obj in objects):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from typing import Final, Literal, get_args
 
 from mpds_pipeline.imdb import ids
 from mpds_pipeline.imdb.page_data import (
@@ -37,16 +38,16 @@ from mpds_pipeline.imdb.page_data import (
     is_media_image,
     text_of,
 )
-from mpds_pipeline.imdb.records import PersonPhoto
+from mpds_pipeline.imdb.records import GALLERY, STRIP, PersonPhoto, PhotoSource
 
 # Who a photo shows, as far as its tags or caption say (``photo_subject``).
-ALONE = "alone"  # this person and nobody else
-WITH_OTHERS = "with_others"  # this person among others
-NOT_NAMED = "not_named"  # other people only
-UNCAPTIONED = "uncaptioned"  # no caption and no tags: only a face count can tell
-SUBJECTS = (ALONE, WITH_OTHERS, NOT_NAMED, UNCAPTIONED)
+PhotoSubject = Literal["alone", "with_others", "not_named", "uncaptioned"]
+SUBJECTS: tuple[PhotoSubject, ...] = get_args(PhotoSubject)
+ALONE: Final = "alone"  # this person and nobody else
+WITH_OTHERS: Final = "with_others"  # this person among others
+NOT_NAMED: Final = "not_named"  # other people only
+UNCAPTIONED: Final = "uncaptioned"  # no caption and no tags: only a face count can tell
 
-STRIP, GALLERY = "strip", "gallery"
 CDN_IMAGE_BASE = "https://m.media-amazon.com/images/M/"
 
 _LINK_IMG_RE = re.compile(rb"<a\b([^>]*)>\s*<img\b([^>]*)>", re.I)
@@ -77,7 +78,7 @@ def caption_subject(caption: str, name: str) -> str:
     return ALONE if people == wanted else WITH_OTHERS
 
 
-def photo_subject(photo: PersonPhoto, person_id: int, name: str | None) -> str:
+def photo_subject(photo: PersonPhoto, person_id: int, name: str | None) -> PhotoSubject:
     """Tags decide when the page gives them; else the caption; else UNCAPTIONED (only a
     face count can tell, later)."""
     if photo.tagged_ids:
@@ -97,13 +98,13 @@ def solo_photo_count(photos: list[PersonPhoto], person_id: int, name: str | None
 
 # --- Next.js / API image nodes ---------------------------------------------------------------
 
-def photos_from_next_data(data: object, source: str = STRIP) -> list[PersonPhoto]:
+def photos_from_next_data(data: object, source: PhotoSource = STRIP) -> list[PersonPhoto]:
     """Every ``images.edges[].node`` photo at the shallowest depth that has any, in order
     (a gallery page or an image API answer, whose wrapper objects vary)."""
     return photos_of(find_objects_with(data, "images", NON_DATA_KEYS), source)
 
 
-def photos_of(objects: list[dict], source: str = STRIP) -> list[PersonPhoto]:
+def photos_of(objects: list[dict], source: PhotoSource = STRIP) -> list[PersonPhoto]:
     """The ``images.edges[].node`` photos of the given objects (a person page's person
     objects: a deeper search would find the images of other titles and people)."""
     photos: list[PersonPhoto] = []
@@ -142,7 +143,7 @@ def _positive_int(value: object) -> int | None:
 
 # --- classic and mobile markup -----------------------------------------------------------
 
-def photos_from_html(page: bytes, person_id: int, source: str = STRIP) -> list[PersonPhoto]:
+def photos_from_html(page: bytes, person_id: int, source: PhotoSource = STRIP) -> list[PersonPhoto]:
     """The photo links of a classic or mobile person page (or gallery page) of ``person_id``.
 
     Only links to this person's media viewer count: the primary image (``#name-poster``)

@@ -6,11 +6,20 @@ Parquet, curation reads them. Field names match the Parquet columns.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Final, Literal, get_args
 
-Era = Literal["classic", "classic-jsonld", "next", "next-urql", "next-2025", "mobile", "unknown"]
+# The page layout a record was parsed from (see parse_title.py and parse_person.py), or
+# "release" for a movie read from a released MPDS meta.csv (curate/rehydrate.py).
+Era = Literal["classic", "classic-jsonld", "next", "next-urql", "next-2025", "mobile", "release", "unknown"]
+# What one attempted id ended in (classify.py decides it); exactly one per id.
 FetchStatus = Literal["ok", "missing", "redirect", "blocked", "failed"]
-FETCH_STATUSES: tuple[str, ...] = ("ok", "missing", "redirect", "blocked", "failed")
+FETCH_STATUSES: tuple[FetchStatus, ...] = get_args(FetchStatus)
+# After these an id is not fetched again; "blocked" and "failed" are retried by a rerun.
+FINAL_STATUSES: frozenset[FetchStatus] = frozenset({"ok", "missing", "redirect"})
+# Where a person photo came from: the person page's strip, or /name/nm…/mediaindex.
+PhotoSource = Literal["strip", "gallery"]
+STRIP: Final = "strip"
+GALLERY: Final = "gallery"
 
 
 @dataclass
@@ -27,7 +36,7 @@ class TitleRecord:
     synopsis: str | None = None
     certificate: str | None = None
     is_adult: bool = False
-    era: str = "unknown"
+    era: Era = "unknown"
 
     def to_dict(self) -> dict:
         return {"kind": "title", **asdict(self)}
@@ -48,7 +57,7 @@ class PersonPhoto:
     width: int | None = None
     height: int | None = None
     tagged_ids: list[int] | None = None
-    source: str = "strip"  # "strip" (the person page) or "gallery" (/name/nm…/mediaindex)
+    source: PhotoSource = "strip"
 
 
 @dataclass
@@ -58,7 +67,7 @@ class PersonRecord:
     image_url: str | None
     professions: list[str] = field(default_factory=list)
     is_actor: bool = False
-    era: str = "unknown"
+    era: Era = "unknown"
     photos: list[PersonPhoto] = field(default_factory=list)
 
     def to_dict(self) -> dict:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from PIL import Image
 
@@ -35,14 +36,15 @@ from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL
 from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline, prompt_with_actor_tokens
 from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token
 
-METHOD_KINDS = ("sd", "lora", "multicondition", "folder")
+MethodKind = Literal["sd", "lora", "multicondition", "folder"]  # see the module doc
+METHOD_KINDS: tuple[MethodKind, ...] = get_args(MethodKind)
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 @dataclass
 class MethodSpec:
     name: str  # column/row label in the report, and the output folder name
-    kind: str  # one of METHOD_KINDS
+    kind: MethodKind
     model: str = DEFAULT_BASE_MODEL
     lora_dir: Path | None = None
     embeddings_dir: Path | None = None

@@ -40,8 +40,7 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-ATTENTION_MODES = ("hard", "bias")
-GUIDANCE_BRANCHES = ("p", "a", "c")  # the conditional rows; row 0 (the empty prompt) has nothing to constrain
+from .choices import ATTENTION_MODES, GUIDANCE_BRANCHES, AttentionMode, GuidanceBranch
 
 MASK_ALIGNMENT = 8  # elements; the memory-efficient attention kernel's stride alignment for a bias
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the image
@@ -56,9 +55,9 @@ class LocalizedAttentionSettings:
     """
 
     enabled: bool = True
-    mode: str = "hard"
+    mode: AttentionMode = "hard"
     bias: float = 5.0
-    branches: tuple[str, ...] = GUIDANCE_BRANCHES
+    branches: tuple[GuidanceBranch, ...] = GUIDANCE_BRANCHES
 
     def __post_init__(self):
         if self.mode not in ATTENTION_MODES:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -283,7 +283,11 @@ class FidResult:
     warning: str | None = None
 
 
-_RESAMPLING = {
+# How images are resized to the FID network's input (PIL's filters).
+ResizeMethod = Literal["bicubic", "bilinear", "lanczos", "nearest"]
+# The named FID feature settings; a URL or a .pth/.pt path also works (fid_extractor_from_setting).
+FidFeatures = Literal["inception", "inception-random", "clip"]
+_RESAMPLING: dict[ResizeMethod, Image.Resampling] = {
     "bicubic": Image.Resampling.BICUBIC,
     "bilinear": Image.Resampling.BILINEAR,
     "lanczos": Image.Resampling.LANCZOS,
@@ -291,7 +295,7 @@ _RESAMPLING = {
 }
 
 
-def image_features(images: Sequence[Image.Image | Path], extractor: FeatureExtractor, resize: int, resize_method: str, batch_size: int = 32) -> np.ndarray:
+def image_features(images: Sequence[Image.Image | Path], extractor: FeatureExtractor, resize: int, resize_method: ResizeMethod, batch_size: int = 32) -> np.ndarray:
     chunks = []
     for start in range(0, len(images), batch_size):
         batch = []
@@ -307,7 +311,7 @@ def fid(
     fake_images: Sequence[Image.Image | Path],
     feature_extractor: FeatureExtractor,
     resize: int = 299,
-    resize_method: str = "bicubic",
+    resize_method: ResizeMethod = "bicubic",
 ) -> FidResult:
     """FID between two image sets (PIL images or paths), with its protocol and a sample-size warning."""
     if len(real_images) < 2 or len(fake_images) < 2:
@@ -317,7 +321,7 @@ def fid(
     return _fid_from_features(real, fake, feature_extractor, resize, resize_method)
 
 
-def _fid_from_features(real: np.ndarray, fake: np.ndarray, extractor: FeatureExtractor, resize: int, resize_method: str) -> FidResult:
+def _fid_from_features(real: np.ndarray, fake: np.ndarray, extractor: FeatureExtractor, resize: int, resize_method: ResizeMethod) -> FidResult:
     dim = real.shape[1]
     if min(len(real), len(fake)) < dim:
         value = frechet_distance_from_features(real, fake)
@@ -415,9 +419,9 @@ class BenchmarkReportSettings:
     clip_s_model: str = DEFAULT_CLIP_S_MODEL
     pickscore_model: str = DEFAULT_PICKSCORE_MODEL
     pickscore_processor: str = DEFAULT_PICKSCORE_PROCESSOR
-    fid_extractor: str = "inception"  # see fid_extractor_from_setting
+    fid_extractor: FidFeatures | str = "inception"  # see fid_extractor_from_setting
     fid_resize: int = 299
-    fid_resize_method: str = "bicubic"
+    fid_resize_method: ResizeMethod = "bicubic"
     metric_image_size: int = 512  # every image resized to this square (bicubic) before CLIP and PickScore
     baselines: list[str] | None = None  # preference columns; None: methods of kind "sd" or "folder"
     grid_prompts: int = 4

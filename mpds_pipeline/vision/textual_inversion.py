@@ -16,6 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from mpds_pipeline.imdb.ids import person_code
 from mpds_pipeline.progress import Progress, ProgressLog
@@ -24,6 +25,9 @@ from mpds_pipeline.vision.diffusion_loss import diffusion_loss
 from mpds_pipeline.vision.frozen_sd import FrozenStableDiffusion, load_frozen_sd
 from mpds_pipeline.vision.latent_cache import LatentCache, cache_latents
 from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL
+
+# An actor with fewer face crops than ``min_images``: "warn" (train anyway) or "skip".
+TooFewImages = Literal["warn", "skip"]
 
 PROMPT_TEMPLATES = (
     "a photo of {}",
@@ -59,13 +63,13 @@ class TextualInversionSettings:
     templates: tuple[str, ...] = PROMPT_TEMPLATES
     min_images: int = 3  # the paper's 3-5 face crops per actor
     max_images: int = 5  # more are cut to the first max_images (callers pass the best first)
-    too_few_images: str = "warn"  # fewer than min_images: "warn" (train anyway) or "skip"
+    too_few_images: TooFewImages = "warn"
     seed: int = 0
     mixed_precision: Precision = "auto"  # device.py: bf16/fp16 for the frozen VAE and UNet on CUDA, fp32 on CPU
     device: str | None = None  # device.py: None or "auto" is cuda when available
 
 
-TOO_FEW_POLICIES = ("warn", "skip")
+TOO_FEW_POLICIES: tuple[TooFewImages, ...] = get_args(TooFewImages)
 
 
 @dataclass
