@@ -4,7 +4,7 @@ from dagster import Definitions
 from .assets.ablations import swap_ablations
 from .assets.actor_photos import actor_photos
 from .assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
-from .assets.crawl import crawl_assets, crawl_checks
+from .assets.crawl import crawl_assets
 from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
 from .assets.freshness import freshness_schedules, freshness_sensors, imdb_index
 from .assets.generation import generation_assets
@@ -12,7 +12,7 @@ from .assets.jobs import named_jobs
 from .resources import DataDirResource, ImdbClientResource, ModelsResource
 from .scaling import scaling_jobs
 
-export, export_contract = build_export_asset([movies, poster_images, actors, actor_images, actor_photos, poster_prompts])
+export = build_export_asset([movies, poster_images, actors, actor_images, actor_photos, poster_prompts])
 
 defs = Definitions(
     assets=[
@@ -24,7 +24,6 @@ defs = Definitions(
         *generation_assets,
         swap_ablations,
     ],
-    asset_checks=[*crawl_checks, export_contract],
     jobs=[*named_jobs, *scaling_jobs],
     schedules=freshness_schedules,
     sensors=[*freshness_sensors, rectifications_sensor],

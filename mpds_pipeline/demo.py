@@ -42,7 +42,6 @@ TINY_GENERATION_CONFIG = {
     # again for each of the seven steps (about 7 s each here), longer than the tiny models run.
     "execution": {"config": {"in_process": {}}},
 }
-GENERATION_CONFIG_NAME = "demo_generation.yaml"
 
 
 def free_port() -> int:
@@ -75,8 +74,8 @@ def write_demo_settings(layout: DataLayout, titles: int, persons: int) -> dict[s
         "MPDS_TITLE_IDS": f"1-{titles}",
         "MPDS_PERSON_IDS": f"1-{persons}",
         "MPDS_PARTITION_SIZE": str(DEMO_PARTITION_SIZE),
-        "MPDS_BLIP2_MODEL": os.environ.get("MPDS_BLIP2_MODEL") or str(tiny_blip2_dir(layout.root)),
-        **tiny_diffusion_settings(layout.root),
+        "MPDS_BLIP2_MODEL": os.environ.get("MPDS_BLIP2_MODEL") or str(tiny_blip2_dir(layout)),
+        **tiny_diffusion_settings(layout),
     }
     write_settings_file(layout.settings_file, values, "Written by `mpds demo`: the tiny random models and id ranges its runs used.\n"
                         "Every run over this data directory reads it; a variable set in the environment wins.")
@@ -96,11 +95,11 @@ def demo_environment(layout: DataLayout, port: int) -> dict[str, str]:
     }
 
 
-def tiny_diffusion_settings(data_dir: Path) -> dict[str, str]:
+def tiny_diffusion_settings(layout: DataLayout) -> dict[str, str]:
     """Tiny random SD, ControlNet and CLIP models (32 px), built once and loaded by path."""
     from .vision.tiny_sd import ensure_tiny_models
 
-    paths = ensure_tiny_models(data_dir / "models" / "tiny-diffusion")
+    paths = ensure_tiny_models(layout.tiny_diffusion_dir)
     return {
         "MPDS_SD_MODEL": str(paths.sd),
         "MPDS_CONTROLNET_MODEL": str(paths.controlnet),
@@ -114,14 +113,11 @@ def tiny_diffusion_settings(data_dir: Path) -> dict[str, str]:
     }
 
 
-def tiny_blip2_dir(data_dir: Path) -> Path:
+def tiny_blip2_dir(layout: DataLayout) -> Path:
     """A tiny randomly initialised BLIP-2, saved once, loaded through the real code path."""
-    from .vision.tiny_blip2 import save_tiny_blip2
+    from .vision.tiny_blip2 import ensure_tiny_blip2
 
-    folder = data_dir / "models" / "tiny-blip2"
-    if not (folder / "config.json").exists():
-        save_tiny_blip2(folder)
-    return folder
+    return ensure_tiny_blip2(layout.tiny_blip2_dir)
 
 
 @dataclass(frozen=True)
@@ -180,7 +176,7 @@ def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
     layout = DataLayout(Path(data_dir or os.environ.get("MPDS_DATA_DIR") or "data/demo").resolve())
     layout.root.mkdir(parents=True, exist_ok=True)
     write_demo_settings(layout, titles, persons)
-    generation_config = layout.root / GENERATION_CONFIG_NAME
+    generation_config = layout.demo_generation_config
     generation_config.write_text(json.dumps(TINY_GENERATION_CONFIG, indent=1))  # JSON is YAML
     port = free_port()
     server = start_sample_server(port)
@@ -220,11 +216,11 @@ def print_summary(root: Path) -> None:
     layout = DataLayout(root)
     titles = read_records(layout.records_dir("title"), "title")
     persons = read_records(layout.records_dir("person"), "person")
-    decisions = read_table(layout.curated_dir / "movie_decisions.parquet", missing_ok=True)
+    decisions = read_table(layout.movie_decisions_file, missing_ok=True)
     print()
     print(f"title records:  {len(titles):5d} in {layout.records_dir('title')}")
     print(f"person records: {len(persons):5d} in {layout.records_dir('person')}")
-    print(f"raw pages (WARC): {layout.root / 'crawl'}")
+    print(f"raw pages (WARC): {layout.crawl_dir}")
     crawl = _crawl_skips(layout)
     if crawl:
         print("title crawl with the dataset index: " + ", ".join(f"{k} {v}" for k, v in crawl.items()))
@@ -233,27 +229,27 @@ def print_summary(root: Path) -> None:
         print(f"movies kept: {kept} of {len(decisions)}; dropped by reason:")
         for reason, count in decisions.loc[~decisions["kept"], "drop_reason"].value_counts().items():
             print(f"  {reason:12s} {count}")
-    export = layout.export_dir
-    if (export / "posters.csv").exists():
+    export = layout.export
+    if export.posters_csv.exists():
         import pandas as pd
 
-        posters = pd.read_csv(export / "posters.csv")
-        actors = pd.read_csv(export / "actors.csv")
-        print(f"export: {export}  ({len(posters)} posters, {len(actors)} actors; meta.csv, posters.csv, actors.csv, Parquet, posters/metadata.jsonl)")
-        print(f"statistics: {export / 'stats'}")
-    photos = read_table(layout.curated_dir / "actor_photos.parquet", missing_ok=True)
+        posters = pd.read_csv(export.posters_csv)
+        actors = pd.read_csv(export.actors_csv)
+        print(f"export: {export.path}  ({len(posters)} posters, {len(actors)} actors; meta.csv, posters.csv, actors.csv, Parquet, posters/metadata.jsonl)")
+        print(f"statistics: {export.stats.path}")
+    photos = read_table(layout.actor_photos_file, missing_ok=True)
     if not photos.empty:
         per_actor = photos.groupby("actor_id").size()
         print(f"actor photos: {int(per_actor.between(3, 5).sum())} actors with 3-5 face crops (512x512), "
-              f"{len(photos)} crops in {layout.actor_crops_dir}; export/actor_photos.csv")
-    swaps = sorted((layout.benchmark_dir / "swaps").glob("*.png"))
+              f"{len(photos)} crops in {layout.actor_crops_dir}; {export.actor_photos_csv}")
+    swaps = sorted(layout.swaps.path.glob("*.png"))
     if swaps:
         print("swap ablations (Fig. 5): " + ", ".join(str(path) for path in swaps))
-    table = layout.benchmark_dir / "report" / "benchmark_table.md"
+    table = layout.benchmark_report.table_markdown
     if table.exists():
-        print(f"benchmark ({layout.benchmark_dir / 'report'}; tiny random models, so the numbers only show the chain runs):")
+        print(f"benchmark ({layout.benchmark_report.path}; tiny random models, so the numbers only show the chain runs):")
         print(table.read_text())
-    if (export / "posters.csv").exists():
+    if export.posters_csv.exists():
         print("note: the demo captions posters with a tiny randomly initialised BLIP-2, so its captions are noise;")
         print("      see README 'The real run' for the real model on a GPU.")
     print()

@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .layout import DATA_DIR_ENV, DataLayout, default_data_dir
+from .layout import DATA_DIR_ENV, DataLayout, dagster_config_file, default_data_dir
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 # A launched run still queued after this long waits for a daemon that is not there.
@@ -36,7 +36,7 @@ def ensure_instance(home: Path, replace: bool = False) -> Path:
     """A Dagster home with the project's instance config: copied once and then left as
     the user may have edited it, unless ``replace`` (the demo's own instance)."""
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
+    config = dagster_config_file(home)
     if replace or not config.exists():
         if not REPO_DAGSTER_YAML.is_file():  # a package installed without its repository
             raise FileNotFoundError(f"no dagster.yaml at {REPO_DAGSTER_YAML} to copy into {home}: "

@@ -54,7 +54,7 @@ def pipeline(tmp_path_factory):
     from mpds_pipeline.assets.captions import poster_prompts, rectifications, vision_prompts
     from mpds_pipeline.assets.crawl import person_assets, title_assets
     from mpds_pipeline.assets.curation import actor_images, actors, dataset_statistics, movies, poster_images
-    from mpds_pipeline.definitions import export, export_contract
+    from mpds_pipeline.definitions import export
     from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource
     from mpds_pipeline.sample_server import SampleImdbServer
     from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
@@ -72,8 +72,8 @@ def pipeline(tmp_path_factory):
             "models": ModelsResource(blip2=str(save_tiny_blip2(root / "tiny-blip2")), device="cpu"),
         }
 
-        def run(assets, partition=None, checks=()):
-            result = materialize([*assets, *checks], partition_key=partition, resources=resources, instance=instance)
+        def run(assets, partition=None):
+            result = materialize(assets, partition_key=partition, resources=resources, instance=instance)
             assert result.success
             return result
 
@@ -81,5 +81,5 @@ def pipeline(tmp_path_factory):
         run(person_assets, PERSON_KEY)
         curated = run([movies, actors, actor_images, actor_photos, dataset_statistics])
         run([poster_images, vision_prompts], TITLE_KEY)
-        final = run([rectifications, poster_prompts, export], checks=[export_contract])
+        final = run([rectifications, poster_prompts, export])
     return {"root": root / "data", "resources": resources, "instance": instance, "final": final, "curated": curated}

@@ -3,6 +3,8 @@ selection rules end to end against the sample server, reuse on rerun, and the ex
 from __future__ import annotations
 
 import random
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -176,6 +178,35 @@ def test_an_undecodable_photo_is_dropped_with_its_reason(photos_run, tmp_path):
     result = ap.crop_actor_photos(plan, tmp_path / "crops", workers=1)
     (row,) = result.decisions[result.decisions["decision"] == "undecodable"].to_dict("records")
     assert row["variant"] == 2 and "truncated" in row["detail"].lower() and str(broken) in result.decode_failures
+
+
+def test_decoded_photos_are_reported_to_their_download_manifest(photos_run, tmp_path):
+    """Like captioning: each photo the face step decodes raises its manifest row to
+    "decoded" (stage face_crops), and one that does not decode turns the row invalid, in
+    the folder it was downloaded to (actor_images' primaries, or this step's photos)."""
+    primary, photos_dir = (Path(shutil.copytree(d, tmp_path / d.name)) for d in photos_run["dirs"][:2])
+    plan = ap.plan_actor_photos(photos_run["actors"][photos_run["actors"]["id"] == 4], photos_run["persons"])
+    ap.attach_files(plan, ap_manifest(primary), primary, ap_manifest(photos_dir), photos_dir)
+    victim = plan.candidates[4][1].path
+    assert victim.parent == photos_dir and ap_manifest(photos_dir).set_index("file_name").loc[victim.name, "status"] == "ok"
+    victim.write_bytes(victim.read_bytes()[:3000])  # truncated after the download verified it
+
+    result = ap.crop_actor_photos(plan, tmp_path / "crops", workers=1)
+
+    row = ap_manifest(photos_dir).set_index("file_name").loc[victim.name]
+    assert row["status"] == "invalid" and row["decoded_by"] == "face_crops"
+    assert row["reason"].startswith("does not decode (face_crops): ") and "truncated" in row["reason"].lower()
+    assert list(result.decode_failures) == [str(victim)] and result.manifest_updates.failed == 1
+    # The photos that decoded are "decoded" in their manifests (the fixture's own run set
+    # them already in the folders copied here: unchanged now).
+    decoded = [c.path for c in plan.candidates[4] if c.path is not None and c.path != victim]
+    assert decoded and result.manifest_updates.decoded + result.manifest_updates.unchanged == len(decoded)
+    for path in decoded:
+        row = ap_manifest(path.parent).set_index("file_name").loc[path.name]
+        assert (row["status"], row["verified"], row["decoded_by"]) == ("ok", "decoded", "face_crops")
+    # A second run decodes nothing new and changes nothing.
+    again = ap.crop_actor_photos(plan, tmp_path / "crops2", workers=1)
+    assert (again.manifest_updates.decoded, again.manifest_updates.failed) == (0, 0)
 
 
 def ap_manifest(folder):

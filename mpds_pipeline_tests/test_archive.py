@@ -44,7 +44,7 @@ def test_roundtrip_keeps_only_final_responses(tmp_path):
     assert records[2].redirect_id == 2 and records[2].headers["location"] == "/title/tt0000002/"
     assert records[0].fetched_at.startswith("2026-01-02T03:04:05")
     assert reopened.archived_ids("title") == {1, 2, 3}
-    assert reopened.archived_urls() == {r.url for r in records}
+    assert {r.url for r in reopened.iter_responses(with_bodies=False)} == {r.url for r in records}
     # Standard readers see a valid gzip WARC.
     assert gzip.decompress((tmp_path / "pages.warc.gz").read_bytes()).startswith(b"WARC/1.")
     with open(tmp_path / "pages.warc.gz", "rb") as fh:

@@ -4,11 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mpds_pipeline.vision.caption_control import (
-    CaptionControlSettings,
-    render_caption_control,
-    render_caption_controls,
-)
+from mpds_pipeline.vision.caption_control import CaptionControlSettings, render_caption_controls
+
+from .caption_controls import render_caption_control
 
 
 def test_canny_control_is_512_rgb_with_edges_where_the_text_is():

@@ -148,7 +148,7 @@ def test_no_request_leaves_after_the_nth_consecutive_block(server, tmp_path):
         crawl_partition("title", range(1, 21), settings, tmp_path, max_consecutive_blocks=2)
     assert server.request_count("/title/") == 2
     result = excinfo.value.result
-    assert result.requests_made == 2 and len(result.blocked_ids()) == 2
+    assert result.requests_made == 2 and sum(o.status == "blocked" for o in result.outcomes) == 2
     assert len(result.unattempted_ids) == 18
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import DagsterInstance, materialize
 
 from mpds_pipeline.assets.curation import movies, poster_images
-from mpds_pipeline.definitions import export, export_contract
+from mpds_pipeline.definitions import export
 from mpds_pipeline.resources import DataDirResource, ImdbClientResource
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
@@ -58,7 +58,7 @@ def test_release_rebuilds_the_dataset_without_a_crawl(tmp_path):
         assert metadata["release_bad_rows"].value == 1
         assert "row" in metadata["release_errors_preview"].value and "id" in metadata["release_errors_preview"].value
         assert materialize([poster_images], partition_key=KEY, resources=resources, instance=instance).success
-        final = materialize([export, export_contract], resources=resources, instance=instance)
+        final = materialize([export], resources=resources, instance=instance)
         assert final.success
         assert not [p for p in server.request_log if p.startswith(("/title/", "/name/"))]  # no page crawled
 

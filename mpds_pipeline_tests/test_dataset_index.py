@@ -19,7 +19,6 @@ import pytest
 
 from mpds_pipeline.imdb.dataset_files import (
     DatasetDownloadError,
-    download_dataset_files,
     fetch_dataset_files,
 )
 from mpds_pipeline.imdb.dataset_index import (
@@ -28,13 +27,13 @@ from mpds_pipeline.imdb.dataset_index import (
     TITLES_SCHEMA,
     actor_ids,
     build_index,
-    cast_of,
     has_index,
     ids_to_crawl,
     index_title_facts,
     max_person_id,
     max_title_id,
 )
+from mpds_pipeline.layout import IndexFolder
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "imdb-datasets"
 
@@ -179,7 +178,7 @@ def test_ids_to_crawl_on_a_sub_range_and_beyond_the_index(ocheretko_index):
     assert top == ids[-1]
     crawl = ids_to_crawl(out, top, top + 5, skip_adult=False)
     assert list(crawl) == [top, top + 1, top + 2, top + 3, top + 4, top + 5]
-    assert crawl.beyond_index == 5 and crawl.skipped_total == 0
+    assert crawl.beyond_index == 5 and sum(crawl.skipped.values()) == 0
     closed = ids_to_crawl(out, top, top + 5, skip_adult=False, probe_beyond_index=False)
     assert list(closed) == [top] and closed.skipped["not_in_index"] == 5
 
@@ -196,17 +195,16 @@ def test_actor_ids_follow_primary_profession(ocheretko_index):
     assert actor_ids(out, []) == set()
 
 
-def test_cast_of_lists_actors_in_billing_order(ocheretko_index):
+def cast_in_index(index_dir: Path, title_id: int) -> list[int]:
+    """The title's actor and actress principals in the index, in billing order."""
+    principals = pq.read_table(IndexFolder(index_dir).table("principals")).to_pylist()
+    return [p["person_id"] for p in sorted(principals, key=lambda p: p["ordering"])
+            if p["title_id"] == title_id and p["category"] in ("actor", "actress")]
+
+
+def test_the_index_keeps_the_cast_in_billing_order(ocheretko_index):
     out, _ = ocheretko_index
-    cast = cast_of(out, [9806258])
-    principals = pq.read_table(out / "principals.parquet").to_pylist()
-    expected = sorted(
-        (p["ordering"], p["person_id"])
-        for p in principals
-        if p["title_id"] == 9806258 and p["category"] in ("actor", "actress")
-    )
-    assert cast[9806258] == [person for _, person in expected]
-    assert cast[9806258][0] == 1147982
+    assert cast_in_index(out, 9806258)[0] == 1147982
 
 
 # --- generated files: gzip, quotes, malformed rows ---------------------------------------
@@ -323,7 +321,7 @@ def dataset_server(tmp_path):
 def test_download_streams_files_and_skips_unchanged(dataset_server, tmp_path):
     base_url, served, server = dataset_server
     dest = tmp_path / "downloads"
-    paths = download_dataset_files(base_url, dest)
+    paths = fetch_dataset_files(base_url, dest).paths
     names = ["title.basics.tsv.gz", "name.basics.tsv.gz", "title.principals.tsv.gz"]
     assert paths == [dest / name for name in names]
     for name in names:
@@ -358,7 +356,7 @@ def test_download_of_a_missing_file_fails_and_leaves_nothing(dataset_server, tmp
     base_url, _, _ = dataset_server
     dest = tmp_path / "downloads"
     with pytest.raises(DatasetDownloadError, match="HTTP 404"):
-        download_dataset_files(base_url, dest, names=["title.ratings.tsv.gz"])
+        fetch_dataset_files(base_url, dest, names=["title.ratings.tsv.gz"])
     assert list(dest.iterdir()) == []
 
 
@@ -400,7 +398,7 @@ def test_sample_server_datasets_agree_with_the_sample_pages(tmp_path):
     expected_actors = {i for i, p in persons.items() if p["status"] == "ok" and p["is_actor"]}
     assert actor_ids(tmp_path / "index") == expected_actors
     first_ok = min(pages - adult)
-    assert cast_of(tmp_path / "index", [first_ok]).get(first_ok, []) == [pid for pid, _ in truth[first_ok]["cast"]]
+    assert cast_in_index(tmp_path / "index", first_ok) == [pid for pid, _ in truth[first_ok]["cast"]]
 
 
 def test_sample_datasets_are_byte_stable_so_downloads_see_them_unchanged(tmp_path):

@@ -68,13 +68,14 @@ def test_the_same_through_dagster(server, blip2, tmp_path):
     from dagster import DagsterInstance, materialize
 
     from mpds_pipeline.assets.captions import vision_prompts
-    from mpds_pipeline.assets.curation import MOVIES_FILE, poster_images
+    from mpds_pipeline.assets.curation import poster_images
     from mpds_pipeline.curate.store import write_table
     from mpds_pipeline.definitions import export
+    from mpds_pipeline.layout import DataLayout
     from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource
 
     data = tmp_path / "data"
-    write_table(movies_for(server), data / "curated" / MOVIES_FILE)
+    write_table(movies_for(server), DataLayout(data).movies_file)
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("title_ranges", [PARTITION])
     resources = {

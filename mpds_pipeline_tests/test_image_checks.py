@@ -15,7 +15,6 @@ from mpds_pipeline.curate.image_checks import ImageLimits, check_structure, deco
 from mpds_pipeline.curate.manifest import (
     CAPTIONING,
     LORA_LATENTS,
-    MANIFEST_NAME,
     manifest_lock,
     merge_into_manifest,
     read_manifest,
@@ -23,6 +22,7 @@ from mpds_pipeline.curate.manifest import (
     record_poster_decode_results,
     verification_counts,
 )
+from mpds_pipeline.layout import ImageFolder
 
 from .image_samples import jpeg_claiming, noise_image, png_bomb, undecodable_jpeg, with_exif_thumbnail
 
@@ -128,7 +128,7 @@ def test_a_manifest_from_before_verification_levels_reads_as_decoded(tmp_path):
     old = pa.table({"id": [1, 2], "variant": [1, 1], "file_name": ["1.jpg", "2.jpg"], "url": ["u1", "u2"],
                     "bytes": [9000, None], "width": [10, None], "height": [10, None], "format": ["JPEG", None],
                     "sha256": ["a", None], "status": ["ok", "too_small"], "reason": [None, "small"]})
-    pq.write_table(old, tmp_path / MANIFEST_NAME)
+    pq.write_table(old, ImageFolder(tmp_path).manifest)
     rows = read_manifest(tmp_path).set_index("id")
     assert (rows.loc[1, "verified"], rows.loc[1, "decoded_by"]) == ("decoded", "download")  # the old download decoded all
     assert pd.isna(rows.loc[2, "verified"])

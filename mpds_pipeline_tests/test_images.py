@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 from mpds_pipeline.curate.images import (
-    MANIFEST_NAME,
     ImageLimits,
     download_actor_images,
     download_images,
@@ -24,6 +23,7 @@ from mpds_pipeline.curate.images import (
 )
 from mpds_pipeline.curate.manifest import CAPTIONING, record_decode_results
 from mpds_pipeline.imdb.client import ClientSettings
+from mpds_pipeline.layout import ImageFolder
 
 from .image_samples import jpeg_claiming, noise_image, png_bomb, undecodable_jpeg
 
@@ -282,7 +282,7 @@ def test_a_run_saves_its_manifest_as_it_goes(server, tmp_path):
 
     def release_once_saved() -> None:
         deadline = time.monotonic() + 20
-        while not (tmp_path / MANIFEST_NAME).exists() and time.monotonic() < deadline:
+        while not ImageFolder(tmp_path).manifest.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         seen["ids"] = read_manifest(tmp_path)["id"].tolist()
         server.gate.set()

@@ -13,7 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # two torch threads per process thrash on the shared 2-core machine
 
-from mpds_pipeline.vision.caption_control import CaptionLayout, TextRegion, render_caption_control  # noqa: E402
+from mpds_pipeline.vision.caption_control import CaptionLayout, TextRegion  # noqa: E402
+
+from .caption_controls import render_caption_control  # noqa: E402
 from mpds_pipeline.vision.localized_attention import (  # noqa: E402
     LocalizedAttentionSettings,
     box_mask,

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 # One thread: on a shared 2-core machine two torch threads per process thrash (20x slower).
 torch.set_num_threads(1)
 
-from mpds_pipeline.vision.caption_control import render_caption_control  # noqa: E402
+from .caption_controls import render_caption_control  # noqa: E402
 from mpds_pipeline.vision.multicondition import (  # noqa: E402
     GuidanceScales,
     MultiConditionPipeline,

@@ -15,7 +15,6 @@ from mpds_pipeline.curate.prompts import (  # noqa: E402
     actor_prompt,
     TokenCounter,
     build_poster_prompts,
-    estimate_clip_tokens,
     integrated_prompt,
     load_clip_tokenizer,
     poster_caption,
@@ -136,6 +135,7 @@ def test_lower_priority_part_fills_room_a_longer_one_cannot(clip_tokenizer):
 
 
 def test_fallback_counter_is_conservative_and_keeps_the_same_order(clip_tokenizer):
+    estimate_clip_tokens = TokenCounter(None)
     text = integrated_prompt(VISION, MATRIX)  # no tokenizer: the estimate
     assert estimate_clip_tokens(text) <= 77
     assert real_count(clip_tokenizer, text) <= estimate_clip_tokens(text)

@@ -14,11 +14,11 @@ import pytest
 
 from datetime import datetime, timedelta, timezone
 
-from mpds_pipeline.curate.manifest import MANIFEST_NAME, MANIFEST_SCHEMA
+from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
 from mpds_pipeline.curate.rectify import load_rectifications, record_sensor_check
-from mpds_pipeline.layout import DataLayout
+from mpds_pipeline.layout import DataLayout, ImageFolder
 from mpds_pipeline.review import REVIEW_COLUMNS, load_review_items
-from mpds_pipeline.review.items import load_base_items, poster_prompts_file
+from mpds_pipeline.review.items import load_base_items
 from mpds_pipeline.review.state import ReviewState
 from mpds_pipeline.review.sample import FIRST_PARTITION, HOSTILE_TITLE, SECOND_PARTITION, write_sample_data
 from mpds_pipeline.review.server import UnsafeBindError, check_bind, main, make_review_server
@@ -105,7 +105,7 @@ def write_manifest(folder: Path, rows: list[tuple[int, str]]) -> None:
     """A download manifest: (id, status) per poster, file <id>.jpg."""
     records = [{"id": i, "variant": 1, "file_name": f"{i}.jpg", "url": f"https://m.media-amazon.com/{i}.jpg", "status": status}
                for i, status in rows]
-    pq.write_table(pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA), folder / MANIFEST_NAME)
+    pq.write_table(pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA), ImageFolder(folder).manifest)
 
 
 def test_loader_copes_with_missing_files(tmp_path):
@@ -195,10 +195,10 @@ def test_export_state_follows_the_remerge(client, data_dir):
     assert save(client, 12, "a steam train", "ann").status_code == 200
     assert client.get("/api/items/12").json()["export_state"] == "waiting_for_remerge"
 
-    prompts = pq.read_table(poster_prompts_file(layout)).to_pandas()
+    prompts = pq.read_table(layout.poster_prompts_file).to_pandas()
     prompts.loc[prompts["id"] == 12, "vision_prompt"] = "a steam train"
-    pq.write_table(pa.Table.from_pandas(prompts, preserve_index=False), poster_prompts_file(layout))
-    os.utime(poster_prompts_file(layout), ns=(2_000_000_000, 2_000_000_000))
+    pq.write_table(pa.Table.from_pandas(prompts, preserve_index=False), layout.poster_prompts_file)
+    os.utime(layout.poster_prompts_file, ns=(2_000_000_000, 2_000_000_000))
     assert client.get("/api/items/12").json()["export_state"] == "waiting_for_remerge"  # no export yet
     posters_csv = layout.export_dir / "posters.csv"
     posters_csv.parent.mkdir(parents=True)
@@ -301,7 +301,7 @@ def test_progress_counts_per_reviewer(client):
 
 
 def test_pipeline_changes_show_without_restart(client, data_dir):
-    path = poster_prompts_file(DataLayout(data_dir))
+    path = DataLayout(data_dir).poster_prompts_file
     table = pq.read_table(path).to_pandas()
     table.loc[table["id"] == 12, "text"] = "a new integrated text"
     pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
@@ -378,7 +378,7 @@ def test_loopback_server_refuses_foreign_host_header(data_dir, serve):
 
 
 def test_loader_builds_the_synopsis_prompt_without_poster_prompts(data_dir):
-    poster_prompts_file(DataLayout(data_dir)).unlink()
+    DataLayout(data_dir).poster_prompts_file.unlink()
     items = load_review_items(DataLayout(data_dir)).set_index("id")
     assert items.loc[10050, "synopsis_prompt"]== (
         "The Kid. Genres: Comedy, Drama. Starring: Actor 10050. The story of The Kid."

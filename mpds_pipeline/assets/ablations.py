@@ -6,6 +6,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from ..files import write_atomic
 from ..resources import DataDirResource, ModelsResource
 from .generation import GENERATION_GROUP, actor_embeddings, benchmark_prompts, lora_weights
 from .metadata import plot_image, preview_table, tabulate
@@ -31,18 +32,18 @@ def swap_ablations(context: AssetExecutionContext, config: SwapAblationsConfig, 
     from ..vision.swap_ablation import ACTOR_SWAP, CAPTION_SWAP, SwapSettings, swap_ablation_grids
 
     layout = data_dir.layout
-    rows = json.loads((layout.benchmark_dir / "prompts.json").read_text())
+    rows = json.loads(layout.benchmark_prompts_file.read_text())
     settings = SwapSettings(
         n_actors=config.n_actors, n_prompts=config.n_prompts, num_inference_steps=config.num_inference_steps,
         height=config.height, width=config.width, scales=GuidanceScales(config.s1, config.s2, 0.0), seed=config.seed,
         device=models.device,
     )
-    lora = layout.models_dir / "lora"
+    lora = layout.lora_dir
     result = swap_ablation_grids(rows, models.stable_diffusion, lora if lora.exists() else None,
-                                 layout.models_dir / "actor_embeddings", layout.benchmark_dir / "swaps", settings,
+                                 layout.actor_embeddings_dir, layout.swaps.path, settings,
                                  context.log.info)
     cells = pd.DataFrame(result.cells)
-    (layout.benchmark_dir / "swaps" / "cells.csv").write_text(cells.to_csv(index=False))
+    write_atomic(layout.swaps.cells_csv, cells.to_csv(index=False))
     if result.metadata()["actor_prompt_cut_words"]:
         context.log.warning(f"{result.metadata()['actor_prompt_cut_words']} prompt words were cut to keep the actor tokens in CLIP's window")
     return MaterializeResult(metadata=tabulate({
@@ -50,5 +51,5 @@ def swap_ablations(context: AssetExecutionContext, config: SwapAblationsConfig, 
         "one_caption_different_actors": plot_image(context, result.grids[CAPTION_SWAP], "one caption, different actors"),
         "one_actor_different_captions": plot_image(context, result.grids[ACTOR_SWAP], "one actor, different captions"),
         "cells_table": preview_table(cells[["grid", "column", "prompt_id", "actor_prompt"]], limit=20),
-        "folder": MetadataValue.path(str(layout.benchmark_dir / "swaps")),
+        "folder": MetadataValue.path(str(layout.swaps.path)),
     }))

@@ -7,12 +7,10 @@ matched to the primary headshot, and the kept crops are written at 512x512.
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
-from .curation import ACTORS_FILE, CURATE_GROUP, actor_images
+from .curation import CURATE_GROUP, actor_images
 from .metadata import counts_table, plot_image, preview_table, tabulate
-
-ACTOR_PHOTOS_FILE, ACTOR_PHOTO_DECISIONS_FILE = "actor_photos.parquet", "actor_photo_decisions.parquet"
-
 
 class ActorPhotosConfig(Config):
     min_photos: int = Field(3, description="fewer crops than this are reported per actor (the paper: 3-5)")
@@ -29,7 +27,7 @@ class ActorPhotosConfig(Config):
     min_bytes: int = Field(5120, description="photos smaller than this are dropped (the paper's 5 KB)")
 
 
-@asset(group_name=CURATE_GROUP, deps=[actor_images], kinds={"python", "jpeg", "parquet"}, pool="imdb_requests")
+@asset(group_name=CURATE_GROUP, deps=[actor_images], kinds={"python", "jpeg", "parquet"}, pool=IMDB_POOL)
 def actor_photos(context: AssetExecutionContext, config: ActorPhotosConfig, imdb: ImdbClientResource,
                  data_dir: DataDirResource) -> MaterializeResult:
     """Up to 5 face crops (512x512, head and shoulders) per actor: the primary image plus
@@ -49,31 +47,36 @@ def actor_photos(context: AssetExecutionContext, config: ActorPhotosConfig, imdb
                            match_faces=config.match_faces, match_distance=config.match_distance,
                            crop_size=config.crop_size, margin=config.margin),
     )
-    previous = (read_table(layout.curated_dir / ACTOR_PHOTOS_FILE, missing_ok=True),
-                read_table(layout.curated_dir / ACTOR_PHOTO_DECISIONS_FILE, missing_ok=True))
+    previous = (read_table(layout.actor_photos_file, missing_ok=True),
+                read_table(layout.actor_photo_decisions_file, missing_ok=True))
     result, download = build_actor_photos(
-        read_table(layout.curated_dir / ACTORS_FILE), read_records(layout.records_dir("person"), "person"),
+        read_table(layout.actors_file), read_records(layout.records_dir("person"), "person"),
         layout.actor_images_dir, layout.actor_photos_dir, layout.actor_crops_dir, imdb.client_settings(),
         settings, ImageLimits(min_bytes=config.min_bytes), context.log.info, previous=previous, workers=config.workers,
     )
     downloads = {f"download_{k}": v for k, v in download.metadata().items()}
     if result is None:
         raise Failure("IMDb's image CDN is blocking: rerun actor_photos later", metadata=downloads)
-    write_table(result.photos, layout.curated_dir / ACTOR_PHOTOS_FILE)
-    write_table(result.decisions, layout.curated_dir / ACTOR_PHOTO_DECISIONS_FILE)
+    write_table(result.photos, layout.actor_photos_file)
+    write_table(result.decisions, layout.actor_photo_decisions_file)
     metadata = result.metadata()
     if metadata["actors_under_min_photos"]:
         context.log.warning(f"{metadata['actors_under_min_photos']} of {result.actors} actors have fewer than "
-                            f"{settings.min_photos} face crops (see actor_photo_decisions.parquet for why)")
+                            f"{settings.min_photos} face crops (see {layout.actor_photo_decisions_file} for why)")
+    if result.decode_failures:
+        context.log.warning(f"{len(result.decode_failures)} downloaded photos did not decode: left out, and marked "
+                            "invalid in their download manifest")
     dropped = {k.removeprefix("dropped_"): v for k, v in metadata.items() if k.startswith("dropped_") and v}
     per_actor = result.photos.groupby("actor_id").agg(crops=("rank", "size"), sources=("source", lambda s: ", ".join(s)))
     sheet = contact_sheet(result.photos, layout.actor_crops_sheet)
     return MaterializeResult(metadata=tabulate({
         **{k: v for k, v in metadata.items() if not k.startswith("dropped_")},
         **downloads,
+        "manifest_rows_marked_decoded": result.manifest_updates.decoded,
+        "manifest_rows_marked_invalid": result.manifest_updates.failed,
         "drop_reasons": counts_table(dropped),
         "per_actor": preview_table(per_actor.reset_index(), limit=20),
         **({"crops": plot_image(context, sheet, "face crops, one row per actor")} if sheet else {}),
-        "table": MetadataValue.path(str(layout.curated_dir / ACTOR_PHOTOS_FILE)),
+        "table": MetadataValue.path(str(layout.actor_photos_file)),
         "crops_dir": MetadataValue.path(str(layout.actor_crops_dir)),
     }))

@@ -22,11 +22,10 @@ from ..resources import DataDirResource, ModelsResource
 from ..vision.device import Precision
 from .jobs import export_job
 from .partitions import TITLE_PARTITIONS
-from .curation import MOVIES_FILE, POSTER_PROMPTS_FILE, movies, poster_images
+from .curation import movies, poster_images
 from .metadata import counts_table, preview_table, tabulate, thumbnail_table
 
 PROMPTS_GROUP = "prompts"
-RECTIFIED_FILE, AUDIT_FILE, REJECTED_FILE = "rectified.parquet", "rectification_audit.parquet", "rectification_rejected.parquet"
 
 
 class CaptionConfig(Config):
@@ -72,7 +71,7 @@ def vision_prompts(context: AssetExecutionContext, config: CaptionConfig, models
 def _read_vision_prompts(layout) -> pd.DataFrame:
     from ..vision.captioner import read_captions
 
-    files = sorted((layout.prompts_dir / "vision_prompts").glob("*.parquet"))
+    files = sorted(layout.vision_prompts_dir.glob("*.parquet"))
     frames = [read_captions(f) for f in files]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "caption", "confidence", "error"])
 
@@ -96,11 +95,11 @@ def rectifications(data_dir: DataDirResource) -> MaterializeResult:
     from ..curate.store import read_table
 
     layout = data_dir.layout
-    movie_ids = set(read_table(layout.curated_dir / MOVIES_FILE)["id"].astype(int))
+    movie_ids = set(read_table(layout.movies_file)["id"].astype(int))
     result = _load_rectifications(layout, _read_vision_prompts(layout), movie_ids)
-    write_table(result.accepted, layout.prompts_dir / RECTIFIED_FILE)
-    write_table(result.audit, layout.prompts_dir / AUDIT_FILE)
-    write_table(result.rejected.astype({"row": "float64"}), layout.prompts_dir / REJECTED_FILE)
+    write_table(result.accepted, layout.rectified_file)
+    write_table(result.audit, layout.rectification_audit_file)
+    write_table(result.rejected.astype({"row": "float64"}), layout.rectification_rejected_file)
     counts = result.metadata()
     reasons = counts.pop("rejection_reasons")
     return MaterializeResult(
@@ -129,7 +128,7 @@ def poster_prompts(context: AssetExecutionContext, config: PosterPromptsConfig, 
     from ..curate.store import read_table, write_table
 
     layout = data_dir.layout
-    movies_frame, vision = read_table(layout.curated_dir / MOVIES_FILE), _read_vision_prompts(layout)
+    movies_frame, vision = read_table(layout.movies_file), _read_vision_prompts(layout)
     # Read the folder fresh, so `--select 'poster_prompts*'` alone picks up new files.
     rectified = _load_rectifications(layout, vision, set(movies_frame["id"].astype(int)))
     tokenizer = _clip_tokenizer(models)
@@ -138,7 +137,7 @@ def poster_prompts(context: AssetExecutionContext, config: PosterPromptsConfig, 
         template=config.synopsis_template, tokenizer=tokenizer, max_tokens=config.max_tokens, max_actors=config.max_actors,
         log=context.log.info,
     )
-    out = write_table(frame, layout.prompts_dir / POSTER_PROMPTS_FILE)
+    out = write_table(frame, layout.poster_prompts_file)
     return MaterializeResult(
         metadata={
             "posters": len(frame),

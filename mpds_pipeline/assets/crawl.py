@@ -8,22 +8,23 @@ import time
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     Config,
+    DynamicPartitionsDefinition,
     Failure,
     MaterializeResult,
-    DynamicPartitionsDefinition,
     MetadataValue,
     asset,
-    asset_check,
 )
 from pydantic import Field
 
 from ..imdb.partitions import parse_partition_key
+from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
-from .metadata import counts_table, preview_table, tabulate
+from ..imdb.records import FETCH_STATUSES
+from .checks import check_result
+from .metadata import preview_table, tabulate
 from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS
 
 CRAWL_GROUP = "crawl"
@@ -34,7 +35,7 @@ def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
     metadata = {
         "partition": partition_key,
         "attempted": sum(counts.values()),
-        **{f"status_{status}": counts.get(status, 0) for status in ("ok", "missing", "redirect", "blocked", "failed")},
+        **{f"status_{status}": counts.get(status, 0) for status in FETCH_STATUSES},
         "unattempted": len(result.unattempted_ids),
         "requests_made": result.requests_made,
         # MPDS_RATE, or lower when robots.txt asks a Crawl-delay.
@@ -59,7 +60,7 @@ class CrawlConfig(Config):
 
 
 def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
-    """The pages asset, the records asset and their checks for one page kind."""
+    """The pages asset and the records asset of one page kind, each checked as it is written."""
     pages_name, records_name = f"{kind}_pages", f"{kind}_records"
 
     @asset(
@@ -67,13 +68,16 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         partitions_def=partitions,
         group_name=CRAWL_GROUP,
         kinds={"python", "warc"},
-        pool="imdb_requests",
+        pool=IMDB_POOL,
         description=f"IMDb {kind} pages of one id range, fetched politely into a gzip WARC archive; "
         "one status per attempted id (ok, missing, redirect, blocked, failed).",
+        check_specs=[AssetCheckSpec("one_status_per_id", asset=pages_name, description=(
+            "Every attempted id of the partition has exactly one status; blocked ids are reported (a warning), "
+            "not silently absent."))],
     )
     def pages_asset(context: AssetExecutionContext, config: CrawlConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
         from ..imdb.archive import PartitionBusy
-        from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition
+        from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
         from ..imdb.crawl_plan import plan_partition
         from ..parent_watch import parent_gone_check
 
@@ -117,7 +121,11 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             result = getattr(stopped, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
             raise Failure(description=str(stopped), metadata=tabulate({**metadata, **plan.metadata()})) from stopped
-        return MaterializeResult(metadata=tabulate({**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata(), **gallery}))
+        checked = one_status_per_id(read_outcomes(archive_dir), kind)
+        return MaterializeResult(
+            metadata=tabulate({**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata(), **gallery}),
+            check_results=[check_result(checked)],
+        )
 
     @asset(
         name=records_name,
@@ -126,9 +134,10 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         group_name=CRAWL_GROUP,
         kinds={"python", "parquet"},
         description=f"Typed {kind} records parsed from the archived pages of one id range (Parquet).",
+        check_specs=[AssetCheckSpec("unique_ids", asset=records_name, description="No id appears twice in the partition's records.")],
     )
     def records_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
-        from ..imdb.record_store import build_records, records_table, write_records
+        from ..imdb.record_store import build_records, records_table, unique_ids, write_records
 
         started = time.perf_counter()
         layout = data_dir.layout
@@ -149,56 +158,13 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 "pages_per_s": round(len(parsed.records) / elapsed, 1) if elapsed else 0.0,
                 "path": MetadataValue.path(str(out)),
                 "preview": preview_table(preview),
-            }
+            },
+            check_results=[check_result(unique_ids(record.id for record in parsed.records))],
         )
 
-    @asset_check(asset=records_asset, name="unique_ids", description="No id appears twice in the partition's records.")
-    def unique_ids(context, data_dir: DataDirResource) -> AssetCheckResult:
-        import pyarrow.parquet as pq
-
-        from ..imdb.record_store import SCHEMAS
-
-        passed_all, dupes = True, {}
-        for key in _materialized_keys(data_dir.layout.records_dir(kind)):
-            ids = pq.read_table(data_dir.layout.records_file(kind, key), columns=["id"], schema=SCHEMAS[kind]).column("id").to_pylist()
-            repeated = len(ids) - len(set(ids))
-            if repeated:
-                passed_all, dupes[key] = False, repeated
-        return AssetCheckResult(passed=passed_all, metadata={"partitions_with_duplicates": counts_table(dupes, "partition", "duplicates")})
-
-    @asset_check(
-        asset=pages_asset,
-        name="one_status_per_id",
-        description="Every attempted id has exactly one status; blocked ids are reported, not silently absent.",
-    )
-    def one_status_per_id(context, data_dir: DataDirResource) -> AssetCheckResult:
-        from ..imdb.crawl import read_outcomes
-
-        problems, blocked, attempted = {}, 0, 0
-        for archive_dir in sorted(data_dir.layout.pages_dir(kind, "x").parent.glob("*")):
-            outcomes = [o for o in read_outcomes(archive_dir) if o.kind == kind]  # galleries have their own
-            ids = [o.id for o in outcomes]
-            attempted += len(ids)
-            blocked += sum(o.status == "blocked" for o in outcomes)
-            repeated = len(ids) - len(set(ids))
-            invalid = sum(o.status not in ("ok", "missing", "redirect", "blocked", "failed") for o in outcomes)
-            if repeated or invalid:
-                problems[archive_dir.name] = f"{repeated} repeated, {invalid} invalid"
-        return AssetCheckResult(
-            passed=not problems and blocked == 0,
-            severity=AssetCheckSeverity.ERROR if problems else AssetCheckSeverity.WARN,
-            metadata={"attempted": attempted, "blocked": blocked, "problems": counts_table(problems, "partition", "problem")},
-            description="IMDb blocked some requests: rerun those partitions later" if blocked else None,
-        )
-
-    return [pages_asset, records_asset], [unique_ids, one_status_per_id]
+    return [pages_asset, records_asset]
 
 
-def _materialized_keys(records_dir) -> list[str]:
-    return sorted(p.stem for p in records_dir.glob("*.parquet")) if records_dir.exists() else []
-
-
-title_assets, title_checks = build_crawl_assets("title", TITLE_PARTITIONS)
-person_assets, person_checks = build_crawl_assets("person", PERSON_PARTITIONS)
+title_assets = build_crawl_assets("title", TITLE_PARTITIONS)
+person_assets = build_crawl_assets("person", PERSON_PARTITIONS)
 crawl_assets = [*title_assets, *person_assets]
-crawl_checks = [*title_checks, *person_checks]

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     Failure,
     MaterializeResult,
     MetadataValue,
     asset,
-    asset_check,
 )
 from pydantic import Field
 
@@ -20,14 +19,14 @@ from ..curate.filters import ADULT_REASONS, DEFAULT_CERTIFICATE_BLOCKLIST
 from ..curate.image_checks import VerifyMode
 from ..curate.rehydrate import MovieSource
 from ..imdb.partitions import parse_partition_key
+from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
 from .crawl import person_assets, title_assets
 from .partitions import TITLE_PARTITIONS
+from .checks import contract_result
 from .metadata import bar_chart, counts_table, plot_image, preview_table, tabulate
 
 CURATE_GROUP = "curate"
-MOVIES_FILE, DECISIONS_FILE, RELEASE_TEXTS_FILE = "movies.parquet", "movie_decisions.parquet", "release_texts.parquet"
-ACTORS_FILE, CAST_FILE = "actors.parquet", "movie_actor.parquet"
 
 
 class MoviesConfig(Config):
@@ -74,9 +73,9 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
         titles = read_records(layout.records_dir("title"), "title")
 
     selection = select_movies(titles, settings, log=context.log.info)
-    write_table(selection.movies, layout.curated_dir / MOVIES_FILE)
-    write_table(selection.decisions, layout.curated_dir / DECISIONS_FILE)
-    write_table(pd.DataFrame({"id": list(texts), "text": list(texts.values())}), layout.curated_dir / RELEASE_TEXTS_FILE)
+    write_table(selection.movies, layout.movies_file)
+    write_table(selection.decisions, layout.movie_decisions_file)
+    write_table(pd.DataFrame({"id": list(texts), "text": list(texts.values())}), layout.release_texts_file)
     counts = selection.metadata()
     dropped_certificates = counts.pop("dropped_certificates")
     return MaterializeResult(
@@ -86,7 +85,7 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
             "drop_reasons": counts_table(selection.drop_counts),
             "dropped_certificates": counts_table(dropped_certificates, "certificate"),
             "preview": preview_table(selection.movies[["id", "title", "year", "genres", "certificate"]]),
-            "path": MetadataValue.path(str(layout.curated_dir / MOVIES_FILE)),
+            "path": MetadataValue.path(str(layout.movies_file)),
         })
     )
 
@@ -100,11 +99,11 @@ def actors(data_dir: DataDirResource) -> MaterializeResult:
     from ..imdb.record_store import read_records
 
     layout = data_dir.layout
-    selection = select_actors(read_records(layout.records_dir("person"), "person"), read_table(layout.curated_dir / MOVIES_FILE))
-    write_table(selection.actors, layout.curated_dir / ACTORS_FILE)
-    write_table(selection.movie_actor, layout.curated_dir / CAST_FILE)
+    selection = select_actors(read_records(layout.records_dir("person"), "person"), read_table(layout.movies_file))
+    write_table(selection.actors, layout.actors_file)
+    write_table(selection.movie_actor, layout.movie_actor_file)
     return MaterializeResult(
-        metadata=tabulate({**selection.metadata(), "preview": preview_table(selection.actors), "path": MetadataValue.path(str(layout.curated_dir / ACTORS_FILE))})
+        metadata=tabulate({**selection.metadata(), "preview": preview_table(selection.actors), "path": MetadataValue.path(str(layout.actors_file))})
     )
 
 
@@ -119,7 +118,7 @@ class ImagesConfig(Config):
                                   "request rate (never at IMDb's default 1/s)")
 
 
-@asset(group_name=CURATE_GROUP, deps=[movies], partitions_def=TITLE_PARTITIONS, kinds={"python", "jpeg"}, pool="imdb_requests")
+@asset(group_name=CURATE_GROUP, deps=[movies], partitions_def=TITLE_PARTITIONS, kinds={"python", "jpeg"}, pool=IMDB_POOL)
 def poster_images(context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
     """Posters of the partition's movies, downloaded politely and verified (structure,
     size, pixel and byte caps; or a full decode), written atomically with a manifest;
@@ -129,7 +128,7 @@ def poster_images(context: AssetExecutionContext, config: ImagesConfig, imdb: Im
     from ..curate.store import read_table
 
     id_range = parse_partition_key(context.partition_key)
-    movies_frame = read_table(data_dir.layout.curated_dir / MOVIES_FILE)
+    movies_frame = read_table(data_dir.layout.movies_file)
     in_range = movies_frame[movies_frame["id"].between(id_range.first, id_range.last)]
     result = download_images(
         [(int(i), u) for i, u in zip(in_range["id"], in_range["poster_url"])],
@@ -146,14 +145,14 @@ def poster_images(context: AssetExecutionContext, config: ImagesConfig, imdb: Im
     return _download_result(result, blocked_message="IMDb's image CDN is blocking: rerun this partition later")
 
 
-@asset(group_name=CURATE_GROUP, deps=[actors], kinds={"python", "jpeg"}, pool="imdb_requests")
+@asset(group_name=CURATE_GROUP, deps=[actors], kinds={"python", "jpeg"}, pool=IMDB_POOL)
 def actor_images(context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
     """One to two verified photos per actor (the paper's actor images)."""
     from ..curate.images import ImageLimits, download_actor_images
     from ..curate.store import read_table
 
     result = download_actor_images(
-        read_table(data_dir.layout.curated_dir / ACTORS_FILE),
+        read_table(data_dir.layout.actors_file),
         data_dir.layout.actor_images_dir,
         imdb.client_settings(),
         limits=ImageLimits(config.min_bytes, config.max_bytes, config.max_pixels, config.resize_to),
@@ -176,50 +175,55 @@ def _download_result(result, blocked_message: str) -> MaterializeResult:
     return MaterializeResult(metadata=metadata)
 
 
-POSTER_PROMPTS_FILE = "poster_prompts.parquet"
-
-
 def export_texts(layout) -> tuple[dict[int, str], pd.DataFrame | None, str]:
     """The poster texts for posters.csv: the integrated prompts when they exist, else a
     release's own texts, else (empty) the movie-synopsis prompt the export builds."""
     from ..curate.store import read_table
 
-    prompts = read_table(layout.prompts_dir / POSTER_PROMPTS_FILE, missing_ok=True)
+    prompts = read_table(layout.poster_prompts_file, missing_ok=True)
     if not prompts.empty:
         extra = prompts[["id", "poster_caption", "synopsis_prompt", "vision_prompt"]]
         return dict(zip(prompts["id"].astype(int), prompts["text"])), extra, "poster_prompts"
-    release = read_table(layout.curated_dir / RELEASE_TEXTS_FILE, missing_ok=True)
+    release = read_table(layout.release_texts_file, missing_ok=True)
     if not release.empty:
         return dict(zip(release["id"].astype(int), release["text"])), None, "release posters.csv"
     return {}, None, "movie-synopsis prompt"
 
 
 def build_export_asset(upstream: list):
-    @asset(name="export", group_name=CURATE_GROUP, deps=upstream, kinds={"python", "csv", "parquet"})
+    @asset(name="export", group_name=CURATE_GROUP, deps=upstream, kinds={"python", "csv", "parquet"},
+           check_specs=[AssetCheckSpec(
+               "export_contract", asset="export", blocking=True,
+               description="Exact schemas, unique ids, a verified image >= 5 KB for every posters.csv id, no adult row, URL formats.",
+           )])
     def export_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
         """The MPDS release under export/: meta.csv, posters.csv, actors.csv in the paper's
         format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
-        from ..curate.export import write_actor_photos_export, write_export
+        from ..curate.export import check_export, write_actor_photos_export, write_export
         from ..curate.store import read_table
 
         layout = data_dir.layout
         texts, extra, text_source = export_texts(layout)
         poster_dirs = sorted(p for p in layout.poster_images_root.glob("*") if p.is_dir())
         result = write_export(
-            read_table(layout.curated_dir / MOVIES_FILE),
+            read_table(layout.movies_file),
             None,
             poster_dirs,
-            read_table(layout.curated_dir / ACTORS_FILE, missing_ok=True),
+            read_table(layout.actors_file, missing_ok=True),
             layout.actor_images_dir if layout.actor_images_dir.exists() else None,
             layout.export_dir,
             texts=texts,
             extra_poster_columns=extra,
             log=context.log.info,
         )
-        photos = write_actor_photos_export(read_table(layout.curated_dir / "actor_photos.parquet", missing_ok=True),
+        photos = write_actor_photos_export(read_table(layout.actor_photos_file, missing_ok=True),
                                            layout.export_dir, log=context.log.info)
-        posters = pd.read_csv(result.files["posters.csv"])
+        posters = pd.read_csv(layout.export.posters_csv)
+        decisions = read_table(layout.movie_decisions_file, missing_ok=True)
+        adult = decisions.loc[decisions["drop_reason"].isin(ADULT_REASONS), "id"] if not decisions.empty else []
+        contract = contract_result("export_contract", check_export(layout.export_dir, adult_ids=adult))
         return MaterializeResult(
+            check_results=[contract],
             metadata=tabulate({
                 **result.metadata(),
                 **photos,
@@ -229,22 +233,7 @@ def build_export_asset(upstream: list):
             })
         )
 
-    @asset_check(asset=export_asset, name="export_contract", blocking=True,
-                 description="Exact schemas, unique ids, a verified image >= 5 KB for every posters.csv id, no adult row, URL formats.")
-    def export_contract(data_dir: DataDirResource) -> AssetCheckResult:
-        from ..curate.export import check_export
-        from ..curate.store import read_table
-
-        layout = data_dir.layout
-        decisions = read_table(layout.curated_dir / DECISIONS_FILE, missing_ok=True)
-        adult = decisions.loc[decisions["drop_reason"].isin(ADULT_REASONS), "id"] if not decisions.empty else []
-        results = check_export(layout.export_dir, adult_ids=adult)
-        return AssetCheckResult(
-            passed=all(r.passed for r in results),
-            metadata={r.name: f"{'pass' if r.passed else 'FAIL'}: {r.description} {r.details or ''}"[:500] for r in results},
-        )
-
-    return export_asset, export_contract
+    return export_asset
 
 
 @asset(group_name=CURATE_GROUP, deps=[movies], kinds={"python", "matplotlib"})
@@ -257,7 +246,7 @@ def dataset_statistics(context: AssetExecutionContext, data_dir: DataDirResource
     from ..curate.store import read_table
 
     layout = data_dir.layout
-    stats = export_statistics(read_table(layout.curated_dir / MOVIES_FILE), layout.export_dir / "stats")
+    stats = export_statistics(read_table(layout.movies_file), layout.export.stats.path)
     return MaterializeResult(
         metadata={
             **stats.metadata(),
@@ -267,6 +256,6 @@ def dataset_statistics(context: AssetExecutionContext, data_dir: DataDirResource
             "record_types": bar_chart(stats.record_type_percent, "record type", "% of records"),
             "missing_plot": plot_image(context, stats.files["missing"], "missing fields"),
             "missing_fields": bar_chart(stats.missing_percent, "field", "% of records"),
-            "stats_dir": MetadataValue.path(str(layout.export_dir / "stats")),
+            "stats_dir": MetadataValue.path(str(layout.export.stats.path)),
         }
     )

@@ -47,16 +47,16 @@ def imdb_index(context: AssetExecutionContext, config: IndexConfig, imdb: ImdbCl
     from ..imdb.dataset_files import fetch_dataset_files
     from ..imdb.dataset_index import build_index, max_person_id, max_title_id
 
-    index_dir = data_dir.layout.index_dir
-    report = fetch_dataset_files(imdb.datasets_url, index_dir / "raw", client_settings=imdb.client_settings(), log=context.log.info)
-    result = build_index(index_dir / "raw", index_dir, chunk_rows=config.chunk_rows, log=context.log.info)
+    index = data_dir.layout.index
+    report = fetch_dataset_files(imdb.datasets_url, index.raw_dir, client_settings=imdb.client_settings(), log=context.log.info)
+    result = build_index(index.raw_dir, index.path, chunk_rows=config.chunk_rows, log=context.log.info)
     return MaterializeResult(
         metadata=tabulate({
             **report.to_metadata(),
             **result.to_metadata(),
-            "max_title_id": max_title_id(index_dir),
-            "max_person_id": max_person_id(index_dir),
-            "index_dir": MetadataValue.path(str(index_dir)),
+            "max_title_id": max_title_id(index.path),
+            "max_person_id": max_person_id(index.path),
+            "index_dir": MetadataValue.path(str(index.path)),
         })
     )
 
@@ -76,7 +76,7 @@ def highest_known_title_id(layout) -> int:
     from ..imdb.dataset_index import has_index, max_title_id
 
     highest = max_title_id(layout.index_dir) if has_index(layout.index_dir) else 0
-    pages = layout.root / "crawl" / "title_pages"
+    pages = layout.pages_root("title")
     for folder in pages.glob("*") if pages.exists() else []:
         ok = [o.id for o in read_outcomes(folder) if o.status == "ok"]
         highest = max([highest, *ok])

@@ -16,6 +16,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from ..files import write_atomic
 from ..resources import DataDirResource, ModelsResource
 from ..vision.choices import GUIDANCE_BRANCHES, AttentionSetting
 from ..vision.device import Precision
@@ -52,7 +53,7 @@ def lora_weights(context: AssetExecutionContext, config: LoraConfig, models: Mod
     from ..vision.lora_training import LoraSettings, sample_pairs, train_lora
 
     layout = data_dir.layout
-    out = layout.models_dir / "lora"
+    out = layout.lora_dir
     pairs = sample_pairs(layout.export_dir, config.n_pairs, config.sample_seed)
     write_train_ids(out, pairs)
     settings = LoraSettings(
@@ -93,10 +94,10 @@ def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource)
     from ..vision.holdout import held_out_posters, read_train_ids
 
     layout = data_dir.layout
-    prompts = held_out_posters(layout.export_dir, config.n_prompts, config.seed, read_train_ids(layout.models_dir / "lora"), config.max_actors)
-    path = layout.benchmark_dir / "prompts.json"
+    prompts = held_out_posters(layout.export_dir, config.n_prompts, config.seed, read_train_ids(layout.lora_dir), config.max_actors)
+    path = layout.benchmark_prompts_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([p.to_dict() for p in prompts], indent=1))
+    write_atomic(path, json.dumps([p.to_dict() for p in prompts], indent=1))
     frame = pd.DataFrame([p.to_dict() for p in prompts])
     return MaterializeResult(
         metadata={"prompts": len(prompts), "path": MetadataValue.path(str(path)),
@@ -107,7 +108,7 @@ def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource)
 def _read_benchmark_prompts(layout):
     from ..vision.generation import BenchmarkPrompt
 
-    rows = json.loads((layout.benchmark_dir / "prompts.json").read_text())
+    rows = json.loads(layout.benchmark_prompts_file.read_text())
     return rows, [BenchmarkPrompt(r["prompt_id"], r["prompt"], r["title"], r["actors"], r["actor_ids"]) for r in rows]
 
 
@@ -140,7 +141,7 @@ def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConf
         train_batch_size=config.train_batch_size, resolution=config.resolution,
         initializer_token=config.initializer_token, too_few_images=config.too_few_images, device=models.device,
     )
-    out = layout.models_dir / "actor_embeddings"
+    out = layout.actor_embeddings_dir
     results = train_actor_embeddings(settings, {a: photos[a] for a in wanted}, out, context.log.info) if wanted else []
     for result in results:
         if result.warning:
@@ -231,7 +232,7 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
     layout = data_dir.layout
     _, prompts = _read_benchmark_prompts(layout)
     sd = models.stable_diffusion
-    mpds = dict(model=sd, lora_dir=layout.models_dir / "lora", embeddings_dir=layout.models_dir / "actor_embeddings",
+    mpds = dict(model=sd, lora_dir=layout.lora_dir, embeddings_dir=layout.actor_embeddings_dir,
                 controlnet=models.controlnet, caption_controls=layout.caption_controls_dir)
     methods = [
         MethodSpec("SD1.5", "sd", model=sd),
@@ -253,7 +254,7 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
         scales=GuidanceScales(config.s1, config.s2, config.s3), seed=config.seed, device=models.device,
         attention=attention,
     )
-    manifest = generate_benchmark_images(methods, prompts, layout.benchmark_dir / "images", settings, log=context.log.info)
+    manifest = generate_benchmark_images(methods, prompts, layout.benchmark_images.path, settings, log=context.log.info)
     manifest["size"] = [f"{w:.0f}x{h:.0f}" if w == w else "" for w, h in zip(manifest["width"], manifest["height"])]
     summary = manifest.groupby("method", sort=False).agg(
         kind=("kind", "first"), images=("status", "size"), made_at=("size", lambda v: ", ".join(sorted(set(v) - {""}))),
@@ -275,7 +276,7 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
                   "per_method": preview_table(summary, limit=50),
                   "localized_attention": config.localized_attention if attention.enabled else "off",
                   "caption_controls": MetadataValue.path(str(layout.caption_controls_dir)),
-                  "manifest": MetadataValue.path(str(layout.benchmark_dir / "images" / "manifest.csv"))}
+                  "manifest": MetadataValue.path(str(layout.benchmark_images.manifest))}
     )
 
 
@@ -297,7 +298,7 @@ def benchmark_report(context: AssetExecutionContext, config: BenchmarkReportConf
 
     layout = data_dir.layout
     rows, _ = _read_benchmark_prompts(layout)
-    manifest = pd.read_csv(layout.benchmark_dir / "images" / "manifest.csv")
+    manifest = pd.read_csv(layout.benchmark_images.manifest)
     settings = BenchmarkReportSettings(
         clip_model=models.clip, clip_s_model=models.clip_s, pickscore_model=models.pickscore,
         pickscore_processor=models.pickscore_processor, fid_extractor=models.fid_features,
@@ -305,7 +306,7 @@ def benchmark_report(context: AssetExecutionContext, config: BenchmarkReportConf
         metric_image_size=config.metric_image_size, baselines=config.baselines, grid_prompts=config.grid_prompts,
         device=models.device,
     )
-    result = score(manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_dir / "report", settings, log=context.log.info)
+    result = score(manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_report.path, settings, log=context.log.info)
     return MaterializeResult(
         metadata=tabulate({
             "table": preview_table(result.table.reset_index(), limit=100),

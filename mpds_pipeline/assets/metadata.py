@@ -31,6 +31,7 @@ import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from ..files import write_atomic
+from ..layout import ImageFolder
 
 # The UI shows a markdown (or JSON) entry inline only when it is shorter than this
 # (MetadataEntry.tsx, `expandSmallValues && mdStr.length < 1000`).
@@ -164,16 +165,6 @@ def md_escape(value) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def markdown_table(frame: pd.DataFrame, limit: int = 10, cell_width: int = CELL_CHARS) -> MetadataValue:
-    """The first rows as a markdown table, every cell escaped (``md_escape``) and cut at
-    ``cell_width``. Prefer ``preview_table``: markdown over ``INLINE_MARKDOWN_CHARS``
-    shows only behind a click."""
-    head = frame.head(limit)
-    lines = ["| " + " | ".join(md_escape(c) for c in head.columns) + " |", "|" + "---|" * len(head.columns)]
-    lines += ["| " + " | ".join(md_escape(_cell(v, cell_width)) for v in row) + " |" for row in head.itertuples(index=False)]
-    return MetadataValue.md("\n".join(lines))
-
-
 # --- images ---------------------------------------------------------------------------
 
 
@@ -201,7 +192,7 @@ def thumbnail_table(context, rows: list[dict], image_dir: Path, size: tuple[int,
 
     lines = ["| poster | id | caption |", "|---|---|---|"]
     for row in rows:
-        path = Path(image_dir) / f"{row['id']}.jpg"
+        path = ImageFolder(Path(image_dir)).image(int(row["id"]))
         thumb = ""
         if path.exists():
             with Image.open(path) as image:

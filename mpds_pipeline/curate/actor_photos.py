@@ -31,10 +31,13 @@ import pandas as pd
 from PIL import Image
 
 from ..files import write_atomic
+from ..layout import crop_file_name
 from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, PhotoSubject, photo_subject
 from ..imdb.records import STRIP, PersonPhoto, PhotoSource
 from ..progress import Progress, ProgressLog
 from .filters import as_text
+from .image_checks import DECODE_ERRORS, FACE_CROPS
+from .manifest import DecodeRecord, record_decode_results
 
 if TYPE_CHECKING:
     from ..vision.faces import FaceSettings
@@ -187,6 +190,7 @@ class ActorPhotosResult:
     matching: str  # "on", or why face matching is off
     min_photos: int
     decode_failures: dict[str, str] = field(default_factory=dict)  # file path -> error
+    manifest_updates: DecodeRecord = field(default_factory=DecodeRecord)  # what the decodes changed in the manifests
 
     @property
     def actors(self) -> int:
@@ -226,7 +230,11 @@ def crop_actor_photos(
     and file hashes) and settings are unchanged, and whose crops are all still there, is
     taken over as it was, without decoding anything. ``workers``: processes for the
     face work (dlib's recognition network takes about 0.1 s per face on one core);
-    None: one per core when there are enough actors."""
+    None: one per core when there are enough actors.
+
+    Every photo decoded here is reported to the manifest of the folder it was downloaded
+    to (``record_decode_results``, stage ``face_crops``): one that does not decode turns
+    ``invalid`` there, so the export and a rerun of the download leave it out."""
     from ..vision.faces import FaceAnalyzer, FaceSettings
 
     face_settings = settings.faces or FaceSettings()
@@ -234,7 +242,7 @@ def crop_actor_photos(
     crops_dir.mkdir(parents=True, exist_ok=True)
     photos: list[dict] = []
     decisions = list(plan.decisions)
-    failures: dict[str, str] = {}
+    decodes: dict[str, str | None] = {}  # file path -> None (decoded) or the error
     reusable = _reusable(previous, crops_dir)
     todo = []
     with Progress("actor_photos faces", len(plan.candidates), log, unit="actors") as progress:
@@ -257,15 +265,15 @@ def crop_actor_photos(
             from .face_workers import run_in_workers
 
             def collect(result) -> None:
-                kept, rows, failed = result
-                failures.update(failed)
+                kept, rows, decoded = result
+                decodes.update(decoded)
                 done(kept, rows, "")
 
             run_in_workers(todo, (settings, face_settings, crops_dir), workers, collect)
         else:
             analyzer = FaceAnalyzer(face_settings)
             for actor_id, cands, print_ in todo:
-                kept, rows = _crop_actor(analyzer, face_settings, settings, actor_id, cands, crops_dir, failures, print_)
+                kept, rows = _crop_actor(analyzer, face_settings, settings, actor_id, cands, crops_dir, decodes, print_)
                 done(kept, rows, "")
     for stale in set(crops_dir.glob("*.jpg")) - {Path(p["path"]) for p in photos}:
         stale.unlink()  # crops of an earlier run that this one did not keep
@@ -276,8 +284,21 @@ def crop_actor_photos(
         actor_ids=sorted(plan.candidates),
         matching=matching_state(face_settings),
         min_photos=settings.min_photos,
-        decode_failures=failures,
+        decode_failures={path: error for path, error in decodes.items() if error is not None},
+        manifest_updates=record_face_crop_decodes(decodes),
     )
+
+
+def record_face_crop_decodes(decodes: dict[str, str | None]) -> DecodeRecord:
+    """Each decoded photo's outcome (None: it decoded; else the error) in the manifest of
+    the folder it lies in: actor_images' primaries, or this step's downloads."""
+    by_folder: dict[Path, dict[str, str | None]] = {}
+    for path, error in decodes.items():
+        by_folder.setdefault(Path(path).parent, {})[Path(path).name] = error
+    record = DecodeRecord()
+    for folder, outcomes in by_folder.items():
+        record = record.add(record_decode_results(folder, outcomes, FACE_CROPS))
+    return record
 
 
 def matching_state(face_settings) -> str:
@@ -334,7 +355,10 @@ def _load_rgb(path: Path) -> np.ndarray:
 
 
 def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id: int, cands: list[Candidate],
-                crops_dir: Path, failures: dict[str, str], fingerprint: str | None = None) -> tuple[list[dict], list[dict]]:
+                crops_dir: Path, decodes: dict[str, str | None], fingerprint: str | None = None,
+                ) -> tuple[list[dict], list[dict]]:
+    """The kept crops and the decision rows of one actor; each photo decoded goes into
+    ``decodes`` (path -> None, or the error)."""
     from ..vision.faces import crop_face, face_distance, head_and_shoulders_box
 
     kept: list[dict] = []
@@ -358,10 +382,11 @@ def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id:
             continue
         try:
             pixels = _load_rgb(cand.path)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-            failures[str(cand.path)] = f"{type(error).__name__}: {error}"
-            drop(cand, UNDECODABLE, failures[str(cand.path)])
+        except DECODE_ERRORS as error:
+            decodes[str(cand.path)] = f"{type(error).__name__}: {error}"
+            drop(cand, UNDECODABLE, decodes[str(cand.path)])
             continue
+        decodes[str(cand.path)] = None
         faces = analyzer.faces(pixels)
         if not faces:
             drop(cand, NO_FACE)
@@ -392,7 +417,7 @@ def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id:
         box = head_and_shoulders_box(face, width, height, face_settings)
         data = _jpeg(crop_face(Image.fromarray(pixels), box, face_settings.crop_size))
         rank = len(kept) + 1
-        path = crops_dir / f"{actor_id}_{rank}.jpg"
+        path = crops_dir / crop_file_name(actor_id, rank)
         # No fsync (many crops a minute): a crop a power cut loses fails its sha256 in
         # _crop_intact, and the next run crops that actor again.
         write_atomic(path, data, fsync=False)

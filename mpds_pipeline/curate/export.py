@@ -23,11 +23,12 @@ from PIL import Image
 
 from ..files import atomic_open, atomic_path, write_atomic
 from ..imdb.ids import parse_person_id, person_url, title_url
+from ..layout import RELEASE_TABLES, ExportFolder, ImageFolder, image_file_name
 from ..progress import Progress, ProgressLog
+from ..rules import RuleResult
 from .filters import as_actor_dict, as_genre_list, as_text
 from .image_checks import OK
-from .image_fetch import file_name_for
-from .manifest import MANIFEST_NAME, read_manifest
+from .manifest import read_manifest
 from .prompts import synopsis_prompt
 
 META_COLUMNS = ["id", "movie-url", "title", "genres", "actors", "poster-url", "synopsis"]
@@ -59,14 +60,6 @@ class ExportResult:
         return {"export_dir": str(self.export_dir), **self.counts}
 
 
-@dataclass
-class CheckResult:
-    name: str
-    passed: bool
-    description: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
 # --- writing ---------------------------------------------------------------------
 
 def write_export(
@@ -90,9 +83,8 @@ def write_export(
     columns to posters.parquet and metadata.jsonl, never to posters.csv. ``log`` gets
     progress lines while the images are linked into the export.
     """
-    export_dir = Path(export_dir)
-    posters_dir, actors_dir = export_dir / "posters", export_dir / "actors"
-    for folder in (export_dir, posters_dir, actors_dir):
+    export = ExportFolder(Path(export_dir))
+    for folder in (export.path, export.posters_dir, export.actors_dir):
         folder.mkdir(parents=True, exist_ok=True)
     texts = texts or {}
 
@@ -105,42 +97,39 @@ def write_export(
             continue
         movie = row["_movie"]
         text = texts.get(row["id"]) or synopsis_prompt(movie["title"], row["genres"], list(row["actors"]), movie["synopsis"])
-        posters.append({"id": row["id"], "text": text, "file_name": f"{row['id']}.jpg", "_source": source})
+        posters.append({"id": row["id"], "text": text, "file_name": export.poster_file_name(row["id"]), "_source": source})
 
     actor_rows, actor_files = _actor_rows(actors, actor_images)
 
-    _sync_images(posters_dir, {p["file_name"]: p["_source"] for p in posters}, Progress("export: posters", len(posters), log, unit="images"))
-    _sync_images(actors_dir, actor_files, Progress("export: actor photos", len(actor_files), log, unit="images"))
+    _sync_images(export.posters_dir, {p["file_name"]: p["_source"] for p in posters},
+                 Progress("export: posters", len(posters), log, unit="images"))
+    _sync_images(export.actors_dir, actor_files, Progress("export: actor photos", len(actor_files), log, unit="images"))
     extras = _extra_columns(extra_poster_columns, [p["id"] for p in posters])
 
-    files = {
-        "meta.csv": export_dir / "meta.csv", "meta.parquet": export_dir / "meta.parquet",
-        "posters.csv": export_dir / "posters.csv", "posters.parquet": export_dir / "posters.parquet",
-        "actors.csv": export_dir / "actors.csv", "actors.parquet": export_dir / "actors.parquet",
-        "metadata.jsonl": posters_dir / "metadata.jsonl",
-    }
     meta_records = [{k: r[k] for k in META_COLUMNS} for r in meta]
-    _write_csv(files["meta.csv"], META_COLUMNS, (_jsonify(r) for r in meta_records))
-    _write_parquet(files["meta.parquet"], META_SCHEMA, {
+    _write_csv(export.meta_csv, META_COLUMNS, (_jsonify(r) for r in meta_records))
+    _write_parquet(export.parquet("meta"), META_SCHEMA, {
         **{c: [r[c] for r in meta_records] for c in META_COLUMNS},
         "actors": [list(r["actors"].items()) for r in meta_records],
     })
-    _write_csv(files["posters.csv"], POSTERS_COLUMNS, ({"id": p["id"], "text": p["text"]} for p in posters))
+    _write_csv(export.posters_csv, POSTERS_COLUMNS, ({"id": p["id"], "text": p["text"]} for p in posters))
     poster_table = pa.table({"id": pa.array([p["id"] for p in posters], pa.int64()),
                              "text": pa.array([p["text"] for p in posters], pa.string())})
     for name, values in extras.items():
         poster_table = poster_table.append_column(name, pa.array(values))
-    with atomic_path(files["posters.parquet"]) as tmp:
+    with atomic_path(export.parquet("posters")) as tmp:
         pq.write_table(poster_table, tmp)
-    _write_csv(files["actors.csv"], ACTORS_COLUMNS, actor_rows)
-    _write_parquet(files["actors.parquet"], ACTORS_SCHEMA, {c: [r[c] for r in actor_rows] for c in ACTORS_COLUMNS})
+    _write_csv(export.actors_csv, ACTORS_COLUMNS, actor_rows)
+    _write_parquet(export.parquet("actors"), ACTORS_SCHEMA, {c: [r[c] for r in actor_rows] for c in ACTORS_COLUMNS})
     lines = (
         json.dumps({"file_name": p["file_name"], "text": p["text"], **{k: v[n] for k, v in extras.items()}},
                    ensure_ascii=False)
         for n, p in enumerate(posters)
     )
-    write_atomic(files["metadata.jsonl"], "".join(f"{line}\n" for line in lines))
-    return ExportResult(export_dir, files, {
+    write_atomic(export.posters_metadata, "".join(f"{line}\n" for line in lines))
+    paths = [path for table in RELEASE_TABLES for path in (export.csv(table), export.parquet(table))]
+    files = {path.name: path for path in (*paths, export.posters_metadata)}
+    return ExportResult(export.path, files, {
         "meta_rows": len(meta),
         "poster_rows": len(posters),
         "movies_without_verified_poster": len(meta) - len(posters),
@@ -163,27 +152,26 @@ def write_actor_photos_export(photos: pd.DataFrame, export_dir: Path, log: Progr
     """``actor_photos.csv`` and ``.parquet`` (one row per 512x512 face crop: where the
     photo came from, its caption, the crop box in the photo's pixels) and the crops under
     ``actor_photos/``, for the actors of ``actors.csv``. Returns counts for metadata."""
-    export_dir = Path(export_dir)
-    folder = export_dir / "actor_photos"
-    folder.mkdir(parents=True, exist_ok=True)
-    listed = set(pd.read_csv(export_dir / "actors.csv")["id"].astype(int)) if (export_dir / "actors.csv").exists() else set()
+    export = ExportFolder(Path(export_dir))
+    export.actor_photos_dir.mkdir(parents=True, exist_ok=True)
+    listed = set(pd.read_csv(export.actors_csv)["id"].astype(int)) if export.actors_csv.exists() else set()
     rows, files = [], {}
     for photo in (photos.to_dict("records") if not photos.empty else []):
         source = Path(photo["path"])
         if int(photo["actor_id"]) not in listed or not source.is_file():
             continue
-        name = f"{int(photo['actor_id'])}_{int(photo['rank'])}.jpg"
-        files[name] = source
+        file_name = export.actor_photo_file_name(int(photo["actor_id"]), int(photo["rank"]))
+        files[Path(file_name).name] = source
         rows.append({
             "actor_id": int(photo["actor_id"]), "rank": int(photo["rank"]), "source": photo["source"],
             "photo_url": photo["url"], "caption": as_text(photo.get("caption")),
-            "crop_box": [int(v) for v in photo["crop_box"]], "file_name": f"actor_photos/{name}",
+            "crop_box": [int(v) for v in photo["crop_box"]], "file_name": file_name,
             "sha256": photo["sha256"], "bytes": int(photo["bytes"]), "width": int(photo["width"]),
             "height": int(photo["height"]),
         })
-    _sync_images(folder, files, Progress("export: actor face crops", len(files), log, unit="images"))
-    _write_csv(export_dir / "actor_photos.csv", ACTOR_PHOTOS_COLUMNS, (_jsonify(r) for r in rows))
-    _write_parquet(export_dir / "actor_photos.parquet", ACTOR_PHOTOS_SCHEMA,
+    _sync_images(export.actor_photos_dir, files, Progress("export: actor face crops", len(files), log, unit="images"))
+    _write_csv(export.actor_photos_csv, ACTOR_PHOTOS_COLUMNS, (_jsonify(r) for r in rows))
+    _write_parquet(export.actor_photos_parquet, ACTOR_PHOTOS_SCHEMA,
                    {c: [r[c] for r in rows] for c in ACTOR_PHOTOS_COLUMNS})
     return {"actor_photo_rows": len(rows), "actors_with_photos": len({r["actor_id"] for r in rows})}
 
@@ -227,23 +215,27 @@ def _verified_files(manifest: pd.DataFrame | None, dirs: list[Path]) -> dict[tup
 
     A row another step turned invalid (a decode failure at captioning, say) is not ok,
     so its image stays out even though the file is still there. Each folder is listed
-    and its manifest read once; rows are then looked up in memory.
+    and its manifest read once; rows are then looked up in memory (one dict look-up per
+    row, whatever the number of folders).
     """
     listings = {folder: set(os.listdir(folder)) if folder.is_dir() else set() for folder in dirs}
     if manifest is not None:  # rows of any of ``dirs``: the first folder holding the file wins
         sources = [(manifest, list(dirs))]
     else:  # each folder's own manifest describes that folder
-        sources = [(read_manifest(d), [d]) for d in dirs if (d / MANIFEST_NAME).is_file()]
+        sources = [(read_manifest(d), [d]) for d in dirs if ImageFolder(d).manifest.is_file()]
     found: dict[tuple[int, int], Path] = {}
     for frame, folders in sources:
         if frame is None or frame.empty:
             continue
+        home: dict[str, Path] = {}  # file name -> the first of ``folders`` that holds it
+        for folder in reversed(folders):
+            home.update(dict.fromkeys(listings[folder], folder))
         ok = frame[frame["status"] == OK]
         variants = ok["variant"].fillna(1).astype(int) if "variant" in ok else pd.Series(1, index=ok.index)
         names = ok["file_name"] if "file_name" in ok else pd.Series(None, index=ok.index, dtype=object)
         for item_id, variant, name in zip(ok["id"].astype(int), variants, names):
-            name = name if isinstance(name, str) and name else file_name_for(item_id, variant)
-            folder = next((f for f in folders if name in listings[f]), None)
+            name = name if isinstance(name, str) and name else image_file_name(item_id, variant)
+            folder = home.get(name)
             if folder is not None:
                 found[(item_id, variant)] = folder / name
     return found
@@ -321,18 +313,18 @@ def _write_parquet(path: Path, schema: pa.Schema, columns: dict[str, list]) -> N
 # --- checks ----------------------------------------------------------------------
 
 def check_export(export_dir: Path, adult_ids: Iterable[int] = (), min_image_bytes: int = MIN_IMAGE_BYTES,
-                 ) -> list[CheckResult]:
+                 ) -> list[RuleResult]:
     """The export's asset checks: schemas, unique ids, poster images, no adult row, URLs.
 
     ``adult_ids`` are the ids the filters dropped as adult (from the movie decisions);
     rows with the genre "Adult" fail the check whether or not they are listed.
     """
-    export_dir = Path(export_dir)
-    frames = {name: _read_csv_strict(export_dir / f"{name}.csv") for name in ("meta", "posters", "actors")}
+    export = ExportFolder(Path(export_dir))
+    frames = {name: _read_csv_strict(export.csv(name)) for name in RELEASE_TABLES}
     return [
-        _check_schemas(export_dir, frames),
-        _check_unique_ids(frames),
-        _check_poster_images(export_dir, frames["posters"], min_image_bytes),
+        _check_schemas(export, frames),
+        _check_unique_ids(export, frames),
+        _check_poster_images(export, frames["posters"], min_image_bytes),
         _check_no_adult(frames["meta"], set(int(i) for i in adult_ids)),
         _check_urls(frames),
     ]
@@ -344,7 +336,7 @@ def _read_csv_strict(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
 
 
-def _check_schemas(export_dir: Path, frames: dict) -> CheckResult:
+def _check_schemas(export: ExportFolder, frames: dict) -> RuleResult:
     problems = []
     expected = {"meta": (META_COLUMNS, META_SCHEMA), "posters": (POSTERS_COLUMNS, POSTERS_SCHEMA),
                 "actors": (ACTORS_COLUMNS, ACTORS_SCHEMA)}
@@ -354,7 +346,7 @@ def _check_schemas(export_dir: Path, frames: dict) -> CheckResult:
             problems.append(f"{name}.csv is missing")
         elif list(frame.columns) != columns:
             problems.append(f"{name}.csv columns {list(frame.columns)} != {columns}")
-        parquet = export_dir / f"{name}.parquet"
+        parquet = export.parquet(name)
         if not parquet.is_file():
             problems.append(f"{name}.parquet is missing")
             continue
@@ -364,26 +356,26 @@ def _check_schemas(export_dir: Path, frames: dict) -> CheckResult:
                 problems.append(f"{name}.parquet lacks {want.name}")
             elif not actual.field(want.name).type.equals(want.type):
                 problems.append(f"{name}.parquet {want.name} is {actual.field(want.name).type}, not {want.type}")
-    return CheckResult("export_schemas", not problems, "CSV columns and Parquet types are exactly the release format",
+    return RuleResult("export_schemas", not problems, "CSV columns and Parquet types are exactly the release format",
                        {"problems": problems[:20]})
 
 
-def _check_unique_ids(frames: dict) -> CheckResult:
+def _check_unique_ids(export: ExportFolder, frames: dict) -> RuleResult:
     duplicates = {}
     for name, frame in frames.items():
         if frame is not None:
             counts = frame["id"].value_counts() if "id" in frame else pd.Series(dtype=int)
             dup = counts[counts > 1]
             if len(dup):
-                duplicates[f"{name}.csv"] = dup.index.tolist()[:20]
-    return CheckResult("export_unique_ids", not duplicates, "ids are unique in every CSV", {"duplicates": duplicates})
+                duplicates[export.csv(name).name] = dup.index.tolist()[:20]
+    return RuleResult("export_unique_ids", not duplicates, "ids are unique in every CSV", {"duplicates": duplicates})
 
 
-def _check_poster_images(export_dir: Path, posters: pd.DataFrame | None, min_bytes: int) -> CheckResult:
+def _check_poster_images(export: ExportFolder, posters: pd.DataFrame | None, min_bytes: int) -> RuleResult:
     bad: list[str] = []
     checked = 0
     for poster_id in ([] if posters is None else posters["id"]):
-        path = export_dir / "posters" / f"{poster_id}.jpg"
+        path = export.poster(poster_id)
         checked += 1
         if not path.is_file():
             bad.append(f"{poster_id}: no image")
@@ -398,26 +390,26 @@ def _check_poster_images(export_dir: Path, posters: pd.DataFrame | None, min_byt
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             bad.append(f"{poster_id}: does not decode ({error})")
     lines = 0
-    jsonl = export_dir / "posters" / "metadata.jsonl"
+    jsonl = export.posters_metadata
     if jsonl.is_file():
         lines = sum(1 for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip())
     if lines != checked:
         bad.append(f"metadata.jsonl has {lines} rows, posters.csv {checked}")
-    return CheckResult("export_poster_images", not bad,
+    return RuleResult("export_poster_images", not bad,
                        f"every posters.csv id has an image of at least {min_bytes} bytes that decodes",
                        {"checked": checked, "problems": bad[:20], "failures": len(bad)})
 
 
-def _check_no_adult(meta: pd.DataFrame | None, adult_ids: set[int]) -> CheckResult:
+def _check_no_adult(meta: pd.DataFrame | None, adult_ids: set[int]) -> RuleResult:
     found = []
     for row in ([] if meta is None else meta.to_dict("records")):
         genres = as_genre_list(row.get("genres"))
         if any(g.lower() == "adult" for g in genres) or (row["id"].isdigit() and int(row["id"]) in adult_ids):
             found.append(row["id"])
-    return CheckResult("export_no_adult", not found, "no adult title in meta.csv", {"adult_ids": found[:20]})
+    return RuleResult("export_no_adult", not found, "no adult title in meta.csv", {"adult_ids": found[:20]})
 
 
-def _check_urls(frames: dict) -> CheckResult:
+def _check_urls(frames: dict) -> RuleResult:
     bad: list[str] = []
     meta, actors = frames["meta"], frames["actors"]
     for row in ([] if meta is None else meta.to_dict("records")):
@@ -437,5 +429,5 @@ def _check_urls(frames: dict) -> CheckResult:
             bad.append(f"actors {row['id']}: actors-url {row['actors-url']}")
         if row["image-url"] and not HTTP_URL_RE.match(row["image-url"]):
             bad.append(f"actors {row['id']}: image-url {row['image-url'][:60]}")
-    return CheckResult("export_url_formats", not bad, "URLs are in the paper's formats",
+    return RuleResult("export_url_formats", not bad, "URLs are in the paper's formats",
                        {"problems": bad[:20], "failures": len(bad)})

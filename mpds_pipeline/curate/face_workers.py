@@ -35,7 +35,7 @@ def _receive(stream: BinaryIO):
 
 def run_in_workers(tasks: list[tuple], setup: tuple, workers: int, on_result: Callable[[tuple], None]) -> None:
     """Split ``tasks`` over ``workers`` processes; ``on_result`` gets each (kept, rows,
-    failures) on the calling thread, in completion order. A worker that dies raises."""
+    decodes) on the calling thread, in completion order. A worker that dies raises."""
     import queue
 
     shares = [tasks[i::workers] for i in range(workers)]
@@ -79,9 +79,9 @@ def _serve(tasks: Iterable[tuple], setup: tuple, out: BinaryIO) -> None:
     settings, face_settings, crops_dir = setup
     analyzer = FaceAnalyzer(face_settings)
     for actor_id, cands, fingerprint in tasks:
-        failures: dict[str, str] = {}
-        kept, rows = _crop_actor(analyzer, face_settings, settings, actor_id, cands, crops_dir, failures, fingerprint)
-        _send(out, (kept, rows, failures))
+        decodes: dict[str, str | None] = {}
+        kept, rows = _crop_actor(analyzer, face_settings, settings, actor_id, cands, crops_dir, decodes, fingerprint)
+        _send(out, (kept, rows, decodes))
 
 
 if __name__ == "__main__":

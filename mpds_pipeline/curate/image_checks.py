@@ -32,7 +32,6 @@ from PIL import Image, UnidentifiedImageError
 # A manifest row's ``status``: a check's verdict (ok, too_small, too_large, invalid), or
 # why the download had nothing to check (http_error, refused, failed, blocked).
 ImageStatus = Literal["ok", "too_small", "too_large", "invalid", "http_error", "refused", "failed", "blocked"]
-IMAGE_STATUSES: tuple[ImageStatus, ...] = get_args(ImageStatus)
 OK: Final = "ok"
 TOO_SMALL: Final = "too_small"
 TOO_LARGE: Final = "too_large"
@@ -48,7 +47,6 @@ DECODED: Final = "decoded"
 # Where a full decode happened (``decoded_by``): the download itself (verify="decode"), or
 # a user of the pixels reporting through manifest.record_decode_results.
 DecodeStage = Literal["download", "captioning", "lora_latents", "face_crops"]
-DECODE_STAGES: tuple[DecodeStage, ...] = get_args(DecodeStage)
 DOWNLOAD_STAGE: Final = "download"
 CAPTIONING: Final = "captioning"
 LORA_LATENTS: Final = "lora_latents"

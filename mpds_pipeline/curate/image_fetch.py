@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..files import write_atomic
+from ..layout import image_file_name
 from ..imdb.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
 from ..imdb.waf import is_waf_challenge
 from .image_checks import (
@@ -37,10 +38,6 @@ ROW_FIELDS = ("id", "variant", "file_name", "url", "bytes", "width", "height", "
               "status", "reason", "verified", "decoded_by")
 # (id, variant) -> (sha256, reason, decoded_by) of bytes a later full decode rejected
 KnownBad = dict[tuple[int, int], tuple[str, str, str]]
-
-
-def file_name_for(item_id: int, variant: int = 1) -> str:
-    return f"{item_id}.jpg" if variant == 1 else f"{item_id}_{variant}.jpg"
 
 
 def fetch_and_store(
@@ -94,7 +91,7 @@ async def _download_all(todo, dest_dir: Path, settings: ClientSettings, limits: 
 
 async def _fetch_one(client: PoliteClient, item_id: int, variant: int, url: str, max_bytes: int) -> dict:
     row = dict.fromkeys(ROW_FIELDS)
-    row.update(id=item_id, variant=variant, file_name=file_name_for(item_id, variant), url=url)
+    row.update(id=item_id, variant=variant, file_name=image_file_name(item_id, variant), url=url)
     try:
         resp: FetchResponse = await client.fetch(url, follow_redirects=True, max_bytes=max_bytes)
     except (HostNotAllowed, RobotsDisallowed) as refusal:

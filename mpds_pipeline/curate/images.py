@@ -38,6 +38,7 @@ import pandas as pd
 
 from ..imdb.client import ClientSettings, HostNotAllowed, PoliteClient
 from ..imdb.robots import rules_from_response
+from ..layout import ImageFolder
 from ..progress import Progress, ProgressLog
 from .filters import as_text
 from .image_checks import (  # noqa: F401 (re-exported: callers import them from here)
@@ -50,9 +51,8 @@ from .image_checks import (  # noqa: F401 (re-exported: callers import them from
     VerifyMode,
 )
 from .image_checks import BLOCKED  # noqa: F401 (re-exported)
-from .image_fetch import KnownBad, fetch_and_store, file_name_for  # noqa: F401
+from .image_fetch import KnownBad, fetch_and_store
 from .manifest import (  # noqa: F401 (re-exported)
-    MANIFEST_NAME,
     MANIFEST_SCHEMA,
     decode_failed_hashes,
     merge_into_manifest,
@@ -193,7 +193,7 @@ def download_variants(
         else:
             blocked, fetched = fetch_and_store(todo, dest_dir, settings, limits, verify, on_row, known_bad=known_bad)
     this_call = pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names)
-    merged = merge_into_manifest(dest_dir, this_call) if len(rows) or not (dest_dir / MANIFEST_NAME).exists() else earlier
+    merged = merge_into_manifest(dest_dir, this_call) if len(rows) or not ImageFolder(dest_dir).manifest.exists() else earlier
     reused_rows = merged[[(i, v) in done and (i, v, u) in wanted
                           for i, v, u in zip(merged["id"], merged["variant"], merged["url"])]]
     combined = pd.concat([reused_rows, this_call], ignore_index=True) if len(reused_rows) else this_call
@@ -202,7 +202,7 @@ def download_variants(
         statuses[OK] += reused
     return DownloadResult(
         manifest=combined,
-        manifest_path=dest_dir / MANIFEST_NAME,
+        manifest_path=ImageFolder(dest_dir).manifest,
         status_counts=dict(statuses),
         fetched=fetched,
         reused=reused,

@@ -38,10 +38,9 @@ from .image_checks import (  # noqa: F401 (the stages are re-exported: their use
     STRUCTURE,
     DecodeStage,
 )
-from .image_fetch import ROW_FIELDS, file_name_for
+from ..layout import ImageFolder, image_file_name
+from .image_fetch import ROW_FIELDS
 
-MANIFEST_NAME = "manifest.parquet"
-LOCK_NAME = ".manifest.lock"
 
 
 MANIFEST_SCHEMA = pa.schema([
@@ -68,7 +67,7 @@ def read_manifest(dest_dir: Path) -> pd.DataFrame:
     A manifest written before the verification columns existed came from a download
     that decoded every image, so its ok rows read as decoded.
     """
-    path = Path(dest_dir) / MANIFEST_NAME
+    path = ImageFolder(Path(dest_dir)).manifest
     if not path.is_file():
         return MANIFEST_SCHEMA.empty_table().to_pandas()
     table = pq.read_table(path)
@@ -83,7 +82,7 @@ def read_manifest(dest_dir: Path) -> pd.DataFrame:
 def manifest_lock(dest_dir: Path) -> Iterator[None]:
     """Exclusive across processes and threads (each holder opens its own descriptor)."""
     Path(dest_dir).mkdir(parents=True, exist_ok=True)
-    handle = os.open(Path(dest_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    handle = os.open(ImageFolder(Path(dest_dir)).manifest_lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -105,7 +104,7 @@ def merge_into_manifest(dest_dir: Path, rows: pd.DataFrame) -> pd.DataFrame:
 
 def _write(dest_dir: Path, manifest: pd.DataFrame) -> None:
     table = pa.Table.from_pandas(manifest[MANIFEST_SCHEMA.names], schema=MANIFEST_SCHEMA, preserve_index=False)
-    with atomic_path(Path(dest_dir) / MANIFEST_NAME) as tmp:
+    with atomic_path(ImageFolder(Path(dest_dir)).manifest) as tmp:
         pq.write_table(table, tmp)
 
 
@@ -137,7 +136,7 @@ def record_decode_results(
     """
     pairs = list(outcomes.items() if isinstance(outcomes, Mapping) else outcomes)
     record = DecodeRecord()
-    if not pairs or not (Path(dest_dir) / MANIFEST_NAME).is_file():
+    if not pairs or not ImageFolder(Path(dest_dir)).manifest.is_file():
         record.unknown = len(pairs)
         return record
     with manifest_lock(dest_dir):
@@ -183,7 +182,7 @@ def record_poster_decode_results(posters_root: Path, outcomes: Mapping[int, str 
         if not homes:
             record.unknown += 1
         for folder in homes:
-            by_folder.setdefault(folder, {})[file_name_for(int(movie_id))] = error
+            by_folder.setdefault(folder, {})[image_file_name(int(movie_id))] = error
     for folder, folder_outcomes in by_folder.items():
         record = record.add(record_decode_results(folder, folder_outcomes, stage))
     return record

@@ -179,11 +179,6 @@ def estimate_word_tokens(word: str) -> int:
     return letters + len(_DIGITS.findall(word)) + len(_PUNCT.findall(word))
 
 
-def estimate_clip_tokens(text: str) -> int:
-    """Conservative CLIP token estimate of ``text``, BOS and EOS included."""
-    return CLIP_SPECIAL_TOKENS + sum(estimate_word_tokens(w) for w in text.split())
-
-
 # --------------------------------------------------------------------------- integrated
 
 

@@ -57,12 +57,12 @@ from typing import Iterator
 import pandas as pd
 
 from ..files import atomic_open, write_atomic
+from ..layout import RectificationsFolder
 from ..imdb.ids import parse_title_id
 
 AUDIT_COLUMNS = ["id", "text", "replaced_text", "reviewer", "note", "created_at", "source", "row"]
 REJECTED_COLUMNS = ["source", "row", "id", "reason"]
 LABEL_STUDIO_ID_KEYS = ("id", "imdb_id", "movie_id", "title_id")
-LOCK_NAME = ".lock"
 _IMAGE_ID_RE = re.compile(r"(?:^|[/\\_-])(\d+)\.[A-Za-z]{3,4}$")
 
 
@@ -393,7 +393,7 @@ def save_correction(
         if current and current.created_at >= now:  # keep "latest wins" true despite clock skew
             now = current.created_at + pd.Timedelta(microseconds=1).to_pytimedelta()
         stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
-        path = folder / f"review-{stamp}-{movie_id}-{secrets.token_hex(3)}.csv"
+        path = RectificationsFolder(folder).review_save(stamp, movie_id, secrets.token_hex(3))
         _write_atomically(
             path,
             [
@@ -418,7 +418,7 @@ def _normalise(text: str | None) -> str | None:
 
 @contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
-    with open(folder / LOCK_NAME, "a+") as handle:
+    with open(RectificationsFolder(folder).lock, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

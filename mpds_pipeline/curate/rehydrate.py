@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import pandas as pd
 
@@ -21,7 +21,6 @@ from .filters import _decode_text
 # Where the ``movies`` asset takes its titles from: the crawl's title records, or a
 # released MPDS meta.csv (this module).
 MovieSource = Literal["crawl", "release"]
-MOVIE_SOURCES: tuple[MovieSource, ...] = get_args(MovieSource)
 RELEASE_ERA: Era = "release"
 
 META_COLUMNS: tuple[str, ...] = ("id", "movie-url", "title", "genres", "actors", "poster-url", "synopsis")

@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # no display on workers; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..files import write_atomic  # noqa: E402
+from ..layout import StatsFolder  # noqa: E402
 from .filters import as_actor_dict, as_genre_list, as_text  # noqa: E402
 
 TOP_RECORD_TYPES = 7  # further types are grouped as "other" so the pie stays readable
@@ -44,14 +46,14 @@ def export_statistics(movies: pd.DataFrame, out_dir: Path) -> StatsResult:
         "cast": _pct(sum(not as_actor_dict(v) for v in _column(movies, "actors")), total),
         "plot": _pct(sum(as_text(v) is None for v in _column(movies, "synopsis")), total),
     }
+    folder = StatsFolder(out_dir)
     files = {
-        "genres": _bar(genre_percent, "Genre distribution", "% of records", out_dir / "genres.png"),
-        "record_types": _pie(types, out_dir / "record_types.png"),
-        "missing": _bar(missing, "Records missing a field", "% of records", out_dir / "missing.png"),
+        "genres": _bar(genre_percent, "Genre distribution", "% of records", folder.genres_plot),
+        "record_types": _pie(types, folder.record_types_plot),
+        "missing": _bar(missing, "Records missing a field", "% of records", folder.missing_plot),
     }
     markdown = _markdown(total, genre_percent, type_percent, missing)
-    files["markdown"] = out_dir / "stats.md"
-    files["markdown"].write_text(markdown, encoding="utf-8")
+    files["markdown"] = write_atomic(folder.markdown, markdown)
     return StatsResult(total, genre_percent, type_percent, missing, markdown, files)
 
 

@@ -35,11 +35,10 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from ..layout import PagesFolder
 from .client import FetchResponse
 from .records import FINAL_STATUSES
 
-ARCHIVE_FILE = "pages.warc.gz"
-LOCK_FILE = "crawl.lock"
 # "full": whole pages; "data": only their data scripts (a fraction of the size).
 ArchiveMode = Literal["full", "data"]
 ARCHIVE_MODES: tuple[ArchiveMode, ...] = get_args(ArchiveMode)
@@ -83,7 +82,7 @@ class PageArchive:
             raise ValueError(f"archive mode must be one of {ARCHIVE_MODES}, got {mode!r}")
         self.archive_dir = Path(archive_dir)
         self.archive_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.archive_dir / ARCHIVE_FILE
+        self.path = PagesFolder(self.archive_dir).archive
         self.mode = mode
         self._extractor = extractor or _default_extractor
         self.dropped_tail_bytes = self._drop_truncated_tail() if repair else 0
@@ -92,10 +91,6 @@ class PageArchive:
             self._index[(rec.kind, rec.id)] = rec
 
     # --- reading ---------------------------------------------------------------------
-    def archived_urls(self) -> set[str]:
-        """URLs with a final response (ok/missing/redirect): a rerun refetches none of them."""
-        return {rec.url for rec in self._index.values()}
-
     def archived_ids(self, kind: str) -> set[int]:
         """Ids of ``kind`` with a final response, whatever base URL fetched them."""
         return {item_id for (k, item_id) in self._index if k == kind}
@@ -185,7 +180,7 @@ def partition_lock(archive_dir: Path, *, run_id: str | None = None) -> Iterator[
     that the first is not doing, and a waiting run would hide how many are queued."""
     archive_dir = Path(archive_dir)
     archive_dir.mkdir(parents=True, exist_ok=True)
-    path = archive_dir / LOCK_FILE
+    path = PagesFolder(archive_dir).lock
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
     try:
         try:

@@ -25,7 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..files import atomic_path
+from ..layout import PagesFolder
 from ..progress import Progress, ProgressLog
+from ..rules import RuleResult, id_preview
 from .archive import ArchiveMode, PageArchive, partition_lock
 from .classify import classify_response
 from .client import (
@@ -40,7 +42,6 @@ from .client import (
 from .ids import url_for
 from .records import FETCH_STATUSES, FINAL_STATUSES, FetchStatus
 
-OUTCOMES_FILE = "outcomes.parquet"
 STOP_POLL_S = 0.25  # how often ``should_stop`` is asked
 
 
@@ -77,8 +78,6 @@ class CrawlResult:
     def pages_per_s(self) -> float:
         return len(self.outcomes) / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
-    def blocked_ids(self) -> list[int]:
-        return [o.id for o in self.outcomes if o.status == "blocked"]
 
 
 class ImdbBlockingError(RuntimeError):
@@ -276,11 +275,33 @@ _OUTCOME_SCHEMA = pa.schema([
 
 def read_outcomes(archive_dir: Path) -> list[PageOutcome]:
     """Every attempted id's outcome recorded for this partition (one per id), sorted by id."""
-    path = Path(archive_dir) / OUTCOMES_FILE
+    path = PagesFolder(Path(archive_dir)).outcomes
     if not path.exists():
         return []
     names = [f.name for f in fields(PageOutcome)]
     return [PageOutcome(**{n: row[n] for n in names}) for row in pq.read_table(path).to_pylist()]
+
+
+def one_status_per_id(outcomes: Iterable[PageOutcome], kind: str) -> RuleResult:
+    """The crawl's rule for a partition: every attempted id of ``kind`` has exactly one
+    status, one of FETCH_STATUSES. Blocked ids fail it as a warning (a rerun fetches
+    them) and are listed; a repeated id or an unknown status is an error."""
+    mine = [o for o in outcomes if o.kind == kind]  # a person partition's galleries have their own kind
+    per_id = Counter(o.id for o in mine)
+    repeated = sorted(i for i, n in per_id.items() if n > 1)
+    unknown = sorted({str(o.status) for o in mine} - set(FETCH_STATUSES))
+    blocked = sorted({o.id for o in mine if o.status == "blocked"})
+    problems = bool(repeated or unknown)
+    description = ("ids with several statuses, or statuses the crawl does not give" if problems else
+                   "IMDb blocked some requests: rerun this partition later" if blocked else
+                   "every attempted id has exactly one status; none blocked")
+    return RuleResult("one_status_per_id", not problems and not blocked, description, {
+        "attempted": len(per_id),
+        "blocked": len(blocked),
+        "blocked_ids": id_preview(blocked),
+        "repeated_ids": id_preview(repeated),
+        "unknown_statuses": ", ".join(unknown),
+    }, severity="error" if problems else "warn")
 
 
 def _write_outcomes(archive_dir: Path, archive: PageArchive, new: list[PageOutcome]) -> None:
@@ -296,5 +317,5 @@ def _write_outcomes(archive_dir: Path, archive: PageArchive, new: list[PageOutco
         merged[(outcome.kind, outcome.id)] = outcome
     rows = [asdict(o) for o in sorted(merged.values(), key=lambda o: (o.kind, o.id))]
     table = pa.Table.from_pylist(rows, schema=_OUTCOME_SCHEMA)
-    with atomic_path(archive_dir / OUTCOMES_FILE) as tmp:
+    with atomic_path(PagesFolder(archive_dir).outcomes) as tmp:
         pq.write_table(table, tmp)

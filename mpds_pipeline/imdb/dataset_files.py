@@ -22,7 +22,8 @@ from typing import Any, Iterable
 
 import httpx
 
-from ..files import atomic_open
+from ..files import atomic_open, write_atomic
+from ..layout import download_record_file
 from ..progress import Progress, ProgressLog
 from .waf import is_waf_challenge
 
@@ -79,16 +80,6 @@ class DownloadReport:
         }
 
 
-def download_dataset_files(
-    base_url: str | None,
-    dest_dir: Path | str,
-    names: Iterable[str] = DATASET_FILE_NAMES,
-    client_settings: Any = None,
-) -> list[Path]:
-    """Download ``names`` from ``base_url`` (None or "": IMDb's dataset host) into
-    ``dest_dir``; the local paths, in order."""
-    return fetch_dataset_files(base_url, dest_dir, names, client_settings).paths
-
 
 def fetch_dataset_files(
     base_url: str | None,
@@ -100,7 +91,8 @@ def fetch_dataset_files(
     max_file_bytes: int = MAX_FILE_BYTES,
     log: ProgressLog | None = None,
 ) -> DownloadReport:
-    """Like :func:`download_dataset_files`, but says per file whether it was fetched.
+    """Download ``names`` from ``base_url`` (None or "": IMDb's dataset host) into
+    ``dest_dir``, saying per file whether it was fetched.
 
     ``client_settings`` may be ``None``, a mapping or an object; ``user_agent``,
     ``timeout_s`` (or ``timeout``) and ``headers`` are read from it when present, so
@@ -133,13 +125,9 @@ def _make_client(settings: Any, transport: httpx.BaseTransport | None) -> httpx.
     return httpx.Client(headers=headers, timeout=timeout, follow_redirects=True, transport=transport)
 
 
-def _meta_path(path: Path) -> Path:
-    return path.with_name(path.name + ".meta.json")
-
-
 def _load_meta(path: Path) -> dict:
     """What the server said about the copy on disk; empty when there is no valid copy."""
-    meta_file = _meta_path(path)
+    meta_file = download_record_file(path)
     if not path.exists() or not meta_file.exists():
         return {}
     try:
@@ -188,7 +176,8 @@ def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int, log: 
             raise DatasetDownloadError(f"{url}: Content-Length {announced:,} is over the {max_bytes:,}-byte cap "
                                        "(not downloaded)")
         written = _stream_to(path, response, max_bytes, log)
-    _meta_path(path).write_text(
+    write_atomic(
+        download_record_file(path),
         json.dumps(
             {
                 "url": url,

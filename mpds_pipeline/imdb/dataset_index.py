@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Collection, Iterable
 
 from ..files import atomic_path, write_atomic
+from ..layout import IndexFolder
 from ..progress import Progress, ProgressLog
 
 import pyarrow as pa
@@ -27,7 +28,6 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 ACTOR_PROFESSIONS = ("actor", "actress")
-MANIFEST_NAME = "index.json"
 
 TITLES_SCHEMA = pa.schema(
     [
@@ -265,12 +265,12 @@ def build_index(
             continue
         stamp = _source_stamp(source)
         previous = manifest.get("tables", {}).get(dataset.table)
-        if not force and previous and previous.get("stamp") == stamp and (out / f"{dataset.table}.parquet").exists():
+        if not force and previous and previous.get("stamp") == stamp and IndexFolder(out).table(dataset.table).exists():
             table = TableResult(**{k: v for k, v in previous.items() if k in TableResult.__dataclass_fields__})
             result.unchanged.append(dataset.table)
             stats = previous.get("stats", {})
         else:
-            table, stats = _convert(dataset, source, out / f"{dataset.table}.parquet", chunk_rows, log)
+            table, stats = _convert(dataset, source, IndexFolder(out).table(dataset.table), chunk_rows, log)
             manifest.setdefault("tables", {})[dataset.table] = {**asdict(table), "stamp": stamp, "stats": stats}
             _write_manifest(out, manifest)
         result.tables[dataset.table] = table
@@ -292,13 +292,13 @@ def _source_stamp(path: Path) -> dict:
 
 def _read_manifest(out: Path) -> dict:
     try:
-        return json.loads((out / MANIFEST_NAME).read_text())
+        return json.loads(IndexFolder(out).manifest.read_text())
     except (OSError, ValueError):
         return {}
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:
-    write_atomic(out / MANIFEST_NAME, json.dumps(manifest, indent=2))
+    write_atomic(IndexFolder(out).manifest, json.dumps(manifest, indent=2))
 
 
 def _block_size(chunk_rows: int) -> int:
@@ -390,7 +390,7 @@ def dataset_schema(dataset: _Dataset) -> pa.Schema:
 
 
 def table_path(index_dir: Path | str, table: str) -> Path:
-    return Path(index_dir) / f"{table}.parquet"
+    return IndexFolder(Path(index_dir)).table(table)
 
 
 def has_index(index_dir: Path | str | None, table: str = "titles") -> bool:
@@ -440,10 +440,6 @@ class CrawlIds(list):
         super().__init__(ids)
         self.skipped = skipped
         self.beyond_index = beyond_index
-
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
 
 
 def ids_to_crawl(
@@ -497,17 +493,6 @@ def actor_ids(index_dir: Path | str, ids: Iterable[int] | None = None) -> set[in
     """Persons whose primaryProfession includes actor or actress (among ``ids`` if given)."""
     data = _select(index_dir, "names", "id", ["id", "is_actor"], ids)
     return set(data.filter(pc.fill_null(data.column("is_actor"), False)).column("id").to_pylist())
-
-
-def cast_of(index_dir: Path | str, title_ids: Iterable[int]) -> dict[int, list[int]]:
-    """Per title: its actor/actress principals' person ids, in billing order."""
-    data = _select(index_dir, "principals", "title_id", ["title_id", "ordering", "person_id", "category"], title_ids)
-    data = data.filter(pc.is_in(data.column("category"), pa.array(ACTOR_PROFESSIONS)))
-    data = data.sort_by([("title_id", "ascending"), ("ordering", "ascending")])
-    cast: dict[int, list[int]] = {}
-    for title_id, person_id in zip(data.column("title_id").to_pylist(), data.column("person_id").to_pylist()):
-        cast.setdefault(title_id, []).append(person_id)
-    return cast
 
 
 def max_title_id(index_dir: Path | str) -> int:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from typing import Final, Literal, get_args
+from typing import Final, Literal
 
 from mpds_pipeline.imdb import ids
 from mpds_pipeline.imdb.page_data import (
@@ -42,7 +42,6 @@ from mpds_pipeline.imdb.records import GALLERY, STRIP, PersonPhoto, PhotoSource
 
 # Who a photo shows, as far as its tags or caption say (``photo_subject``).
 PhotoSubject = Literal["alone", "with_others", "not_named", "uncaptioned"]
-SUBJECTS: tuple[PhotoSubject, ...] = get_args(PhotoSubject)
 ALONE: Final = "alone"  # this person and nobody else
 WITH_OTHERS: Final = "with_others"  # this person among others
 NOT_NAMED: Final = "not_named"  # other people only

@@ -5,8 +5,10 @@ parser fix without refetching a page.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
@@ -14,6 +16,7 @@ import pyarrow.parquet as pq
 
 from ..files import atomic_path
 from ..progress import Progress, ProgressLog
+from ..rules import RuleResult, id_preview
 from .ids import GALLERY_KIND
 from .person_photos import add_gallery_photos
 from .records import ParseError, PersonRecord, TitleRecord
@@ -149,6 +152,17 @@ def write_records(records: list, kind: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         pq.write_table(records_table(records, kind), tmp)
+
+
+def unique_ids(ids: Iterable[int]) -> RuleResult:
+    """The records' rule for a partition: no id appears twice."""
+    per_id = Counter(ids)
+    repeated = sorted(i for i, n in per_id.items() if n > 1)
+    return RuleResult("unique_ids", not repeated, "no id appears twice in the partition's records", {
+        "records": sum(per_id.values()),
+        "duplicated_ids": len(repeated),
+        "duplicates": id_preview(repeated),
+    })
 
 
 def read_records(records_dir: Path, kind: str) -> pd.DataFrame:

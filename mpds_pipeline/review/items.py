@@ -43,21 +43,6 @@ BASE_COLUMNS = REVIEW_COLUMNS[:10] + ["verified_image"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
-def movies_file(layout: DataLayout) -> Path:
-    return layout.curated_dir / "movies.parquet"
-
-
-def poster_prompts_file(layout: DataLayout) -> Path:
-    return layout.prompts_dir / "poster_prompts.parquet"
-
-
-def vision_prompts_dir(layout: DataLayout) -> Path:
-    # DataLayout names files per partition; the folder is the parent of any of them.
-    return layout.vision_prompts_file("x").parent
-
-
-def poster_images_root(layout: DataLayout) -> Path:
-    return layout.poster_images_dir("x").parent
 
 
 def load_review_items(layout: DataLayout) -> pd.DataFrame:
@@ -80,7 +65,7 @@ def load_base_items(layout: DataLayout) -> pd.DataFrame:
     images = _verified_images(layout)
     ids = pd.Index(captions["id"]).union(pd.Index(prompts["id"])).union(pd.Index(images["id"]))
     movies = _read_movies(layout, ids)
-    if movies_file(layout).is_file():  # a poster of a movie the filters dropped is not exported
+    if layout.movies_file.is_file():  # a poster of a movie the filters dropped is not exported
         ids = ids.intersection(pd.Index(movies["id"]))
     frame = pd.DataFrame({"id": ids.astype("int64")})
     if frame.empty:
@@ -141,7 +126,7 @@ def _columns(path: Path, wanted: list[str]) -> list[str]:
 
 
 def _read_movies(layout: DataLayout, ids: pd.Index) -> pd.DataFrame:
-    path = movies_file(layout)
+    path = layout.movies_file
     empty = pd.DataFrame({"id": pd.Series(dtype="int64"), "title": [], "genres": []})
     if not path.is_file():
         return empty
@@ -157,7 +142,7 @@ def _read_movies(layout: DataLayout, ids: pd.Index) -> pd.DataFrame:
 
 def _read_captions(layout: DataLayout) -> pd.DataFrame:
     """The newest usable caption per id (a row with an error keeps its id reviewable)."""
-    folder = vision_prompts_dir(layout)
+    folder = layout.vision_prompts_dir
     parts = []
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
         columns = _columns(path, ["id", "caption", "confidence", "created_at", "error"])
@@ -183,7 +168,7 @@ def _read_captions(layout: DataLayout) -> pd.DataFrame:
 
 
 def _read_poster_prompts(layout: DataLayout) -> pd.DataFrame:
-    path = poster_prompts_file(layout)
+    path = layout.poster_prompts_file
     wanted = ["synopsis_prompt", "text", "vision_prompt"]
     empty = pd.DataFrame({"id": pd.Series(dtype="int64"), **{c: [] for c in wanted}})
     if not path.is_file():
@@ -201,7 +186,7 @@ def _verified_images(layout: DataLayout) -> pd.DataFrame:
     """id, partition key, image path of every poster its partition's download manifest
     lists as ok, when the file is there (a file without a manifest row is not): the
     export's rule for posters.csv."""
-    root = poster_images_root(layout)
+    root = layout.poster_images_root
     found: dict[int, tuple[str, str]] = {}
     partitions = sorted(os.scandir(root), key=lambda e: e.name) if root.is_dir() else []
     for partition_dir in partitions:

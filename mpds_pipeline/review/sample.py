@@ -15,10 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from mpds_pipeline.curate.manifest import MANIFEST_NAME, MANIFEST_SCHEMA
-from mpds_pipeline.layout import DataLayout
+from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
+from mpds_pipeline.layout import DataLayout, ImageFolder, image_file_name
 
-from .items import movies_file, poster_prompts_file
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 HOSTILE_SYNOPSIS = 'A plot with <img src=x onerror="alert(2)"> inside & "quotes".'
@@ -54,8 +53,8 @@ def write_sample_data(root: Path) -> DataLayout:
             "poster_url": [f"https://m.media-amazon.com/images/M/{m[0]}._V1_.jpg" for m in SAMPLE_MOVIES],
         }
     )
-    movies_file(layout).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(movies, movies_file(layout))
+    layout.movies_file.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(movies, layout.movies_file)
 
     for partition in (FIRST_PARTITION, SECOND_PARTITION):
         rows = [m for m in SAMPLE_MOVIES if m[3] == partition]
@@ -84,13 +83,13 @@ def write_sample_data(root: Path) -> DataLayout:
             "poster_caption": [f"{m[1]}, starring Actor {m[0]}" for m in SAMPLE_MOVIES],
         }
     )
-    pq.write_table(prompts, poster_prompts_file(layout))
+    pq.write_table(prompts, layout.poster_prompts_file)
 
     manifests: dict[str, list[dict]] = {}
     for index, movie in enumerate(SAMPLE_MOVIES):
         folder = layout.poster_images_dir(movie[3])
         folder.mkdir(parents=True, exist_ok=True)
-        row = {"id": movie[0], "variant": 1, "file_name": f"{movie[0]}.jpg", "url": f"https://m.media-amazon.com/images/M/{movie[0]}._V1_.jpg",
+        row = {"id": movie[0], "variant": 1, "file_name": image_file_name(movie[0]), "url": f"https://m.media-amazon.com/images/M/{movie[0]}._V1_.jpg",
                "bytes": None, "width": None, "height": None, "format": None, "sha256": None, "status": "too_small", "reason": "412 bytes < 5120"}
         if movie[6]:
             path = folder / row["file_name"]
@@ -99,7 +98,7 @@ def write_sample_data(root: Path) -> DataLayout:
             row.update(bytes=path.stat().st_size, width=60, height=90, format="JPEG", status="ok", reason=None)
         manifests.setdefault(movie[3], []).append(row)
     for partition, rows in manifests.items():
-        pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), layout.poster_images_dir(partition) / MANIFEST_NAME)
+        pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), ImageFolder(layout.poster_images_dir(partition)).manifest)
     return layout
 
 

@@ -24,11 +24,7 @@ from .items import (
     attach_corrections,
     latest_corrections,
     load_base_items,
-    movies_file,
-    poster_images_root,
-    poster_prompts_file,
     reviewable,
-    vision_prompts_dir,
 )
 
 ORDERS = ("unreviewed", "confidence")
@@ -68,7 +64,7 @@ class ReviewState:
 
     @property
     def images_root(self) -> Path:
-        return self.layout.root / "images"
+        return self.layout.images_dir
 
     # ------------------------------------------------------------------ loading
 
@@ -91,14 +87,14 @@ class ReviewState:
             return self._items  # shared: callers must not modify it
 
     def _signature_of_inputs(self) -> tuple:
-        images = poster_images_root(self.layout)
+        images = self.layout.poster_images_root
         partitions = _folder_signature(images) if images.is_dir() else ()
-        prompts = _file_signature(poster_prompts_file(self.layout))
-        export = _file_signature(self.layout.export_dir / "posters.csv")
+        prompts = _file_signature(self.layout.poster_prompts_file)
+        export = _file_signature(self.layout.export.posters_csv)
         # The export holds the merged prompts once it was written after them.
         self._export_is_current = bool(prompts and export and export[1] >= prompts[1])
         # A partition folder's mtime changes when a poster or its manifest is written.
-        return (_file_signature(movies_file(self.layout)), prompts, export, _folder_signature(vision_prompts_dir(self.layout)), partitions)
+        return (_file_signature(self.layout.movies_file), prompts, export, _folder_signature(self.layout.vision_prompts_dir), partitions)
 
     # ------------------------------------------------------------------ queries
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mpds_pipeline.files import write_atomic
+from mpds_pipeline.layout import CaptionControlsFolder
 from mpds_pipeline.progress import Progress, ProgressLog
 
 CANNY_LOW, CANNY_HIGH = 100, 200
@@ -163,14 +165,6 @@ def canny_edges(image: Image.Image, low: int = CANNY_LOW, high: int = CANNY_HIGH
     return Image.fromarray(edges)
 
 
-def render_caption_control(
-    title: str, actors: list[str], size: int = 512, font_path: str | None = None
-) -> tuple[Image.Image, Image.Image]:
-    """The caption sketch and its canny edges, both ``size`` x ``size`` RGB."""
-    sketch = render_caption_sketch(title, actors, size=size, font_path=font_path)
-    return sketch, canny_edges(sketch)
-
-
 @dataclass
 class CaptionControlSettings:
     size: int = 512
@@ -187,17 +181,10 @@ class CaptionControl:
     path: Path
 
 
-INDEX_FILE = "controls.json"
-
-
 def control_paths(output_dir: Path, item_id: str) -> dict[str, Path]:
-    """The files ``render_caption_controls`` writes for one item (the one place they are named)."""
-    output_dir = Path(output_dir)
-    return {
-        "canny": output_dir / f"{item_id}.png",
-        "sketch": output_dir / f"{item_id}_sketch.png",
-        "layout": output_dir / f"{item_id}.json",
-    }
+    """The files ``render_caption_controls`` writes for one item (named in layout.py)."""
+    folder = CaptionControlsFolder(Path(output_dir))
+    return {"canny": folder.canny(item_id), "sketch": folder.sketch(item_id), "layout": folder.layout(item_id)}
 
 
 def read_caption_control(output_dir: Path, item_id: str) -> CaptionControl:
@@ -268,5 +255,5 @@ def render_caption_controls(
         "settings": {"size": settings.size, "font_path": settings.font_path or default_font_path()},
         "controls": {k: {name: p.name for name, p in control_paths(output_dir, k).items()} for k in result.control_paths},
     }
-    (output_dir / INDEX_FILE).write_text(json.dumps(index, indent=1))
+    write_atomic(CaptionControlsFolder(Path(output_dir)).index, json.dumps(index, indent=1))
     return result

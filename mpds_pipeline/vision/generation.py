@@ -28,6 +28,7 @@ from typing import Literal, get_args
 
 from PIL import Image
 
+from mpds_pipeline.layout import BenchmarkImagesFolder
 from mpds_pipeline.progress import Progress, ProgressLog
 from mpds_pipeline.vision.caption_control import read_caption_control
 from mpds_pipeline.vision.device import choose_device, choose_dtype
@@ -188,14 +189,14 @@ def generate_benchmark_images(
     out_dir = Path(out_dir)
     rows = []
     for method in methods:
-        method_dir = out_dir / method_folder_name(method.name)
+        method_dir = BenchmarkImagesFolder(out_dir).method_dir(method_folder_name(method.name))
         method_dir.mkdir(parents=True, exist_ok=True)
         pipe = None if method.kind == "folder" else _pipeline_for(method, settings)
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
         with Progress(f"benchmark_images {method.name}", len(prompts), log, unit="images") as progress:
             for index, prompt in enumerate(prompts):
-                target = method_dir / f"{prompt.prompt_id}.png"
+                target = BenchmarkImagesFolder(out_dir).image(method_folder_name(method.name), prompt.prompt_id)
                 started = time.perf_counter()
                 size, constrained_tokens, truncated_tokens = (None, None), 0, 0
                 if pipe is None:
@@ -227,5 +228,5 @@ def generate_benchmark_images(
                 progress.update(status=status)
         del pipe
     manifest = pd.DataFrame(rows)
-    manifest.to_csv(out_dir / "manifest.csv", index=False)
+    manifest.to_csv(BenchmarkImagesFolder(out_dir).manifest, index=False)
     return manifest

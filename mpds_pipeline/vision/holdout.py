@@ -11,7 +11,8 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-TRAIN_IDS_FILE = "train_ids.json"
+from ..files import write_atomic
+from ..layout import ExportFolder, LoraFolder
 
 
 @dataclass
@@ -30,14 +31,14 @@ class HeldOutPoster:
 
 def write_train_ids(lora_dir: Path, pairs: list[tuple[Path, str]]) -> Path:
     ids = sorted(int(Path(p).stem) for p, _ in pairs)
-    path = Path(lora_dir) / TRAIN_IDS_FILE
+    path = LoraFolder(Path(lora_dir)).train_ids
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(ids))
+    write_atomic(path, json.dumps(ids))
     return path
 
 
 def read_train_ids(lora_dir: Path) -> set[int]:
-    path = Path(lora_dir) / TRAIN_IDS_FILE
+    path = LoraFolder(Path(lora_dir)).train_ids
     return set(json.loads(path.read_text())) if path.exists() else set()
 
 
@@ -47,9 +48,9 @@ def held_out_posters(export_dir: Path, n: int, seed: int, exclude_ids: set[int],
 
     from ..imdb.ids import parse_person_id, title_code
 
-    export_dir = Path(export_dir)
-    posters = pd.read_csv(export_dir / "posters.csv")
-    meta = pd.read_csv(export_dir / "meta.csv").set_index("id")
+    export = ExportFolder(Path(export_dir))
+    posters = pd.read_csv(export.posters_csv)
+    meta = pd.read_csv(export.meta_csv).set_index("id")
     candidates = sorted(int(i) for i in posters["id"] if int(i) not in exclude_ids)
     picked = sorted(random.Random(seed).sample(candidates, min(n, len(candidates))))
     texts = dict(zip(posters["id"].astype(int), posters["text"]))
@@ -65,7 +66,7 @@ def held_out_posters(export_dir: Path, n: int, seed: int, exclude_ids: set[int],
                 title=str(row["title"]),
                 actors=[name for name, _ in cast],
                 actor_ids=[parse_person_id(url) or 0 for _, url in cast],
-                image_path=str(export_dir / "posters" / f"{movie_id}.jpg"),
+                image_path=str(export.poster(movie_id)),
             )
         )
     return held_out

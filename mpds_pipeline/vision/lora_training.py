@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..layout import ExportFolder
 from ..progress import Progress, ProgressLog
 from .checkpoints import RandomStates, latest_checkpoint, save_checkpoint
 from .device import Precision, choose_device, is_cuda, precision_dtype, training_precision
@@ -112,7 +113,10 @@ def sample_pairs(export_dir: Path, n: int, seed: int) -> list[tuple[Path, str]]:
     """
     path = Path(export_dir)
     if path.is_dir():
-        path = path / "metadata.jsonl" if (path / "metadata.jsonl").exists() else path / "posters" / "metadata.jsonl"
+        export = ExportFolder(path)
+        # The posters/ folder itself (its metadata.jsonl), or the export around it.
+        inside = path / export.posters_metadata.name
+        path = inside if inside.exists() else export.posters_metadata
     rows = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:

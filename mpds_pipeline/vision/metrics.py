@@ -46,6 +46,7 @@ from typing import Literal, Protocol, Sequence
 import numpy as np
 from PIL import Image
 
+from mpds_pipeline.layout import ReportFolder
 from mpds_pipeline.progress import Progress, ProgressLog
 from mpds_pipeline.vision.device import choose_device
 
@@ -497,8 +498,6 @@ def benchmark_report(
     default they load from ``settings`` (CLIP-S reuses the CLIP pair when both name the
     same model). ``log`` gets a progress line per method scored.
     """
-    import pandas as pd
-
     settings = settings or BenchmarkReportSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -535,16 +534,17 @@ def benchmark_report(
     protocol = _protocol_rows(settings, fid_extractor, pick_scale, baselines, len(real_images))
     methods = _method_rows(rows, manifest, size)
 
-    table_csv = out_dir / "benchmark_table.csv"
+    files = ReportFolder(out_dir)
+    table_csv = files.table_csv
     table.to_csv(table_csv)
-    preference.to_csv(out_dir / "benchmark_preference.csv", index=False)
-    table_markdown = out_dir / "benchmark_table.md"
+    preference.to_csv(files.preference_csv, index=False)
+    table_markdown = files.table_markdown
     table_markdown.write_text(_markdown(table) + "\n" + preference_markdown(preference))
-    grid = image_grid(rows, out_dir / "benchmark_grid.png", list(dict.fromkeys(rows["prompt_id"]))[: settings.grid_prompts])
-    report_json = out_dir / "benchmark_report.json"
+    grid = image_grid(rows, files.grid, list(dict.fromkeys(rows["prompt_id"]))[: settings.grid_prompts])
+    report_json = files.report_json
     report_json.write_text(json.dumps(_report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor), indent=1))
     per_image = rows.reset_index(drop=True)
-    per_image.to_csv(out_dir / "per_image_scores.csv", index=False)
+    per_image.to_csv(files.per_image_csv, index=False)
     return BenchmarkReportResult(table, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods)
 
 

@@ -44,8 +44,6 @@ from mpds_pipeline.vision.localized_attention import (
     row_constraints,
 )
 
-DEFAULT_CONTROLNET = "lllyasviel/sd-controlnet-canny"
-
 
 @dataclass
 class GuidanceScales:

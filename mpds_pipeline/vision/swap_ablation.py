@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpds_pipeline.curate.prompts import actor_prompt
+from mpds_pipeline.layout import SwapsFolder
 from mpds_pipeline.progress import Progress, ProgressLog
 from mpds_pipeline.vision.device import choose_device
 from mpds_pipeline.vision.multicondition import GuidanceScales
@@ -107,7 +108,7 @@ def swap_ablation_grids(
                 width=settings.width,
                 generator=torch.Generator().manual_seed(settings.seed),
             )[0]
-            path = out_dir / grid / f"{len([c for c in cells if c['grid'] == grid]):02d}.png"
+            path = SwapsFolder(out_dir).cell(grid, len([c for c in cells if c["grid"] == grid]))
             path.parent.mkdir(parents=True, exist_ok=True)
             image.save(path)
             cells.append({"grid": grid, "column": column, "prompt_id": row["prompt_id"], "actor_id": actor_id,
@@ -116,7 +117,7 @@ def swap_ablation_grids(
             progress.update()
     titles = {CAPTION_SWAP: f"one caption ({caption_row['prompt_id']}), different actors",
               ACTOR_SWAP: f"one actor ({placeholder_token(star)}), different captions"}
-    grids = {name: draw_grid([c for c in cells if c["grid"] == name], titles[name], out_dir / f"{name}.png", settings.thumb)
+    grids = {name: draw_grid([c for c in cells if c["grid"] == name], titles[name], SwapsFolder(out_dir).grid(name), settings.thumb)
              for name in (CAPTION_SWAP, ACTOR_SWAP)}
     return SwapResult(grids, cells)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from mpds_pipeline.imdb.ids import person_code
+from mpds_pipeline.layout import ExportFolder
 from mpds_pipeline.progress import Progress, ProgressLog
 from mpds_pipeline.vision.device import Precision, choose_device, precision_dtype, training_precision
 from mpds_pipeline.vision.diffusion_loss import diffusion_loss
@@ -126,7 +127,7 @@ def export_actor_photos(export_dir: Path) -> dict[int, list[Path]]:
     """Actor id -> its face crops in the release (``actor_photos.parquet``), best first."""
     import pandas as pd
 
-    table_path = Path(export_dir) / "actor_photos.parquet"
+    table_path = ExportFolder(Path(export_dir)).actor_photos_parquet
     if not table_path.exists():
         raise FileNotFoundError(f"{table_path} does not exist: materialise actor_photos, then export")
     table = pd.read_parquet(table_path, columns=["actor_id", "rank", "file_name"]).sort_values(["actor_id", "rank"])

@@ -164,3 +164,12 @@ def save_tiny_blip2(out_dir: Path, seed: int = 0) -> Path:
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir
+
+
+def ensure_tiny_blip2(out_dir: Path, seed: int = 0) -> Path:
+    """``save_tiny_blip2`` once: a folder that already holds a saved model (its
+    transformers ``config.json``) is reused."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "config.json").exists():
+        save_tiny_blip2(out_dir, seed)
+    return out_dir
