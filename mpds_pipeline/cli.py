@@ -39,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
 
+    pool = commands.add_parser(
+        "pool",
+        help="who holds the imdb_requests slot, in the data directory's instance; frees the slots of this "
+        "machine's dead runs (killed, or from before a restart)",
+    )
+    pool.add_argument("--data-dir", default=None, help="default: $MPDS_DATA_DIR or ./data")
+    pool.add_argument("--fail", metavar="RUN_ID", action="append", default=[],
+                      help="mark this run failed and free its slots: for a run of another machine that you checked is gone")
+
     review = commands.add_parser("review", help="serve the caption review page on loopback")
     from .review.server import build_parser as build_review_parser
 
@@ -62,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         from .local import run_ui
 
         return run_ui(args.data_dir, args.host, args.port)
+    if args.command == "pool":
+        from .local import run_pool
+
+        return run_pool(args.data_dir, args.fail)
     if args.command == "ranges":
         import os
 

@@ -9,6 +9,8 @@ from .assets.curation import actor_images, actors, build_export_asset, dataset_s
 from .assets.freshness import freshness_schedules, freshness_sensors, imdb_index
 from .assets.generation import generation_assets
 from .assets.jobs import named_jobs
+from .assets.pools import pool_sensors
+from .executor import slot_reclaiming_executor
 from .resources import DataDirResource, ImdbClientResource, ModelsResource
 from .scaling import scaling_jobs
 
@@ -26,6 +28,7 @@ defs = Definitions(
     ],
     jobs=[*named_jobs, *scaling_jobs],
     schedules=freshness_schedules,
-    sensors=[*freshness_sensors, rectifications_sensor],
+    sensors=[*freshness_sensors, rectifications_sensor, *pool_sensors],
+    executor=slot_reclaiming_executor,
     resources={"imdb": ImdbClientResource(), "data_dir": DataDirResource(), "models": ModelsResource()},
 )

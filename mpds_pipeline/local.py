@@ -26,6 +26,8 @@ from .layout import DATA_DIR_ENV, DataLayout, dagster_config_file, default_data_
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 # A launched run still queued after this long waits for a daemon that is not there.
 QUEUED_PATIENCE_S = 60.0
+# How often a followed run's wait for the IMDb pool is checked for a dead slot holder.
+POOL_CHECK_S = 10.0
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
@@ -114,9 +116,12 @@ def launch_and_follow(
     run's INFO lines (the steps' progress) as they come; returns the run id.
 
     Launched, not executed: a launched run is recorded with its code location, which is
-    what the Overview page's timeline lists (an executed run is only under Runs).
+    what the Overview page's timeline lists (an executed run is only under Runs). While it
+    runs, the IMDb pool's slots held by dead runs are freed (pool_slots.py), with a warning.
     """
     from dagster import DagsterInstance, DagsterRunStatus
+
+    from .pool_slots import free_dead_slots
 
     run_id = str(uuid.uuid4())
     launched = subprocess.run([venv_command(command[0]), *command[1:], "--run-id", run_id], env=env, capture_output=True, text=True)
@@ -124,6 +129,7 @@ def launch_and_follow(
         raise RunFailed(f"{' '.join(command)} exited with {launched.returncode}:\n{launched.stderr[-3000:]}")
     with _dagster_home(env["DAGSTER_HOME"]), DagsterInstance.get() as instance:
         cursor, errors, launched_at = None, [], time.monotonic()
+        pool_checked = launched_at
         while True:
             run = instance.get_run_by_id(run_id)
             finished = run is not None and run.is_finished
@@ -143,7 +149,34 @@ def launch_and_follow(
                     errors.append(entry.message or "")
             if finished and not page.has_more:
                 break
+            if time.monotonic() - pool_checked > POOL_CHECK_S:
+                free_dead_slots(instance, warn=lambda message: echo(f"  WARNING: {message}"))
+                pool_checked = time.monotonic()
             time.sleep(poll_s)
         if run.status != DagsterRunStatus.SUCCESS:
             raise RunFailed(f"run {run_id} of {run.job_name} ended {run.status.value}:\n" + "\n".join(errors)[-4000:])
     return run_id
+
+
+def run_pool(data_dir: str | None, fail_run_ids: list[str], echo: Callable[[str], None] = print) -> int:
+    """``mpds pool``: the imdb_requests pool's holders and waiting runs; frees the slots of
+    dead runs of this machine, and of the runs named with ``--fail``."""
+    from dagster import DagsterInstance
+
+    from .pool_slots import IMDB_POOL, fail_and_free, free_dead_slots, slot_holders
+
+    env = instance_environment(resolve_data_dir(data_dir))
+    with _dagster_home(env["DAGSTER_HOME"]), DagsterInstance.get() as instance:
+        for run_id in fail_run_ids:
+            echo(fail_and_free(instance, run_id))
+        for holder in free_dead_slots(instance):
+            echo(f"WARNING: freed: {holder.describe()}")
+        info = instance.event_log_storage.get_concurrency_info(IMDB_POOL)
+        waiting = sorted({step.run_id for step in info.pending_steps if step.assigned_timestamp is None})
+        holders = slot_holders(instance)
+        echo(f"pool {IMDB_POOL}: {len(holders)} of {info.slot_count} slot(s) held, {len(waiting)} run(s) waiting")
+        for holder in holders:
+            echo(f"  {holder.describe()}")
+            if holder.state != "alive":
+                echo(f"  if that run is gone: mpds pool --fail {holder.run_id}")
+    return 0
