@@ -11,15 +11,17 @@ ROOT = Path(mpds_pipeline.__file__).parent
 # A string literal naming a file of one of the data formats: "movies.parquet", f"{id}.jpg".
 FILE_NAME = re.compile(r"""["'][\w{}\[\]'".-]*\w[\w{}\]]*\.(?:parquet|csv|jsonl|json|png|jpe?g|warc\.gz|lock|md|yaml|env)["']""")
 # Names a library gives its own files (tokenizers, saved models), the repository's
-# dagster.yaml, and the LoRA checkpoint's inner files (vision/lora_training.py names
-# them beside the code that writes and reads them).
+# dagster.yaml, and the inner files of a training checkpoint and of the LoRA folder
+# (vision/checkpoints.py and lora_training.py name them beside the code that writes
+# and reads them; the folders themselves come from the layout).
 ALLOWED = {
     "curate/prompts.py": {'"vocab.json"', '"tokenizer.json"'},
     "vision/tiny_sd.py": {'"vocab.json"'},
     "vision/tiny_blip2.py": {'"config.json"'},
     "local.py": {'"dagster.yaml"'},
     "imdb/page_data.py": {'"_.jpg"'},  # the tail of an image URL, not a file
-    "vision/lora_training.py": {'"state.json"', '"lora.safetensors"', '"loss_curve.png"', '"training_state.json"'},
+    "vision/checkpoints.py": {'"state.json"'},
+    "vision/lora_training.py": {'"loss_curve.png"', '"training_state.json"'},
 }
 
 

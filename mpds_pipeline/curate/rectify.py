@@ -21,7 +21,7 @@ Folder format
     ``tt…`` code or the ``<digits>.<ext>`` file name of ``data.image``); each
     non-cancelled annotation with a textarea result is one correction (several text
     lines are joined by a space), its time is ``updated_at`` else ``created_at``.
-Anything else (``README``, hidden files, temp files ``.*.tmp``) is ignored.
+Anything else (``README``, hidden files such as a writer's temp files) is ignored.
 
 Which correction wins
 ---------------------
@@ -32,8 +32,8 @@ its file's modification time; ties go to the later file name, then the later row
 Writes from the review page
 ---------------------------
 ``save_correction`` writes one new CSV per save, ``review-<UTC time>-<id>-<random>.csv``,
-to a temp file that is then ``os.replace``-d into place, so a reader never sees half a
-file. The check "is the latest correction still the one the reviewer saw?" and the
+atomically (``files.atomic_open``: a temp file renamed into place), so a reader never
+sees half a file. The check "is the latest correction still the one the reviewer saw?" and the
 write happen under an exclusive ``flock`` on ``<folder>/.lock``, so two reviewers
 saving the same id at once cannot both win: the second gets a conflict with the
 first one's text.
