@@ -1,27 +1,39 @@
-"""Shared fixtures. Tests run offline: no hub lookups, no telemetry."""
+"""Shared fixtures. Tests run offline (no hub lookups, no telemetry) and stand alone: a
+session or module fixture is only read; what a test changes is its own copy (``pipeline``)."""
+
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from mpds_pipeline_tests.shared_samples import ABSENT, SHARED_DIR
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # every model a test uses is built in code: never reach the hub
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 # Partitions are fixed when the code location loads: give in-process tests small ones.
 os.environ.setdefault("MPDS_TITLE_IDS", "1-200")
 os.environ.setdefault("MPDS_PERSON_IDS", "1-200")
 os.environ.setdefault("MPDS_PARTITION_SIZE", "50")
 
+# One torch thread: on a shared 2-core machine two threads per process thrash (20x slower).
+torch.set_num_threads(1)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+# Real PostgreSQL and Redis servers (session fixtures), for the scale-out tests.
+pytest_plugins = ["mpds_pipeline_tests.services"]
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The read-only real IMDb samples beside the checkout; skip when absent."""
     if not SHARED_DIR.is_dir():
-        pytest.skip(f"real IMDb samples not found at {SHARED_DIR} (../shared beside the repo)")
+        pytest.skip(ABSENT)
     return SHARED_DIR
 
 
@@ -45,9 +57,10 @@ def dagster_home(tmp_path: Path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline(tmp_path_factory):
+def built_pipeline(tmp_path_factory) -> BuiltPipeline:
     """Materialise every stage up to the export once (in process, sample server, tiny
-    BLIP-2); tests inspect the result and add corrections for their own posters."""
+    BLIP-2) into a folder holding the data, the instance's SQLite storage and the tiny
+    BLIP-2. Tests never use it directly: ``pipeline`` hands each one its own copy."""
     from dagster import DagsterInstance, materialize
 
     from mpds_pipeline.assets.actor_photos import actor_photos
@@ -55,31 +68,66 @@ def pipeline(tmp_path_factory):
     from mpds_pipeline.assets.crawl import person_assets, title_assets
     from mpds_pipeline.assets.curation import actor_images, actors, dataset_statistics, movies, poster_images
     from mpds_pipeline.definitions import export
-    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource
     from mpds_pipeline.sample_server import SampleImdbServer
     from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
 
-    TITLE_KEY, PERSON_KEY = "tt0000001-tt0000050", "nm0000001-nm0000050"
-
     root = tmp_path_factory.mktemp("pipeline")
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("title_ranges", [TITLE_KEY])
-    instance.add_dynamic_partitions("person_ranges", [PERSON_KEY])
-    with SampleImdbServer() as server:
-        resources = {
-            "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05),
-            "data_dir": DataDirResource(path=str(root / "data")),
-            "models": ModelsResource(blip2=str(save_tiny_blip2(root / "tiny-blip2")), device="cpu"),
-        }
+    save_tiny_blip2(root / "tiny-blip2")
+    (root / "dagster_home").mkdir()
+    instance = DagsterInstance.local_temp(str(root / "dagster_home"))
+    instance.add_dynamic_partitions("title_ranges", [PIPELINE_TITLE_KEY])
+    instance.add_dynamic_partitions("person_ranges", [PIPELINE_PERSON_KEY])
+    with SampleImdbServer() as server, instance:
+        resources = _pipeline_resources(root, server.base_url)
 
         def run(assets, partition=None):
             result = materialize(assets, partition_key=partition, resources=resources, instance=instance)
             assert result.success
             return result
 
-        run(title_assets, TITLE_KEY)
-        run(person_assets, PERSON_KEY)
+        run(title_assets, PIPELINE_TITLE_KEY)
+        run(person_assets, PIPELINE_PERSON_KEY)
         curated = run([movies, actors, actor_images, actor_photos, dataset_statistics])
-        run([poster_images, vision_prompts], TITLE_KEY)
+        run([poster_images, vision_prompts], PIPELINE_TITLE_KEY)
         final = run([rectifications, poster_prompts, export])
-    return {"root": root / "data", "resources": resources, "instance": instance, "final": final, "curated": curated}
+    return BuiltPipeline(root, curated, final)
+
+
+@pytest.fixture
+def pipeline(built_pipeline: BuiltPipeline, tmp_path: Path):
+    """This test's own copy of the materialised pipeline (data, instance, tiny BLIP-2), so
+    what one test adds (corrections, re-merge runs) no other test sees. ``resources`` point
+    at the copy; the sample server that crawled it is gone, so nothing here may crawl.
+    ``curated`` and ``final`` are the build's run results (read-only records)."""
+    from dagster import DagsterInstance
+
+    root = tmp_path / "pipeline"
+    shutil.copytree(built_pipeline.root, root, symlinks=True)
+    with DagsterInstance.local_temp(str(root / "dagster_home")) as instance:
+        yield {
+            "root": root / "data",
+            "resources": _pipeline_resources(root, "http://127.0.0.1:9"),
+            "instance": instance,
+            "curated": built_pipeline.curated,
+            "final": built_pipeline.final,
+        }
+
+
+PIPELINE_TITLE_KEY, PIPELINE_PERSON_KEY = "tt0000001-tt0000050", "nm0000001-nm0000050"
+
+
+@dataclass(frozen=True)
+class BuiltPipeline:
+    root: Path
+    curated: Any  # ExecuteInProcessResult of the curation run
+    final: Any  # ExecuteInProcessResult of the export run, with the export's checks
+
+
+def _pipeline_resources(root: Path, base_url: str) -> dict:
+    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource
+
+    return {
+        "imdb": ImdbClientResource(base_url=base_url, rate_per_second=50, backoff_base_s=0.05),
+        "data_dir": DataDirResource(path=str(root / "data")),
+        "models": ModelsResource(blip2=str(root / "tiny-blip2"), device="cpu"),
+    }

@@ -1,4 +1,4 @@
-"""Shared steps for tests that use the session ``pipeline`` fixture (see conftest)."""
+"""Shared steps for tests that use the ``pipeline`` fixture (each test's own copy, see conftest)."""
 from __future__ import annotations
 
 from dagster import Definitions, RunRequest, SkipReason, build_sensor_context
@@ -7,11 +7,10 @@ from dagster import Definitions, RunRequest, SkipReason, build_sensor_context
 def remerge_via_sensor(pipeline) -> None:
     """Evaluate the rectifications sensor like the daemon would, run what it requests,
     and check that a second evaluation (same files) requests nothing."""
-    from mpds_pipeline.assets.captions import poster_prompts, rectifications, rectifications_sensor
-    from mpds_pipeline.assets.jobs import export_job
+    from mpds_pipeline.assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
     from mpds_pipeline.assets.crawl import person_assets, title_assets
     from mpds_pipeline.assets.curation import actor_images, actors, movies, poster_images
-    from mpds_pipeline.assets.captions import vision_prompts
+    from mpds_pipeline.assets.jobs import export_job
     from mpds_pipeline.definitions import export
 
     resources, instance = pipeline["resources"], pipeline["instance"]

@@ -2,6 +2,7 @@
 
 Both come from the Debian packages that ``.ci/run`` installs (``postgresql``,
 ``redis-server``). A test that needs one and finds no binary is skipped with the reason.
+conftest registers this module as a plugin, so any test can ask for these fixtures.
 PostgreSQL refuses to run as root, so under root its commands run as the ``postgres``
 system user (created by the Debian package) through ``runuser``; its folder is made in
 /tmp (not pytest's root-only tmp_path) and handed to that user.
@@ -103,10 +104,6 @@ def postgres_server():
     initdb, pg_ctl = find_postgres_bin("initdb"), find_postgres_bin("pg_ctl")
     if not initdb or not pg_ctl:
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install postgresql")
-    try:
-        import psycopg2  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg2 is not installed (pip install -e '.[scale]')")
 
     folder = Path(tempfile.mkdtemp(prefix="mpds-postgres-"))
     data_dir, password_file = folder / "data", folder / "password"

@@ -76,5 +76,5 @@ def test_sensor_picks_up_a_correction_and_the_remerge_reaches_posters_csv(pipeli
     assert list(audit.loc[audit["id"] == target, "reviewer"]) == ["ana"]
     rejected = pd.read_parquet(root / "prompts" / "rectification_rejected.parquet")
     assert list(rejected.loc[rejected["id"] == "999999", "reason"]) == ["unknown id"]
-    lines = [json.loads(l) for l in (root / "export" / "posters" / "metadata.jsonl").read_text().splitlines()]
-    assert any(l["file_name"] == f"{target}.jpg" and l["text"].startswith("a red car") for l in lines)
+    entries = [json.loads(line) for line in (root / "export" / "posters" / "metadata.jsonl").read_text().splitlines()]
+    assert any(e["file_name"] == f"{target}.jpg" and e["text"].startswith("a red car") for e in entries)

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import json
-import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from mpds_pipeline.curate.prompts import (  # noqa: E402
+from mpds_pipeline.curate.prompts import (
     POSTER_PROMPT_COLUMNS,
     SynopsisParts,
-    actor_prompt,
     TokenCounter,
+    actor_prompt,
     build_poster_prompts,
     integrated_prompt,
     load_clip_tokenizer,
@@ -44,10 +42,8 @@ _WORDS = (
 
 
 @pytest.fixture(scope="module")
-def clip_tokenizer(tmp_path_factory):
-    """A tiny CLIPTokenizer: byte alphabet + whole words, every merge result in the vocab."""
-    from transformers import CLIPTokenizer
-
+def clip_tokenizer_dir(tmp_path_factory) -> Path:
+    """A tiny CLIPTokenizer's files: byte alphabet + whole words, every merge result in the vocab."""
     folder = tmp_path_factory.mktemp("clip-tokenizer")
     alphabet = [chr(c) for c in range(ord("!"), ord("~") + 1)]
     vocab: dict[str, int] = {}
@@ -66,7 +62,15 @@ def clip_tokenizer(tmp_path_factory):
         vocab.setdefault(special, len(vocab))
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return CLIPTokenizer.from_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture
+def clip_tokenizer(clip_tokenizer_dir):
+    """A fresh tokenizer per test: some tests add actor tokens to theirs."""
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer.from_pretrained(str(clip_tokenizer_dir))
 
 
 def real_count(tokenizer, text: str) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from playwright import sync_api
 
 from mpds_pipeline.review.server import make_review_server
 from mpds_pipeline_tests.pipeline_helpers import remerge_via_sensor
@@ -18,7 +19,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 if not CHROMIUM.is_file():
     pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the Python package 'playwright' is not installed")
 
 
 def test_a_fix_saved_in_the_page_reaches_posters_csv(pipeline):

@@ -20,8 +20,6 @@ import pytest
 
 from mpds_pipeline.sample_server import SampleImdbServer
 
-from .services import postgres_server, redis_server  # noqa: F401 - pytest fixtures
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 PRODUCTION_PROFILE = REPO_ROOT / "deploy" / "dagster.postgres.yaml"
@@ -134,7 +132,7 @@ class Workers:
         raise TimeoutError(f"workers {sorted(self.nodes - answered)} did not answer a ping within {timeout_s}s")
 
     def stop(self) -> None:
-        for process, log in self.processes:
+        for process, _log in self.processes:
             if process.poll() is None:
                 os.killpg(process.pid, 15)  # the worker's own session: the celery parent and its pool child
         for process, log in self.processes:
@@ -174,7 +172,6 @@ def workers_by_step(instance, run_id: str) -> dict[str, str]:
 
 
 def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(postgres_server, redis_server, tmp_path, monkeypatch):
-    pytest.importorskip("dagster_celery", reason="dagster-celery is not installed (pip install -e '.[scale]')")
     from mpds_pipeline.definitions import defs
 
     job_names = {job.name for job in defs.jobs or []}

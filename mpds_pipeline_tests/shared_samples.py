@@ -1,0 +1,15 @@
+"""Where the real IMDb samples live: ``../shared`` beside the checkout (read-only, never
+copied into the project). A test that reads them skips with ``ABSENT`` when it is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+IMDB_PAGES = SHARED_DIR / "imdb-pages"
+IMDB_DATASETS = SHARED_DIR / "imdb-datasets"
+ABSENT = f"real IMDb samples not found at {SHARED_DIR} (../shared beside the repo)"
+
+needs_shared = pytest.mark.skipif(not SHARED_DIR.is_dir(), reason=ABSENT)
