@@ -8,18 +8,16 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
-torch = pytest.importorskip("torch")
-torch.set_num_threads(1)
-
-from mpds_pipeline.curate.export import write_export  # noqa: E402
-from mpds_pipeline.curate.prompts import CLIP_MAX_TOKENS, actor_prompt, build_poster_prompts, load_clip_tokenizer  # noqa: E402
-from mpds_pipeline.imdb.ids import person_url  # noqa: E402
-from mpds_pipeline.sample_server.content import person_name  # noqa: E402
-from mpds_pipeline.vision.holdout import held_out_posters  # noqa: E402
-from mpds_pipeline.vision.multicondition import MultiConditionPipeline, prompt_with_actor_tokens  # noqa: E402
-from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token  # noqa: E402
+from mpds_pipeline.curate.export import write_export
+from mpds_pipeline.curate.prompts import CLIP_MAX_TOKENS, actor_prompt, build_poster_prompts, load_clip_tokenizer
+from mpds_pipeline.imdb.ids import person_url
+from mpds_pipeline.sample_server.content import person_name
+from mpds_pipeline.vision.holdout import held_out_posters
+from mpds_pipeline.vision.multicondition import MultiConditionPipeline, prompt_with_actor_tokens
+from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token
 
 # What made the demo's actor tokens fall off: a caption and a synopsis that fill the
 # window on their own (the demo's BLIP-2 is random, so its captions run to the limit).
@@ -57,7 +55,8 @@ def benchmark(tiny_models, tmp_path_factory):
 
     for actor_id in {a for p in prompts for a in p.actor_ids}:
         token = placeholder_token(actor_id)
-        save_file({token: torch.randn(1, 32)}, embeddings / embedding_file_name(actor_id))
+        weights = torch.randn(1, 32, generator=torch.Generator().manual_seed(actor_id))  # not the global RNG's turn
+        save_file({token: weights}, embeddings / embedding_file_name(actor_id))
     pipe = MultiConditionPipeline.from_pretrained(
         tiny_models.sd, embeddings={f"<{p.stem}>": p for p in embeddings.glob("*.safetensors")}, device="cpu")
     return {"prompts": prompts, "pipe": pipe, "root": root, "embeddings": embeddings}
@@ -111,6 +110,7 @@ def test_swap_grids_cast_each_actor_into_one_caption_and_one_actor_into_each(ben
     assert all(c["actor_prompt"].count(lead) == 1 and c["cut_words"] == 0 for c in actor)
     pixels = [np.asarray(Image.open(c["image_path"])) for c in caption]
     assert not np.array_equal(pixels[0], pixels[1])  # the actor branch changes the image
+    assert set(result.grids) == {CAPTION_SWAP, ACTOR_SWAP}
     for name, path in result.grids.items():
         with Image.open(path) as grid:
             assert grid.width == 32 * len([c for c in result.cells if c["grid"] == name])

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import gzip
 
+import httpx
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.client import FetchResponse
 from mpds_pipeline.imdb.crawl import PageOutcome
+from mpds_pipeline.imdb.parsing import parse_page
+from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 PAGE = (b'<html><head><script type="application/ld+json">{"name": "X"}</script></head><body><h1>X</h1>'
         b'<script id="__NEXT_DATA__" type="application/json">{"props": {}}</script>' + b"<p>filler</p>" * 500
@@ -101,15 +104,11 @@ def test_data_mode_keeps_only_the_data_scripts(tmp_path):
 
 
 def test_data_mode_with_the_project_parser_still_parses(tmp_path):
-    parsing = pytest.importorskip("mpds_pipeline.imdb.parsing", reason="the page parsers are not in place yet")
-    from mpds_pipeline.sample_server import SampleImdbServer, sample_title
-    import httpx
-
     with SampleImdbServer() as server:
         page = httpx.get(server.base_url + "/title/tt0000001").content
     archive = PageArchive(tmp_path, "data")
     archive.write(outcome(1), response(1, body=page))
     (record,) = PageArchive(tmp_path).iter_responses()
     assert record.content == "data" and len(record.body) < len(page) // 5
-    parsed = parsing.parse_page(record.body, kind="title")
+    parsed = parse_page(record.body, kind="title")
     assert parsed.title == sample_title(1)["title"] and parsed.id == 1

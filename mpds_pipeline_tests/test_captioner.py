@@ -3,24 +3,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: never reach the hub
+import numpy as np
+import pytest
+import torch
+from PIL import Image
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from mpds_pipeline.vision.captioner import (  # noqa: E402
+from mpds_pipeline.vision.captioner import (
     CAPTION_COLUMNS,
     Captioner,
     CaptionSettings,
     caption_partition,
     read_captions,
 )
-from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2  # noqa: E402
+from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +67,7 @@ def test_processor_loads_back_without_torchvision(captioner):
 
 def test_captions_every_poster_in_order(captioner, posters, model_dir):
     rows = list(captioner.caption_images(posters))
-    assert [row.id for row in rows] == [movie_id for movie_id, _ in posters]
+    assert [row.id for row in rows] == [movie_id for movie_id, _ in posters] and len(rows) == 6
     for row in rows:
         assert row.error is None
         assert row.caption.startswith("a movie poster of ") and len(row.caption) > len("a movie poster of ")
@@ -115,7 +112,7 @@ def test_same_inputs_and_settings_give_the_same_captions(model_dir, posters, cap
 
 def test_beam_search_captions(model_dir, posters):
     rows = list(Captioner(settings_for(model_dir, num_beams=3)).caption_images(posters[:3]))
-    assert all(r.error is None and math.isfinite(r.confidence) and r.confidence <= 0 for r in rows)
+    assert len(rows) == 3 and all(r.error is None and math.isfinite(r.confidence) and r.confidence <= 0 for r in rows)
 
 
 def test_unreadable_posters_become_error_rows(captioner, posters, broken):

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.classify import classify_response
 from mpds_pipeline.imdb.client import ClientSettings, HostNotAllowed, PoliteClient, RobotsDisallowed, parse_retry_after
 from mpds_pipeline.imdb.crawl import crawl_ids
-from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 
 PATH = "/title/tt0000001"

@@ -17,7 +17,6 @@ from mpds_pipeline.imdb.crawl import ImdbBlockingError, crawl_partition, read_ou
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer, sample_person, sample_title
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_PAGES = Path(__file__).resolve().parents[2] / "shared" / "imdb-pages" / "real"
 
 
 def settings_for(server, **overrides) -> ClientSettings:
@@ -53,7 +52,9 @@ def test_every_id_gets_exactly_one_status_matching_the_truth(server, tmp_path):
 
 def test_person_partition(server, tmp_path):
     crawl_partition("person", range(1, 21), settings_for(server), tmp_path)
-    for o in read_outcomes(tmp_path):
+    outcomes = read_outcomes(tmp_path)
+    assert [o.id for o in outcomes] == list(range(1, 21))
+    for o in outcomes:
         assert o.kind == "person" and o.status == sample_person(o.id)["status"]
 
 
@@ -79,6 +80,7 @@ def test_consecutive_blocks_stop_the_partition(server, tmp_path):
     server.set_faults(None)
     server.clear_log()
     done_before = PageArchive(tmp_path).archived_ids("title")
+    assert done_before  # ids 1-4 were archived before the block
     crawl_partition("title", range(1, 41), settings, tmp_path)
     assert all(server.request_count(f"/title/tt{i:07d}") == 0 for i in done_before)
     statuses = {o.id: o.status for o in read_outcomes(tmp_path)}
@@ -131,10 +133,10 @@ def test_kill_and_resume_refetches_nothing_archived(server, tmp_path):
     assert sorted(r.id for r in records) == list(ids)  # the union is complete, no duplicates
 
 
-def test_real_pages_classify_as_ok():
-    if not SHARED_PAGES.is_dir():
-        pytest.skip(f"real IMDb pages not found at {SHARED_PAGES}")
-    for page in sorted(SHARED_PAGES.glob("*.html")):
+def test_real_pages_classify_as_ok(shared_dir):
+    pages = sorted((shared_dir / "imdb-pages" / "real").glob("*.html"))
+    assert pages
+    for page in pages:
         resp = FetchResponse(str(page), 200, {"content-type": "text/html"}, page.read_bytes(), str(page), 1)
         assert classify_response("title", 1, resp) == ("ok", None, None), page.name
 
@@ -159,6 +161,7 @@ def test_progress_is_logged_with_counts_rate_and_eta(server, tmp_path):
     final = lines[-1]
     assert final.startswith("title_pages p1: 12/12 ids (100.0%)") and "done in" in final
     counts = {status: n for status, n in read_status_counts(tmp_path).items() if n}
+    assert sum(counts.values()) == 12
     for status, n in counts.items():
         assert f"{status} {n}" in final
     lines.clear()

@@ -34,15 +34,13 @@ from mpds_pipeline.imdb.dataset_index import (
     max_title_id,
 )
 from mpds_pipeline.layout import IndexFolder
-
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "imdb-datasets"
+from mpds_pipeline_tests.shared_samples import ABSENT, IMDB_DATASETS, SHARED_DIR
 
 
 def sample_dir(name: str) -> Path:
-    folder = DATASETS / name
-    if not folder.is_dir():
-        pytest.skip(f"IMDb dataset samples not found at {folder} (../shared is absent)")
-    return folder
+    if not SHARED_DIR.is_dir():
+        pytest.skip(ABSENT)
+    return IMDB_DATASETS / name
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +57,7 @@ def test_real_sample_converts_to_typed_parquet_with_all_rows(ocheretko_index):
     out, result = ocheretko_index
     assert result.rows == {"titles": 2000, "names": 10177, "principals": 11576}
     assert result.missing == [] and result.unchanged == []
-    assert all(t.invalid_rows == 0 for t in result.tables.values())
+    assert {name: t.invalid_rows for name, t in result.tables.items()} == {"titles": 0, "names": 0, "principals": 0}
     assert result.adult_titles == 6
 
     assert pq.read_schema(out / "titles.parquet").equals(TITLES_SCHEMA)
@@ -406,6 +404,7 @@ def test_sample_datasets_are_byte_stable_so_downloads_see_them_unchanged(tmp_pat
 
     first = write_sample_datasets(tmp_path / "a", range(1, 60), seed=1)
     second = write_sample_datasets(tmp_path / "b", range(1, 60), seed=1)
+    assert len(first.files) == 3 and first.files.keys() == second.files.keys()
     for name, path in first.files.items():
         assert path.read_bytes() == second.files[name].read_bytes()
 
@@ -463,7 +462,7 @@ def test_a_waf_challenge_is_reported_as_blocked(tmp_path):
 def test_download_over_the_file_cap_is_refused_and_leaves_nothing(tmp_path, kind):
     from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 
-    with SampleImdbServer(faults=FaultPlan([FaultRule(kind, path="^/datasets/", size_mb=3)])) as server:
-        with pytest.raises(DatasetDownloadError, match="1,000,000-byte cap"):
-            fetch_dataset_files(server.base_url + "/datasets", tmp_path, ["title.basics.tsv.gz"], max_file_bytes=1_000_000)
+    faults = FaultPlan([FaultRule(kind, path="^/datasets/", size_mb=3)])
+    with SampleImdbServer(faults=faults) as server, pytest.raises(DatasetDownloadError, match="1,000,000-byte cap"):
+        fetch_dataset_files(server.base_url + "/datasets", tmp_path, ["title.basics.tsv.gz"], max_file_bytes=1_000_000)
     assert list(tmp_path.iterdir()) == []

@@ -3,20 +3,16 @@ captioning, recorded in the manifest, and kept out of the export: through the co
 and once through Dagster (poster_images -> vision_prompts -> export)."""
 from __future__ import annotations
 
-import os
+import pandas as pd
+import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from mpds_pipeline.curate.export import write_export
+from mpds_pipeline.curate.images import download_images
+from mpds_pipeline.curate.manifest import read_manifest
+from mpds_pipeline.vision.captioner import CaptionSettings, caption_partition
+from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
 
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from mpds_pipeline.curate.export import write_export  # noqa: E402
-from mpds_pipeline.curate.images import download_images  # noqa: E402
-from mpds_pipeline.curate.manifest import read_manifest  # noqa: E402
-from mpds_pipeline.vision.captioner import CaptionSettings, caption_partition  # noqa: E402
-from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2  # noqa: E402
-
-from .test_images import ImageServer  # noqa: E402
+from .test_images import ImageServer
 
 PARTITION = "tt0000001-tt0000050"
 POSTERS = {1: "/good.jpg", 2: "/undecodable.jpg", 3: "/good2.jpg"}

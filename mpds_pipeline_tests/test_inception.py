@@ -1,20 +1,13 @@
 """The plain-torch FID Inception-v3: pytorch-fid weight layout, parameter count, loading, FID."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-torch = pytest.importorskip("torch")
-# One thread: on a shared 2-core machine two torch threads per process thrash.
-torch.set_num_threads(1)
-from PIL import Image  # noqa: E402
-
-from mpds_pipeline.vision import metrics  # noqa: E402
-from mpds_pipeline.vision.inception import (  # noqa: E402
+from mpds_pipeline.vision import metrics
+from mpds_pipeline.vision.inception import (
     FID_WEIGHTS_URL,
     FidInceptionV3,
     InceptionFidExtractor,
@@ -152,6 +145,7 @@ def test_weights_round_trip_through_a_pth_path(tmp_path, random_extractor):
 
     loaded = metrics.fid_extractor_from_setting(str(path), device="cpu")
     assert isinstance(loaded, InceptionFidExtractor) and loaded.name == "inception-v3-fid:pt_inception-test.pth"
+    assert loaded.model.state_dict().keys() == saved.keys()
     for key, value in loaded.model.state_dict().items():
         assert torch.equal(value, saved[key]), key
     batch = np.stack([np.asarray(im) for im in _images("noise", 2)])

@@ -3,28 +3,23 @@ attended, per guidance row, hard and biased; and that off means the stock images
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
+import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-torch = pytest.importorskip("torch")
-torch.set_num_threads(1)  # two torch threads per process thrash on the shared 2-core machine
-
-from mpds_pipeline.vision.caption_control import CaptionLayout, TextRegion  # noqa: E402
-
-from .caption_controls import render_caption_control  # noqa: E402
-from mpds_pipeline.vision.localized_attention import (  # noqa: E402
+from mpds_pipeline.vision.caption_control import CaptionLayout, TextRegion
+from mpds_pipeline.vision.localized_attention import (
     LocalizedAttentionSettings,
     box_mask,
     find_phrase,
     grid_for,
     prompt_token_ids,
 )
-from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline  # noqa: E402
-from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE  # noqa: E402
+from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline
+from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE
+
+from .caption_controls import render_caption_control
 
 PROMPT = "heat, a crime film starring al pacino"
 ACTOR = "<nm0000199>"
@@ -134,6 +129,7 @@ def test_bias_mode_lowers_logits_by_the_set_bias(pipeline, control_image):
     bias = 3.0
     _, records = _run(pipeline, control_image, LocalizedAttentionSettings(mode="bias", bias=bias), record=True)
     title, names = _positions(pipeline, PROMPT, "heat"), _positions(pipeline, PROMPT, "al pacino")
+    assert records
     for record in records:
         scores, probabilities = record["scores"][1], record["probabilities"][1]  # row p
         expected_bias = torch.zeros(scores.shape[1:])
@@ -199,7 +195,12 @@ def test_generation_reads_the_caption_controls_asset_files(tiny_models, tmp_path
     from matplotlib import font_manager
 
     from mpds_pipeline.vision.caption_control import read_caption_control
-    from mpds_pipeline.vision.generation import BenchmarkPrompt, GenerationSettings, MethodSpec, generate_benchmark_images
+    from mpds_pipeline.vision.generation import (
+        BenchmarkPrompt,
+        GenerationSettings,
+        MethodSpec,
+        generate_benchmark_images,
+    )
 
     prompts = [BenchmarkPrompt("tt0000001", PROMPT, "Heat", ["Al Pacino"], [199])]
     serif = font_manager.findfont(font_manager.FontProperties(family="DejaVu Serif"))
@@ -227,7 +228,12 @@ def test_generation_reads_the_caption_controls_asset_files(tiny_models, tmp_path
 def test_generation_off_switch_is_bitwise_and_the_ablation_row_differs(tiny_models, tmp_path):
     from PIL import Image
 
-    from mpds_pipeline.vision.generation import BenchmarkPrompt, GenerationSettings, MethodSpec, generate_benchmark_images
+    from mpds_pipeline.vision.generation import (
+        BenchmarkPrompt,
+        GenerationSettings,
+        MethodSpec,
+        generate_benchmark_images,
+    )
 
     prompts = [BenchmarkPrompt("tt0000001", PROMPT, "Heat", ["Al Pacino"], [199])]
     mpds = dict(model=str(tiny_models.sd), controlnet=str(tiny_models.controlnet), caption_controls=_controls(tmp_path, "c", prompts, size=64))

@@ -1,29 +1,21 @@
 """Multi-condition guidance: equals CFG without actor and caption; each scale moves the output."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-torch = pytest.importorskip("torch")
-# One thread: on a shared 2-core machine two torch threads per process thrash (20x slower).
-torch.set_num_threads(1)
-
-from .caption_controls import render_caption_control  # noqa: E402
-from mpds_pipeline.vision.multicondition import (  # noqa: E402
+from mpds_pipeline.vision.multicondition import (
     GuidanceScales,
     MultiConditionPipeline,
     prompt_with_actor_tokens,
 )
-from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE  # noqa: E402
+from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE
+
+from .caption_controls import render_caption_control
 
 PROMPT = "the red poster of an action film"
 STEPS = 3
-
-
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
 import orjson
 import pytest
 
 from mpds_pipeline.imdb.parsing import extract_data_scripts, parse_file, parse_page
 from mpds_pipeline.imdb.records import ParseError, TitleRecord
-
-PAGES = Path(__file__).resolve().parents[2] / "shared" / "imdb-pages"
-needs_pages = pytest.mark.skipif(
-    not PAGES.is_dir(), reason=f"real IMDb pages not found at {PAGES} (../shared absent)"
-)
+from mpds_pipeline_tests.shared_samples import IMDB_PAGES as PAGES
+from mpds_pipeline_tests.shared_samples import needs_shared as needs_pages
 
 
 def _next_page(next_data: dict | str, url: str = "https://www.imdb.com/title/tt0000042/") -> bytes:
@@ -133,7 +129,9 @@ def test_real_person_page_with_name_removed():
 @needs_pages
 @pytest.mark.parametrize("fraction", [0.05, 0.3, 0.6, 0.9])
 def test_real_pages_truncated_never_raise(fraction):
-    for path in sorted((PAGES / "real").glob("*.html")) + sorted((PAGES / "next-data-json").glob("*.json")):
+    paths = sorted((PAGES / "real").glob("*.html")) + sorted((PAGES / "next-data-json").glob("*.json"))
+    assert paths
+    for path in paths:
         content = path.read_bytes()
         result = parse_page(content[: int(len(content) * fraction)])
         # A truncated classic page may still yield its header fields; it must never raise.

@@ -15,11 +15,10 @@ import pytest
 from mpds_pipeline.imdb.parse_cli import run_parse
 from mpds_pipeline.imdb.parsing import extract_data_scripts, parse_file, parse_page
 from mpds_pipeline.imdb.records import ParseError, PersonRecord, TitleRecord
+from mpds_pipeline_tests.shared_samples import IMDB_PAGES as PAGES
+from mpds_pipeline_tests.shared_samples import needs_shared
 
-PAGES = Path(__file__).resolve().parents[2] / "shared" / "imdb-pages"
-pytestmark = pytest.mark.skipif(
-    not PAGES.is_dir(), reason=f"real IMDb pages not found at {PAGES} (../shared absent)"
-)
+pytestmark = needs_shared
 
 T = namedtuple(
     "T",

@@ -6,8 +6,6 @@ nodes, the desktop and mobile strip markup), not from the parser's output.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -30,9 +28,9 @@ from mpds_pipeline.imdb.person_photos import (
 from mpds_pipeline.imdb.record_store import parse_archive, read_records, write_records
 from mpds_pipeline.imdb.records import PersonPhoto, PersonRecord
 from mpds_pipeline.sample_server import SampleImdbServer, sample_person
+from mpds_pipeline_tests.shared_samples import IMDB_PAGES as PAGES
+from mpds_pipeline_tests.shared_samples import needs_shared as needs_pages
 
-PAGES = Path(__file__).resolve().parents[2] / "shared" / "imdb-pages"
-needs_pages = pytest.mark.skipif(not PAGES.is_dir(), reason=f"real IMDb pages not found at {PAGES} (../shared absent)")
 CDN = "https://m.media-amazon.com/images/M/"
 
 # file, strip size, (index, caption, image key after /images/M/, full-size host)
@@ -77,7 +75,7 @@ def test_sizes_come_from_page_data_only():
     costner = parse_file(PAGES / "next-data-json/nm0000126.next_data.json")
     assert (costner.photos[0].width, costner.photos[0].height) == (1920, 1080)
     hamill = parse_file(PAGES / "real/nm0000434.html")  # 99 px thumbnails: not the photo's size
-    assert all(p.width is None and p.height is None for p in hamill.photos)
+    assert len(hamill.photos) == 6 and all(p.width is None and p.height is None for p in hamill.photos)
 
 
 @needs_pages
@@ -150,7 +148,7 @@ def test_sample_server_person_pages_mirror_each_layout():
             truth = sample_person(person_id)
             assert truth["layout"] == layout
             record = parse_page(httpx.get(f"{server.base_url}/name/nm{person_id:07d}").content, kind="person")
-            assert [p.caption for p in record.photos] == [p["caption"] for p in truth["photos"]]
+            assert [p.caption for p in record.photos] == [p["caption"] for p in truth["photos"]] and record.photos
             assert all(truth["photos"][i]["token"] in p.url and p.url.endswith("._V1_.jpg") for i, p in enumerate(record.photos))
             tags = [p.tagged_ids for p in record.photos]
             assert tags == ([p["tagged"] for p in truth["photos"]] if layout == "next" else [None] * len(tags))
@@ -177,7 +175,9 @@ def test_gallery_is_fetched_once_for_actors_with_too_few_solo_photos(tmp_path):
     assert sorted(archived) == expected
     assert {o.kind for o in read_outcomes(tmp_path)} == {"person", GALLERY_KIND}
     records = {r.id: r for r in parse_archive(tmp_path, "person").records}
-    for person_id in (i for i in expected if truth[i]["gallery"]):
+    with_gallery = [i for i in expected if truth[i]["gallery"]]
+    assert with_gallery
+    for person_id in with_gallery:
         sources = [p.source for p in records[person_id].photos]
         assert sources.count("strip") == len(truth[person_id]["photos"])
         assert sources.count("gallery") == len(truth[person_id]["gallery"])  # the strip's photos are not repeated

@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import os
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -12,16 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datetime import datetime, timedelta, timezone
-
 from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
 from mpds_pipeline.curate.rectify import load_rectifications, record_sensor_check
 from mpds_pipeline.layout import DataLayout, ImageFolder
 from mpds_pipeline.review import REVIEW_COLUMNS, load_review_items
 from mpds_pipeline.review.items import load_base_items
-from mpds_pipeline.review.state import ReviewState
 from mpds_pipeline.review.sample import FIRST_PARTITION, HOSTILE_TITLE, SECOND_PARTITION, write_sample_data
 from mpds_pipeline.review.server import UnsafeBindError, check_bind, main, make_review_server
+from mpds_pipeline.review.state import ReviewState
 
 
 @pytest.fixture

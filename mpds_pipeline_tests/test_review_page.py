@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from mpds_pipeline.curate.rectify import load_rectifications, record_sensor_check
 from mpds_pipeline.layout import DataLayout
@@ -25,7 +26,6 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "review"
 
 if not CHROMIUM.is_file():
     pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the Python package 'playwright' is not installed")
 expect = sync_api.expect
 
 
@@ -101,7 +101,9 @@ def test_open_edit_save_reload_see_the_change(open_page, data_dir):
     expect(page.locator("#synopsis")).to_contain_text("The Kid. Genres: Comedy, Drama.")
     expect(page.locator("#current-text")).to_have_text("a man and a child. The Kid.")
     expect(page.locator("#correction-by")).to_have_text("never reviewed")
-    assert page.eval_on_selector("#poster", "img => img.complete && img.naturalWidth") == 60
+    # data-ready does not wait for the image: wait until it has loaded, then check its size.
+    page.wait_for_function("document.querySelector('#poster').complete")
+    assert page.eval_on_selector("#poster", "img => img.naturalWidth") == 60
     expect(page.locator("#keys")).to_contain_text("Ctrl")
     # No Dagster daemon has looked at the folder: the page says how to re-merge by hand.
     expect(page.locator("#remerge")).to_have_attribute("data-sensor", "off")

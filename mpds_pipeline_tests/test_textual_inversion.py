@@ -1,28 +1,19 @@
 """Actor embeddings: the saved file loads with a stock pipeline's load_textual_inversion."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-torch = pytest.importorskip("torch")
-# One thread: on a shared 2-core machine two torch threads per process thrash (20x slower).
-torch.set_num_threads(1)
-from PIL import Image  # noqa: E402
-
-from mpds_pipeline.vision.textual_inversion import (  # noqa: E402
+from mpds_pipeline.vision.textual_inversion import (
     TextualInversionModels,
     TextualInversionSettings,
     placeholder_token,
     train_actor_embedding,
     train_actor_embeddings,
 )
-from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE  # noqa: E402
-
-
+from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE
 
 
 def _photos(directory, count, seed=0):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api
 
 from mpds_pipeline import jobnames
 from mpds_pipeline.local import job_command, launch_and_follow
@@ -34,7 +35,6 @@ PARTITION = "tt0000001-tt0000030"
 HOSTILE_FIX = "<img src=x onerror=alert(1)> a man | with a pipe"
 UI_TIMEOUT_MS = 60_000
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
 expect = sync_api.expect
 
 
