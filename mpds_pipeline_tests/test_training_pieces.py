@@ -22,7 +22,6 @@ from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE
 
 from .image_samples import noise_image, undecodable_jpeg
 
-torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 MAX_FUNCTION_LINES = 80
 
