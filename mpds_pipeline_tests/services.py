@@ -119,7 +119,10 @@ def postgres_server():
         shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
     # Loopback only, no Unix socket, no fsync: a throwaway test server.
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' -c fsync=off -c max_connections=200"
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
+        "-c fsync=off -c max_connections=200"
+    )
     start = run([pg_ctl, "-D", str(data_dir), "-l", str(folder / "server.log"), "-o", options, "-w", "-t", "60", "start"])
     if start.returncode != 0:
         log = (folder / "server.log").read_text() if (folder / "server.log").exists() else ""

@@ -94,7 +94,8 @@ def test_postgres_instance_stores_the_run_and_its_materialisations(postgres_serv
     assert [status for _, status in runs] == ["SUCCESS"]
     materialised = query(
         postgres_server, database,
-        "SELECT asset_key, partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND run_id = %s",
+        "SELECT asset_key, partition FROM event_logs "
+        "WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND run_id = %s",
         (runs[0][0],),
     )
     assert sorted(materialised) == [('["title_pages"]', PARTITIONS[0]), ('["title_records"]', PARTITIONS[0])]
@@ -176,7 +177,8 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
 
     job_names = {job.name for job in defs.jobs or []}
     if CELERY_JOB not in job_names:
-        pytest.fail(f"job {CELERY_JOB!r} is not in the code location: add mpds_pipeline.scaling.scaling_jobs to Definitions(jobs=...)")
+        pytest.fail(f"job {CELERY_JOB!r} is not in the code location: "
+                    "add mpds_pipeline.scaling.scaling_jobs to Definitions(jobs=...)")
     database = postgres_server.create_database("mpds_celery_test")
     home = production_home(tmp_path)
     data_dir = tmp_path / "data"
@@ -240,5 +242,6 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
 
     # The politeness budget held across all runs and workers, as the server counted.
     assert max_in_window <= RATE_PER_S, f"{max_in_window} title requests in one second, limit {RATE_PER_S}"
-    print(f"\nworkers per partition: {executed}\nmost /title/ requests in any 1 s window: {max_in_window} (limit {RATE_PER_S}); "
+    print(f"\nworkers per partition: {executed}\n"
+          f"most /title/ requests in any 1 s window: {max_in_window} (limit {RATE_PER_S}); "
           f"gaps between partitions: {gaps} s")

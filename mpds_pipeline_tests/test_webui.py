@@ -71,7 +71,8 @@ with DagsterInstance.get() as instance:
     run({jobnames.CURATE!r})
     movie_id = int(pd.read_parquet(layout.curated_dir / "movies.parquet")["id"].iloc[0])
     layout.rectifications_dir.mkdir(parents=True)
-    pd.DataFrame({{"id": [movie_id], "text": [{HOSTILE_FIX!r}], "reviewer": ["ana"]}}).to_csv(layout.rectifications_dir / "fix.csv", index=False)
+    fix = pd.DataFrame({{"id": [movie_id], "text": [{HOSTILE_FIX!r}], "reviewer": ["ana"]}})
+    fix.to_csv(layout.rectifications_dir / "fix.csv", index=False)
     run({jobnames.EXPORT!r})
 """
 
