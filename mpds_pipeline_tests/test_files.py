@@ -26,18 +26,16 @@ def test_write_atomic_replaces_the_file_and_leaves_no_temp(tmp_path):
 def test_a_failed_write_keeps_the_old_file_and_removes_the_temp(tmp_path):
     target = tmp_path / "table.parquet"
     target.write_bytes(b"the old table")
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        with atomic_path(target) as tmp:
-            pq.write_table(pa.table({"id": [1, 2]}), tmp)
-            assert tmp.is_file() and tmp.parent == tmp_path and tmp.name.startswith(".")
-            raise RuntimeError("disk on fire")
+    with pytest.raises(RuntimeError, match="disk on fire"), atomic_path(target) as tmp:
+        pq.write_table(pa.table({"id": [1, 2]}), tmp)
+        assert tmp.is_file() and tmp.parent == tmp_path and tmp.name.startswith(".")
+        raise RuntimeError("disk on fire")
     assert target.read_bytes() == b"the old table"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.parquet"]
 
-    with pytest.raises(ValueError):
-        with atomic_open(tmp_path / "new.csv", "w", encoding="utf-8") as handle:
-            handle.write("id\n1\n")
-            raise ValueError("bad row")
+    with pytest.raises(ValueError), atomic_open(tmp_path / "new.csv", "w", encoding="utf-8") as handle:
+        handle.write("id\n1\n")
+        raise ValueError("bad row")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.parquet"]
 
 
@@ -48,9 +46,8 @@ def test_a_path_writer_and_an_open_writer_produce_the_file(tmp_path):
     with atomic_open(tmp_path / "t.csv", "w", encoding="utf-8", newline="") as handle:
         handle.write("id\r\n1\r\n")
     assert (tmp_path / "t.csv").read_bytes() == b"id\r\n1\r\n"
-    with pytest.raises(ValueError, match="whole file"):
-        with atomic_open(tmp_path / "t.csv", "a"):
-            pass
+    with pytest.raises(ValueError, match="whole file"), atomic_open(tmp_path / "t.csv", "a"):
+        pass
 
 
 def test_temp_names_differ_per_thread_and_name_the_process(tmp_path):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
@@ -85,7 +86,8 @@ def test_process_checks():
     assert not pool_slots._alive(gone_pid(), time.time())
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 10
-    while open(f"/proc/{zombie.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z" and time.monotonic() < deadline:
+    stat = Path(f"/proc/{zombie.pid}/stat")
+    while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pool_slots._alive(zombie.pid, time.time())  # ended, not yet reaped
     zombie.wait()
