@@ -14,6 +14,7 @@ so decoding (overlapped with generation by the captioner's thread pool) is measu
     .venv/bin/python benchmarks/bench_caption.py            # auto: full on CUDA, tiny on CPU
     .venv/bin/python benchmarks/bench_caption.py --tiny --batch-sizes 8 --posters 32
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,17 +49,37 @@ def full_size_blip2(device: str, dtype: torch.dtype):
     )
     config = Blip2Config(
         vision_config=dict(
-            hidden_size=1408, intermediate_size=6144, num_hidden_layers=39, num_attention_heads=16,
-            image_size=224, patch_size=14, qkv_bias=True, layer_norm_eps=1e-6,
+            hidden_size=1408,
+            intermediate_size=6144,
+            num_hidden_layers=39,
+            num_attention_heads=16,
+            image_size=224,
+            patch_size=14,
+            qkv_bias=True,
+            layer_norm_eps=1e-6,
         ),
         qformer_config=dict(
-            hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-            cross_attention_frequency=2, encoder_hidden_size=1408, vocab_size=30522,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            cross_attention_frequency=2,
+            encoder_hidden_size=1408,
+            vocab_size=30522,
         ),
         text_config=dict(
-            model_type="opt", vocab_size=50272, hidden_size=2560, ffn_dim=10240, num_hidden_layers=32,
-            num_attention_heads=32, word_embed_proj_dim=2560, max_position_embeddings=2048,
-            bos_token_id=2, eos_token_id=2, pad_token_id=1, do_layer_norm_before=True,
+            model_type="opt",
+            vocab_size=50272,
+            hidden_size=2560,
+            ffn_dim=10240,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            word_embed_proj_dim=2560,
+            max_position_embeddings=2048,
+            bos_token_id=2,
+            eos_token_id=2,
+            pad_token_id=1,
+            do_layer_norm_before=True,
         ),
         num_query_tokens=32,
         image_token_index=processor.tokenizer.convert_tokens_to_ids("<image>"),
@@ -85,7 +106,9 @@ def write_posters(folder: Path, count: int, size=(667, 1000)) -> list[Path]:
         draw = ImageDraw.Draw(image)
         for _ in range(6):
             x, y = rng.integers(0, size[0]), rng.integers(0, size[1])
-            draw.ellipse([x, y, x + rng.integers(40, 300), y + rng.integers(40, 300)], fill=tuple(rng.integers(0, 255, 3)))
+            draw.ellipse(
+                [x, y, x + rng.integers(40, 300), y + rng.integers(40, 300)], fill=tuple(rng.integers(0, 255, 3))
+            )
         draw.rectangle([40, size[1] - 180, size[0] - 40, size[1] - 100], fill=(240, 240, 240))
         path = folder / f"{index + 1}.jpg"
         image.save(path, quality=90)
@@ -101,9 +124,12 @@ def run(args) -> list[dict]:
     started = time.perf_counter()
     model, processor = build_tiny_blip2() if tiny else full_size_blip2(device, dtype)
     build_s = time.perf_counter() - started
-    print(f"model: {'tiny random BLIP-2' if tiny else 'blip2-opt-2.7b architecture, random weights'} "
-          f"on {device} ({torch.cuda.get_device_name() if is_cuda(device) else 'CPU'}), "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, built in {build_s:.1f} s", flush=True)
+    print(
+        f"model: {'tiny random BLIP-2' if tiny else 'blip2-opt-2.7b architecture, random weights'} "
+        f"on {device} ({torch.cuda.get_device_name() if is_cuda(device) else 'CPU'}), "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, built in {build_s:.1f} s",
+        flush=True,
+    )
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,6 +7,7 @@ in a child process whose peak RSS (ru_maxrss) is reported.
     .venv/bin/python benchmarks/bench_crawl.py --ids 2000 --mode data
 Goal: peak RSS <= 500 MB for a 10,000-id partition.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,21 +27,33 @@ def run_child(args: argparse.Namespace) -> None:
     from mpds_pipeline.imdb.client import ClientSettings
     from mpds_pipeline.imdb.crawl import crawl_partition
 
-    settings = ClientSettings(base_url=args.base_url, rate_per_second=0, concurrency=args.concurrency,
-                              timeout_s=30, max_retries=2, backoff_base_s=0.05)
-    result = crawl_partition(args.kind, range(1, args.ids + 1), settings, Path(args.archive_dir), archive_mode=args.mode)
+    settings = ClientSettings(
+        base_url=args.base_url,
+        rate_per_second=0,
+        concurrency=args.concurrency,
+        timeout_s=30,
+        max_retries=2,
+        backoff_base_s=0.05,
+    )
+    result = crawl_partition(
+        args.kind, range(1, args.ids + 1), settings, Path(args.archive_dir), archive_mode=args.mode
+    )
     archive = Path(args.archive_dir) / "pages.warc.gz"
-    print(json.dumps({
-        "ids": args.ids,
-        "concurrency": args.concurrency,
-        "archive_mode": args.mode,
-        "elapsed_s": round(result.elapsed_s, 2),
-        "pages_per_s": round(result.pages_per_s, 1),
-        "requests_made": result.requests_made,
-        "status_counts": result.status_counts(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "archive_mb": round(archive.stat().st_size / 2**20, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "ids": args.ids,
+                "concurrency": args.concurrency,
+                "archive_mode": args.mode,
+                "elapsed_s": round(result.elapsed_s, 2),
+                "pages_per_s": round(result.pages_per_s, 1),
+                "requests_made": result.requests_made,
+                "status_counts": result.status_counts(),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "archive_mb": round(archive.stat().st_size / 2**20, 1),
+            }
+        )
+    )
 
 
 def main() -> int:
@@ -57,16 +70,37 @@ def main() -> int:
         run_child(args)
         return 0
 
-    server = subprocess.Popen([sys.executable, "-m", "mpds_pipeline.sample_server", "--port", "0"],
-                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mpds_pipeline.sample_server", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = re.search(r"http://\S+", server.stdout.readline()).group(0)
         with tempfile.TemporaryDirectory() as tmp:
             child = subprocess.run(
-                [sys.executable, __file__, "--child", "--base-url", base_url, "--archive-dir", tmp,
-                 "--ids", str(args.ids), "--concurrency", str(args.concurrency), "--kind", args.kind,
-                 "--mode", args.mode],
-                cwd=REPO, capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--base-url",
+                    base_url,
+                    "--archive-dir",
+                    tmp,
+                    "--ids",
+                    str(args.ids),
+                    "--concurrency",
+                    str(args.concurrency),
+                    "--kind",
+                    args.kind,
+                    "--mode",
+                    args.mode,
+                ],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=True,
             )
         figures = json.loads(child.stdout.strip().splitlines()[-1])
     finally:

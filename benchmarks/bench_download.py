@@ -22,9 +22,11 @@ Needs nginx (Debian: ``apt-get install nginx-light``). img2dataset is installed 
 its own venv (``--img2dataset-venv``, default ~/.cache/mpds-bench/img2dataset-venv),
 never into the project's environment.
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import shutil
@@ -42,6 +44,7 @@ BASE_IMAGES = 120  # distinct pictures; each file also gets a unique JPEG commen
 
 
 # --- data ------------------------------------------------------------------------
+
 
 def make_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
     """``count`` distinct JPEGs of 60-250 KB (cached: reused when already there)."""
@@ -76,6 +79,7 @@ def make_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
 
 
 # --- nginx -----------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -134,6 +138,7 @@ def stop_nginx(process: subprocess.Popen) -> None:
 
 # --- the three methods -----------------------------------------------------------
 
+
 def run_ours(urls_file: Path, out: Path, concurrency: int, verify: str, processes: int | None) -> None:
     sys.path.insert(0, str(REPO))
     from mpds_pipeline.curate.images import download_images
@@ -141,8 +146,16 @@ def run_ours(urls_file: Path, out: Path, concurrency: int, verify: str, processe
 
     urls = urls_file.read_text().split()
     base = urls[0].split("/img/")[0]
-    settings = ClientSettings(base_url=base, rate_per_second=0, concurrency=concurrency, timeout_s=30,
-                              max_retries=1, backoff_base_s=0.1, extra_allowed_hosts=(), obey_robots=False)
+    settings = ClientSettings(
+        base_url=base,
+        rate_per_second=0,
+        concurrency=concurrency,
+        timeout_s=30,
+        max_retries=1,
+        backoff_base_s=0.1,
+        extra_allowed_hosts=(),
+        obey_robots=False,
+    )
     result = download_images(list(enumerate(urls, start=1)), out, settings, verify=verify, processes=processes)
     meta = result.metadata()
     print({k: meta[k] for k in ("verify", "processes", "fetched", "status_ok", "images_per_s") if k in meta})
@@ -173,12 +186,33 @@ def run_requests(urls_file: Path, out: Path, threads: int) -> None:
 def img2dataset_command(venv: Path, urls_file: Path, out: Path, concurrency: int, count: int) -> list[str]:
     processes = min(2, os.cpu_count() or 1)
     return [
-        str(venv / "bin" / "img2dataset"), "--url_list", str(urls_file), "--input_format", "txt",
-        "--output_folder", str(out), "--output_format", "files", "--resize_mode", "no",
-        "--disable_all_reencoding", "True", "--processes_count", str(processes),
-        "--thread_count", str(max(1, concurrency // processes)),
-        "--number_sample_per_shard", str(max(100, count // (4 * processes))),
-        "--timeout", "30", "--retries", "1", "--enable_wandb", "False", "--distributor", "multiprocessing",
+        str(venv / "bin" / "img2dataset"),
+        "--url_list",
+        str(urls_file),
+        "--input_format",
+        "txt",
+        "--output_folder",
+        str(out),
+        "--output_format",
+        "files",
+        "--resize_mode",
+        "no",
+        "--disable_all_reencoding",
+        "True",
+        "--processes_count",
+        str(processes),
+        "--thread_count",
+        str(max(1, concurrency // processes)),
+        "--number_sample_per_shard",
+        str(max(100, count // (4 * processes))),
+        "--timeout",
+        "30",
+        "--retries",
+        "1",
+        "--enable_wandb",
+        "False",
+        "--distributor",
+        "multiprocessing",
     ]
 
 
@@ -220,8 +254,8 @@ def run_all(args) -> None:
             MAIN: ours + ["--verify", "structure"],
             "ours-structure-1proc": ours + ["--verify", "structure", "--processes", "1"],
             "ours-decode": ours + ["--verify", "decode"],
-            "requests-10-threads": me + ["requests", "--urls", str(urls_file), "--out", "{out}",
-                                         "--threads", str(args.requests_threads)],
+            "requests-10-threads": me
+            + ["requests", "--urls", str(urls_file), "--out", "{out}", "--threads", str(args.requests_threads)],
         }
         settings = {
             MAIN: f"verify=structure, {auto} process(es) (auto), concurrency {args.concurrency}",
@@ -234,8 +268,10 @@ def run_all(args) -> None:
             ensure_img2dataset(venv)
             methods["img2dataset"] = img2dataset_command(venv, urls_file, Path("{out}"), args.concurrency, args.count)
             processes = min(2, os.cpu_count() or 1)
-            settings["img2dataset"] = (f"{_img2dataset_version(venv)}, {processes} processes x "
-                                       f"{max(1, args.concurrency // processes)} threads, re-encoding off")
+            settings["img2dataset"] = (
+                f"{_img2dataset_version(venv)}, {processes} processes x "
+                f"{max(1, args.concurrency // processes)} threads, re-encoding off"
+            )
         if args.methods:
             wanted = {m.strip() for m in args.methods.split(",")} | {MAIN}
             methods = {k: v for k, v in methods.items() if k in wanted}
@@ -249,8 +285,11 @@ def run_all(args) -> None:
                 elapsed, last_line = timed(command)
                 files = count_jpegs(out)
                 runs[name].append((elapsed, files))
-                print(f"round {round_number}  {name:21s} {elapsed:7.2f} s  {files:6d} files  "
-                      f"{files / elapsed:7.1f} images/s  load {_load()}   {last_line[:140]}", flush=True)
+                print(
+                    f"round {round_number}  {name:21s} {elapsed:7.2f} s  {files:6d} files  "
+                    f"{files / elapsed:7.1f} images/s  load {_load()}   {last_line[:140]}",
+                    flush=True,
+                )
                 shutil.rmtree(out, ignore_errors=True)
     finally:
         stop_nginx(nginx)
@@ -270,26 +309,31 @@ def _auto_processes(count: int, concurrency: int) -> int:
 
 
 def _img2dataset_version(venv: Path) -> str:
-    done = subprocess.run([str(venv / "bin" / "python"), "-c",
-                           "import importlib.metadata as m; print(m.version('img2dataset'))"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('img2dataset'))"],
+        capture_output=True,
+        text=True,
+    )
     return f"img2dataset {done.stdout.strip() or '?'}"
 
 
 def describe_machine(args, images: list[Path]) -> str:
     """Everything a reader needs to compare figures: the list, the machine, its load."""
     cpu = "?"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     nginx = subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-v"], capture_output=True, text=True)
     mean_kb = sum(p.stat().st_size for p in images) / len(images) / 1024
-    return (f"{args.count} JPEGs ({mean_kb:.0f} KB mean) from {nginx.stderr.strip().split(': ')[-1]} on loopback, "
-            f"concurrency {args.concurrency}, {args.rounds} round(s)\n"
-            f"machine: {os.cpu_count()} CPUs ({cpu}), Python {sys.version.split()[0]}, "
-            f"load average before: {_load()}")
+    return (
+        f"{args.count} JPEGs ({mean_kb:.0f} KB mean) from {nginx.stderr.strip().split(': ')[-1]} on loopback, "
+        f"concurrency {args.concurrency}, {args.rounds} round(s)\n"
+        f"machine: {os.cpu_count()} CPUs ({cpu}), Python {sys.version.split()[0]}, "
+        f"load average before: {_load()}"
+    )
 
 
 def _load() -> str:
@@ -307,15 +351,21 @@ def print_table(runs: dict[str, list[tuple[float, int]]], settings: dict[str, st
     median = {name: sorted(r)[(len(r) - 1) // 2] for name, r in runs.items()}
     rate = {name: files / elapsed for name, (elapsed, files) in best.items()}
     median_rate = {name: files / elapsed for name, (elapsed, files) in median.items()}
-    print(f"\n| method ({rounds} rounds) | settings | best wall s | files | images/s (best) | {MAIN} / method (best) "
-          f"| images/s (median) | {MAIN} / method (median) |")
+    print(
+        f"\n| method ({rounds} rounds) | settings | best wall s | files | images/s (best) | {MAIN} / method (best) "
+        f"| images/s (median) | {MAIN} / method (median) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, (elapsed, files) in best.items():
-        print(f"| {name} | {settings.get(name, '')} | {elapsed:.2f} | {files} | {rate[name]:.1f} "
-              f"| {rate[MAIN] / rate[name]:.2f}x | {median_rate[name]:.1f} | {median_rate[MAIN] / median_rate[name]:.2f}x |")
+        print(
+            f"| {name} | {settings.get(name, '')} | {elapsed:.2f} | {files} | {rate[name]:.1f} "
+            f"| {rate[MAIN] / rate[name]:.2f}x | {median_rate[name]:.1f} "
+            f"| {median_rate[MAIN] / median_rate[name]:.2f}x |"
+        )
     if "img2dataset" in rate:
         ratio = rate[MAIN] / rate["img2dataset"]
         print(f"\ngoal {MAIN} >= 1.2x img2dataset (best rounds): {ratio:.2f}x, {'met' if ratio >= 1.2 else 'NOT met'}")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -13,6 +13,7 @@ rerun: every link is already there). No network, no model.
 Prints a table (seconds per size, the ratio to the smallest size) and the load average.
 Linear growth means ratio ~= size ratio (10x for 10k -> 100k).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ from mpds_pipeline.curate.export import write_export  # noqa: E402
 from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA, merge_into_manifest  # noqa: E402
 from mpds_pipeline.imdb.ids import person_url  # noqa: E402
 from mpds_pipeline.imdb.partitions import id_ranges  # noqa: E402
-from mpds_pipeline.layout import DataLayout, ImageFolder, image_file_name  # noqa: E402
+from mpds_pipeline.layout import DataLayout, image_file_name  # noqa: E402
 
 PARTITION_SIZE = 10_000
 GENRES = ["Drama", "Comedy", "Action", "Horror", "Romance", "Thriller"]
@@ -51,9 +52,23 @@ def manifest_rows(folder: Path, ids: list[int], variants: dict[int, int], data: 
         for variant in range(1, variants.get(item_id, 1) + 1):
             name = image_file_name(item_id, variant)
             (folder / name).write_bytes(data)
-            rows.append({"id": item_id, "variant": variant, "file_name": name, "url": f"https://example.invalid/{name}",
-                         "bytes": len(data), "width": 8, "height": 12, "format": "JPEG", "sha256": None,
-                         "status": "ok", "reason": None, "verified": "structure", "decoded_by": None})
+            rows.append(
+                {
+                    "id": item_id,
+                    "variant": variant,
+                    "file_name": name,
+                    "url": f"https://example.invalid/{name}",
+                    "bytes": len(data),
+                    "width": 8,
+                    "height": 12,
+                    "format": "JPEG",
+                    "sha256": None,
+                    "status": "ok",
+                    "reason": None,
+                    "verified": "structure",
+                    "decoded_by": None,
+                }
+            )
     return pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names)
 
 
@@ -62,17 +77,26 @@ def build_inputs(root: Path, size: int) -> dict:
     layout = DataLayout(root / f"data-{size}")
     data = tiny_jpeg()
     n_actors = max(1, size // 5)
-    movies = pd.DataFrame({
-        "id": range(1, size + 1),
-        "title": [f"Movie {i}" for i in range(1, size + 1)],
-        "genres": [[GENRES[i % 6], GENRES[(i + 1) % 6], GENRES[(i + 2) % 6]] for i in range(size)],
-        "actors": [{f"Actor {(i * 3 + k) % n_actors + 1}": person_url((i * 3 + k) % n_actors + 1) for k in range(3)}
-                   for i in range(size)],
-        "poster_url": [f"https://m.media-amazon.com/images/M/{i}._V1_.jpg" for i in range(1, size + 1)],
-        "synopsis": [f"A story number {i} about people and places." for i in range(1, size + 1)],
-    })
-    actors = pd.DataFrame({"id": range(1, n_actors + 1), "name": [f"Actor {i}" for i in range(1, n_actors + 1)],
-                           "image_url": [f"https://m.media-amazon.com/images/M/a{i}._V1_.jpg" for i in range(1, n_actors + 1)]})
+    movies = pd.DataFrame(
+        {
+            "id": range(1, size + 1),
+            "title": [f"Movie {i}" for i in range(1, size + 1)],
+            "genres": [[GENRES[i % 6], GENRES[(i + 1) % 6], GENRES[(i + 2) % 6]] for i in range(size)],
+            "actors": [
+                {f"Actor {(i * 3 + k) % n_actors + 1}": person_url((i * 3 + k) % n_actors + 1) for k in range(3)}
+                for i in range(size)
+            ],
+            "poster_url": [f"https://m.media-amazon.com/images/M/{i}._V1_.jpg" for i in range(1, size + 1)],
+            "synopsis": [f"A story number {i} about people and places." for i in range(1, size + 1)],
+        }
+    )
+    actors = pd.DataFrame(
+        {
+            "id": range(1, n_actors + 1),
+            "name": [f"Actor {i}" for i in range(1, n_actors + 1)],
+            "image_url": [f"https://m.media-amazon.com/images/M/a{i}._V1_.jpg" for i in range(1, n_actors + 1)],
+        }
+    )
     marker = layout.root / "inputs-complete"
     if not marker.exists():
         shutil.rmtree(layout.root, ignore_errors=True)
@@ -81,12 +105,20 @@ def build_inputs(root: Path, size: int) -> dict:
             folder.mkdir(parents=True)
             merge_into_manifest(folder, manifest_rows(folder, list(range(key.first, key.last + 1)), {}, data))
         layout.actor_images_dir.mkdir(parents=True)
-        merge_into_manifest(layout.actor_images_dir,
-                            manifest_rows(layout.actor_images_dir, list(actors["id"]), {a: 2 for a in actors["id"] if a % 2}, data))
+        merge_into_manifest(
+            layout.actor_images_dir,
+            manifest_rows(layout.actor_images_dir, list(actors["id"]), {a: 2 for a in actors["id"] if a % 2}, data),
+        )
         marker.write_text("ok")
     texts = {int(i): f"a movie poster of Movie {i}. Drama. Starring Actor {i}." for i in movies["id"]}
-    extra = pd.DataFrame({"id": movies["id"], "poster_caption": "Movie", "synopsis_prompt": movies["synopsis"],
-                          "vision_prompt": "a movie poster of a face"})
+    extra = pd.DataFrame(
+        {
+            "id": movies["id"],
+            "poster_caption": "Movie",
+            "synopsis_prompt": movies["synopsis"],
+            "vision_prompt": "a movie poster of a face",
+        }
+    )
     return {"layout": layout, "movies": movies, "actors": actors, "texts": texts, "extra": extra}
 
 
@@ -94,8 +126,13 @@ def time_export(inputs: dict, export_dir: Path) -> tuple[float, dict]:
     layout = inputs["layout"]
     started = time.perf_counter()
     result = write_export(
-        inputs["movies"], None, sorted(p for p in layout.poster_images_root.iterdir() if p.is_dir()),
-        inputs["actors"], layout.actor_images_dir, export_dir, texts=inputs["texts"],
+        inputs["movies"],
+        None,
+        sorted(p for p in layout.poster_images_root.iterdir() if p.is_dir()),
+        inputs["actors"],
+        layout.actor_images_dir,
+        export_dir,
+        texts=inputs["texts"],
         extra_poster_columns=inputs["extra"],
     )
     return time.perf_counter() - started, result.counts
@@ -127,8 +164,11 @@ def main() -> None:
     print("\n| rows | write_export s | per 1k rows ms | x smallest | rerun s | x smallest |")
     print("|---:|---:|---:|---:|---:|---:|")
     for size, first, rerun, _ in rows:
-        print(f"| {size:,} | {first:.2f} | {1e6 * first / size:.1f} | {first / base_first:.1f}x (rows {size / base_size:.0f}x) "
-              f"| {rerun:.2f} | {rerun / base_rerun:.1f}x |")
+        print(
+            f"| {size:,} | {first:.2f} | {1e6 * first / size:.1f} "
+            f"| {first / base_first:.1f}x (rows {size / base_size:.0f}x) "
+            f"| {rerun:.2f} | {rerun / base_rerun:.1f}x |"
+        )
     print(f"load average after: {load()}")
 
 

@@ -15,6 +15,7 @@ ones); no download. Without CUDA it runs the tiny models instead (a smoke run on
 
     python benchmarks/bench_gpu.py [--steps 30] [--sample-steps 30] [--tiny]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,13 @@ SD15_VAE = dict(
     sample_size=512,
 )
 SD15_TEXT = dict(
-    hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77,
-    projection_dim=768, hidden_act="quick_gelu",
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    max_position_embeddings=77,
+    projection_dim=768,
+    hidden_act="quick_gelu",
 )
 
 
@@ -74,13 +80,24 @@ def build_sd15_size_pipeline(work: Path):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = build_tiny_tokenizer(work / "tok")
-    text = CLIPTextModel(CLIPTextConfig(vocab_size=max(len(tokenizer), 49408), bos_token_id=0, eos_token_id=1, pad_token_id=1, **SD15_TEXT))
+    text = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=max(len(tokenizer), 49408), bos_token_id=0, eos_token_id=1, pad_token_id=1, **SD15_TEXT
+        )
+    )
     return StableDiffusionPipeline(
         vae=AutoencoderKL(**SD15_VAE),
         text_encoder=text,
         tokenizer=tokenizer,
         unet=UNet2DConditionModel(**SD15_UNET),
-        scheduler=DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1),
+        scheduler=DDIMScheduler(
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            clip_sample=False,
+            set_alpha_to_one=False,
+            steps_offset=1,
+        ),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -97,7 +114,9 @@ def reference_lora_loop(model_dir: Path, pairs, resolution, batch_size, steps, m
     from transformers import CLIPTextModel, CLIPTokenizer
 
     # accelerate calls fp32 "no"
-    accelerator = Accelerator(mixed_precision="no" if mixed_precision == "fp32" else mixed_precision, gradient_accumulation_steps=1)
+    accelerator = Accelerator(
+        mixed_precision="no" if mixed_precision == "fp32" else mixed_precision, gradient_accumulation_steps=1
+    )
     torch.manual_seed(seed)
     noise_scheduler = DDPMScheduler.from_pretrained(model_dir, subfolder="scheduler")
     tokenizer = CLIPTokenizer.from_pretrained(model_dir, subfolder="tokenizer")
@@ -107,7 +126,9 @@ def reference_lora_loop(model_dir: Path, pairs, resolution, batch_size, steps, m
     for module in (unet, vae, text_encoder):
         module.requires_grad_(False)
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=list(LORA_TARGET_MODULES)))
+    unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=list(LORA_TARGET_MODULES))
+    )
     unet.to(accelerator.device, dtype=weight_dtype)
     vae.to(accelerator.device, dtype=weight_dtype)
     text_encoder.to(accelerator.device, dtype=weight_dtype)
@@ -122,7 +143,9 @@ def reference_lora_loop(model_dir: Path, pairs, resolution, batch_size, steps, m
 
         def __getitem__(self, i):
             path, text = pairs[i]
-            ids = tokenizer(text, max_length=tokenizer.model_max_length, padding="max_length", truncation=True, return_tensors="pt").input_ids[0]
+            ids = tokenizer(
+                text, max_length=tokenizer.model_max_length, padding="max_length", truncation=True, return_tensors="pt"
+            ).input_ids[0]
             return {"pixel_values": load_image_tensor(path, resolution), "input_ids": ids}
 
     loader = torch.utils.data.DataLoader(Pairs(), shuffle=True, batch_size=batch_size, num_workers=0, drop_last=True)
@@ -136,7 +159,9 @@ def reference_lora_loop(model_dir: Path, pairs, resolution, batch_size, steps, m
                 latents = vae.encode(batch["pixel_values"].to(dtype=weight_dtype)).latent_dist.sample()
                 latents = latents * vae.config.scaling_factor
                 noise = torch.randn_like(latents)
-                timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device).long()
+                timesteps = torch.randint(
+                    0, noise_scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device
+                ).long()
                 noisy_latents = noise_scheduler.add_noise(latents, noise, timesteps)
                 encoder_hidden_states = text_encoder(batch["input_ids"], return_dict=False)[0]
                 model_pred = unet(noisy_latents, timesteps, encoder_hidden_states, return_dict=False)[0]
@@ -182,8 +207,13 @@ def bench_training(model_dir: Path, work: Path, resolution: int, batch: int, ste
             marks[step] = time.perf_counter()
 
     settings = LoraSettings(
-        pretrained_model=str(model_dir), resolution=resolution, train_batch_size=batch, max_train_steps=steps + 1,
-        checkpointing_steps=0, mixed_precision=precision, resume=False,
+        pretrained_model=str(model_dir),
+        resolution=resolution,
+        train_batch_size=batch,
+        max_train_steps=steps + 1,
+        checkpointing_steps=0,
+        mixed_precision=precision,
+        resume=False,
     )
     train_lora(settings, pairs, work / "ours", on_step=mark)
     ours = steps / (marks[steps + 1] - marks[1])  # the loop only, not the final save and plot
@@ -207,20 +237,34 @@ def bench_sampling(pipe, controlnet, steps: int, size: int, repeats: int = 2) ->
         for _ in range(repeats + 1):  # the first call warms up
             _sync()
             started = time.perf_counter()
-            multi(prompt, num_inference_steps=steps, height=size, width=size, output_type="latent",
-                  generator=torch.Generator().manual_seed(0), **kwargs)
+            multi(
+                prompt,
+                num_inference_steps=steps,
+                height=size,
+                width=size,
+                output_type="latent",
+                generator=torch.Generator().manual_seed(0),
+                **kwargs,
+            )
             _sync()
             best = min(best, time.perf_counter() - started)
         return best
 
-    both = dict(actor_prompt=prompt.replace("jane doe", actor), control_image=control, scales=GuidanceScales(7.5, 2.0, 2.0))
+    both = dict(
+        actor_prompt=prompt.replace("jane doe", actor), control_image=control, scales=GuidanceScales(7.5, 2.0, 2.0)
+    )
     cfg = timed(scales=GuidanceScales(7.5))
     full = timed(**both)
-    constrained = timed(**both, caption_layout=layout, actor_tokens=[actor], attention=LocalizedAttentionSettings(mode="hard"))
+    constrained = timed(
+        **both, caption_layout=layout, actor_tokens=[actor], attention=LocalizedAttentionSettings(mode="hard")
+    )
     rows = multi.last_constraint.rows if multi.last_constraint else []
     return {
-        "cfg_seconds": cfg, "multicondition_seconds": full, "ratio": full / cfg,
-        "constrained_seconds": constrained, "constrained_ratio": constrained / cfg,
+        "cfg_seconds": cfg,
+        "multicondition_seconds": full,
+        "ratio": full / cfg,
+        "constrained_seconds": constrained,
+        "constrained_ratio": constrained / cfg,
         "constrained_tokens_per_row": [sum(len(c.positions) for c in row.constraints) for row in rows],
     }
 
@@ -250,7 +294,9 @@ def main() -> None:
         resolution = 32 if tiny else 512
         precision = training_precision("auto", device)  # both loops train in it
         training = bench_training(model_dir, work, resolution, 4, args.steps, precision)
-        controlnet = build_tiny_controlnet(pipe.unet) if tiny else __import__("diffusers").ControlNetModel.from_unet(pipe.unet)
+        controlnet = (
+            build_tiny_controlnet(pipe.unet) if tiny else __import__("diffusers").ControlNetModel.from_unet(pipe.unet)
+        )
         dtype = choose_dtype("auto", device)
         add_actor_token(pipe, work)
         pipe.to(device, dtype=dtype)

@@ -10,6 +10,7 @@ image cap, and reads the peak again; the difference is what the body cost.
     .venv/bin/python benchmarks/bench_hostile_bodies.py --json     # one JSON object per body
 Goal: every body stays within 100 MB of the idle process (the test pins it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,15 @@ def measure_child(base_url: str, path: str, max_bytes: int) -> dict:
     sys.path.insert(0, str(REPO))
     from mpds_pipeline.imdb.client import ClientSettings, PoliteClient
 
-    settings = ClientSettings(base_url=base_url, rate_per_second=0, concurrency=1, max_retries=0,
-                              timeout_s=60, obey_robots=False, extra_allowed_hosts=())
+    settings = ClientSettings(
+        base_url=base_url,
+        rate_per_second=0,
+        concurrency=1,
+        max_retries=0,
+        timeout_s=60,
+        obey_robots=False,
+        extra_allowed_hosts=(),
+    )
 
     async def run() -> dict:
         async with PoliteClient(settings) as client:
@@ -54,9 +62,16 @@ def measure_child(base_url: str, path: str, max_bytes: int) -> dict:
             resp = await client.fetch(base_url + path, max_bytes=max_bytes)
             elapsed = time.perf_counter() - started
             peak = _peak_rss_mb()
-        return {"idle_mb": round(idle, 1), "peak_mb": round(peak, 1), "added_mb": round(peak - idle, 1),
-                "elapsed_s": round(elapsed, 3), "status_code": resp.status_code, "too_large": resp.too_large,
-                "bytes": len(resp.content), "error": resp.error}
+        return {
+            "idle_mb": round(idle, 1),
+            "peak_mb": round(peak, 1),
+            "added_mb": round(peak - idle, 1),
+            "elapsed_s": round(elapsed, 3),
+            "status_code": resp.status_code,
+            "too_large": resp.too_large,
+            "bytes": len(resp.content),
+            "error": resp.error,
+        }
 
     return asyncio.run(run())
 
@@ -71,12 +86,22 @@ def measure_all(max_bytes: int = IMAGE_CAP) -> list[dict]:
         for n, (name, rule, want) in enumerate(BODIES):
             child = subprocess.run(
                 [sys.executable, __file__, "--child", server.base_url, f"/hostile/{n}", str(max_bytes)],
-                capture_output=True, text=True, timeout=300, cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                cwd=REPO,
             )
             if child.returncode != 0:
                 raise RuntimeError(f"{name}: the download child failed:\n{child.stderr[-3000:]}")
-            results.append({"body": name, "rule": rule, "expected": want, "max_bytes": max_bytes,
-                            **json.loads(child.stdout.strip().splitlines()[-1])})
+            results.append(
+                {
+                    "body": name,
+                    "rule": rule,
+                    "expected": want,
+                    "max_bytes": max_bytes,
+                    **json.loads(child.stdout.strip().splitlines()[-1]),
+                }
+            )
     return results
 
 
@@ -98,7 +123,9 @@ def main() -> int:
     print(f"cap {args.max_bytes:,} bytes; goal: added RSS <= {GOAL_MB} MB")
     print(f"{'body':38} {'added MB':>9} {'idle MB':>8} {'time s':>7}  outcome")
     for row in results:
-        outcome = "refused: " + row["error"] if row["too_large"] else f"HTTP {row['status_code']}, {row['bytes']:,} bytes"
+        outcome = (
+            "refused: " + row["error"] if row["too_large"] else f"HTTP {row['status_code']}, {row['bytes']:,} bytes"
+        )
         print(f"{row['body']:38} {row['added_mb']:9.1f} {row['idle_mb']:8.1f} {row['elapsed_s']:7.2f}  {outcome}")
     return 0
 

@@ -6,6 +6,7 @@ synopsis, certificate, adult; person: name, image, professions) from every page 
 
     python benchmarks/bench_parse.py [--shared PATH] [--rounds N] [--baseline-rounds N]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -6,6 +6,7 @@ Builds a synthetic data dir in a temp folder (captions, prompts, empty poster fi
 then times the loader, a cold and a warm item lookup, and one save plus the reload
 the next request triggers (every save adds a file, so the store is re-read).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,24 +28,42 @@ def build(root: Path, posters: int, saves: int) -> DataLayout:
     ids = list(range(1, posters + 1))
     movies_file(layout).parent.mkdir(parents=True)
     pq.write_table(
-        pa.table({"id": ids, "title": [f"Movie {i}" for i in ids],
-                  "genres": [["Drama", "Comedy"][i % 2:i % 2 + 1] for i in ids],
-                  "synopsis": [f"Plot {i}." for i in ids]}),
+        pa.table(
+            {
+                "id": ids,
+                "title": [f"Movie {i}" for i in ids],
+                "genres": [["Drama", "Comedy"][i % 2 : i % 2 + 1] for i in ids],
+                "synopsis": [f"Plot {i}." for i in ids],
+            }
+        ),
         movies_file(layout),
     )
     poster_prompts_file(layout).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(
-        pa.table({"id": ids, "synopsis_prompt": [f"Movie {i}. Plot {i}." for i in ids],
-                  "text": [f"caption {i}. Movie {i}." for i in ids]}),
+        pa.table(
+            {
+                "id": ids,
+                "synopsis_prompt": [f"Movie {i}. Plot {i}." for i in ids],
+                "text": [f"caption {i}. Movie {i}." for i in ids],
+            }
+        ),
         poster_prompts_file(layout),
     )
     for part in id_ranges("title", 1, posters):
         part_ids = list(part.ids())
         path = layout.vision_prompts_file(part.key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table({"id": part_ids, "caption": [f"caption {i}" for i in part_ids],
-                                 "confidence": [-(i % 97) / 10 for i in part_ids],
-                                 "error": pa.nulls(len(part_ids), pa.string())}), path)
+        pq.write_table(
+            pa.table(
+                {
+                    "id": part_ids,
+                    "caption": [f"caption {i}" for i in part_ids],
+                    "confidence": [-(i % 97) / 10 for i in part_ids],
+                    "error": pa.nulls(len(part_ids), pa.string()),
+                }
+            ),
+            path,
+        )
         folder = layout.poster_images_dir(part.key)
         folder.mkdir(parents=True, exist_ok=True)
         for i in part_ids:
@@ -54,7 +73,8 @@ def build(root: Path, posters: int, saves: int) -> DataLayout:
     layout.rectifications_dir.mkdir(parents=True)
     for i in range(1, saves + 1):
         (layout.rectifications_dir / f"review-20260101T000000{i:06d}Z-{i}-bench.csv").write_text(
-            f"id,text,reviewer,note,created_at,replaced_text\n{i},fixed {i},bench,,2026-01-01T00:00:00+00:00,caption {i}\n"
+            "id,text,reviewer,note,created_at,replaced_text\n"
+            f"{i},fixed {i},bench,,2026-01-01T00:00:00+00:00,caption {i}\n"
         )
     return layout
 
@@ -72,15 +92,19 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        layout = timed(f"build {args.posters} posters, {args.saves} saves", lambda: build(Path(tmp), args.posters, args.saves))
+        layout = timed(
+            f"build {args.posters} posters, {args.saves} saves", lambda: build(Path(tmp), args.posters, args.saves)
+        )
         timed("load_review_items", lambda: load_review_items(layout))
         state = ReviewState(layout.root)
         timed("first request (cold cache)", lambda: state.item(5))
         timed("item lookup (warm)", lambda: state.item(6))
         timed("queue, lowest confidence first", lambda: state.queue(QueueFilter()))
         timed("progress", lambda: state.progress())
-        timed("one save (store re-read under lock)",
-              lambda: state.save(args.saves + 1, "new", "bench", expected_previous=None, replaced_text=None))
+        timed(
+            "one save (store re-read under lock)",
+            lambda: state.save(args.saves + 1, "new", "bench", expected_previous=None, replaced_text=None),
+        )
         timed("next item lookup (store re-read)", lambda: state.item(7))
 
 

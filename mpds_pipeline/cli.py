@@ -1,5 +1,6 @@
 """The ``mpds`` command: parse pages, run the sample IMDb server, run the demo, open
 the Dagster UI and the review page on a data directory."""
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine's dead runs (killed, or from before a restart)",
     )
     pool.add_argument("--data-dir", default=None, help="default: $MPDS_DATA_DIR or ./data")
-    pool.add_argument("--fail", metavar="RUN_ID", action="append", default=[],
-                      help="mark this run failed and free its slots: for a run of another machine that you checked is gone")
+    pool.add_argument(
+        "--fail",
+        metavar="RUN_ID",
+        action="append",
+        default=[],
+        help="mark this run failed and free its slots: for a run of another machine that you checked is gone",
+    )
 
     review = commands.add_parser("review", help="serve the caption review page on loopback")
     from .review.server import build_parser as build_review_parser

@@ -1,4 +1,5 @@
 """The one Definitions object of the code location."""
+
 from dagster import Definitions
 
 from .assets.ablations import swap_ablations
@@ -20,8 +21,15 @@ defs = Definitions(
     assets=[
         imdb_index,
         *crawl_assets,
-        movies, actors, poster_images, actor_images, actor_photos, dataset_statistics,
-        vision_prompts, rectifications, poster_prompts,
+        movies,
+        actors,
+        poster_images,
+        actor_images,
+        actor_photos,
+        dataset_statistics,
+        vision_prompts,
+        rectifications,
+        poster_prompts,
         export,
         *generation_assets,
         swap_ablations,

@@ -8,6 +8,7 @@ outputs are. The data directory keeps everything a later command needs: its runs
 tiny models and id ranges the demo used, which every run over that directory reads
 (so a re-merge counts tokens with the same CLIP tokenizer).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,9 +32,19 @@ DEMO_PARTITION_SIZE = 200
 # The tiny models work at 32 px; steps are cut so the chain runs in about a minute on a CPU.
 TINY_GENERATION_CONFIG = {
     "ops": {
-        "lora_weights": {"config": {"resolution": 32, "max_train_steps": 20, "n_pairs": 40, "checkpointing_steps": 10, "learning_rate": 1e-3}},
+        "lora_weights": {
+            "config": {
+                "resolution": 32,
+                "max_train_steps": 20,
+                "n_pairs": 40,
+                "checkpointing_steps": 10,
+                "learning_rate": 1e-3,
+            }
+        },
         "benchmark_prompts": {"config": {"n_prompts": 6}},
-        "actor_embeddings": {"config": {"resolution": 32, "max_train_steps": 10, "train_batch_size": 2, "max_actors": 4}},
+        "actor_embeddings": {
+            "config": {"resolution": 32, "max_train_steps": 10, "train_batch_size": 2, "max_actors": 4}
+        },
         "benchmark_images": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
         "benchmark_report": {"config": {"fid_resize": 32}},
         "swap_ablations": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
@@ -77,8 +88,12 @@ def write_demo_settings(layout: DataLayout, titles: int, persons: int) -> dict[s
         "MPDS_BLIP2_MODEL": os.environ.get("MPDS_BLIP2_MODEL") or str(tiny_blip2_dir(layout)),
         **tiny_diffusion_settings(layout),
     }
-    write_settings_file(layout.settings_file, values, "Written by `mpds demo`: the tiny random models and id ranges its runs used.\n"
-                        "Every run over this data directory reads it; a variable set in the environment wins.")
+    write_settings_file(
+        layout.settings_file,
+        values,
+        "Written by `mpds demo`: the tiny random models and id ranges its runs used.\n"
+        "Every run over this data directory reads it; a variable set in the environment wins.",
+    )
     return values
 
 
@@ -157,7 +172,9 @@ def run_step(step: Step, env: dict[str, str], echo) -> None:
             sys.stderr.write(f"{failed}\n")
             raise SystemExit(f"{step.label} failed: {' '.join(step.command)}") from None
         return
-    completed = subprocess.run([venv_command(step.command[0]), *step.command[1:]], env=env, capture_output=True, text=True)
+    completed = subprocess.run(
+        [venv_command(step.command[0]), *step.command[1:]], env=env, capture_output=True, text=True
+    )
     if completed.returncode != 0:
         sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
         raise SystemExit(f"{step.label} failed (exit {completed.returncode}): {' '.join(step.command)}")
@@ -182,7 +199,10 @@ def run_demo(data_dir: str | None, titles: int, persons: int) -> int:
     server = start_sample_server(port)
     try:
         env = demo_environment(layout, port)
-        print(f"sample IMDb server on http://127.0.0.1:{port}; data in {layout.root}; settings in {layout.settings_file}", flush=True)
+        print(
+            f"sample IMDb server on http://127.0.0.1:{port}; data in {layout.root}; settings in {layout.settings_file}",
+            flush=True,
+        )
         steps = demo_steps(titles, persons, generation_config)
         with tqdm(steps, desc="mpds demo", unit="run", file=sys.stderr, disable=None) as bar:
             for step in bar:
@@ -235,25 +255,35 @@ def print_summary(root: Path) -> None:
 
         posters = pd.read_csv(export.posters_csv)
         actors = pd.read_csv(export.actors_csv)
-        print(f"export: {export.path}  ({len(posters)} posters, {len(actors)} actors; meta.csv, posters.csv, actors.csv, Parquet, posters/metadata.jsonl)")
+        print(
+            f"export: {export.path}  ({len(posters)} posters, {len(actors)} actors; "
+            "meta.csv, posters.csv, actors.csv, Parquet, posters/metadata.jsonl)"
+        )
         print(f"statistics: {export.stats.path}")
     photos = read_table(layout.actor_photos_file, missing_ok=True)
     if not photos.empty:
         per_actor = photos.groupby("actor_id").size()
-        print(f"actor photos: {int(per_actor.between(3, 5).sum())} actors with 3-5 face crops (512x512), "
-              f"{len(photos)} crops in {layout.actor_crops_dir}; {export.actor_photos_csv}")
+        print(
+            f"actor photos: {int(per_actor.between(3, 5).sum())} actors with 3-5 face crops (512x512), "
+            f"{len(photos)} crops in {layout.actor_crops_dir}; {export.actor_photos_csv}"
+        )
     swaps = sorted(layout.swaps.path.glob("*.png"))
     if swaps:
         print("swap ablations (Fig. 5): " + ", ".join(str(path) for path in swaps))
     table = layout.benchmark_report.table_markdown
     if table.exists():
-        print(f"benchmark ({layout.benchmark_report.path}; tiny random models, so the numbers only show the chain runs):")
+        print(
+            f"benchmark ({layout.benchmark_report.path}; tiny random models, so the numbers only show the chain runs):"
+        )
         print(table.read_text())
     if export.posters_csv.exists():
         print("note: the demo captions posters with a tiny randomly initialised BLIP-2, so its captions are noise;")
         print("      see README 'The real run' for the real model on a GPU.")
     print()
-    print("next (README 'After the demo'): point this shell at the demo's data and runs, then open the UI and the review page")
+    print(
+        "next (README 'After the demo'): point this shell at the demo's data and runs, "
+        "then open the UI and the review page"
+    )
     print(f"  export MPDS_DATA_DIR={layout.root} DAGSTER_HOME={layout.dagster_home}")
     print("  .venv/bin/mpds ui                      # Dagster's UI and daemon: http://127.0.0.1:3000")
     print("  .venv/bin/mpds review --reviewer ana   # the caption review page: http://127.0.0.1:8765")

@@ -4,6 +4,7 @@ with its host and frees the pool slots that dead runs still hold (see pool_slots
 saying so at WARNING in the run's log. So a run killed with SIGKILL no longer makes
 every later IMDb step wait forever: the next run of this machine takes the slot back.
 """
+
 from __future__ import annotations
 
 from dagster import Executor, ExecutorDefinition, InitExecutorContext, multi_or_in_process_executor

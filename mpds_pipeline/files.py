@@ -9,13 +9,15 @@ killed run is overwritten by the next writer of the same name, and no random nam
 drawn (``mkstemp``'s cost more than a small image's whole write). Folder scans of the
 project skip it: it starts with a dot and does not end in the target's suffix.
 """
+
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 
 def temp_path_for(path: str | Path) -> Path:
@@ -50,12 +52,11 @@ def atomic_open(path: str | Path, mode: str = "wb", *, fsync: bool = True, **ope
     without an error (``mode`` "w" or "wb"; ``open_args`` as for ``open``)."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes a whole file: mode 'w' or 'wb', not {mode!r}")
-    with atomic_path(path, fsync=False) as tmp:
-        with open(tmp, mode, **open_args) as handle:
-            yield handle
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
+    with atomic_path(path, fsync=False) as tmp, open(tmp, mode, **open_args) as handle:
+        yield handle
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def write_atomic(path: str | Path, data: bytes | str, *, fsync: bool = True, encoding: str = "utf-8") -> Path:

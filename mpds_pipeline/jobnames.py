@@ -6,7 +6,8 @@ TITLE_CRAWL = "title_crawl"  # title_pages, title_records (title id ranges)
 PERSON_CRAWL = "person_crawl"  # person_pages, person_records (person id ranges)
 CURATE = "curate"  # movies, actors, actor_images, dataset_statistics
 CAPTION = "caption"  # poster_images, vision_prompts (title id ranges)
-EXPORT = "export_dataset"  # rectifications, poster_prompts, export: the re-merge (not "export": the asset's op has that name)
+# rectifications, poster_prompts, export: the re-merge (not "export": the asset's op has that name)
+EXPORT = "export_dataset"
 GENERATE = "generate"  # the generation group
 
 

@@ -10,6 +10,7 @@ benchmark's outputs), so its writer and every reader agree on the names. The fil
 model library names itself (a LoRA's ``pytorch_lora_weights.safetensors``, a saved
 model's ``config.json``) are the library's.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ instance), and its ``settings.env`` holds the settings its runs use (see
 rectifications sensor and the runs it launches all use the folder that ``mpds review``
 saves to.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .layout import DATA_DIR_ENV, DataLayout, dagster_config_file, default_data_dir
 
@@ -41,18 +42,23 @@ def ensure_instance(home: Path, replace: bool = False) -> Path:
     config = dagster_config_file(home)
     if replace or not config.exists():
         if not REPO_DAGSTER_YAML.is_file():  # a package installed without its repository
-            raise FileNotFoundError(f"no dagster.yaml at {REPO_DAGSTER_YAML} to copy into {home}: "
-                                    "run from a checkout of the repository")
+            raise FileNotFoundError(
+                f"no dagster.yaml at {REPO_DAGSTER_YAML} to copy into {home}: run from a checkout of the repository"
+            )
         shutil.copyfile(REPO_DAGSTER_YAML, config)
     return home
 
 
-def instance_environment(data_dir: Path, base: dict[str, str] | None = None, own_instance: bool = False) -> dict[str, str]:
+def instance_environment(
+    data_dir: Path, base: dict[str, str] | None = None, own_instance: bool = False
+) -> dict[str, str]:
     """The environment for Dagster commands over ``data_dir``: its path, its instance,
     telemetry off. ``own_instance``: always ``<data dir>/.dagster``, with the project's
     instance config (the demo's)."""
     env = dict(os.environ if base is None else base)
-    home = Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") and not own_instance else DataLayout(data_dir).dagster_home
+    home = (
+        Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") and not own_instance else DataLayout(data_dir).dagster_home
+    )
     ensure_instance(home, replace=own_instance)
     env.update({DATA_DIR_ENV: str(data_dir), "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"})
     return env
@@ -74,8 +80,12 @@ def run_ui(data_dir: str | None, host: str, port: int) -> int:
     env = instance_environment(root)
     print(f"mpds ui: data in {root}, runs in {env['DAGSTER_HOME']}; http://{host}:{port} (Ctrl+C stops)", flush=True)
     if not root.exists():
-        print(f"mpds ui: {root} does not exist yet (after `make demo` the demo's data is data/demo: "
-              f"pass --data-dir data/demo or set {DATA_DIR_ENV})", file=sys.stderr, flush=True)
+        print(
+            f"mpds ui: {root} does not exist yet (after `make demo` the demo's data is data/demo: "
+            f"pass --data-dir data/demo or set {DATA_DIR_ENV})",
+            file=sys.stderr,
+            flush=True,
+        )
     command = ui_command(host, port)
     os.execvpe(command[0], command, env)
     return 0  # not reached
@@ -124,7 +134,9 @@ def launch_and_follow(
     from .pool_slots import free_dead_slots
 
     run_id = str(uuid.uuid4())
-    launched = subprocess.run([venv_command(command[0]), *command[1:], "--run-id", run_id], env=env, capture_output=True, text=True)
+    launched = subprocess.run(
+        [venv_command(command[0]), *command[1:], "--run-id", run_id], env=env, capture_output=True, text=True
+    )
     if launched.returncode != 0:
         raise RunFailed(f"{' '.join(command)} exited with {launched.returncode}:\n{launched.stderr[-3000:]}")
     with _dagster_home(env["DAGSTER_HOME"]), DagsterInstance.get() as instance:
@@ -133,9 +145,15 @@ def launch_and_follow(
         while True:
             run = instance.get_run_by_id(run_id)
             finished = run is not None and run.is_finished
-            if run is not None and run.status == DagsterRunStatus.QUEUED and time.monotonic() - launched_at > QUEUED_PATIENCE_S:
-                raise RunFailed(f"run {run_id} is still queued after {QUEUED_PATIENCE_S:.0f} s: this instance queues runs "
-                                "for a daemon that is not running (start one with `mpds ui`, or use the bundled dagster.yaml)")
+            if (
+                run is not None
+                and run.status == DagsterRunStatus.QUEUED
+                and time.monotonic() - launched_at > QUEUED_PATIENCE_S
+            ):
+                raise RunFailed(
+                    f"run {run_id} is still queued after {QUEUED_PATIENCE_S:.0f} s: this instance queues runs "
+                    "for a daemon that is not running (start one with `mpds ui`, or use the bundled dagster.yaml)"
+                )
             page = instance.get_records_for_run(run_id, cursor=cursor)
             cursor = page.cursor
             for record in page.records:

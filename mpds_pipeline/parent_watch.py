@@ -6,11 +6,12 @@ the child: a crawl step would go on sending requests for hours. ``parent_gone_ch
 gives such a step a cheap check to poll. In-process execution needs none: there the
 step is the run process and dies with it.
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import Callable
+from collections.abc import Callable
 
 
 def parent_gone_check() -> Callable[[], str | None] | None:

@@ -17,13 +17,15 @@ The check runs at the start of every run (``executor.py``), every 30 s while a d
 runs (the ``imdb_pool_watch`` sensor), while ``mpds`` follows a run (the demo), and on
 ``mpds pool``.
 """
+
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 IMDB_POOL = "imdb_requests"  # every step that talks to IMDb or its image CDN
 HOST_TAG = "mpds/host"
@@ -48,8 +50,10 @@ class SlotHolder:
     def describe(self) -> str:
         where = f"host {self.host}" if self.host else "host unknown"
         pids = ", ".join(str(p) for p in self.pids) or "none recorded"
-        return (f"run {self.run_id} (step {self.step_key}, {self.run_status or 'deleted'}, {where}, pid {pids}) "
-                f"holds a slot of pool {self.pool}: {self.why}")
+        return (
+            f"run {self.run_id} (step {self.step_key}, {self.run_status or 'deleted'}, {where}, pid {pids}) "
+            f"holds a slot of pool {self.pool}: {self.why}"
+        )
 
 
 def this_host() -> str:
@@ -96,8 +100,9 @@ def judge(instance, pool: str, run_id: str, step_key: str) -> SlotHolder:
     return holder
 
 
-def free_dead_slots(instance, pools: tuple[str, ...] = (IMDB_POOL,),
-                    warn: Callable[[str], None] | None = None) -> list[SlotHolder]:
+def free_dead_slots(
+    instance, pools: tuple[str, ...] = (IMDB_POOL,), warn: Callable[[str], None] | None = None
+) -> list[SlotHolder]:
     """Free the slots of runs that cannot free them any more: ended or deleted runs, and
     runs of this host whose processes are gone (marked failed first). Returns them."""
     freed = []
@@ -105,8 +110,11 @@ def free_dead_slots(instance, pools: tuple[str, ...] = (IMDB_POOL,),
         if holder.state not in ("dead", "ended"):
             continue
         if holder.state == "dead":
-            fail_run(instance, holder.run_id, f"marked failed by mpds: {holder.why}; its slot of pool {holder.pool} "
-                                              "was freed")
+            fail_run(
+                instance,
+                holder.run_id,
+                f"marked failed by mpds: {holder.why}; its slot of pool {holder.pool} was freed",
+            )
         instance.event_log_storage.free_concurrency_slots_for_run(holder.run_id)
         freed.append(holder)
         if warn is not None:
@@ -129,8 +137,11 @@ def fail_and_free(instance, run_id: str) -> str:
     if run is None:
         instance.event_log_storage.free_concurrency_slots_for_run(run_id)
         return f"run {run_id} is not in this instance; freed any slot it held"
-    failed = fail_run(instance, run_id, "marked failed by `mpds pool --fail`: its process was reported gone; "
-                                        "its pool slots were freed")
+    failed = fail_run(
+        instance,
+        run_id,
+        "marked failed by `mpds pool --fail`: its process was reported gone; its pool slots were freed",
+    )
     instance.event_log_storage.free_concurrency_slots_for_run(run_id)
     return f"run {run_id}: {'marked failed, ' if failed else ''}pool slots freed"
 
@@ -139,8 +150,11 @@ def waiting_notice(holders: list[SlotHolder]) -> str:
     """What a step waiting for the pool is told: who holds it, and what to do if that is wrong."""
     parts = []
     for holder in holders:
-        advice = ("it will free the slot when its step ends" if holder.state == "alive" else
-                  f"if that run is gone, free its slot with `{fail_command(holder.run_id)}`")
+        advice = (
+            "it will free the slot when its step ends"
+            if holder.state == "alive"
+            else f"if that run is gone, free its slot with `{fail_command(holder.run_id)}`"
+        )
         parts.append(f"{holder.describe()}; {advice}")
     return "waiting for a slot of pool " + (holders[0].pool if holders else IMDB_POOL) + ": " + " | ".join(parts)
 
@@ -193,5 +207,7 @@ def _alive(pid: int, recorded_at: float) -> bool:
 
 
 def _process_start(start_ticks: int) -> float:
-    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+    boot = next(
+        float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+    )
     return boot + start_ticks / os.sysconf("SC_CLK_TCK")

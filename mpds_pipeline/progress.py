@@ -10,12 +10,13 @@ It is emitted on the first update, then at most every ``every_s`` seconds (defau
 or every ``every_n`` items, and once more when the step ends, so a user watching a
 multi-day crawl sees it move without the log drowning in lines.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 ProgressLog = Callable[[str], None]
 DEFAULT_EVERY_S = 30.0
@@ -96,7 +97,7 @@ class Progress:
                 self._closed = True
                 self._emit(final="stopped after" if failed else "done in")
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:

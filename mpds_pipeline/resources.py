@@ -3,6 +3,7 @@
 Defaults come from the environment (see ``settings.py``); each field can also be set in
 the launchpad's resource config for one run.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,9 @@ class ImdbClientResource(ConfigurableResource):
     backoff_max_s: float = 60.0
     max_consecutive_blocks: int = 5
     max_page_bytes: int = Field(
-        10_000_000, description="cap on one response body (pages, robots.txt): over it the id is 'failed', "
-        "unread; images have their own cap (max_bytes of the download assets)"
+        10_000_000,
+        description="cap on one response body (pages, robots.txt): over it the id is 'failed', "
+        "unread; images have their own cap (max_bytes of the download assets)",
     )
     archive_mode: ArchiveMode = Field(
         default_factory=lambda: settings.env_str("MPDS_ARCHIVE_MODE", "full"),
@@ -79,13 +81,17 @@ class ModelsResource(ConfigurableResource):
     stable_diffusion: str = Field(
         default_factory=lambda: settings.env_str("MPDS_SD_MODEL", "stable-diffusion-v1-5/stable-diffusion-v1-5")
     )
-    controlnet: str = Field(default_factory=lambda: settings.env_str("MPDS_CONTROLNET_MODEL", "lllyasviel/sd-controlnet-canny"))
+    controlnet: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_CONTROLNET_MODEL", "lllyasviel/sd-controlnet-canny")
+    )
     clip: str = Field(default_factory=lambda: settings.env_str("MPDS_CLIP_MODEL", "openai/clip-vit-large-patch14"))
     clip_s: str = Field(
         default_factory=lambda: settings.env_str("MPDS_CLIP_S_MODEL", "openai/clip-vit-base-patch32"),
         description="CLIP-S (2.5 x max(cos, 0)) model; Hessel et al. used ViT-B/32",
     )
-    pickscore: str = Field(default_factory=lambda: settings.env_str("MPDS_PICKSCORE_MODEL", "yuvalkirstain/PickScore_v1"))
+    pickscore: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_PICKSCORE_MODEL", "yuvalkirstain/PickScore_v1")
+    )
     pickscore_processor: str = Field(
         default_factory=lambda: settings.env_str("MPDS_PICKSCORE_PROCESSOR", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K")
     )
@@ -96,6 +102,7 @@ class ModelsResource(ConfigurableResource):
     )
     clip_tokenizer: str = Field(
         default_factory=lambda: settings.env_str("MPDS_CLIP_TOKENIZER", ""),
-        description="tokenizer that counts the 77-token window; empty: the SD model's tokenizer if local, else an estimate",
+        description="tokenizer that counts the 77-token window; "
+        "empty: the SD model's tokenizer if local, else an estimate",
     )
     device: str = Field(default_factory=lambda: settings.env_str("MPDS_DEVICE", "auto"))

@@ -5,6 +5,7 @@ The rules themselves live beside the data they check: one status per attempted i
 (``imdb.crawl.one_status_per_id``), unique record ids (``imdb.record_store.unique_ids``),
 the export's release contract (``curate.export.check_export``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

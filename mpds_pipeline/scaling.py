@@ -15,6 +15,7 @@ job list is empty and the code location loads as before.
 | MPDS_CELERY_BROKER | redis://127.0.0.1:6379/0 | the Celery broker the job submits steps to |
 | MPDS_CELERY_BACKEND | the broker URL | where workers put step results |
 """
+
 from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job

@@ -19,6 +19,7 @@ environment wins over the file.
 | MPDS_PERSON_IDS | 1-60000 | person id range crawled (the paper's) |
 | MPDS_PARTITION_SIZE | 10000 | ids per partition |
 """
+
 from __future__ import annotations
 
 import functools

@@ -1,5 +1,6 @@
 """A caption control for tests: the sketch and its canny edges, as the caption_controls
 asset draws them (``render_caption_controls`` also writes the layout and files)."""
+
 from __future__ import annotations
 
 from PIL import Image

@@ -1,5 +1,6 @@
 """Image bodies for the download and verification tests: good ones, and one of each
 failure a check must catch (built in code, small)."""
+
 from __future__ import annotations
 
 import io
@@ -33,7 +34,7 @@ def png_bomb(side: int = 20_000) -> bytes:
 def jpeg_claiming(width: int, height: int, jpeg: bytes) -> bytes:
     """``jpeg`` with its SOF0 frame header rewritten to claim ``width`` x ``height``."""
     at = jpeg.index(b"\xff\xc0")
-    return jpeg[: at + 5] + struct.pack(">HH", height, width) + jpeg[at + 9:]
+    return jpeg[: at + 5] + struct.pack(">HH", height, width) + jpeg[at + 9 :]
 
 
 def undecodable_jpeg(jpeg: bytes) -> bytes:

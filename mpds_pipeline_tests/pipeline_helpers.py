@@ -1,4 +1,5 @@
 """Shared steps for tests that use the ``pipeline`` fixture (each test's own copy, see conftest)."""
+
 from __future__ import annotations
 
 from dagster import Definitions, RunRequest, SkipReason, build_sensor_context
@@ -17,12 +18,24 @@ def remerge_via_sensor(pipeline) -> None:
     context = build_sensor_context(instance=instance, resources={"data_dir": resources["data_dir"]})
     request = rectifications_sensor(context)
     assert isinstance(request, RunRequest)
-    again = build_sensor_context(instance=instance, resources={"data_dir": resources["data_dir"]}, cursor=context.cursor)
+    again = build_sensor_context(
+        instance=instance, resources={"data_dir": resources["data_dir"]}, cursor=context.cursor
+    )
     assert isinstance(rectifications_sensor(again), SkipReason)
 
     defs = Definitions(
-        assets=[*title_assets, *person_assets, movies, actors, poster_images, actor_images, vision_prompts,
-                rectifications, poster_prompts, export],
+        assets=[
+            *title_assets,
+            *person_assets,
+            movies,
+            actors,
+            poster_images,
+            actor_images,
+            vision_prompts,
+            rectifications,
+            poster_prompts,
+            export,
+        ],
         jobs=[export_job],
         resources=resources,
     )

@@ -7,6 +7,7 @@ PostgreSQL refuses to run as root, so under root its commands run as the ``postg
 system user (created by the Debian package) through ``runuser``; its folder is made in
 /tmp (not pytest's root-only tmp_path) and handed to that user.
 """
+
 from __future__ import annotations
 
 import os
@@ -113,8 +114,24 @@ def postgres_server():
         shutil.chown(folder, "postgres")
         shutil.chown(password_file, "postgres")
     run = lambda args: subprocess.run(_as_postgres_user(args), capture_output=True, text=True, timeout=120, cwd=folder)  # noqa: E731
-    init = run([initdb, "-D", str(data_dir), "-U", user, "--pwfile", str(password_file), "-A", "scram-sha-256",
-                "--no-sync", "-E", "UTF8", "--locale", "C"])
+    init = run(
+        [
+            initdb,
+            "-D",
+            str(data_dir),
+            "-U",
+            user,
+            "--pwfile",
+            str(password_file),
+            "-A",
+            "scram-sha-256",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C",
+        ]
+    )
     if init.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
@@ -123,7 +140,9 @@ def postgres_server():
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
         "-c fsync=off -c max_connections=200"
     )
-    start = run([pg_ctl, "-D", str(data_dir), "-l", str(folder / "server.log"), "-o", options, "-w", "-t", "60", "start"])
+    start = run(
+        [pg_ctl, "-D", str(data_dir), "-l", str(folder / "server.log"), "-o", options, "-w", "-t", "60", "start"]
+    )
     if start.returncode != 0:
         log = (folder / "server.log").read_text() if (folder / "server.log").exists() else ""
         shutil.rmtree(folder, ignore_errors=True)
@@ -153,9 +172,23 @@ def redis_server():
     folder = Path(tempfile.mkdtemp(prefix="mpds-redis-"))
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "", "--appendonly", "no",
-         "--logfile", str(folder / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(folder / "redis.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port)

@@ -1,5 +1,6 @@
 """Faces and actor photos: detection and matching on real bundled portraits, crops, the
 selection rules end to end against the sample server, reuse on rerun, and the export."""
+
 from __future__ import annotations
 
 import random
@@ -105,8 +106,16 @@ def photos_run(tmp_path_factory):
         dirs = (root / "primary", root / "photos", root / "crops")
         result, download = build_actor_photos(actors, persons, *dirs, settings, workers=1)
         requests = server.request_count("/images/")
-    return {"root": root, "result": result, "download": download, "actors": actors, "persons": persons,
-            "dirs": dirs, "settings": settings, "image_requests": requests}
+    return {
+        "root": root,
+        "result": result,
+        "download": download,
+        "actors": actors,
+        "persons": persons,
+        "dirs": dirs,
+        "settings": settings,
+        "image_requests": requests,
+    }
 
 
 def decisions_of(result, actor_id: int) -> list[tuple[str, str]]:
@@ -131,13 +140,29 @@ def test_every_actor_with_a_face_gets_three_to_five_crops(photos_run):
 def test_each_rule_drops_what_it_should(photos_run):
     result = photos_run["result"]
     # Plan 1: a group caption (not downloaded), an uncaptioned pair, a faceless event photo.
-    assert decisions_of(result, 1) == sorted([
-        ("primary", "kept"), ("strip", "kept"), ("strip", "kept"), ("strip", "kept"),
-        ("strip", "several_faces"), ("strip", "no_face"), ("strip", "names_others")])
+    assert decisions_of(result, 1) == sorted(
+        [
+            ("primary", "kept"),
+            ("strip", "kept"),
+            ("strip", "kept"),
+            ("strip", "kept"),
+            ("strip", "several_faces"),
+            ("strip", "no_face"),
+            ("strip", "names_others"),
+        ]
+    )
     # Plan 2: the gallery photo captioned as the actor but showing the other face.
-    assert decisions_of(result, 2) == sorted([
-        ("primary", "kept"), ("strip", "kept"), ("gallery", "kept"), ("gallery", "kept"),
-        ("gallery", "face_mismatch"), ("strip", "names_others"), ("gallery", "names_others")])
+    assert decisions_of(result, 2) == sorted(
+        [
+            ("primary", "kept"),
+            ("strip", "kept"),
+            ("gallery", "kept"),
+            ("gallery", "kept"),
+            ("gallery", "face_mismatch"),
+            ("strip", "names_others"),
+            ("gallery", "names_others"),
+        ]
+    )
     mismatch = result.decisions[(result.decisions["actor_id"] == 2) & (result.decisions["decision"] == "face_mismatch")]
     assert mismatch["caption"].iloc[0].startswith(sample_person(2)["name"])  # the caption alone would keep it
     # Only candidates are downloaded: the group photos never are.
@@ -162,8 +187,14 @@ def test_rerun_reuses_unchanged_actors_without_decoding(photos_run, monkeypatch)
         raise AssertionError("an unchanged actor was decoded again")
 
     monkeypatch.setattr(ap, "_crop_actor", no_decoding)
-    again, download = build_actor_photos(photos_run["actors"], photos_run["persons"], *photos_run["dirs"],
-                                         photos_run["settings"], previous=(first.photos, first.decisions), workers=1)
+    again, download = build_actor_photos(
+        photos_run["actors"],
+        photos_run["persons"],
+        *photos_run["dirs"],
+        photos_run["settings"],
+        previous=(first.photos, first.decisions),
+        workers=1,
+    )
     assert download.fetched == 0
     pd.testing.assert_frame_equal(again.photos, first.photos)
     assert again.metadata() == first.metadata()
@@ -189,7 +220,10 @@ def test_decoded_photos_are_reported_to_their_download_manifest(photos_run, tmp_
     plan = ap.plan_actor_photos(photos_run["actors"][photos_run["actors"]["id"] == 4], photos_run["persons"])
     ap.attach_files(plan, ap_manifest(primary), primary, ap_manifest(photos_dir), photos_dir)
     victim = plan.candidates[4][1].path
-    assert victim.parent == photos_dir and ap_manifest(photos_dir).set_index("file_name").loc[victim.name, "status"] == "ok"
+    assert (
+        victim.parent == photos_dir
+        and ap_manifest(photos_dir).set_index("file_name").loc[victim.name, "status"] == "ok"
+    )
     victim.write_bytes(victim.read_bytes()[:3000])  # truncated after the download verified it
 
     result = ap.crop_actor_photos(plan, tmp_path / "crops", workers=1)

@@ -1,6 +1,7 @@
 """Actor tokens reach the text encoder: every benchmark prompt, tokenized by the
 pipeline's own tokenizer (with the actors' embeddings loaded), has every actor token
 inside CLIP's 77 tokens; and the Fig. 5 swap grids."""
+
 from __future__ import annotations
 
 import json
@@ -36,18 +37,45 @@ def benchmark(tiny_models, tmp_path_factory):
     movies, manifest = [], []
     for movie_id in range(1, 9):
         cast = {person_name(a): person_url(a) for a in (movie_id * 3, movie_id * 3 + 1, movie_id * 3 + 2, 99)}
-        movies.append({"id": movie_id, "title": f"The Long Title Number {movie_id}", "genres": ["Drama", "Crime", "Thriller"],
-                       "actors": cast, "synopsis": LONG_SYNOPSIS, "poster_url": f"https://m.media-amazon.com/images/M/p{movie_id}._V1_.jpg"})
+        movies.append(
+            {
+                "id": movie_id,
+                "title": f"The Long Title Number {movie_id}",
+                "genres": ["Drama", "Crime", "Thriller"],
+                "actors": cast,
+                "synopsis": LONG_SYNOPSIS,
+                "poster_url": f"https://m.media-amazon.com/images/M/p{movie_id}._V1_.jpg",
+            }
+        )
         Image.fromarray(rng.integers(0, 255, (96, 64, 3), dtype=np.uint8)).save(posters / f"{movie_id}.jpg", quality=95)
-        manifest.append({"id": movie_id, "variant": 1, "file_name": f"{movie_id}.jpg", "url": movies[-1]["poster_url"],
-                         "bytes": (posters / f"{movie_id}.jpg").stat().st_size, "width": 64, "height": 96,
-                         "format": "JPEG", "sha256": "", "status": "ok", "reason": None})
+        manifest.append(
+            {
+                "id": movie_id,
+                "variant": 1,
+                "file_name": f"{movie_id}.jpg",
+                "url": movies[-1]["poster_url"],
+                "bytes": (posters / f"{movie_id}.jpg").stat().st_size,
+                "width": 64,
+                "height": 96,
+                "format": "JPEG",
+                "sha256": "",
+                "status": "ok",
+                "reason": None,
+            }
+        )
     frame = pd.DataFrame(movies)
     tokenizer = load_clip_tokenizer(tiny_models.sd)  # the SD model's own, as poster_prompts loads it
     vision = pd.DataFrame({"id": frame["id"], "caption": LONG_CAPTION})
     texts = build_poster_prompts(frame, vision, None, tokenizer=tokenizer)
-    write_export(frame, pd.DataFrame(manifest), [posters], pd.DataFrame(columns=["id", "name", "image_url"]), None,
-                 root / "export", texts=dict(zip(texts["id"], texts["text"])))
+    write_export(
+        frame,
+        pd.DataFrame(manifest),
+        [posters],
+        pd.DataFrame(columns=["id", "name", "image_url"]),
+        None,
+        root / "export",
+        texts=dict(zip(texts["id"], texts["text"])),
+    )
     prompts = held_out_posters(root / "export", n=8, seed=0, exclude_ids=set())
     embeddings = root / "embeddings"
     embeddings.mkdir()
@@ -58,7 +86,8 @@ def benchmark(tiny_models, tmp_path_factory):
         weights = torch.randn(1, 32, generator=torch.Generator().manual_seed(actor_id))  # not the global RNG's turn
         save_file({token: weights}, embeddings / embedding_file_name(actor_id))
     pipe = MultiConditionPipeline.from_pretrained(
-        tiny_models.sd, embeddings={f"<{p.stem}>": p for p in embeddings.glob("*.safetensors")}, device="cpu")
+        tiny_models.sd, embeddings={f"<{p.stem}>": p for p in embeddings.glob("*.safetensors")}, device="cpu"
+    )
     return {"prompts": prompts, "pipe": pipe, "root": root, "embeddings": embeddings}
 
 
@@ -85,13 +114,25 @@ def test_the_text_encoder_logs_no_truncation(benchmark, caplog):
     tokens = [placeholder_token(a) for a in prompt.actor_ids]
     text = prompt_with_actor_tokens(prompt.prompt, prompt.actors, tokens, pipe.base.tokenizer)
     with caplog.at_level(logging.WARNING):
-        pipe(prompt.prompt, actor_prompt=text, num_inference_steps=1, height=32, width=32,
-             generator=torch.Generator().manual_seed(0))
+        pipe(
+            prompt.prompt,
+            actor_prompt=text,
+            num_inference_steps=1,
+            height=32,
+            width=32,
+            generator=torch.Generator().manual_seed(0),
+        )
     assert not [r for r in caplog.records if "truncated" in r.getMessage()] and pipe.last_truncated_tokens == 0
     # The check can fail: the old way (tokens appended after a full prompt) is truncated, and counted.
     with caplog.at_level(logging.WARNING):
-        pipe(prompt.prompt, actor_prompt=f"{prompt.prompt}, starring {' and '.join(tokens)}", num_inference_steps=1,
-             height=32, width=32, generator=torch.Generator().manual_seed(0))
+        pipe(
+            prompt.prompt,
+            actor_prompt=f"{prompt.prompt}, starring {' and '.join(tokens)}",
+            num_inference_steps=1,
+            height=32,
+            width=32,
+            generator=torch.Generator().manual_seed(0),
+        )
     assert [r for r in caplog.records if "truncated" in r.getMessage()] and pipe.last_truncated_tokens > 0
 
 

@@ -1,4 +1,5 @@
 """The WARC page archive: append, read back, recover from a kill, data-only mode."""
+
 from __future__ import annotations
 
 import gzip
@@ -13,15 +14,27 @@ from mpds_pipeline.imdb.crawl import PageOutcome
 from mpds_pipeline.imdb.parsing import parse_page
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
-PAGE = (b'<html><head><script type="application/ld+json">{"name": "X"}</script></head><body><h1>X</h1>'
-        b'<script id="__NEXT_DATA__" type="application/json">{"props": {}}</script>' + b"<p>filler</p>" * 500
-        + b"</body></html>")
+PAGE = (
+    b'<html><head><script type="application/ld+json">{"name": "X"}</script></head><body><h1>X</h1>'
+    b'<script id="__NEXT_DATA__" type="application/json">{"props": {}}</script>'
+    + b"<p>filler</p>" * 500
+    + b"</body></html>"
+)
 
 
 def outcome(item_id: int, status: str = "ok", redirect_id: int | None = None) -> PageOutcome:
     http = {"ok": 200, "missing": 404, "redirect": 301, "blocked": 202, "failed": 503}[status]
-    return PageOutcome("title", item_id, f"http://127.0.0.1:1/title/tt{item_id:07d}", status, http, redirect_id,
-                       None, 1, "2026-01-02T03:04:05.678+00:00")
+    return PageOutcome(
+        "title",
+        item_id,
+        f"http://127.0.0.1:1/title/tt{item_id:07d}",
+        status,
+        http,
+        redirect_id,
+        None,
+        1,
+        "2026-01-02T03:04:05.678+00:00",
+    )
 
 
 def response(item_id: int, status_code: int = 200, body: bytes = PAGE, **headers) -> FetchResponse:
@@ -40,7 +53,11 @@ def test_roundtrip_keeps_only_final_responses(tmp_path):
 
     reopened = PageArchive(tmp_path)
     records = list(reopened.iter_responses())
-    assert [(r.id, r.status, r.http_status) for r in records] == [(1, "ok", 200), (2, "missing", 404), (3, "redirect", 301)]
+    assert [(r.id, r.status, r.http_status) for r in records] == [
+        (1, "ok", 200),
+        (2, "missing", 404),
+        (3, "redirect", 301),
+    ]
     assert records[0].body == PAGE and records[0].kind == "title" and records[0].content == "full"
     # Wire headers that no longer describe the stored body are replaced.
     assert records[0].headers["content-length"] == str(len(PAGE)) and "content-encoding" not in records[0].headers

@@ -1,4 +1,5 @@
 """Caption control: a 512x512 RGB sketch in a poster layout and its canny edges."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,7 +48,9 @@ def test_layout_boxes_hold_every_drawn_pixel_and_each_box_holds_ink():
 
     sketch, layout = render_caption_layout("The Shawshank Redemption", ["Tim Robbins", "Morgan Freeman"], size=256)
     assert [(r.kind, r.text) for r in layout.regions] == [
-        ("name", "Tim Robbins"), ("name", "Morgan Freeman"), ("title", "The Shawshank Redemption")
+        ("name", "Tim Robbins"),
+        ("name", "Morgan Freeman"),
+        ("title", "The Shawshank Redemption"),
     ]
     ink = np.asarray(sketch.convert("L")) < 128
     covered = np.zeros_like(ink)
@@ -71,7 +74,10 @@ def test_written_controls_read_back_and_follow_the_font(tmp_path):
     render_caption_controls(items, tmp_path / "sans", CaptionControlSettings(size=128))
     serif = font_manager.findfont(font_manager.FontProperties(family="DejaVu Serif"))
     render_caption_controls(items, tmp_path / "serif", CaptionControlSettings(size=128, font_path=serif))
-    sans, other = read_caption_control(tmp_path / "sans", "tt0000010"), read_caption_control(tmp_path / "serif", "tt0000010")
+    sans, other = (
+        read_caption_control(tmp_path / "sans", "tt0000010"),
+        read_caption_control(tmp_path / "serif", "tt0000010"),
+    )
     assert sans.canny.size == (128, 128) and sans.layout.width == 128
     assert (np.asarray(sans.canny) != np.asarray(other.canny)).any()
     assert sans.layout.regions[0].boxes != other.layout.regions[0].boxes

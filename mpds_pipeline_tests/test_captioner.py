@@ -1,4 +1,5 @@
 """The BLIP-2 captioner end to end with a tiny random BLIP-2 saved to disk and loaded back."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The polite client against the sample server, under each injected fault."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,15 @@ PATH = "/title/tt0000001"
 
 
 def settings_for(server: SampleImdbServer, **overrides) -> ClientSettings:
-    values = dict(base_url=server.base_url, rate_per_second=0, concurrency=4, timeout_s=2.0,
-                  max_retries=3, backoff_base_s=0.01, backoff_max_s=0.2)
+    values = dict(
+        base_url=server.base_url,
+        rate_per_second=0,
+        concurrency=4,
+        timeout_s=2.0,
+        max_retries=3,
+        backoff_base_s=0.01,
+        backoff_max_s=0.2,
+    )
     values.update(overrides)
     return ClientSettings(**values)
 
@@ -27,6 +35,7 @@ def fetch(settings: ClientSettings, url: str, **kwargs):
     async def run():
         async with PoliteClient(settings) as client:
             return await client.fetch(url, **kwargs), client.requests_made
+
     return asyncio.run(run())
 
 
@@ -115,6 +124,7 @@ def test_robots_txt_disallow_is_obeyed_and_fetched_once(server):
             await asyncio.gather(*(client.fetch(f"{server.base_url}/title/tt000000{i}") for i in range(1, 6)))
             with pytest.raises(RobotsDisallowed):
                 await client.fetch(server.base_url + "/search/title?genres=drama")
+
     asyncio.run(run())
     assert server.request_count("/robots.txt") == 1
     assert server.request_count("/search/") == 0
@@ -179,8 +189,15 @@ def test_gzip_bodies_are_decoded_and_connections_kept_alive():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    settings = ClientSettings(base_url=base, rate_per_second=0, concurrency=1, timeout_s=5, max_retries=0,
-                              extra_allowed_hosts=(), obey_robots=False)
+    settings = ClientSettings(
+        base_url=base,
+        rate_per_second=0,
+        concurrency=1,
+        timeout_s=5,
+        max_retries=0,
+        extra_allowed_hosts=(),
+        obey_robots=False,
+    )
 
     async def run():
         async with PoliteClient(settings) as client:

@@ -1,4 +1,5 @@
 """The crawl engine: one status per id, blocking stops, kill-and-resume."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def settings_for(server, **overrides) -> ClientSettings:
-    values = dict(base_url=server.base_url, rate_per_second=0, concurrency=4, timeout_s=2.0,
-                  max_retries=2, backoff_base_s=0.01, backoff_max_s=0.1)
+    values = dict(
+        base_url=server.base_url,
+        rate_per_second=0,
+        concurrency=4,
+        timeout_s=2.0,
+        max_retries=2,
+        backoff_base_s=0.01,
+        backoff_max_s=0.1,
+    )
     values.update(overrides)
     return ClientSettings(**values)
 
@@ -187,7 +195,9 @@ _HOLD_LOCK = (
 def test_second_crawl_of_a_partition_fails_fast_naming_the_holder_until_it_dies(server, tmp_path):
     from mpds_pipeline.imdb.archive import PartitionBusy
 
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(PartitionBusy) as excinfo:
@@ -230,8 +240,9 @@ def test_step_stops_when_its_run_process_is_killed_and_the_rerun_fetches_each_id
     script = tmp_path / "run_process.py"
     script.write_text(_ORPHANED_STEP)
     archive_dir = tmp_path / "archive"
-    run_process = subprocess.Popen([sys.executable, str(script), server.base_url, str(archive_dir)], cwd=REPO,
-                                   stdout=subprocess.PIPE, text=True)
+    run_process = subprocess.Popen(
+        [sys.executable, str(script), server.base_url, str(archive_dir)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         step_pid = int(run_process.stdout.readline())
         deadline = time.monotonic() + 30

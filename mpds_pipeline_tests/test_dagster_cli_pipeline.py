@@ -2,6 +2,7 @@
 runs it: the named jobs (crawl, curate, caption, export) with `dagster job execute`,
 settings read from the data directory's settings.env; then a correction file and the
 re-merge job."""
+
 from __future__ import annotations
 
 import json
@@ -28,21 +29,29 @@ def test_cli_named_jobs_to_export_and_rectification_remerge(dagster_home, tmp_pa
     from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
 
     layout = DataLayout(tmp_path / "data")
-    write_settings_file(layout.settings_file, {
-        "MPDS_TITLE_IDS": "1-60", "MPDS_PERSON_IDS": "1-60", "MPDS_PARTITION_SIZE": "60",
-        "MPDS_BLIP2_MODEL": str(save_tiny_blip2(tmp_path / "tiny-blip2")),
-        "MPDS_SD_MODEL": str(tiny_models.sd),  # its tokenizer counts the 77-token window
-        "MPDS_DEVICE": "cpu",
-    }, "as `mpds demo` writes it")
+    write_settings_file(
+        layout.settings_file,
+        {
+            "MPDS_TITLE_IDS": "1-60",
+            "MPDS_PERSON_IDS": "1-60",
+            "MPDS_PARTITION_SIZE": "60",
+            "MPDS_BLIP2_MODEL": str(save_tiny_blip2(tmp_path / "tiny-blip2")),
+            "MPDS_SD_MODEL": str(tiny_models.sd),  # its tokenizer counts the 77-token window
+            "MPDS_DEVICE": "cpu",
+        },
+        "as `mpds demo` writes it",
+    )
     with SampleImdbServer() as server:
         env = {key: value for key, value in os.environ.items() if not key.startswith("MPDS_")}
-        env.update({
-            "DAGSTER_HOME": str(dagster_home),
-            "MPDS_DATA_DIR": str(layout.root),
-            "MPDS_IMDB_BASE_URL": server.base_url,
-            "MPDS_RATE": "50",
-            "MPDS_BACKOFF_BASE_S": "0.05",
-        })
+        env.update(
+            {
+                "DAGSTER_HOME": str(dagster_home),
+                "MPDS_DATA_DIR": str(layout.root),
+                "MPDS_IMDB_BASE_URL": server.base_url,
+                "MPDS_RATE": "50",
+                "MPDS_BACKOFF_BASE_S": "0.05",
+            }
+        )
 
         def run(*args: str) -> None:
             done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
@@ -75,7 +84,15 @@ def test_cli_named_jobs_to_export_and_rectification_remerge(dagster_home, tmp_pa
         # Every run is recorded under its named job, so the overview lists them.
         runs = instance.get_runs()
         assert sorted(run.job_name for run in runs) == sorted(
-            [jobnames.TITLE_CRAWL, jobnames.PERSON_CRAWL, jobnames.CURATE, jobnames.CAPTION, jobnames.EXPORT, jobnames.EXPORT])
+            [
+                jobnames.TITLE_CRAWL,
+                jobnames.PERSON_CRAWL,
+                jobnames.CURATE,
+                jobnames.CAPTION,
+                jobnames.EXPORT,
+                jobnames.EXPORT,
+            ]
+        )
         assert {run.tags.get("dagster/partition") for run in runs if run.job_name == jobnames.CAPTION} == {TITLE_KEY}
         event = instance.get_latest_materialization_event(AssetKey("export"))
         assert event.asset_materialization.metadata["poster_rows"].value == len(posters)
@@ -88,7 +105,9 @@ def test_cli_named_jobs_to_export_and_rectification_remerge(dagster_home, tmp_pa
             for entry in instance.all_logs(run.run_id):
                 if entry.level == 20 and entry.dagster_event is None and entry.step_key:
                     progress.setdefault(entry.step_key, []).append(entry.user_message)
-        assert any(line.startswith(f"title_records {TITLE_KEY}: ") and "pages/s" in line for line in progress["title_records"])
+        assert any(
+            line.startswith(f"title_records {TITLE_KEY}: ") and "pages/s" in line for line in progress["title_records"]
+        )
         assert any(line.startswith("movies: filtering: ") for line in progress["movies"])
         assert any(line.startswith("poster_prompts: ") and "rectified 1" in line for line in progress["poster_prompts"])
         assert any(line.startswith("export: posters: ") and "done in" in line for line in progress["export"])

@@ -1,5 +1,6 @@
 """The crawl through Dagster itself: definitions load, the CLI materialises a partition
 against the sample server, checks pass, and a second run of it refetches nothing."""
+
 from __future__ import annotations
 
 import os
@@ -56,10 +57,19 @@ def test_two_concurrent_runs_of_a_partition_fetch_each_id_once(dagster_home, tmp
         # 2 requests/s: the first run's crawl outlasts the second run's start-up.
         env = {**crawl_env(dagster_home, data_dir, server.base_url), "MPDS_RATE": "2"}
         register_ranges(env)
-        args = ["asset", "materialize", "-m", "mpds_pipeline", "--select", "title_pages,title_records",
-                "--partition", "tt0000001-tt0000030"]
-        first = subprocess.Popen([DAGSTER, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True, cwd=REPO_ROOT)
+        args = [
+            "asset",
+            "materialize",
+            "-m",
+            "mpds_pipeline",
+            "--select",
+            "title_pages,title_records",
+            "--partition",
+            "tt0000001-tt0000030",
+        ]
+        first = subprocess.Popen(
+            [DAGSTER, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT
+        )
         try:
             deadline = time.monotonic() + 120
             while server.request_count("/title/") == 0 and first.poll() is None and time.monotonic() < deadline:
@@ -82,7 +92,9 @@ def test_two_concurrent_runs_of_a_partition_fetch_each_id_once(dagster_home, tmp
     assert records["id"].is_unique
     assert records["id"].between(1, 30).all()
 
-    outcomes = pq.read_table(data_dir / "crawl" / "title_pages" / "tt0000001-tt0000030" / "outcomes.parquet").to_pandas()
+    outcomes = pq.read_table(
+        data_dir / "crawl" / "title_pages" / "tt0000001-tt0000030" / "outcomes.parquet"
+    ).to_pandas()
     assert sorted(outcomes["id"]) == list(range(1, 31))
     assert set(outcomes["status"]) <= {"ok", "missing", "redirect"}
     assert (outcomes["status"] == "ok").sum() == len(records)
@@ -97,11 +109,22 @@ def test_blocking_fails_the_run_with_a_clear_message(dagster_home, tmp_path):
         env = crawl_env(dagster_home, data_dir, server.base_url)
         register_ranges(env)
         completed = run_dagster(
-            ["asset", "materialize", "-m", "mpds_pipeline", "--select", "title_pages", "--partition", "tt0000031-tt0000060"],
+            [
+                "asset",
+                "materialize",
+                "-m",
+                "mpds_pipeline",
+                "--select",
+                "title_pages",
+                "--partition",
+                "tt0000031-tt0000060",
+            ],
             env,
         )
     assert completed.returncode != 0
     assert "blocking" in (completed.stdout + completed.stderr).lower()
-    outcomes = pq.read_table(data_dir / "crawl" / "title_pages" / "tt0000031-tt0000060" / "outcomes.parquet").to_pandas()
+    outcomes = pq.read_table(
+        data_dir / "crawl" / "title_pages" / "tt0000031-tt0000060" / "outcomes.parquet"
+    ).to_pandas()
     assert set(outcomes["status"]) == {"blocked"}
     assert len(outcomes) < 30  # the partition stopped: the rest were left unattempted

@@ -2,6 +2,7 @@
 exist (about one request per kept title), the ranges sensor extends the crawl past the
 highest id seen as new dynamic partitions, and the re-crawl policy revisits incomplete
 records."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -25,8 +26,12 @@ def indexed(tmp_path):
     instance.add_dynamic_partitions("title_ranges", [KEY])
     with SampleImdbServer(dataset_titles=(1, 300)) as server:
         resources = {
-            "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05,
-                                       datasets_url=f"{server.base_url}/datasets"),
+            "imdb": ImdbClientResource(
+                base_url=server.base_url,
+                rate_per_second=50,
+                backoff_base_s=0.05,
+                datasets_url=f"{server.base_url}/datasets",
+            ),
             "data_dir": DataDirResource(path=str(tmp_path / "data")),
         }
         assert materialize([imdb_index], resources=resources, instance=instance).success
@@ -71,12 +76,22 @@ def test_recrawl_revisits_only_old_incomplete_records(indexed):
     assert stale_incomplete_ids(records, pages, after_days=30) == []  # just fetched: too young
     later = datetime.now(timezone.utc) + timedelta(days=31)
     stale = stale_incomplete_ids(records, pages, after_days=30, now=later)
-    incomplete = [i for i in range(1, 51) if sample_title(i)["status"] == "ok" and not sample_title(i).get("is_adult")
-                  and (not sample_title(i).get("poster_token") or not sample_title(i).get("plot"))]
+    incomplete = [
+        i
+        for i in range(1, 51)
+        if sample_title(i)["status"] == "ok"
+        and not sample_title(i).get("is_adult")
+        and (not sample_title(i).get("poster_token") or not sample_title(i).get("plot"))
+    ]
     assert stale and set(stale) <= set(incomplete)
 
     before = server.request_count("/title/")
-    result = materialize(title_assets, partition_key=KEY, resources=resources, instance=instance,
-                         run_config={"ops": {"title_pages": {"config": {"recrawl_incomplete_after_days": -1}}}})
+    result = materialize(
+        title_assets,
+        partition_key=KEY,
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"title_pages": {"config": {"recrawl_incomplete_after_days": -1}}}},
+    )
     assert result.success
     assert server.request_count("/title/") - before == len(stale)

@@ -1,5 +1,6 @@
 """The GPU stages as Dagster assets, on CPU with tiny random models: LoRA, held-out
 prompts, actor embeddings, caption controls, benchmark images and the report."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,21 @@ from mpds_pipeline.resources import DataDirResource, ModelsResource
 from .image_samples import noise_image, undecodable_jpeg
 
 TINY = {
-    "lora_weights": {"resolution": 32, "max_train_steps": 4, "n_pairs": 6, "checkpointing_steps": 2, "learning_rate": 1e-3},
+    "lora_weights": {
+        "resolution": 32,
+        "max_train_steps": 4,
+        "n_pairs": 6,
+        "checkpointing_steps": 2,
+        "learning_rate": 1e-3,
+    },
     "benchmark_prompts": {"n_prompts": 3},
-    "actor_embeddings": {"resolution": 32, "max_train_steps": 2, "train_batch_size": 1, "max_actors": 2, "initializer_token": "the"},
+    "actor_embeddings": {
+        "resolution": 32,
+        "max_train_steps": 2,
+        "train_batch_size": 1,
+        "max_actors": 2,
+        "initializer_token": "the",
+    },
     "caption_controls": {"size": 128},
     "benchmark_images": {"num_inference_steps": 2, "height": 32, "width": 32},
     "swap_ablations": {"num_inference_steps": 1, "height": 32, "width": 32, "n_actors": 2, "n_prompts": 2},
@@ -39,32 +52,86 @@ def make_export(root):
     movies, manifest, actor_rows, actor_manifest = [], [], [], []
     for movie_id in range(1, 10):
         cast = {f"Actor {a}": person_url(a) for a in (movie_id, movie_id + 1)}
-        movies.append({"id": movie_id, "title": f"Movie {movie_id}", "genres": ["Drama"], "actors": cast,
-                       "poster_url": f"https://m.media-amazon.com/images/M/x{movie_id}._V1_.jpg", "synopsis": "A story.",
-                       "is_adult": False, "title_type": "movie"})
+        movies.append(
+            {
+                "id": movie_id,
+                "title": f"Movie {movie_id}",
+                "genres": ["Drama"],
+                "actors": cast,
+                "poster_url": f"https://m.media-amazon.com/images/M/x{movie_id}._V1_.jpg",
+                "synopsis": "A story.",
+                "is_adult": False,
+                "title_type": "movie",
+            }
+        )
         Image.fromarray(rng.integers(0, 255, (96, 64, 3), dtype=np.uint8)).save(posters / f"{movie_id}.jpg", quality=95)
-        manifest.append({"id": movie_id, "variant": 1, "file_name": f"{movie_id}.jpg", "url": movies[-1]["poster_url"],
-                         "bytes": (posters / f"{movie_id}.jpg").stat().st_size, "width": 64, "height": 96, "format": "JPEG",
-                         "sha256": "", "status": "ok", "reason": None})
+        manifest.append(
+            {
+                "id": movie_id,
+                "variant": 1,
+                "file_name": f"{movie_id}.jpg",
+                "url": movies[-1]["poster_url"],
+                "bytes": (posters / f"{movie_id}.jpg").stat().st_size,
+                "width": 64,
+                "height": 96,
+                "format": "JPEG",
+                "sha256": "",
+                "status": "ok",
+                "reason": None,
+            }
+        )
     for actor_id in range(1, 11):
-        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(actors_dir / f"{actor_id}.jpg", quality=95)
-        actor_rows.append({"id": actor_id, "name": f"Actor {actor_id}", "image_url": f"https://m.media-amazon.com/images/M/a{actor_id}._V1_.jpg"})
-        actor_manifest.append({"id": actor_id, "variant": 1, "file_name": f"{actor_id}.jpg", "url": actor_rows[-1]["image_url"],
-                               "bytes": (actors_dir / f"{actor_id}.jpg").stat().st_size, "width": 64, "height": 64,
-                               "format": "JPEG", "sha256": "", "status": "ok", "reason": None})
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+            actors_dir / f"{actor_id}.jpg", quality=95
+        )
+        actor_rows.append(
+            {
+                "id": actor_id,
+                "name": f"Actor {actor_id}",
+                "image_url": f"https://m.media-amazon.com/images/M/a{actor_id}._V1_.jpg",
+            }
+        )
+        actor_manifest.append(
+            {
+                "id": actor_id,
+                "variant": 1,
+                "file_name": f"{actor_id}.jpg",
+                "url": actor_rows[-1]["image_url"],
+                "bytes": (actors_dir / f"{actor_id}.jpg").stat().st_size,
+                "width": 64,
+                "height": 64,
+                "format": "JPEG",
+                "sha256": "",
+                "status": "ok",
+                "reason": None,
+            }
+        )
     pd.DataFrame(manifest).to_parquet(posters / "manifest.parquet")
     pd.DataFrame(actor_manifest).to_parquet(actors_dir / "manifest.parquet")
-    write_export(pd.DataFrame(movies), pd.DataFrame(manifest), [posters], pd.DataFrame(actor_rows), actors_dir, root / "export")
+    write_export(
+        pd.DataFrame(movies), pd.DataFrame(manifest), [posters], pd.DataFrame(actor_rows), actors_dir, root / "export"
+    )
     crops, photos = root / "images" / "actor_crops", []
     crops.mkdir(parents=True)
     for actor_id in range(1, 11):
         for rank in range(1, 4 if actor_id % 2 else 3):  # odd actors 3 crops, even ones 2
             path = crops / f"{actor_id}_{rank}.jpg"
             Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path, quality=95)
-            photos.append({"actor_id": actor_id, "rank": rank, "source": "primary" if rank == 1 else "strip",
-                           "url": f"https://m.media-amazon.com/images/M/p{actor_id}x{rank}._V1_.jpg", "caption": None,
-                           "crop_box": [0, 0, 64, 64], "path": str(path), "sha256": "", "bytes": path.stat().st_size,
-                           "width": 64, "height": 64})
+            photos.append(
+                {
+                    "actor_id": actor_id,
+                    "rank": rank,
+                    "source": "primary" if rank == 1 else "strip",
+                    "url": f"https://m.media-amazon.com/images/M/p{actor_id}x{rank}._V1_.jpg",
+                    "caption": None,
+                    "crop_box": [0, 0, 64, 64],
+                    "path": str(path),
+                    "sha256": "",
+                    "bytes": path.stat().st_size,
+                    "width": 64,
+                    "height": 64,
+                }
+            )
     write_actor_photos_export(pd.DataFrame(photos), root / "export")
 
 
@@ -75,9 +142,16 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     for crop in (root / "export" / "actor_photos").glob("*_3.jpg"):
         crop.write_bytes(undecodable_jpeg(noise_image(64, 64, seed=3)))
     tiny = tiny_models
-    models = ModelsResource(stable_diffusion=str(tiny.sd), controlnet=str(tiny.controlnet), clip=str(tiny.clip),
-                            clip_s=str(tiny.clip), pickscore=str(tiny.clip), pickscore_processor=str(tiny.clip), device="cpu",
-                            fid_features="clip")
+    models = ModelsResource(
+        stable_diffusion=str(tiny.sd),
+        controlnet=str(tiny.controlnet),
+        clip=str(tiny.clip),
+        clip_s=str(tiny.clip),
+        pickscore=str(tiny.clip),
+        pickscore_processor=str(tiny.clip),
+        device="cpu",
+        fid_features="clip",
+    )
     instance = DagsterInstance.ephemeral()
     result = materialize(
         [*generation_assets, swap_ablations],
@@ -102,8 +176,14 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     assert odd["undecodable"].endswith("_3.jpg") and odd["trained"] and odd["photos"] == 2
     assert odd["files"].split(", ") == [odd["undecodable"].replace("_3", "_1"), odd["undecodable"].replace("_3", "_2")]
     manifest = pd.read_csv(root / "benchmark" / "images" / "manifest.csv")
-    assert set(manifest["method"]) == {"SD1.5", "SD1.5+LoRA", "MPDS (full)", "MPDS w/o caption", "MPDS w/o actor",
-                                       "MPDS w/o localized attention"}
+    assert set(manifest["method"]) == {
+        "SD1.5",
+        "SD1.5+LoRA",
+        "MPDS (full)",
+        "MPDS w/o caption",
+        "MPDS w/o actor",
+        "MPDS w/o localized attention",
+    }
     assert (manifest["status"] == "generated").all()
     images = result.asset_materializations_for_node("benchmark_images")[0].metadata
     assert images["truncated_prompts"].value == 0 and (manifest["truncated_tokens"] == 0).all()

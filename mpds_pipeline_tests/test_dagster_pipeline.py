@@ -3,6 +3,7 @@
 In-process ``materialize()`` runs against the sample server with a tiny BLIP-2, then
 the rectification sensor launches the re-merge and the correction reaches posters.csv.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ def test_actor_photos_are_cropped_counted_and_exported(pipeline):
     assert {"primary", "strip", "gallery"} == set(photos["source"])
     assert all((export_dir / name).stat().st_size > 5000 for name in photos["file_name"])
     # The person pages asked for galleries only where the strip was too thin.
-    pages = pipeline["instance"].get_latest_materialization_event(AssetKey("person_pages")).asset_materialization.metadata
+    pages = (
+        pipeline["instance"].get_latest_materialization_event(AssetKey("person_pages")).asset_materialization.metadata
+    )
     assert 0 < pages["galleries_wanted"].value < pages["status_ok"].value
 
 
@@ -66,7 +69,9 @@ def test_sensor_picks_up_a_correction_and_the_remerge_reaches_posters_csv(pipeli
     target = int(posters["id"].iloc[0])
     folder = root / "rectifications"
     folder.mkdir(exist_ok=True)
-    (folder / "batch-1.csv").write_text(f"id,text,reviewer\n{target},a red car explodes in front of a city skyline,ana\n999999,unknown id,ana\n")
+    (folder / "batch-1.csv").write_text(
+        f"id,text,reviewer\n{target},a red car explodes in front of a city skyline,ana\n999999,unknown id,ana\n"
+    )
 
     remerge_via_sensor(pipeline)
 

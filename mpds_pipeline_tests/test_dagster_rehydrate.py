@@ -1,5 +1,6 @@
 """Rehydrate mode through Dagster: a released meta.csv/posters.csv, no crawl at all,
 gives movies, verified posters and an export that keeps the released texts."""
+
 from __future__ import annotations
 
 import csv
@@ -22,15 +23,19 @@ def write_release(folder, base_url):
         truth = sample_title(title_id)
         if truth["status"] != "ok" or truth.get("is_adult") or not truth.get("poster_token"):
             continue
-        meta_rows.append({
-            "id": title_id,
-            "movie-url": f"https://www.imdb.com/title/tt{title_id:07d}",
-            "title": truth["title"],
-            "genres": json.dumps(truth["genres"][:3]),
-            "actors": json.dumps({name: f"https://www.imdb.com/name/nm{pid:07d}" for pid, name in truth["cast"][:3]}),
-            "poster-url": f"{base_url}/images/M/{truth['poster_token']}._V1_.jpg",
-            "synopsis": truth.get("plot") or "",
-        })
+        meta_rows.append(
+            {
+                "id": title_id,
+                "movie-url": f"https://www.imdb.com/title/tt{title_id:07d}",
+                "title": truth["title"],
+                "genres": json.dumps(truth["genres"][:3]),
+                "actors": json.dumps(
+                    {name: f"https://www.imdb.com/name/nm{pid:07d}" for pid, name in truth["cast"][:3]}
+                ),
+                "poster-url": f"{base_url}/images/M/{truth['poster_token']}._V1_.jpg",
+                "synopsis": truth.get("plot") or "",
+            }
+        )
         text_rows.append({"id": title_id, "text": f"released text for {title_id}"})
     meta_rows.append({**meta_rows[0], "id": "tt-not-a-number"})  # a malformed row
     with open(folder / "meta.csv", "w", newline="") as handle:
@@ -50,8 +55,17 @@ def test_release_rebuilds_the_dataset_without_a_crawl(tmp_path):
             "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05),
             "data_dir": DataDirResource(path=str(tmp_path / "data")),
         }
-        config = {"ops": {"movies": {"config": {"source": "release", "release_meta_csv": str(tmp_path / "meta.csv"),
-                                                "release_posters_csv": str(tmp_path / "posters.csv")}}}}
+        config = {
+            "ops": {
+                "movies": {
+                    "config": {
+                        "source": "release",
+                        "release_meta_csv": str(tmp_path / "meta.csv"),
+                        "release_posters_csv": str(tmp_path / "posters.csv"),
+                    }
+                }
+            }
+        }
         result = materialize([movies], resources=resources, instance=instance, run_config=config)
         assert result.success
         metadata = result.asset_materializations_for_node("movies")[0].metadata

@@ -3,6 +3,7 @@
 Real samples come from ../shared/imdb-datasets (skipped when absent); generated files
 are served by a loopback http.server in a thread.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -96,7 +97,9 @@ def test_names_and_principals_are_typed(ocheretko_index):
 
     principals = pq.read_table(out / "principals.parquet")
     maya = principals.filter(
-        pa.compute.and_(pa.compute.equal(principals.column("title_id"), 9806258), pa.compute.equal(principals.column("ordering"), 1))
+        pa.compute.and_(
+            pa.compute.equal(principals.column("title_id"), 9806258), pa.compute.equal(principals.column("ordering"), 1)
+        )
     ).to_pylist()[0]
     assert maya == {
         "title_id": 9806258,
@@ -196,8 +199,11 @@ def test_actor_ids_follow_primary_profession(ocheretko_index):
 def cast_in_index(index_dir: Path, title_id: int) -> list[int]:
     """The title's actor and actress principals in the index, in billing order."""
     principals = pq.read_table(IndexFolder(index_dir).table("principals")).to_pylist()
-    return [p["person_id"] for p in sorted(principals, key=lambda p: p["ordering"])
-            if p["title_id"] == title_id and p["category"] in ("actor", "actress")]
+    return [
+        p["person_id"]
+        for p in sorted(principals, key=lambda p: p["ordering"])
+        if p["title_id"] == title_id and p["category"] in ("actor", "actress")
+    ]
 
 
 def test_the_index_keeps_the_cast_in_billing_order(ocheretko_index):
@@ -343,7 +349,9 @@ def test_download_streams_files_and_skips_unchanged(dataset_server, tmp_path):
     third = fetch_dataset_files(base_url, dest, log=lines.append)
     assert [f.status for f in third.files] == ["downloaded", "unchanged", "unchanged"]
     assert len(lines) == 2  # under a MiB: the first update is the last part
-    assert lines[-1].startswith("imdb_index: downloading title.basics.tsv.gz: 1/1 MiB (100.0%)") and "done in" in lines[-1]
+    assert (
+        lines[-1].startswith("imdb_index: downloading title.basics.tsv.gz: 1/1 MiB (100.0%)") and "done in" in lines[-1]
+    )
     assert (dest / "title.basics.tsv.gz").read_bytes() == (served / "title.basics.tsv.gz").read_bytes()
 
     result = build_index(dest, tmp_path / "index", chunk_rows=500)

@@ -1,6 +1,7 @@
 """A poster that passes the download's structure check but does not decode is found at
 captioning, recorded in the manifest, and kept out of the export: through the core,
 and once through Dagster (poster_images -> vision_prompts -> export)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -33,8 +34,20 @@ def server():
 
 
 def movies_for(server) -> pd.DataFrame:
-    return pd.DataFrame([{"id": i, "title": f"Movie {i}", "year": 2000, "genres": ["Drama"], "actors": {},
-                          "synopsis": "A story.", "poster_url": server.base + path} for i, path in POSTERS.items()])
+    return pd.DataFrame(
+        [
+            {
+                "id": i,
+                "title": f"Movie {i}",
+                "year": 2000,
+                "genres": ["Drama"],
+                "actors": {},
+                "synopsis": "A story.",
+                "poster_url": server.base + path,
+            }
+            for i, path in POSTERS.items()
+        ]
+    )
 
 
 def test_captioning_records_a_decode_failure_that_keeps_the_poster_out(server, blip2, tmp_path):
@@ -43,9 +56,13 @@ def test_captioning_records_a_decode_failure_that_keeps_the_poster_out(server, b
     assert download.status_counts == {"ok": 3} and download.verification["verified_structure_only"] == 3
 
     lines: list[str] = []
-    result = caption_partition([(i, folder / f"{i}.jpg") for i in POSTERS], tmp_path / "captions.parquet",
-                               CaptionSettings(model=str(blip2), batch_size=2, max_new_tokens=4, decode_workers=1),
-                               manifest_dir=folder, log=lines.append)
+    result = caption_partition(
+        [(i, folder / f"{i}.jpg") for i in POSTERS],
+        tmp_path / "captions.parquet",
+        CaptionSettings(model=str(blip2), batch_size=2, max_new_tokens=4, decode_workers=1),
+        manifest_dir=folder,
+        log=lines.append,
+    )
     assert (result.count, result.errors, result.decode_failures) == (2, 1, 1)
     assert lines[-1].startswith("captions captions: 3/3 posters (100.0%)")
 
@@ -55,8 +72,9 @@ def test_captioning_records_a_decode_failure_that_keeps_the_poster_out(server, b
     assert rows.loc[[1, 3], "verified"].tolist() == ["decoded", "decoded"]
     assert rows.loc[[1, 3], "decoded_by"].tolist() == ["captioning", "captioning"]
 
-    export = write_export(movies_for(server), None, [folder], pd.DataFrame(columns=["id", "name", "image_url"]),
-                          None, tmp_path / "export")
+    export = write_export(
+        movies_for(server), None, [folder], pd.DataFrame(columns=["id", "name", "image_url"]), None, tmp_path / "export"
+    )
     assert pd.read_csv(export.files["posters.csv"])["id"].tolist() == [1, 3]
 
 
@@ -80,8 +98,13 @@ def test_the_same_through_dagster(server, blip2, tmp_path):
         "models": ModelsResource(blip2=str(blip2), device="cpu"),
     }
     run_config = {"ops": {"vision_prompts": {"config": {"batch_size": 2, "max_new_tokens": 4}}}}
-    first = materialize([poster_images, vision_prompts], partition_key=PARTITION, resources=resources,
-                        instance=instance, run_config=run_config)
+    first = materialize(
+        [poster_images, vision_prompts],
+        partition_key=PARTITION,
+        resources=resources,
+        instance=instance,
+        run_config=run_config,
+    )
     assert first.success
     downloaded = first.asset_materializations_for_node("poster_images")[0].metadata
     captioned = first.asset_materializations_for_node("vision_prompts")[0].metadata

@@ -1,6 +1,7 @@
 """The one device/precision rule (vision/device.py): auto picks CUDA when present, bf16
 where the GPU supports it else fp16, fp32 on the CPU; explicit values are honoured;
 anything else is a clear error."""
+
 from __future__ import annotations
 
 import pytest
@@ -60,11 +61,19 @@ def test_auto_precision_bf16_where_supported_else_fp16_on_cuda_fp32_on_cpu(gpu):
     assert choose_dtype("auto", "cpu") is torch.float32
 
 
-@pytest.mark.parametrize(("given", "dtype"), [
-    ("fp16", torch.float16), ("float16", torch.float16), ("half", torch.float16),
-    ("bf16", torch.bfloat16), ("BFloat16", torch.bfloat16),
-    ("fp32", torch.float32), ("no", torch.float32), ("float32", torch.float32),
-])
+@pytest.mark.parametrize(
+    ("given", "dtype"),
+    [
+        ("fp16", torch.float16),
+        ("float16", torch.float16),
+        ("half", torch.float16),
+        ("bf16", torch.bfloat16),
+        ("BFloat16", torch.bfloat16),
+        ("fp32", torch.float32),
+        ("no", torch.float32),
+        ("float32", torch.float32),
+    ],
+)
 def test_explicit_precision_is_honoured_on_any_device(gpu, given, dtype):
     assert choose_dtype(given, "cpu") is dtype
     gpu(bf16=False)
@@ -87,4 +96,7 @@ def test_training_uses_mixed_precision_on_cuda_only(gpu):
 
 def test_every_precision_name_has_a_dtype():
     assert {precision_dtype(p) for p in device_rule.PRECISIONS if p != "auto"} == {
-        torch.float32, torch.float16, torch.bfloat16}
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+    }

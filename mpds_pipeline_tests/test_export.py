@@ -1,4 +1,5 @@
 """The release export: exact CSV schemas, JSON cells, Parquet types, imagefolder, checks."""
+
 from __future__ import annotations
 
 import csv
@@ -30,15 +31,26 @@ def manifest_row(item_id: int, folder, status: str = "ok", variant: int = 1) -> 
     name = f"{item_id}.jpg" if variant == 1 else f"{item_id}_{variant}.jpg"
     if status == "ok":
         (folder / name).write_bytes(jpeg(item_id * 10 + variant))
-    return {"id": item_id, "variant": variant, "file_name": name, "url": f"https://m.media-amazon.com/{name}",
-            "bytes": 1, "width": 96, "height": 144, "format": "JPEG", "sha256": "x", "status": status,
-            "reason": None}
+    return {
+        "id": item_id,
+        "variant": variant,
+        "file_name": name,
+        "url": f"https://m.media-amazon.com/{name}",
+        "bytes": 1,
+        "width": 96,
+        "height": 144,
+        "format": "JPEG",
+        "sha256": "x",
+        "status": status,
+        "reason": None,
+    }
 
 
 def write_manifest(folder, rows):
     frame = pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names)
-    pq.write_table(pa.Table.from_pandas(frame, schema=MANIFEST_SCHEMA, preserve_index=False),
-                   folder / "manifest.parquet")
+    pq.write_table(
+        pa.Table.from_pandas(frame, schema=MANIFEST_SCHEMA, preserve_index=False), folder / "manifest.parquet"
+    )
 
 
 @pytest.fixture
@@ -48,25 +60,62 @@ def exported(tmp_path):
         folder.mkdir()
     write_manifest(posters_a, [manifest_row(133093, posters_a), manifest_row(2, posters_a, "invalid")])
     write_manifest(posters_b, [manifest_row(3, posters_b)])
-    write_manifest(actor_dir, [manifest_row(206, actor_dir), manifest_row(206, actor_dir, variant=2),
-                               manifest_row(7, actor_dir, "too_small")])
-    movies = pd.DataFrame([
-        {"id": 133093, "title": "The Matrix", "genres": ["Action", "Sci-Fi", "Drama", "Thriller"],
-         "actors": {"Keanu Reeves": KEANU + "/", "Carrie-Anne Moss": "https://www.imdb.com/name/nm0000005/?ref_=tt_cl"},
-         "poster_url": "https://m.media-amazon.com/images/M/a._V1_.jpg", "synopsis": "A hacker, \"Neo\", wakes."},
-        {"id": 2, "title": "Broken", "genres": [], "actors": {},
-         "poster_url": "https://m.media-amazon.com/images/M/b._V1_.jpg", "synopsis": None},
-        {"id": 3, "title": "Carmencita", "genres": ["Documentary"], "actors": {},
-         "poster_url": "https://m.media-amazon.com/images/M/c._V1_.jpg", "synopsis": "Dancing."},
-    ])
-    actors = pd.DataFrame([
-        {"id": 206, "name": "Keanu Reeves", "image_url": "https://m.media-amazon.com/images/M/k.jpg"},
-        {"id": 7, "name": "No Photo", "image_url": "https://m.media-amazon.com/images/M/n.jpg"},
-    ])
+    write_manifest(
+        actor_dir,
+        [
+            manifest_row(206, actor_dir),
+            manifest_row(206, actor_dir, variant=2),
+            manifest_row(7, actor_dir, "too_small"),
+        ],
+    )
+    movies = pd.DataFrame(
+        [
+            {
+                "id": 133093,
+                "title": "The Matrix",
+                "genres": ["Action", "Sci-Fi", "Drama", "Thriller"],
+                "actors": {
+                    "Keanu Reeves": KEANU + "/",
+                    "Carrie-Anne Moss": "https://www.imdb.com/name/nm0000005/?ref_=tt_cl",
+                },
+                "poster_url": "https://m.media-amazon.com/images/M/a._V1_.jpg",
+                "synopsis": 'A hacker, "Neo", wakes.',
+            },
+            {
+                "id": 2,
+                "title": "Broken",
+                "genres": [],
+                "actors": {},
+                "poster_url": "https://m.media-amazon.com/images/M/b._V1_.jpg",
+                "synopsis": None,
+            },
+            {
+                "id": 3,
+                "title": "Carmencita",
+                "genres": ["Documentary"],
+                "actors": {},
+                "poster_url": "https://m.media-amazon.com/images/M/c._V1_.jpg",
+                "synopsis": "Dancing.",
+            },
+        ]
+    )
+    actors = pd.DataFrame(
+        [
+            {"id": 206, "name": "Keanu Reeves", "image_url": "https://m.media-amazon.com/images/M/k.jpg"},
+            {"id": 7, "name": "No Photo", "image_url": "https://m.media-amazon.com/images/M/n.jpg"},
+        ]
+    )
     export_dir = tmp_path / "export"
-    result = write_export(movies, None, [posters_a, posters_b], actors, actor_dir, export_dir,
-                          texts={3: "A vintage poster of a dancer"},
-                          extra_poster_columns=pd.DataFrame({"id": [133093], "vision_prompt": ["a man in black"]}))
+    result = write_export(
+        movies,
+        None,
+        [posters_a, posters_b],
+        actors,
+        actor_dir,
+        export_dir,
+        texts={3: "A vintage poster of a dancer"},
+        extra_poster_columns=pd.DataFrame({"id": [133093], "vision_prompt": ["a man in black"]}),
+    )
     return export_dir, result
 
 
@@ -83,7 +132,10 @@ def test_csvs_have_exactly_the_release_columns_and_json_cells(exported):
     matrix = dict(zip(header, rows[0]))
     assert matrix["movie-url"] == "https://www.imdb.com/title/tt0133093"
     assert matrix["genres"] == '["Action", "Sci-Fi", "Drama"]'  # the first three
-    assert json.loads(matrix["actors"]) == {"Keanu Reeves": KEANU, "Carrie-Anne Moss": "https://www.imdb.com/name/nm0000005"}
+    assert json.loads(matrix["actors"]) == {
+        "Keanu Reeves": KEANU,
+        "Carrie-Anne Moss": "https://www.imdb.com/name/nm0000005",
+    }
     assert matrix["actors"].startswith('{"Keanu Reeves": "https://www.imdb.com/name/nm0000206"')
     assert matrix["synopsis"] == 'A hacker, "Neo", wakes.'
     assert dict(zip(header, rows[1]))["genres"] == "[]"
@@ -124,6 +176,7 @@ def test_images_are_in_place_and_parquet_is_typed(exported):
 
 def test_imagefolder_loads_with_hugging_face_datasets(exported):
     import datasets  # a dev dependency, for this check only
+
     export_dir, _ = exported
     loaded = datasets.load_dataset("imagefolder", data_dir=str(export_dir / "posters"), split="train")
     assert len(loaded) == 2
@@ -134,8 +187,11 @@ def test_imagefolder_loads_with_hugging_face_datasets(exported):
 def test_checks_pass_on_a_good_export_and_catch_damage(exported):
     export_dir, _ = exported
     assert {c.name: c.passed for c in check_export(export_dir)} == {
-        "export_schemas": True, "export_unique_ids": True, "export_poster_images": True,
-        "export_no_adult": True, "export_url_formats": True,
+        "export_schemas": True,
+        "export_unique_ids": True,
+        "export_poster_images": True,
+        "export_no_adult": True,
+        "export_url_formats": True,
     }
     assert not {c.name: c.passed for c in check_export(export_dir, adult_ids=[3])}["export_no_adult"]
 
@@ -153,8 +209,18 @@ def test_checks_pass_on_a_good_export_and_catch_damage(exported):
 
 def test_reexport_removes_stale_images(exported, tmp_path):
     export_dir, _ = exported
-    movies = pd.DataFrame([{"id": 3, "title": "Carmencita", "genres": ["Documentary"], "actors": {},
-                            "poster_url": "https://m.media-amazon.com/c.jpg", "synopsis": None}])
+    movies = pd.DataFrame(
+        [
+            {
+                "id": 3,
+                "title": "Carmencita",
+                "genres": ["Documentary"],
+                "actors": {},
+                "poster_url": "https://m.media-amazon.com/c.jpg",
+                "synopsis": None,
+            }
+        ]
+    )
     write_export(movies, None, [tmp_path / "p2"], pd.DataFrame(columns=["id", "name", "image_url"]), None, export_dir)
     assert [p.name for p in (export_dir / "posters").glob("*.jpg")] == ["3.jpg"]
     checks = check_export(export_dir)

@@ -1,5 +1,6 @@
 """The one atomic-write helper: the target appears whole or stays as it was, the temp file
 sits beside it with a name unique per process and thread, and fsync happens when asked."""
+
 from __future__ import annotations
 
 import os

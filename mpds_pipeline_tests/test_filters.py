@@ -1,4 +1,5 @@
 """Curation filters: adult, certificate blocklist, language, poster, missing fields, actors."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -62,8 +63,12 @@ def test_adult_flag_and_adult_genre_always_drop_even_with_blocklist_off():
 
 def test_certificate_blocklist_on_by_default_and_reports_what_it_dropped():
     titles = frame(
-        title(1, certificate="R"), title(2, certificate="NC-17"), title(3, certificate="United Kingdom:18"),
-        title(4, certificate="VM18"), title(5, certificate="PG-13"), title(6, certificate=None),
+        title(1, certificate="R"),
+        title(2, certificate="NC-17"),
+        title(3, certificate="United Kingdom:18"),
+        title(4, certificate="VM18"),
+        title(5, certificate="PG-13"),
+        title(6, certificate=None),
         title(7, certificate="R"),
     )
     selection = select_movies(titles)
@@ -139,14 +144,16 @@ def test_no_poster_drops_and_missing_fields_are_kept_and_counted():
 def test_parquet_round_trip_cells_are_understood(tmp_path):
     rows = [title(1), title(2, genres=["Drama"], actors={"A B": "https://www.imdb.com/name/nm0000001"})]
     actors_type = pa.map_(pa.string(), pa.string())
-    table = pa.table({
-        "id": [r["id"] for r in rows],
-        "genres": pa.array([r["genres"] for r in rows], pa.list_(pa.string())),
-        "actors": pa.array([list(r["actors"].items()) for r in rows], actors_type),
-        "poster_url": [r["poster_url"] for r in rows],
-        "original_title": [r["original_title"] for r in rows],
-        "is_adult": [False, False],
-    })
+    table = pa.table(
+        {
+            "id": [r["id"] for r in rows],
+            "genres": pa.array([r["genres"] for r in rows], pa.list_(pa.string())),
+            "actors": pa.array([list(r["actors"].items()) for r in rows], actors_type),
+            "poster_url": [r["poster_url"] for r in rows],
+            "original_title": [r["original_title"] for r in rows],
+            "is_adult": [False, False],
+        }
+    )
     pq.write_table(table, tmp_path / "t.parquet")
     loaded = pd.read_parquet(tmp_path / "t.parquet")
     assert as_genre_list(loaded["genres"][1]) == ["Drama"]
@@ -159,20 +166,33 @@ def test_parquet_round_trip_cells_are_understood(tmp_path):
 
 def test_select_actors_keeps_actors_with_images_and_links_cast():
     def person(id, **kw):
-        row = PersonRecord(id=id, name=f"P{id}", image_url=f"https://m.media-amazon.com/images/M/p{id}.jpg",
-                           professions=["actor"], is_actor=True).to_dict()
+        row = PersonRecord(
+            id=id,
+            name=f"P{id}",
+            image_url=f"https://m.media-amazon.com/images/M/p{id}.jpg",
+            professions=["actor"],
+            is_actor=True,
+        ).to_dict()
         row.pop("kind")
         row.update(kw)
         return row
 
     persons = frame(
-        person(206), person(1, professions=["actress", "producer"]), person(2, professions=["director"]),
-        person(3, image_url=None), person(206),
+        person(206),
+        person(1, professions=["actress", "producer"]),
+        person(2, professions=["director"]),
+        person(3, image_url=None),
+        person(206),
     )
     movies = frame(
-        title(10, actors={"Keanu Reeves": "https://www.imdb.com/name/nm0000206",
-                          "P1": "https://www.imdb.com/name/nm0000001",
-                          "Someone": "https://www.imdb.com/name/nm0099999"}),
+        title(
+            10,
+            actors={
+                "Keanu Reeves": "https://www.imdb.com/name/nm0000206",
+                "P1": "https://www.imdb.com/name/nm0000001",
+                "Someone": "https://www.imdb.com/name/nm0099999",
+            },
+        ),
         title(11, actors={}),
     )
     selection = select_actors(persons, movies)

@@ -1,5 +1,6 @@
 """The structure checks (one case each), the full decode, and the manifest's decode
 results: recorded under a lock, mapped to partition folders, read by the export."""
+
 from __future__ import annotations
 
 import threading
@@ -33,25 +34,37 @@ GIF = noise_image(120, 120, "GIF", seed=5)
 HTML = b"<!DOCTYPE html><html><body>" + b"<p>Sign in</p>" * 600 + b"</body></html>"
 
 
-@pytest.mark.parametrize("body, content_type, status, reason", [
-    (JPEG[: len(JPEG) * 2 // 3], None, "invalid", "corrupt JPEG: truncated: no end-of-image marker after the scan data"),
-    # The thumbnail's own end marker sits before the scan: the cut stream is still caught.
-    (with_exif_thumbnail(JPEG, noise_image(16, 16, seed=9))[: len(JPEG) * 2 // 3], None, "invalid",
-     "corrupt JPEG: truncated: no end-of-image marker after the scan data"),
-    (JPEG[:300], None, "too_small", "300 bytes is under the 5120-byte minimum"),
-    (JPEG[:300], None, "invalid", "corrupt JPEG: truncated: a header segment runs past the end"),  # min_bytes=0
-    (HTML, "image/jpeg", "invalid", "not an image (an HTML page)"),
-    (JPEG, "text/html; charset=utf-8", "invalid", "not an image (Content-Type text/html)"),
-    (png_bomb(), "image/png", "invalid", "decompression bomb: 20000x20000 pixels is over the 50000000-pixel cap"),
-    (jpeg_claiming(60_000, 60_000, JPEG), None, "invalid", "decompression bomb: 60000x60000 pixels"),
-    (noise_image(8, 8, seed=4), None, "too_small", "bytes is under the 5120-byte minimum"),
-    (b"", None, "invalid", "empty body"),
-    (PNG[:-12], None, "invalid", "corrupt PNG: truncated: no IEND chunk"),
-    (PNG[: len(PNG) // 2], None, "invalid", "corrupt PNG: truncated: chunk 'IDAT' runs past the end"),
-    (WEBP[: len(WEBP) // 2], None, "invalid", "corrupt WEBP: truncated: RIFF states"),
-    (GIF[:-1], None, "invalid", "corrupt GIF: truncated: no trailer"),
-    (b"\x00\x01" * 4000, None, "invalid", "not an image (starts with"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, status, reason",
+    [
+        (
+            JPEG[: len(JPEG) * 2 // 3],
+            None,
+            "invalid",
+            "corrupt JPEG: truncated: no end-of-image marker after the scan data",
+        ),
+        # The thumbnail's own end marker sits before the scan: the cut stream is still caught.
+        (
+            with_exif_thumbnail(JPEG, noise_image(16, 16, seed=9))[: len(JPEG) * 2 // 3],
+            None,
+            "invalid",
+            "corrupt JPEG: truncated: no end-of-image marker after the scan data",
+        ),
+        (JPEG[:300], None, "too_small", "300 bytes is under the 5120-byte minimum"),
+        (JPEG[:300], None, "invalid", "corrupt JPEG: truncated: a header segment runs past the end"),  # min_bytes=0
+        (HTML, "image/jpeg", "invalid", "not an image (an HTML page)"),
+        (JPEG, "text/html; charset=utf-8", "invalid", "not an image (Content-Type text/html)"),
+        (png_bomb(), "image/png", "invalid", "decompression bomb: 20000x20000 pixels is over the 50000000-pixel cap"),
+        (jpeg_claiming(60_000, 60_000, JPEG), None, "invalid", "decompression bomb: 60000x60000 pixels"),
+        (noise_image(8, 8, seed=4), None, "too_small", "bytes is under the 5120-byte minimum"),
+        (b"", None, "invalid", "empty body"),
+        (PNG[:-12], None, "invalid", "corrupt PNG: truncated: no IEND chunk"),
+        (PNG[: len(PNG) // 2], None, "invalid", "corrupt PNG: truncated: chunk 'IDAT' runs past the end"),
+        (WEBP[: len(WEBP) // 2], None, "invalid", "corrupt WEBP: truncated: RIFF states"),
+        (GIF[:-1], None, "invalid", "corrupt GIF: truncated: no trailer"),
+        (b"\x00\x01" * 4000, None, "invalid", "not an image (starts with"),
+    ],
+)
 def test_each_structure_check_rejects_its_case(body, content_type, status, reason):
     limits = ImageLimits(min_bytes=0) if reason.startswith("corrupt JPEG: truncated: a header") else ImageLimits()
     verdict = check_structure(body, limits, content_type)
@@ -59,14 +72,17 @@ def test_each_structure_check_rejects_its_case(body, content_type, status, reaso
     assert not verdict.data  # nothing to write
 
 
-@pytest.mark.parametrize("body, fmt, size", [
-    (JPEG, "JPEG", (160, 240)),
-    (JPEG + b"\x00" * 300, "JPEG", (160, 240)),  # padding after the end marker is fine
-    (with_exif_thumbnail(JPEG, noise_image(16, 16, seed=9)), "JPEG", (160, 240)),
-    (PNG, "PNG", (100, 150)),
-    (WEBP, "WEBP", (100, 150)),
-    (GIF + b"\x00" * 10, "GIF", (120, 120)),
-])
+@pytest.mark.parametrize(
+    "body, fmt, size",
+    [
+        (JPEG, "JPEG", (160, 240)),
+        (JPEG + b"\x00" * 300, "JPEG", (160, 240)),  # padding after the end marker is fine
+        (with_exif_thumbnail(JPEG, noise_image(16, 16, seed=9)), "JPEG", (160, 240)),
+        (PNG, "PNG", (100, 150)),
+        (WEBP, "WEBP", (100, 150)),
+        (GIF + b"\x00" * 10, "GIF", (120, 120)),
+    ],
+)
 def test_sound_images_pass_with_their_header_size(body, fmt, size):
     verdict = check_structure(body)
     assert (verdict.status, verdict.format, (verdict.width, verdict.height)) == ("ok", fmt, size)
@@ -94,14 +110,26 @@ def test_only_a_decode_finds_corrupt_pixels_and_conversions_decode():
 
 # --- the manifest ----------------------------------------------------------------
 
+
 def manifest_with(folder, ids, **columns):
-    rows = pd.DataFrame({
-        "id": ids, "variant": [1] * len(ids), "file_name": [f"{i}.jpg" for i in ids],
-        "url": [f"http://x/{i}.jpg" for i in ids], "bytes": [len(JPEG)] * len(ids), "width": [160] * len(ids),
-        "height": [240] * len(ids), "format": ["JPEG"] * len(ids), "sha256": [f"h{i}" for i in ids],
-        "status": ["ok"] * len(ids), "reason": [None] * len(ids), "verified": ["structure"] * len(ids),
-        "decoded_by": [None] * len(ids), **columns,
-    })
+    rows = pd.DataFrame(
+        {
+            "id": ids,
+            "variant": [1] * len(ids),
+            "file_name": [f"{i}.jpg" for i in ids],
+            "url": [f"http://x/{i}.jpg" for i in ids],
+            "bytes": [len(JPEG)] * len(ids),
+            "width": [160] * len(ids),
+            "height": [240] * len(ids),
+            "format": ["JPEG"] * len(ids),
+            "sha256": [f"h{i}" for i in ids],
+            "status": ["ok"] * len(ids),
+            "reason": [None] * len(ids),
+            "verified": ["structure"] * len(ids),
+            "decoded_by": [None] * len(ids),
+            **columns,
+        }
+    )
     folder.mkdir(parents=True, exist_ok=True)
     for i in ids:
         (folder / f"{i}.jpg").write_bytes(JPEG)
@@ -110,27 +138,50 @@ def manifest_with(folder, ids, **columns):
 
 def test_decode_results_mark_rows_decoded_or_invalid(tmp_path):
     manifest_with(tmp_path, [1, 2, 3, 4])
-    record = record_decode_results(tmp_path, {"1.jpg": None, tmp_path / "2.jpg": "OSError: broken data stream",
-                                              "9.jpg": None}, CAPTIONING)
+    record = record_decode_results(
+        tmp_path, {"1.jpg": None, tmp_path / "2.jpg": "OSError: broken data stream", "9.jpg": None}, CAPTIONING
+    )
     assert (record.decoded, record.failed, record.unknown, record.unchanged) == (1, 1, 1, 0)
     again = record_decode_results(tmp_path, [("1.jpg", None), ("2.jpg", None)], CAPTIONING)
     assert (again.decoded, again.failed, again.unchanged) == (0, 0, 2)  # a failure is not undone by a later read
 
     rows = read_manifest(tmp_path).set_index("id")
-    assert (rows.loc[1, "status"], rows.loc[1, "verified"], rows.loc[1, "decoded_by"]) == ("ok", "decoded", "captioning")
+    assert (rows.loc[1, "status"], rows.loc[1, "verified"], rows.loc[1, "decoded_by"]) == (
+        "ok",
+        "decoded",
+        "captioning",
+    )
     assert rows.loc[2, "status"] == "invalid" and rows.loc[2, "decoded_by"] == "captioning"
     assert rows.loc[2, "reason"] == "does not decode (captioning): OSError: broken data stream"
     assert verification_counts(read_manifest(tmp_path)) == {
-        "verified_decoded": 1, "verified_structure_only": 2, "decode_failures": 1}
+        "verified_decoded": 1,
+        "verified_structure_only": 2,
+        "decode_failures": 1,
+    }
 
 
 def test_a_manifest_from_before_verification_levels_reads_as_decoded(tmp_path):
-    old = pa.table({"id": [1, 2], "variant": [1, 1], "file_name": ["1.jpg", "2.jpg"], "url": ["u1", "u2"],
-                    "bytes": [9000, None], "width": [10, None], "height": [10, None], "format": ["JPEG", None],
-                    "sha256": ["a", None], "status": ["ok", "too_small"], "reason": [None, "small"]})
+    old = pa.table(
+        {
+            "id": [1, 2],
+            "variant": [1, 1],
+            "file_name": ["1.jpg", "2.jpg"],
+            "url": ["u1", "u2"],
+            "bytes": [9000, None],
+            "width": [10, None],
+            "height": [10, None],
+            "format": ["JPEG", None],
+            "sha256": ["a", None],
+            "status": ["ok", "too_small"],
+            "reason": [None, "small"],
+        }
+    )
     pq.write_table(old, ImageFolder(tmp_path).manifest)
     rows = read_manifest(tmp_path).set_index("id")
-    assert (rows.loc[1, "verified"], rows.loc[1, "decoded_by"]) == ("decoded", "download")  # the old download decoded all
+    assert (rows.loc[1, "verified"], rows.loc[1, "decoded_by"]) == (
+        "decoded",
+        "download",
+    )  # the old download decoded all
     assert pd.isna(rows.loc[2, "verified"])
 
 
@@ -140,8 +191,9 @@ def test_an_update_waits_for_the_lock_and_loses_nothing(tmp_path):
     manifest_with(tmp_path, [1, 2])
     recorded = []
     with manifest_lock(tmp_path):
-        writer = threading.Thread(target=lambda: recorded.append(
-            record_decode_results(tmp_path, {"1.jpg": "OSError: bad"}, CAPTIONING)))
+        writer = threading.Thread(
+            target=lambda: recorded.append(record_decode_results(tmp_path, {"1.jpg": "OSError: bad"}, CAPTIONING))
+        )
         writer.start()
         writer.join(0.3)
         assert writer.is_alive() and not recorded  # blocked on the lock
@@ -169,10 +221,22 @@ def test_the_export_leaves_out_an_image_a_later_decode_rejected(tmp_path):
     folder = tmp_path / "images" / "posters" / "tt0000001-tt0000050"
     manifest_with(folder, [1, 2, 3])
     record_decode_results(folder, {"2.jpg": "OSError: image file is truncated"}, CAPTIONING)
-    movies = pd.DataFrame([{"id": i, "title": f"Movie {i}", "genres": ["Drama"], "actors": {}, "synopsis": "A story.",
-                            "poster_url": f"https://m.media-amazon.com/images/M/x{i}._V1_.jpg"} for i in (1, 2, 3)])
-    result = write_export(movies, None, [folder], pd.DataFrame(columns=["id", "name", "image_url"]), None,
-                          tmp_path / "export")
+    movies = pd.DataFrame(
+        [
+            {
+                "id": i,
+                "title": f"Movie {i}",
+                "genres": ["Drama"],
+                "actors": {},
+                "synopsis": "A story.",
+                "poster_url": f"https://m.media-amazon.com/images/M/x{i}._V1_.jpg",
+            }
+            for i in (1, 2, 3)
+        ]
+    )
+    result = write_export(
+        movies, None, [folder], pd.DataFrame(columns=["id", "name", "image_url"]), None, tmp_path / "export"
+    )
     assert pd.read_csv(result.files["posters.csv"])["id"].tolist() == [1, 3]
     assert sorted(p.name for p in (tmp_path / "export" / "posters").glob("*.jpg")) == ["1.jpg", "3.jpg"]
     assert result.counts["movies_without_verified_poster"] == 1

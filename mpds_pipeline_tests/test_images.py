@@ -1,4 +1,5 @@
 """Image download and verification against a loopback http.server serving hostile files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -93,9 +94,17 @@ class ImageServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def settings(self) -> ClientSettings:
-        return ClientSettings(base_url=self.base, rate_per_second=0, concurrency=4, timeout_s=10,
-                              max_retries=0, backoff_base_s=0.01, backoff_max_s=0.01,
-                              extra_allowed_hosts=(), obey_robots=False)
+        return ClientSettings(
+            base_url=self.base,
+            rate_per_second=0,
+            concurrency=4,
+            timeout_s=10,
+            max_retries=0,
+            backoff_base_s=0.01,
+            backoff_max_s=0.01,
+            extra_allowed_hosts=(),
+            obey_robots=False,
+        )
 
 
 @pytest.fixture
@@ -112,8 +121,19 @@ def by_id(result) -> dict[int, dict]:
 
 
 def test_every_hostile_case_is_rejected_with_a_reason(server, tmp_path):
-    paths = ["/good.jpg", "/good.png", "/bomb.png", "/bomb.jpg", "/truncated.jpg", "/page.jpg",
-             "/tiny.jpg", "/empty.jpg", "/elsewhere.jpg", "/missing.jpg", "/typed-html.jpg"]
+    paths = [
+        "/good.jpg",
+        "/good.png",
+        "/bomb.png",
+        "/bomb.jpg",
+        "/truncated.jpg",
+        "/page.jpg",
+        "/tiny.jpg",
+        "/empty.jpg",
+        "/elsewhere.jpg",
+        "/missing.jpg",
+        "/typed-html.jpg",
+    ]
     items = [(n, server.base + p) for n, p in enumerate(paths, start=1)]
     result = download_images(items, tmp_path, server.settings())
     rows = by_id(result)
@@ -174,8 +194,13 @@ def test_rerun_fetches_nothing_verified_and_refetches_a_damaged_file(server, tmp
 
 
 def test_min_bytes_and_resize_are_configurable(server, tmp_path):
-    result = download_images([(1, server.base + "/tiny.jpg"), (2, server.base + "/good.jpg")], tmp_path,
-                             server.settings(), min_bytes=100, resize_to=64)
+    result = download_images(
+        [(1, server.base + "/tiny.jpg"), (2, server.base + "/good.jpg")],
+        tmp_path,
+        server.settings(),
+        min_bytes=100,
+        resize_to=64,
+    )
     rows = by_id(result)
     assert rows[1]["status"] == rows[2]["status"] == "ok"
     with Image.open(tmp_path / "2.jpg") as resized:
@@ -183,11 +208,17 @@ def test_min_bytes_and_resize_are_configurable(server, tmp_path):
 
 
 def test_actor_images_take_one_or_two_photos(server, tmp_path):
-    actors = pd.DataFrame([
-        {"id": 206, "name": "Keanu Reeves", "image_url": server.base + "/good.jpg",
-         "image_urls": [server.base + "/good2.jpg", server.base + "/good.png"]},
-        {"id": 1, "name": "Carmencita", "image_url": server.base + "/good2.jpg", "image_urls": None},
-    ])
+    actors = pd.DataFrame(
+        [
+            {
+                "id": 206,
+                "name": "Keanu Reeves",
+                "image_url": server.base + "/good.jpg",
+                "image_urls": [server.base + "/good2.jpg", server.base + "/good.png"],
+            },
+            {"id": 1, "name": "Carmencita", "image_url": server.base + "/good2.jpg", "image_urls": None},
+        ]
+    )
     result = download_actor_images(actors, tmp_path, server.settings(), per_actor=2)
     assert sorted(p.name for p in tmp_path.glob("*.jpg")) == ["1.jpg", "206.jpg", "206_2.jpg"]
     assert result.status_counts == {"ok": 3}
@@ -210,7 +241,10 @@ def test_structure_mode_defers_what_only_a_decode_finds(server, tmp_path):
 
     decoded = by_id(download_images(items, tmp_path / "decode", server.settings(), verify="decode"))
     assert decoded[1]["status"] == "invalid" and "corrupt image" in decoded[1]["reason"]
-    assert decoded[2]["status"] == "ok" and (decoded[2]["verified"], decoded[2]["decoded_by"]) == ("decoded", "download")
+    assert decoded[2]["status"] == "ok" and (decoded[2]["verified"], decoded[2]["decoded_by"]) == (
+        "decoded",
+        "download",
+    )
     assert not (tmp_path / "decode" / "1.jpg").exists()
 
 
@@ -258,7 +292,8 @@ def test_a_script_without_a_main_guard_can_use_processes(server, tmp_path):
     """Workers are fresh interpreters running only the worker module: a caller's
     unguarded top-level code is never run again (multiprocessing's spawn would)."""
     script = tmp_path / "script.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         from pathlib import Path
         from mpds_pipeline.curate.images import download_images
         from mpds_pipeline.imdb.client import ClientSettings
@@ -269,7 +304,8 @@ def test_a_script_without_a_main_guard_can_use_processes(server, tmp_path):
         items = [(n, {server.base!r} + "/many/" + str(n) + ".jpg") for n in range(6)]
         result = download_images(items, Path({str(tmp_path / "out")!r}), settings, processes=2)
         print(result.processes, result.status_counts)
-    """))
+    """)
+    )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["top level ran", "2 {'ok': 6}"]
@@ -299,8 +335,9 @@ def test_a_run_saves_its_manifest_as_it_goes(server, tmp_path):
 def test_an_image_over_the_cap_is_refused_by_the_client_unread(server, tmp_path):
     """The cap travels to the client: a Content-Length over it is refused before the body
     is read, recorded as too_large with the client's reason, and nothing is written."""
-    result = download_images([(1, server.base + "/good.jpg")], tmp_path, server.settings(),
-                             min_bytes=100, max_bytes=len(GOOD_JPEG) - 1)
+    result = download_images(
+        [(1, server.base + "/good.jpg")], tmp_path, server.settings(), min_bytes=100, max_bytes=len(GOOD_JPEG) - 1
+    )
     row = by_id(result)[1]
     assert row["status"] == "too_large" and row["reason"].startswith("body too large: Content-Length")
     assert not list(tmp_path.glob("*.jpg"))

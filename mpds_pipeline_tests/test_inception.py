@@ -1,4 +1,5 @@
 """The plain-torch FID Inception-v3: pytorch-fid weight layout, parameter count, loading, FID."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,16 +58,60 @@ def test_random_init_is_seeded_and_leaves_the_global_rng_alone():
 # `<block>.<branch>.bn.{weight,bias,running_mean,running_var,num_batches_tracked}`.
 BN_SUFFIXES = ["bn.weight", "bn.bias", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
 BRANCHES = {
-    "Mixed_5b": ["branch1x1", "branch5x5_1", "branch5x5_2", "branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3", "branch_pool"],
+    "Mixed_5b": [
+        "branch1x1",
+        "branch5x5_1",
+        "branch5x5_2",
+        "branch3x3dbl_1",
+        "branch3x3dbl_2",
+        "branch3x3dbl_3",
+        "branch_pool",
+    ],
     "Mixed_6a": ["branch3x3", "branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"],
-    "Mixed_6e": ["branch1x1", "branch7x7_1", "branch7x7_2", "branch7x7_3", "branch7x7dbl_1", "branch7x7dbl_2",
-                 "branch7x7dbl_3", "branch7x7dbl_4", "branch7x7dbl_5", "branch_pool"],
+    "Mixed_6e": [
+        "branch1x1",
+        "branch7x7_1",
+        "branch7x7_2",
+        "branch7x7_3",
+        "branch7x7dbl_1",
+        "branch7x7dbl_2",
+        "branch7x7dbl_3",
+        "branch7x7dbl_4",
+        "branch7x7dbl_5",
+        "branch_pool",
+    ],
     "Mixed_7a": ["branch3x3_1", "branch3x3_2", "branch7x7x3_1", "branch7x7x3_2", "branch7x7x3_3", "branch7x7x3_4"],
-    "Mixed_7c": ["branch1x1", "branch3x3_1", "branch3x3_2a", "branch3x3_2b", "branch3x3dbl_1", "branch3x3dbl_2",
-                 "branch3x3dbl_3a", "branch3x3dbl_3b", "branch_pool"],
+    "Mixed_7c": [
+        "branch1x1",
+        "branch3x3_1",
+        "branch3x3_2a",
+        "branch3x3_2b",
+        "branch3x3dbl_1",
+        "branch3x3dbl_2",
+        "branch3x3dbl_3a",
+        "branch3x3dbl_3b",
+        "branch_pool",
+    ],
 }
-TOP_LEVEL = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "Mixed_5b", "Mixed_5c",
-             "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "fc"]
+TOP_LEVEL = [
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+    "fc",
+]
 
 
 def test_state_dict_has_the_pytorch_fid_layout(random_extractor):
@@ -101,18 +146,40 @@ def _conv_bn(cin: int, cout: int, kh: int, kw: int | None = None) -> int:
 
 
 def _mixed_a(cin: int, pool: int) -> int:
-    return (_conv_bn(cin, 64, 1) + _conv_bn(cin, 48, 1) + _conv_bn(48, 64, 5) + _conv_bn(cin, 64, 1)
-            + _conv_bn(64, 96, 3) + _conv_bn(96, 96, 3) + _conv_bn(cin, pool, 1))
+    return (
+        _conv_bn(cin, 64, 1)
+        + _conv_bn(cin, 48, 1)
+        + _conv_bn(48, 64, 5)
+        + _conv_bn(cin, 64, 1)
+        + _conv_bn(64, 96, 3)
+        + _conv_bn(96, 96, 3)
+        + _conv_bn(cin, pool, 1)
+    )
 
 
 def _mixed_c(c: int) -> int:
-    return (_conv_bn(768, 192, 1) + _conv_bn(768, c, 1) + _conv_bn(c, c, 1, 7) + _conv_bn(c, 192, 7, 1)
-            + _conv_bn(768, c, 1) + 3 * _conv_bn(c, c, 1, 7) + _conv_bn(c, 192, 1, 7) + _conv_bn(768, 192, 1))
+    return (
+        _conv_bn(768, 192, 1)
+        + _conv_bn(768, c, 1)
+        + _conv_bn(c, c, 1, 7)
+        + _conv_bn(c, 192, 7, 1)
+        + _conv_bn(768, c, 1)
+        + 3 * _conv_bn(c, c, 1, 7)
+        + _conv_bn(c, 192, 1, 7)
+        + _conv_bn(768, 192, 1)
+    )
 
 
 def _mixed_e(cin: int) -> int:
-    return (_conv_bn(cin, 320, 1) + _conv_bn(cin, 384, 1) + 2 * _conv_bn(384, 384, 1, 3) + _conv_bn(cin, 448, 1)
-            + _conv_bn(448, 384, 3) + 2 * _conv_bn(384, 384, 1, 3) + _conv_bn(cin, 192, 1))
+    return (
+        _conv_bn(cin, 320, 1)
+        + _conv_bn(cin, 384, 1)
+        + 2 * _conv_bn(384, 384, 1, 3)
+        + _conv_bn(cin, 448, 1)
+        + _conv_bn(448, 384, 3)
+        + 2 * _conv_bn(384, 384, 1, 3)
+        + _conv_bn(cin, 192, 1)
+    )
 
 
 def test_parameter_count_matches_the_architecture_and_torchvision():
@@ -126,7 +193,13 @@ def test_parameter_count_matches_the_architecture_and_torchvision():
     mixed_5 = _mixed_a(192, 32) + _mixed_a(256, 64) + _mixed_a(288, 64)
     mixed_6a = _conv_bn(288, 384, 3) + _conv_bn(288, 64, 1) + _conv_bn(64, 96, 3) + _conv_bn(96, 96, 3)
     mixed_6 = _mixed_c(128) + 2 * _mixed_c(160) + _mixed_c(192)
-    mixed_7a = _conv_bn(768, 192, 1) + _conv_bn(192, 320, 3) + _conv_bn(768, 192, 1) + 2 * _conv_bn(192, 192, 1, 7) + _conv_bn(192, 192, 3)
+    mixed_7a = (
+        _conv_bn(768, 192, 1)
+        + _conv_bn(192, 320, 3)
+        + _conv_bn(768, 192, 1)
+        + 2 * _conv_bn(192, 192, 1, 7)
+        + _conv_bn(192, 192, 3)
+    )
     features = stem + mixed_5 + mixed_6a + mixed_6 + mixed_7a + _mixed_e(1280) + _mixed_e(2048)
     assert features == 21_785_568
     torchvision_aux = _conv_bn(768, 128, 1) + _conv_bn(128, 768, 5) + 768 * 1000 + 1000
@@ -179,8 +252,13 @@ def test_fid_with_the_random_inception(random_extractor):
     result = metrics.fid(noise, smooth, random_extractor)
     assert result.feature_dim == 2048 and (result.n_real, result.n_fake) == (3, 3)
     assert np.isfinite(result.value) and result.value > 1e-3
-    assert result.protocol == {"feature_extractor": "inception-v3-fid:random-init", "resize": 299,
-                               "resize_method": "bicubic", "n_real": 3, "n_fake": 3}
+    assert result.protocol == {
+        "feature_extractor": "inception-v3-fid:random-init",
+        "resize": 299,
+        "resize_method": "bicubic",
+        "n_real": 3,
+        "n_fake": 3,
+    }
     assert "only 3 samples for 2048-d features" in result.warning
     # Same value as the distance of the features computed directly (2048-d Frechet
     # distances cost ~10-25 s each here, so only one goes through metrics.fid).

@@ -1,4 +1,5 @@
 """The plain-Python core (imdb, curate, vision) never imports dagster."""
+
 from __future__ import annotations
 
 import pkgutil
@@ -13,8 +14,11 @@ CORE_PACKAGES = ("imdb", "curate", "vision")
 
 def test_core_modules_load_without_dagster():
     root = Path(mpds_pipeline.__file__).parent
-    modules = [f"mpds_pipeline.{package}.{info.name}" for package in CORE_PACKAGES
-               for info in pkgutil.iter_modules([str(root / package)])]
+    modules = [
+        f"mpds_pipeline.{package}.{info.name}"
+        for package in CORE_PACKAGES
+        for info in pkgutil.iter_modules([str(root / package)])
+    ]
     assert len(modules) > 20
     script = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('dagster' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

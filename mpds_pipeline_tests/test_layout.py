@@ -1,4 +1,5 @@
 """Every data path comes from layout.py: no other module spells a data file's name."""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,9 @@ from mpds_pipeline.layout import DataLayout, ExportFolder, ImageFolder, PagesFol
 
 ROOT = Path(mpds_pipeline.__file__).parent
 # A string literal naming a file of one of the data formats: "movies.parquet", f"{id}.jpg".
-FILE_NAME = re.compile(r"""["'][\w{}\[\]'".-]*\w[\w{}\]]*\.(?:parquet|csv|jsonl|json|png|jpe?g|warc\.gz|lock|md|yaml|env)["']""")
+FILE_NAME = re.compile(
+    r"""["'][\w{}\[\]'".-]*\w[\w{}\]]*\.(?:parquet|csv|jsonl|json|png|jpe?g|warc\.gz|lock|md|yaml|env)["']"""
+)
 # Names a library gives its own files (tokenizers, saved models), the repository's
 # dagster.yaml, and the inner files of a training checkpoint and of the LoRA folder
 # (vision/checkpoints.py and lora_training.py name them beside the code that writes
@@ -39,13 +42,17 @@ def test_no_module_but_layout_spells_a_data_file_name():
 
 def test_the_layout_names():
     layout = DataLayout(Path("/data"))
-    assert layout.records_file("title", "tt0000001-tt0010000") == Path("/data/crawl/title_records/tt0000001-tt0010000.parquet")
+    assert layout.records_file("title", "tt0000001-tt0010000") == Path(
+        "/data/crawl/title_records/tt0000001-tt0010000.parquet"
+    )
     assert layout.pages("person", "k").outcomes == Path("/data/crawl/person_pages/k/outcomes.parquet")
     assert layout.pages_root("title") == layout.pages_dir("title", "k").parent
     assert layout.vision_prompts_file("k").parent == layout.vision_prompts_dir
     assert layout.poster_images_dir("k").parent == layout.poster_images_root
     assert PagesFolder(Path("p")).archive.name == "pages.warc.gz" and PagesFolder(Path("p")).lock.name == "crawl.lock"
-    assert ImageFolder(Path("i")).image(7) == Path("i/7.jpg") and ImageFolder(Path("i")).image(7, 2) == Path("i/7_2.jpg")
+    assert ImageFolder(Path("i")).image(7) == Path("i/7.jpg") and ImageFolder(Path("i")).image(7, 2) == Path(
+        "i/7_2.jpg"
+    )
     assert image_file_name(12) == "12.jpg" and crop_file_name(12, 1) == "12_1.jpg"
     export = ExportFolder(Path("e"))
     assert [export.csv(t).name for t in ("meta", "posters", "actors")] == ["meta.csv", "posters.csv", "actors.csv"]

@@ -1,4 +1,5 @@
 """One data directory, one instance: settings.env, the instance the mpds commands use."""
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,11 @@ from mpds_pipeline.settings import read_settings_file, write_settings_file
 
 def test_settings_file_is_read_where_the_data_dir_points_and_the_environment_wins(tmp_path, monkeypatch):
     layout = DataLayout(tmp_path / "data")
-    write_settings_file(layout.settings_file, {"MPDS_PARTITION_SIZE": "77", "MPDS_SD_MODEL": "/models/tiny sd"}, "a comment\non two lines")
+    write_settings_file(
+        layout.settings_file,
+        {"MPDS_PARTITION_SIZE": "77", "MPDS_SD_MODEL": "/models/tiny sd"},
+        "a comment\non two lines",
+    )
     assert layout.settings_file.read_text().startswith("# a comment\n# on two lines\n")
     assert read_settings_file(layout.settings_file) == {"MPDS_PARTITION_SIZE": "77", "MPDS_SD_MODEL": "/models/tiny sd"}
     monkeypatch.setenv("MPDS_DATA_DIR", str(layout.root))
@@ -44,7 +49,11 @@ def test_the_instance_lives_in_the_data_dir_unless_dagster_home_says_otherwise(t
     data = tmp_path / "data"
     env = instance_environment(data, base={"PATH": os.environ["PATH"]})
     home = data / ".dagster"
-    assert env["DAGSTER_HOME"] == str(home) and env["MPDS_DATA_DIR"] == str(data) and env["DAGSTER_DISABLE_TELEMETRY"] == "1"
+    assert (
+        env["DAGSTER_HOME"] == str(home)
+        and env["MPDS_DATA_DIR"] == str(data)
+        and env["DAGSTER_DISABLE_TELEMETRY"] == "1"
+    )
     assert (home / "dagster.yaml").read_text() == REPO_DAGSTER_YAML.read_text()
     (home / "dagster.yaml").write_text(REPO_DAGSTER_YAML.read_text() + "# edited by the user\n")
     instance_environment(data, base={})
@@ -57,14 +66,27 @@ def test_the_instance_lives_in_the_data_dir_unless_dagster_home_says_otherwise(t
 
 def test_mpds_ranges_registers_the_data_dirs_ranges_in_its_instance(tmp_path):
     layout = DataLayout(tmp_path / "data")
-    write_settings_file(layout.settings_file, {"MPDS_TITLE_IDS": "1-120", "MPDS_PERSON_IDS": "1-60", "MPDS_PARTITION_SIZE": "60"}, "test")
+    write_settings_file(
+        layout.settings_file,
+        {"MPDS_TITLE_IDS": "1-120", "MPDS_PERSON_IDS": "1-60", "MPDS_PARTITION_SIZE": "60"},
+        "test",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MPDS_") and k != "DAGSTER_HOME"}
     mpds = str(Path(sys.executable).with_name("mpds"))
-    done = subprocess.run([mpds, "ranges", "--data-dir", str(layout.root)], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [mpds, "ranges", "--data-dir", str(layout.root)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "title: 2 new id ranges, person: 1 new id ranges"
     listed = subprocess.run(
-        [sys.executable, "-c", "from dagster import DagsterInstance; print(DagsterInstance.get().get_dynamic_partitions('title_ranges'))"],
-        env={**env, "DAGSTER_HOME": str(layout.dagster_home)}, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "from dagster import DagsterInstance; print(DagsterInstance.get().get_dynamic_partitions('title_ranges'))",
+        ],
+        env={**env, "DAGSTER_HOME": str(layout.dagster_home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert listed.stdout.strip() == "['tt0000001-tt0000060', 'tt0000061-tt0000120']", listed.stderr

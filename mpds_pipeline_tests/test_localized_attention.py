@@ -1,5 +1,6 @@
 """The localized attention constraint on the tiny UNet: where constrained tokens may be
 attended, per guidance row, hard and biased; and that off means the stock images."""
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,9 @@ PROMPT = "heat, a crime film starring al pacino"
 ACTOR = "<nm0000199>"
 ACTOR_PROMPT = f"heat, a crime film starring {ACTOR}"
 # Title on the left half, the name in the top-right quarter (pixels of a 100x100 control).
-LAYOUT = CaptionLayout(100, 100, [TextRegion("title", "Heat", [(0, 0, 50, 100)]), TextRegion("name", "Al Pacino", [(50, 0, 100, 25)])])
+LAYOUT = CaptionLayout(
+    100, 100, [TextRegion("title", "Heat", [(0, 0, 50, 100)]), TextRegion("name", "Al Pacino", [(50, 0, 100, 25)])]
+)
 GRID = 8  # the tiny UNet's cross-attention runs on the 16x16 latent halved once
 COLUMNS = np.tile(np.arange(GRID), GRID)
 ROWS = np.repeat(np.arange(GRID), GRID)
@@ -69,10 +72,19 @@ def _run(pipe, control_image, attention=None, record=False, **kwargs):
         module.LocalizedAttention.__init__ = recording_init
     try:
         image = pipe(
-            PROMPT, actor_prompt=ACTOR_PROMPT, control_image=control_image, scales=GuidanceScales(7.5, 2.0, 2.0),
-            num_inference_steps=2, height=TINY_IMAGE_SIZE, width=TINY_IMAGE_SIZE,
-            generator=torch.Generator().manual_seed(3), output_type="np",
-            caption_layout=kwargs.pop("layout", LAYOUT), actor_tokens=[ACTOR], attention=attention, **kwargs,
+            PROMPT,
+            actor_prompt=ACTOR_PROMPT,
+            control_image=control_image,
+            scales=GuidanceScales(7.5, 2.0, 2.0),
+            num_inference_steps=2,
+            height=TINY_IMAGE_SIZE,
+            width=TINY_IMAGE_SIZE,
+            generator=torch.Generator().manual_seed(3),
+            output_type="np",
+            caption_layout=kwargs.pop("layout", LAYOUT),
+            actor_tokens=[ACTOR],
+            attention=attention,
+            **kwargs,
         )
     finally:
         if record:
@@ -183,11 +195,14 @@ def test_branches_choose_the_constrained_rows(pipeline, control_image):
 
 # --- in benchmark generation ------------------------------------------------------------
 
+
 def _controls(tmp_path, name, prompts, **settings):
     from mpds_pipeline.vision.caption_control import CaptionControlSettings, render_caption_controls
 
     folder = tmp_path / name
-    render_caption_controls([(p.prompt_id, p.title, p.actors) for p in prompts], folder, CaptionControlSettings(**settings))
+    render_caption_controls(
+        [(p.prompt_id, p.title, p.actors) for p in prompts], folder, CaptionControlSettings(**settings)
+    )
     return folder
 
 
@@ -204,7 +219,10 @@ def test_generation_reads_the_caption_controls_asset_files(tiny_models, tmp_path
 
     prompts = [BenchmarkPrompt("tt0000001", PROMPT, "Heat", ["Al Pacino"], [199])]
     serif = font_manager.findfont(font_manager.FontProperties(family="DejaVu Serif"))
-    folders = {"sans": _controls(tmp_path, "sans", prompts, size=96), "serif": _controls(tmp_path, "serif", prompts, size=64, font_path=serif)}
+    folders = {
+        "sans": _controls(tmp_path, "sans", prompts, size=96),
+        "serif": _controls(tmp_path, "serif", prompts, size=64, font_path=serif),
+    }
     seen = {}
     original = MultiConditionPipeline.__call__
 
@@ -215,7 +233,13 @@ def test_generation_reads_the_caption_controls_asset_files(tiny_models, tmp_path
     monkeypatch.setattr(MultiConditionPipeline, "__call__", spy)
     settings = GenerationSettings(num_inference_steps=1, height=32, width=32, device="cpu")
     for current, folder in folders.items():
-        method = MethodSpec("ours", "multicondition", model=str(tiny_models.sd), controlnet=str(tiny_models.controlnet), caption_controls=folder)
+        method = MethodSpec(
+            "ours",
+            "multicondition",
+            model=str(tiny_models.sd),
+            controlnet=str(tiny_models.controlnet),
+            caption_controls=folder,
+        )
         generate_benchmark_images([method], prompts, tmp_path / current, settings)
     for name, folder in folders.items():
         written = read_caption_control(folder, "tt0000001")
@@ -236,9 +260,15 @@ def test_generation_off_switch_is_bitwise_and_the_ablation_row_differs(tiny_mode
     )
 
     prompts = [BenchmarkPrompt("tt0000001", PROMPT, "Heat", ["Al Pacino"], [199])]
-    mpds = dict(model=str(tiny_models.sd), controlnet=str(tiny_models.controlnet), caption_controls=_controls(tmp_path, "c", prompts, size=64))
-    methods = [MethodSpec("full", "multicondition", **mpds),
-               MethodSpec("w/o localized attention", "multicondition", **mpds, use_localized_attention=False)]
+    mpds = dict(
+        model=str(tiny_models.sd),
+        controlnet=str(tiny_models.controlnet),
+        caption_controls=_controls(tmp_path, "c", prompts, size=64),
+    )
+    methods = [
+        MethodSpec("full", "multicondition", **mpds),
+        MethodSpec("w/o localized attention", "multicondition", **mpds, use_localized_attention=False),
+    ]
 
     def images(attention):
         settings = GenerationSettings(num_inference_steps=2, height=32, width=32, device="cpu", attention=attention)

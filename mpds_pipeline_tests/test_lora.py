@@ -1,4 +1,5 @@
 """LoRA fine-tune: the weights load into a stock pipeline, change it, and a run resumes."""
+
 from __future__ import annotations
 
 import json

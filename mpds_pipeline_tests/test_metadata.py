@@ -1,6 +1,7 @@
 """Metadata the UI shows inline: tables (missing values empty, text kept as typed),
 escaped markdown, text bar charts, images stored where the webserver
 serves them. (test_webui.py checks the same in Chromium against a real webserver.)"""
+
 from __future__ import annotations
 
 import json
@@ -34,14 +35,16 @@ def records(value) -> list[dict]:
 
 
 def test_preview_table_keeps_text_and_empties_missing_values():
-    frame = pd.DataFrame({
-        "id": [1, 2],
-        "text": [HOSTILE, "x" * 200],
-        "replaced_text": [float("nan"), None],
-        "genres": [np.array(["Drama", "Comedy"]), []],
-        "confidence": [-0.56789, math.inf],
-        "created_at": [pd.Timestamp("2026-11-01 00:00:00.123", tz="UTC"), pd.NaT],
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "text": [HOSTILE, "x" * 200],
+            "replaced_text": [float("nan"), None],
+            "genres": [np.array(["Drama", "Comedy"]), []],
+            "confidence": [-0.56789, math.inf],
+            "created_at": [pd.Timestamp("2026-11-01 00:00:00.123", tz="UTC"), pd.NaT],
+        }
+    )
     table = preview_table(frame)
     rows = records(table)
     assert rows[0]["text"] == HOSTILE  # a table cell is plain text in the UI: nothing to escape
@@ -52,8 +55,14 @@ def test_preview_table_keeps_text_and_empties_missing_values():
     assert rows[0]["created_at"] == "2026-11-01 00:00:00 UTC"
     assert len(rows[1]["text"]) == 80 and rows[1]["text"].endswith("…")
     types = {column.name: column.type for column in table.value.schema.columns}
-    assert types == {"id": "int", "text": "string", "replaced_text": "string", "genres": "string",
-                     "confidence": "float", "created_at": "string"}
+    assert types == {
+        "id": "int",
+        "text": "string",
+        "replaced_text": "string",
+        "genres": "string",
+        "confidence": "float",
+        "created_at": "string",
+    }
     json.dumps([r for r in rows], allow_nan=False)  # the UI parses each record as JSON
 
 
@@ -66,15 +75,26 @@ def test_counts_and_text_bar_charts():
     rows = records(counts_table({"adult": 2, "no_poster": 5}))
     assert rows == [{"reason": "no_poster", "count": 5}, {"reason": "adult", "count": 2}]
     chart = records(bar_chart({"Drama": 30, "Comedy": 15, "Horror": 0}, "genre", "movies", total=60))
-    assert [(r["genre"], r["share"], len(r["bar"])) for r in chart] == [("Drama", "50.0%", 20), ("Comedy", "25.0%", 10), ("Horror", "0.0%", 0)]
+    assert [(r["genre"], r["share"], len(r["bar"])) for r in chart] == [
+        ("Drama", "50.0%", 20),
+        ("Comedy", "25.0%", 10),
+        ("Horror", "0.0%", 0),
+    ]
     assert text_bar(1 / 16, width=4) == "▎"
     assert "share" not in records(bar_chart({"plot": 12.5}, "field", "% of records"))[0]
 
 
 def test_tabulate_turns_json_values_into_tables():
     path = MetadataValue.path("/data/index")
-    converted = tabulate({"rows": {"titles": 10, "names": 3}, "missing": ["principals"], "protocol": [{"method": "a", "resize": 299}],
-                          "n": 4, "index_dir": path})
+    converted = tabulate(
+        {
+            "rows": {"titles": 10, "names": 3},
+            "missing": ["principals"],
+            "protocol": [{"method": "a", "resize": 299}],
+            "n": 4,
+            "index_dir": path,
+        }
+    )
     assert records(converted["rows"]) == [{"name": "titles", "value": 10}, {"name": "names", "value": 3}]
     assert records(converted["missing"]) == [{"value": "principals"}]
     assert records(converted["protocol"]) == [{"method": "a", "resize": 299}]

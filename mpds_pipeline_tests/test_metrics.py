@@ -1,4 +1,5 @@
 """Metric functions against hand-computed values, and an end-to-end tiny benchmark."""
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,9 @@ def test_frechet_distance_of_known_gaussians():
     s1, s2 = np.diag([4.0, 9.0]), np.diag([1.0, 1.0])
     assert frechet_distance(mu1, s1, mu1, s2) == pytest.approx((2 - 1) ** 2 + (3 - 1) ** 2)
     # 1-d: (m1-m2)^2 + (s1-s2)^2
-    assert frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([0.0]), np.array([[1.0]])) == pytest.approx(2.0)
+    assert frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([0.0]), np.array([[1.0]])) == pytest.approx(
+        2.0
+    )
     # a rotated, non-commuting pair against the closed form tr(S1+S2-2(S1^1/2 S2 S1^1/2)^1/2)
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
@@ -70,7 +73,10 @@ def test_frechet_distance_of_known_gaussians():
 
 def _images(seed, n, size=32, shift=0):
     rng = np.random.default_rng(seed)
-    return [Image.fromarray(np.clip(rng.integers(0, 200, (size, size, 3)) + shift, 0, 255).astype(np.uint8)) for _ in range(n)]
+    return [
+        Image.fromarray(np.clip(rng.integers(0, 200, (size, size, 3)) + shift, 0, 255).astype(np.uint8))
+        for _ in range(n)
+    ]
 
 
 def test_fid_is_zero_for_identical_sets_and_warns_on_few_samples():
@@ -80,12 +86,14 @@ def test_fid_is_zero_for_identical_sets_and_warns_on_few_samples():
     assert same.value == pytest.approx(0.0, abs=1e-6)
     assert same.warning and "12 samples" in same.warning
     assert same.protocol == {
-        "feature_extractor": extractor.name, "resize": 32, "resize_method": "bicubic", "n_real": 12, "n_fake": 12
+        "feature_extractor": extractor.name,
+        "resize": 32,
+        "resize_method": "bicubic",
+        "n_real": 12,
+        "n_fake": 12,
     }
     shifted = fid(real, _images(1, 12, shift=50), extractor, resize=32)
     assert shifted.value > 0.1 and shifted.feature_dim == 8
-
-
 
 
 def test_clip_and_pick_scores_from_a_clip_model(tiny_models):
@@ -122,10 +130,18 @@ def test_generation_and_report_end_to_end(tiny_models, tmp_path):
         BenchmarkPrompt("p1", "alien, a horror film", "Alien", [], []),
     ]
     controls = tmp_path / "controls"
-    render_caption_controls([(p.prompt_id, p.title, p.actors) for p in prompts], controls, CaptionControlSettings(size=64))
+    render_caption_controls(
+        [(p.prompt_id, p.title, p.actors) for p in prompts], controls, CaptionControlSettings(size=64)
+    )
     methods = [
         MethodSpec("sd", "sd", model=str(tiny_models.sd)),
-        MethodSpec("ours", "multicondition", model=str(tiny_models.sd), controlnet=str(tiny_models.controlnet), caption_controls=controls),
+        MethodSpec(
+            "ours",
+            "multicondition",
+            model=str(tiny_models.sd),
+            controlnet=str(tiny_models.controlnet),
+            caption_controls=controls,
+        ),
         MethodSpec("dalle", "folder", folder=elsewhere),
     ]
     settings = GenerationSettings(num_inference_steps=2, height=24, width=24, device="cpu")
@@ -141,9 +157,17 @@ def test_generation_and_report_end_to_end(tiny_models, tmp_path):
 
     clip = load_clip(str(tiny_models.clip), device="cpu")
     tiny = str(tiny_models.clip)
-    settings = BenchmarkReportSettings(clip_model=tiny, clip_s_model=tiny, pickscore_model=tiny, pickscore_processor=tiny, fid_resize=32)
+    settings = BenchmarkReportSettings(
+        clip_model=tiny, clip_s_model=tiny, pickscore_model=tiny, pickscore_processor=tiny, fid_resize=32
+    )
     report = benchmark_report(
-        manifest, _images(9, 3), tmp_path / "report", settings, clip=clip, pickscore=clip, fid_extractor=TinyFeatureExtractor(8),
+        manifest,
+        _images(9, 3),
+        tmp_path / "report",
+        settings,
+        clip=clip,
+        pickscore=clip,
+        fid_extractor=TinyFeatureExtractor(8),
     )
     assert list(report.table.index) == ["sd", "ours", "dalle"]
     assert list(report.table.columns) == ["CLIP score", "CLIP-S", "FID", "FID n", "PickScore", "n_images"]
@@ -151,7 +175,10 @@ def test_generation_and_report_end_to_end(tiny_models, tmp_path):
     np.testing.assert_allclose(report.per_image["clip_s"], report.per_image["clip_score"] / 40)  # same model here
     # baselines are the "sd" and "folder" methods; nobody is compared with itself
     assert set(zip(report.preference["method"], report.preference["baseline"])) == {
-        ("sd", "dalle"), ("ours", "sd"), ("ours", "dalle"), ("dalle", "sd")
+        ("sd", "dalle"),
+        ("ours", "sd"),
+        ("ours", "dalle"),
+        ("dalle", "sd"),
     }
     assert report.preference.set_index(["method", "baseline"]).loc[("ours", "dalle"), "n_prompts"] == 1
     document = json.loads(report.report_json.read_text())
@@ -190,8 +217,18 @@ def _folder_manifest(tmp_path, methods: dict[str, str]):
         for p, image in enumerate(_images(seed, 3, size=40 + 8 * (seed % 4))):
             path = folder / f"p{p}.png"
             image.save(path)
-            rows.append({"method": method, "kind": kind, "prompt_id": f"p{p}", "prompt": f"film number {p} of the red",
-                         "image_path": str(path), "status": "copied", "width": image.width, "height": image.height})
+            rows.append(
+                {
+                    "method": method,
+                    "kind": kind,
+                    "prompt_id": f"p{p}",
+                    "prompt": f"film number {p} of the red",
+                    "image_path": str(path),
+                    "status": "copied",
+                    "width": image.width,
+                    "height": image.height,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -203,12 +240,28 @@ def test_a_row_never_changes_when_another_is_added(tiny_models, tmp_path):
     real = _images(9, 3)
 
     def report(methods, name):
-        return benchmark_report(_folder_manifest(tmp_path, methods), real, tmp_path / name, settings,
-                                clip=clip, pickscore=clip, clip_s=clip, fid_extractor=TinyFeatureExtractor(8))
+        return benchmark_report(
+            _folder_manifest(tmp_path, methods),
+            real,
+            tmp_path / name,
+            settings,
+            clip=clip,
+            pickscore=clip,
+            clip_s=clip,
+            fid_extractor=TinyFeatureExtractor(8),
+        )
 
     small = report({"SD1.5": "sd", "MPDS (full)": "multicondition"}, "small")
-    large = report({"SD2.1": "sd", "SD1.5": "sd", "MPDS (full)": "multicondition", "MPDS w/o actor": "multicondition",
-                    "Firefly": "folder"}, "large")
+    large = report(
+        {
+            "SD2.1": "sd",
+            "SD1.5": "sd",
+            "MPDS (full)": "multicondition",
+            "MPDS w/o actor": "multicondition",
+            "Firefly": "folder",
+        },
+        "large",
+    )
     kept = ["SD1.5", "MPDS (full)"]
     pd.testing.assert_frame_equal(small.table.loc[kept], large.table.loc[kept])
     pairs = ["method", "baseline"]

@@ -1,4 +1,5 @@
 """Multi-condition guidance: equals CFG without actor and caption; each scale moves the output."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,7 +65,9 @@ def test_without_actor_and_caption_it_is_classifier_free_guidance(pipeline):
 
 def test_each_scale_moves_the_output(pipeline, control_image):
     actor_prompt = PROMPT + ", starring a b c"
-    reference = _run(pipeline, actor_prompt=actor_prompt, control_image=control_image, scales=GuidanceScales(7.5, 2.0, 2.0))
+    reference = _run(
+        pipeline, actor_prompt=actor_prompt, control_image=control_image, scales=GuidanceScales(7.5, 2.0, 2.0)
+    )
     assert reference.shape == (1, TINY_IMAGE_SIZE, TINY_IMAGE_SIZE, 3)
     for changed in (GuidanceScales(3.0, 2.0, 2.0), GuidanceScales(7.5, 6.0, 2.0), GuidanceScales(7.5, 2.0, 6.0)):
         moved = _run(pipeline, actor_prompt=actor_prompt, control_image=control_image, scales=changed)
@@ -74,7 +77,10 @@ def test_each_scale_moves_the_output(pipeline, control_image):
 def test_zero_extra_scales_match_cfg_and_latents_are_seeded(pipeline, control_image):
     plain = _run(pipeline, scales=GuidanceScales(7.5))
     silent = _run(
-        pipeline, actor_prompt=PROMPT + ", starring a", control_image=control_image, scales=GuidanceScales(7.5, 0.0, 0.0)
+        pipeline,
+        actor_prompt=PROMPT + ", starring a",
+        control_image=control_image,
+        scales=GuidanceScales(7.5, 0.0, 0.0),
     )
     # s2 = s3 = 0 cancels the extra branches up to batched-kernel rounding
     np.testing.assert_allclose(silent, plain, atol=1e-4)

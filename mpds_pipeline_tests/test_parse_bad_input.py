@@ -1,4 +1,5 @@
 """Bad input never raises: it gives a ParseError that names what was missing."""
+
 from __future__ import annotations
 
 import random
@@ -78,30 +79,47 @@ def test_next_data_without_title_object():
 
 
 def test_person_next_data_without_name():
-    data = {"page": "/name/[nmconst]", "props": {"pageProps": {"nmconst": "nm0000042",
-            "aboveTheFold": {"id": "nm0000042", "nameText": None}}}}
+    data = {
+        "page": "/name/[nmconst]",
+        "props": {"pageProps": {"nmconst": "nm0000042", "aboveTheFold": {"id": "nm0000042", "nameText": None}}},
+    }
     assert "nameText" in _error(parse_page(_next_page(data, "https://www.imdb.com/name/nm0000042/")))
 
 
 def test_minimal_next_title_parses():
-    data = {"page": "/title/[tconst]", "props": {"pageProps": {"tconst": "tt0000042",
-            "aboveTheFoldData": {"id": "tt0000042", "titleText": {"text": "X"},
-                                 "primaryImage": None, "plot": {"plotText": {"plainText": "Add a Plot"}}}}}}
+    data = {
+        "page": "/title/[tconst]",
+        "props": {
+            "pageProps": {
+                "tconst": "tt0000042",
+                "aboveTheFoldData": {
+                    "id": "tt0000042",
+                    "titleText": {"text": "X"},
+                    "primaryImage": None,
+                    "plot": {"plotText": {"plainText": "Add a Plot"}},
+                },
+            }
+        },
+    }
     record = parse_page(_next_page(data))
     assert isinstance(record, TitleRecord)
     assert (record.id, record.title, record.poster_url, record.synopsis) == (42, "X", None, None)
 
 
 def test_classic_person_page_without_name():
-    page = (b'<html><head><link rel="canonical" href="http://www.imdb.com/name/nm0000042/" />'
-            b'</head><body><h1 class="imdb-pro-ad__title">The leading information resource</h1>'
-            b'<div id="name-job-categories"><a href="#actor">Actor</a></div></body></html>')
+    page = (
+        b'<html><head><link rel="canonical" href="http://www.imdb.com/name/nm0000042/" />'
+        b'</head><body><h1 class="imdb-pro-ad__title">The leading information resource</h1>'
+        b'<div id="name-job-categories"><a href="#actor">Actor</a></div></body></html>'
+    )
     assert "no person name" in _error(parse_page(page))
 
 
 def test_classic_title_page_without_header():
-    page = (b'<html><head><link rel="canonical" href="http://www.imdb.com/title/tt0000042/" />'
-            b'</head><body><h1>IMDbPro</h1><table class="cast_list"></table></body></html>')
+    page = (
+        b'<html><head><link rel="canonical" href="http://www.imdb.com/title/tt0000042/" />'
+        b'</head><body><h1>IMDbPro</h1><table class="cast_list"></table></body></html>'
+    )
     assert "no title" in _error(parse_page(page))
 
 

@@ -7,6 +7,7 @@ page, its head and scripts, stays real): 2010-13 put ``itemprop=name`` on the he
 itself and the photo in ``td#img_primary`` with ``._V1._SY317_`` URLs; 2006-10 used
 ``#tn15title h1`` and a "headshot" link.
 """
+
 from __future__ import annotations
 
 import re
@@ -44,8 +45,11 @@ def _person(page: bytes) -> PersonRecord:
 
 
 def test_2010_header_with_itemprop_on_itself_and_img_primary_with_old_url_form(real):
-    page = _replace(real["nm0000246"], WILLIS_HEADER,
-                    b'<h1 class="header" itemprop="name">Bruce Willis<span class="nobr">(I)</span>')
+    page = _replace(
+        real["nm0000246"],
+        WILLIS_HEADER,
+        b'<h1 class="header" itemprop="name">Bruce Willis<span class="nobr">(I)</span>',
+    )
     page = _replace(page, b'<img id="name-poster"', b"<img")
     page = _replace(page, WILLIS_POSTER_SRC, f"http://ia.media-imdb.com/images/M/{WILLIS_KEY}._V1._SY317_.jpg".encode())
     page = _without_page_wide_image(page)  # the photo can only come from td#img_primary
@@ -58,10 +62,12 @@ def test_2010_header_with_itemprop_on_itself_and_img_primary_with_old_url_form(r
 def test_2006_tn15_header_and_headshot_link(real):
     # The real page's head and scripts, with the 2006-10 header and photo markup as the body.
     head = real["nm0000246"].split(b"<body", 1)[0]
-    body = (f'<body><div id="tn15title"><h1>Bruce Willis <span>(I)</span></h1></div>'
-            f'<div class="photo"><a name="headshot" href="/rg/action-box-name/primary-photo/media/rm1/nm0000246">'
-            f'<img src="http://ia.media-imdb.com/images/M/{WILLIS_KEY}._V1._SX100_SY140_.jpg"></a></div>'
-            "</body></html>").encode()
+    body = (
+        f'<body><div id="tn15title"><h1>Bruce Willis <span>(I)</span></h1></div>'
+        f'<div class="photo"><a name="headshot" href="/rg/action-box-name/primary-photo/media/rm1/nm0000246">'
+        f'<img src="http://ia.media-imdb.com/images/M/{WILLIS_KEY}._V1._SX100_SY140_.jpg"></a></div>'
+        "</body></html>"
+    ).encode()
     record = _person(_without_page_wide_image(head) + body)
     assert record.name == "Bruce Willis"
     assert record.image_url == f"http://ia.media-imdb.com/images/M/{WILLIS_KEY}._V1_.jpg"

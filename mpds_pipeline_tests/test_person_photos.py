@@ -4,6 +4,7 @@ request, and the records that keep them.
 Expected strips were read from the saved pages themselves (the __NEXT_DATA__ image
 nodes, the desktop and mobile strip markup), not from the parser's output.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -35,23 +36,49 @@ CDN = "https://m.media-amazon.com/images/M/"
 
 # file, strip size, (index, caption, image key after /images/M/, full-size host)
 STRIPS = [
-    ("next-data-json/nm0000126.next_data.json", 9, [
-        (0, "Kevin Costner and Sienna Miller in Horizon: An American Saga - Chapter 1 (2024)", "MV5BOTVjNGZlMDEt", CDN),
-        (4, "Kevin Costner in Waterworld (1995)", "MV5BZTY1NGI5ZjQt", CDN),
-    ]),
+    (
+        "next-data-json/nm0000126.next_data.json",
+        9,
+        [
+            (
+                0,
+                "Kevin Costner and Sienna Miller in Horizon: An American Saga - Chapter 1 (2024)",
+                "MV5BOTVjNGZlMDEt",
+                CDN,
+            ),
+            (4, "Kevin Costner in Waterworld (1995)", "MV5BZTY1NGI5ZjQt", CDN),
+        ],
+    ),
     # A browser "save page as" copy: src is a local file named after the image token.
-    ("real/nm0000434.html", 6, [
-        (0, "Mark Hamill and Charles Lippincott", "MV5BMTlkZTliODMt", CDN),
-        (1, "Mark Hamill in What We Do in the Shadows: On the Run (2020)", "MV5BZDk2YmE0MDYt", CDN),
-    ]),
+    (
+        "real/nm0000434.html",
+        6,
+        [
+            (0, "Mark Hamill and Charles Lippincott", "MV5BMTlkZTliODMt", CDN),
+            (1, "Mark Hamill in What We Do in the Shadows: On the Run (2020)", "MV5BZDk2YmE0MDYt", CDN),
+        ],
+    ),
     # 2014 desktop: /media/rm…/nm… links, lazy-loaded (URL in loadlate, placeholder in src).
-    ("real/nm0000246.html", 6, [
-        (1, "Still of Bruce Willis in The Prince (2014)", "MV5BMjMzNTQ1MzI2", "http://ia.media-imdb.com/images/M/"),
-        (5, "Bruce Willis", "MV5BMTcxNTE2Nzk3", "http://ia.media-imdb.com/images/M/"),
-    ]),
-    ("real/nm1212722.html", 6, [
-        (1, "Benedict Cumberbatch in Doctor Strange (2016)", "MV5BMTU0MjY1MjM1", "https://images-na.ssl-images-amazon.com/images/M/"),
-    ]),
+    (
+        "real/nm0000246.html",
+        6,
+        [
+            (1, "Still of Bruce Willis in The Prince (2014)", "MV5BMjMzNTQ1MzI2", "http://ia.media-imdb.com/images/M/"),
+            (5, "Bruce Willis", "MV5BMTcxNTE2Nzk3", "http://ia.media-imdb.com/images/M/"),
+        ],
+    ),
+    (
+        "real/nm1212722.html",
+        6,
+        [
+            (
+                1,
+                "Benedict Cumberbatch in Doctor Strange (2016)",
+                "MV5BMTU0MjY1MjM1",
+                "https://images-na.ssl-images-amazon.com/images/M/",
+            ),
+        ],
+    ),
 ]
 
 
@@ -103,18 +130,21 @@ def test_tags_of_2025_image_nodes_decide_who_is_in_a_photo():
     assert photo_subject(tagged_other, 123785, "Ben Burtt") == NOT_NAMED
 
 
-@pytest.mark.parametrize("caption,expected", [
-    ("Kevin Costner", ALONE),
-    ("Kevin Costner in Waterworld (1995)", ALONE),
-    ("Still of Kevin Costner in Dances with Wolves (1990)", ALONE),
-    ("Kevin Costner at an event for The Postman (1997)", ALONE),
-    ("kevin  COSTNER in Robin Hood (1991)", ALONE),
-    ("Kevin Costner and Sienna Miller in Horizon (2024)", WITH_OTHERS),
-    ("Tina Majorino, Kevin Costner, and Jeanne Tripplehorn in Waterworld (1995)", WITH_OTHERS),
-    ("Elijah Wood with Kevin Costner", WITH_OTHERS),
-    ("Dennis Hopper in Waterworld (1995)", NOT_NAMED),
-    ("Kevin Costnerson in Waterworld (1995)", NOT_NAMED),
-])
+@pytest.mark.parametrize(
+    "caption,expected",
+    [
+        ("Kevin Costner", ALONE),
+        ("Kevin Costner in Waterworld (1995)", ALONE),
+        ("Still of Kevin Costner in Dances with Wolves (1990)", ALONE),
+        ("Kevin Costner at an event for The Postman (1997)", ALONE),
+        ("kevin  COSTNER in Robin Hood (1991)", ALONE),
+        ("Kevin Costner and Sienna Miller in Horizon (2024)", WITH_OTHERS),
+        ("Tina Majorino, Kevin Costner, and Jeanne Tripplehorn in Waterworld (1995)", WITH_OTHERS),
+        ("Elijah Wood with Kevin Costner", WITH_OTHERS),
+        ("Dennis Hopper in Waterworld (1995)", NOT_NAMED),
+        ("Kevin Costnerson in Waterworld (1995)", NOT_NAMED),
+    ],
+)
 def test_caption_names_this_person_alone(caption, expected):
     assert caption_subject(caption, "Kevin Costner") == expected
 
@@ -125,11 +155,26 @@ def test_an_uncaptioned_untagged_photo_is_left_to_the_face_count():
 
 def test_photos_round_trip_and_old_record_files_stay_readable(tmp_path):
     folder = tmp_path / "records"
-    photo = PersonPhoto(url="https://m.media-amazon.com/images/M/a._V1_.jpg", caption="A in B (2000)", width=400,
-                        height=600, tagged_ids=[5], source="gallery")
+    photo = PersonPhoto(
+        url="https://m.media-amazon.com/images/M/a._V1_.jpg",
+        caption="A in B (2000)",
+        width=400,
+        height=600,
+        tagged_ids=[5],
+        source="gallery",
+    )
     write_records([PersonRecord(5, "A", "u", ["actor"], True, "next", [photo])], "person", folder / "nm1.parquet")
     # A file written before photos existed: the same columns but that one.
-    old = pa.table({"id": [6], "name": ["B"], "image_url": ["v"], "professions": [["actor"]], "is_actor": [True], "era": ["classic"]})
+    old = pa.table(
+        {
+            "id": [6],
+            "name": ["B"],
+            "image_url": ["v"],
+            "professions": [["actor"]],
+            "is_actor": [True],
+            "era": ["classic"],
+        }
+    )
     pq.write_table(old, folder / "nm0.parquet")
     frame = read_records(folder, "person").set_index("id")
     assert frame.loc[6, "photos"] == []
@@ -149,7 +194,10 @@ def test_sample_server_person_pages_mirror_each_layout():
             assert truth["layout"] == layout
             record = parse_page(httpx.get(f"{server.base_url}/name/nm{person_id:07d}").content, kind="person")
             assert [p.caption for p in record.photos] == [p["caption"] for p in truth["photos"]] and record.photos
-            assert all(truth["photos"][i]["token"] in p.url and p.url.endswith("._V1_.jpg") for i, p in enumerate(record.photos))
+            assert all(
+                truth["photos"][i]["token"] in p.url and p.url.endswith("._V1_.jpg")
+                for i, p in enumerate(record.photos)
+            )
             tags = [p.tagged_ids for p in record.photos]
             assert tags == ([p["tagged"] for p in truth["photos"]] if layout == "next" else [None] * len(tags))
 
@@ -163,8 +211,11 @@ def test_gallery_is_fetched_once_for_actors_with_too_few_solo_photos(tmp_path):
         truth = {i: sample_person(i) for i in ids}
         # Actors with an image whose strip has one solo photo (the sample's gallery plan) or
         # none at all (a tiny image: no strip).
-        expected = sorted(i for i, p in truth.items() if p["status"] == "ok" and p["is_actor"] and p["image_token"]
-                          and (p["gallery"] or not p["photos"]))
+        expected = sorted(
+            i
+            for i, p in truth.items()
+            if p["status"] == "ok" and p["is_actor"] and p["image_token"] and (p["gallery"] or not p["photos"])
+        )
         assert actors_needing_gallery(tmp_path) == expected and expected
         first = crawl_galleries(tmp_path, settings)
         assert first.wanted == expected and first.metadata()["gallery_status_ok"] == len(expected)

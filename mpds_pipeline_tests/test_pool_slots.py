@@ -1,6 +1,7 @@
 """A run killed with SIGKILL keeps its imdb_requests slot; the next run of the machine
 takes it back (marking the dead run failed, at WARNING), and a holder that cannot be
 judged here is named with the command that frees it."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,9 @@ from .test_dagster_crawl import DAGSTER, REPO_ROOT, crawl_env, register_ranges, 
 
 def started_run(instance, pid: int, tags: dict | None = None) -> DagsterRun:
     """A run as a run worker leaves it: STARTED, its process id recorded, a slot claimed."""
-    run = instance.add_run(DagsterRun(job_name="title_crawl", run_id=str(uuid.uuid4()),
-                                      status=DagsterRunStatus.STARTED, tags=tags or {}))
+    run = instance.add_run(
+        DagsterRun(job_name="title_crawl", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED, tags=tags or {})
+    )
     instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
     assert instance.event_log_storage.claim_concurrency_slot(IMDB_POOL, run.run_id, "title_pages").is_claimed
     return run
@@ -109,8 +111,13 @@ def test_the_next_run_takes_back_the_slot_of_a_killed_run(dagster_home, tmp_path
         env = {**crawl_env(dagster_home, data_dir, server.base_url), "MPDS_RATE": "2"}
         register_ranges(env)
         args = ["asset", "materialize", "-m", "mpds_pipeline", "--select", "title_pages", "--partition"]
-        first = subprocess.Popen([DAGSTER, *args, "tt0000001-tt0000030"], env=env, cwd=REPO_ROOT,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        first = subprocess.Popen(
+            [DAGSTER, *args, "tt0000001-tt0000030"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while server.request_count("/title/") == 0 and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -138,13 +145,18 @@ def test_the_daemon_sensor_frees_and_tells_waiting_runs(instance):
     from mpds_pipeline.assets.pools import imdb_pool_watch
 
     holder = started_run(instance, gone_pid(), tags={HOST_TAG: "crawler-7"})
-    waiting = instance.add_run(DagsterRun(job_name="title_crawl", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED))
+    waiting = instance.add_run(
+        DagsterRun(job_name="title_crawl", run_id=str(uuid.uuid4()), status=DagsterRunStatus.STARTED)
+    )
     assert not instance.event_log_storage.claim_concurrency_slot(IMDB_POOL, waiting.run_id, "title_pages").is_claimed
 
     context = build_sensor_context(instance=instance)
     imdb_pool_watch(context)
     imdb_pool_watch(build_sensor_context(instance=instance, cursor=context.cursor))  # told once, not again
-    told = [r.event_log_entry for r in instance.get_records_for_run(waiting.run_id).records
-            if r.event_log_entry.dagster_event is None]
+    told = [
+        r.event_log_entry
+        for r in instance.get_records_for_run(waiting.run_id).records
+        if r.event_log_entry.dagster_event is None
+    ]
     assert len(told) == 1 and told[0].level == logging.WARNING
     assert f"mpds pool --fail {holder.run_id}" in told[0].user_message and "crawler-7" in told[0].user_message

@@ -1,4 +1,5 @@
 """Progress lines: cadence, figures and the final line, on a fake clock."""
+
 from mpds_pipeline.progress import Progress, format_duration, format_rate
 
 
@@ -35,7 +36,12 @@ def test_every_n_and_values():
     for step in range(1, 101):
         clock.now += 0.5
         progress.update(loss=1.0 / step)
-    assert [line.split(":")[1].split(",")[0].strip() for line in lines] == ["1/100 steps (1.0%)", "26/100 steps (26.0%)", "51/100 steps (51.0%)", "76/100 steps (76.0%)"]
+    assert [line.split(":")[1].split(",")[0].strip() for line in lines] == [
+        "1/100 steps (1.0%)",
+        "26/100 steps (26.0%)",
+        "51/100 steps (51.0%)",
+        "76/100 steps (76.0%)",
+    ]
     assert lines[1].endswith("loss 0.03846")
     progress.close()
     progress.close()

@@ -1,4 +1,5 @@
 """Prompts: synopsis, poster caption, and the integrated prompt's 77-token rule."""
+
 from __future__ import annotations
 
 import json
@@ -84,7 +85,10 @@ def test_synopsis_prompt_leaves_out_empty_parts():
 
 def test_poster_caption_title_and_top_billed_actors():
     actors = {"Keanu Reeves": "u1", "Laurence Fishburne": "u2", "Carrie-Anne Moss": "u3", "Hugo Weaving": "u4"}
-    assert poster_caption("The Matrix", actors) == "The Matrix, starring Keanu Reeves, Laurence Fishburne, Carrie-Anne Moss"
+    assert (
+        poster_caption("The Matrix", actors)
+        == "The Matrix, starring Keanu Reeves, Laurence Fishburne, Carrie-Anne Moss"
+    )
     pairs = [("Keanu Reeves", "u1"), ("Hugo Weaving", "u4")]  # how a Parquet map reads back
     assert poster_caption("The Matrix", pairs, max_actors=1) == "The Matrix, starring Keanu Reeves"
     assert poster_caption("Untitled", []) == "Untitled"
@@ -112,7 +116,7 @@ def test_integrated_prompt_fits_77_with_clip_tokenizer(clip_tokenizer):
     # ... then the synopsis, cut at a word boundary, as long as it fits.
     synopsis_part = text.split("Carrie-Anne Moss. ", 1)[1]
     assert LONG_SYNOPSIS.startswith(synopsis_part) and LONG_SYNOPSIS[len(synopsis_part)] == " "
-    next_word = LONG_SYNOPSIS[len(synopsis_part):].split()[0]
+    next_word = LONG_SYNOPSIS[len(synopsis_part) :].split()[0]
     assert real_count(clip_tokenizer, f"{text} {next_word}") > 77
 
 

@@ -1,4 +1,5 @@
 """Records to Parquet and back, and filling gaps from the dataset index."""
+
 from __future__ import annotations
 
 from mpds_pipeline.imdb.record_store import fill_from_index, read_records, write_records
@@ -7,11 +8,21 @@ from mpds_pipeline.imdb.records import PersonRecord, TitleRecord
 
 def test_title_records_round_trip_keeps_types_and_cast_order(tmp_path):
     records = [
-        TitleRecord(id=133093, title="The Matrix", original_title="The Matrix", title_type="movie", year=1999,
-                    genres=["Action", "Sci-Fi"],
-                    actors={"Keanu Reeves": "https://www.imdb.com/name/nm0000206",
-                            "Laurence Fishburne": "https://www.imdb.com/name/nm0000401"},
-                    poster_url="https://m.media-amazon.com/images/M/x._V1_.jpg", certificate="R", era="next"),
+        TitleRecord(
+            id=133093,
+            title="The Matrix",
+            original_title="The Matrix",
+            title_type="movie",
+            year=1999,
+            genres=["Action", "Sci-Fi"],
+            actors={
+                "Keanu Reeves": "https://www.imdb.com/name/nm0000206",
+                "Laurence Fishburne": "https://www.imdb.com/name/nm0000401",
+            },
+            poster_url="https://m.media-amazon.com/images/M/x._V1_.jpg",
+            certificate="R",
+            era="next",
+        ),
         TitleRecord(id=7, title=None, original_title=None, title_type=None, year=None),
     ]
     write_records(records, "title", tmp_path / "records" / "tt0000001-tt0200000.parquet")
@@ -34,7 +45,10 @@ def test_person_records_of_several_partitions_read_as_one_table(tmp_path):
 def test_fill_from_index_only_fills_what_the_page_lacks():
     page_has = TitleRecord(id=1, title="x", original_title="x", title_type="tvMovie", year=2000, genres=["Drama"])
     page_lacks = TitleRecord(id=2, title="y", original_title="y", title_type=None, year=2001, genres=[])
-    facts = {1: {"title_type": "movie", "genres": ["Comedy"]}, 2: {"title_type": "movie", "genres": ["Comedy", "Crime"]}}
+    facts = {
+        1: {"title_type": "movie", "genres": ["Comedy"]},
+        2: {"title_type": "movie", "genres": ["Comedy", "Crime"]},
+    }
     assert fill_from_index([page_has, page_lacks], facts) == 1
     assert (page_has.title_type, page_has.genres) == ("tvMovie", ["Drama"])
     assert (page_lacks.title_type, page_lacks.genres) == ("movie", ["Comedy", "Crime"])

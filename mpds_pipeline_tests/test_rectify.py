@@ -1,4 +1,5 @@
 """Rectifications: CSV and Label Studio files, validation, latest wins, audit, saves."""
+
 from __future__ import annotations
 
 import json
@@ -67,7 +68,11 @@ def label_studio_export() -> list[dict]:
 
 
 def test_csv_and_label_studio_override_captions(tmp_path):
-    write(tmp_path, "batch1.csv", "id,text,reviewer,note\n1,a poster of a red car,bob,fixed colour\ntt0000003,a snowy road,bob,\n")
+    write(
+        tmp_path,
+        "batch1.csv",
+        "id,text,reviewer,note\n1,a poster of a red car,bob,fixed colour\ntt0000003,a snowy road,bob,\n",
+    )
     write(tmp_path, "export.json", json.dumps(label_studio_export()))
     write(tmp_path, "README.md", "not a correction file")
     result = load_rectifications(tmp_path, KNOWN, BLIP)
@@ -83,7 +88,9 @@ def test_csv_and_label_studio_override_captions(tmp_path):
     assert str(accepted.loc[2, "created_at"]) == "2026-01-02 10:05:00+00:00"  # updated_at wins
     assert len(result.rejected) == 1 and result.rejected.iloc[0]["reason"] == "no textarea annotation"
 
-    movies = pd.DataFrame({"id": [1, 2], "title": ["A", "B"], "genres": [[], []], "actors": [[], []], "synopsis": ["", ""]})
+    movies = pd.DataFrame(
+        {"id": [1, 2], "title": ["A", "B"], "genres": [[], []], "actors": [[], []], "synopsis": ["", ""]}
+    )
     vision = pd.DataFrame({"id": [1, 2], "caption": [BLIP[1], BLIP[2]]})
     prompts = build_poster_prompts(movies, vision, result.corrections).set_index("id")
     assert prompts.loc[1, "vision_prompt"] == "a poster of a red car"

@@ -1,4 +1,5 @@
 """Rehydration from a released MPDS meta.csv / posters.csv, with no crawl."""
+
 from __future__ import annotations
 
 import csv
@@ -60,8 +61,11 @@ def test_bad_rows_are_reported_with_row_numbers_and_columns(tmp_path):
         {**GOOD_LITERAL, "id": ""},  # row 3: missing id
         {**GOOD_LITERAL, "id": "tt12x"},  # row 4: non-integer id
         {**GOOD_LITERAL, "poster-url": "not a url"},  # row 5: bad poster URL
-        {**GOOD_LITERAL, "movie-url": "https://example.com/title/tt0000001",
-         "actors": '{"X": "https://www.imdb.com/title/tt1"}'},  # row 6: two bad URLs
+        {
+            **GOOD_LITERAL,
+            "movie-url": "https://example.com/title/tt0000001",
+            "actors": '{"X": "https://www.imdb.com/title/tt1"}',
+        },  # row 6: two bad URLs
         GOOD_LITERAL,  # row 7: good
         {**GOOD_LITERAL, "id": "5", "movie-url": "https://www.imdb.com/title/tt0000002"},  # row 8: id/url mismatch
         GOOD_LITERAL,  # row 9: duplicate of row 7

@@ -1,4 +1,5 @@
 """The review page's loader and JSON API over plain HTTP (no browser needed)."""
+
 from __future__ import annotations
 
 import http.client
@@ -59,7 +60,12 @@ def client(data_dir, serve):
 def save(http, movie_id, text, reviewer, expected_previous=None, replaced_text=None):
     return http.post(
         f"/api/items/{movie_id}/save",
-        json={"text": text, "reviewer": reviewer, "expected_previous": expected_previous, "replaced_text": replaced_text},
+        json={
+            "text": text,
+            "reviewer": reviewer,
+            "expected_previous": expected_previous,
+            "replaced_text": replaced_text,
+        },
     )
 
 
@@ -102,8 +108,10 @@ def test_loader_joins_movies_captions_prompts_images(data_dir):
 
 def write_manifest(folder: Path, rows: list[tuple[int, str]]) -> None:
     """A download manifest: (id, status) per poster, file <id>.jpg."""
-    records = [{"id": i, "variant": 1, "file_name": f"{i}.jpg", "url": f"https://m.media-amazon.com/{i}.jpg", "status": status}
-               for i, status in rows]
+    records = [
+        {"id": i, "variant": 1, "file_name": f"{i}.jpg", "url": f"https://m.media-amazon.com/{i}.jpg", "status": status}
+        for i, status in rows
+    ]
     pq.write_table(pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA), ImageFolder(folder).manifest)
 
 
@@ -284,7 +292,11 @@ def test_reviewer_default_fills_an_empty_name(data_dir, serve):
 
 def test_progress_counts_per_reviewer(client):
     assert client.get("/api/progress").json() == {
-        "total": 4, "reviewed": 0, "left": 4, "reviewers": [], "without_verified_image": 1,
+        "total": 4,
+        "reviewed": 0,
+        "left": 4,
+        "reviewers": [],
+        "without_verified_image": 1,
     }
     assert save(client, 12, "a train", "ann").status_code == 200
     assert save(client, 25, "a man in a hat", "ann").status_code == 200
@@ -379,7 +391,7 @@ def test_loopback_server_refuses_foreign_host_header(data_dir, serve):
 def test_loader_builds_the_synopsis_prompt_without_poster_prompts(data_dir):
     DataLayout(data_dir).poster_prompts_file.unlink()
     items = load_review_items(DataLayout(data_dir)).set_index("id")
-    assert items.loc[10050, "synopsis_prompt"]== (
+    assert items.loc[10050, "synopsis_prompt"] == (
         "The Kid. Genres: Comedy, Drama. Starring: Actor 10050. The story of The Kid."
     )
     assert pd.isna(items.loc[10050, "current_text"])

@@ -3,6 +3,7 @@
 Skipped with a reason where Chromium or Playwright is absent; no browser is ever
 downloaded. Screenshots go to ``test-artifacts/review/`` under the repo root.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,14 @@ from mpds_pipeline.review.server import make_review_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "review"
 
@@ -107,7 +114,9 @@ def test_open_edit_save_reload_see_the_change(open_page, data_dir):
     expect(page.locator("#keys")).to_contain_text("Ctrl")
     # No Dagster daemon has looked at the folder: the page says how to re-merge by hand.
     expect(page.locator("#remerge")).to_have_attribute("data-sensor", "off")
-    expect(page.locator("#remerge code").last).to_have_text(".venv/bin/dagster job execute -m mpds_pipeline -j export_dataset")
+    expect(page.locator("#remerge code").last).to_have_text(
+        ".venv/bin/dagster job execute -m mpds_pipeline -j export_dataset"
+    )
     assert page.evaluate("document.querySelector('link[rel=icon]').href").endswith("/favicon.svg")
 
     replace_text(page, "a tramp holding a small child")
@@ -122,7 +131,9 @@ def test_open_edit_save_reload_see_the_change(open_page, data_dir):
     page.reload()
     expect(page.locator("body")).to_have_attribute("data-ready", "1")
     expect(page.locator("#remerge")).to_have_attribute("data-sensor", "on")
-    expect(page.locator("#remerge")).to_contain_text("The re-merge sensor is on: it last looked at this folder just now (")
+    expect(page.locator("#remerge")).to_contain_text(
+        "The re-merge sensor is on: it last looked at this folder just now ("
+    )
     expect(page.locator("#title")).to_have_text("The Arrival of a Train")
     expect(page.locator("#position")).to_have_text("1 / 4")
     page.locator("#position").wait_for()
@@ -130,7 +141,9 @@ def test_open_edit_save_reload_see_the_change(open_page, data_dir):
         page.keyboard.press("s")
     expect(page.locator("#title")).to_have_text("The Kid")
     expect(page.locator("#editor")).to_have_value("a tramp holding a small child")
-    expect(page.locator("#correction-by")).to_have_text(re.compile(r"^last saved by ann just now \(\d{1,2} \w{3} \d{4}, \d\d:\d\d\)$"))
+    expect(page.locator("#correction-by")).to_have_text(
+        re.compile(r"^last saved by ann just now \(\d{1,2} \w{3} \d{4}, \d\d:\d\d\)$")
+    )
     expect(page.locator("#export-state")).to_have_text("saved: reaches the export at the next re-merge")
     shot(page, "saved-waiting-for-remerge")
 
@@ -148,7 +161,9 @@ def test_a_review_with_the_mouse_only(browser, server, data_dir):
         expect(page.locator("body")).to_have_attribute("data-ready", "1")
         page.locator("#reviewer").fill("mia")
         expect(page.locator("#progress-summary")).to_have_text("0 reviewed, 4 left of 4")
-        expect(page.locator("#left-out")).to_have_text("1 poster without a verified image left out: they cannot reach the export.")
+        expect(page.locator("#left-out")).to_have_text(
+            "1 poster without a verified image left out: they cannot reach the export."
+        )
         expect(page.locator("#back-button")).to_be_disabled()
 
         expect(page.locator("#title")).to_have_text("The Kid")

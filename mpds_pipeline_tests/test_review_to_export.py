@@ -1,5 +1,6 @@
 """A reviewer's fix, made in the review page in headless Chromium, reaches posters.csv
 after the rectifications sensor's run."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,16 @@ from mpds_pipeline.review.server import make_review_server
 from mpds_pipeline_tests.pipeline_helpers import remerge_via_sensor
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 if not CHROMIUM.is_file():
     pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')", allow_module_level=True)

@@ -1,5 +1,6 @@
 """The crawl's data rules as core functions, and their results coming with each
 partition's materialisation (no separate check that rescans every partition)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -19,12 +20,23 @@ FIRST, SECOND = "tt0000001-tt0000050", "tt0000051-tt0000100"
 
 
 def outcome(item_id: int, status: str = "ok", kind: str = "title") -> PageOutcome:
-    return PageOutcome(kind, item_id, f"https://www.imdb.com/title/tt{item_id:07d}/", status, 200, None, None, 1,
-                       "2026-11-28T00:00:00+00:00")
+    return PageOutcome(
+        kind,
+        item_id,
+        f"https://www.imdb.com/title/tt{item_id:07d}/",
+        status,
+        200,
+        None,
+        None,
+        1,
+        "2026-11-28T00:00:00+00:00",
+    )
 
 
 def test_one_status_per_id():
-    clean = one_status_per_id([outcome(1), outcome(2, "missing"), outcome(3, "redirect"), outcome(4, "failed")], "title")
+    clean = one_status_per_id(
+        [outcome(1), outcome(2, "missing"), outcome(3, "redirect"), outcome(4, "failed")], "title"
+    )
     assert clean.passed and clean.details["attempted"] == 4 and clean.details["blocked"] == 0
 
     blocked = one_status_per_id([outcome(1), outcome(7, "blocked"), outcome(5, "blocked")], "title")
@@ -59,9 +71,12 @@ def test_each_partition_is_checked_with_its_materialisation(tmp_path):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("title_ranges", [FIRST, SECOND])
     with SampleImdbServer(faults=FaultPlan([FaultRule("waf", ids=frozenset({7}))])) as server:
-        resources = {"imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05,
-                                                use_index=False),
-                     "data_dir": DataDirResource(path=str(layout.root))}
+        resources = {
+            "imdb": ImdbClientResource(
+                base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05, use_index=False
+            ),
+            "data_dir": DataDirResource(path=str(layout.root)),
+        }
         result = materialize(title_assets, partition_key=FIRST, resources=resources, instance=instance)
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}

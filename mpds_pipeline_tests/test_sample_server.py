@@ -1,4 +1,5 @@
 """The sample IMDb server: deterministic content, page shapes, images, faults, counting."""
+
 from __future__ import annotations
 
 import io
@@ -48,7 +49,9 @@ def test_content_is_deterministic_and_covers_every_case():
     assert any(p["status"] == "missing" for p in persons)
     actors = [p for p in persons if p["status"] == "ok" and p["is_actor"]]
     assert any(p["image_token"] for p in actors) and any(not p["image_token"] for p in actors)
-    assert any(p["status"] == "ok" and p["professions"][0] in ("director", "writer") and not p["is_actor"] for p in persons)
+    assert any(
+        p["status"] == "ok" and p["professions"][0] in ("director", "writer") and not p["is_actor"] for p in persons
+    )
     # Cast members are actors in the person range, with unique names.
     for t in ok:
         names = [name for _, name in t["cast"]]
@@ -59,8 +62,11 @@ def test_content_is_deterministic_and_covers_every_case():
 
 def test_foreign_plots_are_recognised_by_a_language_detector():
     import lingua
+
     L = lingua.Language
-    detector = lingua.LanguageDetectorBuilder.from_languages(L.ENGLISH, L.FRENCH, L.SPANISH, L.GERMAN, L.ITALIAN).build()
+    detector = lingua.LanguageDetectorBuilder.from_languages(
+        L.ENGLISH, L.FRENCH, L.SPANISH, L.GERMAN, L.ITALIAN
+    ).build()
     codes = {L.FRENCH: "fr", L.SPANISH: "es", L.GERMAN: "de", L.ITALIAN: "it"}
     for language, (_titles, plots) in FOREIGN.items():
         for plot in plots:
@@ -76,9 +82,12 @@ def test_next_and_classic_title_pages_carry_the_truth(server):
     assert above["titleText"]["text"] == truth["title"] and above["releaseYear"]["year"] == truth["year"]
     assert [g["text"] for g in above["genres"]["genres"]] == truth["genres"]
     assert above["primaryImage"]["url"].startswith(server.base_url + "/images/M/")
-    cast = [(e["node"]["name"]["id"], e["node"]["name"]["nameText"]["text"]) for e in props["mainColumnData"]["cast"]["edges"]]
+    cast = [
+        (e["node"]["name"]["id"], e["node"]["name"]["nameText"]["text"])
+        for e in props["mainColumnData"]["cast"]["edges"]
+    ]
     assert cast == [(f"nm{pid:07d}", name) for pid, name in truth["cast"]]
-    assert b'application/ld+json' in page
+    assert b"application/ld+json" in page
 
     classic = sample_title(4)
     assert classic["layout"] == "classic"
@@ -129,7 +138,9 @@ def check_images(client: httpx.Client, server) -> None:
 
 @pytest.mark.parametrize("kind", ["429", "503", "waf", "waf403", "truncate", "reset"])
 def test_faults_are_injected_on_request(kind):
-    with SampleImdbServer(faults=FaultPlan([FaultRule(kind, path="^/title/tt0000001$", times=1, retry_after="7")])) as srv:
+    with SampleImdbServer(
+        faults=FaultPlan([FaultRule(kind, path="^/title/tt0000001$", times=1, retry_after="7")])
+    ) as srv:
         url = srv.base_url + "/title/tt0000001"
         if kind in ("truncate", "reset"):
             with pytest.raises(httpx.TransportError):
@@ -173,8 +184,12 @@ def test_max_requests_in_any_window_counts_sliding_windows():
 
 
 def test_runs_as_a_command(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "mpds_pipeline.sample_server", "--port", "0"],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mpds_pipeline.sample_server", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         base = re.search(r"http://\S+", line).group(0)

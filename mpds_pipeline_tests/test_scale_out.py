@@ -6,6 +6,7 @@ deploy/dagster.postgres.yaml as shipped, runs are queued by ``dagster job backfi
 launched by ``dagster-daemon``, steps go through Redis to two ``dagster-celery`` workers,
 and the sample IMDb server counts what arrives.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ def production_home(tmp_path: Path) -> Path:
     return home
 
 
-def pipeline_env(home: Path, data_dir: Path, base_url: str, postgres_env: dict[str, str], **extra: str) -> dict[str, str]:
+def pipeline_env(
+    home: Path, data_dir: Path, base_url: str, postgres_env: dict[str, str], **extra: str
+) -> dict[str, str]:
     return {
         **os.environ,
         **postgres_env,
@@ -86,14 +89,28 @@ def test_postgres_instance_stores_the_run_and_its_materialisations(postgres_serv
         env = pipeline_env(home, tmp_path / "data", server.base_url, postgres_server.env(database))
         register_ranges(env)
         # In-process executor: the storage is under test here, not the step processes (fast on 2 cores).
-        run_cli([str(BIN_DIR / "dagster"), "asset", "materialize", "-m", CODE_LOCATION,
-                 "--select", "title_pages,title_records", "--partition", PARTITIONS[0],
-                 "--config-json", '{"execution": {"config": {"in_process": {}}}}'], env)
+        run_cli(
+            [
+                str(BIN_DIR / "dagster"),
+                "asset",
+                "materialize",
+                "-m",
+                CODE_LOCATION,
+                "--select",
+                "title_pages,title_records",
+                "--partition",
+                PARTITIONS[0],
+                "--config-json",
+                '{"execution": {"config": {"in_process": {}}}}',
+            ],
+            env,
+        )
 
     runs = query(postgres_server, database, "SELECT run_id, status FROM runs")
     assert [status for _, status in runs] == ["SUCCESS"]
     materialised = query(
-        postgres_server, database,
+        postgres_server,
+        database,
         "SELECT asset_key, partition FROM event_logs "
         "WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND run_id = %s",
         (runs[0][0],),
@@ -112,11 +129,29 @@ class Workers:
         self.processes = []
         for name in names:
             log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            command = [str(BIN_DIR / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-                       "-y", str(WORKER_CONFIG), "--name", name, "--", "--concurrency=1", "--without-gossip",
-                       "--without-mingle"]
-            self.processes.append((subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                                    start_new_session=True), log))
+            command = [
+                str(BIN_DIR / "dagster-celery"),
+                "worker",
+                "start",
+                "-A",
+                "dagster_celery.app",
+                "-y",
+                str(WORKER_CONFIG),
+                "--name",
+                name,
+                "--",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+            self.processes.append(
+                (
+                    subprocess.Popen(
+                        command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    ),
+                    log,
+                )
+            )
 
     def wait_ready(self, broker_url: str, timeout_s: float = 60) -> None:
         from celery import Celery
@@ -172,21 +207,31 @@ def workers_by_step(instance, run_id: str) -> dict[str, str]:
     return executed
 
 
-def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(postgres_server, redis_server, tmp_path, monkeypatch):
+def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(
+    postgres_server, redis_server, tmp_path, monkeypatch
+):
     from mpds_pipeline.definitions import defs
 
     job_names = {job.name for job in defs.jobs or []}
     if CELERY_JOB not in job_names:
-        pytest.fail(f"job {CELERY_JOB!r} is not in the code location: "
-                    "add mpds_pipeline.scaling.scaling_jobs to Definitions(jobs=...)")
+        pytest.fail(
+            f"job {CELERY_JOB!r} is not in the code location: "
+            "add mpds_pipeline.scaling.scaling_jobs to Definitions(jobs=...)"
+        )
     database = postgres_server.create_database("mpds_celery_test")
     home = production_home(tmp_path)
     data_dir = tmp_path / "data"
     broker = redis_server.url(0)
 
     with SampleImdbServer() as server:
-        env = pipeline_env(home, data_dir, server.base_url, postgres_server.env(database),
-                           MPDS_CELERY_BROKER=broker, MPDS_CELERY_BACKEND=broker)
+        env = pipeline_env(
+            home,
+            data_dir,
+            server.base_url,
+            postgres_server.env(database),
+            MPDS_CELERY_BROKER=broker,
+            MPDS_CELERY_BACKEND=broker,
+        )
         for key, value in postgres_server.env(database).items():
             monkeypatch.setenv(key, value)
         from dagster import DagsterInstance
@@ -197,11 +242,30 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
         daemon = None
         try:
             workers.wait_ready(broker)
-            run_cli([str(BIN_DIR / "dagster"), "job", "backfill", "-m", CODE_LOCATION, "-j", CELERY_JOB,
-                     "--partitions", ",".join(PARTITIONS), "--noprompt"], env)
+            run_cli(
+                [
+                    str(BIN_DIR / "dagster"),
+                    "job",
+                    "backfill",
+                    "-m",
+                    CODE_LOCATION,
+                    "-j",
+                    CELERY_JOB,
+                    "--partitions",
+                    ",".join(PARTITIONS),
+                    "--noprompt",
+                ],
+                env,
+            )
             with (tmp_path / "daemon.log").open("w") as daemon_log:
-                daemon = subprocess.Popen([str(BIN_DIR / "dagster-daemon"), "run", "-m", CODE_LOCATION], env=env, cwd=REPO_ROOT,
-                                          stdout=daemon_log, stderr=subprocess.STDOUT, start_new_session=True)
+                daemon = subprocess.Popen(
+                    [str(BIN_DIR / "dagster-daemon"), "run", "-m", CODE_LOCATION],
+                    env=env,
+                    cwd=REPO_ROOT,
+                    stdout=daemon_log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
                 with DagsterInstance.from_config(str(home)) as instance:
                     runs = wait_for_runs(instance, len(PARTITIONS), BACKFILL_TIMEOUT_S)
                     executed = {run.tags["dagster/partition"]: workers_by_step(instance, run.run_id) for run in runs}
@@ -212,8 +276,11 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
                 daemon.wait(timeout=30)
             workers.stop()
         max_in_window = server.max_requests_in_any_window(seconds=1.0, path_prefix="/title/")
-        title_requests = sorted((record.t, int(record.path.rstrip("/")[-7:])) for record in server.requests
-                                if record.path.startswith("/title/"))
+        title_requests = sorted(
+            (record.t, int(record.path.rstrip("/")[-7:]))
+            for record in server.requests
+            if record.path.startswith("/title/")
+        )
 
     assert statuses == {key: "SUCCESS" for key in PARTITIONS}, (tmp_path / "daemon.log").read_text()[-3000:]
     # Every step ran on a Celery worker, and both workers took a share.
@@ -228,7 +295,11 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
         outcomes = pq.read_table(data_dir / "crawl" / "title_pages" / partition / "outcomes.parquet").to_pandas()
         outcome_ids += outcomes["id"].tolist()
         ok += int((outcomes["status"] == "ok").sum())
-        record_ids += pq.read_table(data_dir / "crawl" / "title_records" / f"{partition}.parquet", columns=["id"]).column("id").to_pylist()
+        record_ids += (
+            pq.read_table(data_dir / "crawl" / "title_records" / f"{partition}.parquet", columns=["id"])
+            .column("id")
+            .to_pylist()
+        )
     assert sorted(outcome_ids) == list(range(1, 121))
     assert len(record_ids) == len(set(record_ids)) == ok
     assert sorted(title_id for _, title_id in title_requests) == list(range(1, 121))  # each page fetched once
@@ -242,6 +313,8 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(pos
 
     # The politeness budget held across all runs and workers, as the server counted.
     assert max_in_window <= RATE_PER_S, f"{max_in_window} title requests in one second, limit {RATE_PER_S}"
-    print(f"\nworkers per partition: {executed}\n"
-          f"most /title/ requests in any 1 s window: {max_in_window} (limit {RATE_PER_S}); "
-          f"gaps between partitions: {gaps} s")
+    print(
+        f"\nworkers per partition: {executed}\n"
+        f"most /title/ requests in any 1 s window: {max_in_window} (limit {RATE_PER_S}); "
+        f"gaps between partitions: {gaps} s"
+    )

@@ -1,4 +1,5 @@
 """Fig. 2 statistics: genre percentages, record types, missing fields, PNGs and markdown."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -8,12 +9,14 @@ from mpds_pipeline.curate.stats import export_statistics
 
 
 def test_statistics_percentages_plots_and_table(tmp_path):
-    movies = pd.DataFrame([
-        {"id": 1, "title_type": "movie", "genres": ["Drama", "Comedy"], "actors": {"A": "u"}, "synopsis": "x"},
-        {"id": 2, "title_type": "movie", "genres": ["Drama"], "actors": {}, "synopsis": None},
-        {"id": 3, "title_type": "short", "genres": [], "actors": {"B": "u"}, "synopsis": "y"},
-        {"id": 4, "title_type": None, "genres": '["Drama", "Drama"]', "actors": None, "synopsis": " "},
-    ])
+    movies = pd.DataFrame(
+        [
+            {"id": 1, "title_type": "movie", "genres": ["Drama", "Comedy"], "actors": {"A": "u"}, "synopsis": "x"},
+            {"id": 2, "title_type": "movie", "genres": ["Drama"], "actors": {}, "synopsis": None},
+            {"id": 3, "title_type": "short", "genres": [], "actors": {"B": "u"}, "synopsis": "y"},
+            {"id": 4, "title_type": None, "genres": '["Drama", "Drama"]', "actors": None, "synopsis": " "},
+        ]
+    )
     result = export_statistics(movies, tmp_path / "stats")
     assert result.records == 4
     assert result.genre_percent == {"Drama": 75.0, "Comedy": 25.0}  # a genre counts once per record

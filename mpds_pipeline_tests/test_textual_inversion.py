@@ -1,4 +1,5 @@
 """Actor embeddings: the saved file loads with a stock pipeline's load_textual_inversion."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -88,7 +89,10 @@ def test_too_few_photos_can_skip_and_progress_is_logged(tiny_models, tmp_path):
     settings = _settings(tiny_models, max_train_steps=2, too_few_images="skip")
     with pytest.warns(UserWarning, match="skipped"):
         results = train_actor_embeddings(
-            settings, {206: _photos(tmp_path / "a", 2), 207: _photos(tmp_path / "b", 3, seed=1)}, tmp_path / "emb", lines.append,
+            settings,
+            {206: _photos(tmp_path / "a", 2), 207: _photos(tmp_path / "b", 3, seed=1)},
+            tmp_path / "emb",
+            lines.append,
         )
     assert [r.skipped for r in results] == [True, False] and results[0].embedding_path is None
     assert [p.name for p in results[1].images] == ["0.jpg", "1.jpg", "2.jpg"]  # in the order given
@@ -110,7 +114,9 @@ def test_a_photo_that_does_not_decode_is_left_out_and_reported(tiny_models, tmp_
     enough = with_broken(tmp_path / "enough", 4)
     few = with_broken(tmp_path / "few", 3)
     lines = []
-    with pytest.warns(UserWarning, match=r"1 face crop\(s\) did not decode \(1.jpg: OSError.*2 image\(s\).*\(trained anyway\)"):
+    with pytest.warns(
+        UserWarning, match=r"1 face crop\(s\) did not decode \(1.jpg: OSError.*2 image\(s\).*\(trained anyway\)"
+    ):
         results = train_actor_embeddings(settings, {206: enough, 207: few}, tmp_path / "emb", lines.append)
     assert results[0].images == [enough[0], *enough[2:]] and results[0].n_images == 3 and results[0].warning is None
     assert list(results[0].decode_failures) == [enough[1]] and results[0].image_outcomes[enough[0]] is None

@@ -1,6 +1,7 @@
 """The tiny models' CLIP tokenizer reads whole words, so a demo prompt has realistic
 token counts (a caption leaves room for the title and the names); models an older
 version built are rebuilt."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def test_a_demo_caption_leaves_room_for_the_title_and_the_names(tiny_models):
     movie = sample_title(10)
     caption = "a movie poster of " + " ".join(CAPTION_WORDS[i * 7 % len(CAPTION_WORDS)] for i in range(30))
     names = [person_name(pid) for pid, _ in movie["cast"][:3]]
-    text = integrated_prompt(caption, SynopsisParts(movie["title"], movie["genres"][:3], names, movie["plot"] or ""),
-                             tokenizer)
+    text = integrated_prompt(
+        caption, SynopsisParts(movie["title"], movie["genres"][:3], names, movie["plot"] or ""), tokenizer
+    )
     assert len(tokenizer(text)["input_ids"]) <= CLIP_MAX_TOKENS
     assert names and text.startswith(caption) and movie["title"] in text and all(name in text for name in names)
     assert len(tokenizer(caption)["input_ids"]) < 40  # about a token a word, as with the real CLIP vocabulary

@@ -2,6 +2,7 @@
 caching (decode failures reported), the diffusion loss (epsilon, v_prediction, unknown
 types raise) and checkpoints (save, keep the newest, resume). Also: every device/precision
 choice and every vision function stays small."""
+
 from __future__ import annotations
 
 import ast
@@ -38,8 +39,11 @@ def _model_with_prediction_type(tiny_models, folder: Path, prediction_type: str)
 def _images(folder: Path) -> list[Path]:
     folder.mkdir()
     paths = []
-    for name, body in (("a.jpg", noise_image(40, 48, seed=1)), ("broken.jpg", undecodable_jpeg(noise_image(40, 48, seed=2))),
-                       ("b.png", noise_image(36, 36, fmt="PNG", seed=3))):
+    for name, body in (
+        ("a.jpg", noise_image(40, 48, seed=1)),
+        ("broken.jpg", undecodable_jpeg(noise_image(40, 48, seed=2))),
+        ("b.png", noise_image(36, 36, fmt="PNG", seed=3)),
+    ):
         (folder / name).write_bytes(body)
         paths.append(folder / name)
     return paths
@@ -113,7 +117,9 @@ def test_diffusion_loss_is_the_mse_to_the_schedulers_target(tiny_models, tmp_pat
     else:
         torch.testing.assert_close(target, sd.noise_scheduler.get_velocity(latents, noise, timesteps))
         assert not torch.allclose(target, noise)
-    prediction = sd.unet(sd.noise_scheduler.add_noise(latents, noise, timesteps), timesteps, hidden, return_dict=False)[0]
+    prediction = sd.unet(sd.noise_scheduler.add_noise(latents, noise, timesteps), timesteps, hidden, return_dict=False)[
+        0
+    ]
     torch.testing.assert_close(loss, torch.mean((prediction - target) ** 2))
 
 
@@ -135,8 +141,14 @@ def test_checkpoints_keep_the_newest_and_resume_what_was_saved(tmp_path):
     for step in (2, 4, 6):
         torch.randn(3, generator=randomness.generator)  # the run draws between checkpoints
         weights = {"layer.weight": torch.full((2, 2), float(step), dtype=torch.bfloat16)}
-        save_checkpoint(folder, step, {"lora": weights}, {"random_states": randomness.state(), "optimizer": {"lr": step}},
-                        {"losses": [0.5] * step}, keep=2)
+        save_checkpoint(
+            folder,
+            step,
+            {"lora": weights},
+            {"random_states": randomness.state(), "optimizer": {"lr": step}},
+            {"losses": [0.5] * step},
+            keep=2,
+        )
     assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-4", "checkpoint-6"]  # no staging left either
     expected_next = torch.randn(3, generator=randomness.generator)
 
@@ -156,9 +168,14 @@ def test_checkpoints_keep_the_newest_and_resume_what_was_saved(tmp_path):
 def test_no_module_chooses_a_device_or_precision_itself():
     """device.py is the only place that asks torch about CUDA or bf16."""
     pattern = re.compile(r"cuda\.is_available|is_bf16_supported|\"cuda\" if|'cuda' if")
-    found = [f"{path.relative_to(REPO)}:{number}" for folder in ("mpds_pipeline", "benchmarks")
-             for path in sorted((REPO / folder).rglob("*.py")) if path.name != "device.py"
-             for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    found = [
+        f"{path.relative_to(REPO)}:{number}"
+        for folder in ("mpds_pipeline", "benchmarks")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path.name != "device.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert found == []
 
 

@@ -1,6 +1,7 @@
 """One Literal per vocabulary: the config classes offer its words as choices in the
 launchpad, Dagster refuses any other word before a run starts, and the named constants
 the core compares with are exactly the Literal's words."""
+
 from __future__ import annotations
 
 from typing import get_args
@@ -28,41 +29,59 @@ def choices(config_class, field: str) -> list[str]:
     return [value.config_value for value in config_type.enum_values]
 
 
-@pytest.mark.parametrize("config_class, field, vocabulary", [
-    (MoviesConfig, "source", MovieSource),
-    (ImagesConfig, "verify", image_checks.VerifyMode),
-    (ImdbClientResource, "archive_mode", archive.ArchiveMode),
-    (ActorEmbeddingsConfig, "too_few_images", TooFewImages),
-    (BenchmarkImagesConfig, "localized_attention", AttentionSetting),
-    (BenchmarkReportConfig, "fid_resize_method", ResizeMethod),
-])
+@pytest.mark.parametrize(
+    "config_class, field, vocabulary",
+    [
+        (MoviesConfig, "source", MovieSource),
+        (ImagesConfig, "verify", image_checks.VerifyMode),
+        (ImdbClientResource, "archive_mode", archive.ArchiveMode),
+        (ActorEmbeddingsConfig, "too_few_images", TooFewImages),
+        (BenchmarkImagesConfig, "localized_attention", AttentionSetting),
+        (BenchmarkReportConfig, "fid_resize_method", ResizeMethod),
+    ],
+)
 def test_config_fields_offer_the_vocabulary_as_choices(config_class, field, vocabulary):
     assert choices(config_class, field) == list(get_args(vocabulary))
 
 
 def test_a_word_outside_the_vocabulary_is_refused_before_the_run(tmp_path):
     with pytest.raises(DagsterInvalidConfigError, match="source"):
-        materialize([movies], resources={"data_dir": DataDirResource(path=str(tmp_path))},
-                    run_config={"ops": {"movies": {"config": {"source": "scrape"}}}})
+        materialize(
+            [movies],
+            resources={"data_dir": DataDirResource(path=str(tmp_path))},
+            run_config={"ops": {"movies": {"config": {"source": "scrape"}}}},
+        )
     assert not any(tmp_path.iterdir())  # nothing ran
 
 
-@pytest.mark.parametrize("vocabulary, constants", [
-    (image_checks.ImageStatus, ["OK", "TOO_SMALL", "TOO_LARGE", "INVALID", "HTTP_ERROR", "REFUSED", "FAILED", "BLOCKED"]),
-    (image_checks.VerificationLevel, ["STRUCTURE", "DECODED"]),
-    (image_checks.DecodeStage, ["DOWNLOAD_STAGE", "CAPTIONING", "LORA_LATENTS", "FACE_CROPS"]),
-    (person_photos.PhotoSubject, ["ALONE", "WITH_OTHERS", "NOT_NAMED", "UNCAPTIONED"]),
-    (records.PhotoSource, ["STRIP", "GALLERY"]),
-])
+@pytest.mark.parametrize(
+    "vocabulary, constants",
+    [
+        (
+            image_checks.ImageStatus,
+            ["OK", "TOO_SMALL", "TOO_LARGE", "INVALID", "HTTP_ERROR", "REFUSED", "FAILED", "BLOCKED"],
+        ),
+        (image_checks.VerificationLevel, ["STRUCTURE", "DECODED"]),
+        (image_checks.DecodeStage, ["DOWNLOAD_STAGE", "CAPTIONING", "LORA_LATENTS", "FACE_CROPS"]),
+        (person_photos.PhotoSubject, ["ALONE", "WITH_OTHERS", "NOT_NAMED", "UNCAPTIONED"]),
+        (records.PhotoSource, ["STRIP", "GALLERY"]),
+    ],
+)
 def test_named_constants_are_the_vocabulary(vocabulary, constants):
-    module = {image_checks.ImageStatus: image_checks, image_checks.VerificationLevel: image_checks,
-              image_checks.DecodeStage: image_checks, person_photos.PhotoSubject: person_photos,
-              records.PhotoSource: records}[vocabulary]
+    module = {
+        image_checks.ImageStatus: image_checks,
+        image_checks.VerificationLevel: image_checks,
+        image_checks.DecodeStage: image_checks,
+        person_photos.PhotoSubject: person_photos,
+        records.PhotoSource: records,
+    }[vocabulary]
     assert sorted(getattr(module, name) for name in constants) == sorted(get_args(vocabulary))
 
 
 def test_actor_photo_decisions_are_kept_or_a_drop_reason():
-    named = {getattr(actor_photos, n) for n in dir(actor_photos) if n.isupper() and isinstance(getattr(actor_photos, n), str)}
+    named = {
+        getattr(actor_photos, n) for n in dir(actor_photos) if n.isupper() and isinstance(getattr(actor_photos, n), str)
+    }
     assert set(get_args(actor_photos.PhotoDecision)) == {"kept", *actor_photos.DROP_REASONS}
     assert set(actor_photos.DROP_REASONS) <= named  # each reason has its constant
     assert get_args(actor_photos.CandidateSource) == ("primary", "strip", "gallery")
@@ -74,9 +93,13 @@ def test_movie_drop_reasons_and_the_adult_ones():
 
 
 def test_every_classified_status_is_a_fetch_status():
-    cases = [FetchResponse("u", 200, {}, b"<h1>x</h1>", "u", 1), FetchResponse("u", 404, {}, b"", "u", 1),
-             FetchResponse("u", 301, {"location": "/title/tt0000002/"}, b"", "u", 1),
-             FetchResponse("u", 202, {}, b"", "u", 1), FetchResponse("u", 500, {}, b"", "u", 1, "HTTP 500")]
+    cases = [
+        FetchResponse("u", 200, {}, b"<h1>x</h1>", "u", 1),
+        FetchResponse("u", 404, {}, b"", "u", 1),
+        FetchResponse("u", 301, {"location": "/title/tt0000002/"}, b"", "u", 1),
+        FetchResponse("u", 202, {}, b"", "u", 1),
+        FetchResponse("u", 500, {}, b"", "u", 1, "HTTP 500"),
+    ]
     statuses = [classify_response("title", 1, resp)[0] for resp in cases]
     assert statuses == list(records.FETCH_STATUSES)
     assert records.FINAL_STATUSES < set(records.FETCH_STATUSES)

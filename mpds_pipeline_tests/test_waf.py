@@ -1,4 +1,5 @@
 """The one WAF detector: its rule, and that every caller goes through it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -15,21 +16,24 @@ from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 CHALLENGE_PAGE = b"<html><script src='https://x.token.awswaf.com/challenge.js'></script>gokuProps</html>"
 
 
-@pytest.mark.parametrize("status, headers, body, expected", [
-    (202, {}, b"", True),  # the challenge's own status, with or without a body
-    (202, {}, b"<html>anything</html>", True),
-    (403, {WAF_ACTION_HEADER: "block"}, b"", True),
-    (405, {WAF_ACTION_HEADER: "captcha"}, b"", True),
-    (200, {WAF_ACTION_HEADER: "challenge"}, b"", True),
-    (404, {WAF_ACTION_HEADER: "block"}, b"", True),  # the WAF spoke: blocked, never "missing"
-    (200, {}, CHALLENGE_PAGE, True),  # the challenge page served as a 200, no header
-    (200, {}, CHALLENGE_PAGE + b'<script id="__NEXT_DATA__">{}</script>', False),  # a real page naming the script
-    (200, {}, b"<html><h1>Title</h1></html>", False),
-    (403, {}, CHALLENGE_PAGE, False),  # a plain 403 is a failure, not a challenge
-    (404, {}, b"<title>404 Error</title>", False),
-    (200, {"content-type": "image/jpeg"}, b"", False),  # an image whose body is not looked at
-    (None, {}, b"", False),  # no response at all
-])
+@pytest.mark.parametrize(
+    "status, headers, body, expected",
+    [
+        (202, {}, b"", True),  # the challenge's own status, with or without a body
+        (202, {}, b"<html>anything</html>", True),
+        (403, {WAF_ACTION_HEADER: "block"}, b"", True),
+        (405, {WAF_ACTION_HEADER: "captcha"}, b"", True),
+        (200, {WAF_ACTION_HEADER: "challenge"}, b"", True),
+        (404, {WAF_ACTION_HEADER: "block"}, b"", True),  # the WAF spoke: blocked, never "missing"
+        (200, {}, CHALLENGE_PAGE, True),  # the challenge page served as a 200, no header
+        (200, {}, CHALLENGE_PAGE + b'<script id="__NEXT_DATA__">{}</script>', False),  # a real page naming the script
+        (200, {}, b"<html><h1>Title</h1></html>", False),
+        (403, {}, CHALLENGE_PAGE, False),  # a plain 403 is a failure, not a challenge
+        (404, {}, b"<title>404 Error</title>", False),
+        (200, {"content-type": "image/jpeg"}, b"", False),  # an image whose body is not looked at
+        (None, {}, b"", False),  # no response at all
+    ],
+)
 def test_the_rule(status, headers, body, expected):
     assert is_waf_challenge(status, headers, body) is expected
 

@@ -5,6 +5,7 @@ rectifications audit showing what a reviewer typed (angle brackets, pipes) with 
 cells for missing values. One instance, one webserver and one browser for the module;
 screenshots go to test-artifacts/webui/.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "webui"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PARTITION = "tt0000001-tt0000030"
 HOSTILE_FIX = "<img src=x onerror=alert(1)> a man | with a pipe"
 UI_TIMEOUT_MS = 60_000
@@ -99,13 +108,29 @@ def webserver(tmp_path_factory):
     home = root / "dagster_home"
     home.mkdir()
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1", "MPDS_DATA_DIR": str(root / "data"),
-           "MPDS_TITLE_IDS": "1-60", "MPDS_PERSON_IDS": "1-30", "MPDS_PARTITION_SIZE": "30", "MPDS_RATE": "50",
-           "MPDS_BACKOFF_BASE_S": "0.05", "MPDS_BLIP2_MODEL": str(save_tiny_blip2(root / "tiny-blip2")), "MPDS_DEVICE": "cpu"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        "MPDS_DATA_DIR": str(root / "data"),
+        "MPDS_TITLE_IDS": "1-60",
+        "MPDS_PERSON_IDS": "1-30",
+        "MPDS_PARTITION_SIZE": "30",
+        "MPDS_RATE": "50",
+        "MPDS_BACKOFF_BASE_S": "0.05",
+        "MPDS_BLIP2_MODEL": str(save_tiny_blip2(root / "tiny-blip2")),
+        "MPDS_DEVICE": "cpu",
+    }
     with SampleImdbServer() as server:
         crawl_env = {**env, "MPDS_IMDB_BASE_URL": server.base_url}
-        done = subprocess.run([sys.executable, "-c", MATERIALISE_SCRIPT], env=crawl_env, cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-c", MATERIALISE_SCRIPT],
+            env=crawl_env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         # The captions run is launched the way the demo launches runs: only a launched run
         # carries its code location, which the Overview page's timeline needs.
@@ -114,7 +139,11 @@ def webserver(tmp_path_factory):
     with log.open("w") as out:
         process = subprocess.Popen(
             [str(BIN_DIR / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-m", "mpds_pipeline"],
-            env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -143,8 +172,9 @@ def page(browser):
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
     # A first visit may be greeted by the "Join the Dagster community" dialog: skip it, as a user would.
-    page.add_locator_handler(page.get_by_text("Join the Dagster community"),
-                             lambda _: page.get_by_role("button", name="Skip").click())
+    page.add_locator_handler(
+        page.get_by_text("Join the Dagster community"), lambda _: page.get_by_role("button", name="Skip").click()
+    )
     page.dialogs = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     yield page

@@ -1,5 +1,6 @@
 """``swap_ablations``: the paper's Fig. 5 grids (one caption with different actors, one
 actor with different captions), as PNGs under benchmark/swaps and inline in the UI."""
+
 import json
 
 import pandas as pd
@@ -24,8 +25,9 @@ class SwapAblationsConfig(Config):
 
 
 @asset(group_name=GENERATION_GROUP, deps=[lora_weights, benchmark_prompts, actor_embeddings], kinds={"pytorch", "png"})
-def swap_ablations(context: AssetExecutionContext, config: SwapAblationsConfig, models: ModelsResource,
-                   data_dir: DataDirResource) -> MaterializeResult:
+def swap_ablations(
+    context: AssetExecutionContext, config: SwapAblationsConfig, models: ModelsResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """Fig. 5: one benchmark caption with each trained actor cast as its lead, and one
     actor cast in several captions; same seed in every cell."""
     from ..vision.multicondition import GuidanceScales
@@ -34,22 +36,44 @@ def swap_ablations(context: AssetExecutionContext, config: SwapAblationsConfig, 
     layout = data_dir.layout
     rows = json.loads(layout.benchmark_prompts_file.read_text())
     settings = SwapSettings(
-        n_actors=config.n_actors, n_prompts=config.n_prompts, num_inference_steps=config.num_inference_steps,
-        height=config.height, width=config.width, scales=GuidanceScales(config.s1, config.s2, 0.0), seed=config.seed,
+        n_actors=config.n_actors,
+        n_prompts=config.n_prompts,
+        num_inference_steps=config.num_inference_steps,
+        height=config.height,
+        width=config.width,
+        scales=GuidanceScales(config.s1, config.s2, 0.0),
+        seed=config.seed,
         device=models.device,
     )
     lora = layout.lora_dir
-    result = swap_ablation_grids(rows, models.stable_diffusion, lora if lora.exists() else None,
-                                 layout.actor_embeddings_dir, layout.swaps.path, settings,
-                                 context.log.info)
+    result = swap_ablation_grids(
+        rows,
+        models.stable_diffusion,
+        lora if lora.exists() else None,
+        layout.actor_embeddings_dir,
+        layout.swaps.path,
+        settings,
+        context.log.info,
+    )
     cells = pd.DataFrame(result.cells)
     write_atomic(layout.swaps.cells_csv, cells.to_csv(index=False))
     if result.metadata()["actor_prompt_cut_words"]:
-        context.log.warning(f"{result.metadata()['actor_prompt_cut_words']} prompt words were cut to keep the actor tokens in CLIP's window")
-    return MaterializeResult(metadata=tabulate({
-        **result.metadata(),
-        "one_caption_different_actors": plot_image(context, result.grids[CAPTION_SWAP], "one caption, different actors"),
-        "one_actor_different_captions": plot_image(context, result.grids[ACTOR_SWAP], "one actor, different captions"),
-        "cells_table": preview_table(cells[["grid", "column", "prompt_id", "actor_prompt"]], limit=20),
-        "folder": MetadataValue.path(str(layout.swaps.path)),
-    }))
+        context.log.warning(
+            f"{result.metadata()['actor_prompt_cut_words']} prompt words were cut "
+            "to keep the actor tokens in CLIP's window"
+        )
+    return MaterializeResult(
+        metadata=tabulate(
+            {
+                **result.metadata(),
+                "one_caption_different_actors": plot_image(
+                    context, result.grids[CAPTION_SWAP], "one caption, different actors"
+                ),
+                "one_actor_different_captions": plot_image(
+                    context, result.grids[ACTOR_SWAP], "one actor, different captions"
+                ),
+                "cells_table": preview_table(cells[["grid", "column", "prompt_id", "actor_prompt"]], limit=20),
+                "folder": MetadataValue.path(str(layout.swaps.path)),
+            }
+        )
+    )

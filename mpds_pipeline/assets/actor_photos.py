@@ -4,6 +4,7 @@ Candidates come from the person records (primary image, photo strip, gallery); t
 strip and gallery photos are downloaded politely like every image, faces are found and
 matched to the primary headshot, and the kept crops are written at 512x512.
 """
+
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
@@ -12,11 +13,14 @@ from ..resources import DataDirResource, ImdbClientResource
 from .curation import CURATE_GROUP, actor_images
 from .metadata import counts_table, plot_image, preview_table, tabulate
 
+
 class ActorPhotosConfig(Config):
     min_photos: int = Field(3, description="fewer crops than this are reported per actor (the paper: 3-5)")
     max_photos: int = Field(5, description="crops kept per actor, best sources first")
     max_candidates: int = Field(8, description="photos downloaded per actor, the primary image included")
-    match_faces: bool = Field(True, description="keep only faces that match the primary headshot (dlib's face recognition)")
+    match_faces: bool = Field(
+        True, description="keep only faces that match the primary headshot (dlib's face recognition)"
+    )
     match_distance: float = Field(0.6, description="largest descriptor distance of the same person (dlib's 0.6)")
     detect_size: int = Field(640, description="longest side of the image the face detector sees")
     upsample: int = Field(0, description="detector pyramid upsampling: 1 finds 2x smaller faces at 4x the cost")
@@ -28,8 +32,9 @@ class ActorPhotosConfig(Config):
 
 
 @asset(group_name=CURATE_GROUP, deps=[actor_images], kinds={"python", "jpeg", "parquet"}, pool=IMDB_POOL)
-def actor_photos(context: AssetExecutionContext, config: ActorPhotosConfig, imdb: ImdbClientResource,
-                 data_dir: DataDirResource) -> MaterializeResult:
+def actor_photos(
+    context: AssetExecutionContext, config: ActorPhotosConfig, imdb: ImdbClientResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """Up to 5 face crops (512x512, head and shoulders) per actor: the primary image plus
     photos of the strip and gallery that show the actor alone (tags, else the caption,
     else exactly one face), matched to the primary headshot; every dropped photo counted
@@ -42,17 +47,35 @@ def actor_photos(context: AssetExecutionContext, config: ActorPhotosConfig, imdb
 
     layout = data_dir.layout
     settings = ActorPhotoSettings(
-        min_photos=config.min_photos, max_photos=config.max_photos, max_candidates=config.max_candidates,
-        faces=FaceSettings(detect_size=config.detect_size, upsample=config.upsample, min_face_side=config.min_face_side,
-                           match_faces=config.match_faces, match_distance=config.match_distance,
-                           crop_size=config.crop_size, margin=config.margin),
+        min_photos=config.min_photos,
+        max_photos=config.max_photos,
+        max_candidates=config.max_candidates,
+        faces=FaceSettings(
+            detect_size=config.detect_size,
+            upsample=config.upsample,
+            min_face_side=config.min_face_side,
+            match_faces=config.match_faces,
+            match_distance=config.match_distance,
+            crop_size=config.crop_size,
+            margin=config.margin,
+        ),
     )
-    previous = (read_table(layout.actor_photos_file, missing_ok=True),
-                read_table(layout.actor_photo_decisions_file, missing_ok=True))
+    previous = (
+        read_table(layout.actor_photos_file, missing_ok=True),
+        read_table(layout.actor_photo_decisions_file, missing_ok=True),
+    )
     result, download = build_actor_photos(
-        read_table(layout.actors_file), read_records(layout.records_dir("person"), "person"),
-        layout.actor_images_dir, layout.actor_photos_dir, layout.actor_crops_dir, imdb.client_settings(),
-        settings, ImageLimits(min_bytes=config.min_bytes), context.log.info, previous=previous, workers=config.workers,
+        read_table(layout.actors_file),
+        read_records(layout.records_dir("person"), "person"),
+        layout.actor_images_dir,
+        layout.actor_photos_dir,
+        layout.actor_crops_dir,
+        imdb.client_settings(),
+        settings,
+        ImageLimits(min_bytes=config.min_bytes),
+        context.log.info,
+        previous=previous,
+        workers=config.workers,
     )
     downloads = {f"download_{k}": v for k, v in download.metadata().items()}
     if result is None:
@@ -61,22 +84,32 @@ def actor_photos(context: AssetExecutionContext, config: ActorPhotosConfig, imdb
     write_table(result.decisions, layout.actor_photo_decisions_file)
     metadata = result.metadata()
     if metadata["actors_under_min_photos"]:
-        context.log.warning(f"{metadata['actors_under_min_photos']} of {result.actors} actors have fewer than "
-                            f"{settings.min_photos} face crops (see {layout.actor_photo_decisions_file} for why)")
+        context.log.warning(
+            f"{metadata['actors_under_min_photos']} of {result.actors} actors have fewer than "
+            f"{settings.min_photos} face crops (see {layout.actor_photo_decisions_file} for why)"
+        )
     if result.decode_failures:
-        context.log.warning(f"{len(result.decode_failures)} downloaded photos did not decode: left out, and marked "
-                            "invalid in their download manifest")
+        context.log.warning(
+            f"{len(result.decode_failures)} downloaded photos did not decode: left out, and marked "
+            "invalid in their download manifest"
+        )
     dropped = {k.removeprefix("dropped_"): v for k, v in metadata.items() if k.startswith("dropped_") and v}
-    per_actor = result.photos.groupby("actor_id").agg(crops=("rank", "size"), sources=("source", lambda s: ", ".join(s)))
+    per_actor = result.photos.groupby("actor_id").agg(
+        crops=("rank", "size"), sources=("source", lambda s: ", ".join(s))
+    )
     sheet = contact_sheet(result.photos, layout.actor_crops_sheet)
-    return MaterializeResult(metadata=tabulate({
-        **{k: v for k, v in metadata.items() if not k.startswith("dropped_")},
-        **downloads,
-        "manifest_rows_marked_decoded": result.manifest_updates.decoded,
-        "manifest_rows_marked_invalid": result.manifest_updates.failed,
-        "drop_reasons": counts_table(dropped),
-        "per_actor": preview_table(per_actor.reset_index(), limit=20),
-        **({"crops": plot_image(context, sheet, "face crops, one row per actor")} if sheet else {}),
-        "table": MetadataValue.path(str(layout.actor_photos_file)),
-        "crops_dir": MetadataValue.path(str(layout.actor_crops_dir)),
-    }))
+    return MaterializeResult(
+        metadata=tabulate(
+            {
+                **{k: v for k, v in metadata.items() if not k.startswith("dropped_")},
+                **downloads,
+                "manifest_rows_marked_decoded": result.manifest_updates.decoded,
+                "manifest_rows_marked_invalid": result.manifest_updates.failed,
+                "drop_reasons": counts_table(dropped),
+                "per_actor": preview_table(per_actor.reset_index(), limit=20),
+                **({"crops": plot_image(context, sheet, "face crops, one row per actor")} if sheet else {}),
+                "table": MetadataValue.path(str(layout.actor_photos_file)),
+                "crops_dir": MetadataValue.path(str(layout.actor_crops_dir)),
+            }
+        )
+    )

@@ -1,13 +1,14 @@
 """Caption assets: ``vision_prompts`` (BLIP-2), ``rectifications`` (human corrections)
 and ``poster_prompts`` (the integrated text that goes to posters.csv), plus the sensor
 that re-merges when reviewers drop new corrections."""
+
 from pathlib import Path
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
-    DefaultSensorStatus,
     Config,
+    DefaultSensorStatus,
     MaterializeResult,
     MetadataValue,
     RunRequest,
@@ -20,10 +21,10 @@ from pydantic import Field
 
 from ..resources import DataDirResource, ModelsResource
 from ..vision.device import Precision
-from .jobs import export_job
-from .partitions import TITLE_PARTITIONS
 from .curation import movies, poster_images
+from .jobs import export_job
 from .metadata import counts_table, preview_table, tabulate, thumbnail_table
+from .partitions import TITLE_PARTITIONS
 
 PROMPTS_GROUP = "prompts"
 
@@ -37,7 +38,9 @@ class CaptionConfig(Config):
 
 
 @asset(group_name=PROMPTS_GROUP, deps=[poster_images], partitions_def=TITLE_PARTITIONS, kinds={"pytorch", "parquet"})
-def vision_prompts(context: AssetExecutionContext, config: CaptionConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+def vision_prompts(
+    context: AssetExecutionContext, config: CaptionConfig, models: ModelsResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """BLIP-2 "vision-perceptive" captions of the partition's verified posters, each with
     its confidence (mean token log-probability), model and settings; resumable. Each
     poster's decode outcome goes to the download manifest: one that does not decode
@@ -51,20 +54,28 @@ def vision_prompts(context: AssetExecutionContext, config: CaptionConfig, models
     verified = manifest[manifest["status"] == "ok"]
     items = [(int(i), image_dir / name) for i, name in zip(verified["id"], verified["file_name"])]
     settings = CaptionSettings(
-        model=models.blip2, device=models.device, dtype=config.dtype, batch_size=config.batch_size,
-        prompt=config.prompt or None, max_new_tokens=config.max_new_tokens, num_beams=config.num_beams,
+        model=models.blip2,
+        device=models.device,
+        dtype=config.dtype,
+        batch_size=config.batch_size,
+        prompt=config.prompt or None,
+        max_new_tokens=config.max_new_tokens,
+        num_beams=config.num_beams,
     )
-    result = caption_partition(items, layout.vision_prompts_file(context.partition_key), settings,
-                               manifest_dir=image_dir, log=context.log.info)
+    result = caption_partition(
+        items, layout.vision_prompts_file(context.partition_key), settings, manifest_dir=image_dir, log=context.log.info
+    )
     return MaterializeResult(
-        metadata=tabulate({
-            **result.metadata(),
-            **verification_counts(read_manifest(image_dir)),
-            "model": models.blip2,
-            "path": MetadataValue.path(str(result.out_path)),
-            "posters": thumbnail_table(context, result.preview, image_dir),
-            "preview": preview_table(pd.DataFrame(result.preview, columns=["id", "caption", "confidence"])),
-        })
+        metadata=tabulate(
+            {
+                **result.metadata(),
+                **verification_counts(read_manifest(image_dir)),
+                "model": models.blip2,
+                "path": MetadataValue.path(str(result.out_path)),
+                "posters": thumbnail_table(context, result.preview, image_dir),
+                "preview": preview_table(pd.DataFrame(result.preview, columns=["id", "caption", "confidence"])),
+            }
+        )
     )
 
 
@@ -73,7 +84,11 @@ def _read_vision_prompts(layout) -> pd.DataFrame:
 
     files = sorted(layout.vision_prompts_dir.glob("*.parquet"))
     frames = [read_captions(f) for f in files]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "caption", "confidence", "error"])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["id", "caption", "confidence", "error"])
+    )
 
 
 def _load_rectifications(layout, vision: pd.DataFrame, movie_ids: set[int]):
@@ -90,9 +105,7 @@ def rectifications(data_dir: DataDirResource) -> MaterializeResult:
     """Human corrections of captions, dropped as CSV or Label Studio JSON files into
     rectifications/ (or saved by `mpds review`): validated, latest wins per id, every
     correction kept in an audit table with who, when and the text it replaced."""
-    from ..curate.store import write_table
-
-    from ..curate.store import read_table
+    from ..curate.store import read_table, write_table
 
     layout = data_dir.layout
     movie_ids = set(read_table(layout.movies_file)["id"].astype(int))
@@ -103,24 +116,32 @@ def rectifications(data_dir: DataDirResource) -> MaterializeResult:
     counts = result.metadata()
     reasons = counts.pop("rejection_reasons")
     return MaterializeResult(
-        metadata=tabulate({
-            **counts,
-            "rejection_reasons": counts_table(reasons),
-            "rejected_rows": preview_table(result.rejected, limit=20),
-            "audit": preview_table(result.audit[["id", "text", "replaced_text", "reviewer", "created_at", "source"]], limit=20),
-            "folder": MetadataValue.path(str(layout.rectifications_dir)),
-        })
+        metadata=tabulate(
+            {
+                **counts,
+                "rejection_reasons": counts_table(reasons),
+                "rejected_rows": preview_table(result.rejected, limit=20),
+                "audit": preview_table(
+                    result.audit[["id", "text", "replaced_text", "reviewer", "created_at", "source"]], limit=20
+                ),
+                "folder": MetadataValue.path(str(layout.rectifications_dir)),
+            }
+        )
     )
 
 
 class PosterPromptsConfig(Config):
-    synopsis_template: str = Field("{title}. Genres: {genres}. Starring: {actors}. {synopsis}", description="movie-synopsis prompt")
+    synopsis_template: str = Field(
+        "{title}. Genres: {genres}. Starring: {actors}. {synopsis}", description="movie-synopsis prompt"
+    )
     max_tokens: int = Field(77, description="CLIP's window, BOS and EOS included")
     max_actors: int = 3
 
 
 @asset(group_name=PROMPTS_GROUP, deps=[movies, vision_prompts, rectifications], kinds={"python", "parquet"})
-def poster_prompts(context: AssetExecutionContext, config: PosterPromptsConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+def poster_prompts(
+    context: AssetExecutionContext, config: PosterPromptsConfig, models: ModelsResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """Per poster: the movie-synopsis prompt, the vision-perceptive prompt (rectified when
     a correction exists, else BLIP-2's), the integrated text fitted to CLIP's 77 tokens
     (caption first, then title, genres, actors, synopsis), and the poster caption."""
@@ -133,8 +154,13 @@ def poster_prompts(context: AssetExecutionContext, config: PosterPromptsConfig, 
     rectified = _load_rectifications(layout, vision, set(movies_frame["id"].astype(int)))
     tokenizer = _clip_tokenizer(models)
     frame = build_poster_prompts(
-        movies_frame, vision, rectified.corrections,
-        template=config.synopsis_template, tokenizer=tokenizer, max_tokens=config.max_tokens, max_actors=config.max_actors,
+        movies_frame,
+        vision,
+        rectified.corrections,
+        template=config.synopsis_template,
+        tokenizer=tokenizer,
+        max_tokens=config.max_tokens,
+        max_actors=config.max_actors,
         log=context.log.info,
     )
     out = write_table(frame, layout.poster_prompts_file)
@@ -161,16 +187,24 @@ def _clip_tokenizer(models: ModelsResource):
     return None
 
 
-@sensor(job=export_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
-        description="New files in rectifications/ (the folder `mpds review` saves to, under $MPDS_DATA_DIR) "
-        "launch the re-merge: the export_dataset job.")
+@sensor(
+    job=export_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="New files in rectifications/ (the folder `mpds review` saves to, under $MPDS_DATA_DIR) "
+    "launch the re-merge: the export_dataset job.",
+)
 def rectifications_sensor(context: SensorEvaluationContext, data_dir: DataDirResource):
     from ..curate.rectify import record_sensor_check
 
     folder = data_dir.layout.rectifications_dir
     # The review page reads this to tell a reviewer that saves will be merged by themselves.
     record_sensor_check(data_dir.layout.rectifications_sensor_file, folder)
-    files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in (".csv", ".json")) if folder.exists() else []
+    files = (
+        sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in (".csv", ".json"))
+        if folder.exists()
+        else []
+    )
     if not files:
         return SkipReason(f"no correction files in {folder}")
     newest = max(p.stat().st_mtime_ns for p in files)

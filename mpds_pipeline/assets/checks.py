@@ -4,6 +4,7 @@ The rules are core functions returning ``rules.RuleResult``; an asset declares i
 checks in ``check_specs`` and returns their results in its ``MaterializeResult``, so a
 partition is checked as it is written (no separate step rescans every partition).
 """
+
 from __future__ import annotations
 
 from dagster import AssetCheckResult, AssetCheckSeverity

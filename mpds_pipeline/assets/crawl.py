@@ -20,9 +20,9 @@ from dagster import (
 from pydantic import Field
 
 from ..imdb.partitions import parse_partition_key
+from ..imdb.records import FETCH_STATUSES
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
-from ..imdb.records import FETCH_STATUSES
 from .checks import check_result
 from .metadata import preview_table, tabulate
 from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS
@@ -54,9 +54,13 @@ class CrawlConfig(Config):
         None, description="refetch archived titles whose record lacks a poster or plot and is older than this"
     )
     photo_galleries: bool = Field(
-        True, description="person pages: fetch /name/nm…/mediaindex once for actors whose page shows too few photos of them alone"
+        True,
+        description="person pages: fetch /name/nm…/mediaindex once for actors whose page "
+        "shows too few photos of them alone",
     )
-    min_solo_photos: int = Field(3, description="person pages: fewer photos of the actor alone than this fetch the gallery")
+    min_solo_photos: int = Field(
+        3, description="person pages: fewer photos of the actor alone than this fetch the gallery"
+    )
 
 
 def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
@@ -71,11 +75,20 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         pool=IMDB_POOL,
         description=f"IMDb {kind} pages of one id range, fetched politely into a gzip WARC archive; "
         "one status per attempted id (ok, missing, redirect, blocked, failed).",
-        check_specs=[AssetCheckSpec("one_status_per_id", asset=pages_name, description=(
-            "Every attempted id of the partition has exactly one status; blocked ids are reported (a warning), "
-            "not silently absent."))],
+        check_specs=[
+            AssetCheckSpec(
+                "one_status_per_id",
+                asset=pages_name,
+                description=(
+                    "Every attempted id of the partition has exactly one status; blocked ids are reported (a warning), "
+                    "not silently absent."
+                ),
+            )
+        ],
     )
-    def pages_asset(context: AssetExecutionContext, config: CrawlConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+    def pages_asset(
+        context: AssetExecutionContext, config: CrawlConfig, imdb: ImdbClientResource, data_dir: DataDirResource
+    ) -> MaterializeResult:
         from ..imdb.archive import PartitionBusy
         from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
         from ..imdb.crawl_plan import plan_partition
@@ -110,10 +123,15 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 from ..imdb.galleries import crawl_galleries
 
                 gallery = crawl_galleries(
-                    archive_dir, imdb.client_settings(), min_solo_photos=config.min_solo_photos,
-                    archive_mode=imdb.archive_mode, max_consecutive_blocks=imdb.max_consecutive_blocks,
-                    should_stop=parent_gone_check(), log=context.log.info,
-                    label=f"person galleries {context.partition_key}", run_id=context.run.run_id,
+                    archive_dir,
+                    imdb.client_settings(),
+                    min_solo_photos=config.min_solo_photos,
+                    archive_mode=imdb.archive_mode,
+                    max_consecutive_blocks=imdb.max_consecutive_blocks,
+                    should_stop=parent_gone_check(),
+                    log=context.log.info,
+                    label=f"person galleries {context.partition_key}",
+                    run_id=context.run.run_id,
                 ).metadata()
         except PartitionBusy as busy:
             raise Failure(description=str(busy)) from busy
@@ -123,7 +141,9 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             raise Failure(description=str(stopped), metadata=tabulate({**metadata, **plan.metadata()})) from stopped
         checked = one_status_per_id(read_outcomes(archive_dir), kind)
         return MaterializeResult(
-            metadata=tabulate({**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata(), **gallery}),
+            metadata=tabulate(
+                {**_crawl_metadata(result, context.partition_key, archive_dir), **plan.metadata(), **gallery}
+            ),
             check_results=[check_result(checked)],
         )
 
@@ -134,14 +154,20 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         group_name=CRAWL_GROUP,
         kinds={"python", "parquet"},
         description=f"Typed {kind} records parsed from the archived pages of one id range (Parquet).",
-        check_specs=[AssetCheckSpec("unique_ids", asset=records_name, description="No id appears twice in the partition's records.")],
+        check_specs=[
+            AssetCheckSpec(
+                "unique_ids", asset=records_name, description="No id appears twice in the partition's records."
+            )
+        ],
     )
     def records_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
         from ..imdb.record_store import build_records, records_table, unique_ids, write_records
 
         started = time.perf_counter()
         layout = data_dir.layout
-        parsed = build_records(layout.pages_dir(kind, context.partition_key), kind, layout.index_dir, log=context.log.info)
+        parsed = build_records(
+            layout.pages_dir(kind, context.partition_key), kind, layout.index_dir, log=context.log.info
+        )
         out = layout.records_file(kind, context.partition_key)
         write_records(parsed.records, kind, out)
         elapsed = time.perf_counter() - started

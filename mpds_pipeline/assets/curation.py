@@ -1,6 +1,7 @@
 """Curation assets: ``movies`` and ``actors`` (filters), ``poster_images`` and
 ``actor_images`` (verified downloads), ``export`` (the MPDS release) and
 ``dataset_statistics`` (the paper's Fig. 2)."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -21,10 +22,10 @@ from ..curate.rehydrate import MovieSource
 from ..imdb.partitions import parse_partition_key
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
-from .crawl import person_assets, title_assets
-from .partitions import TITLE_PARTITIONS
 from .checks import contract_result
+from .crawl import person_assets, title_assets
 from .metadata import bar_chart, counts_table, plot_image, preview_table, tabulate
+from .partitions import TITLE_PARTITIONS
 
 CURATE_GROUP = "curate"
 
@@ -62,7 +63,9 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
         if not config.release_meta_csv:
             raise Failure("source='release' needs release_meta_csv: the path of an MPDS meta.csv")
         try:
-            release = load_release(Path(config.release_meta_csv), Path(config.release_posters_csv) if config.release_posters_csv else None)
+            release = load_release(
+                Path(config.release_meta_csv), Path(config.release_posters_csv) if config.release_posters_csv else None
+            )
         except (ReleaseFormatError, FileNotFoundError) as error:
             raise Failure(f"cannot read the release: {error}") from error
         titles, texts = release.movies, release.texts
@@ -79,14 +82,16 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
     counts = selection.metadata()
     dropped_certificates = counts.pop("dropped_certificates")
     return MaterializeResult(
-        metadata=tabulate({
-            **metadata,
-            **counts,
-            "drop_reasons": counts_table(selection.drop_counts),
-            "dropped_certificates": counts_table(dropped_certificates, "certificate"),
-            "preview": preview_table(selection.movies[["id", "title", "year", "genres", "certificate"]]),
-            "path": MetadataValue.path(str(layout.movies_file)),
-        })
+        metadata=tabulate(
+            {
+                **metadata,
+                **counts,
+                "drop_reasons": counts_table(selection.drop_counts),
+                "dropped_certificates": counts_table(dropped_certificates, "certificate"),
+                "preview": preview_table(selection.movies[["id", "title", "year", "genres", "certificate"]]),
+                "path": MetadataValue.path(str(layout.movies_file)),
+            }
+        )
     )
 
 
@@ -103,7 +108,13 @@ def actors(data_dir: DataDirResource) -> MaterializeResult:
     write_table(selection.actors, layout.actors_file)
     write_table(selection.movie_actor, layout.movie_actor_file)
     return MaterializeResult(
-        metadata=tabulate({**selection.metadata(), "preview": preview_table(selection.actors), "path": MetadataValue.path(str(layout.actors_file))})
+        metadata=tabulate(
+            {
+                **selection.metadata(),
+                "preview": preview_table(selection.actors),
+                "path": MetadataValue.path(str(layout.actors_file)),
+            }
+        )
     )
 
 
@@ -112,14 +123,23 @@ class ImagesConfig(Config):
     max_bytes: int = 20_000_000
     max_pixels: int = 50_000_000
     resize_to: int | None = Field(None, description="longest side in pixels; off by default")
-    verify: VerifyMode = Field("structure", description="'structure': container, header size and a complete stream, no "
-                        "pixel decoded (captioning decodes later and reports); 'decode': every pixel now")
-    processes: int | None = Field(None, description="download processes; None: more than one only at a high "
-                                  "request rate (never at IMDb's default 1/s)")
+    verify: VerifyMode = Field(
+        "structure",
+        description="'structure': container, header size and a complete stream, no "
+        "pixel decoded (captioning decodes later and reports); 'decode': every pixel now",
+    )
+    processes: int | None = Field(
+        None,
+        description="download processes; None: more than one only at a high request rate (never at IMDb's default 1/s)",
+    )
 
 
-@asset(group_name=CURATE_GROUP, deps=[movies], partitions_def=TITLE_PARTITIONS, kinds={"python", "jpeg"}, pool=IMDB_POOL)
-def poster_images(context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+@asset(
+    group_name=CURATE_GROUP, deps=[movies], partitions_def=TITLE_PARTITIONS, kinds={"python", "jpeg"}, pool=IMDB_POOL
+)
+def poster_images(
+    context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """Posters of the partition's movies, downloaded politely and verified (structure,
     size, pixel and byte caps; or a full decode), written atomically with a manifest;
     verified files are never fetched again. The metadata counts how many are fully
@@ -146,7 +166,9 @@ def poster_images(context: AssetExecutionContext, config: ImagesConfig, imdb: Im
 
 
 @asset(group_name=CURATE_GROUP, deps=[actors], kinds={"python", "jpeg"}, pool=IMDB_POOL)
-def actor_images(context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+def actor_images(
+    context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """One to two verified photos per actor (the paper's actor images)."""
     from ..curate.images import ImageLimits, download_actor_images
     from ..curate.store import read_table
@@ -164,12 +186,16 @@ def actor_images(context: AssetExecutionContext, config: ImagesConfig, imdb: Imd
 
 
 def _download_result(result, blocked_message: str) -> MaterializeResult:
-    metadata = tabulate({
-        **result.metadata(),
-        "reject_reasons": counts_table(result.reasons),
-        "manifest": MetadataValue.path(str(result.manifest_path)),
-        "preview": preview_table(result.manifest[["id", "url", "bytes", "width", "height", "status", "verified", "reason"]]),
-    })
+    metadata = tabulate(
+        {
+            **result.metadata(),
+            "reject_reasons": counts_table(result.reasons),
+            "manifest": MetadataValue.path(str(result.manifest_path)),
+            "preview": preview_table(
+                result.manifest[["id", "url", "bytes", "width", "height", "status", "verified", "reason"]]
+            ),
+        }
+    )
     if result.blocked:
         raise Failure(blocked_message, metadata=metadata)
     return MaterializeResult(metadata=metadata)
@@ -191,11 +217,21 @@ def export_texts(layout) -> tuple[dict[int, str], pd.DataFrame | None, str]:
 
 
 def build_export_asset(upstream: list):
-    @asset(name="export", group_name=CURATE_GROUP, deps=upstream, kinds={"python", "csv", "parquet"},
-           check_specs=[AssetCheckSpec(
-               "export_contract", asset="export", blocking=True,
-               description="Exact schemas, unique ids, a verified image >= 5 KB for every posters.csv id, no adult row, URL formats.",
-           )])
+    @asset(
+        name="export",
+        group_name=CURATE_GROUP,
+        deps=upstream,
+        kinds={"python", "csv", "parquet"},
+        check_specs=[
+            AssetCheckSpec(
+                "export_contract",
+                asset="export",
+                blocking=True,
+                description="Exact schemas, unique ids, a verified image >= 5 KB for every posters.csv id, "
+                "no adult row, URL formats.",
+            )
+        ],
+    )
     def export_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
         """The MPDS release under export/: meta.csv, posters.csv, actors.csv in the paper's
         format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
@@ -216,21 +252,24 @@ def build_export_asset(upstream: list):
             extra_poster_columns=extra,
             log=context.log.info,
         )
-        photos = write_actor_photos_export(read_table(layout.actor_photos_file, missing_ok=True),
-                                           layout.export_dir, log=context.log.info)
+        photos = write_actor_photos_export(
+            read_table(layout.actor_photos_file, missing_ok=True), layout.export_dir, log=context.log.info
+        )
         posters = pd.read_csv(layout.export.posters_csv)
         decisions = read_table(layout.movie_decisions_file, missing_ok=True)
         adult = decisions.loc[decisions["drop_reason"].isin(ADULT_REASONS), "id"] if not decisions.empty else []
         contract = contract_result("export_contract", check_export(layout.export_dir, adult_ids=adult))
         return MaterializeResult(
             check_results=[contract],
-            metadata=tabulate({
-                **result.metadata(),
-                **photos,
-                "text_source": text_source,
-                "export_dir": MetadataValue.path(str(layout.export_dir)),
-                "posters_preview": preview_table(posters),
-            })
+            metadata=tabulate(
+                {
+                    **result.metadata(),
+                    **photos,
+                    "text_source": text_source,
+                    "export_dir": MetadataValue.path(str(layout.export_dir)),
+                    "posters_preview": preview_table(posters),
+                }
+            ),
         )
 
     return export_asset

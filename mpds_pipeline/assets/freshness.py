@@ -4,6 +4,7 @@ extends the crawl past the highest id seen, and the re-crawl of incomplete recor
 All three are off by default (they talk to IMDb): switch them on in the UI's
 Automation tab, or set MPDS_AUTOMATION=on before loading the code location.
 """
+
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetExecutionContext,
@@ -22,9 +23,9 @@ from dagster import (
 )
 from pydantic import Field
 
+from .. import settings
 from ..imdb.partitions import id_ranges, parse_partition_key
 from ..resources import DataDirResource, ImdbClientResource
-from .. import settings
 from .jobs import refresh_index_job, title_crawl_job
 from .metadata import tabulate
 from .partitions import PARTITIONS, TITLE_PARTITIONS, missing_configured_keys
@@ -40,7 +41,9 @@ class IndexConfig(Config):
 
 
 @asset(group_name=INDEX_GROUP, kinds={"python", "parquet"})
-def imdb_index(context: AssetExecutionContext, config: IndexConfig, imdb: ImdbClientResource, data_dir: DataDirResource) -> MaterializeResult:
+def imdb_index(
+    context: AssetExecutionContext, config: IndexConfig, imdb: ImdbClientResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """IMDb's non-commercial dataset files (title.basics, name.basics, title.principals),
     streamed to disk and converted to Parquet in bounded memory. With it, the crawl asks
     only for titles that exist, skips adult titles up front and picks actors by profession."""
@@ -48,16 +51,20 @@ def imdb_index(context: AssetExecutionContext, config: IndexConfig, imdb: ImdbCl
     from ..imdb.dataset_index import build_index, max_person_id, max_title_id
 
     index = data_dir.layout.index
-    report = fetch_dataset_files(imdb.datasets_url, index.raw_dir, client_settings=imdb.client_settings(), log=context.log.info)
+    report = fetch_dataset_files(
+        imdb.datasets_url, index.raw_dir, client_settings=imdb.client_settings(), log=context.log.info
+    )
     result = build_index(index.raw_dir, index.path, chunk_rows=config.chunk_rows, log=context.log.info)
     return MaterializeResult(
-        metadata=tabulate({
-            **report.to_metadata(),
-            **result.to_metadata(),
-            "max_title_id": max_title_id(index.path),
-            "max_person_id": max_person_id(index.path),
-            "index_dir": MetadataValue.path(str(index.path)),
-        })
+        metadata=tabulate(
+            {
+                **report.to_metadata(),
+                **result.to_metadata(),
+                "max_title_id": max_title_id(index.path),
+                "max_person_id": max_person_id(index.path),
+                "index_dir": MetadataValue.path(str(index.path)),
+            }
+        )
     )
 
 
@@ -93,9 +100,13 @@ def ranges_to_add(known_keys: list[str], highest_id: int, size: int) -> list[str
     return [r.key for r in id_ranges("title", last + 1, end, size)]
 
 
-@sensor(job=title_crawl_job, minimum_interval_seconds=3600, default_status=SENSOR_DEFAULT,
-        description="Registers the configured id ranges, and adds title ranges past the highest id seen "
-        "(new titles in the index or the crawl) as new partitions, each with a crawl run.")
+@sensor(
+    job=title_crawl_job,
+    minimum_interval_seconds=3600,
+    default_status=SENSOR_DEFAULT,
+    description="Registers the configured id ranges, and adds title ranges past the highest id seen "
+    "(new titles in the index or the crawl) as new partitions, each with a crawl run.",
+)
 def crawl_ranges(context: SensorEvaluationContext, data_dir: DataDirResource):
     instance = context.instance
     requests = []
@@ -115,9 +126,13 @@ def crawl_ranges(context: SensorEvaluationContext, data_dir: DataDirResource):
     )
 
 
-@sensor(job=title_crawl_job, minimum_interval_seconds=24 * 3600, default_status=SENSOR_DEFAULT,
-        description="Re-crawls partitions holding titles whose poster or plot was missing, once their "
-        "page is older than MPDS_RECRAWL_AFTER_DAYS (default 30).")
+@sensor(
+    job=title_crawl_job,
+    minimum_interval_seconds=24 * 3600,
+    default_status=SENSOR_DEFAULT,
+    description="Re-crawls partitions holding titles whose poster or plot was missing, once their "
+    "page is older than MPDS_RECRAWL_AFTER_DAYS (default 30).",
+)
 def recrawl_incomplete(context: SensorEvaluationContext, data_dir: DataDirResource):
     from ..imdb.crawl_plan import stale_incomplete_ids
 
@@ -127,11 +142,13 @@ def recrawl_incomplete(context: SensorEvaluationContext, data_dir: DataDirResour
     for key in context.instance.get_dynamic_partitions(TITLE_PARTITIONS.name):
         stale = stale_incomplete_ids(layout.records_file("title", key), layout.pages_dir("title", key), after_days)
         if stale:
-            requests.append(RunRequest(
-                partition_key=key,
-                run_key=f"recrawl-{key}-{context.cursor or 0}",
-                run_config={"ops": {"title_pages": {"config": {"recrawl_incomplete_after_days": after_days}}}},
-            ))
+            requests.append(
+                RunRequest(
+                    partition_key=key,
+                    run_key=f"recrawl-{key}-{context.cursor or 0}",
+                    run_config={"ops": {"title_pages": {"config": {"recrawl_incomplete_after_days": after_days}}}},
+                )
+            )
     context.update_cursor(str(int(context.cursor or 0) + 1))
     return requests or SkipReason("no incomplete records old enough to revisit")
 

@@ -9,6 +9,7 @@ These assets read the release under export/ but are deliberately not downstream 
 re-exports the dataset without starting hours of GPU training. Materialise this group
 explicitly (``--select 'group:generation'``) when the export is ready.
 """
+
 import json
 from pathlib import Path
 
@@ -39,11 +40,15 @@ class LoraConfig(Config):
     sample_seed: int = 0
     seed: int = 42
     checkpointing_steps: int = 500
-    mixed_precision: Precision = Field("auto", description="auto: bf16 where the GPU supports it, else fp16; CPU runs train in fp32")
+    mixed_precision: Precision = Field(
+        "auto", description="auto: bf16 where the GPU supports it, else fp16; CPU runs train in fp32"
+    )
 
 
 @asset(group_name=GENERATION_GROUP, kinds={"pytorch", "safetensors"})
-def lora_weights(context: AssetExecutionContext, config: LoraConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+def lora_weights(
+    context: AssetExecutionContext, config: LoraConfig, models: ModelsResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """LoRA (peft) on Stable Diffusion 1.5's UNet, trained on pairs sampled from the export;
     `pytorch_lora_weights.safetensors` loads with a stock `load_lora_weights(dir)`.
     Checkpoints let an interrupted run resume. A training image that does not decode is
@@ -57,27 +62,39 @@ def lora_weights(context: AssetExecutionContext, config: LoraConfig, models: Mod
     pairs = sample_pairs(layout.export_dir, config.n_pairs, config.sample_seed)
     write_train_ids(out, pairs)
     settings = LoraSettings(
-        pretrained_model=models.stable_diffusion, rank=config.rank, learning_rate=config.learning_rate,
-        resolution=config.resolution, train_batch_size=config.train_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps, max_train_steps=config.max_train_steps,
-        n_pairs=config.n_pairs, sample_seed=config.sample_seed, seed=config.seed,
-        checkpointing_steps=config.checkpointing_steps, mixed_precision=config.mixed_precision,
+        pretrained_model=models.stable_diffusion,
+        rank=config.rank,
+        learning_rate=config.learning_rate,
+        resolution=config.resolution,
+        train_batch_size=config.train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        max_train_steps=config.max_train_steps,
+        n_pairs=config.n_pairs,
+        sample_seed=config.sample_seed,
+        seed=config.seed,
+        checkpointing_steps=config.checkpointing_steps,
+        mixed_precision=config.mixed_precision,
         device=models.device,
     )
     result = train_lora(settings, pairs, out, log=context.log.info)
     decodes = record_poster_decode_results(
-        layout.poster_images_root, {int(path.stem): error for path, error in result.image_outcomes.items()}, LORA_LATENTS)
+        layout.poster_images_root,
+        {int(path.stem): error for path, error in result.image_outcomes.items()},
+        LORA_LATENTS,
+    )
     if result.decode_failures:
         context.log.warning(f"{result.decode_failures} training images did not decode; left out and marked invalid")
     return MaterializeResult(
-        metadata=tabulate({
-            **{k: v for k, v in result.metadata().items() if v is not None},
-            "manifest_rows_marked_decoded": decodes.decoded,
-            "manifest_rows_marked_invalid": decodes.failed,
-            "base_model": models.stable_diffusion,
-            "loss_curve": plot_image(context, result.loss_curve_png, "loss curve"),
-            "weights": MetadataValue.path(str(result.weights_path)),
-        })
+        metadata=tabulate(
+            {
+                **{k: v for k, v in result.metadata().items() if v is not None},
+                "manifest_rows_marked_decoded": decodes.decoded,
+                "manifest_rows_marked_invalid": decodes.failed,
+                "base_model": models.stable_diffusion,
+                "loss_curve": plot_image(context, result.loss_curve_png, "loss curve"),
+                "weights": MetadataValue.path(str(result.weights_path)),
+            }
+        )
     )
 
 
@@ -94,14 +111,19 @@ def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource)
     from ..vision.holdout import held_out_posters, read_train_ids
 
     layout = data_dir.layout
-    prompts = held_out_posters(layout.export_dir, config.n_prompts, config.seed, read_train_ids(layout.lora_dir), config.max_actors)
+    prompts = held_out_posters(
+        layout.export_dir, config.n_prompts, config.seed, read_train_ids(layout.lora_dir), config.max_actors
+    )
     path = layout.benchmark_prompts_file
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps([p.to_dict() for p in prompts], indent=1))
     frame = pd.DataFrame([p.to_dict() for p in prompts])
     return MaterializeResult(
-        metadata={"prompts": len(prompts), "path": MetadataValue.path(str(path)),
-                  "preview": preview_table(frame[["prompt_id", "title", "actors", "prompt"]] if len(frame) else frame)}
+        metadata={
+            "prompts": len(prompts),
+            "path": MetadataValue.path(str(path)),
+            "preview": preview_table(frame[["prompt_id", "title", "actors", "prompt"]] if len(frame) else frame),
+        }
     )
 
 
@@ -119,12 +141,18 @@ class ActorEmbeddingsConfig(Config):
     train_batch_size: int = 4
     resolution: int = 512
     initializer_token: str = "person"
-    max_actors: int | None = Field(None, description="cap on actors trained (None: every actor of the benchmark prompts)")
-    too_few_images: TooFewImages = Field("warn", description="an actor with fewer than 3 face crops: 'warn' (train anyway) or 'skip'")
+    max_actors: int | None = Field(
+        None, description="cap on actors trained (None: every actor of the benchmark prompts)"
+    )
+    too_few_images: TooFewImages = Field(
+        "warn", description="an actor with fewer than 3 face crops: 'warn' (train anyway) or 'skip'"
+    )
 
 
 @asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts, actor_photos], kinds={"pytorch", "safetensors"})
-def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+def actor_embeddings(
+    context: AssetExecutionContext, config: ActorEmbeddingsConfig, models: ModelsResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """Textual-inversion embeddings of the benchmark movies' actors from their 3-5 face
     crops (export/actor_photos); one `nm<id>.safetensors` per actor, token `<nm…>`,
     loadable with a stock `load_textual_inversion(path, token=...)`. A crop that does not
@@ -136,10 +164,15 @@ def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConf
     photos = export_actor_photos(layout.export_dir)
     wanted = list(dict.fromkeys(a for r in rows for a in r["actor_ids"] if a in photos))[: config.max_actors]
     settings = TextualInversionSettings(
-        pretrained_model=models.stable_diffusion, learning_rate=config.learning_rate,
-        final_learning_rate=config.final_learning_rate, max_train_steps=config.max_train_steps,
-        train_batch_size=config.train_batch_size, resolution=config.resolution,
-        initializer_token=config.initializer_token, too_few_images=config.too_few_images, device=models.device,
+        pretrained_model=models.stable_diffusion,
+        learning_rate=config.learning_rate,
+        final_learning_rate=config.final_learning_rate,
+        max_train_steps=config.max_train_steps,
+        train_batch_size=config.train_batch_size,
+        resolution=config.resolution,
+        initializer_token=config.initializer_token,
+        too_few_images=config.too_few_images,
+        device=models.device,
     )
     out = layout.actor_embeddings_dir
     results = train_actor_embeddings(settings, {a: photos[a] for a in wanted}, out, context.log.info) if wanted else []
@@ -148,11 +181,23 @@ def actor_embeddings(context: AssetExecutionContext, config: ActorEmbeddingsConf
             context.log.warning(result.warning)
     undecodable = sum(len(r.decode_failures) for r in results)
     if undecodable:
-        context.log.warning(f"{undecodable} actor face crops did not decode: left out of training (materialise "
-                            "actor_photos, which re-crops a file whose hash changed, then export)")
-    used = pd.DataFrame([{"actor_id": r.actor_id, "token": r.token, "photos": r.n_images, "trained": not r.skipped,
-                          "files": ", ".join(p.name for p in r.images),
-                          "undecodable": ", ".join(p.name for p in r.decode_failures)} for r in results])
+        context.log.warning(
+            f"{undecodable} actor face crops did not decode: left out of training (materialise "
+            "actor_photos, which re-crops a file whose hash changed, then export)"
+        )
+    used = pd.DataFrame(
+        [
+            {
+                "actor_id": r.actor_id,
+                "token": r.token,
+                "photos": r.n_images,
+                "trained": not r.skipped,
+                "files": ", ".join(p.name for p in r.images),
+                "undecodable": ", ".join(p.name for p in r.decode_failures),
+            }
+            for r in results
+        ]
+    )
     return MaterializeResult(
         metadata={
             "actors_trained": sum(not r.skipped for r in results),
@@ -173,7 +218,9 @@ class CaptionControlsConfig(Config):
 
 
 @asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts], kinds={"python", "png"})
-def caption_controls(context: AssetExecutionContext, config: CaptionControlsConfig, data_dir: DataDirResource) -> MaterializeResult:
+def caption_controls(
+    context: AssetExecutionContext, config: CaptionControlsConfig, data_dir: DataDirResource
+) -> MaterializeResult:
     """The poster caption (title, actor names) drawn as a sketch in a poster layout, then
     canny edges (OpenCV): the ControlNet condition of the caption branch, and the layout
     (where the title and each name are drawn) for the localized attention constraint.
@@ -210,17 +257,29 @@ class BenchmarkImagesConfig(Config):
     s2: float = Field(2.0, description="actor guidance")
     s3: float = Field(2.0, description="caption-control guidance")
     seed: int = 0
-    localized_attention: AttentionSetting = Field("hard", description="'hard' (-inf outside the region), 'bias' (-attention_bias), or 'off'")
+    localized_attention: AttentionSetting = Field(
+        "hard", description="'hard' (-inf outside the region), 'bias' (-attention_bias), or 'off'"
+    )
     attention_bias: float = Field(5.0, description="logit penalty in 'bias' mode")
     # Dagster offers choices for a Literal field but not for a list of them: checked by
     # LocalizedAttentionSettings when the run starts.
-    attention_branches: list[str] = Field(list(GUIDANCE_BRANCHES), description="guidance rows constrained: p prompt, a actor, c caption")
-    baselines: list[str] = Field(default_factory=list, description="extra diffusers text-to-image model ids, e.g. stabilityai/stable-diffusion-2-1; each runs at its native size")
-    image_folders: dict[str, str] = Field(default_factory=dict, description="name -> folder of images made elsewhere, named <prompt_id>.png/.jpg")
+    attention_branches: list[str] = Field(
+        list(GUIDANCE_BRANCHES), description="guidance rows constrained: p prompt, a actor, c caption"
+    )
+    baselines: list[str] = Field(
+        default_factory=list,
+        description="extra diffusers text-to-image model ids, e.g. stabilityai/stable-diffusion-2-1; "
+        "each runs at its native size",
+    )
+    image_folders: dict[str, str] = Field(
+        default_factory=dict, description="name -> folder of images made elsewhere, named <prompt_id>.png/.jpg"
+    )
 
 
 @asset(group_name=GENERATION_GROUP, deps=[lora_weights, actor_embeddings, caption_controls], kinds={"pytorch", "png"})
-def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+def benchmark_images(
+    context: AssetExecutionContext, config: BenchmarkImagesConfig, models: ModelsResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """The held-out prompts through base SD1.5, the LoRA model, the full multi-condition
     model and its ablations (no caption branch, no actor branch, no localized attention),
     plus configured baselines and folders of images made elsewhere. The caption branch
@@ -232,8 +291,13 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
     layout = data_dir.layout
     _, prompts = _read_benchmark_prompts(layout)
     sd = models.stable_diffusion
-    mpds = dict(model=sd, lora_dir=layout.lora_dir, embeddings_dir=layout.actor_embeddings_dir,
-                controlnet=models.controlnet, caption_controls=layout.caption_controls_dir)
+    mpds = dict(
+        model=sd,
+        lora_dir=layout.lora_dir,
+        embeddings_dir=layout.actor_embeddings_dir,
+        controlnet=models.controlnet,
+        caption_controls=layout.caption_controls_dir,
+    )
     methods = [
         MethodSpec("SD1.5", "sd", model=sd),
         *[MethodSpec(Path(m).name or m, "sd", model=m) for m in config.baselines],
@@ -247,36 +311,56 @@ def benchmark_images(context: AssetExecutionContext, config: BenchmarkImagesConf
     attention = LocalizedAttentionSettings(
         enabled=config.localized_attention != "off",
         mode=config.localized_attention if config.localized_attention != "off" else "hard",
-        bias=config.attention_bias, branches=tuple(config.attention_branches),
+        bias=config.attention_bias,
+        branches=tuple(config.attention_branches),
     )
     settings = GenerationSettings(
-        num_inference_steps=config.num_inference_steps, height=config.height, width=config.width,
-        scales=GuidanceScales(config.s1, config.s2, config.s3), seed=config.seed, device=models.device,
+        num_inference_steps=config.num_inference_steps,
+        height=config.height,
+        width=config.width,
+        scales=GuidanceScales(config.s1, config.s2, config.s3),
+        seed=config.seed,
+        device=models.device,
         attention=attention,
     )
     manifest = generate_benchmark_images(methods, prompts, layout.benchmark_images.path, settings, log=context.log.info)
     manifest["size"] = [f"{w:.0f}x{h:.0f}" if w == w else "" for w, h in zip(manifest["width"], manifest["height"])]
-    summary = manifest.groupby("method", sort=False).agg(
-        kind=("kind", "first"), images=("status", "size"), made_at=("size", lambda v: ", ".join(sorted(set(v) - {""}))),
-        constrained_prompts=("constrained_tokens", lambda v: int((v > 0).sum())),
-        mean_constrained_tokens=("constrained_tokens", "mean"),
-        truncated_prompts=("truncated_tokens", lambda v: int((v > 0).sum())), seconds=("seconds", "sum"),
-    ).round(2).reset_index()
+    summary = (
+        manifest.groupby("method", sort=False)
+        .agg(
+            kind=("kind", "first"),
+            images=("status", "size"),
+            made_at=("size", lambda v: ", ".join(sorted(set(v) - {""}))),
+            constrained_prompts=("constrained_tokens", lambda v: int((v > 0).sum())),
+            mean_constrained_tokens=("constrained_tokens", "mean"),
+            truncated_prompts=("truncated_tokens", lambda v: int((v > 0).sum())),
+            seconds=("seconds", "sum"),
+        )
+        .round(2)
+        .reset_index()
+    )
     truncated = int((manifest["truncated_tokens"] > 0).sum())
     if truncated:
-        context.log.warning(f"{truncated} images were made from a prompt longer than CLIP's 77 tokens: the text encoder "
-                            "dropped its tail (see truncated_tokens in the manifest)")
+        context.log.warning(
+            f"{truncated} images were made from a prompt longer than CLIP's 77 tokens: the text encoder "
+            "dropped its tail (see truncated_tokens in the manifest)"
+        )
     full = summary[summary["method"] == "MPDS (full)"]
     if attention.enabled and len(full) and full["constrained_prompts"].iloc[0] == 0:
-        context.log.warning("localized attention found no title, name or actor token within the 77-token window of any prompt: "
-                            "MPDS (full) ran unconstrained")
+        context.log.warning(
+            "localized attention found no title, name or actor token within the 77-token window of any prompt: "
+            "MPDS (full) ran unconstrained"
+        )
     return MaterializeResult(
-        metadata={"images": int((manifest["status"] != "missing").sum()), "methods": len(methods),
-                  "truncated_prompts": truncated,
-                  "per_method": preview_table(summary, limit=50),
-                  "localized_attention": config.localized_attention if attention.enabled else "off",
-                  "caption_controls": MetadataValue.path(str(layout.caption_controls_dir)),
-                  "manifest": MetadataValue.path(str(layout.benchmark_images.manifest))}
+        metadata={
+            "images": int((manifest["status"] != "missing").sum()),
+            "methods": len(methods),
+            "truncated_prompts": truncated,
+            "per_method": preview_table(summary, limit=50),
+            "localized_attention": config.localized_attention if attention.enabled else "off",
+            "caption_controls": MetadataValue.path(str(layout.caption_controls_dir)),
+            "manifest": MetadataValue.path(str(layout.benchmark_images.manifest)),
+        }
     )
 
 
@@ -284,41 +368,67 @@ class BenchmarkReportConfig(Config):
     fid_resize: int = 299
     fid_resize_method: ResizeMethod = "bicubic"
     metric_image_size: int = Field(512, description="every image is resized to this square before CLIP and PickScore")
-    baselines: list[str] | None = Field(None, description="methods the PickScore preference compares against; default: the sd and folder methods")
+    baselines: list[str] | None = Field(
+        None, description="methods the PickScore preference compares against; default: the sd and folder methods"
+    )
     grid_prompts: int = 4
 
 
 @asset(group_name=GENERATION_GROUP, deps=[benchmark_images], kinds={"pytorch", "json"})
-def benchmark_report(context: AssetExecutionContext, config: BenchmarkReportConfig, models: ModelsResource, data_dir: DataDirResource) -> MaterializeResult:
+def benchmark_report(
+    context: AssetExecutionContext, config: BenchmarkReportConfig, models: ModelsResource, data_dir: DataDirResource
+) -> MaterializeResult:
     """CLIP score (100 scale) and CLIP-S (2.5 scale), FID against the held-out real
     posters, mean PickScore and the pairwise preference against each baseline: the paper's
     Table 1 with its protocol, and a Fig. 4-style grid, in the Metadata section of the
     asset's Overview tab; also files under benchmark/report/ (benchmark_report.json)."""
-    from ..vision.metrics import BenchmarkReportSettings, benchmark_report as score
+    from ..vision.metrics import BenchmarkReportSettings
+    from ..vision.metrics import benchmark_report as score
 
     layout = data_dir.layout
     rows, _ = _read_benchmark_prompts(layout)
     manifest = pd.read_csv(layout.benchmark_images.manifest)
     settings = BenchmarkReportSettings(
-        clip_model=models.clip, clip_s_model=models.clip_s, pickscore_model=models.pickscore,
-        pickscore_processor=models.pickscore_processor, fid_extractor=models.fid_features,
-        fid_resize=config.fid_resize, fid_resize_method=config.fid_resize_method,
-        metric_image_size=config.metric_image_size, baselines=config.baselines, grid_prompts=config.grid_prompts,
+        clip_model=models.clip,
+        clip_s_model=models.clip_s,
+        pickscore_model=models.pickscore,
+        pickscore_processor=models.pickscore_processor,
+        fid_extractor=models.fid_features,
+        fid_resize=config.fid_resize,
+        fid_resize_method=config.fid_resize_method,
+        metric_image_size=config.metric_image_size,
+        baselines=config.baselines,
+        grid_prompts=config.grid_prompts,
         device=models.device,
     )
-    result = score(manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_report.path, settings, log=context.log.info)
+    result = score(
+        manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_report.path, settings, log=context.log.info
+    )
     return MaterializeResult(
-        metadata=tabulate({
-            "table": preview_table(result.table.reset_index(), limit=100),
-            "grid": plot_image(context, result.grid_png, "benchmark grid"),
-            **result.metadata(),
-            **({"preference": preview_table(result.preference, limit=100)} if result.preference is not None and len(result.preference) else {}),
-            "protocol": preview_table(pd.DataFrame(result.protocol), limit=20, cell_width=120),
-            "methods_protocol": preview_table(pd.DataFrame(result.methods), limit=50, cell_width=120),
-            "warnings": preview_table(pd.DataFrame({"warning": result.warnings}), limit=50, cell_width=300),
-            "report": MetadataValue.path(str(result.report_json)),
-        })
+        metadata=tabulate(
+            {
+                "table": preview_table(result.table.reset_index(), limit=100),
+                "grid": plot_image(context, result.grid_png, "benchmark grid"),
+                **result.metadata(),
+                **(
+                    {"preference": preview_table(result.preference, limit=100)}
+                    if result.preference is not None and len(result.preference)
+                    else {}
+                ),
+                "protocol": preview_table(pd.DataFrame(result.protocol), limit=20, cell_width=120),
+                "methods_protocol": preview_table(pd.DataFrame(result.methods), limit=50, cell_width=120),
+                "warnings": preview_table(pd.DataFrame({"warning": result.warnings}), limit=50, cell_width=300),
+                "report": MetadataValue.path(str(result.report_json)),
+            }
+        )
     )
 
 
-generation_assets = [lora_weights, benchmark_prompts, actor_embeddings, caption_controls, benchmark_images, benchmark_report]
+generation_assets = [
+    lora_weights,
+    benchmark_prompts,
+    actor_embeddings,
+    caption_controls,
+    benchmark_images,
+    benchmark_report,
+]

@@ -2,20 +2,24 @@
 page, in the launchpad and in ``dagster job execute -j NAME`` (``dagster asset
 materialize`` records its runs under a hidden ad-hoc job instead). The assets of one job
 share one partitions definition, so the title and person crawls are two jobs."""
+
 from dagster import AssetSelection, define_asset_job
 
 from .. import jobnames
 
 refresh_index_job = define_asset_job(
-    jobnames.REFRESH_INDEX, selection=AssetSelection.assets("imdb_index"),
+    jobnames.REFRESH_INDEX,
+    selection=AssetSelection.assets("imdb_index"),
     description="Download IMDb's dataset files (skipped when unchanged) and rebuild the index.",
 )
 title_crawl_job = define_asset_job(
-    jobnames.TITLE_CRAWL, selection=AssetSelection.assets("title_pages", "title_records"),
+    jobnames.TITLE_CRAWL,
+    selection=AssetSelection.assets("title_pages", "title_records"),
     description="Crawl and parse one title id range.",
 )
 person_crawl_job = define_asset_job(
-    jobnames.PERSON_CRAWL, selection=AssetSelection.assets("person_pages", "person_records"),
+    jobnames.PERSON_CRAWL,
+    selection=AssetSelection.assets("person_pages", "person_records"),
     description="Crawl and parse one person id range.",
 )
 curate_job = define_asset_job(
@@ -26,16 +30,19 @@ curate_job = define_asset_job(
     "and draw the dataset statistics.",
 )
 caption_job = define_asset_job(
-    jobnames.CAPTION, selection=AssetSelection.assets("poster_images", "vision_prompts"),
+    jobnames.CAPTION,
+    selection=AssetSelection.assets("poster_images", "vision_prompts"),
     description="Download and verify one title range's posters, then caption them with BLIP-2.",
 )
 export_job = define_asset_job(
-    jobnames.EXPORT, selection=AssetSelection.assets("rectifications", "poster_prompts", "export"),
+    jobnames.EXPORT,
+    selection=AssetSelection.assets("rectifications", "poster_prompts", "export"),
     description="Merge the human corrections into the prompts and write the release under export/ "
     "(the re-merge the rectifications sensor launches).",
 )
 generate_job = define_asset_job(
-    jobnames.GENERATE, selection=AssetSelection.groups("generation"),
+    jobnames.GENERATE,
+    selection=AssetSelection.groups("generation"),
     description="The GPU stages: LoRA, actor embeddings, caption controls, benchmark images and report.",
 )
 

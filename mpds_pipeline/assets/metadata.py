@@ -16,6 +16,7 @@ local compute-log storage at ``/logs/<namespace…>/<name>/<extension>``, and
 compute logs (a custom compute log manager), the image is embedded instead and is one
 click away.
 """
+
 from __future__ import annotations
 
 import base64
@@ -62,7 +63,9 @@ def preview_table(frame: pd.DataFrame, limit: int = 10, cell_width: int = CELL_C
 def counts_table(counts: dict, key: str = "reason", value: str = "count") -> MetadataValue:
     """A name -> count mapping as a two-column table, largest first."""
     ordered = sorted(counts.items(), key=lambda item: -item[1] if isinstance(item[1], (int, float)) else 0)
-    return preview_table(pd.DataFrame({key: [k for k, _ in ordered], value: [v for _, v in ordered]}), limit=len(ordered))
+    return preview_table(
+        pd.DataFrame({key: [k for k, _ in ordered], value: [v for _, v in ordered]}), limit=len(ordered)
+    )
 
 
 def bar_chart(values: dict, key: str, value: str = "count", total: int | None = None) -> MetadataValue:
@@ -97,7 +100,10 @@ def _json_like(value) -> bool:
 
 def _as_table(value) -> MetadataValue:
     if isinstance(value, dict):
-        return preview_table(pd.DataFrame({"name": [str(k) for k in value], "value": [_cell(v) for v in value.values()]}), limit=len(value))
+        return preview_table(
+            pd.DataFrame({"name": [str(k) for k in value], "value": [_cell(v) for v in value.values()]}),
+            limit=len(value),
+        )
     items = list(value)
     if items and all(isinstance(item, dict) for item in items):
         return preview_table(pd.DataFrame(items), limit=len(items))

@@ -6,6 +6,7 @@ adds titles: the configured ranges (``MPDS_TITLE_IDS``, ``MPDS_PERSON_IDS``,
 by the ``crawl_ranges`` sensor on its first tick; that sensor also appends new ranges
 past the highest id seen.
 """
+
 from dagster import DagsterInstance, DynamicPartitionsDefinition
 
 from .. import settings

@@ -1,14 +1,18 @@
 """``imdb_pool_watch``: while a daemon runs (``mpds ui``), frees the ``imdb_requests``
 slots of dead runs (pool_slots.py), and tells each step waiting for the slot, in its
 run's log at WARNING, which run holds it and how to free it if that run is gone."""
+
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
 from ..pool_slots import IMDB_POOL, free_dead_slots, slot_holders, waiting_notice
 
 
-@sensor(minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
-        description=f"Frees the {IMDB_POOL} slots of runs whose processes are gone (killed, or the machine "
-        "restarted) and tells waiting steps who holds the slot. Sends no request to IMDb.")
+@sensor(
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=f"Frees the {IMDB_POOL} slots of runs whose processes are gone (killed, or the machine "
+    "restarted) and tells waiting steps who holds the slot. Sends no request to IMDb.",
+)
 def imdb_pool_watch(context: SensorEvaluationContext):
     import logging
 
@@ -38,10 +42,18 @@ def _log_to_run(instance, run_id: str, message: str, level: int) -> None:
     run = instance.get_run_by_id(run_id)
     if run is None:
         return
-    instance.handle_new_event(EventLogEntry(
-        error_info=None, level=level, user_message=message, run_id=run_id, timestamp=time.time(),
-        job_name=run.job_name, step_key=None, dagster_event=None,
-    ))
+    instance.handle_new_event(
+        EventLogEntry(
+            error_info=None,
+            level=level,
+            user_message=message,
+            run_id=run_id,
+            timestamp=time.time(),
+            job_name=run.job_name,
+            step_key=None,
+            dagster_event=None,
+        )
+    )
 
 
 pool_sensors = [imdb_pool_watch]

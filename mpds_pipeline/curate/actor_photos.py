@@ -16,6 +16,7 @@ downloaded photo is decoded, its faces found (``vision.faces``); a photo is drop
 ``face_too_small``, ``duplicate`` (the same file as a kept photo) or ``undecodable``.
 The first ``max_photos`` that pass, in the order above, are cropped to 512x512 and kept.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,9 +32,9 @@ import pandas as pd
 from PIL import Image
 
 from ..files import write_atomic
-from ..layout import crop_file_name
 from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, PhotoSubject, photo_subject
 from ..imdb.records import STRIP, PersonPhoto, PhotoSource
+from ..layout import crop_file_name
 from ..progress import Progress, ProgressLog
 from .filters import as_text
 from .image_checks import DECODE_ERRORS, FACE_CROPS
@@ -47,8 +48,17 @@ CandidateSource = Literal["primary", PhotoSource]
 PRIMARY: Final = "primary"
 # Why a photo is dropped, in the order the rules apply.
 PhotoDropReason = Literal[
-    "names_others", "not_this_person", "over_candidate_cap", "not_downloaded", "undecodable", "duplicate",
-    "no_face", "several_faces", "face_mismatch", "face_too_small", "over_limit",
+    "names_others",
+    "not_this_person",
+    "over_candidate_cap",
+    "not_downloaded",
+    "undecodable",
+    "duplicate",
+    "no_face",
+    "several_faces",
+    "face_mismatch",
+    "face_too_small",
+    "over_limit",
 ]
 DROP_REASONS: tuple[PhotoDropReason, ...] = get_args(PhotoDropReason)
 NAMES_OTHERS: Final = "names_others"
@@ -66,8 +76,21 @@ OVER_LIMIT: Final = "over_limit"
 PhotoDecision = Literal["kept", PhotoDropReason]
 KEPT: Final = "kept"
 
-ACTOR_PHOTO_COLUMNS = ["actor_id", "rank", "source", "url", "caption", "crop_box", "path", "sha256", "bytes",
-                       "width", "height", "face_score", "match_distance"]
+ACTOR_PHOTO_COLUMNS = [
+    "actor_id",
+    "rank",
+    "source",
+    "url",
+    "caption",
+    "crop_box",
+    "path",
+    "sha256",
+    "bytes",
+    "width",
+    "height",
+    "face_score",
+    "match_distance",
+]
 # fingerprint: the actor's candidates and settings, so that a rerun can take the actor over.
 DECISION_COLUMNS = ["actor_id", "variant", "source", "url", "caption", "subject", "decision", "detail", "fingerprint"]
 
@@ -77,7 +100,7 @@ class ActorPhotoSettings:
     min_photos: int = 3  # fewer is reported per actor (the paper trains on 3-5)
     max_photos: int = 5
     max_candidates: int = 8  # photos downloaded per actor, primary included
-    faces: "FaceSettings | None" = None  # None: FaceSettings' defaults
+    faces: FaceSettings | None = None  # None: FaceSettings' defaults
 
 
 @dataclass
@@ -114,20 +137,29 @@ def _photos_of(value) -> list[PersonPhoto]:
             photos.append(item)
         elif isinstance(item, dict) and as_text(item.get("url")):
             tagged = item.get("tagged_ids")
-            photos.append(PersonPhoto(
-                url=item["url"], caption=as_text(item.get("caption")), width=item.get("width"),
-                height=item.get("height"), tagged_ids=None if tagged is None else [int(t) for t in tagged],
-                source=item.get("source") or STRIP,
-            ))
+            photos.append(
+                PersonPhoto(
+                    url=item["url"],
+                    caption=as_text(item.get("caption")),
+                    width=item.get("width"),
+                    height=item.get("height"),
+                    tagged_ids=None if tagged is None else [int(t) for t in tagged],
+                    source=item.get("source") or STRIP,
+                )
+            )
     return photos
 
 
 _PRIORITY = {(ALONE, True): 0, (ALONE, False): 1, (UNCAPTIONED, False): 2}
 
 
-def plan_actor_photos(actors: pd.DataFrame, persons: pd.DataFrame, settings: ActorPhotoSettings = ActorPhotoSettings()) -> PhotoPlan:
+def plan_actor_photos(
+    actors: pd.DataFrame, persons: pd.DataFrame, settings: ActorPhotoSettings = ActorPhotoSettings()
+) -> PhotoPlan:
     """The candidates of every actor, and the photos the tags and captions rule out."""
-    photos_by_id = {int(i): _photos_of(p) for i, p in zip(persons["id"], persons["photos"])} if "photos" in persons else {}
+    photos_by_id = (
+        {int(i): _photos_of(p) for i, p in zip(persons["id"], persons["photos"])} if "photos" in persons else {}
+    )
     plan = PhotoPlan({})
     for actor in actors.to_dict("records"):
         actor_id, name = int(actor["id"]), as_text(actor.get("name"))
@@ -141,14 +173,18 @@ def plan_actor_photos(actors: pd.DataFrame, persons: pd.DataFrame, settings: Act
             subject = photo_subject(photo, actor_id, name)
             if subject in (WITH_OTHERS, NOT_NAMED):
                 reason = NAMES_OTHERS if subject == WITH_OTHERS else NOT_THIS_PERSON
-                plan.decisions.append(_decision(actor_id, None, photo.source, photo.url, photo.caption, subject, reason))
+                plan.decisions.append(
+                    _decision(actor_id, None, photo.source, photo.url, photo.caption, subject, reason)
+                )
                 continue
             ranked.append((_PRIORITY[(subject, bool(photo.tagged_ids))], order, photo, subject))
         ranked.sort(key=lambda item: item[:2])
         cands = [Candidate(actor_id, 1, PRIMARY, primary, None, ALONE)] if primary else []
         for _, _, photo, subject in ranked:
             if len(cands) >= settings.max_candidates:
-                plan.decisions.append(_decision(actor_id, None, photo.source, photo.url, photo.caption, subject, OVER_CANDIDATE_CAP))
+                plan.decisions.append(
+                    _decision(actor_id, None, photo.source, photo.url, photo.caption, subject, OVER_CANDIDATE_CAP)
+                )
                 continue
             cands.append(Candidate(actor_id, len(cands) + 1, photo.source, photo.url, photo.caption, subject))
         plan.candidates[actor_id] = cands
@@ -156,21 +192,34 @@ def plan_actor_photos(actors: pd.DataFrame, persons: pd.DataFrame, settings: Act
 
 
 def _decision(actor_id, variant, source, url, caption, subject, decision, detail=None, fingerprint=None) -> dict:
-    return {"actor_id": actor_id, "variant": variant, "source": source, "url": url, "caption": caption,
-            "subject": subject, "decision": decision, "detail": detail, "fingerprint": fingerprint}
+    return {
+        "actor_id": actor_id,
+        "variant": variant,
+        "source": source,
+        "url": url,
+        "caption": caption,
+        "subject": subject,
+        "decision": decision,
+        "detail": detail,
+        "fingerprint": fingerprint,
+    }
 
 
-def attach_files(plan: PhotoPlan, primary_manifest: pd.DataFrame, primary_dir: Path,
-                 photo_manifest: pd.DataFrame, photos_dir: Path) -> None:
+def attach_files(
+    plan: PhotoPlan, primary_manifest: pd.DataFrame, primary_dir: Path, photo_manifest: pd.DataFrame, photos_dir: Path
+) -> None:
     """Point each candidate at its verified file: the primary in ``actor_images``'
     folder, the others in this step's download folder."""
+
     def verified(manifest: pd.DataFrame) -> dict[tuple[int, int], dict]:
         return {(int(r["id"]), int(r["variant"])): r for r in manifest.to_dict("records")}
 
     primaries, others = verified(primary_manifest), verified(photo_manifest)
     for cands in plan.candidates.values():
         for cand in cands:
-            row = (primaries if cand.variant == 1 else others).get((cand.actor_id, 1 if cand.variant == 1 else cand.variant))
+            row = (primaries if cand.variant == 1 else others).get(
+                (cand.actor_id, 1 if cand.variant == 1 else cand.variant)
+            )
             folder = primary_dir if cand.variant == 1 else photos_dir
             if row is None or row["url"] != cand.url:
                 cand.missing = "no download of this URL"
@@ -181,6 +230,7 @@ def attach_files(plan: PhotoPlan, primary_manifest: pd.DataFrame, primary_dir: P
 
 
 # --- faces ------------------------------------------------------------------------------
+
 
 @dataclass
 class ActorPhotosResult:
@@ -250,8 +300,13 @@ def crop_actor_photos(
         def done(kept: list[dict], rows: list[dict], status: str) -> None:
             photos.extend(kept)
             decisions.extend(rows)
-            progress.update(status=status if status == "reused" else
-                            "enough photos" if len(kept) >= settings.min_photos else "too few photos")
+            progress.update(
+                status=status
+                if status == "reused"
+                else "enough photos"
+                if len(kept) >= settings.min_photos
+                else "too few photos"
+            )
 
         for actor_id, cands in plan.candidates.items():
             print_ = _fingerprint(cands, settings, face_settings)
@@ -302,7 +357,7 @@ def record_face_crop_decodes(decodes: dict[str, str | None]) -> DecodeRecord:
 
 
 def matching_state(face_settings) -> str:
-    """"on", or why face matching is off, as ``FaceAnalyzer`` decides it."""
+    """ "on", or why face matching is off, as ``FaceAnalyzer`` decides it."""
     from ..vision.faces import matching_off_reason
 
     reason = matching_off_reason(face_settings)
@@ -333,8 +388,10 @@ def _reusable(previous, crops_dir: Path) -> dict[int, tuple[str, list[dict], lis
         prints = set(rows["fingerprint"])
         kept = kept_by_actor.get(int(actor_id), [])
         if len(prints) == 1 and all(_crop_intact(Path(k["path"]), k["sha256"], crops_dir) for k in kept):
-            records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                       for r in rows.to_dict("records")]
+            records = [
+                {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+                for r in rows.to_dict("records")
+            ]
             for record in records:
                 record["variant"] = int(record["variant"])
             found[int(actor_id)] = (prints.pop(), kept, records)
@@ -354,9 +411,16 @@ def _load_rgb(path: Path) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
-def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id: int, cands: list[Candidate],
-                crops_dir: Path, decodes: dict[str, str | None], fingerprint: str | None = None,
-                ) -> tuple[list[dict], list[dict]]:
+def _crop_actor(
+    analyzer,
+    face_settings,
+    settings: ActorPhotoSettings,
+    actor_id: int,
+    cands: list[Candidate],
+    crops_dir: Path,
+    decodes: dict[str, str | None],
+    fingerprint: str | None = None,
+) -> tuple[list[dict], list[dict]]:
     """The kept crops and the decision rows of one actor; each photo decoded goes into
     ``decodes`` (path -> None, or the error)."""
     from ..vision.faces import crop_face, face_distance, head_and_shoulders_box
@@ -367,8 +431,11 @@ def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id:
     reference = None
 
     def drop(cand: Candidate, reason: PhotoDropReason, detail: str | None = None) -> None:
-        rows.append(_decision(actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, reason, detail,
-                              fingerprint))
+        rows.append(
+            _decision(
+                actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, reason, detail, fingerprint
+            )
+        )
 
     for cand in cands:
         if len(kept) >= settings.max_photos:
@@ -400,7 +467,11 @@ def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id:
             best = int(np.argmin(distances))
             face, distance = faces[best], distances[best]
             if distance > face_settings.match_distance:
-                drop(cand, FACE_MISMATCH, f"nearest face {distance:.2f} from the primary's (limit {face_settings.match_distance})")
+                drop(
+                    cand,
+                    FACE_MISMATCH,
+                    f"nearest face {distance:.2f} from the primary's (limit {face_settings.match_distance})",
+                )
                 continue
         elif len(faces) > 1:
             drop(cand, SEVERAL_FACES, f"{len(faces)} faces and no reference face to tell which")
@@ -423,14 +494,28 @@ def _crop_actor(analyzer, face_settings, settings: ActorPhotoSettings, actor_id:
         write_atomic(path, data, fsync=False)
         if cand.sha256:
             hashes.add(cand.sha256)
-        kept.append({
-            "actor_id": actor_id, "rank": rank, "source": cand.source, "url": cand.url, "caption": cand.caption,
-            "crop_box": list(box), "path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-            "width": width, "height": height, "face_score": round(face.score, 3),
-            "match_distance": None if distance is None else round(distance, 3),
-        })
-        rows.append(_decision(actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, KEPT, path.name,
-                              fingerprint))
+        kept.append(
+            {
+                "actor_id": actor_id,
+                "rank": rank,
+                "source": cand.source,
+                "url": cand.url,
+                "caption": cand.caption,
+                "crop_box": list(box),
+                "path": str(path),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+                "width": width,
+                "height": height,
+                "face_score": round(face.score, 3),
+                "match_distance": None if distance is None else round(distance, 3),
+            }
+        )
+        rows.append(
+            _decision(
+                actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, KEPT, path.name, fingerprint
+            )
+        )
     return kept, rows
 
 
@@ -441,6 +526,7 @@ def _jpeg(image: Image.Image) -> bytes:
 
 
 # --- the whole step ---------------------------------------------------------------------
+
 
 def build_actor_photos(
     actors: pd.DataFrame,

@@ -10,6 +10,7 @@ stdin closing (the parent is gone), stops the worker after its requests in fligh
 Each manifest row goes to stdout as ``{"row": {...}}`` as soon as it is known, and the
 last line is ``{"done": {"blocked": bool, "fetched": int}}``.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,19 @@ from .image_fetch import fetch_and_store
 
 def job_line(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: str, known_bad) -> bytes:
     """The first stdin line of a worker (the inverse of ``_read_job``)."""
-    return (json.dumps({
-        "todo": todo, "dest_dir": str(dest_dir), "settings": vars(settings), "limits": vars(limits),
-        "verify": verify, "known_bad": [[i, v, *bad] for (i, v), bad in known_bad.items()],
-    }) + "\n").encode()
+    return (
+        json.dumps(
+            {
+                "todo": todo,
+                "dest_dir": str(dest_dir),
+                "settings": vars(settings),
+                "limits": vars(limits),
+                "verify": verify,
+                "known_bad": [[i, v, *bad] for (i, v), bad in known_bad.items()],
+            }
+        )
+        + "\n"
+    ).encode()
 
 
 def _read_job(line: str) -> dict:
@@ -61,8 +71,16 @@ def main() -> None:
             sys.stdout.flush()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    blocked, fetched = fetch_and_store(job["todo"], job["dest_dir"], job["settings"], job["limits"], job["verify"],
-                                       lambda row: emit({"row": row}), known_bad=job["known_bad"], stop=stop)
+    blocked, fetched = fetch_and_store(
+        job["todo"],
+        job["dest_dir"],
+        job["settings"],
+        job["limits"],
+        job["verify"],
+        lambda row: emit({"row": row}),
+        known_bad=job["known_bad"],
+        stop=stop,
+    )
     emit({"done": {"blocked": blocked, "fetched": fetched}})
 
 

@@ -5,6 +5,7 @@ Parquet files beside them carry the same columns with Arrow list and map types; 
 ``posters/`` is an imagefolder (``metadata.jsonl`` with ``file_name`` and ``text``) that
 Hugging Face ``datasets`` and diffusers' training scripts read as they are.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,9 +13,10 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -34,15 +36,26 @@ from .prompts import synopsis_prompt
 META_COLUMNS = ["id", "movie-url", "title", "genres", "actors", "poster-url", "synopsis"]
 POSTERS_COLUMNS = ["id", "text"]
 ACTORS_COLUMNS = ["id", "actors-url", "actors name", "image-url"]
-META_SCHEMA = pa.schema([
-    ("id", pa.int64()), ("movie-url", pa.string()), ("title", pa.string()),
-    ("genres", pa.list_(pa.string())), ("actors", pa.map_(pa.string(), pa.string())),
-    ("poster-url", pa.string()), ("synopsis", pa.string()),
-])
+META_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("movie-url", pa.string()),
+        ("title", pa.string()),
+        ("genres", pa.list_(pa.string())),
+        ("actors", pa.map_(pa.string(), pa.string())),
+        ("poster-url", pa.string()),
+        ("synopsis", pa.string()),
+    ]
+)
 POSTERS_SCHEMA = pa.schema([("id", pa.int64()), ("text", pa.string())])
-ACTORS_SCHEMA = pa.schema([
-    ("id", pa.int64()), ("actors-url", pa.string()), ("actors name", pa.string()), ("image-url", pa.string()),
-])
+ACTORS_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("actors-url", pa.string()),
+        ("actors name", pa.string()),
+        ("image-url", pa.string()),
+    ]
+)
 MAX_GENRES = 3
 MIN_IMAGE_BYTES = 5120
 TITLE_URL_RE = re.compile(r"^https://www\.imdb\.com/title/tt\d{7,9}$")
@@ -61,6 +74,7 @@ class ExportResult:
 
 
 # --- writing ---------------------------------------------------------------------
+
 
 def write_export(
     movies: pd.DataFrame,
@@ -96,25 +110,40 @@ def write_export(
         if source is None:
             continue
         movie = row["_movie"]
-        text = texts.get(row["id"]) or synopsis_prompt(movie["title"], row["genres"], list(row["actors"]), movie["synopsis"])
-        posters.append({"id": row["id"], "text": text, "file_name": export.poster_file_name(row["id"]), "_source": source})
+        text = texts.get(row["id"]) or synopsis_prompt(
+            movie["title"], row["genres"], list(row["actors"]), movie["synopsis"]
+        )
+        posters.append(
+            {"id": row["id"], "text": text, "file_name": export.poster_file_name(row["id"]), "_source": source}
+        )
 
     actor_rows, actor_files = _actor_rows(actors, actor_images)
 
-    _sync_images(export.posters_dir, {p["file_name"]: p["_source"] for p in posters},
-                 Progress("export: posters", len(posters), log, unit="images"))
+    _sync_images(
+        export.posters_dir,
+        {p["file_name"]: p["_source"] for p in posters},
+        Progress("export: posters", len(posters), log, unit="images"),
+    )
     _sync_images(export.actors_dir, actor_files, Progress("export: actor photos", len(actor_files), log, unit="images"))
     extras = _extra_columns(extra_poster_columns, [p["id"] for p in posters])
 
     meta_records = [{k: r[k] for k in META_COLUMNS} for r in meta]
     _write_csv(export.meta_csv, META_COLUMNS, (_jsonify(r) for r in meta_records))
-    _write_parquet(export.parquet("meta"), META_SCHEMA, {
-        **{c: [r[c] for r in meta_records] for c in META_COLUMNS},
-        "actors": [list(r["actors"].items()) for r in meta_records],
-    })
+    _write_parquet(
+        export.parquet("meta"),
+        META_SCHEMA,
+        {
+            **{c: [r[c] for r in meta_records] for c in META_COLUMNS},
+            "actors": [list(r["actors"].items()) for r in meta_records],
+        },
+    )
     _write_csv(export.posters_csv, POSTERS_COLUMNS, ({"id": p["id"], "text": p["text"]} for p in posters))
-    poster_table = pa.table({"id": pa.array([p["id"] for p in posters], pa.int64()),
-                             "text": pa.array([p["text"] for p in posters], pa.string())})
+    poster_table = pa.table(
+        {
+            "id": pa.array([p["id"] for p in posters], pa.int64()),
+            "text": pa.array([p["text"] for p in posters], pa.string()),
+        }
+    )
     for name, values in extras.items():
         poster_table = poster_table.append_column(name, pa.array(values))
     with atomic_path(export.parquet("posters")) as tmp:
@@ -122,30 +151,56 @@ def write_export(
     _write_csv(export.actors_csv, ACTORS_COLUMNS, actor_rows)
     _write_parquet(export.parquet("actors"), ACTORS_SCHEMA, {c: [r[c] for r in actor_rows] for c in ACTORS_COLUMNS})
     lines = (
-        json.dumps({"file_name": p["file_name"], "text": p["text"], **{k: v[n] for k, v in extras.items()}},
-                   ensure_ascii=False)
+        json.dumps(
+            {"file_name": p["file_name"], "text": p["text"], **{k: v[n] for k, v in extras.items()}}, ensure_ascii=False
+        )
         for n, p in enumerate(posters)
     )
     write_atomic(export.posters_metadata, "".join(f"{line}\n" for line in lines))
     paths = [path for table in RELEASE_TABLES for path in (export.csv(table), export.parquet(table))]
     files = {path.name: path for path in (*paths, export.posters_metadata)}
-    return ExportResult(export.path, files, {
-        "meta_rows": len(meta),
-        "poster_rows": len(posters),
-        "movies_without_verified_poster": len(meta) - len(posters),
-        "actor_rows": len(actor_rows),
-        "actor_images": len(actor_files),
-        "custom_texts": sum(1 for p in posters if p["id"] in texts),
-    })
+    return ExportResult(
+        export.path,
+        files,
+        {
+            "meta_rows": len(meta),
+            "poster_rows": len(posters),
+            "movies_without_verified_poster": len(meta) - len(posters),
+            "actor_rows": len(actor_rows),
+            "actor_images": len(actor_files),
+            "custom_texts": sum(1 for p in posters if p["id"] in texts),
+        },
+    )
 
 
-ACTOR_PHOTOS_COLUMNS = ["actor_id", "rank", "source", "photo_url", "caption", "crop_box", "file_name", "sha256",
-                        "bytes", "width", "height"]
-ACTOR_PHOTOS_SCHEMA = pa.schema([
-    ("actor_id", pa.int64()), ("rank", pa.int64()), ("source", pa.string()), ("photo_url", pa.string()),
-    ("caption", pa.string()), ("crop_box", pa.list_(pa.int64())), ("file_name", pa.string()),
-    ("sha256", pa.string()), ("bytes", pa.int64()), ("width", pa.int64()), ("height", pa.int64()),
-])
+ACTOR_PHOTOS_COLUMNS = [
+    "actor_id",
+    "rank",
+    "source",
+    "photo_url",
+    "caption",
+    "crop_box",
+    "file_name",
+    "sha256",
+    "bytes",
+    "width",
+    "height",
+]
+ACTOR_PHOTOS_SCHEMA = pa.schema(
+    [
+        ("actor_id", pa.int64()),
+        ("rank", pa.int64()),
+        ("source", pa.string()),
+        ("photo_url", pa.string()),
+        ("caption", pa.string()),
+        ("crop_box", pa.list_(pa.int64())),
+        ("file_name", pa.string()),
+        ("sha256", pa.string()),
+        ("bytes", pa.int64()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+    ]
+)
 
 
 def write_actor_photos_export(photos: pd.DataFrame, export_dir: Path, log: ProgressLog | None = None) -> dict[str, Any]:
@@ -156,23 +211,32 @@ def write_actor_photos_export(photos: pd.DataFrame, export_dir: Path, log: Progr
     export.actor_photos_dir.mkdir(parents=True, exist_ok=True)
     listed = set(pd.read_csv(export.actors_csv)["id"].astype(int)) if export.actors_csv.exists() else set()
     rows, files = [], {}
-    for photo in (photos.to_dict("records") if not photos.empty else []):
+    for photo in photos.to_dict("records") if not photos.empty else []:
         source = Path(photo["path"])
         if int(photo["actor_id"]) not in listed or not source.is_file():
             continue
         file_name = export.actor_photo_file_name(int(photo["actor_id"]), int(photo["rank"]))
         files[Path(file_name).name] = source
-        rows.append({
-            "actor_id": int(photo["actor_id"]), "rank": int(photo["rank"]), "source": photo["source"],
-            "photo_url": photo["url"], "caption": as_text(photo.get("caption")),
-            "crop_box": [int(v) for v in photo["crop_box"]], "file_name": file_name,
-            "sha256": photo["sha256"], "bytes": int(photo["bytes"]), "width": int(photo["width"]),
-            "height": int(photo["height"]),
-        })
+        rows.append(
+            {
+                "actor_id": int(photo["actor_id"]),
+                "rank": int(photo["rank"]),
+                "source": photo["source"],
+                "photo_url": photo["url"],
+                "caption": as_text(photo.get("caption")),
+                "crop_box": [int(v) for v in photo["crop_box"]],
+                "file_name": file_name,
+                "sha256": photo["sha256"],
+                "bytes": int(photo["bytes"]),
+                "width": int(photo["width"]),
+                "height": int(photo["height"]),
+            }
+        )
     _sync_images(export.actor_photos_dir, files, Progress("export: actor face crops", len(files), log, unit="images"))
     _write_csv(export.actor_photos_csv, ACTOR_PHOTOS_COLUMNS, (_jsonify(r) for r in rows))
-    _write_parquet(export.actor_photos_parquet, ACTOR_PHOTOS_SCHEMA,
-                   {c: [r[c] for r in rows] for c in ACTOR_PHOTOS_COLUMNS})
+    _write_parquet(
+        export.actor_photos_parquet, ACTOR_PHOTOS_SCHEMA, {c: [r[c] for r in rows] for c in ACTOR_PHOTOS_COLUMNS}
+    )
     return {"actor_photo_rows": len(rows), "actors_with_photos": len({r["actor_id"] for r in rows})}
 
 
@@ -184,16 +248,18 @@ def _meta_rows(movies: pd.DataFrame) -> list[dict]:
             continue
         seen.add(movie_id)
         movie = {**movie, "title": as_text(movie.get("title")), "synopsis": as_text(movie.get("synopsis"))}
-        rows.append({
-            "id": movie_id,
-            "movie-url": title_url(movie_id),
-            "title": movie["title"],
-            "genres": as_genre_list(movie.get("genres"))[:MAX_GENRES],
-            "actors": _paper_person_urls(as_actor_dict(movie.get("actors"))),
-            "poster-url": as_text(movie.get("poster_url")),
-            "synopsis": movie["synopsis"],
-            "_movie": movie,
-        })
+        rows.append(
+            {
+                "id": movie_id,
+                "movie-url": title_url(movie_id),
+                "title": movie["title"],
+                "genres": as_genre_list(movie.get("genres"))[:MAX_GENRES],
+                "actors": _paper_person_urls(as_actor_dict(movie.get("actors"))),
+                "poster-url": as_text(movie.get("poster_url")),
+                "synopsis": movie["synopsis"],
+                "_movie": movie,
+            }
+        )
     return rows
 
 
@@ -255,12 +321,14 @@ def _actor_rows(actors: pd.DataFrame, images_dir: Path | None) -> tuple[list[dic
             if not mine:
                 continue  # the paper's actors.csv lists actors with photos
             files.update({path.name: path for path in mine})
-        rows.append({
-            "id": actor_id,
-            "actors-url": person_url(actor_id),
-            "actors name": as_text(actor.get("name")),
-            "image-url": as_text(actor.get("image_url")),
-        })
+        rows.append(
+            {
+                "id": actor_id,
+                "actors-url": person_url(actor_id),
+                "actors name": as_text(actor.get("name")),
+                "image-url": as_text(actor.get("image_url")),
+            }
+        )
     return rows, files
 
 
@@ -312,8 +380,12 @@ def _write_parquet(path: Path, schema: pa.Schema, columns: dict[str, list]) -> N
 
 # --- checks ----------------------------------------------------------------------
 
-def check_export(export_dir: Path, adult_ids: Iterable[int] = (), min_image_bytes: int = MIN_IMAGE_BYTES,
-                 ) -> list[RuleResult]:
+
+def check_export(
+    export_dir: Path,
+    adult_ids: Iterable[int] = (),
+    min_image_bytes: int = MIN_IMAGE_BYTES,
+) -> list[RuleResult]:
     """The export's asset checks: schemas, unique ids, poster images, no adult row, URLs.
 
     ``adult_ids`` are the ids the filters dropped as adult (from the movie decisions);
@@ -338,8 +410,11 @@ def _read_csv_strict(path: Path) -> pd.DataFrame | None:
 
 def _check_schemas(export: ExportFolder, frames: dict) -> RuleResult:
     problems = []
-    expected = {"meta": (META_COLUMNS, META_SCHEMA), "posters": (POSTERS_COLUMNS, POSTERS_SCHEMA),
-                "actors": (ACTORS_COLUMNS, ACTORS_SCHEMA)}
+    expected = {
+        "meta": (META_COLUMNS, META_SCHEMA),
+        "posters": (POSTERS_COLUMNS, POSTERS_SCHEMA),
+        "actors": (ACTORS_COLUMNS, ACTORS_SCHEMA),
+    }
     for name, (columns, schema) in expected.items():
         frame = frames[name]
         if frame is None:
@@ -356,8 +431,12 @@ def _check_schemas(export: ExportFolder, frames: dict) -> RuleResult:
                 problems.append(f"{name}.parquet lacks {want.name}")
             elif not actual.field(want.name).type.equals(want.type):
                 problems.append(f"{name}.parquet {want.name} is {actual.field(want.name).type}, not {want.type}")
-    return RuleResult("export_schemas", not problems, "CSV columns and Parquet types are exactly the release format",
-                       {"problems": problems[:20]})
+    return RuleResult(
+        "export_schemas",
+        not problems,
+        "CSV columns and Parquet types are exactly the release format",
+        {"problems": problems[:20]},
+    )
 
 
 def _check_unique_ids(export: ExportFolder, frames: dict) -> RuleResult:
@@ -374,7 +453,7 @@ def _check_unique_ids(export: ExportFolder, frames: dict) -> RuleResult:
 def _check_poster_images(export: ExportFolder, posters: pd.DataFrame | None, min_bytes: int) -> RuleResult:
     bad: list[str] = []
     checked = 0
-    for poster_id in ([] if posters is None else posters["id"]):
+    for poster_id in [] if posters is None else posters["id"]:
         path = export.poster(poster_id)
         checked += 1
         if not path.is_file():
@@ -395,14 +474,17 @@ def _check_poster_images(export: ExportFolder, posters: pd.DataFrame | None, min
         lines = sum(1 for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip())
     if lines != checked:
         bad.append(f"metadata.jsonl has {lines} rows, posters.csv {checked}")
-    return RuleResult("export_poster_images", not bad,
-                       f"every posters.csv id has an image of at least {min_bytes} bytes that decodes",
-                       {"checked": checked, "problems": bad[:20], "failures": len(bad)})
+    return RuleResult(
+        "export_poster_images",
+        not bad,
+        f"every posters.csv id has an image of at least {min_bytes} bytes that decodes",
+        {"checked": checked, "problems": bad[:20], "failures": len(bad)},
+    )
 
 
 def _check_no_adult(meta: pd.DataFrame | None, adult_ids: set[int]) -> RuleResult:
     found = []
-    for row in ([] if meta is None else meta.to_dict("records")):
+    for row in [] if meta is None else meta.to_dict("records"):
         genres = as_genre_list(row.get("genres"))
         if any(g.lower() == "adult" for g in genres) or (row["id"].isdigit() and int(row["id"]) in adult_ids):
             found.append(row["id"])
@@ -412,7 +494,7 @@ def _check_no_adult(meta: pd.DataFrame | None, adult_ids: set[int]) -> RuleResul
 def _check_urls(frames: dict) -> RuleResult:
     bad: list[str] = []
     meta, actors = frames["meta"], frames["actors"]
-    for row in ([] if meta is None else meta.to_dict("records")):
+    for row in [] if meta is None else meta.to_dict("records"):
         expected = title_url(int(row["id"])) if row["id"].isdigit() and int(row["id"]) > 0 else None
         if row["movie-url"] != expected or not TITLE_URL_RE.match(row["movie-url"]):
             bad.append(f"meta {row['id']}: movie-url {row['movie-url']}")
@@ -424,10 +506,13 @@ def _check_urls(frames: dict) -> RuleResult:
             cast = None
         if not isinstance(cast, dict) or not all(PERSON_URL_RE.match(str(u)) for u in cast.values()):
             bad.append(f"meta {row['id']}: actors {row['actors'][:60]}")
-    for row in ([] if actors is None else actors.to_dict("records")):
-        if not PERSON_URL_RE.match(row["actors-url"]) or (row["id"].isdigit() and row["actors-url"] != person_url(int(row["id"]))):
+    for row in [] if actors is None else actors.to_dict("records"):
+        if not PERSON_URL_RE.match(row["actors-url"]) or (
+            row["id"].isdigit() and row["actors-url"] != person_url(int(row["id"]))
+        ):
             bad.append(f"actors {row['id']}: actors-url {row['actors-url']}")
         if row["image-url"] and not HTTP_URL_RE.match(row["image-url"]):
             bad.append(f"actors {row['id']}: image-url {row['image-url'][:60]}")
-    return RuleResult("export_url_formats", not bad, "URLs are in the paper's formats",
-                       {"problems": bad[:20], "failures": len(bad)})
+    return RuleResult(
+        "export_url_formats", not bad, "URLs are in the paper's formats", {"problems": bad[:20], "failures": len(bad)}
+    )

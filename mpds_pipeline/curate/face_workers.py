@@ -7,6 +7,7 @@ threads (Dagster's). Each message is a length-prefixed pickle: the parent sends
 (settings, face settings, crops folder) and then the tasks; a worker answers one result
 per actor as soon as it is done, so the parent can report progress.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -14,7 +15,8 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import BinaryIO, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 _HEADER = struct.Struct("!Q")
 

@@ -4,13 +4,15 @@ Each rule records why a row dropped, so the assets can report drop counts as met
 Rules run in a fixed order and a row is charged to the first rule that drops it:
 duplicate id, adult flag, adult genre, certificate blocklist, no poster, non-English.
 """
+
 from __future__ import annotations
 
 import ast
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -76,6 +78,7 @@ class ActorSelection:
 
 # --- cell normalisers: Parquet, JSON and Python-literal cells all arrive here --------
 
+
 def as_genre_list(value: Any) -> list[str]:
     """A genres cell (list, numpy array, JSON or Python-literal string, None) as a list."""
     value = _decode_text(value)
@@ -95,10 +98,8 @@ def as_actor_dict(value: Any) -> dict[str, str]:
         return {str(k): str(v) for k, v in value.items() if k is not None}
     result: dict[str, str] = {}
     for item in value:
-        if isinstance(item, dict):  # a list<struct> from Parquet, e.g. {"key": .., "value": ..}
-            pair = list(item.values())
-        else:
-            pair = list(item)
+        # A list<struct> from Parquet holds {"key": .., "value": ..} dicts; else (key, value) pairs.
+        pair = list(item.values()) if isinstance(item, dict) else list(item)
         if len(pair) == 2 and pair[0] is not None:
             result[str(pair[0])] = "" if pair[1] is None else str(pair[1])
     return result
@@ -138,7 +139,10 @@ def normalize_certificate(certificate: str | None) -> str:
 
 # --- movies ----------------------------------------------------------------------
 
-def select_movies(titles: pd.DataFrame, settings: MovieFilterSettings | None = None, log: ProgressLog | None = None) -> MovieSelection:
+
+def select_movies(
+    titles: pd.DataFrame, settings: MovieFilterSettings | None = None, log: ProgressLog | None = None
+) -> MovieSelection:
     """Apply the MPDS filters to title records; see the module docstring for the order.
     ``log`` gets progress lines (titles decided, kept and dropped so far)."""
     settings = settings or MovieFilterSettings()
@@ -161,9 +165,7 @@ def select_movies(titles: pd.DataFrame, settings: MovieFilterSettings | None = N
     movies = movies.reset_index(drop=True)
 
     reasons = Counter(r for r in decisions["drop_reason"] if r)
-    certificates = Counter(
-        c for c, r in zip(decisions["certificate"], decisions["drop_reason"]) if r == "certificate"
-    )
+    certificates = Counter(c for c, r in zip(decisions["certificate"], decisions["drop_reason"]) if r == "certificate")
     return MovieSelection(
         movies=movies,
         decisions=decisions,
@@ -178,8 +180,13 @@ def _decide_title(record: dict, seen: set[int], blocked: set[str], settings: Mov
     title_id = int(record["id"])
     certificate = as_text(record.get("certificate"))
     row = {
-        "id": title_id, "kept": False, "drop_reason": None, "certificate": certificate,
-        "language": None, "language_confidence": None, "language_reason": None,
+        "id": title_id,
+        "kept": False,
+        "drop_reason": None,
+        "certificate": certificate,
+        "language": None,
+        "language_confidence": None,
+        "language_reason": None,
     }
     if title_id in seen:
         row["drop_reason"] = "duplicate"
@@ -229,6 +236,7 @@ def missing_field_counts(movies: pd.DataFrame) -> dict[str, int]:
 
 # --- actors ----------------------------------------------------------------------
 
+
 def select_actors(persons: pd.DataFrame, movies: pd.DataFrame) -> ActorSelection:
     """Persons who act and have an image; the cast of each movie linked to their ids."""
     counts = Counter()
@@ -255,8 +263,10 @@ def select_actors(persons: pd.DataFrame, movies: pd.DataFrame) -> ActorSelection
         movie_actor=pd.DataFrame(links, columns=["movie_id", "actor_id", "billing_order"]),
         counts={
             "input_persons": len(persons),
-            **{k: counts.get(k, 0) for k in (
-                "dropped_duplicate", "dropped_not_actor", "dropped_no_image", "cast_without_actor_record")},
+            **{
+                k: counts.get(k, 0)
+                for k in ("dropped_duplicate", "dropped_not_actor", "dropped_no_image", "cast_without_actor_record")
+            },
         },
     )
 

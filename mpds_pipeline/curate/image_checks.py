@@ -18,6 +18,7 @@ keeps the image out of the export.
 ``decode_image`` is the full check (every pixel decoded), for ``verify="decode"`` and
 for files that must be converted anyway (PNG, WebP, GIF, CMYK JPEG, resizing).
 """
+
 from __future__ import annotations
 
 import io
@@ -95,8 +96,10 @@ class _Malformed(ValueError):
 
 # --- the two checks ----------------------------------------------------------------
 
-def verify_body(content: bytes, limits: ImageLimits = ImageLimits(), mode: VerifyMode = "structure",
-                content_type: str | None = None) -> Verified:
+
+def verify_body(
+    content: bytes, limits: ImageLimits = ImageLimits(), mode: VerifyMode = "structure", content_type: str | None = None
+) -> Verified:
     """What a download keeps: a structurally sound JPEG as is (``mode="structure"``), or
     the decoded image (``mode="decode"``, and always for a format that is converted)."""
     if mode not in VERIFY_MODES:
@@ -126,8 +129,13 @@ def check_structure(content: bytes, limits: ImageLimits = ImageLimits(), content
     except _Malformed as problem:
         return Verified(INVALID, f"corrupt {kind}: {problem}", format=kind)
     if width * height > limits.max_pixels:
-        return Verified(INVALID, f"decompression bomb: {width}x{height} pixels is over the "
-                                 f"{limits.max_pixels}-pixel cap", width=width, height=height, format=kind)
+        return Verified(
+            INVALID,
+            f"decompression bomb: {width}x{height} pixels is over the {limits.max_pixels}-pixel cap",
+            width=width,
+            height=height,
+            format=kind,
+        )
     return Verified(OK, None, content, width, height, kind, STRUCTURE, keep_as_is=kind == "JPEG" and plain)
 
 
@@ -161,8 +169,11 @@ def decode_image(content: bytes, limits: ImageLimits = ImageLimits()) -> Verifie
 
 def _to_jpeg(image: Image.Image, resize_to: int | None) -> tuple[bytes, int, int]:
     if image.mode not in ("RGB", "L"):
-        image = image.convert("RGBA").convert("RGB") if "A" in image.getbands() or image.mode == "P" \
+        image = (
+            image.convert("RGBA").convert("RGB")
+            if "A" in image.getbands() or image.mode == "P"
             else image.convert("RGB")
+        )
     if resize_to and max(image.size) > resize_to:
         image = image.copy()
         image.thumbnail((resize_to, resize_to), Image.Resampling.LANCZOS)
@@ -192,6 +203,7 @@ def _sniff(content: bytes) -> str:
 
 
 # --- headers, per container: (width, height, stored as is) or _Malformed ------------
+
 
 def _jpeg_header(data: bytes) -> tuple[int, int, bool]:
     """Walk the marker segments up to the first scan; the end-of-image marker must follow it.

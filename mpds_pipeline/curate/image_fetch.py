@@ -5,20 +5,21 @@ It imports neither pandas nor the manifest, so a download worker process
 (download_worker.py) starts in a fraction of a second; images.py drives it in process
 or over several such workers, and owns the manifest.
 """
+
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 from ..files import write_atomic
-from ..layout import image_file_name
 from ..imdb.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
 from ..imdb.waf import is_waf_challenge
+from ..layout import image_file_name
 from .image_checks import (
     BLOCKED,
     DECODED,
@@ -34,8 +35,21 @@ from .image_checks import (
     verify_body,
 )
 
-ROW_FIELDS = ("id", "variant", "file_name", "url", "bytes", "width", "height", "format", "sha256",
-              "status", "reason", "verified", "decoded_by")
+ROW_FIELDS = (
+    "id",
+    "variant",
+    "file_name",
+    "url",
+    "bytes",
+    "width",
+    "height",
+    "format",
+    "sha256",
+    "status",
+    "reason",
+    "verified",
+    "decoded_by",
+)
 # (id, variant) -> (sha256, reason, decoded_by) of bytes a later full decode rejected
 KnownBad = dict[tuple[int, int], tuple[str, str, str]]
 
@@ -56,12 +70,23 @@ def fetch_and_store(
     A WAF challenge stops the run (items not yet started stay unattempted, with no
     row); so does ``stop`` being set. ``known_bad`` bytes are not kept again.
     """
-    return asyncio.run(_download_all(todo, Path(dest_dir), settings, limits, verify, on_row,
-                                     known_bad or {}, stop or threading.Event()))
+    return asyncio.run(
+        _download_all(
+            todo, Path(dest_dir), settings, limits, verify, on_row, known_bad or {}, stop or threading.Event()
+        )
+    )
 
 
-async def _download_all(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: VerifyMode,
-                        on_row, known_bad: KnownBad, stop: threading.Event) -> tuple[bool, int]:
+async def _download_all(
+    todo,
+    dest_dir: Path,
+    settings: ClientSettings,
+    limits: ImageLimits,
+    verify: VerifyMode,
+    on_row,
+    known_bad: KnownBad,
+    stop: threading.Event,
+) -> tuple[bool, int]:
     queue: asyncio.Queue = asyncio.Queue()
     for item in todo:
         queue.put_nowait(item)
@@ -71,6 +96,7 @@ async def _download_all(todo, dest_dir: Path, settings: ClientSettings, limits: 
     # threads keep every core busy while the event loop keeps the network busy.
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
         async with PoliteClient(settings) as client:
+
             async def worker() -> None:
                 while not queue.empty() and not state["blocked"] and not stop.is_set():
                     item_id, variant, url = queue.get_nowait()
@@ -79,8 +105,9 @@ async def _download_all(todo, dest_dir: Path, settings: ClientSettings, limits: 
                     if "response" in row:
                         resp = row.pop("response")
                         bad = known_bad.get((item_id, variant))
-                        row.update(await loop.run_in_executor(pool, _check_and_store, resp, row, dest_dir,
-                                                              limits, verify, bad))
+                        row.update(
+                            await loop.run_in_executor(pool, _check_and_store, resp, row, dest_dir, limits, verify, bad)
+                        )
                     if row["status"] == BLOCKED:
                         state["blocked"] = True
                     on_row(row)
@@ -112,8 +139,14 @@ def _blocked(resp: FetchResponse) -> dict:
     return {"status": BLOCKED, "reason": f"WAF challenge (HTTP {resp.status_code}); stopped"}
 
 
-def _check_and_store(resp: FetchResponse, row: dict, dest_dir: Path, limits: ImageLimits, verify: VerifyMode,
-                     known_bad: tuple[str, str, str] | None) -> dict:
+def _check_and_store(
+    resp: FetchResponse,
+    row: dict,
+    dest_dir: Path,
+    limits: ImageLimits,
+    verify: VerifyMode,
+    known_bad: tuple[str, str, str] | None,
+) -> dict:
     """Runs on a worker thread: check a 200 body, rule out a WAF challenge, then write."""
     verdict = verify_body(resp.content, limits, verify, resp.headers.get("content-type"))
     # A body that checks out as an image is no challenge page, so only the status and
@@ -121,19 +154,34 @@ def _check_and_store(resp: FetchResponse, row: dict, dest_dir: Path, limits: Ima
     # of the CPU. Anything else gets the full check.
     if is_waf_challenge(resp.status_code, resp.headers, b"" if verdict.status == OK else resp.content):
         return {**_blocked(resp), "bytes": None}
-    update = {"status": verdict.status, "reason": verdict.reason, "width": verdict.width,
-              "height": verdict.height, "format": verdict.format}
+    update = {
+        "status": verdict.status,
+        "reason": verdict.reason,
+        "width": verdict.width,
+        "height": verdict.height,
+        "format": verdict.format,
+    }
     if verdict.status != OK:
         return update
     digest = hashlib.sha256(verdict.data).hexdigest()
     if known_bad is not None and known_bad[0] == digest:
         # The same bytes failed a full decode before: the server has not fixed them.
-        return {**update, "status": INVALID, "reason": known_bad[1], "decoded_by": known_bad[2],
-                "sha256": digest, "bytes": len(verdict.data)}
+        return {
+            **update,
+            "status": INVALID,
+            "reason": known_bad[1],
+            "decoded_by": known_bad[2],
+            "sha256": digest,
+            "bytes": len(verdict.data),
+        }
     # No fsync: at thousands of images a minute it would cost more than the write. An image
     # a power cut loses or truncates fails its manifest sha256 on the next run and is
     # fetched again.
     write_atomic(dest_dir / row["file_name"], verdict.data, fsync=False)
-    return {**update, "bytes": len(verdict.data), "sha256": digest, "verified": verdict.level,
-            "decoded_by": DOWNLOAD_STAGE if verdict.level == DECODED else None}
-
+    return {
+        **update,
+        "bytes": len(verdict.data),
+        "sha256": digest,
+        "verified": verdict.level,
+        "decoded_by": DOWNLOAD_STAGE if verdict.level == DECODED else None,
+    }

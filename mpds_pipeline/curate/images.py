@@ -15,9 +15,11 @@ high one, and a long list), the list is split over worker processes
 ``Crawl-delay`` keeps the download in one process: each client applies the delay on its
 own, so several would together go faster than it asks.
 """
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -29,9 +31,10 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -42,6 +45,7 @@ from ..layout import ImageFolder
 from ..progress import Progress, ProgressLog
 from .filters import as_text
 from .image_checks import (  # noqa: F401 (re-exported: callers import them from here)
+    BLOCKED,  # noqa: F401 (re-exported)
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_BYTES,
@@ -50,7 +54,6 @@ from .image_checks import (  # noqa: F401 (re-exported: callers import them from
     ImageLimits,
     VerifyMode,
 )
-from .image_checks import BLOCKED  # noqa: F401 (re-exported)
 from .image_fetch import KnownBad, fetch_and_store
 from .manifest import (  # noqa: F401 (re-exported)
     MANIFEST_SCHEMA,
@@ -116,8 +119,9 @@ def download_images(
 ) -> DownloadResult:
     """Fetch ``(id, url)`` items into ``dest_dir/<id>.jpg``; see the module docstring."""
     limits = ImageLimits(min_bytes, max_bytes, max_pixels, resize_to)
-    return download_variants([(i, 1, u) for i, u in items], Path(dest_dir), settings, limits,
-                             verify=verify, processes=processes, log=log)
+    return download_variants(
+        [(i, 1, u) for i, u in items], Path(dest_dir), settings, limits, verify=verify, processes=processes, log=log
+    )
 
 
 def download_actor_images(
@@ -193,9 +197,14 @@ def download_variants(
         else:
             blocked, fetched = fetch_and_store(todo, dest_dir, settings, limits, verify, on_row, known_bad=known_bad)
     this_call = pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names)
-    merged = merge_into_manifest(dest_dir, this_call) if len(rows) or not ImageFolder(dest_dir).manifest.exists() else earlier
-    reused_rows = merged[[(i, v) in done and (i, v, u) in wanted
-                          for i, v, u in zip(merged["id"], merged["variant"], merged["url"])]]
+    merged = (
+        merge_into_manifest(dest_dir, this_call)
+        if len(rows) or not ImageFolder(dest_dir).manifest.exists()
+        else earlier
+    )
+    reused_rows = merged[
+        [(i, v) in done and (i, v, u) in wanted for i, v, u in zip(merged["id"], merged["variant"], merged["url"])]
+    ]
     combined = pd.concat([reused_rows, this_call], ignore_index=True) if len(reused_rows) else this_call
     statuses = Counter(this_call["status"])
     if reused:
@@ -240,8 +249,11 @@ def _crawl_delay_asked(todo: list[tuple[int, int, str]], settings: ClientSetting
                     resp = await client.fetch(origin + "/robots.txt")
                 except HostNotAllowed:
                     continue
-                rules = rules_from_response(resp.status_code, resp.content) \
-                    if resp.status_code is not None and not resp.too_large else None
+                rules = (
+                    rules_from_response(resp.status_code, resp.content)
+                    if resp.status_code is not None and not resp.too_large
+                    else None
+                )
                 if rules is not None and rules.crawl_delay(settings.user_agent):
                     return True
         return False
@@ -275,15 +287,27 @@ def _reason_kind(reason: str) -> str:
 
 # --- several processes --------------------------------------------------------------
 
-def _fetch_in_processes(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: VerifyMode,
-                        known_bad: KnownBad, workers: int, on_row: Callable[[dict], None]) -> tuple[bool, int]:
+
+def _fetch_in_processes(
+    todo,
+    dest_dir: Path,
+    settings: ClientSettings,
+    limits: ImageLimits,
+    verify: VerifyMode,
+    known_bad: KnownBad,
+    workers: int,
+    on_row: Callable[[dict], None],
+) -> tuple[bool, int]:
     """Split ``todo`` over ``workers`` download_worker processes; rows stream back as they
     are known. Each gets 1/``workers`` of the rate and of the concurrency, so the run as
     a whole stays within both. A WAF challenge in any of them stops them all."""
     from .download_worker import job_line
 
-    share = dataclasses.replace(settings, rate_per_second=settings.rate_per_second / workers,
-                                concurrency=max(1, settings.concurrency // workers))
+    share = dataclasses.replace(
+        settings,
+        rate_per_second=settings.rate_per_second / workers,
+        concurrency=max(1, settings.concurrency // workers),
+    )
     messages: queue.Queue = queue.Queue()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))}
     procs: list[tuple[subprocess.Popen, Any]] = []
@@ -292,9 +316,14 @@ def _fetch_in_processes(todo, dest_dir: Path, settings: ClientSettings, limits: 
             shard = todo[number::workers]
             keys = {(i, v) for i, v, _ in shard}
             known = {key: bad for key, bad in known_bad.items() if key in keys}
-            errors = tempfile.TemporaryFile()
-            proc = subprocess.Popen([sys.executable, "-m", "mpds_pipeline.curate.download_worker"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, env=env)
+            errors = tempfile.TemporaryFile()  # noqa: SIM115 (read after the worker ends, closed in finally)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mpds_pipeline.curate.download_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=env,
+            )
             procs.append((proc, errors))
             proc.stdin.write(job_line(shard, dest_dir, share, limits, verify, known))
             proc.stdin.flush()
@@ -334,24 +363,21 @@ def _collect(procs, messages: queue.Queue, on_row) -> tuple[bool, int]:
         if failed:
             proc, errors = failed[0]
             errors.seek(0)
-            raise RuntimeError(f"a download worker exited with {proc.returncode}:\n"
-                               f"{errors.read().decode(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"a download worker exited with {proc.returncode}:\n{errors.read().decode(errors='replace')[-2000:]}"
+            )
     return blocked, fetched
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(BrokenPipeError, ValueError, OSError):  # already gone
         proc.stdin.write(b"stop\n")
         proc.stdin.flush()
-    except (BrokenPipeError, ValueError, OSError):
-        pass  # already gone
 
 
 def _close_quietly(stream) -> None:
-    try:
+    with contextlib.suppress(OSError):
         stream.close()
-    except OSError:
-        pass
 
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])

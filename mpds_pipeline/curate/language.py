@@ -6,6 +6,7 @@ says what language the film is in. Short titles are ambiguous ("Jaws" scores as
 Polish), so a title drops only when lingua is confident it is not English and it has
 enough words to judge.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,10 +18,32 @@ from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 # The languages most IMDb original titles are in. A restricted set is both faster to
 # load and more accurate on short texts than all 75 of lingua's languages.
 DEFAULT_LANGUAGES: tuple[str, ...] = (
-    "ENGLISH", "FRENCH", "SPANISH", "GERMAN", "ITALIAN", "PORTUGUESE", "DUTCH",
-    "SWEDISH", "DANISH", "BOKMAL", "FINNISH", "POLISH", "CZECH", "HUNGARIAN",
-    "ROMANIAN", "TURKISH", "RUSSIAN", "GREEK", "JAPANESE", "CHINESE", "KOREAN",
-    "HINDI", "ARABIC", "PERSIAN", "TAGALOG", "INDONESIAN",
+    "ENGLISH",
+    "FRENCH",
+    "SPANISH",
+    "GERMAN",
+    "ITALIAN",
+    "PORTUGUESE",
+    "DUTCH",
+    "SWEDISH",
+    "DANISH",
+    "BOKMAL",
+    "FINNISH",
+    "POLISH",
+    "CZECH",
+    "HUNGARIAN",
+    "ROMANIAN",
+    "TURKISH",
+    "RUSSIAN",
+    "GREEK",
+    "JAPANESE",
+    "CHINESE",
+    "KOREAN",
+    "HINDI",
+    "ARABIC",
+    "PERSIAN",
+    "TAGALOG",
+    "INDONESIAN",
 )
 
 

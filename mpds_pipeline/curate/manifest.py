@@ -11,15 +11,16 @@ Two assets may update one manifest at once (a poster download rerun while its
 partition is being captioned), so every read-modify-write holds an exclusive
 ``flock`` on ``<dest_dir>/.manifest.lock`` and re-reads the file under it.
 """
+
 from __future__ import annotations
 
 import fcntl
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..files import atomic_path
+from ..layout import ImageFolder, image_file_name
 from .image_checks import (  # noqa: F401 (the stages are re-exported: their users import them from here)
     CAPTIONING,
     DECODED,
@@ -38,26 +40,25 @@ from .image_checks import (  # noqa: F401 (the stages are re-exported: their use
     STRUCTURE,
     DecodeStage,
 )
-from ..layout import ImageFolder, image_file_name
 from .image_fetch import ROW_FIELDS
 
-
-
-MANIFEST_SCHEMA = pa.schema([
-    ("id", pa.int64()),
-    ("variant", pa.int64()),  # 1 = the page image; 2.. = further photos (actors)
-    ("file_name", pa.string()),
-    ("url", pa.string()),
-    ("bytes", pa.int64()),
-    ("width", pa.int64()),
-    ("height", pa.int64()),
-    ("format", pa.string()),
-    ("sha256", pa.string()),
-    ("status", pa.string()),  # image_checks' verdicts, or image_fetch's HTTP_ERROR, REFUSED, FAILED, BLOCKED
-    ("reason", pa.string()),
-    ("verified", pa.string()),  # ok rows: STRUCTURE or DECODED
-    ("decoded_by", pa.string()),  # the stage whose full decode set ``verified`` or found the failure
-])
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("variant", pa.int64()),  # 1 = the page image; 2.. = further photos (actors)
+        ("file_name", pa.string()),
+        ("url", pa.string()),
+        ("bytes", pa.int64()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("format", pa.string()),
+        ("sha256", pa.string()),
+        ("status", pa.string()),  # image_checks' verdicts, or image_fetch's HTTP_ERROR, REFUSED, FAILED, BLOCKED
+        ("reason", pa.string()),
+        ("verified", pa.string()),  # ok rows: STRUCTURE or DECODED
+        ("decoded_by", pa.string()),  # the stage whose full decode set ``verified`` or found the failure
+    ]
+)
 assert tuple(MANIFEST_SCHEMA.names) == ROW_FIELDS
 
 
@@ -82,7 +83,9 @@ def read_manifest(dest_dir: Path) -> pd.DataFrame:
 def manifest_lock(dest_dir: Path) -> Iterator[None]:
     """Exclusive across processes and threads (each holder opens its own descriptor)."""
     Path(dest_dir).mkdir(parents=True, exist_ok=True)
-    handle = os.open(ImageFolder(Path(dest_dir)).manifest_lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    handle = os.open(
+        ImageFolder(Path(dest_dir)).manifest_lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644
+    )
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -110,6 +113,7 @@ def _write(dest_dir: Path, manifest: pd.DataFrame) -> None:
 
 # --- decode results from the users of pixels ------------------------------------------
 
+
 @dataclass
 class DecodeRecord:
     """What one ``record_decode_results`` call changed."""
@@ -119,13 +123,19 @@ class DecodeRecord:
     unchanged: int = 0  # already decoded, or already invalid
     unknown: int = 0  # file names the manifest does not list (ignored)
 
-    def add(self, other: "DecodeRecord") -> "DecodeRecord":
-        return DecodeRecord(self.decoded + other.decoded, self.failed + other.failed,
-                            self.unchanged + other.unchanged, self.unknown + other.unknown)
+    def add(self, other: DecodeRecord) -> DecodeRecord:
+        return DecodeRecord(
+            self.decoded + other.decoded,
+            self.failed + other.failed,
+            self.unchanged + other.unchanged,
+            self.unknown + other.unknown,
+        )
 
 
 def record_decode_results(
-    dest_dir: Path, outcomes: Mapping[str | Path, str | None] | Iterable[tuple[str | Path, str | None]], stage: DecodeStage,
+    dest_dir: Path,
+    outcomes: Mapping[str | Path, str | None] | Iterable[tuple[str | Path, str | None]],
+    stage: DecodeStage,
 ) -> DecodeRecord:
     """Record full decodes of files in ``dest_dir``: ``{file: None}`` decoded fine,
     ``{file: "error text"}`` failed. Call it from every step that decodes pixels.
@@ -163,14 +173,16 @@ def record_decode_results(
     return record
 
 
-def record_poster_decode_results(posters_root: Path, outcomes: Mapping[int, str | None], stage: DecodeStage) -> DecodeRecord:
+def record_poster_decode_results(
+    posters_root: Path, outcomes: Mapping[int, str | None], stage: DecodeStage
+) -> DecodeRecord:
     """The same for posters known by movie id (e.g. read from the export, whose files are
     links to the downloads): each id is recorded in the partition folder(s) under
     ``posters_root`` whose id range holds it."""
     from ..imdb.partitions import parse_partition_key
 
     ranges = []
-    for folder in (sorted(Path(posters_root).iterdir()) if Path(posters_root).is_dir() else []):
+    for folder in sorted(Path(posters_root).iterdir()) if Path(posters_root).is_dir() else []:
         try:
             ranges.append((parse_partition_key(folder.name), folder))
         except ValueError:
@@ -193,8 +205,11 @@ def verification_counts(manifest: pd.DataFrame) -> dict[str, int]:
     ok = manifest[manifest["status"] == OK]
     levels = Counter(ok["verified"].fillna(STRUCTURE))
     failed = int(((manifest["status"] == INVALID) & manifest["decoded_by"].notna()).sum())
-    return {"verified_decoded": levels.get(DECODED, 0), "verified_structure_only": levels.get(STRUCTURE, 0),
-            "decode_failures": failed}
+    return {
+        "verified_decoded": levels.get(DECODED, 0),
+        "verified_structure_only": levels.get(STRUCTURE, 0),
+        "decode_failures": failed,
+    }
 
 
 def decode_failed_hashes(manifest: pd.DataFrame) -> dict[tuple[int, int], tuple[str, str, str]]:

@@ -35,13 +35,15 @@ every run of letters costs ceil(len / 3) tokens (CLIP has whole-word tokens for 
 English words, so ordinary text is over-counted; only rare long names can approach
 this), every digit and every punctuation character one token, plus BOS and EOS.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -53,7 +55,13 @@ CLIP_MAX_TOKENS = 77
 CLIP_SPECIAL_TOKENS = 2  # BOS and EOS
 
 POSTER_PROMPT_COLUMNS = [
-    "id", "synopsis_prompt", "vision_prompt", "vision_source", "text", "text_tokens", "poster_caption",
+    "id",
+    "synopsis_prompt",
+    "vision_prompt",
+    "vision_source",
+    "text",
+    "text_tokens",
+    "poster_caption",
 ]
 
 _LETTERS = re.compile(r"[^\W\d_]+")
@@ -318,7 +326,7 @@ def actor_prompt(
     cuttable = [i for i, word in enumerate(words) if word.strip(".,;:!?()\"'") not in placed]
 
     def without_last(n: int) -> str:
-        dropped = set(cuttable[len(cuttable) - n:]) if n else set()
+        dropped = set(cuttable[len(cuttable) - n :]) if n else set()
         return " ".join(word for i, word in enumerate(words) if i not in dropped)
 
     low, high = 1, len(cuttable)  # the fewest words to cut (counts fall as words go)

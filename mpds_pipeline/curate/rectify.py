@@ -38,27 +38,27 @@ write happen under an exclusive ``flock`` on ``<folder>/.lock``, so two reviewer
 saving the same id at once cannot both win: the second gets a conflict with the
 first one's text.
 """
-from __future__ import annotations
 
-import functools
+from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import io
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
 from ..files import atomic_open, write_atomic
-from ..layout import RectificationsFolder
 from ..imdb.ids import parse_title_id
+from ..layout import RectificationsFolder
 
 AUDIT_COLUMNS = ["id", "text", "replaced_text", "reviewer", "note", "created_at", "source", "row"]
 REJECTED_COLUMNS = ["source", "row", "id", "reason"]
@@ -213,9 +213,7 @@ def load_rectifications(
     accepted = audit.drop_duplicates("id", keep="last").reset_index(drop=True)
     rejected = pd.DataFrame([vars(r) for r in rejections], columns=REJECTED_COLUMNS)
     rejected["row"] = rejected["row"].astype("Int64")  # None (whole file) stays missing
-    return RectificationResult(
-        corrections=latest, accepted=accepted, audit=audit, rejected=rejected, files=files
-    )
+    return RectificationResult(corrections=latest, accepted=accepted, audit=audit, rejected=rejected, files=files)
 
 
 def latest_correction(folder: Path, movie_id: int) -> Correction | None:
@@ -318,9 +316,7 @@ def _reviewer_name(completed_by) -> str | None:
     return None if completed_by is None else str(completed_by)
 
 
-def _make_correction(
-    *, raw_id, text, reviewer, note, when, file_time, source, row
-) -> Correction | Rejection:
+def _make_correction(*, raw_id, text, reviewer, note, when, file_time, source, row) -> Correction | Rejection:
     movie_id = _parse_id(raw_id)
     if movie_id is None:
         reason = "missing id" if not raw_id else "bad id"

@@ -5,6 +5,7 @@ instead of crawling. This reads that release format into the same DataFrame shap
 the crawled title records, so the same filters, downloads and export apply. A bad row
 is reported (row number, columns at fault) and skipped; good rows are never lost.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,18 @@ TITLE_URL_RE = re.compile(r"^https?://(www\.)?imdb\.com/title/tt\d{7,9}/?$")
 PERSON_URL_RE = re.compile(r"^https?://(www\.)?imdb\.com/name/nm\d{7,9}/?$")
 HTTP_URL_RE = re.compile(r"^https?://[^\s/]+/\S*$")
 MOVIE_COLUMNS: tuple[str, ...] = (
-    "id", "title", "original_title", "title_type", "year", "genres", "actors",
-    "poster_url", "synopsis", "certificate", "is_adult", "era",
+    "id",
+    "title",
+    "original_title",
+    "title_type",
+    "year",
+    "genres",
+    "actors",
+    "poster_url",
+    "synopsis",
+    "certificate",
+    "is_adult",
+    "era",
 )
 
 
@@ -193,4 +204,3 @@ def _read_texts(path: Path, errors: list[RowError]) -> dict[int, str]:
 
 def _row_error(file: str, number: int, problems: dict[str, str]) -> RowError:
     return RowError(file, number, tuple(problems), "; ".join(f"{c}: {m}" for c, m in problems.items()))
-

@@ -1,4 +1,5 @@
 """Dataset statistics as in the MPDS paper's Fig. 2: genres, record types, missing fields."""
+
 from __future__ import annotations
 
 from collections import Counter

@@ -3,6 +3,7 @@
 Movies carry an ordered ``actors`` mapping (name -> person URL); Arrow maps keep that
 order, so it is stored as a map and handed back to callers as a dict.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

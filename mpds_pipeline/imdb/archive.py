@@ -17,6 +17,7 @@ PartitionBusy naming the holder. Readers (the records asset) open the archive wi
 ``repair=False``: only the lock holder may cut a truncated tail, which for a reader
 could be a record still being written.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -25,11 +26,12 @@ import json
 import os
 import socket
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Literal, get_args
+from typing import Literal, get_args
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -74,8 +76,14 @@ def _default_extractor(html: bytes) -> bytes | None:
 class PageArchive:
     """Append-only WARC archive of one partition's final responses."""
 
-    def __init__(self, archive_dir: Path, mode: ArchiveMode = "full", *,
-                 extractor: Callable[[bytes], bytes | None] | None = None, repair: bool = True):
+    def __init__(
+        self,
+        archive_dir: Path,
+        mode: ArchiveMode = "full",
+        *,
+        extractor: Callable[[bytes], bytes | None] | None = None,
+        repair: bool = True,
+    ):
         """``repair``: cut a truncated last record (a killed writer's); only a holder of
         ``partition_lock`` may, a reader passes False and just skips it."""
         if mode not in ARCHIVE_MODES:
@@ -125,8 +133,17 @@ class PageArchive:
             fh.write(record_bytes)
             fh.flush()
         self._index[(outcome.kind, outcome.id)] = ArchivedResponse(
-            outcome.url, outcome.kind, outcome.id, outcome.status, resp.status_code, {}, b"",
-            outcome.redirect_id, outcome.attempts, outcome.fetched_at, content,
+            outcome.url,
+            outcome.kind,
+            outcome.id,
+            outcome.status,
+            resp.status_code,
+            {},
+            b"",
+            outcome.redirect_id,
+            outcome.attempts,
+            outcome.fetched_at,
+            content,
         )
         return True
 
@@ -148,8 +165,12 @@ class PageArchive:
         if outcome.redirect_id is not None:
             warc_headers[H_REDIRECT] = str(outcome.redirect_id)
         record = writer.create_warc_record(
-            outcome.url, "response", payload=io.BytesIO(body), length=len(body),
-            http_headers=http_headers, warc_headers_dict=warc_headers,
+            outcome.url,
+            "response",
+            payload=io.BytesIO(body),
+            length=len(body),
+            http_headers=http_headers,
+            warc_headers_dict=warc_headers,
         )
         writer.write_record(record)
         return buffer.getvalue()
@@ -192,8 +213,12 @@ def partition_lock(archive_dir: Path, *, run_id: str | None = None) -> Iterator[
                 "same archive. Wait for that run to finish (or stop it: the lock goes with its process), then "
                 f"rerun; a rerun fetches only what is not archived yet. Lock file: {path}"
             ) from None
-        holder = {"host": socket.gethostname(), "pid": os.getpid(), "run_id": run_id,
-                  "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        holder = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "run_id": run_id,
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         try:

@@ -4,6 +4,7 @@ Classification looks only at the HTTP response and cheap byte markers, never at 
 parsers: a page that later fails to parse is still "ok" here (the parser reports it).
 Blocking is never "missing": an AWS WAF challenge says nothing about whether the id exists.
 """
+
 from __future__ import annotations
 
 from .client import REDIRECT_STATUSES, FetchResponse

@@ -27,6 +27,7 @@ image: httpx's async stack about 3 ms, much of it waiting for the GIL behind the
 decoders on every socket call; sync httpx 1.3 ms; urllib3 0.6 ms; http.client 0.3 ms.
 A blocking read holds no GIL while it waits. Environment proxy settings are not used.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,8 +40,8 @@ import ssl
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import quote, urljoin, urlsplit
 
 import certifi
@@ -140,10 +141,15 @@ class PoliteClient:
         self._http: _Connections | None = None
         self._senders: concurrent.futures.ThreadPoolExecutor | None = None
 
-    async def __aenter__(self) -> "PoliteClient":
+    async def __aenter__(self) -> PoliteClient:
         limit = max(1, self.settings.concurrency)
-        headers = {"User-Agent": self.settings.user_agent, "Accept-Language": "en-US,en;q=0.8", "Accept": "*/*",
-                   "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
+        headers = {
+            "User-Agent": self.settings.user_agent,
+            "Accept-Language": "en-US,en;q=0.8",
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+        }
         self._http = _Connections(headers, self.settings.timeout_s, max_idle_per_origin=limit)
         # One thread per concurrency slot: a send never queues behind another.
         self._senders = concurrent.futures.ThreadPoolExecutor(max_workers=limit, thread_name_prefix="polite-http")
@@ -165,7 +171,9 @@ class PoliteClient:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or host not in self._allowed:
-            raise HostNotAllowed(f"refusing {url!r}: host {host or '?'} is not in the allowlist {sorted(self._allowed)}")
+            raise HostNotAllowed(
+                f"refusing {url!r}: host {host or '?'} is not in the allowlist {sorted(self._allowed)}"
+            )
 
     def stop(self) -> None:
         """Send nothing more: a fetch waiting for its turn raises ClientStopped. Requests
@@ -223,7 +231,12 @@ class PoliteClient:
                         return robots_resp
                     reason = robots_resp.error or f"HTTP {robots_resp.status_code}"
                     return FetchResponse(
-                        url, None, robots_resp.headers, b"", url, robots_resp.attempts,
+                        url,
+                        None,
+                        robots_resp.headers,
+                        b"",
+                        url,
+                        robots_resp.attempts,
                         f"robots.txt of {origin} could not be read ({reason}); not crawling it (RFC 9309)",
                     )
                 self._robots[origin] = rules
@@ -240,8 +253,10 @@ class PoliteClient:
         before = self._limiter.rate_per_second
         if self._limiter.slow_to(1.0 / delay) and self._log is not None:
             configured = f"{before:g}/s" if before > 0 else "unlimited"
-            self._log(f"robots.txt of {origin} asks Crawl-delay {delay:g}s: rate lowered from {configured} "
-                      f"to {self._limiter.rate_per_second:g}/s")
+            self._log(
+                f"robots.txt of {origin} asks Crawl-delay {delay:g}s: rate lowered from {configured} "
+                f"to {self._limiter.rate_per_second:g}/s"
+            )
 
     # --- one URL, with retries ------------------------------------------------------
     async def _get_with_retries(self, url: str, max_bytes: int) -> FetchResponse:
@@ -250,8 +265,9 @@ class PoliteClient:
         for number in range(1, max_attempts + 1):
             attempt = await self._send(url, max_bytes)
             if attempt.too_large:  # the same body would come again: not retried
-                return FetchResponse(url, attempt.status_code, attempt.headers, b"", url, number, attempt.error,
-                                     too_large=True)
+                return FetchResponse(
+                    url, attempt.status_code, attempt.headers, b"", url, number, attempt.error, too_large=True
+                )
             retryable = attempt.error is not None or attempt.status_code in RETRY_STATUSES
             if not retryable:
                 return FetchResponse(url, attempt.status_code, attempt.headers, attempt.content, url, number)
@@ -260,7 +276,12 @@ class PoliteClient:
             await asyncio.sleep(self._retry_delay(number, attempt.headers))
         last = attempt.error or f"HTTP {attempt.status_code}"
         return FetchResponse(
-            url, attempt.status_code, attempt.headers, attempt.content, url, max_attempts,
+            url,
+            attempt.status_code,
+            attempt.headers,
+            attempt.content,
+            url,
+            max_attempts,
             f"{last} (gave up after {max_attempts} attempts)",
         )
 
@@ -402,13 +423,20 @@ def _read_capped(resp: http.client.HTTPResponse, headers: dict[str, str], max_by
     are read up to one byte past the cap, also in one call."""
     if resp.length is not None:
         if resp.length > max_bytes:
-            raise BodyTooLarge(f"body too large: Content-Length {resp.length:,} is over the {max_bytes:,}-byte cap "
-                               "(not read)", resp.status, headers)
+            raise BodyTooLarge(
+                f"body too large: Content-Length {resp.length:,} is over the {max_bytes:,}-byte cap (not read)",
+                resp.status,
+                headers,
+            )
         return resp.read()
     body = resp.read(max_bytes + 1)
     if len(body) > max_bytes:
-        raise BodyTooLarge(f"body too large: over the {max_bytes:,}-byte cap (no Content-Length; "
-                           f"stopped reading at {len(body):,} bytes)", resp.status, headers)
+        raise BodyTooLarge(
+            f"body too large: over the {max_bytes:,}-byte cap (no Content-Length; "
+            f"stopped reading at {len(body):,} bytes)",
+            resp.status,
+            headers,
+        )
     return body
 
 
@@ -432,8 +460,12 @@ def _inflate(data: bytes, wbits: int, max_bytes: int, status: int, headers: dict
     inflater = zlib.decompressobj(wbits)
     out = inflater.decompress(data, max_bytes + 1)  # one C call; output capped at the limit
     if len(out) > max_bytes:
-        raise BodyTooLarge(f"body too large: {len(data):,} compressed bytes inflate to over the {max_bytes:,}-byte cap "
-                           "(stopped inflating there)", status, headers)
+        raise BodyTooLarge(
+            f"body too large: {len(data):,} compressed bytes inflate to over the {max_bytes:,}-byte cap "
+            "(stopped inflating there)",
+            status,
+            headers,
+        )
     if not inflater.eof:
         raise zlib.error("incomplete or truncated compressed stream")
     return out

@@ -11,15 +11,16 @@ died") stops the crawl the same way, checked every quarter second.
 One crawl per partition: crawl_partition holds the archive's lock (archive.py) from
 before it opens the archive until the outcomes are written.
 """
+
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -79,7 +80,6 @@ class CrawlResult:
         return len(self.outcomes) / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-
 class ImdbBlockingError(RuntimeError):
     """IMDb answered with AWS WAF challenges: the crawl stopped on purpose."""
 
@@ -101,15 +101,18 @@ class CrawlStopped(RuntimeError):
 
     def __init__(self, reason: str, result: CrawlResult):
         self.result = result
-        super().__init__(f"crawl stopped early: {reason}; {len(result.unattempted_ids)} ids left unattempted "
-                         "for the next run")
+        super().__init__(
+            f"crawl stopped early: {reason}; {len(result.unattempted_ids)} ids left unattempted for the next run"
+        )
 
 
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-async def _fetch_one(client: PoliteClient, kind: str, item_id: int, url: str) -> tuple[PageOutcome, FetchResponse | None]:
+async def _fetch_one(
+    client: PoliteClient, kind: str, item_id: int, url: str
+) -> tuple[PageOutcome, FetchResponse | None]:
     try:
         resp = await client.fetch(url)
         location = resp.headers.get("location", "")
@@ -124,7 +127,9 @@ async def _fetch_one(client: PoliteClient, kind: str, item_id: int, url: str) ->
     except ClientStopped:
         raise  # never sent: the id stays unattempted
     except Exception as exc:  # noqa: BLE001 - one bad id must not end the partition
-        return PageOutcome(kind, item_id, url, "failed", None, None, f"{type(exc).__name__}: {exc}", 1, _now_iso()), None
+        return PageOutcome(
+            kind, item_id, url, "failed", None, None, f"{type(exc).__name__}: {exc}", 1, _now_iso()
+        ), None
     status, redirect_id, error = classify_response(kind, item_id, resp)
     outcome = PageOutcome(kind, item_id, url, status, resp.status_code, redirect_id, error, resp.attempts, _now_iso())
     return outcome, resp
@@ -244,11 +249,21 @@ def crawl_partition(
         done = archive.archived_ids(kind) - set(refetch)
         todo = [i for i in id_list if i not in done]
         if log is not None and len(todo) < len(id_list):
-            log(f"{label or kind + ' pages'}: {len(id_list) - len(todo):,} of {len(id_list):,} ids already archived, "
-                f"{len(todo):,} to fetch")
+            log(
+                f"{label or kind + ' pages'}: {len(id_list) - len(todo):,} of {len(id_list):,} ids already archived, "
+                f"{len(todo):,} to fetch"
+            )
         result = asyncio.run(
-            crawl_ids(kind, todo, settings, archive, max_consecutive_blocks=max_consecutive_blocks,
-                      should_stop=should_stop, log=log, label=label)
+            crawl_ids(
+                kind,
+                todo,
+                settings,
+                archive,
+                max_consecutive_blocks=max_consecutive_blocks,
+                should_stop=should_stop,
+                log=log,
+                label=label,
+            )
         )
         result.skipped_archived = len(id_list) - len(todo)
         _write_outcomes(archive_dir, archive, result.outcomes)
@@ -260,17 +275,19 @@ def crawl_partition(
 
 
 # --- outcomes.parquet -------------------------------------------------------------------
-_OUTCOME_SCHEMA = pa.schema([
-    ("kind", pa.string()),
-    ("id", pa.int64()),
-    ("url", pa.string()),
-    ("status", pa.string()),
-    ("http_status", pa.int32()),
-    ("redirect_id", pa.int64()),
-    ("error", pa.string()),
-    ("attempts", pa.int32()),
-    ("fetched_at", pa.string()),
-])
+_OUTCOME_SCHEMA = pa.schema(
+    [
+        ("kind", pa.string()),
+        ("id", pa.int64()),
+        ("url", pa.string()),
+        ("status", pa.string()),
+        ("http_status", pa.int32()),
+        ("redirect_id", pa.int64()),
+        ("error", pa.string()),
+        ("attempts", pa.int32()),
+        ("fetched_at", pa.string()),
+    ]
+)
 
 
 def read_outcomes(archive_dir: Path) -> list[PageOutcome]:
@@ -292,16 +309,26 @@ def one_status_per_id(outcomes: Iterable[PageOutcome], kind: str) -> RuleResult:
     unknown = sorted({str(o.status) for o in mine} - set(FETCH_STATUSES))
     blocked = sorted({o.id for o in mine if o.status == "blocked"})
     problems = bool(repeated or unknown)
-    description = ("ids with several statuses, or statuses the crawl does not give" if problems else
-                   "IMDb blocked some requests: rerun this partition later" if blocked else
-                   "every attempted id has exactly one status; none blocked")
-    return RuleResult("one_status_per_id", not problems and not blocked, description, {
-        "attempted": len(per_id),
-        "blocked": len(blocked),
-        "blocked_ids": id_preview(blocked),
-        "repeated_ids": id_preview(repeated),
-        "unknown_statuses": ", ".join(unknown),
-    }, severity="error" if problems else "warn")
+    description = (
+        "ids with several statuses, or statuses the crawl does not give"
+        if problems
+        else "IMDb blocked some requests: rerun this partition later"
+        if blocked
+        else "every attempted id has exactly one status; none blocked"
+    )
+    return RuleResult(
+        "one_status_per_id",
+        not problems and not blocked,
+        description,
+        {
+            "attempted": len(per_id),
+            "blocked": len(blocked),
+            "blocked_ids": id_preview(blocked),
+            "repeated_ids": id_preview(repeated),
+            "unknown_statuses": ", ".join(unknown),
+        },
+        severity="error" if problems else "warn",
+    )
 
 
 def _write_outcomes(archive_dir: Path, archive: PageArchive, new: list[PageOutcome]) -> None:
@@ -311,8 +338,17 @@ def _write_outcomes(archive_dir: Path, archive: PageArchive, new: list[PageOutco
         key = (rec.kind, rec.id)
         earlier = merged.get(key)
         if earlier is None or earlier.status not in FINAL_STATUSES:
-            merged[key] = PageOutcome(rec.kind, rec.id, rec.url, rec.status, rec.http_status, rec.redirect_id,
-                                      None, rec.attempts, rec.fetched_at)
+            merged[key] = PageOutcome(
+                rec.kind,
+                rec.id,
+                rec.url,
+                rec.status,
+                rec.http_status,
+                rec.redirect_id,
+                None,
+                rec.attempts,
+                rec.fetched_at,
+            )
     for outcome in new:
         merged[(outcome.kind, outcome.id)] = outcome
     rows = [asdict(o) for o in sorted(merged.values(), key=lambda o: (o.kind, o.id))]

@@ -1,5 +1,6 @@
 """Which ids a crawl partition requests: every id (the paper's probing), only the ids
 IMDb's dataset index lists, and which archived ids the re-crawl policy revisits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,7 +56,9 @@ def plan_partition(
     return plan
 
 
-def stale_incomplete_ids(records_file: Path, outcomes_dir: Path, after_days: float, now: datetime | None = None) -> list[int]:
+def stale_incomplete_ids(
+    records_file: Path, outcomes_dir: Path, after_days: float, now: datetime | None = None
+) -> list[int]:
     """Title ids whose record lacks a poster or a plot and was fetched over ``after_days`` ago."""
     import pyarrow.parquet as pq
 

@@ -13,12 +13,14 @@ Memory stays bounded whatever the server sends (1 MiB chunks); disk is bounded b
 Content-Length over it is refused before reading, and a body that grows past it is cut
 and its partial file removed.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import httpx
 
@@ -78,7 +80,6 @@ class DownloadReport:
             "bytes_downloaded": self.bytes_downloaded,
             "files": {f.name: f.status for f in self.files},
         }
-
 
 
 def fetch_dataset_files(
@@ -160,7 +161,9 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(value)
 
 
-def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int, log: ProgressLog | None = None) -> FileOutcome:
+def _fetch_one(
+    client: httpx.Client, url: str, path: Path, max_bytes: int, log: ProgressLog | None = None
+) -> FileOutcome:
     meta = _load_meta(path)
     conditional = {}
     if meta.get("etag"):
@@ -173,8 +176,9 @@ def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int, log: 
         _raise_for_status(url, response)
         announced = _content_length(response)
         if announced is not None and announced > max_bytes:
-            raise DatasetDownloadError(f"{url}: Content-Length {announced:,} is over the {max_bytes:,}-byte cap "
-                                       "(not downloaded)")
+            raise DatasetDownloadError(
+                f"{url}: Content-Length {announced:,} is over the {max_bytes:,}-byte cap (not downloaded)"
+            )
         written = _stream_to(path, response, max_bytes, log)
     write_atomic(
         download_record_file(path),
@@ -185,7 +189,7 @@ def _fetch_one(client: httpx.Client, url: str, path: Path, max_bytes: int, log: 
                 "last_modified": response.headers.get("last-modified"),
                 "size": written,
             }
-        )
+        ),
     )
     return FileOutcome(path.name, path, "downloaded", written)
 
@@ -205,7 +209,10 @@ def _stream_to(path: Path, response: httpx.Response, max_bytes: int, log: Progre
     written = 0
     mib = 1 << 20
     total_mib = -(-expected // mib) if expected is not None else None
-    with atomic_open(path, "wb") as out, Progress(f"imdb_index: downloading {path.name}", total_mib, log, unit="MiB") as progress:
+    with (
+        atomic_open(path, "wb") as out,
+        Progress(f"imdb_index: downloading {path.name}", total_mib, log, unit="MiB") as progress,
+    ):
         # iter_raw: keep the bytes as served (a .gz stays gzip even if the server
         # labels it Content-Encoding: gzip).
         for chunk in response.iter_raw(CHUNK_BYTES):
@@ -214,8 +221,10 @@ def _stream_to(path: Path, response: httpx.Response, max_bytes: int, log: Progre
             if written // mib > before // mib:  # whole MiB only: no line before the first
                 progress.update(written // mib - before // mib)
             if written > max_bytes:
-                raise DatasetDownloadError(f"{response.url}: over the {max_bytes:,}-byte cap; stopped at "
-                                           f"{written:,} bytes and removed the partial file")
+                raise DatasetDownloadError(
+                    f"{response.url}: over the {max_bytes:,}-byte cap; stopped at "
+                    f"{written:,} bytes and removed the partial file"
+                )
         if written % mib:  # the last part of a MiB
             progress.update(1)
         if expected is not None and written != expected:

@@ -10,22 +10,23 @@ With the index, a crawl partition asks only for ids that exist (``ids_to_crawl``
 adult titles before any request, fills title type and genres a page lacks
 (``index_title_facts``) and picks actors by ``primaryProfession`` (``actor_ids``).
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Iterable
-
-from ..files import atomic_path, write_atomic
-from ..layout import IndexFolder
-from ..progress import Progress, ProgressLog
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from ..files import atomic_path, write_atomic
+from ..layout import IndexFolder
+from ..progress import Progress, ProgressLog
 
 ACTOR_PROFESSIONS = ("actor", "actress")
 
@@ -169,7 +170,17 @@ DATASETS: tuple[_Dataset, ...] = (
     _Dataset(
         "title.basics",
         "titles",
-        ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear", "runtimeMinutes", "genres"),
+        (
+            "tconst",
+            "titleType",
+            "primaryTitle",
+            "originalTitle",
+            "isAdult",
+            "startYear",
+            "endYear",
+            "runtimeMinutes",
+            "genres",
+        ),
         _titles,
         "id",
     ),
@@ -241,7 +252,12 @@ def find_source_file(files_dir: Path, source: str) -> Path | None:
 
 
 def build_index(
-    files_dir: Path | str, out_dir: Path | str, chunk_rows: int = 200_000, *, force: bool = False, log: ProgressLog | None = None
+    files_dir: Path | str,
+    out_dir: Path | str,
+    chunk_rows: int = 200_000,
+    *,
+    force: bool = False,
+    log: ProgressLog | None = None,
 ) -> IndexResult:
     """Convert the IMDb TSV files in ``files_dir`` to ``<out_dir>/{titles,names,principals}.parquet``.
 
@@ -307,7 +323,9 @@ def _block_size(chunk_rows: int) -> int:
     return max(64 << 10, min(64 << 20, chunk_rows * 100))
 
 
-def _open_tsv(source: Path, columns: tuple[str, ...], chunk_rows: int, on_invalid: Callable) -> pacsv.CSVStreamingReader:
+def _open_tsv(
+    source: Path, columns: tuple[str, ...], chunk_rows: int, on_invalid: Callable
+) -> pacsv.CSVStreamingReader:
     try:
         return pacsv.open_csv(
             source,  # a path ending in .gz is decompressed on the fly
@@ -331,7 +349,9 @@ def _open_tsv(source: Path, columns: tuple[str, ...], chunk_rows: int, on_invali
         raise ValueError(f"{source} is not an IMDb {', '.join(columns[:2])}... TSV file: {exc}") from exc
 
 
-def _convert(dataset: _Dataset, source: Path, target: Path, chunk_rows: int, log: ProgressLog | None = None) -> tuple[TableResult, dict]:
+def _convert(
+    dataset: _Dataset, source: Path, target: Path, chunk_rows: int, log: ProgressLog | None = None
+) -> tuple[TableResult, dict]:
     invalid = 0
 
     def on_invalid(_row) -> str:
@@ -378,7 +398,9 @@ def _convert(dataset: _Dataset, source: Path, target: Path, chunk_rows: int, log
             pending_rows += len(typed)
             flush(chunk_rows)
         flush(1)
-    stats = {"adult_titles": adult} if dataset.table == "titles" else {"actors": actors} if dataset.table == "names" else {}
+    stats = (
+        {"adult_titles": adult} if dataset.table == "titles" else {"actors": actors} if dataset.table == "names" else {}
+    )
     return TableResult(dataset.table, source.name, rows, invalid, row_groups, str(target)), stats
 
 

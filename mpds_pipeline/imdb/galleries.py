@@ -9,11 +9,12 @@ closes, so consecutive steps keep the rate), the same WARC archive (kind
 ``person_gallery``), the same statuses, blocking rule and resumability. Parsing the
 archive later merges the gallery's photos into the person record.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .archive import ArchiveMode, PageArchive
 from .client import ClientSettings
@@ -82,7 +83,15 @@ def crawl_galleries(
     if not wanted:
         return GalleryCrawl(wanted, None)
     result = crawl_partition(
-        GALLERY_KIND, wanted, settings, archive_dir, archive_mode=archive_mode,
-        max_consecutive_blocks=max_consecutive_blocks, should_stop=should_stop, log=log, label=label, run_id=run_id,
+        GALLERY_KIND,
+        wanted,
+        settings,
+        archive_dir,
+        archive_mode=archive_mode,
+        max_consecutive_blocks=max_consecutive_blocks,
+        should_stop=should_stop,
+        log=log,
+        label=label,
+        run_id=run_id,
     )
     return GalleryCrawl(wanted, result)

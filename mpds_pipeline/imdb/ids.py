@@ -4,6 +4,7 @@ Titles: ``https://www.imdb.com/title/tt`` + id zero-padded to 7 digits (8 when l
 Persons: ``https://www.imdb.com/name/nm`` + id zero-padded to 7 digits.
 No trailing slash, as in the paper's CSVs.
 """
+
 from __future__ import annotations
 
 import re

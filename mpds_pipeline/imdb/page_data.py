@@ -10,17 +10,17 @@ object has ``nameText``), not by a fixed path, because IMDb moved them between l
 ``pageProps.aboveTheFoldData`` (2022-2025), ``pageProps.urqlState.<hash>.data.title``
 (early 2022), ``pageProps.aboveTheFold`` (person pages).
 """
+
 from __future__ import annotations
 
 import html
 import re
+
 import orjson
 
 _NEXT_DATA_MARK = b'id="__NEXT_DATA__"'
 _SCRIPT_END = b"</script>"
-_JSON_LD_RE = re.compile(
-    rb"<script[^>]*type=[\"']application/ld\+json[\"'][^>]*>(.*?)</script>", re.S | re.I
-)
+_JSON_LD_RE = re.compile(rb"<script[^>]*type=[\"']application/ld\+json[\"'][^>]*>(.*?)</script>", re.S | re.I)
 _CANONICAL_RE = re.compile(rb"<link[^>]*rel=[\"']canonical[\"'][^>]*>", re.I)
 _META_RE_CACHE: dict[bytes, re.Pattern[bytes]] = {}
 _HREF_RE = re.compile(rb"href=[\"']([^\"']*)[\"']", re.I)
@@ -83,9 +83,7 @@ def meta_tag(page: bytes, prop: str) -> bytes | None:
     key = prop.encode()
     pattern = _META_RE_CACHE.get(key)
     if pattern is None:
-        pattern = re.compile(
-            rb"<meta[^>]*(?:property|name)=[\"']" + re.escape(key) + rb"[\"'][^>]*>", re.I
-        )
+        pattern = re.compile(rb"<meta[^>]*(?:property|name)=[\"']" + re.escape(key) + rb"[\"'][^>]*>", re.I)
         _META_RE_CACHE[key] = pattern
     match = pattern.search(page)
     return match.group(0) if match else None

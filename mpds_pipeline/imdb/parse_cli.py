@@ -4,6 +4,7 @@ One line per file: the record's keys plus ``kind``; a file that cannot be parsed
 prints ``{"path": ..., "error": ...}``. Every file is tried; the exit status is 1 if
 any failed.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ The photo strip of every era is read by ``person_photos``.
 Professions are the page's primary professions (the line under the name), in page
 order, as IMDb's lowercase category ids (``actor``, ``soundtrack``, ``miscellaneous``).
 """
+
 from __future__ import annotations
 
 import html
@@ -22,9 +23,9 @@ from mpds_pipeline.imdb.page_data import (
     NON_DATA_KEYS,
     classic_fragments,
     dig,
+    find_objects_with,
     full_size_image,
     is_media_image,
-    find_objects_with,
     meta_content,
     text_of,
 )
@@ -205,20 +206,18 @@ def _image_src_link(page: bytes) -> str | None:
     return None
 
 
-def person_from_classic_html(
-    page: bytes, json_ld: dict | None, url_hint: str | None
-) -> PersonRecord | ParseError:
+def person_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | None) -> PersonRecord | ParseError:
     """A PersonRecord from a classic desktop or mobile person page."""
-    person_id = ids.parse_person_id(url_hint or "") or ids.parse_person_id(
-        (json_ld or {}).get("url") or ""
-    )
+    person_id = ids.parse_person_id(url_hint or "") or ids.parse_person_id((json_ld or {}).get("url") or "")
     if person_id is None:
         return ParseError("no person id: no canonical/og:url link or JSON-LD url")
     tree = LexborHTMLParser(classic_fragments(page).decode("utf-8", "replace"))
     name, mobile = _classic_name(tree, page, json_ld)
     if name is None:
-        return ParseError("no person name: no name header (h1.header, h1[itemprop=name], #name-overview h1, "
-                          "#tn15title h1), JSON-LD name, og:title or <title>")
+        return ParseError(
+            "no person name: no name header (h1.header, h1[itemprop=name], #name-overview h1, "
+            "#tn15title h1), JSON-LD name, og:title or <title>"
+        )
     era = "mobile" if mobile else ("classic-jsonld" if json_ld else "classic")
     record = _record(
         person_id,

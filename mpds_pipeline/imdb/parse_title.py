@@ -12,6 +12,7 @@ the size of the classic page's "first billed only" cast box, Next.js main pages 
 and reference pages the whole cast (hundreds for a series), so the cap keeps records
 comparable across eras and the prompts short.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,9 @@ from mpds_pipeline.imdb.page_data import (
     NON_DATA_KEYS,
     classic_fragments,
     dig,
+    find_objects_with,
     full_size_image,
     is_media_image,
-    find_objects_with,
     meta_content,
     text_of,
 )
@@ -97,8 +98,10 @@ def title_objects(data: dict, title_code: str | None) -> tuple[list[dict], bool]
         for obj in find_objects_with(root, "titleText", NON_DATA_KEYS)
         if title_code is None or obj.get("id") in (None, title_code)
     ]
-    from_urql = isinstance(root, dict) and bool(root.get("urqlState")) and not (
-        root.get("aboveTheFoldData") or root.get("mainColumnData")
+    from_urql = (
+        isinstance(root, dict)
+        and bool(root.get("urqlState"))
+        and not (root.get("aboveTheFoldData") or root.get("mainColumnData"))
     )
     return found, from_urql
 
@@ -145,9 +148,7 @@ def _principal_credit_lists(obj: dict) -> list[list]:
             lists.append(dig(group, "credits") or [])
     for group in obj.get("principalCreditsV2") or []:
         grouping_id = dig(group, "grouping", "groupingId") or ""
-        if dig(group, "grouping", "text") in ("Stars", "Star") or grouping_id.endswith(
-            _STARS_GROUPING_IDS
-        ):
+        if dig(group, "grouping", "text") in ("Stars", "Star") or grouping_id.endswith(_STARS_GROUPING_IDS):
             lists.append(dig(group, "credits") or [])
     return lists
 
@@ -160,9 +161,7 @@ def _cast_edge_lists(obj: dict) -> list[list]:
         lists.append(edges)
     for group in dig(obj, "creditGroupings", "edges") or []:
         grouping = dig(group, "node", "grouping") or {}
-        if grouping.get("text") == "Cast" or (grouping.get("groupingId") or "").endswith(
-            _CAST_GROUPING_IDS
-        ):
+        if grouping.get("text") == "Cast" or (grouping.get("groupingId") or "").endswith(_CAST_GROUPING_IDS):
             lists.append(dig(group, "node", "credits", "edges") or [])
     for category in obj.get("creditCategories") or []:
         if dig(category, "category", "id") == "cast":
@@ -193,9 +192,7 @@ def next_era(data: dict, objects: list[dict], from_urql: bool) -> Era:
 
 def title_from_next_data(data: dict, url_hint: str | None = None) -> TitleRecord | ParseError:
     """A TitleRecord from a decoded ``__NEXT_DATA__`` object."""
-    code = text_of(dig(data, "props", "pageProps", "tconst")) or text_of(
-        dig(data, "query", "tconst")
-    )
+    code = text_of(dig(data, "props", "pageProps", "tconst")) or text_of(dig(data, "query", "tconst"))
     objects, from_urql = title_objects(data, code)
     if not objects:
         return ParseError("no title object (titleText) in __NEXT_DATA__")
@@ -249,9 +246,7 @@ def _classic_title_and_year(tree) -> tuple[str | None, int | None]:
     name_node = h1.css_first("span[itemprop=name]")
     if name_node is not None:
         return _node_text(name_node), year
-    own_text = "".join(
-        child.text_content or "" for child in h1.iter(include_text=True) if child.tag == "-text"
-    )
+    own_text = "".join(child.text_content or "" for child in h1.iter(include_text=True) if child.tag == "-text")
     return text_of(own_text.replace("\xa0", " ")), year
 
 
@@ -272,7 +267,7 @@ def _classic_type(og_title: str | None, og_type: str | None) -> str | None:
             words = match.group(1).strip().lower()
             if words in CLASSIC_TYPE_IDS:
                 return CLASSIC_TYPE_IDS[words]
-    return _OG_TYPE_IDS.get(og_type or "", None)
+    return _OG_TYPE_IDS.get(og_type or "")
 
 
 def _classic_genres(page_text: str) -> list[str]:
@@ -356,22 +351,16 @@ def _classic_certificate(tree, json_ld: dict | None) -> str | None:
     return text_of(rating)
 
 
-def title_from_classic_html(
-    page: bytes, json_ld: dict | None, url_hint: str | None
-) -> TitleRecord | ParseError:
+def title_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | None) -> TitleRecord | ParseError:
     """A TitleRecord from a classic (microdata) title page, JSON-LD filling gaps."""
-    title_id = ids.parse_title_id(url_hint or "") or ids.parse_title_id(
-        (json_ld or {}).get("url") or ""
-    )
+    title_id = ids.parse_title_id(url_hint or "") or ids.parse_title_id((json_ld or {}).get("url") or "")
     if title_id is None:
         return ParseError("no title id: no canonical/og:url link or JSON-LD url")
     page_text = page.decode("utf-8", "replace")
     tree = LexborHTMLParser(classic_fragments(page).decode("utf-8", "replace"))
     title, year = _classic_title_and_year(tree)
     if title is None:
-        title = text_of((json_ld or {}).get("alternateName")) or text_of(
-            (json_ld or {}).get("name")
-        )
+        title = text_of((json_ld or {}).get("alternateName")) or text_of((json_ld or {}).get("name"))
     if title is None:
         return ParseError("no title: no title header (h1 itemprop=name) or JSON-LD name")
     og_title = meta_content(page, "og:title")
@@ -384,8 +373,7 @@ def title_from_classic_html(
     return TitleRecord(
         id=title_id,
         title=title,
-        original_title=_classic_original_title(tree) or text_of((json_ld or {}).get("name"))
-        or title,
+        original_title=_classic_original_title(tree) or text_of((json_ld or {}).get("name")) or title,
         title_type=_classic_type(og_title, meta_content(page, "og:type")),
         year=year,
         genres=genres,

@@ -4,6 +4,7 @@
 JSON of a page, or the reduced data-only document made by ``extract_data_scripts``, and
 never raises: anything it cannot read becomes a ParseError naming what was missing.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,9 +35,7 @@ _PERSON_LD_TYPES = {"Person"}
 _KEPT_META = ("og:url", "og:image", "og:title", "og:type")
 
 
-def parse_page(
-    content: bytes | str, *, kind: str | None = None, path: str | None = None
-) -> PageRecord:
+def parse_page(content: bytes | str, *, kind: str | None = None, path: str | None = None) -> PageRecord:
     """Parse one IMDb page; ``kind`` ('title'/'person') or None to detect it."""
     try:
         result = _parse(content, kind)
@@ -115,8 +114,7 @@ def _parse_html(page: bytes, kind: str | None) -> PageRecord:
     kind = kind or _kind_from_json_ld(json_ld) or _kind_from_markup(page)
     if kind is None:
         return ParseError(
-            "cannot tell title from person: no canonical/og:url, __NEXT_DATA__, JSON-LD "
-            "or IMDb page markup"
+            "cannot tell title from person: no canonical/og:url, __NEXT_DATA__, JSON-LD or IMDb page markup"
         )
     if next_data is not None:
         return _from_next_data(next_data, kind, url)

@@ -3,6 +3,7 @@
 A partition key names its inclusive range, e.g. ``tt0000001-tt0010000`` or
 ``nm0000001-nm0010000``, so a key alone says what it covers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

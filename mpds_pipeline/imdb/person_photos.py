@@ -21,6 +21,7 @@ are recorded. The markup is scanned with a regex rather than a DOM: the strip si
 outside the overview block that ``classic_fragments`` keeps, and a DOM of a whole
 classic page costs 20-30x more.
 """
+
 from __future__ import annotations
 
 import html
@@ -61,6 +62,7 @@ _CAPTION_PREFIX_RE = re.compile(r"^(?:still|photo|picture|portrait)\s+of\s+")
 
 # --- who is in a photo ----------------------------------------------------------------------
 
+
 def _fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
@@ -96,6 +98,7 @@ def solo_photo_count(photos: list[PersonPhoto], person_id: int, name: str | None
 
 
 # --- Next.js / API image nodes ---------------------------------------------------------------
+
 
 def photos_from_next_data(data: object, source: PhotoSource = STRIP) -> list[PersonPhoto]:
     """Every ``images.edges[].node`` photo at the shallowest depth that has any, in order
@@ -141,6 +144,7 @@ def _positive_int(value: object) -> int | None:
 
 
 # --- classic and mobile markup -----------------------------------------------------------
+
 
 def photos_from_html(page: bytes, person_id: int, source: PhotoSource = STRIP) -> list[PersonPhoto]:
     """The photo links of a classic or mobile person page (or gallery page) of ``person_id``.
@@ -201,6 +205,7 @@ def _unique(photos: list[PersonPhoto]) -> list[PersonPhoto]:
 
 
 # --- the gallery page ------------------------------------------------------------------
+
 
 def gallery_photos(page: bytes, person_id: int) -> list[PersonPhoto]:
     """The photos of ``/name/nm…/mediaindex`` in any era (Next.js data, IMDb's image API

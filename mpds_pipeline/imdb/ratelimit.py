@@ -8,6 +8,7 @@ failed); a new send waits for a free slot. Arrivals are therefore always at leas
 window apart for sends N apart, however the network or the event loop delays them.
 Token spacing alone (or counting send times) lets queued requests bunch up at the server.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ class RateSlot:
 
     __slots__ = ("limiter", "ended")
 
-    def __init__(self, limiter: "SlidingWindowLimiter | None"):
+    def __init__(self, limiter: SlidingWindowLimiter | None):
         self.limiter = limiter
         self.ended = _IN_FLIGHT
 

@@ -3,12 +3,13 @@
 Parsing reads only the archive, never the network: records can be rebuilt after a
 parser fix without refetching a page.
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
@@ -69,7 +70,9 @@ class ParsedPartition:
     filled_from_index: int = 0  # records that took title type or genres from the index
 
 
-def build_records(archive_dir: Path, kind: str, index_dir: Path | None = None, log: ProgressLog | None = None) -> ParsedPartition:
+def build_records(
+    archive_dir: Path, kind: str, index_dir: Path | None = None, log: ProgressLog | None = None
+) -> ParsedPartition:
     """Parse a partition's archive; with the dataset index, fill in what pages lack.
     ``log`` gets progress lines (pages parsed, rate, errors)."""
     parsed = parse_archive(archive_dir, kind, log)
@@ -158,11 +161,16 @@ def unique_ids(ids: Iterable[int]) -> RuleResult:
     """The records' rule for a partition: no id appears twice."""
     per_id = Counter(ids)
     repeated = sorted(i for i, n in per_id.items() if n > 1)
-    return RuleResult("unique_ids", not repeated, "no id appears twice in the partition's records", {
-        "records": sum(per_id.values()),
-        "duplicated_ids": len(repeated),
-        "duplicates": id_preview(repeated),
-    })
+    return RuleResult(
+        "unique_ids",
+        not repeated,
+        "no id appears twice in the partition's records",
+        {
+            "records": sum(per_id.values()),
+            "duplicated_ids": len(repeated),
+            "duplicates": id_preview(repeated),
+        },
+    )
 
 
 def read_records(records_dir: Path, kind: str) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 These are the contracts between layers: parsers fill them, the crawl writes them to
 Parquet, curation reads them. Field names match the Parquet columns.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

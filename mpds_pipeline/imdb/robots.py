@@ -8,6 +8,7 @@ rate. The standard library's parser keeps only whole seconds and drops "0.5", so
 delay is read here, with the parser's own group matching: the first group naming our
 product token (the User-Agent up to its "/"), else the ``*`` group.
 """
+
 from __future__ import annotations
 
 import math

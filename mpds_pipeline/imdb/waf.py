@@ -4,9 +4,10 @@ Every response from IMDb (pages, robots.txt, images, dataset files) goes through
 ``is_waf_challenge``. A challenge is never worked around: the id is ``blocked`` (never
 ``missing``: a challenge says nothing about whether it exists), and the caller stops.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 WAF_ACTION_HEADER = "x-amzn-waf-action"
 # Markers of the WAF's JavaScript challenge page (it carries no page data).

@@ -17,6 +17,7 @@ A poster is reviewable when it has a verified image (and is a curated movie, onc
 other would never reach the export. ``load_base_items`` keeps the others too, marked
 ``verified_image == False``, so the page can say how many it left out.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,14 +36,22 @@ from mpds_pipeline.imdb.partitions import parse_partition_key
 from mpds_pipeline.layout import DataLayout
 
 REVIEW_COLUMNS = [
-    "id", "title", "genres", "partition", "image_path", "blip2_caption", "confidence",
-    "synopsis_prompt", "current_text", "merged_vision_text",
-    "correction_text", "correction_reviewer", "correction_at",
+    "id",
+    "title",
+    "genres",
+    "partition",
+    "image_path",
+    "blip2_caption",
+    "confidence",
+    "synopsis_prompt",
+    "current_text",
+    "merged_vision_text",
+    "correction_text",
+    "correction_reviewer",
+    "correction_at",
 ]
 BASE_COLUMNS = REVIEW_COLUMNS[:10] + ["verified_image"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-
-
 
 
 def load_review_items(layout: DataLayout) -> pd.DataFrame:
@@ -92,7 +101,9 @@ def load_base_items(layout: DataLayout) -> pd.DataFrame:
         ]
     frame["title"] = [_title(t) for t in frame["title"]]
     frame["genres"] = [_as_strings(g) for g in frame["genres"]]
-    frame = frame.rename(columns={"caption": "blip2_caption", "text": "current_text", "vision_prompt": "merged_vision_text"})
+    frame = frame.rename(
+        columns={"caption": "blip2_caption", "text": "current_text", "vision_prompt": "merged_vision_text"}
+    )
     frame["confidence"] = frame["confidence"].astype("float64")
     frame["verified_image"] = frame["image_path"].notna()
     return frame[BASE_COLUMNS].sort_values("id").reset_index(drop=True)

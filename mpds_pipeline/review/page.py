@@ -5,6 +5,7 @@ string with ``textContent``, so a title like ``<script>alert(1)</script>`` shows
 text. The server's Content-Security-Policy allows only these same-origin files (no
 inline script or style), a second line of defence.
 """
+
 from __future__ import annotations
 
 PAGE_HTML = """<!doctype html>

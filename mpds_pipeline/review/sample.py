@@ -5,6 +5,7 @@
 Some strings are hostile on purpose (HTML in a title and a synopsis) so the page's
 escaping can be seen.
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,7 +18,6 @@ from PIL import Image
 
 from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
 from mpds_pipeline.layout import DataLayout, ImageFolder, image_file_name
-
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 HOSTILE_SYNOPSIS = 'A plot with <img src=x onerror="alert(2)"> inside & "quotes".'
@@ -89,8 +89,19 @@ def write_sample_data(root: Path) -> DataLayout:
     for index, movie in enumerate(SAMPLE_MOVIES):
         folder = layout.poster_images_dir(movie[3])
         folder.mkdir(parents=True, exist_ok=True)
-        row = {"id": movie[0], "variant": 1, "file_name": image_file_name(movie[0]), "url": f"https://m.media-amazon.com/images/M/{movie[0]}._V1_.jpg",
-               "bytes": None, "width": None, "height": None, "format": None, "sha256": None, "status": "too_small", "reason": "412 bytes < 5120"}
+        row = {
+            "id": movie[0],
+            "variant": 1,
+            "file_name": image_file_name(movie[0]),
+            "url": f"https://m.media-amazon.com/images/M/{movie[0]}._V1_.jpg",
+            "bytes": None,
+            "width": None,
+            "height": None,
+            "format": None,
+            "sha256": None,
+            "status": "too_small",
+            "reason": "412 bytes < 5120",
+        }
         if movie[6]:
             path = folder / row["file_name"]
             colour = (40 * index % 256, 90, 200 - 30 * index)
@@ -98,7 +109,10 @@ def write_sample_data(root: Path) -> DataLayout:
             row.update(bytes=path.stat().st_size, width=60, height=90, format="JPEG", status="ok", reason=None)
         manifests.setdefault(movie[3], []).append(row)
     for partition, rows in manifests.items():
-        pq.write_table(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), ImageFolder(layout.poster_images_dir(partition)).manifest)
+        pq.write_table(
+            pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA),
+            ImageFolder(layout.poster_images_dir(partition)).manifest,
+        )
     return layout
 
 

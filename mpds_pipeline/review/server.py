@@ -24,6 +24,7 @@ every request must carry it (``Authorization: Bearer``, ``X-Review-Token``, the
 rebinding page cannot reach the API). POSTs must be ``application/json``, which a
 cross-site form cannot send without a CORS preflight that this server never grants.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -195,7 +196,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, content_type, body.encode("utf-8"))
             return
         if path.startswith("/images/"):
-            self._image(path[len("/images/"):])
+            self._image(path[len("/images/") :])
             return
         state = self.server.state
         if path == "/api/config":
@@ -213,7 +214,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
             else:
                 self._json(state.progress(flt))
         elif path.startswith("/api/items/"):
-            movie_id = _id_or_none(path[len("/api/items/"):])
+            movie_id = _id_or_none(path[len("/api/items/") :])
             item = state.item(movie_id) if movie_id else None
             if item is None:
                 self._json({"error": "no such poster"}, HTTPStatus.NOT_FOUND)
@@ -323,9 +324,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
         self.send_header("X-Frame-Options", "DENY")
         self.send_header("Cache-Control", "private, max-age=300" if cache else "no-store")
         if getattr(self, "_set_cookie", False) and self.server.token:
-            self.send_header(
-                "Set-Cookie", f"{TOKEN_COOKIE}={self.server.token}; HttpOnly; SameSite=Strict; Path=/"
-            )
+            self.send_header("Set-Cookie", f"{TOKEN_COOKIE}={self.server.token}; HttpOnly; SameSite=Strict; Path=/")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -389,8 +388,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--data-dir", default=None, help="default: $MPDS_DATA_DIR or ./data")
     parser.add_argument("--host", default=DEFAULT_HOST, help="bind address (non-loopback needs --token)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--token", default=None, help="access token required on every request (or $MPDS_REVIEW_TOKEN); "
-        "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="access token required on every request (or $MPDS_REVIEW_TOKEN); "
+        "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'",
+    )
     parser.add_argument("--reviewer", default=None, help="default reviewer name shown on the page")
     return parser
 

@@ -4,6 +4,7 @@ Plain Python, no HTTP: ``server.py`` turns these into JSON. Inputs are re-read o
 when their files change (a signature of names, sizes and modification times), so the
 page sees the pipeline's new prompts and the other reviewers' saves without a restart.
 """
+
 from __future__ import annotations
 
 import math
@@ -94,7 +95,13 @@ class ReviewState:
         # The export holds the merged prompts once it was written after them.
         self._export_is_current = bool(prompts and export and export[1] >= prompts[1])
         # A partition folder's mtime changes when a poster or its manifest is written.
-        return (_file_signature(self.layout.movies_file), prompts, export, _folder_signature(self.layout.vision_prompts_dir), partitions)
+        return (
+            _file_signature(self.layout.movies_file),
+            prompts,
+            export,
+            _folder_signature(self.layout.vision_prompts_dir),
+            partitions,
+        )
 
     # ------------------------------------------------------------------ queries
 
@@ -169,7 +176,10 @@ class ReviewState:
             for name in sorted(set(latest_by) | set(saves), key=str.lower)
         ]
         return {
-            "total": len(ids), "reviewed": reviewed, "left": len(ids) - reviewed, "reviewers": reviewers,
+            "total": len(ids),
+            "reviewed": reviewed,
+            "left": len(ids) - reviewed,
+            "reviewers": reviewers,
             "without_verified_image": len(left_out),
         }
 

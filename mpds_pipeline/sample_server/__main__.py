@@ -1,4 +1,5 @@
 """``python -m mpds_pipeline.sample_server --port 0``."""
+
 import sys
 
 from .server import main

@@ -24,6 +24,7 @@ An actor with an image has a real face (``photos.py``: one of two bundled portra
   2 -> one solo photo on the page: the gallery page (/name/nm…/mediaindex) has three
        more, one of them captioned with the actor's name but showing another face
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,49 +35,165 @@ PERSON_ID_RANGE = (1, 200)  # cast members link to persons in this range
 TITLE_CYCLE = 25
 PERSON_CYCLE = 10
 
-_ADJECTIVES = ["Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Distant", "Midnight", "Burning",
-               "Frozen", "Secret", "Wild", "Lonely", "Electric", "Forgotten", "Savage", "Quiet", "Iron"]
-_NOUNS = ["River", "Empire", "Garden", "Signal", "Harbor", "Kingdom", "Machine", "Promise", "Frontier",
-          "Witness", "Storm", "Orchard", "Mirror", "Voyage", "Circus", "Lighthouse", "Desert", "Echo"]
-_HEROES = ["a retired detective", "a young pilot", "two estranged sisters", "a small-town teacher",
-           "an ambitious chef", "a washed-up boxer", "a lonely astronaut", "a stubborn farmer"]
-_GOALS = ["uncovers a conspiracy that reaches the highest levels of government",
-          "must rescue her family before the storm reaches the coast",
-          "tries to win back the trust of an old friend",
-          "discovers that the town hides a dangerous secret",
-          "sets out on a long journey across the country to find a missing brother",
-          "is forced to confront the mistakes of the past"]
-_GENRES = ["Drama", "Comedy", "Action", "Thriller", "Romance", "Horror", "Sci-Fi", "Adventure", "Crime",
-           "Mystery", "Fantasy", "Animation", "Family", "Documentary", "Western", "Musical"]
+_ADJECTIVES = [
+    "Silent",
+    "Crimson",
+    "Last",
+    "Hidden",
+    "Broken",
+    "Golden",
+    "Distant",
+    "Midnight",
+    "Burning",
+    "Frozen",
+    "Secret",
+    "Wild",
+    "Lonely",
+    "Electric",
+    "Forgotten",
+    "Savage",
+    "Quiet",
+    "Iron",
+]
+_NOUNS = [
+    "River",
+    "Empire",
+    "Garden",
+    "Signal",
+    "Harbor",
+    "Kingdom",
+    "Machine",
+    "Promise",
+    "Frontier",
+    "Witness",
+    "Storm",
+    "Orchard",
+    "Mirror",
+    "Voyage",
+    "Circus",
+    "Lighthouse",
+    "Desert",
+    "Echo",
+]
+_HEROES = [
+    "a retired detective",
+    "a young pilot",
+    "two estranged sisters",
+    "a small-town teacher",
+    "an ambitious chef",
+    "a washed-up boxer",
+    "a lonely astronaut",
+    "a stubborn farmer",
+]
+_GOALS = [
+    "uncovers a conspiracy that reaches the highest levels of government",
+    "must rescue her family before the storm reaches the coast",
+    "tries to win back the trust of an old friend",
+    "discovers that the town hides a dangerous secret",
+    "sets out on a long journey across the country to find a missing brother",
+    "is forced to confront the mistakes of the past",
+]
+_GENRES = [
+    "Drama",
+    "Comedy",
+    "Action",
+    "Thriller",
+    "Romance",
+    "Horror",
+    "Sci-Fi",
+    "Adventure",
+    "Crime",
+    "Mystery",
+    "Fantasy",
+    "Animation",
+    "Family",
+    "Documentary",
+    "Western",
+    "Musical",
+]
 _CERTIFICATES = [None, "G", "PG", "PG-13", "R", "R", "PG-13", "NC-17", "18", "X", "Not Rated", "TV-14"]
 _TITLE_TYPES = ["movie"] * 6 + ["tvMovie", "video", "tvSeries", "short"]
-_FIRST = ["Anna", "James", "Maria", "Robert", "Elena", "David", "Sofia", "Michael", "Clara", "Thomas",
-          "Laura", "Peter", "Nora", "Daniel", "Julia", "Victor", "Irene", "Samuel", "Alice", "Marco"]
-_LAST = ["Walker", "Bennett", "Moreau", "Rossi", "Keller", "Lindqvist", "Okafor", "Novak", "Hayes",
-         "Delgado", "Fischer", "Tanaka", "Brennan", "Costa", "Ivanova", "Laurent", "Quinn", "Sato"]
+_FIRST = [
+    "Anna",
+    "James",
+    "Maria",
+    "Robert",
+    "Elena",
+    "David",
+    "Sofia",
+    "Michael",
+    "Clara",
+    "Thomas",
+    "Laura",
+    "Peter",
+    "Nora",
+    "Daniel",
+    "Julia",
+    "Victor",
+    "Irene",
+    "Samuel",
+    "Alice",
+    "Marco",
+]
+_LAST = [
+    "Walker",
+    "Bennett",
+    "Moreau",
+    "Rossi",
+    "Keller",
+    "Lindqvist",
+    "Okafor",
+    "Novak",
+    "Hayes",
+    "Delgado",
+    "Fischer",
+    "Tanaka",
+    "Brennan",
+    "Costa",
+    "Ivanova",
+    "Laurent",
+    "Quinn",
+    "Sato",
+]
 
 # Titles and plots that a language detector recognises with confidence.
 FOREIGN = {
-    "fr": (["Le Silence de la mer", "Les Enfants du port", "La Nuit des étoiles", "Un été à Marseille"],
-           ["Un jeune homme quitte son village pour chercher la vérité sur la disparition de son père, "
+    "fr": (
+        ["Le Silence de la mer", "Les Enfants du port", "La Nuit des étoiles", "Un été à Marseille"],
+        [
+            "Un jeune homme quitte son village pour chercher la vérité sur la disparition de son père, "
             "et découvre que sa famille lui a caché beaucoup de choses.",
             "Dans une petite ville du nord de la France, une institutrice tente de sauver son école "
-            "menacée de fermeture avec l'aide des habitants."]),
-    "es": (["El secreto de la montaña", "La casa de los recuerdos", "Noche de verano", "Los hijos del mar"],
-           ["Un joven pescador decide abandonar su pueblo para buscar a su hermano desaparecido en la "
+            "menacée de fermeture avec l'aide des habitants.",
+        ],
+    ),
+    "es": (
+        ["El secreto de la montaña", "La casa de los recuerdos", "Noche de verano", "Los hijos del mar"],
+        [
+            "Un joven pescador decide abandonar su pueblo para buscar a su hermano desaparecido en la "
             "gran ciudad, donde nada es lo que parece.",
             "Una mujer regresa a la casa de su infancia y descubre que sus padres guardaban un secreto "
-            "que cambiará su vida para siempre."]),
-    "de": (["Das Haus am See", "Die letzte Reise", "Der stille Winter", "Zwischen den Welten"],
-           ["Ein alter Mann macht sich auf die Reise, um seine Tochter zu finden, die er seit vielen "
+            "que cambiará su vida para siempre.",
+        ],
+    ),
+    "de": (
+        ["Das Haus am See", "Die letzte Reise", "Der stille Winter", "Zwischen den Welten"],
+        [
+            "Ein alter Mann macht sich auf die Reise, um seine Tochter zu finden, die er seit vielen "
             "Jahren nicht mehr gesehen hat.",
             "Nach dem Tod ihres Vaters kehrt eine junge Ärztin in ihr Dorf zurück und muss sich "
-            "zwischen ihrer Karriere und ihrer Familie entscheiden."]),
-    "it": (["La strada del ritorno", "Il giardino segreto", "Una notte a Roma", "Le stelle del sud"],
-           ["Un giovane musicista lascia la sua città per inseguire il sogno di suonare a Roma, ma "
+            "zwischen ihrer Karriere und ihrer Familie entscheiden.",
+        ],
+    ),
+    "it": (
+        ["La strada del ritorno", "Il giardino segreto", "Una notte a Roma", "Le stelle del sud"],
+        [
+            "Un giovane musicista lascia la sua città per inseguire il sogno di suonare a Roma, ma "
             "scopre che la vita nella capitale è molto difficile.",
             "Dopo la morte della nonna, tre fratelli tornano nella vecchia casa di famiglia e trovano "
-            "una lettera che racconta una storia dimenticata."]),
+            "una lettera che racconta una storia dimenticata.",
+        ],
+    ),
 }
 _FOREIGN_ORDER = ["fr", "es", "de", "it"]
 
@@ -85,8 +202,19 @@ def english_words() -> list[str]:
     """Every word the English sample pages are made of (titles, plots, genres, names,
     professions, photo captions), lower-cased, once each: the tiny CLIP tokenizer
     (``vision/tiny_sd.py``) knows them as whole words."""
-    texts = [*_ADJECTIVES, *_NOUNS, *_HEROES, *_GOALS, *_GENRES, *_FIRST, *_LAST, *_TITLE_TYPES,
-             "Private", "actor actress director writer producer soundtrack", "Still of in and at an event for"]
+    texts = [
+        *_ADJECTIVES,
+        *_NOUNS,
+        *_HEROES,
+        *_GOALS,
+        *_GENRES,
+        *_FIRST,
+        *_LAST,
+        *_TITLE_TYPES,
+        "Private",
+        "actor actress director writer producer soundtrack",
+        "Still of in and at an event for",
+    ]
     return sorted({word for text in texts for word in re.findall(r"[a-z]+", text.lower())})
 
 
@@ -169,19 +297,30 @@ def _photo_plan(person_id: int, seed: int, name: str, layout: str) -> tuple[list
     plan = person_id % PHOTO_PLANS
     gallery: list[dict] = []
     if plan == 0:
-        strip = [photo("self", f"{name} in {film()}", me), photo("pair", f"{name} and {co_star} in {film()}", both),
-                 photo("self", f"Still of {name} in {film()}"), photo("self", name)]
+        strip = [
+            photo("self", f"{name} in {film()}", me),
+            photo("pair", f"{name} and {co_star} in {film()}", both),
+            photo("self", f"Still of {name} in {film()}"),
+            photo("self", name),
+        ]
     elif plan == 1:
-        strip = [photo("self", f"{name} in {film()}", me), photo("self", None), photo("pair", None),
-                 photo("scene", f"{name} at an event for {film()}"), photo("self", f"Still of {name} in {film()}"),
-                 photo("pair", f"{co_star}, {name} and {third} in {film()}")]
+        strip = [
+            photo("self", f"{name} in {film()}", me),
+            photo("self", None),
+            photo("pair", None),
+            photo("scene", f"{name} at an event for {film()}"),
+            photo("self", f"Still of {name} in {film()}"),
+            photo("pair", f"{co_star}, {name} and {third} in {film()}"),
+        ]
     else:
         strip = [photo("pair", f"{name} and {co_star} in {film()}", both), photo("self", f"{name} in {film()}")]
         # The gallery page is a Next.js page whatever the person page's era: tags there.
-        gallery = [{"kind": "self", "caption": f"{name} in {film()}", "tagged": me},
-                   {"kind": "other", "caption": f"{name} in {film()}", "tagged": None},
-                   {"kind": "self", "caption": f"Still of {name} in {film()}", "tagged": None},
-                   {"kind": "pair", "caption": f"{co_star} and {name} in {film()}", "tagged": [co_star_id, person_id]}]
+        gallery = [
+            {"kind": "self", "caption": f"{name} in {film()}", "tagged": me},
+            {"kind": "other", "caption": f"{name} in {film()}", "tagged": None},
+            {"kind": "self", "caption": f"Still of {name} in {film()}", "tagged": None},
+            {"kind": "pair", "caption": f"{co_star} and {name} in {film()}", "tagged": [co_star_id, person_id]},
+        ]
     for index, item in enumerate(strip + gallery):
         item["token"] = photo_token(person_id, index, seed)
     return strip, gallery
@@ -198,8 +337,11 @@ def person_photo(person_id: int, index: int, seed: int = 0) -> dict | None:
 
 def actor_person_ids(seed: int = 0) -> list[int]:
     lo, hi = PERSON_ID_RANGE
-    return [pid for pid in range(lo, hi + 1)
-            if sample_person(pid, seed).get("is_actor") and sample_person(pid, seed)["status"] == "ok"]
+    return [
+        pid
+        for pid in range(lo, hi + 1)
+        if sample_person(pid, seed).get("is_actor") and sample_person(pid, seed)["status"] == "ok"
+    ]
 
 
 _ACTOR_CACHE: dict[int, list[int]] = {}

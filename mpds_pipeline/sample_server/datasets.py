@@ -5,18 +5,29 @@ layout (tab-separated, no quoting, ``\\N`` for null, rows sorted by id, gzip), f
 same generators that render the sample pages, so the dataset index built from them
 agrees with what the crawl finds on the pages.
 """
+
 from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from ..files import atomic_open
 from ..imdb.ids import parse_person_id
 
-TITLE_BASICS_HEADER = ("tconst", "titleType", "primaryTitle", "originalTitle", "isAdult", "startYear", "endYear", "runtimeMinutes", "genres")
+TITLE_BASICS_HEADER = (
+    "tconst",
+    "titleType",
+    "primaryTitle",
+    "originalTitle",
+    "isAdult",
+    "startYear",
+    "endYear",
+    "runtimeMinutes",
+    "genres",
+)
 NAME_BASICS_HEADER = ("nconst", "primaryName", "birthYear", "deathYear", "primaryProfession", "knownForTitles")
 PRINCIPALS_HEADER = ("tconst", "ordering", "nconst", "category", "job", "characters")
 NULL = "\\N"

@@ -19,6 +19,7 @@ matching requests of each path (``None``: every time) with probability ``rate``
 Text form (CLI): rules separated by ';', options by ',':
 ``429,rate=0.05,retry_after=2;waf,ids=100-120;slow,path=^/name/,delay_s=3,times=1;gzip_bomb,size_mb=1024``
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,20 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-FAULT_KINDS = ("429", "500", "503", "slow", "reset", "truncate", "waf", "waf403", "waf200",
-               "gzip_bomb", "huge", "huge_chunked")
+FAULT_KINDS = (
+    "429",
+    "500",
+    "503",
+    "slow",
+    "reset",
+    "truncate",
+    "waf",
+    "waf403",
+    "waf200",
+    "gzip_bomb",
+    "huge",
+    "huge_chunked",
+)
 _ID_RE = re.compile(r"/(?:title/tt|name/nm)(\d+)")
 
 
@@ -62,7 +75,7 @@ class FaultPlan:
     rules: list[FaultRule] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, spec: str | None) -> "FaultPlan":
+    def parse(cls, spec: str | None) -> FaultPlan:
         """Build a plan from the text form described in the module docstring."""
         rules = []
         for chunk in (spec or "").split(";"):

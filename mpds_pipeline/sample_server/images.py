@@ -5,6 +5,7 @@ so its JPEG weighs 10-80 KB like a real poster; a "small" one is a tiny flat ima
 5 KB (the paper drops those). An actor's primary image and strip photos show a real face
 (``photos.py``).
 """
+
 from __future__ import annotations
 
 import io
@@ -75,8 +76,9 @@ def _draw(letter: str, item_id: int, seed: int, small: bool) -> Image.Image:
     top = [rng.randrange(256) for _ in range(3)]
     bottom = [rng.randrange(256) for _ in range(3)]
     gradient = Image.linear_gradient("L").resize((width, height))
-    image = Image.composite(Image.new("RGB", (width, height), tuple(bottom)),
-                            Image.new("RGB", (width, height), tuple(top)), gradient)
+    image = Image.composite(
+        Image.new("RGB", (width, height), tuple(bottom)), Image.new("RGB", (width, height), tuple(top)), gradient
+    )
     draw = ImageDraw.Draw(image)
     for _ in range(rng.randint(25, 60)):
         x0, y0 = rng.randrange(width), rng.randrange(height)

@@ -6,6 +6,7 @@ pages use schema.org microdata. Image URLs point back at this server in IMDb's f
 (``/images/M/<token>._V1_<ops>.jpg``). Pages are padded with inert markup so their
 size is closer to a real page's.
 """
+
 from __future__ import annotations
 
 import html
@@ -81,18 +82,26 @@ def render_gallery(person_id: int, seed: int, base: str, padding_kb: int = 16) -
     photos = p["photos"] + p["gallery"]
     edges = [{"node": _image_node(p, photo, index, base, tags=True)} for index, photo in enumerate(photos)]
     name = {"id": code, "nameText": {"text": p["name"]}, "images": {"total": len(edges), "edges": edges}}
-    next_data = {"props": {"pageProps": {"nconst": code, "contentData": {"data": {"name": name}}}},
-                 "page": "/name/[nconst]/mediaindex", "query": {"nconst": code}, "buildId": "sample"}
-    body = f'<h1>{html.escape(p["name"])}: Photos</h1>{_json_script(next_data, "__NEXT_DATA__")}'
+    next_data = {
+        "props": {"pageProps": {"nconst": code, "contentData": {"data": {"name": name}}}},
+        "page": "/name/[nconst]/mediaindex",
+        "query": {"nconst": code},
+        "buildId": "sample",
+    }
+    body = f"<h1>{html.escape(p['name'])}: Photos</h1>{_json_script(next_data, '__NEXT_DATA__')}"
     return _page(f"{p['name']} - Photos - IMDb", "", body, padding_kb, f"/name/{code}/mediaindex/")
 
 
 def _image_node(p: dict, photo: dict, index: int, base: str, tags: bool) -> dict:
     width, height = photo_size(photo["kind"], photo["token"])
-    node = {"id": f"rm{p['id']}{index:02d}", "width": width, "height": height,
-            # Half full size, half resized: the parser must reduce both to the original.
-            "url": image_url(base, photo["token"], "" if index % 2 else "QL75_UX500_"),
-            "caption": {"plainText": photo["caption"]} if photo["caption"] else None}
+    node = {
+        "id": f"rm{p['id']}{index:02d}",
+        "width": width,
+        "height": height,
+        # Half full size, half resized: the parser must reduce both to the original.
+        "url": image_url(base, photo["token"], "" if index % 2 else "QL75_UX500_"),
+        "caption": {"plainText": photo["caption"]} if photo["caption"] else None,
+    }
     if tags and photo["tagged"] is not None:
         node["names"] = [{"id": f"nm{pid:07d}", "nameText": {"text": person_name(pid)}} for pid in photo["tagged"]]
     return node
@@ -112,14 +121,17 @@ def _classic_strip(p: dict, base: str) -> str:
     links = []
     for index, photo in enumerate(p["photos"]):
         token = photo["token"]
-        thumb = (f"{base}/images/M/{token}._V1._CR0,0,99,99_SS99_.jpg" if index % 2
-                 else image_url(base, token, "UY99_CR27,0,99,99_AL_"))
+        thumb = (
+            f"{base}/images/M/{token}._V1._CR0,0,99,99_SS99_.jpg"
+            if index % 2
+            else image_url(base, token, "UY99_CR27,0,99,99_AL_")
+        )
         caption = html.escape(photo["caption"], quote=True) if photo["caption"] else None
         words = f'alt="{caption}" title="{caption}"' if caption else ""
         links.append(
             f'<a href="{_strip_link(p, index, False)}"\nitemprop=\'thumbnailUrl\'><img height="99" width="99" {words}'
             f'src="{base}/images/G/01/imdb/images/nopicture/small/unknown.png"class="loadlate hidden " '
-            f'loadlate="{thumb}" itemprop=\'image\' /></a>'
+            f"loadlate=\"{thumb}\" itemprop='image' /></a>"
         )
     return f'<div class="mediastrip_container"><div class="mediastrip">{"".join(links)}</div></div>'
 
@@ -146,8 +158,16 @@ def _title_next(t: dict, base: str, padding_kb: int) -> bytes:
     code = f"tt{t['id']:07d}"
     token = t["poster_token"]
     # Half the pages give the full-size URL, half a resized one, as real pages vary.
-    poster = ({"id": f"rm{t['id']}", "width": 400, "height": 600,
-               "url": image_url(base, token, "" if t["id"] % 2 else RESIZED_OPS)} if token else None)
+    poster = (
+        {
+            "id": f"rm{t['id']}",
+            "width": 400,
+            "height": 600,
+            "url": image_url(base, token, "" if t["id"] % 2 else RESIZED_OPS),
+        }
+        if token
+        else None
+    )
     above = {
         "id": code,
         "titleText": {"text": t["title"]},
@@ -166,14 +186,27 @@ def _title_next(t: dict, base: str, padding_kb: int) -> bytes:
         "originalTitleText": above["originalTitleText"],
         "releaseYear": above["releaseYear"],
         "isAdult": t["is_adult"],
-        "cast": {"edges": [{"node": {"name": {"id": f"nm{pid:07d}", "nameText": {"text": name}},
-                                     "category": {"id": "actor"}}} for pid, name in t["cast"]]},
+        "cast": {
+            "edges": [
+                {"node": {"name": {"id": f"nm{pid:07d}", "nameText": {"text": name}}, "category": {"id": "actor"}}}
+                for pid, name in t["cast"]
+            ]
+        },
     }
-    next_data = {"props": {"pageProps": {"tconst": code, "aboveTheFoldData": above, "mainColumnData": main}},
-                 "page": "/title/[tconst]", "query": {"tconst": code}, "buildId": "sample"}
-    ld = {"@context": "https://schema.org", "@type": "Movie", "url": f"/title/{code}/", "name": t["original_title"],
-          "genre": t["genres"][:3], "actor": [{"@type": "Person", "url": f"/name/nm{pid:07d}/", "name": name}
-                                              for pid, name in t["cast"][:3]]}
+    next_data = {
+        "props": {"pageProps": {"tconst": code, "aboveTheFoldData": above, "mainColumnData": main}},
+        "page": "/title/[tconst]",
+        "query": {"tconst": code},
+        "buildId": "sample",
+    }
+    ld = {
+        "@context": "https://schema.org",
+        "@type": "Movie",
+        "url": f"/title/{code}/",
+        "name": t["original_title"],
+        "genre": t["genres"][:3],
+        "actor": [{"@type": "Person", "url": f"/name/nm{pid:07d}/", "name": name} for pid, name in t["cast"][:3]],
+    }
     if token:
         ld["image"] = image_url(base, token)
     if t["plot"]:
@@ -181,29 +214,44 @@ def _title_next(t: dict, base: str, padding_kb: int) -> bytes:
     if t["certificate"]:
         ld["contentRating"] = t["certificate"]
     head = _og_image(base, token) + _json_script(ld)
-    img = (f'<img class="ipc-image" alt="{html.escape(t["title"])}" src="{image_url(base, token, RESIZED_OPS)}"/>'
-           if token else "")
-    body = (f'<h1 data-testid="hero__pageTitle"><span>{html.escape(t["title"])}</span></h1>'
-            f'<div class="ipc-poster">{img}</div>{_json_script(next_data, "__NEXT_DATA__")}')
+    img = (
+        f'<img class="ipc-image" alt="{html.escape(t["title"])}" src="{image_url(base, token, RESIZED_OPS)}"/>'
+        if token
+        else ""
+    )
+    body = (
+        f'<h1 data-testid="hero__pageTitle"><span>{html.escape(t["title"])}</span></h1>'
+        f'<div class="ipc-poster">{img}</div>{_json_script(next_data, "__NEXT_DATA__")}'
+    )
     return _page(f"{t['title']} ({t['year']}) - IMDb", head, body, padding_kb, f"/title/{code}/")
 
 
 def _title_classic(t: dict, base: str, padding_kb: int) -> bytes:
     code = f"tt{t['id']:07d}"
     token = t["poster_token"]
-    poster = (f'<div class="poster"><a href="/title/{code}/mediaviewer/rm{t["id"]}"><img alt="{html.escape(t["title"])} Poster" '
-              f'src="{image_url(base, token, "UY268_CR0,0,182,268_AL_")}" itemprop="image" /></a></div>' if token else "")
-    genres = "".join(f'<a href="/genre/{g}?ref_=tt_ov_inf"><span class="itemprop" itemprop="genre">{g}</span></a> '
-                     for g in t["genres"])
+    poster = (
+        f'<div class="poster"><a href="/title/{code}/mediaviewer/rm{t["id"]}"><img alt="{html.escape(t["title"])} Poster" '
+        f'src="{image_url(base, token, "UY268_CR0,0,182,268_AL_")}" itemprop="image" /></a></div>'
+        if token
+        else ""
+    )
+    genres = "".join(
+        f'<a href="/genre/{g}?ref_=tt_ov_inf"><span class="itemprop" itemprop="genre">{g}</span></a> '
+        for g in t["genres"]
+    )
     storyline_genres = "".join(f'<a href="/genre/{g}?ref_=tt_stry_gnr"> {g}</a>' for g in t["genres"])
     cert = f'<meta itemprop="contentRating" content="{t["certificate"]}">{t["certificate"]}' if t["certificate"] else ""
-    plot = (f'<div class="summary_text" itemprop="description">{html.escape(t["plot"])}</div>' if t["plot"]
-            else '<div class="summary_text"><a href="/updates?update=' + code + ':outlines.add.1">Add a Plot</a></div>')
+    plot = (
+        f'<div class="summary_text" itemprop="description">{html.escape(t["plot"])}</div>'
+        if t["plot"]
+        else '<div class="summary_text"><a href="/updates?update=' + code + ':outlines.add.1">Add a Plot</a></div>'
+    )
     rows = "".join(
         f'<tr class="{"odd" if i % 2 == 0 else "even"}"><td class="itemprop" itemprop="actor" itemscope '
         f'itemtype="http://schema.org/Person"><a href="/name/nm{pid:07d}/?ref_=tt_cl_t{i + 1}" itemprop="url">'
         f'<span class="itemprop" itemprop="name">{html.escape(name)}</span></a></td></tr>'
-        for i, (pid, name) in enumerate(t["cast"]))
+        for i, (pid, name) in enumerate(t["cast"])
+    )
     cast = f'<table class="cast_list">{rows}</table>' if rows else ""
     adult = '<meta name="adult" content="true"/>' if t["is_adult"] else ""
     body = (
@@ -213,8 +261,9 @@ def _title_classic(t: dict, base: str, padding_kb: int) -> bytes:
         f'{poster}<div class="plot_summary">{plot}</div>{cast}'
         f'<div class="see-more inline canwrap"><h4 class="inline">Genres:</h4>{storyline_genres}</div></div>'
     )
-    return _page(f"{t['title']} ({t['year']}) - IMDb", _og_image(base, token) + adult, body, padding_kb,
-                 f"/title/{code}/")
+    return _page(
+        f"{t['title']} ({t['year']}) - IMDb", _og_image(base, token) + adult, body, padding_kb, f"/title/{code}/"
+    )
 
 
 def _person_next(p: dict, base: str, padding_kb: int) -> bytes:
@@ -226,30 +275,54 @@ def _person_next(p: dict, base: str, padding_kb: int) -> bytes:
         "primaryImage": {"url": image_url(base, token), "width": 320, "height": 440} if token else None,
         "primaryProfessions": [{"category": {"text": prof.title(), "id": prof}} for prof in p["professions"]],
     }
-    main = {"id": code, "nameText": above["nameText"],
-            "images": {"total": len(p["photos"]),
-                       "edges": [{"node": _image_node(p, photo, i, base, tags=True)} for i, photo in enumerate(p["photos"])]}}
-    next_data = {"props": {"pageProps": {"nconst": code, "aboveTheFold": above, "mainColumnData": main}},
-                 "page": "/name/[nconst]", "query": {"nconst": code}, "buildId": "sample"}
-    ld = {"@context": "https://schema.org", "@type": "Person", "url": f"/name/{code}/", "name": p["name"],
-          "jobTitle": [prof.title() for prof in p["professions"]]}
+    main = {
+        "id": code,
+        "nameText": above["nameText"],
+        "images": {
+            "total": len(p["photos"]),
+            "edges": [{"node": _image_node(p, photo, i, base, tags=True)} for i, photo in enumerate(p["photos"])],
+        },
+    }
+    next_data = {
+        "props": {"pageProps": {"nconst": code, "aboveTheFold": above, "mainColumnData": main}},
+        "page": "/name/[nconst]",
+        "query": {"nconst": code},
+        "buildId": "sample",
+    }
+    ld = {
+        "@context": "https://schema.org",
+        "@type": "Person",
+        "url": f"/name/{code}/",
+        "name": p["name"],
+        "jobTitle": [prof.title() for prof in p["professions"]],
+    }
     if token:
         ld["image"] = image_url(base, token)
-    body = (f'<h1 data-testid="hero__pageTitle"><span>{html.escape(p["name"])}</span></h1>'
-            f'{_json_script(next_data, "__NEXT_DATA__")}')
+    body = (
+        f'<h1 data-testid="hero__pageTitle"><span>{html.escape(p["name"])}</span></h1>'
+        f"{_json_script(next_data, '__NEXT_DATA__')}"
+    )
     return _page(f"{p['name']} - IMDb", _json_script(ld), body, padding_kb, f"/name/{code}/")
 
 
 def _person_classic(p: dict, base: str, padding_kb: int) -> bytes:
     code = f"nm{p['id']:07d}"
     token = p["image_token"]
-    img = (f'<img id="name-poster" alt="{html.escape(p["name"])} Picture" '
-           f'src="{image_url(base, token, "UY317_CR27,0,214,317_AL_")}" itemprop="image" />' if token else "")
-    jobs = "".join(f'<a href="#{prof}"><span class="itemprop" itemprop="jobTitle">{prof.title()}</span></a>'
-                   for prof in p["professions"])
-    body = (f'<div itemscope itemtype="http://schema.org/Person"><h1 class="header"><span class="itemprop" '
-            f'itemprop="name">{html.escape(p["name"])}</span></h1><div class="infobar" id="name-job-categories">'
-            f'{jobs}</div><div class="image">{img}</div></div>{_classic_strip(p, base)}')
+    img = (
+        f'<img id="name-poster" alt="{html.escape(p["name"])} Picture" '
+        f'src="{image_url(base, token, "UY317_CR27,0,214,317_AL_")}" itemprop="image" />'
+        if token
+        else ""
+    )
+    jobs = "".join(
+        f'<a href="#{prof}"><span class="itemprop" itemprop="jobTitle">{prof.title()}</span></a>'
+        for prof in p["professions"]
+    )
+    body = (
+        f'<div itemscope itemtype="http://schema.org/Person"><h1 class="header"><span class="itemprop" '
+        f'itemprop="name">{html.escape(p["name"])}</span></h1><div class="infobar" id="name-job-categories">'
+        f'{jobs}</div><div class="image">{img}</div></div>{_classic_strip(p, base)}'
+    )
     return _page(f"{p['name']} - IMDb", "", body, padding_kb, f"/name/{code}/")
 
 
@@ -257,17 +330,28 @@ def _person_mobile(p: dict, base: str, padding_kb: int) -> bytes:
     """The 2016-17 m.imdb.com layout: professions as plain text under the name."""
     code = f"nm{p['id']:07d}"
     token = p["image_token"]
-    img = (f'<a href="/name/{code}/mediaviewer/rm{p["id"]}?ref_=m_nm_ov_ph"\nclass="media-left" > <img id="name-poster"\n'
-           f'class="media-object"\nalt="{html.escape(p["name"])} Picture"\n'
-           f'src="{image_url(base, token, "UY132_CR1,0,89,132_AL_")}"\nitemprop="image" />\n</a>' if token else "")
+    img = (
+        f'<a href="/name/{code}/mediaviewer/rm{p["id"]}?ref_=m_nm_ov_ph"\nclass="media-left" > <img id="name-poster"\n'
+        f'class="media-object"\nalt="{html.escape(p["name"])} Picture"\n'
+        f'src="{image_url(base, token, "UY132_CR1,0,89,132_AL_")}"\nitemprop="image" />\n</a>'
+        if token
+        else ""
+    )
     jobs = '<span class="text-muted"> | </span>\n'.join(prof.title() for prof in p["professions"])
-    body = (f'<section id="name-overview"><h1>{html.escape(p["name"])}</h1>\n<p>\n{jobs}\n</p>'
-            f'<div class="media">{img}</div></section><hr />{_mobile_strip(p, base)}')
+    body = (
+        f'<section id="name-overview"><h1>{html.escape(p["name"])}</h1>\n<p>\n{jobs}\n</p>'
+        f'<div class="media">{img}</div></section><hr />{_mobile_strip(p, base)}'
+    )
     return _page(f"{p['name']} - IMDb", "", body, padding_kb, f"/name/{code}/")
 
 
 def not_found_page() -> bytes:
-    return _page("404 Error - IMDb", "", '<div class="error_message"><h1>The requested URL was not found on our server.</h1></div>', 2)
+    return _page(
+        "404 Error - IMDb",
+        "",
+        '<div class="error_message"><h1>The requested URL was not found on our server.</h1></div>',
+        2,
+    )
 
 
 def challenge_page() -> bytes:

@@ -11,10 +11,11 @@ they would see in a real photo strip. Faceless scenes come from scikit-image's
 Content kinds (``render_photo``): ``self`` (the actor's face), ``other`` (the other
 face), ``pair`` (both faces side by side), ``scene`` (no face).
 """
+
 from __future__ import annotations
 
 import random
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -26,7 +27,7 @@ PORTRAIT_SIZE = (360, 450)  # width, height: a head-and-shoulders publicity phot
 _SCENES = ("coffee.png", "chelsea.png", "rocket.jpg")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _source(identity: int) -> tuple[Image.Image, tuple[int, int, int]]:
     """A bundled portrait and its face box (left, top, side), measured with dlib's HOG
     detector on the bundled file."""
@@ -39,7 +40,7 @@ def _source(identity: int) -> tuple[Image.Image, tuple[int, int, int]]:
     return image, (180, 139, 187)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scene(name: str) -> Image.Image:
     return Image.open(files("skimage") / "data" / name).convert("RGB")
 

@@ -4,9 +4,11 @@ It runs in a background thread (``with SampleImdbServer() as server: ...``) or i
 foreground (``run_sample_server``), and logs every request with a monotonic time stamp
 so that tests can assert politeness as the server saw it.
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import re
 import socket
@@ -68,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         self._answer(app, path, rule, log)
 
-    def _answer(self, app: "SampleImdbServer", path: str, rule: FaultRule | None, log) -> None:
+    def _answer(self, app: SampleImdbServer, path: str, rule: FaultRule | None, log) -> None:
         kind = rule.kind if rule else None
         if kind == "reset":
             log(None)
@@ -111,7 +113,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
 
     def _send_hostile(self, kind: str, size: int) -> None:
         """A body built to exhaust a client's memory; the client may hang up at any point."""
@@ -171,9 +172,16 @@ class _Server(ThreadingHTTPServer):
 class SampleImdbServer:
     """A loopback stand-in for www.imdb.com; a context manager running in a thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: FaultPlan | str | None = None,
-                 seed: int = 0, padding_kb: int = 64, dataset_titles: tuple[int, int] = (1, 1000),
-                 robots_txt: bytes = ROBOTS_TXT):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | str | None = None,
+        seed: int = 0,
+        padding_kb: int = 64,
+        dataset_titles: tuple[int, int] = (1, 1000),
+        robots_txt: bytes = ROBOTS_TXT,
+    ):
         self.seed = seed
         self.robots_txt = robots_txt
         self.dataset_titles = dataset_titles
@@ -197,7 +205,7 @@ class SampleImdbServer:
     def base_url(self) -> str:
         return f"http://{self.address}"
 
-    def start(self) -> "SampleImdbServer":
+    def start(self) -> SampleImdbServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="sample-imdb", daemon=True)
         self._thread.start()
         return self
@@ -214,7 +222,7 @@ class SampleImdbServer:
         finally:
             self._httpd.server_close()
 
-    def __enter__(self) -> "SampleImdbServer":
+    def __enter__(self) -> SampleImdbServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -302,8 +310,9 @@ def _dataset_files(titles: tuple[int, int], seed: int) -> dict[str, bytes]:
     from .datasets import write_sample_datasets
 
     with tempfile.TemporaryDirectory() as folder:
-        written = write_sample_datasets(folder, range(titles[0], titles[1] + 1),
-                                        range(PERSON_ID_RANGE[0], PERSON_ID_RANGE[1] + 1), seed)
+        written = write_sample_datasets(
+            folder, range(titles[0], titles[1] + 1), range(PERSON_ID_RANGE[0], PERSON_ID_RANGE[1] + 1), seed
+        )
         return {Path(p).name: Path(p).read_bytes() for p in written.files.values()}
 
 
@@ -313,19 +322,20 @@ def _as_plan(faults: FaultPlan | str | None) -> FaultPlan:
     return FaultPlan.parse(faults)
 
 
-def run_sample_server(host: str = "127.0.0.1", port: int = 8000, faults_spec: str | None = None,
-                      seed: int = 0, padding_kb: int = 64) -> None:
+def run_sample_server(
+    host: str = "127.0.0.1", port: int = 8000, faults_spec: str | None = None, seed: int = 0, padding_kb: int = 64
+) -> None:
     """Serve in the foreground until interrupted; prints the base URL first."""
     server = SampleImdbServer(host, port, faults_spec, seed, padding_kb)
     print(f"Sample IMDb server at {server.base_url} (Ctrl-C to stop)", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mpds sample-server", description="Serve generated IMDb-like pages on loopback.")
+    parser = argparse.ArgumentParser(
+        prog="mpds sample-server", description="Serve generated IMDb-like pages on loopback."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--faults", default=None, help="fault rules, e.g. '429,rate=0.05;waf,ids=100-120'")

@@ -11,6 +11,7 @@ Beside each canny image the writer keeps the layout (``CaptionLayout``: the boxe
 the title and each name are drawn) as JSON; generation reads both by prompt id, and the
 layout places the localized attention constraint.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,7 +81,11 @@ class CaptionLayout:
     def normalised(self) -> list[TextRegion]:
         """The regions with boxes as fractions of the image (0..1), size independent."""
         return [
-            TextRegion(r.kind, r.text, [(x0 / self.width, y0 / self.height, x1 / self.width, y1 / self.height) for x0, y0, x1, y1 in r.boxes])
+            TextRegion(
+                r.kind,
+                r.text,
+                [(x0 / self.width, y0 / self.height, x1 / self.width, y1 / self.height) for x0, y0, x1, y1 in r.boxes],
+            )
             for r in self.regions
         ]
 
@@ -88,7 +93,7 @@ class CaptionLayout:
         return {"width": self.width, "height": self.height, "regions": [asdict(r) for r in self.regions]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CaptionLayout":
+    def from_dict(cls, data: dict) -> CaptionLayout:
         regions = [TextRegion(r["kind"], r["text"], [tuple(b) for b in r["boxes"]]) for r in data.get("regions", [])]
         return cls(int(data["width"]), int(data["height"]), regions)
 
@@ -253,7 +258,9 @@ def render_caption_controls(
     result.mean_text_area = float(np.mean(areas)) if areas else 0.0
     index = {
         "settings": {"size": settings.size, "font_path": settings.font_path or default_font_path()},
-        "controls": {k: {name: p.name for name, p in control_paths(output_dir, k).items()} for k in result.control_paths},
+        "controls": {
+            k: {name: p.name for name, p in control_paths(output_dir, k).items()} for k in result.control_paths
+        },
     }
     write_atomic(CaptionControlsFolder(Path(output_dir)).index, json.dumps(index, indent=1))
     return result

@@ -22,16 +22,17 @@ model is a hub id or a local folder (``CaptionSettings.model``).
 ``caption_partition`` is the resumable unit a partitioned asset calls: it skips ids
 already captioned in the output Parquet and rewrites it atomically.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,7 @@ CAPTION_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
+
 
 @dataclass(frozen=True)
 class CaptionSettings:
@@ -199,7 +201,7 @@ class Captioner:
         """(id, pixels, error, decoded): ``decoded`` is None when the file could not be opened."""
         movie_id, path = item
         try:
-            handle = open(path, "rb")
+            handle = open(path, "rb")  # noqa: SIM115 (opened apart: an open error is not a decode error)
         except OSError as exc:  # missing or unreadable file: says nothing about its pixels
             return movie_id, None, f"{type(exc).__name__}: {exc}", None
         try:
@@ -264,7 +266,7 @@ class Captioner:
                 beam_indices=out.beam_indices if beams else None,
                 normalize_logits=not beams,  # beam scores are log-probabilities already
             )
-        generated = out.sequences[:, input_ids.shape[1]:]
+        generated = out.sequences[:, input_ids.shape[1] :]
         scores = scores[:, : generated.shape[1]].float()  # both start at the first new token
         mask = _until_first(generated, self._eos_id)
         if beams:

@@ -10,6 +10,7 @@ the newest ``keep`` checkpoints stay.
 ``RandomStates`` holds the generators a run draws from, so a resumed run draws exactly
 what an uninterrupted one would have.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,9 @@ def save_checkpoint(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for name, tensors in weights.items():
-        save_file({k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}, staging / f"{name}.safetensors")
+        save_file(
+            {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}, staging / f"{name}.safetensors"
+        )
     for name, state in states.items():
         torch.save(state, staging / f"{name}.pt")
     (staging / STATE_FILE).write_text(json.dumps({"step": step, **record}))

@@ -1,6 +1,7 @@
 """Words the localized attention settings accept, defined here once: localized_attention.py
 loads torch, and the asset config that offers these choices must load without it (the
 code location starts in about a second)."""
+
 from __future__ import annotations
 
 from typing import Literal, get_args

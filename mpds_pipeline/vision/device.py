@@ -10,6 +10,7 @@
 
 Anything else raises a ``ValueError`` that names the accepted values.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,9 +23,15 @@ DEVICE_HELP = "auto, cpu, cuda or cuda:<index>"
 # Every accepted spelling -> the one precision name it means.
 _PRECISION_NAMES = {
     "auto": "auto",
-    "no": "fp32", "fp32": "fp32", "float32": "fp32", "float": "fp32",
-    "fp16": "fp16", "float16": "fp16", "half": "fp16",
-    "bf16": "bf16", "bfloat16": "bf16",
+    "no": "fp32",
+    "fp32": "fp32",
+    "float32": "fp32",
+    "float": "fp32",
+    "fp16": "fp16",
+    "float16": "fp16",
+    "half": "fp16",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
 }
 _DEVICE = re.compile(r"(cpu|cuda(:\d+)?)")
 
@@ -51,7 +58,9 @@ def choose_precision(precision: str | None, device: str) -> str:
 
     name = _PRECISION_NAMES.get("auto" if precision is None else str(precision).strip().lower())
     if name is None:
-        raise ValueError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)} (or float32, float16, bfloat16)")
+        raise ValueError(
+            f"unknown precision {precision!r}: use {', '.join(PRECISIONS)} (or float32, float16, bfloat16)"
+        )
     if name != "auto":
         return name
     if not is_cuda(device):

@@ -9,6 +9,7 @@ the wrong target.
 Noise and timesteps are drawn from the caller's CPU generator, in that order, so a run
 is the same on every device and a checkpoint can freeze the generator's state.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,8 @@ def check_prediction_type(noise_scheduler) -> str:
     prediction_type = noise_scheduler.config.prediction_type
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(
-            f"Unknown prediction type {prediction_type!r} in the noise scheduler: training supports {', '.join(PREDICTION_TYPES)}"
+            f"Unknown prediction type {prediction_type!r} in the noise scheduler: "
+            f"training supports {', '.join(PREDICTION_TYPES)}"
         )
     return prediction_type
 

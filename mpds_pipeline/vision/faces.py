@@ -14,6 +14,7 @@ threshold; 99.38% on LFW). The package's own module needs ``pkg_resources``, whi
 current setuptools no longer ships, so the model files are located without importing it.
 When the package is absent, matching is off and says so.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -99,8 +100,14 @@ class FaceAnalyzer:
         """Faces in an RGB uint8 array, best score first, boxes in its own pixels."""
         height, width = image.shape[:2]
         scale = min(1.0, self.settings.detect_size / max(height, width))
-        small = image if scale == 1.0 else np.asarray(
-            Image.fromarray(image).resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR)
+        small = (
+            image
+            if scale == 1.0
+            else np.asarray(
+                Image.fromarray(image).resize(
+                    (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR
+                )
+            )
         )
         boxes, scores, _ = self._detector.run(small, self.settings.upsample, self.settings.min_score)
         found = []
@@ -126,7 +133,9 @@ def face_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
 
 
-def head_and_shoulders_box(face: Face, width: int, height: int, settings: FaceSettings = FaceSettings()) -> tuple[int, int, int, int]:
+def head_and_shoulders_box(
+    face: Face, width: int, height: int, settings: FaceSettings = FaceSettings()
+) -> tuple[int, int, int, int]:
     """A square around the face with margin, moved (never cut) to lie inside the image;
     smaller only when the image itself is smaller than the square."""
     left, top, right, bottom = face.box

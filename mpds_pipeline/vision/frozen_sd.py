@@ -8,6 +8,7 @@ unfreezes only what it trains (LoRA adapters on the UNet, one embedding row).
 The scheduler's ``prediction_type`` is checked here, before any image is encoded: a
 type the loss does not know raises, as diffusers' training scripts do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,11 @@ def load_frozen_sd(model: str, device: str, weight_dtype, text_encoder_dtype=Non
     unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet")
     noise_scheduler = DDPMScheduler.from_pretrained(model, subfolder="scheduler")
     check_prediction_type(noise_scheduler)
-    for module, dtype in ((text_encoder, text_encoder_dtype or weight_dtype), (vae, weight_dtype), (unet, weight_dtype)):
+    for module, dtype in (
+        (text_encoder, text_encoder_dtype or weight_dtype),
+        (vae, weight_dtype),
+        (unet, weight_dtype),
+    ):
         module.requires_grad_(False)
         module.to(device, dtype=dtype)
     return FrozenStableDiffusion(tokenizer, text_encoder, vae, unet, noise_scheduler, device, weight_dtype)

@@ -19,6 +19,7 @@ A ``"sd"`` model runs at its native resolution (UNet sample size x VAE scale fac
 512 for SD1.5, 768 for SD2.1) unless told otherwise; the report resizes every image
 the same way before scoring.
 """
+
 from __future__ import annotations
 
 import time
@@ -131,10 +132,14 @@ def _generate_one(pipe, method: MethodSpec, prompt: BenchmarkPrompt, settings: G
             ]
             if known:
                 actor_tokens = [t for _, t in known]
-                actor_prompt = prompt_with_actor_tokens(prompt.prompt, [n for n, _ in known], actor_tokens, pipe.base.tokenizer)
+                actor_prompt = prompt_with_actor_tokens(
+                    prompt.prompt, [n for n, _ in known], actor_tokens, pipe.base.tokenizer
+                )
         if method.use_caption and pipe.controlnet is not None and (prompt.title or prompt.actors):
             if method.caption_controls is None:
-                raise ValueError(f"method {method.name}: the caption branch needs caption_controls= (the asset's folder)")
+                raise ValueError(
+                    f"method {method.name}: the caption branch needs caption_controls= (the asset's folder)"
+                )
             caption = read_caption_control(method.caption_controls, prompt.prompt_id)
     # Plain methods use the same pipeline with no extra branch: exactly classifier-free guidance.
     scales = settings.scales if method.kind == "multicondition" else GuidanceScales(settings.scales.prompt, 0.0, 0.0)
@@ -181,7 +186,8 @@ def generate_benchmark_images(
     constrained_tokens (prompt tokens under the localized attention constraint, summed over
     the guidance rows; 0 when it was off or found no caption or actor token),
     truncated_tokens (prompt and actor-prompt tokens past CLIP's window, which the text
-    encoder dropped; 0 when everything fit), seconds. ``log`` gets a progress line per method (images done/total, rate, ETA).
+    encoder dropped; 0 when everything fit), seconds. ``log`` gets a progress line per
+    method (images done/total, rate, ETA).
     """
     import pandas as pd
 

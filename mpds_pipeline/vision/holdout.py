@@ -4,6 +4,7 @@ The paper scores generations on prompts of movies outside the fine-tuning set; h
 LoRA stage records its training ids, and the benchmark draws from the rest with a fixed
 seed, so both stages agree without sharing state beyond files.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,9 @@ def read_train_ids(lora_dir: Path) -> set[int]:
     return set(json.loads(path.read_text())) if path.exists() else set()
 
 
-def held_out_posters(export_dir: Path, n: int, seed: int, exclude_ids: set[int], max_actors: int = 3) -> list[HeldOutPoster]:
+def held_out_posters(
+    export_dir: Path, n: int, seed: int, exclude_ids: set[int], max_actors: int = 3
+) -> list[HeldOutPoster]:
     """Draw ``n`` posters of the export not in ``exclude_ids`` (the LoRA's training set)."""
     import pandas as pd
 

@@ -17,6 +17,7 @@ only so the weights file loads strictly; features never pass through it.
 Input protocol (as pytorch-fid): RGB, resized to 299x299 with bilinear interpolation
 (``align_corners=False``, no antialiasing), values scaled from [0, 1] to [-1, 1].
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -215,8 +216,17 @@ class FidInceptionV3(nn.Module):
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
         for block in (
-            self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-            self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c,
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
         ):
             x = block(x)
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
@@ -240,7 +250,13 @@ class InceptionFidExtractor:
     Images of any size are resized inside to 299x299, bilinear (as pytorch-fid).
     """
 
-    def __init__(self, weights: str | Path | None = FID_WEIGHTS_URL, device: str | None = None, batch_size: int = 64, seed: int = 0):
+    def __init__(
+        self,
+        weights: str | Path | None = FID_WEIGHTS_URL,
+        device: str | None = None,
+        batch_size: int = 64,
+        seed: int = 0,
+    ):
         self.device = choose_device(device)
         self.batch_size = batch_size
         with torch.random.fork_rng(devices=[]):
@@ -262,6 +278,8 @@ class InceptionFidExtractor:
                 images = torch.from_numpy(np.ascontiguousarray(batch[start : start + self.batch_size]))
                 images = images.to(self.device).permute(0, 3, 1, 2).float() / 255.0
                 if images.shape[-2:] != (FID_INPUT_SIZE, FID_INPUT_SIZE):
-                    images = F.interpolate(images, size=(FID_INPUT_SIZE, FID_INPUT_SIZE), mode="bilinear", align_corners=False)
+                    images = F.interpolate(
+                        images, size=(FID_INPUT_SIZE, FID_INPUT_SIZE), mode="bilinear", align_corners=False
+                    )
                 chunks.append(self.model(2.0 * images - 1.0).float().cpu().numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, FID_FEATURE_DIM), dtype=np.float32)

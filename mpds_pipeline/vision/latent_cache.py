@@ -10,11 +10,12 @@ in ``LatentCache.outcomes`` (path -> error, None when it decoded). The caller re
 the outcomes where the image came from (``curate.manifest.record_decode_results``, via
 ``record_poster_decode_results`` for posters) and trains on the rest.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -30,12 +30,13 @@ CUDA, the memory-efficient kernel, which accepts a mask; flash attention does no
 With the constraint off the pipeline never installs this processor, so its images are
 bitwise those of the stock processors.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -172,7 +173,9 @@ class LocalizedAttention:
     """The per-call state shared by every ``attn2`` processor: rows, their constraints, and
     the additive masks built once per resolution."""
 
-    def __init__(self, rows: Sequence[RowConstraints], latent_size: tuple[int, int], settings: LocalizedAttentionSettings):
+    def __init__(
+        self, rows: Sequence[RowConstraints], latent_size: tuple[int, int], settings: LocalizedAttentionSettings
+    ):
         self.rows = list(rows)
         self.latent_size = latent_size
         self.settings = settings
@@ -259,14 +262,20 @@ class LocalizedCrossAttnProcessor:
             key = attn.norm_k(key)
 
         if self.state.record is None:
-            hidden_states = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=0.0, scale=attn.scale)
+            hidden_states = F.scaled_dot_product_attention(
+                query, key, value, attn_mask=mask, dropout_p=0.0, scale=attn.scale
+            )
         else:  # explicit maps, for tests: the same attention, with the probabilities kept
             scores = (query @ key.transpose(-1, -2)) * attn.scale
             probabilities = (scores + mask).softmax(dim=-1)
             hidden_states = probabilities @ value
             self.state.record.append(
-                {"layer": self.name, "scores": scores.detach().cpu(), "probabilities": probabilities.detach().cpu(),
-                 "grid": grid_for(query_length, *self.state.latent_size)}
+                {
+                    "layer": self.name,
+                    "scores": scores.detach().cpu(),
+                    "probabilities": probabilities.detach().cpu(),
+                    "grid": grid_for(query_length, *self.state.latent_size),
+                }
             )
 
         hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim).to(query.dtype)

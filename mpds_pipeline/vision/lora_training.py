@@ -18,14 +18,15 @@ Caching the latents decodes every training image in full: an image that does not
 decode is left out of training and reported in ``LoraResult.image_outcomes`` (path ->
 error, None when it decoded), which the asset records in the download manifests.
 """
+
 from __future__ import annotations
 
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -179,17 +180,27 @@ class _LoraRun:
         from peft import LoraConfig
 
         self.sd, self.settings = sd, settings
-        sd.unet.add_adapter(LoraConfig(
-            r=settings.rank, lora_alpha=settings.rank, init_lora_weights="gaussian", target_modules=list(LORA_TARGET_MODULES),
-        ))
+        sd.unet.add_adapter(
+            LoraConfig(
+                r=settings.rank,
+                lora_alpha=settings.rank,
+                init_lora_weights="gaussian",
+                target_modules=list(LORA_TARGET_MODULES),
+            )
+        )
         self.parameters = [p for p in sd.unet.parameters() if p.requires_grad]
         for parameter in self.parameters:  # trainable weights stay fp32 under mixed precision
             parameter.data = parameter.data.float()
         self.optimizer = torch.optim.AdamW(
-            self.parameters, lr=settings.learning_rate, weight_decay=settings.adam_weight_decay, fused=is_cuda(sd.device),
+            self.parameters,
+            lr=settings.learning_rate,
+            weight_decay=settings.adam_weight_decay,
+            fused=is_cuda(sd.device),
         )
         self.lr_scheduler = get_scheduler(
-            settings.lr_scheduler, optimizer=self.optimizer, num_warmup_steps=settings.lr_warmup_steps,
+            settings.lr_scheduler,
+            optimizer=self.optimizer,
+            num_warmup_steps=settings.lr_warmup_steps,
             num_training_steps=settings.max_train_steps,
         )
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
@@ -202,12 +213,21 @@ class _LoraRun:
         return get_peft_model_state_dict(self.sd.unet)
 
     def save_checkpoint(self, checkpoints_dir: Path, step: int, losses: list[float]) -> None:
-        states = {"optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict(),
-                  "random_states": self.randomness.state()}
+        states = {
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "random_states": self.randomness.state(),
+        }
         if self.scaler is not None:
             states["scaler"] = self.scaler.state_dict()
-        save_checkpoint(checkpoints_dir, step, {"lora": self.lora_state()}, states, {"losses": losses},
-                        keep=self.settings.checkpoints_total_limit)
+        save_checkpoint(
+            checkpoints_dir,
+            step,
+            {"lora": self.lora_state()},
+            states,
+            {"losses": losses},
+            keep=self.settings.checkpoints_total_limit,
+        )
 
     def resume(self, checkpoints_dir: Path) -> tuple[int, list[float]]:
         """Restore the newest checkpoint: (its step, the losses so far); (0, []) without one."""
@@ -224,18 +244,31 @@ class _LoraRun:
             self.scaler.load_state_dict(checkpoint.state("scaler"))
         return checkpoint.step, checkpoint.record["losses"]
 
-    def step(self, latents: LatentCache, captions: "_CaptionEmbeddings", step: int) -> float:
+    def step(self, latents: LatentCache, captions: _CaptionEmbeddings, step: int) -> float:
         """One optimizer step (its micro-batches, clipping, the update); returns its loss."""
         import torch
 
         settings, accumulation = self.settings, self.settings.gradient_accumulation_steps
         step_loss = 0.0
         for micro in range(accumulation):
-            rows = torch.tensor(_batch_indices(len(captions.rows), settings.train_batch_size, step * accumulation + micro, settings.seed))
+            rows = torch.tensor(
+                _batch_indices(
+                    len(captions.rows), settings.train_batch_size, step * accumulation + micro, settings.seed
+                )
+            )
             # All draws come from one CPU generator: identical on every device and resumable.
             batch = latents.sample(rows, self.randomness.generator)
-            loss = diffusion_loss(self.sd.unet, self.sd.noise_scheduler, batch, captions.of(rows),
-                                  self.randomness.generator, self.autocast) / accumulation
+            loss = (
+                diffusion_loss(
+                    self.sd.unet,
+                    self.sd.noise_scheduler,
+                    batch,
+                    captions.of(rows),
+                    self.randomness.generator,
+                    self.autocast,
+                )
+                / accumulation
+            )
             (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             step_loss += loss.item()
         if self.scaler is not None:
@@ -259,7 +292,7 @@ class _CaptionEmbeddings:
     rows: object
 
     @classmethod
-    def encode(cls, sd: FrozenStableDiffusion, texts: list[str]) -> "_CaptionEmbeddings":
+    def encode(cls, sd: FrozenStableDiffusion, texts: list[str]) -> _CaptionEmbeddings:
         import torch
 
         captions = sorted(set(texts))
@@ -286,8 +319,16 @@ def _encode_training_data(sd: FrozenStableDiffusion, pairs, resolution: int, log
     return latents, captions, usable
 
 
-def _train_steps(run: _LoraRun, latents: LatentCache, captions: _CaptionEmbeddings, start_step: int,
-                 losses: list[float], checkpoints_dir: Path, on_step, log: ProgressLog | None) -> float:
+def _train_steps(
+    run: _LoraRun,
+    latents: LatentCache,
+    captions: _CaptionEmbeddings,
+    start_step: int,
+    losses: list[float],
+    checkpoints_dir: Path,
+    on_step,
+    log: ProgressLog | None,
+) -> float:
     """Steps ``start_step`` .. ``max_train_steps`` (``losses`` grows, checkpoints are saved);
     returns the seconds they took."""
     settings = run.settings
@@ -310,7 +351,9 @@ def _save_lora(run: _LoraRun, output_dir: Path) -> Path:
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
 
-    layers = {k: v.detach().float().contiguous().cpu() for k, v in convert_state_dict_to_diffusers(run.lora_state()).items()}
+    layers = {
+        k: v.detach().float().contiguous().cpu() for k, v in convert_state_dict_to_diffusers(run.lora_state()).items()
+    }
     StableDiffusionPipeline.save_lora_weights(output_dir, unet_lora_layers=layers, safe_serialization=True)
     return output_dir / LORA_WEIGHTS_NAME
 

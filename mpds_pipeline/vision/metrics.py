@@ -36,15 +36,20 @@ own size) are resized to ``metric_image_size`` square (bicubic) before CLIP and
 PickScore, and straight to ``fid_resize`` for FID; ``benchmark_report.json`` records
 this protocol (models, sizes, sample counts, features) next to every number.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from mpds_pipeline.layout import ReportFolder
 from mpds_pipeline.progress import Progress, ProgressLog
@@ -62,6 +67,7 @@ STABLE_FID_MIN_SAMPLES = 2048
 
 
 # --- loading ------------------------------------------------------------------------
+
 
 def load_clip(model_id: str, processor_id: str | None = None, device: str | None = None):
     """A ``CLIPModel`` and ``CLIPProcessor`` (Pillow image processor: no torchvision)."""
@@ -91,7 +97,9 @@ def _text_embeddings(texts: Sequence[str], model, processor) -> np.ndarray:
     inputs = processor(text=list(texts), return_tensors="pt", padding="max_length", truncation=True)
     with torch.no_grad():
         text = _features(
-            model.get_text_features(input_ids=inputs["input_ids"].to(device), attention_mask=inputs["attention_mask"].to(device))
+            model.get_text_features(
+                input_ids=inputs["input_ids"].to(device), attention_mask=inputs["attention_mask"].to(device)
+            )
         )
     return text.float().cpu().numpy()
 
@@ -120,21 +128,31 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 # --- CLIP score and PickScore ------------------------------------------------------------
 
-def clip_score_from_embeddings(image_embeds: np.ndarray, text_embeds: np.ndarray, scale: float = CLIP_SCORE_SCALE) -> np.ndarray:
+
+def clip_score_from_embeddings(
+    image_embeds: np.ndarray, text_embeds: np.ndarray, scale: float = CLIP_SCORE_SCALE
+) -> np.ndarray:
     """``scale`` x max(cos, 0) row by row: 100 for CLIPScore, 2.5 for CLIP-S."""
     cos = np.sum(_normalise(image_embeds) * _normalise(text_embeds), axis=-1)
     return scale * np.maximum(cos, 0.0)
 
 
 def clip_score(
-    images: Sequence[Image.Image], texts: Sequence[str], model, processor, batch_size: int = 32, scale: float = CLIP_SCORE_SCALE
+    images: Sequence[Image.Image],
+    texts: Sequence[str],
+    model,
+    processor,
+    batch_size: int = 32,
+    scale: float = CLIP_SCORE_SCALE,
 ) -> np.ndarray:
     """Per-image CLIP score of image i against text i (``scale`` 2.5 gives CLIP-S)."""
     if len(images) != len(texts):
         raise ValueError("clip_score needs one text per image")
     scores = []
     for start in range(0, len(images), batch_size):
-        image, text = _clip_embeddings(images[start : start + batch_size], texts[start : start + batch_size], model, processor)
+        image, text = _clip_embeddings(
+            images[start : start + batch_size], texts[start : start + batch_size], model, processor
+        )
         scores.append(clip_score_from_embeddings(image, text, scale))
     return np.concatenate(scores) if scores else np.zeros(0)
 
@@ -144,7 +162,9 @@ def pickscore_from_embeddings(image_embeds: np.ndarray, text_embeds: np.ndarray,
     return logit_scale * np.sum(_normalise(image_embeds) * _normalise(text_embeds), axis=-1)
 
 
-def pick_probabilities_from_embeddings(image_embeds: np.ndarray, text_embed: np.ndarray, logit_scale: float) -> np.ndarray:
+def pick_probabilities_from_embeddings(
+    image_embeds: np.ndarray, text_embed: np.ndarray, logit_scale: float
+) -> np.ndarray:
     """softmax_i(logit_scale * cos(text, image_i)): preference among the given candidates."""
     logits = logit_scale * (_normalise(image_embeds) @ _normalise(text_embed.reshape(-1)))
     logits = logits - logits.max()
@@ -154,7 +174,9 @@ def pick_probabilities_from_embeddings(image_embeds: np.ndarray, text_embed: np.
 def pick_scores(images: Sequence[Image.Image], text: str, model, processor) -> np.ndarray:
     """Raw PickScore of each of ``images`` for one prompt."""
     image, text_embed = _clip_embeddings(images, [text], model, processor)
-    return pickscore_from_embeddings(image, np.repeat(text_embed, len(image), axis=0), float(model.logit_scale.exp().item()))
+    return pickscore_from_embeddings(
+        image, np.repeat(text_embed, len(image), axis=0), float(model.logit_scale.exp().item())
+    )
 
 
 def pairwise_preference(scores: np.ndarray, baseline_scores: np.ndarray) -> dict:
@@ -170,10 +192,15 @@ def pairwise_preference(scores: np.ndarray, baseline_scores: np.ndarray) -> dict
         return {"n_prompts": 0, "win_share": float("nan"), "mean_probability": float("nan")}
     wins = (scores > baseline_scores) + 0.5 * (scores == baseline_scores)
     probability = 1.0 / (1.0 + np.exp(baseline_scores - scores))
-    return {"n_prompts": int(len(scores)), "win_share": float(wins.mean()), "mean_probability": float(probability.mean())}
+    return {
+        "n_prompts": int(len(scores)),
+        "win_share": float(wins.mean()),
+        "mean_probability": float(probability.mean()),
+    }
 
 
 # --- FID ----------------------------------------------------------------------------------
+
 
 def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
@@ -250,7 +277,9 @@ class ClipVisionExtractor:
         device = next(self.model.parameters()).device
         inputs = self.processor(images=[Image.fromarray(im) for im in batch], return_tensors="pt")
         with torch.no_grad():
-            out = _features(self.model.get_image_features(pixel_values=inputs["pixel_values"].to(device, self.model.dtype)))
+            out = _features(
+                self.model.get_image_features(pixel_values=inputs["pixel_values"].to(device, self.model.dtype))
+            )
         return out.float().cpu().numpy()
 
 
@@ -296,7 +325,13 @@ _RESAMPLING: dict[ResizeMethod, Image.Resampling] = {
 }
 
 
-def image_features(images: Sequence[Image.Image | Path], extractor: FeatureExtractor, resize: int, resize_method: ResizeMethod, batch_size: int = 32) -> np.ndarray:
+def image_features(
+    images: Sequence[Image.Image | Path],
+    extractor: FeatureExtractor,
+    resize: int,
+    resize_method: ResizeMethod,
+    batch_size: int = 32,
+) -> np.ndarray:
     chunks = []
     for start in range(0, len(images), batch_size):
         batch = []
@@ -322,7 +357,9 @@ def fid(
     return _fid_from_features(real, fake, feature_extractor, resize, resize_method)
 
 
-def _fid_from_features(real: np.ndarray, fake: np.ndarray, extractor: FeatureExtractor, resize: int, resize_method: ResizeMethod) -> FidResult:
+def _fid_from_features(
+    real: np.ndarray, fake: np.ndarray, extractor: FeatureExtractor, resize: int, resize_method: ResizeMethod
+) -> FidResult:
     dim = real.shape[1]
     if min(len(real), len(fake)) < dim:
         value = frechet_distance_from_features(real, fake)
@@ -347,7 +384,8 @@ def _fid_from_features(real: np.ndarray, fake: np.ndarray, extractor: FeatureExt
 
 # --- the report ---------------------------------------------------------------------------
 
-def benchmark_table(per_image: "pd.DataFrame", fid_by_method: dict[str, FidResult]) -> "pd.DataFrame":
+
+def benchmark_table(per_image: pd.DataFrame, fid_by_method: dict[str, FidResult]) -> pd.DataFrame:
     """Rows methods (in first-seen order): mean CLIP score (100 scale), mean CLIP-S (2.5
     scale), FID and its generated-sample count, mean raw PickScore, images scored."""
     import pandas as pd
@@ -368,7 +406,7 @@ def benchmark_table(per_image: "pd.DataFrame", fid_by_method: dict[str, FidResul
     return table
 
 
-def preference_table(per_image: "pd.DataFrame", baselines: Sequence[str]) -> "pd.DataFrame":
+def preference_table(per_image: pd.DataFrame, baselines: Sequence[str]) -> pd.DataFrame:
     """Every method against every baseline (not itself), over the prompts both have images for:
     columns method, baseline, n_prompts, win_share, mean_probability."""
     import pandas as pd
@@ -380,11 +418,17 @@ def preference_table(per_image: "pd.DataFrame", baselines: Sequence[str]) -> "pd
             if baseline == method or baseline not in scores:
                 continue
             both = scores[[method, baseline]].dropna()
-            rows.append({"method": method, "baseline": baseline, **pairwise_preference(both[method].to_numpy(), both[baseline].to_numpy())})
+            rows.append(
+                {
+                    "method": method,
+                    "baseline": baseline,
+                    **pairwise_preference(both[method].to_numpy(), both[baseline].to_numpy()),
+                }
+            )
     return pd.DataFrame(rows, columns=["method", "baseline", "n_prompts", "win_share", "mean_probability"])
 
 
-def image_grid(manifest: "pd.DataFrame", path: Path, prompt_ids: Sequence[str] | None = None, thumb: int = 160) -> Path:
+def image_grid(manifest: pd.DataFrame, path: Path, prompt_ids: Sequence[str] | None = None, thumb: int = 160) -> Path:
     """Fig.-4 style grid: a column per method, a row per prompt, the method names on top."""
     import matplotlib
 
@@ -431,15 +475,15 @@ class BenchmarkReportSettings:
 
 @dataclass
 class BenchmarkReportResult:
-    table: "pd.DataFrame"
-    per_image: "pd.DataFrame"
+    table: pd.DataFrame
+    per_image: pd.DataFrame
     fid: dict[str, FidResult]
     table_csv: Path
     table_markdown: Path
     grid_png: Path
     report_json: Path
     warnings: list[str] = field(default_factory=list)
-    preference: "pd.DataFrame | None" = None
+    preference: pd.DataFrame | None = None
     protocol: list[dict] = field(default_factory=list)  # one row per metric: what it is, on what
     methods: list[dict] = field(default_factory=list)  # one row per method: kind, sizes, counts
 
@@ -447,7 +491,9 @@ class BenchmarkReportResult:
         return {"n_methods": len(self.table), "n_images": len(self.per_image), "n_warnings": len(self.warnings)}
 
 
-def fid_extractor_from_setting(setting: str, device: str | None = None, clip=None, clip_model: str = DEFAULT_CLIP_MODEL) -> FeatureExtractor:
+def fid_extractor_from_setting(
+    setting: str, device: str | None = None, clip=None, clip_model: str = DEFAULT_CLIP_MODEL
+) -> FeatureExtractor:
     """The FID feature extractor a ``BenchmarkReportSettings.fid_extractor`` string names.
 
     "inception": the FID Inception-v3 with pytorch-fid's weights, downloaded once;
@@ -469,20 +515,38 @@ def fid_extractor_from_setting(setting: str, device: str | None = None, clip=Non
         return InceptionFidExtractor(setting, device=device)
     if setting.endswith(".pt"):
         return TorchScriptInceptionExtractor(setting, device=device)
-    raise ValueError(f"fid_extractor must be 'inception', 'inception-random', 'clip', a URL, a .pth or a .pt path, not {setting!r}")
+    raise ValueError(
+        f"fid_extractor must be 'inception', 'inception-random', 'clip', a URL, a .pth or a .pt path, not {setting!r}"
+    )
 
 
 def _comparability_notes(settings: BenchmarkReportSettings, fid_extractor: FeatureExtractor) -> list[str]:
     notes = []
     if settings.clip_s_model != DEFAULT_CLIP_S_MODEL:
-        notes.append(f"CLIP-S uses {settings.clip_s_model}, not {DEFAULT_CLIP_S_MODEL} (Hessel et al.): not comparable with published CLIP-S")
+        notes.append(
+            f"CLIP-S uses {settings.clip_s_model}, not {DEFAULT_CLIP_S_MODEL} (Hessel et al.): "
+            "not comparable with published CLIP-S"
+        )
     if not fid_extractor.name.startswith("inception-v3") or "random" in fid_extractor.name:
-        notes.append(f"FID features {fid_extractor.name} are not the standard FID Inception-v3: compare only within this run")
+        notes.append(
+            f"FID features {fid_extractor.name} are not the standard FID Inception-v3: compare only within this run"
+        )
     return notes
 
 
+def _scoring_models(settings: BenchmarkReportSettings, clip, clip_s, pickscore) -> tuple:
+    """The (model, processor) pairs not passed in, loaded from ``settings``; CLIP-S reuses
+    the CLIP pair when both name the same model."""
+    clip = clip or load_clip(settings.clip_model, device=settings.device)
+    if clip_s is None:
+        same = settings.clip_s_model == settings.clip_model
+        clip_s = clip if same else load_clip(settings.clip_s_model, device=settings.device)
+    pickscore = pickscore or load_clip(settings.pickscore_model, settings.pickscore_processor, device=settings.device)
+    return clip, clip_s, pickscore
+
+
 def benchmark_report(
-    manifest: "pd.DataFrame",
+    manifest: pd.DataFrame,
     real_images: Sequence[Path],
     out_dir: Path,
     settings: BenchmarkReportSettings | None = None,
@@ -501,10 +565,7 @@ def benchmark_report(
     settings = settings or BenchmarkReportSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    clip = clip or load_clip(settings.clip_model, device=settings.device)
-    if clip_s is None:
-        clip_s = clip if settings.clip_s_model == settings.clip_model else load_clip(settings.clip_s_model, device=settings.device)
-    pickscore = pickscore or load_clip(settings.pickscore_model, settings.pickscore_processor, device=settings.device)
+    clip, clip_s, pickscore = _scoring_models(settings, clip, clip_s, pickscore)
     if fid_extractor is None:
         fid_extractor = fid_extractor_from_setting(settings.fid_extractor, settings.device, clip, settings.clip_model)
     rows = manifest[manifest["image_path"].notna()].copy()
@@ -520,14 +581,22 @@ def benchmark_report(
         "pickscore": _batched(_text_embeddings, texts, 32, *pickscore),
     }
     pick_scale = float(pickscore[0].logit_scale.exp().item())
-    real_features = image_features(real_images, fid_extractor, settings.fid_resize, settings.fid_resize_method) if len(real_images) >= 2 else None
+    real_features = (
+        image_features(real_images, fid_extractor, settings.fid_resize, settings.fid_resize_method)
+        if len(real_images) >= 2
+        else None
+    )
 
     models = {"clip": clip, "clip_s": clip_s, "pickscore": pickscore}
-    fids, warnings = _score_methods(rows, models, text_index, text_embeds, pick_scale, fid_extractor, real_features, settings, log)
+    fids, warnings = _score_methods(
+        rows, models, text_index, text_embeds, pick_scale, fid_extractor, real_features, settings, log
+    )
     warnings += _comparability_notes(settings, fid_extractor)
 
     kinds = dict(zip(rows["method"], rows["kind"])) if "kind" in rows else {}
-    baselines = settings.baselines if settings.baselines is not None else [m for m, k in kinds.items() if k in BASELINE_KINDS]
+    baselines = (
+        settings.baselines if settings.baselines is not None else [m for m, k in kinds.items() if k in BASELINE_KINDS]
+    )
     warnings += [f"baseline {b!r} has no scored images: no preference against it" for b in baselines if b not in kinds]
     table = benchmark_table(rows, fids)
     preference = preference_table(rows, baselines)
@@ -542,14 +611,29 @@ def benchmark_report(
     table_markdown.write_text(_markdown(table) + "\n" + preference_markdown(preference))
     grid = image_grid(rows, files.grid, list(dict.fromkeys(rows["prompt_id"]))[: settings.grid_prompts])
     report_json = files.report_json
-    report_json.write_text(json.dumps(_report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor), indent=1))
+    report_json.write_text(
+        json.dumps(
+            _report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor), indent=1
+        )
+    )
     per_image = rows.reset_index(drop=True)
     per_image.to_csv(files.per_image_csv, index=False)
-    return BenchmarkReportResult(table, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods)
+    return BenchmarkReportResult(
+        table, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods
+    )
 
 
-def _score_methods(rows, models: dict, text_index: dict, text_embeds: dict, pick_scale: float, fid_extractor,
-                   real_features, settings: BenchmarkReportSettings, log: ProgressLog | None):
+def _score_methods(
+    rows,
+    models: dict,
+    text_index: dict,
+    text_embeds: dict,
+    pick_scale: float,
+    fid_extractor,
+    real_features,
+    settings: BenchmarkReportSettings,
+    log: ProgressLog | None,
+):
     """Fill ``rows``' clip_score, clip_s and pickscore per image, method by method; return
     each method's FID (two images or more) and the warnings."""
     rows["clip_score"] = rows["clip_s"] = rows["pickscore"] = np.nan
@@ -566,14 +650,19 @@ def _score_methods(rows, models: dict, text_index: dict, text_embeds: dict, pick
             resized = [im.resize((size, size), Image.Resampling.BICUBIC) for im in images]
             t = [text_index[pid] for pid in group["prompt_id"]]
             rows.loc[group.index, "clip_score"] = clip_score_from_embeddings(
-                _batched(_image_embeddings, resized, 32, *clip), text_embeds["clip"][t], CLIP_SCORE_SCALE)
+                _batched(_image_embeddings, resized, 32, *clip), text_embeds["clip"][t], CLIP_SCORE_SCALE
+            )
             rows.loc[group.index, "clip_s"] = clip_score_from_embeddings(
-                _batched(_image_embeddings, resized, 32, *clip_s), text_embeds["clip_s"][t], CLIP_S_SCALE)
+                _batched(_image_embeddings, resized, 32, *clip_s), text_embeds["clip_s"][t], CLIP_S_SCALE
+            )
             rows.loc[group.index, "pickscore"] = pickscore_from_embeddings(
-                _batched(_image_embeddings, resized, 32, *pickscore), text_embeds["pickscore"][t], pick_scale)
+                _batched(_image_embeddings, resized, 32, *pickscore), text_embeds["pickscore"][t], pick_scale
+            )
             if len(group) >= 2 and real_features is not None:
                 fake = image_features(images, fid_extractor, settings.fid_resize, settings.fid_resize_method)
-                fids[method] = _fid_from_features(real_features, fake, fid_extractor, settings.fid_resize, settings.fid_resize_method)
+                fids[method] = _fid_from_features(
+                    real_features, fake, fid_extractor, settings.fid_resize, settings.fid_resize_method
+                )
                 if fids[method].warning:
                     warnings.append(f"{method}: FID {fids[method].warning}")
             else:
@@ -585,30 +674,61 @@ def _score_methods(rows, models: dict, text_index: dict, text_embeds: dict, pick
 def _protocol_rows(settings, fid_extractor, pick_scale: float, baselines: Sequence[str], n_real: int) -> list[dict]:
     resize = f"{settings.metric_image_size}x{settings.metric_image_size} bicubic, then the model's processor"
     return [
-        {"metric": "CLIP score", "formula": "100 * max(cos(image, text), 0) (torchmetrics CLIPScore)", "model": settings.clip_model, "images": resize},
-        {"metric": "CLIP-S", "formula": "2.5 * max(cos(image, text), 0) (Hessel et al. 2021)", "model": settings.clip_s_model, "images": resize},
-        {"metric": "PickScore", "formula": f"mean of logit_scale.exp() * cos(text, image), logit_scale.exp() = {pick_scale:.4g}",
-         "model": f"{settings.pickscore_model} (processor {settings.pickscore_processor})", "images": resize},
-        {"metric": "PickScore preference", "formula": "per prompt, method vs baseline only: win share (ties half), mean two-way softmax",
-         "model": "baselines: " + (", ".join(baselines) or "none"), "images": resize},
-        {"metric": "FID", "formula": f"Frechet distance of {fid_extractor.feature_dim}-d features against {n_real} real held-out posters",
-         "model": fid_extractor.name, "images": f"{settings.fid_resize}x{settings.fid_resize} {settings.fid_resize_method}"},
+        {
+            "metric": "CLIP score",
+            "formula": "100 * max(cos(image, text), 0) (torchmetrics CLIPScore)",
+            "model": settings.clip_model,
+            "images": resize,
+        },
+        {
+            "metric": "CLIP-S",
+            "formula": "2.5 * max(cos(image, text), 0) (Hessel et al. 2021)",
+            "model": settings.clip_s_model,
+            "images": resize,
+        },
+        {
+            "metric": "PickScore",
+            "formula": f"mean of logit_scale.exp() * cos(text, image), logit_scale.exp() = {pick_scale:.4g}",
+            "model": f"{settings.pickscore_model} (processor {settings.pickscore_processor})",
+            "images": resize,
+        },
+        {
+            "metric": "PickScore preference",
+            "formula": "per prompt, method vs baseline only: win share (ties half), mean two-way softmax",
+            "model": "baselines: " + (", ".join(baselines) or "none"),
+            "images": resize,
+        },
+        {
+            "metric": "FID",
+            "formula": f"Frechet distance of {fid_extractor.feature_dim}-d features "
+            f"against {n_real} real held-out posters",
+            "model": fid_extractor.name,
+            "images": f"{settings.fid_resize}x{settings.fid_resize} {settings.fid_resize_method}",
+        },
     ]
 
 
-def _method_rows(rows: "pd.DataFrame", manifest: "pd.DataFrame", metric_size: int) -> list[dict]:
+def _method_rows(rows: pd.DataFrame, manifest: pd.DataFrame, metric_size: int) -> list[dict]:
     out = []
     for method, group in manifest.groupby("method", sort=False):
         scored = rows[rows["method"] == method]
-        sizes = sorted({f"{int(w)}x{int(h)}" for w, h in zip(scored.get("width", []), scored.get("height", [])) if w == w and h == h})
-        out.append({
-            "method": method,
-            "kind": group["kind"].iloc[0] if "kind" in group else "",
-            "images_scored": int(len(scored)),
-            "images_missing": int(len(group) - len(scored)),
-            "made_at": ", ".join(sizes) or "unknown",
-            "scored_at": f"{metric_size}x{metric_size}",
-        })
+        sizes = sorted(
+            {
+                f"{int(w)}x{int(h)}"
+                for w, h in zip(scored.get("width", []), scored.get("height", []))
+                if w == w and h == h
+            }
+        )
+        out.append(
+            {
+                "method": method,
+                "kind": group["kind"].iloc[0] if "kind" in group else "",
+                "images_scored": int(len(scored)),
+                "images_missing": int(len(group) - len(scored)),
+                "made_at": ", ".join(sizes) or "unknown",
+                "scored_at": f"{metric_size}x{metric_size}",
+            }
+        )
     return out
 
 
@@ -625,16 +745,47 @@ def _report_document(table, preference, fids, protocol, methods, settings, warni
         results[method] = {
             "kind": method_info.get(method, {}).get("kind"),
             "made_at": made_at,
-            "clip_score": {"value": _number(row["CLIP score"]), "scale": "100*max(cos,0)", "model": settings.clip_model, "image_size": image_size, "n": n},
-            "clip_s": {"value": _number(row["CLIP-S"]), "scale": "2.5*max(cos,0)", "model": settings.clip_s_model, "image_size": image_size, "n": n},
-            "pickscore": {"value": _number(row["PickScore"]), "statistic": "mean raw PickScore", "model": settings.pickscore_model,
-                          "processor": settings.pickscore_processor, "image_size": image_size, "n": n},
-            "fid": None if fid is None else {"value": fid.value, "n_real": fid.n_real, "n_fake": fid.n_fake, "feature_dim": fid.feature_dim,
-                                             "feature_extractor": fid.protocol["feature_extractor"], "resize": fid.protocol["resize"],
-                                             "resize_method": fid.protocol["resize_method"], "warning": fid.warning},
+            "clip_score": {
+                "value": _number(row["CLIP score"]),
+                "scale": "100*max(cos,0)",
+                "model": settings.clip_model,
+                "image_size": image_size,
+                "n": n,
+            },
+            "clip_s": {
+                "value": _number(row["CLIP-S"]),
+                "scale": "2.5*max(cos,0)",
+                "model": settings.clip_s_model,
+                "image_size": image_size,
+                "n": n,
+            },
+            "pickscore": {
+                "value": _number(row["PickScore"]),
+                "statistic": "mean raw PickScore",
+                "model": settings.pickscore_model,
+                "processor": settings.pickscore_processor,
+                "image_size": image_size,
+                "n": n,
+            },
+            "fid": None
+            if fid is None
+            else {
+                "value": fid.value,
+                "n_real": fid.n_real,
+                "n_fake": fid.n_fake,
+                "feature_dim": fid.feature_dim,
+                "feature_extractor": fid.protocol["feature_extractor"],
+                "resize": fid.protocol["resize"],
+                "resize_method": fid.protocol["resize_method"],
+                "warning": fid.warning,
+            },
             "preference": {
-                p["baseline"]: {"win_share": _number(p["win_share"]), "mean_probability": _number(p["mean_probability"]),
-                                "n_prompts": int(p["n_prompts"]), "model": settings.pickscore_model}
+                p["baseline"]: {
+                    "win_share": _number(p["win_share"]),
+                    "mean_probability": _number(p["mean_probability"]),
+                    "n_prompts": int(p["n_prompts"]),
+                    "model": settings.pickscore_model,
+                }
                 for p in preference[preference["method"] == method].to_dict("records")
             },
         }
@@ -658,20 +809,35 @@ def _markdown(table) -> str:
     header = "| method | " + " | ".join(table.columns) + " |"
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]
     for method, row in table.iterrows():
-        cells = [str(int(v)) if column in ("n_images", "FID n") else f"{v:.3f}" if column == "CLIP-S"
-                 else f"{v:.2f}" if isinstance(v, float) else str(v) for column, v in row.items()]
+        cells = [
+            str(int(v))
+            if column in ("n_images", "FID n")
+            else f"{v:.3f}"
+            if column == "CLIP-S"
+            else f"{v:.2f}"
+            if isinstance(v, float)
+            else str(v)
+            for column, v in row.items()
+        ]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def preference_markdown(preference: "pd.DataFrame") -> str:
+def preference_markdown(preference: pd.DataFrame) -> str:
     """Methods down, baselines across; each cell 'win share / mean two-way probability' in %."""
     if preference.empty:
         return "_no baseline to compare against_\n"
     baselines = list(dict.fromkeys(preference["baseline"]))
-    lines = ["PickScore preference vs each baseline (win % / mean two-way probability %):", "",
-             "| method | " + " | ".join(f"vs {b}" for b in baselines) + " |", "|" + "---|" * (len(baselines) + 1)]
+    lines = [
+        "PickScore preference vs each baseline (win % / mean two-way probability %):",
+        "",
+        "| method | " + " | ".join(f"vs {b}" for b in baselines) + " |",
+        "|" + "---|" * (len(baselines) + 1),
+    ]
     for method, group in preference.groupby("method", sort=False):
-        cells = {r["baseline"]: f"{100 * r['win_share']:.0f} / {100 * r['mean_probability']:.0f}" for r in group.to_dict("records")}
+        cells = {
+            r["baseline"]: f"{100 * r['win_share']:.0f} / {100 * r['mean_probability']:.0f}"
+            for r in group.to_dict("records")
+        }
         lines.append(f"| {method} | " + " | ".join(cells.get(b, "—") for b in baselines) + " |")
     return "\n".join(lines) + "\n"

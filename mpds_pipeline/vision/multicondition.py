@@ -27,6 +27,7 @@ actor tokens to the rest of the poster, row by row, in the UNet's cross-attentio
 ControlNet's own attention is left as it is. Without a layout, or with the constraint
 off, the stock processors run and nothing changes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -90,7 +91,7 @@ class MultiConditionPipeline:
         embeddings: dict[str, Path] | None = None,
         device: str | None = None,
         torch_dtype: torch.dtype | None = None,
-    ) -> "MultiConditionPipeline":
+    ) -> MultiConditionPipeline:
         """Load the base model, its LoRA, actor embeddings (token -> file) and the ControlNet."""
         from diffusers import ControlNetModel, StableDiffusionPipeline
 
@@ -133,9 +134,16 @@ class MultiConditionPipeline:
         convert = getattr(self.base, "maybe_convert_prompt", None)
         tokenizer = self.base.tokenizer
         rows = [
-            row_constraints(tokenizer, text, caption_phrases, actor_tokens, caption_boxes,
-                            convert=(lambda t: convert(t, tokenizer)) if convert else None)
-            if branch in attention.branches and text is not None else RowConstraints()
+            row_constraints(
+                tokenizer,
+                text,
+                caption_phrases,
+                actor_tokens,
+                caption_boxes,
+                convert=(lambda t: convert(t, tokenizer)) if convert else None,
+            )
+            if branch in attention.branches and text is not None
+            else RowConstraints()
             for branch, text in branch_prompts
         ]
         state = LocalizedAttention(rows, latent_size, attention)
@@ -150,7 +158,9 @@ class MultiConditionPipeline:
         """The text embeddings of the guidance rows [0, p] (+ [a]) (+ [c]: the caption adds
         to the last branch, so it repeats that row's text), and each row's (branch, prompt)."""
         device = self.device
-        prompt_embeds, negative_embeds = self.base.encode_prompt(prompt, device, 1, True, negative_prompt=negative_prompt)
+        prompt_embeds, negative_embeds = self.base.encode_prompt(
+            prompt, device, 1, True, negative_prompt=negative_prompt
+        )
         rows, branch_prompts = [negative_embeds, prompt_embeds], [("0", None), ("p", prompt)]
         if actor_prompt is not None:
             rows.append(self.base.encode_prompt(actor_prompt, device, 1, False)[0])
@@ -160,8 +170,9 @@ class MultiConditionPipeline:
             branch_prompts.append(("c", branch_prompts[-1][1]))
         return torch.cat(rows), branch_prompts
 
-    def _guided_noise(self, latents, t, text_batch, control, conditioning_scale: float, scales: GuidanceScales,
-                      has_actor: bool):
+    def _guided_noise(
+        self, latents, t, text_batch, control, conditioning_scale: float, scales: GuidanceScales, has_actor: bool
+    ):
         """One batched UNet call over every row (the ControlNet on the last row only, zero
         residuals for the others) combined by the nested guidance of eq. 1-3."""
         base, n_rows = self.base, text_batch.shape[0]
@@ -169,8 +180,12 @@ class MultiConditionPipeline:
         residuals = {}
         if control is not None:
             down, mid = self.controlnet(
-                model_input[-1:], t, encoder_hidden_states=text_batch[-1:], controlnet_cond=control,
-                conditioning_scale=conditioning_scale, return_dict=False,
+                model_input[-1:],
+                t,
+                encoder_hidden_states=text_batch[-1:],
+                controlnet_cond=control,
+                conditioning_scale=conditioning_scale,
+                return_dict=False,
             )
 
             def only_last_row(residual):
@@ -231,10 +246,15 @@ class MultiConditionPipeline:
         device = self.device
 
         self.last_truncated_tokens = self.truncated_tokens(prompt) + self.truncated_tokens(actor_prompt)
-        text_batch, branch_prompts = self._text_branches(prompt, actor_prompt, negative_prompt, control_image is not None)
+        text_batch, branch_prompts = self._text_branches(
+            prompt, actor_prompt, negative_prompt, control_image is not None
+        )
         control = self._control_tensor(control_image, height, width) if control_image is not None else None
         constraint = self._constraint(
-            branch_prompts, caption_layout, actor_tokens or [], attention,
+            branch_prompts,
+            caption_layout,
+            actor_tokens or [],
+            attention,
             (height // base.vae_scale_factor, width // base.vae_scale_factor),
         )
 
@@ -246,8 +266,15 @@ class MultiConditionPipeline:
 
         with base.progress_bar(total=num_inference_steps) as progress, self._constrained(constraint):
             for t in timesteps:
-                noise_pred = self._guided_noise(latents, t, text_batch, control, controlnet_conditioning_scale, scales,
-                                                has_actor=actor_prompt is not None)
+                noise_pred = self._guided_noise(
+                    latents,
+                    t,
+                    text_batch,
+                    control,
+                    controlnet_conditioning_scale,
+                    scales,
+                    has_actor=actor_prompt is not None,
+                )
                 latents = base.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 progress.update()
 

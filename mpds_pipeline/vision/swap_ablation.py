@@ -12,6 +12,7 @@ the multi-condition guidance (``multicondition.py``):
 The actor prompts are made by ``curate.prompts.actor_prompt`` with the pipeline's own
 tokenizer, so every actor token is inside CLIP's 77-token window.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -59,32 +60,64 @@ def trained_actors(embeddings_dir: Path, actor_ids: list[int]) -> list[int]:
     return [a for a in dict.fromkeys(actor_ids) if (Path(embeddings_dir) / embedding_file_name(a)).exists()]
 
 
+def _render_cell(pipe, settings: SwapSettings, grid: str, column: str, row: dict, actor_id, path: Path) -> dict:
+    """One image of a grid: ``row``'s prompt, with ``actor_id``'s token in place of its lead."""
+    import torch
+
+    fitted = None
+    if actor_id is not None:
+        fitted = actor_prompt(row["prompt"], row["actors"][:1], [placeholder_token(actor_id)], pipe.base.tokenizer)
+    image = pipe(
+        row["prompt"],
+        actor_prompt=fitted.text if fitted else None,
+        scales=settings.scales,
+        num_inference_steps=settings.num_inference_steps,
+        height=settings.height,
+        width=settings.width,
+        generator=torch.Generator().manual_seed(settings.seed),
+    )[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return {
+        "grid": grid,
+        "column": column,
+        "prompt_id": row["prompt_id"],
+        "actor_id": actor_id,
+        "prompt": row["prompt"],
+        "actor_prompt": fitted.text if fitted else None,
+        "image_path": str(path),
+        "cut_words": fitted.cut_words if fitted else 0,
+    }
+
+
 def swap_ablation_grids(
     prompts: list[dict],
     base_model: str,
     lora_dir: Path | None,
     embeddings_dir: Path,
     out_dir: Path,
-    settings: SwapSettings = SwapSettings(),
+    settings: SwapSettings | None = None,
     log: ProgressLog | None = None,
 ) -> SwapResult:
     """Both grids for benchmark ``prompts`` (``benchmark_prompts``' rows: prompt_id,
     prompt, actors, actor_ids); PNGs and cells under ``out_dir``."""
-    import torch
-
     from mpds_pipeline.vision.multicondition import MultiConditionPipeline
 
+    settings = settings or SwapSettings()
     actors = trained_actors(embeddings_dir, [a for p in prompts for a in p["actor_ids"]])
     if not actors:
-        raise ValueError(f"no actor embeddings in {embeddings_dir} for these prompts: materialise actor_embeddings first")
+        raise ValueError(
+            f"no actor embeddings in {embeddings_dir} for these prompts: materialise actor_embeddings first"
+        )
     leads = [p for p in prompts if p["actors"]]
     if not leads:
         raise ValueError("no benchmark prompt names an actor")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     embeddings = {placeholder_token(a): Path(embeddings_dir) / embedding_file_name(a) for a in actors}
-    pipe = MultiConditionPipeline.from_pretrained(base_model, lora_dir=lora_dir, embeddings=embeddings,
-                                                  device=choose_device(settings.device))
+    pipe = MultiConditionPipeline.from_pretrained(
+        base_model, lora_dir=lora_dir, embeddings=embeddings, device=choose_device(settings.device)
+    )
     pipe.set_progress_bar_config(disable=True)
 
     caption_row = leads[0]
@@ -96,29 +129,19 @@ def swap_ablation_grids(
     cells = []
     with Progress("swap_ablations", len(plan), log, unit="images") as progress:
         for grid, column, row, actor_id in plan:
-            fitted = None
-            if actor_id is not None:
-                fitted = actor_prompt(row["prompt"], row["actors"][:1], [placeholder_token(actor_id)], pipe.base.tokenizer)
-            image = pipe(
-                row["prompt"],
-                actor_prompt=fitted.text if fitted else None,
-                scales=settings.scales,
-                num_inference_steps=settings.num_inference_steps,
-                height=settings.height,
-                width=settings.width,
-                generator=torch.Generator().manual_seed(settings.seed),
-            )[0]
             path = SwapsFolder(out_dir).cell(grid, len([c for c in cells if c["grid"] == grid]))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            image.save(path)
-            cells.append({"grid": grid, "column": column, "prompt_id": row["prompt_id"], "actor_id": actor_id,
-                          "prompt": row["prompt"], "actor_prompt": fitted.text if fitted else None,
-                          "image_path": str(path), "cut_words": fitted.cut_words if fitted else 0})
+            cells.append(_render_cell(pipe, settings, grid, column, row, actor_id, path))
             progress.update()
-    titles = {CAPTION_SWAP: f"one caption ({caption_row['prompt_id']}), different actors",
-              ACTOR_SWAP: f"one actor ({placeholder_token(star)}), different captions"}
-    grids = {name: draw_grid([c for c in cells if c["grid"] == name], titles[name], SwapsFolder(out_dir).grid(name), settings.thumb)
-             for name in (CAPTION_SWAP, ACTOR_SWAP)}
+    titles = {
+        CAPTION_SWAP: f"one caption ({caption_row['prompt_id']}), different actors",
+        ACTOR_SWAP: f"one actor ({placeholder_token(star)}), different captions",
+    }
+    grids = {
+        name: draw_grid(
+            [c for c in cells if c["grid"] == name], titles[name], SwapsFolder(out_dir).grid(name), settings.thumb
+        )
+        for name in (CAPTION_SWAP, ACTOR_SWAP)
+    }
     return SwapResult(grids, cells)
 
 

@@ -9,6 +9,7 @@ and never split by the CLIP tokenizer once added, so prompts can carry several a
 Only the new token's row of the embedding matrix moves: gradients of every other row are
 masked to zero and AdamW runs without weight decay, so those rows stay bit-identical.
 """
+
 from __future__ import annotations
 
 import math
@@ -114,7 +115,7 @@ class TextualInversionModels(FrozenStableDiffusion):
     trained_tokens: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, settings: TextualInversionSettings) -> "TextualInversionModels":
+    def load(cls, settings: TextualInversionSettings) -> TextualInversionModels:
         import torch
 
         device = choose_device(settings.device)
@@ -150,8 +151,15 @@ def _too_few_warning(settings: TextualInversionSettings, actor_id: int, n_images
     if n_images >= settings.min_images and n_images:
         return None
     action = "skipped" if settings.too_few_images == "skip" or not n_images else "trained anyway"
-    undecodable = f"{len(failures)} face crop(s) did not decode ({'; '.join(f'{p.name}: {e}' for p, e in failures.items())}), " if failures else ""
-    return f"actor {actor_id}: {undecodable}{n_images} image(s), fewer than the {settings.min_images} the paper uses ({action})"
+    undecodable = (
+        f"{len(failures)} face crop(s) did not decode ({'; '.join(f'{p.name}: {e}' for p, e in failures.items())}), "
+        if failures
+        else ""
+    )
+    return (
+        f"actor {actor_id}: {undecodable}{n_images} image(s), "
+        f"fewer than the {settings.min_images} the paper uses ({action})"
+    )
 
 
 def _add_placeholder(models: TextualInversionModels, token: str, initializer_token: str) -> None:
@@ -172,8 +180,13 @@ def _add_placeholder(models: TextualInversionModels, token: str, initializer_tok
         embeddings[token_id] = embeddings[initializer_ids[0]].clone()
 
 
-def _learn_row(models: TextualInversionModels, settings: TextualInversionSettings, token: str, latents: LatentCache,
-               progress: Progress | None) -> list[float]:
+def _learn_row(
+    models: TextualInversionModels,
+    settings: TextualInversionSettings,
+    token: str,
+    latents: LatentCache,
+    progress: Progress | None,
+) -> list[float]:
     """Train the token's embedding row (every other row's gradient masked to zero) on the
     cached latents with the prompt templates; returns the loss per step."""
     import torch
@@ -240,7 +253,9 @@ def train_actor_embedding(
     token, images = placeholder_token(actor_id), [Path(p) for p in images][: settings.max_images]
     if settings.too_few_images == "skip" and len(images) < settings.min_images:  # no model needed to know
         warning = _too_few_warning(settings, actor_id, len(images), {})
-        return _skipped(TextualInversionResult(actor_id, token, None, len(images), [], 0.0, warning, images), settings, progress)
+        return _skipped(
+            TextualInversionResult(actor_id, token, None, len(images), [], 0.0, warning, images), settings, progress
+        )
     models = models or TextualInversionModels.load(settings)
     latents = cache_latents(models.vae, images, settings.resolution)
     used = [images[i] for i in latents.decoded]
@@ -255,8 +270,17 @@ def train_actor_embedding(
     losses = _learn_row(models, settings, token, latents, progress)
     wall = time.perf_counter() - started
     path = _save_embedding(models, token, Path(output_dir) / embedding_file_name(actor_id))
-    return TextualInversionResult(actor_id, token, path, len(used), losses, len(losses) / wall if wall > 0 else 0.0,
-                                  warning, used, latents.outcomes)
+    return TextualInversionResult(
+        actor_id,
+        token,
+        path,
+        len(used),
+        losses,
+        len(losses) / wall if wall > 0 else 0.0,
+        warning,
+        used,
+        latents.outcomes,
+    )
 
 
 def _skipped(result: TextualInversionResult, settings: TextualInversionSettings, progress: Progress | None):

@@ -16,6 +16,7 @@ second call with the same root reuses them. A ``complete`` marker names the vers
 that built them: it guards half-written directories, and models of an older version
 are rebuilt.
 """
+
 from __future__ import annotations
 
 import functools
