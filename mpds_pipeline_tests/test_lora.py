@@ -125,3 +125,32 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_models, export_dir, tm
     assert expected and expected.keys() == actual.keys()
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], rtol=1e-5, atol=1e-6)
+
+
+def test_checkpoints_of_other_settings_are_set_aside_not_resumed(tiny_models, export_dir, tmp_path):
+    pairs = sample_pairs(export_dir, 6, 0)
+    settings = _settings(tiny_models, max_train_steps=5)
+
+    def crash_at_three(step, loss):
+        if step == 3:
+            raise TrainingInterrupted("simulated crash")
+
+    with pytest.raises(TrainingInterrupted):
+        train_lora(settings, pairs, tmp_path / "run", on_step=crash_at_three)
+
+    # Longer training and another checkpoint cadence still resume: the result is the same run's.
+    longer = _settings(tiny_models, max_train_steps=6, checkpointing_steps=3)
+    resumed = train_lora(longer, pairs, tmp_path / "run")
+    assert resumed.resumed_from_step == 2 and resumed.superseded_checkpoints is None
+
+    # Another rank or other pairs make other weights: their checkpoints are moved aside.
+    lines = []
+    other_rank = train_lora(
+        _settings(tiny_models, max_train_steps=6, rank=2), pairs, tmp_path / "run", log=lines.append
+    )
+    assert other_rank.resumed_from_step == 0
+    assert other_rank.superseded_checkpoints == tmp_path / "run" / "checkpoints.superseded"
+    assert (other_rank.superseded_checkpoints / "checkpoint-6").exists()
+    assert any("training afresh" in line for line in lines)
+    other_pairs = train_lora(_settings(tiny_models, max_train_steps=6, rank=2), pairs[:4], tmp_path / "run")
+    assert other_pairs.resumed_from_step == 0 and other_pairs.superseded_checkpoints is not None

@@ -84,6 +84,11 @@ def lora_weights(
     )
     if result.decode_failures:
         context.log.warning(f"{result.decode_failures} training images did not decode; left out and marked invalid")
+    if result.superseded_checkpoints:
+        context.log.warning(
+            "the checkpoints were made with other settings or training pairs, so training started afresh; "
+            f"they are kept in {result.superseded_checkpoints}"
+        )
     return MaterializeResult(
         metadata=tabulate(
             {

@@ -9,10 +9,17 @@ the newest ``keep`` checkpoints stay.
 
 ``RandomStates`` holds the generators a run draws from, so a resumed run draws exactly
 what an uninterrupted one would have.
+
+A run records a ``fingerprint`` of what its checkpoints depend on (the settings that
+change the result, the training data). A run with another fingerprint does not resume
+them: ``set_aside_other_runs`` moves them to ``<dir>.superseded`` (one generation kept),
+so changing the base model, the rank or the export starts afresh instead of silently
+continuing, or crashing on, weights made for something else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -21,6 +28,8 @@ from typing import Any
 
 STATE_FILE = "state.json"
 PREFIX = "checkpoint-"
+FINGERPRINT = "fingerprint"  # the key in state.json
+SUPERSEDED_SUFFIX = ".superseded"
 
 
 def _step_of(path: Path) -> int:
@@ -58,6 +67,27 @@ def latest_checkpoint(checkpoints_dir: Path) -> Checkpoint | None:
         return None
     record = json.loads((found[-1] / STATE_FILE).read_text())
     return Checkpoint(found[-1], _step_of(found[-1]), record)
+
+
+def fingerprint(**parts: Any) -> str:
+    """A short digest of what a run's checkpoints depend on (JSON-able parts)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def set_aside_other_runs(checkpoints_dir: Path, run_fingerprint: str) -> Path | None:
+    """Move the checkpoints out of the way when the newest was made with another
+    fingerprint (to ``<dir>.superseded``, replacing an older set); return where they went,
+    or None when they belong to this run (or predate fingerprints, and are kept)."""
+    checkpoints_dir = Path(checkpoints_dir)
+    newest = latest_checkpoint(checkpoints_dir)
+    recorded = newest.record.get(FINGERPRINT) if newest else None
+    if recorded is None or recorded == run_fingerprint:
+        return None
+    aside = checkpoints_dir.with_name(checkpoints_dir.name + SUPERSEDED_SUFFIX)
+    shutil.rmtree(aside, ignore_errors=True)
+    checkpoints_dir.rename(aside)
+    return aside
 
 
 def save_checkpoint(

@@ -21,6 +21,7 @@ error, None when it decoded), which the asset records in the download manifests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -32,7 +33,14 @@ import numpy as np
 
 from ..layout import ExportFolder
 from ..progress import Progress, ProgressLog
-from .checkpoints import RandomStates, latest_checkpoint, save_checkpoint
+from .checkpoints import (
+    FINGERPRINT,
+    RandomStates,
+    fingerprint,
+    latest_checkpoint,
+    save_checkpoint,
+    set_aside_other_runs,
+)
 from .device import Precision, choose_device, is_cuda, precision_dtype, training_precision
 from .diffusion_loss import diffusion_loss
 from .frozen_sd import FrozenStableDiffusion, load_frozen_sd
@@ -41,6 +49,17 @@ from .latent_cache import LatentCache, cache_latents
 LORA_WEIGHTS_NAME = "pytorch_lora_weights.safetensors"
 DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 LORA_TARGET_MODULES = ("to_k", "to_q", "to_v", "to_out.0")
+# Settings a run may change and still resume its checkpoints: how long and how often,
+# and where and in what precision it computes. Every other setting changes the result.
+RESUMABLE_CHANGES = (
+    "max_train_steps",
+    "checkpointing_steps",
+    "checkpoints_total_limit",
+    "resume",
+    "cache_latents",
+    "device",
+    "mixed_precision",
+)
 
 
 @dataclass
@@ -84,6 +103,7 @@ class LoraResult:
     n_pairs: int
     settings: dict = field(default_factory=dict)
     image_outcomes: dict[Path, str | None] = field(default_factory=dict)  # decode error per image, None: decoded
+    superseded_checkpoints: Path | None = None  # checkpoints of other settings or pairs, set aside
 
     @property
     def decode_failures(self) -> int:
@@ -98,7 +118,16 @@ class LoraResult:
             "final_loss": self.losses[-1] if self.losses else None,
             "n_pairs": self.n_pairs,
             "decode_failures": self.decode_failures,
+            "superseded_checkpoints": str(self.superseded_checkpoints) if self.superseded_checkpoints else None,
         }
+
+
+def run_fingerprint(settings: LoraSettings, pairs: list[tuple[Path, str]]) -> str:
+    """What the checkpoints of a run depend on: its result-changing settings and its
+    training pairs (file names and texts, so a moved data directory still resumes)."""
+    kept = {k: v for k, v in asdict(settings).items() if k not in RESUMABLE_CHANGES}
+    data = hashlib.sha256("\n".join(f"{Path(p).name}\t{t}" for p, t in pairs).encode("utf-8")).hexdigest()
+    return fingerprint(settings=kept, pairs=data)
 
 
 class TrainingInterrupted(RuntimeError):
@@ -206,6 +235,8 @@ class _LoraRun:
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.autocast = torch.autocast(device_type="cuda", dtype=sd.weight_dtype, enabled=precision != "fp32")
         self.randomness = RandomStates(settings.seed)
+        self.fingerprint: str | None = None  # set once the training pairs are known
+        self.superseded: Path | None = None  # where checkpoints of another run were moved
 
     def lora_state(self) -> dict:
         from peft import get_peft_model_state_dict
@@ -225,14 +256,18 @@ class _LoraRun:
             step,
             {"lora": self.lora_state()},
             states,
-            {"losses": losses},
+            {"losses": losses, FINGERPRINT: self.fingerprint},
             keep=self.settings.checkpoints_total_limit,
         )
 
-    def resume(self, checkpoints_dir: Path) -> tuple[int, list[float]]:
-        """Restore the newest checkpoint: (its step, the losses so far); (0, []) without one."""
+    def resume(self, checkpoints_dir: Path, log: ProgressLog | None = None) -> tuple[int, list[float]]:
+        """Restore the newest checkpoint of this run: (its step, the losses so far); (0, [])
+        without one. Checkpoints of other settings or data are set aside, said in ``log``."""
         from peft import set_peft_model_state_dict
 
+        self.superseded = set_aside_other_runs(checkpoints_dir, self.fingerprint)
+        if self.superseded is not None and log is not None:
+            log(f"lora_weights: checkpoints of other settings or pairs moved to {self.superseded}; training afresh")
         checkpoint = latest_checkpoint(checkpoints_dir)
         if checkpoint is None:
             return 0, []
@@ -384,7 +419,8 @@ def train_lora(
     sd = load_frozen_sd(settings.pretrained_model, device, precision_dtype(precision))
     run = _LoraRun(sd, settings, precision)
     latents, captions, pairs = _encode_training_data(sd, pairs, settings.resolution, log)
-    start_step, losses = run.resume(checkpoints_dir) if settings.resume else (0, [])
+    run.fingerprint = run_fingerprint(settings, pairs)
+    start_step, losses = run.resume(checkpoints_dir, log) if settings.resume else (0, [])
 
     wall = _train_steps(run, latents, captions, start_step, losses, checkpoints_dir, on_step, log)
     ran = settings.max_train_steps - start_step
@@ -405,4 +441,5 @@ def train_lora(
         n_pairs=len(pairs),
         settings=record,
         image_outcomes=latents.outcomes,
+        superseded_checkpoints=run.superseded,
     )
