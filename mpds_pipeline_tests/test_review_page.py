@@ -18,30 +18,18 @@ from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.review.sample import HOSTILE_TITLE, write_sample_data
 from mpds_pipeline.review.server import make_review_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .browser import chromium, chromium_or_skip
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "review"
 
-if not CHROMIUM.is_file():
-    pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')", allow_module_level=True)
+chromium_or_skip()
 expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as started:
+        yield started
 
 
 @pytest.fixture

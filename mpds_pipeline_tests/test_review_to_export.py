@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 
 import pandas as pd
-import pytest
 from playwright import sync_api
 
 from mpds_pipeline.review.server import make_review_server
 from mpds_pipeline_tests.pipeline_helpers import remerge_via_sensor
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .browser import chromium, chromium_or_skip
 
-if not CHROMIUM.is_file():
-    pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')", allow_module_level=True)
+chromium_or_skip()
 
 
 def test_a_fix_saved_in_the_page_reaches_posters_csv(pipeline):
@@ -36,8 +23,7 @@ def test_a_fix_saved_in_the_page_reaches_posters_csv(pipeline):
     thread = threading.Thread(target=review.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        with chromium() as browser:
             page = browser.new_page()
             page.goto(review.url)
             sync_api.expect(page.locator("body")).to_have_attribute("data-ready", "1")

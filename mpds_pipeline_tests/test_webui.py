@@ -24,36 +24,17 @@ from mpds_pipeline import jobnames
 from mpds_pipeline.local import job_command, launch_and_follow
 from mpds_pipeline.sample_server import SampleImdbServer
 
+from .browser import chromium
 from .services import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "webui"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PARTITION = "tt0000001-tt0000030"
 HOSTILE_FIX = "<img src=x onerror=alert(1)> a man | with a pipe"
 UI_TIMEOUT_MS = 60_000
 
 expect = sync_api.expect
-
-
-def chromium_path() -> str:
-    if Path(CHROMIUM).is_file():
-        return CHROMIUM
-    found = shutil.which("chromium")
-    if found is None:
-        pytest.skip("Chromium not found at /usr/bin/chromium or on PATH: apt-get install chromium")
-    return found
 
 
 # Run in a fresh interpreter: the code location reads MPDS_* when it is imported. The
@@ -160,10 +141,8 @@ def webserver(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as started:
+        yield started
 
 
 @pytest.fixture
