@@ -37,6 +37,7 @@ from mpds_pipeline.vision.device import choose_device, choose_dtype, is_cuda, tr
 from mpds_pipeline.vision.latent_cache import load_image_tensor  # noqa: E402
 from mpds_pipeline.vision.lora_training import LORA_TARGET_MODULES, LoraSettings, train_lora  # noqa: E402
 from mpds_pipeline.vision.tiny_sd import (  # noqa: E402
+    SD15_SCHEDULER,
     build_tiny_controlnet,
     build_tiny_sd_pipeline,
     build_tiny_tokenizer,
@@ -90,14 +91,7 @@ def build_sd15_size_pipeline(work: Path):
         text_encoder=text,
         tokenizer=tokenizer,
         unet=UNet2DConditionModel(**SD15_UNET),
-        scheduler=DDIMScheduler(
-            beta_start=0.00085,
-            beta_end=0.012,
-            beta_schedule="scaled_linear",
-            clip_sample=False,
-            set_alpha_to_one=False,
-            steps_offset=1,
-        ),
+        scheduler=DDIMScheduler(**SD15_SCHEDULER),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

@@ -157,6 +157,22 @@ def _principals(batch: pa.RecordBatch) -> pa.RecordBatch:
     )
 
 
+# IMDb's header names, in IMDb's order (the sample server writes its files with them)
+TITLE_BASICS_COLUMNS = (
+    "tconst",
+    "titleType",
+    "primaryTitle",
+    "originalTitle",
+    "isAdult",
+    "startYear",
+    "endYear",
+    "runtimeMinutes",
+    "genres",
+)
+NAME_BASICS_COLUMNS = ("nconst", "primaryName", "birthYear", "deathYear", "primaryProfession", "knownForTitles")
+PRINCIPALS_COLUMNS = ("tconst", "ordering", "nconst", "category", "job", "characters")
+
+
 @dataclass(frozen=True)
 class _Dataset:
     source: str  # IMDb's file name without .tsv(.gz)
@@ -170,31 +186,21 @@ DATASETS: tuple[_Dataset, ...] = (
     _Dataset(
         "title.basics",
         "titles",
-        (
-            "tconst",
-            "titleType",
-            "primaryTitle",
-            "originalTitle",
-            "isAdult",
-            "startYear",
-            "endYear",
-            "runtimeMinutes",
-            "genres",
-        ),
+        TITLE_BASICS_COLUMNS,
         _titles,
         "id",
     ),
     _Dataset(
         "name.basics",
         "names",
-        ("nconst", "primaryName", "birthYear", "deathYear", "primaryProfession", "knownForTitles"),
+        NAME_BASICS_COLUMNS,
         _names,
         "id",
     ),
     _Dataset(
         "title.principals",
         "principals",
-        ("tconst", "ordering", "nconst", "category", "job", "characters"),
+        PRINCIPALS_COLUMNS,
         _principals,
         "title_id",
     ),

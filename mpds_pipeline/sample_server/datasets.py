@@ -15,21 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import atomic_open
+from ..imdb.dataset_index import NAME_BASICS_COLUMNS, PRINCIPALS_COLUMNS, TITLE_BASICS_COLUMNS
 from ..imdb.ids import parse_person_id
 
-TITLE_BASICS_HEADER = (
-    "tconst",
-    "titleType",
-    "primaryTitle",
-    "originalTitle",
-    "isAdult",
-    "startYear",
-    "endYear",
-    "runtimeMinutes",
-    "genres",
-)
-NAME_BASICS_HEADER = ("nconst", "primaryName", "birthYear", "deathYear", "primaryProfession", "knownForTitles")
-PRINCIPALS_HEADER = ("tconst", "ordering", "nconst", "category", "job", "characters")
 NULL = "\\N"
 KNOWN_FOR_LIMIT = 4  # IMDb lists up to four knownForTitles
 
@@ -171,10 +159,10 @@ def write_sample_datasets(
     suffix = ".tsv.gz" if compress else ".tsv"
     result = SampleDatasets()
     tables = {
-        "title.basics": (TITLE_BASICS_HEADER, (title_basics_row(i, t) for i, t in titles.items())),
-        "name.basics": (NAME_BASICS_HEADER, (name_basics_row(i, p, known_for.get(i, [])) for i, p in persons.items())),
+        "title.basics": (TITLE_BASICS_COLUMNS, (title_basics_row(i, t) for i, t in titles.items())),
+        "name.basics": (NAME_BASICS_COLUMNS, (name_basics_row(i, p, known_for.get(i, [])) for i, p in persons.items())),
         "title.principals": (
-            PRINCIPALS_HEADER,
+            PRINCIPALS_COLUMNS,
             (
                 principal_row(title_id, ordering, person_id, persons.get(person_id))
                 for title_id, ids in cast.items()

@@ -32,6 +32,16 @@ TINY_HIDDEN = 32
 # Bump when the tiny models change (2: the word-level tokenizer): ensure_tiny_models then
 # replaces models an older version built, e.g. in a demo data directory.
 TINY_MODELS_VERSION = 2
+# SD1.5's own scheduler settings (its scheduler_config.json), so tiny and SD1.5-sized
+# random pipelines sample with the noise schedule of the real model
+SD15_SCHEDULER = dict(
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+)
 _MARKER = "complete"
 
 
@@ -178,14 +188,7 @@ def build_tiny_sd_pipeline(work_dir: Path, seed: int = 0):
         sample_size=TINY_IMAGE_SIZE,
     )
     text_encoder = CLIPTextModel(_text_config(len(tokenizer)))
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = DDIMScheduler(**SD15_SCHEDULER)
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
