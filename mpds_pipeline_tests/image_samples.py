@@ -7,7 +7,9 @@ import io
 import random
 import struct
 import zlib
+from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 
@@ -50,3 +52,23 @@ def with_exif_thumbnail(jpeg: bytes, thumbnail: bytes) -> bytes:
     """``jpeg`` with an APP1 segment holding a whole JPEG (its own end-of-image marker)."""
     payload = b"Exif\x00\x00" + thumbnail
     return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def saved_noise_jpeg(rng: np.random.Generator, folder: Path, item_id: int, width: int, height: int, url: str) -> dict:
+    """Write ``<item_id>.jpg`` (noise from ``rng``) into ``folder`` and return its download
+    manifest row, as the downloader records a verified image."""
+    path = folder / f"{item_id}.jpg"
+    Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(path, quality=95)
+    return {
+        "id": item_id,
+        "variant": 1,
+        "file_name": path.name,
+        "url": url,
+        "bytes": path.stat().st_size,
+        "width": width,
+        "height": height,
+        "format": "JPEG",
+        "sha256": "",
+        "status": "ok",
+        "reason": None,
+    }

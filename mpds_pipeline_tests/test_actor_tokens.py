@@ -20,6 +20,8 @@ from mpds_pipeline.vision.holdout import held_out_posters
 from mpds_pipeline.vision.multicondition import MultiConditionPipeline, prompt_with_actor_tokens
 from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token
 
+from .image_samples import saved_noise_jpeg
+
 # What made the demo's actor tokens fall off: a caption and a synopsis that fill the
 # window on their own (the demo's BLIP-2 is random, so its captions run to the limit).
 LONG_CAPTION = " ".join(["a dark poster of a man and a woman standing in the rain"] * 6)
@@ -47,22 +49,7 @@ def benchmark(tiny_models, tmp_path_factory):
                 "poster_url": f"https://m.media-amazon.com/images/M/p{movie_id}._V1_.jpg",
             }
         )
-        Image.fromarray(rng.integers(0, 255, (96, 64, 3), dtype=np.uint8)).save(posters / f"{movie_id}.jpg", quality=95)
-        manifest.append(
-            {
-                "id": movie_id,
-                "variant": 1,
-                "file_name": f"{movie_id}.jpg",
-                "url": movies[-1]["poster_url"],
-                "bytes": (posters / f"{movie_id}.jpg").stat().st_size,
-                "width": 64,
-                "height": 96,
-                "format": "JPEG",
-                "sha256": "",
-                "status": "ok",
-                "reason": None,
-            }
-        )
+        manifest.append(saved_noise_jpeg(rng, posters, movie_id, width=64, height=96, url=movies[-1]["poster_url"]))
     frame = pd.DataFrame(movies)
     tokenizer = load_clip_tokenizer(tiny_models.sd)  # the SD model's own, as poster_prompts loads it
     vision = pd.DataFrame({"id": frame["id"], "caption": LONG_CAPTION})

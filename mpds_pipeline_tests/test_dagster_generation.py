@@ -15,7 +15,7 @@ from mpds_pipeline.curate.export import write_actor_photos_export, write_export
 from mpds_pipeline.imdb.ids import person_url
 from mpds_pipeline.resources import DataDirResource, ModelsResource
 
-from .image_samples import noise_image, undecodable_jpeg
+from .image_samples import noise_image, saved_noise_jpeg, undecodable_jpeg
 
 TINY = {
     "lora_weights": {
@@ -64,26 +64,8 @@ def make_export(root):
                 "title_type": "movie",
             }
         )
-        Image.fromarray(rng.integers(0, 255, (96, 64, 3), dtype=np.uint8)).save(posters / f"{movie_id}.jpg", quality=95)
-        manifest.append(
-            {
-                "id": movie_id,
-                "variant": 1,
-                "file_name": f"{movie_id}.jpg",
-                "url": movies[-1]["poster_url"],
-                "bytes": (posters / f"{movie_id}.jpg").stat().st_size,
-                "width": 64,
-                "height": 96,
-                "format": "JPEG",
-                "sha256": "",
-                "status": "ok",
-                "reason": None,
-            }
-        )
+        manifest.append(saved_noise_jpeg(rng, posters, movie_id, width=64, height=96, url=movies[-1]["poster_url"]))
     for actor_id in range(1, 11):
-        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
-            actors_dir / f"{actor_id}.jpg", quality=95
-        )
         actor_rows.append(
             {
                 "id": actor_id,
@@ -92,19 +74,7 @@ def make_export(root):
             }
         )
         actor_manifest.append(
-            {
-                "id": actor_id,
-                "variant": 1,
-                "file_name": f"{actor_id}.jpg",
-                "url": actor_rows[-1]["image_url"],
-                "bytes": (actors_dir / f"{actor_id}.jpg").stat().st_size,
-                "width": 64,
-                "height": 64,
-                "format": "JPEG",
-                "sha256": "",
-                "status": "ok",
-                "reason": None,
-            }
+            saved_noise_jpeg(rng, actors_dir, actor_id, width=64, height=64, url=actor_rows[-1]["image_url"])
         )
     pd.DataFrame(manifest).to_parquet(posters / "manifest.parquet")
     pd.DataFrame(actor_manifest).to_parquet(actors_dir / "manifest.parquet")
