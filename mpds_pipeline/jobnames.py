@@ -4,7 +4,7 @@ them without importing Dagster. Their definitions are in ``assets/jobs.py``."""
 REFRESH_INDEX = "refresh_index"  # imdb_index
 TITLE_CRAWL = "title_crawl"  # title_pages, title_records (title id ranges)
 PERSON_CRAWL = "person_crawl"  # person_pages, person_records (person id ranges)
-CURATE = "curate"  # movies, actors, actor_images, dataset_statistics
+CURATE = "curate"  # movies, actors, actor_images, actor_photos, dataset_statistics
 CAPTION = "caption"  # poster_images, vision_prompts (title id ranges)
 # rectifications, poster_prompts, export: the re-merge (not "export": the asset's op has that name)
 EXPORT = "export_dataset"

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from . import settings
 from .imdb.archive import ArchiveMode
+from .imdb.crawl import MAX_CONSECUTIVE_UNREACHABLE
 from .layout import DataLayout, default_data_dir
 
 
@@ -37,6 +38,11 @@ class ImdbClientResource(ConfigurableResource):
     backoff_base_s: float = Field(default_factory=lambda: settings.env_float("MPDS_BACKOFF_BASE_S", 1.0))
     backoff_max_s: float = 60.0
     max_consecutive_blocks: int = 5
+    max_consecutive_unreachable: int = Field(
+        MAX_CONSECUTIVE_UNREACHABLE,
+        description="ids in a row with no HTTP response after retries (no network, wrong base URL) "
+        "that stop the crawl; the rest is left for the next run",
+    )
     max_page_bytes: int = Field(
         10_000_000,
         description="cap on one response body (pages, robots.txt): over it the id is 'failed', "

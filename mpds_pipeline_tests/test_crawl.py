@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.classify import classify_response
 from mpds_pipeline.imdb.client import ClientSettings, FetchResponse
-from mpds_pipeline.imdb.crawl import ImdbBlockingError, crawl_partition, read_outcomes
+from mpds_pipeline.imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, read_outcomes
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer, sample_person, sample_title
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,6 +148,35 @@ def test_real_pages_classify_as_ok(shared_dir):
     for page in pages:
         resp = FetchResponse(str(page), 200, {"content-type": "text/html"}, page.read_bytes(), str(page), 1)
         assert classify_response("title", 1, resp) == ("ok", None, None), page.name
+
+
+def test_an_unreachable_server_stops_the_partition_after_n_ids_without_a_response(tmp_path):
+    # A loopback port with nothing accepting on it: every connection is refused, as when
+    # the network is down or the base URL is wrong.
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        base_url = f"http://127.0.0.1:{reserved.getsockname()[1]}"
+        settings = ClientSettings(
+            base_url=base_url, rate_per_second=0, concurrency=2, timeout_s=2.0, max_retries=1, backoff_base_s=0.01
+        )
+        with pytest.raises(CrawlStopped) as excinfo:
+            crawl_partition("title", range(1, 201), settings, tmp_path, max_consecutive_unreachable=4)
+    message = str(excinfo.value)
+    assert "unreachable" in message and base_url in message and "MPDS_IMDB_BASE_URL" in message
+    outcomes = read_outcomes(tmp_path)  # written before raising
+    assert 4 <= len(outcomes) <= 4 + settings.concurrency
+    assert all(o.status == "failed" and o.http_status is None for o in outcomes)
+    assert len(excinfo.value.result.unattempted_ids) == 200 - len(outcomes)  # left for the next run
+
+
+def test_ids_without_a_response_between_answered_ones_do_not_stop_the_partition(server, tmp_path):
+    resets = frozenset({2, 3, 4, 6, 7, 8, 10, 11, 12})  # runs of 3, each ended by an answered id
+    server.set_faults(FaultPlan([FaultRule("reset", ids=resets)]))
+    result = crawl_partition(
+        "title", range(1, 21), settings_for(server, concurrency=1), tmp_path, max_consecutive_unreachable=4
+    )
+    failed = {o.id for o in result.outcomes if o.status == "failed" and o.http_status is None}
+    assert failed == resets and result.unattempted_ids == [] and result.stopped_reason is None
 
 
 def test_no_request_leaves_after_the_nth_consecutive_block(server, tmp_path):

@@ -128,3 +128,18 @@ def test_blocking_fails_the_run_with_a_clear_message(dagster_home, tmp_path):
     ).to_pandas()
     assert set(outcomes["status"]) == {"blocked"}
     assert len(outcomes) < 30  # the partition stopped: the rest were left unattempted
+
+
+def test_a_crawl_of_an_unregistered_range_is_refused_before_any_request(dagster_home, tmp_path):
+    """A partition key passed as a run tag is not checked by Dagster: the crawl step
+    refuses a range the instance never registered (a typo would otherwise crawl it)."""
+    with SampleImdbServer() as server:
+        env = crawl_env(dagster_home, tmp_path / "data", server.base_url)
+        register_ranges(env)  # tt0000001-tt0000030 and tt0000031-tt0000060
+        tags = '{"dagster/partition": "tt0000061-tt0000090"}'
+        done = run_dagster(["job", "execute", "-m", "mpds_pipeline", "-j", "title_crawl", "--tags", tags], env)
+        assert done.returncode != 0
+        output = done.stdout + done.stderr
+        assert "tt0000061-tt0000090 is not a registered title id range" in output
+        assert "mpds ranges" in output
+        assert server.request_count("/") == 0

@@ -127,6 +127,21 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_models, export_dir, tm
         torch.testing.assert_close(actual[key], expected[key], rtol=1e-5, atol=1e-6)
 
 
+def test_a_rerun_after_the_last_checkpoint_trains_nothing_and_says_so(tiny_models, export_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    pairs = sample_pairs(export_dir, 6, 0)
+    settings = _settings(tiny_models, max_train_steps=4, checkpointing_steps=2)  # the last checkpoint is step 4
+    first = train_lora(settings, pairs, tmp_path / "run")
+    lines = []
+    again = train_lora(settings, pairs, tmp_path / "run", log=lines.append)
+    assert again.resumed_from_step == 4 and again.losses == pytest.approx(first.losses)
+    assert "lora_weights: the checkpoint of step 4 already has all 4 steps: nothing to train" in lines
+    assert not any("lora_weights: training" in line for line in lines)
+    expected, actual = load_file(first.weights_path), load_file(again.weights_path)
+    assert expected and all(torch.equal(actual[key], expected[key]) for key in expected)
+
+
 def test_checkpoints_of_other_settings_are_set_aside_not_resumed(tiny_models, export_dir, tmp_path):
     pairs = sample_pairs(export_dir, 6, 0)
     settings = _settings(tiny_models, max_train_steps=5)

@@ -25,7 +25,7 @@ from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
 from .checks import check_result
 from .metadata import preview_table, tabulate
-from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS
+from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS, require_registered
 
 CRAWL_GROUP = "crawl"
 
@@ -94,6 +94,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         from ..imdb.crawl_plan import plan_partition
         from ..parent_watch import parent_gone_check
 
+        require_registered(context.instance, kind, context.partition_key)
         layout = data_dir.layout
         id_range = parse_partition_key(context.partition_key)
         archive_dir = layout.pages_dir(kind, context.partition_key)
@@ -112,6 +113,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 archive_dir,
                 archive_mode=imdb.archive_mode,
                 max_consecutive_blocks=imdb.max_consecutive_blocks,
+                max_consecutive_unreachable=imdb.max_consecutive_unreachable,
                 refetch=plan.refetch,
                 should_stop=parent_gone_check(),
                 log=context.log.info,
@@ -128,6 +130,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                     min_solo_photos=config.min_solo_photos,
                     archive_mode=imdb.archive_mode,
                     max_consecutive_blocks=imdb.max_consecutive_blocks,
+                    max_consecutive_unreachable=imdb.max_consecutive_unreachable,
                     should_stop=parent_gone_check(),
                     log=context.log.info,
                     label=f"person galleries {context.partition_key}",

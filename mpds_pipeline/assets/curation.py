@@ -25,7 +25,7 @@ from ..resources import DataDirResource, ImdbClientResource
 from .checks import contract_result
 from .crawl import person_assets, title_assets
 from .metadata import bar_chart, counts_table, plot_image, preview_table, tabulate
-from .partitions import TITLE_PARTITIONS
+from .partitions import TITLE_PARTITIONS, require_registered
 
 CURATE_GROUP = "curate"
 
@@ -147,6 +147,7 @@ def poster_images(
     from ..curate.images import download_images
     from ..curate.store import read_table
 
+    require_registered(context.instance, "title", context.partition_key)
     id_range = parse_partition_key(context.partition_key)
     movies_frame = read_table(data_dir.layout.movies_file)
     in_range = movies_frame[movies_frame["id"].between(id_range.first, id_range.last)]

@@ -7,7 +7,7 @@ by the ``crawl_ranges`` sensor on its first tick; that sensor also appends new r
 past the highest id seen.
 """
 
-from dagster import DagsterInstance, DynamicPartitionsDefinition
+from dagster import DagsterInstance, DynamicPartitionsDefinition, Failure
 
 from .. import settings
 from ..imdb.partitions import id_ranges
@@ -36,3 +36,18 @@ def register_configured_ranges(instance: DagsterInstance) -> dict[str, int]:
             instance.add_dynamic_partitions(partitions.name, missing)
         added[kind] = len(missing)
     return added
+
+
+def require_registered(instance: DagsterInstance, kind: str, key: str) -> None:
+    """Refuse an id range the instance does not know (a mistyped key, or a range never
+    registered): a step that touches the network runs only on a registered range."""
+    known = instance.get_dynamic_partitions(PARTITIONS[kind].name)
+    if key in known:
+        return
+    shown = f"{known[0]} … {known[-1]}" if known else "none"
+    raise Failure(
+        description=f"{key} is not a registered {kind} id range of this Dagster instance "
+        f"({len(known)} registered: {shown}). Register the configured ranges (MPDS_TITLE_IDS, "
+        "MPDS_PERSON_IDS, MPDS_PARTITION_SIZE) with `mpds ranges`, or add this one in the UI "
+        "(the asset's Partitions tab), then run it again."
+    )

@@ -6,7 +6,10 @@ archive as soon as it arrives, so memory does not grow with the partition size. 
 further request leaves (not even one already waiting for its rate slot): the remaining
 ids are left unattempted and the caller gets ImdbBlockingError. Blocking is reported,
 never worked around. ``should_stop`` (e.g. "the run process that started this step has
-died") stops the crawl the same way, checked every quarter second.
+died") stops the crawl the same way, checked every quarter second, and so does an
+unreachable server: ``max_consecutive_unreachable`` ids in a row with no HTTP response
+at all after their retries (no network, a wrong base URL, DNS) end the crawl with
+CrawlStopped instead of failing every remaining id at the retry pace (days for a range).
 
 One crawl per partition: crawl_partition holds the archive's lock (archive.py) from
 before it opens the archive until the outcomes are written.
@@ -44,6 +47,7 @@ from .ids import url_for
 from .records import FETCH_STATUSES, FINAL_STATUSES, FetchStatus
 
 STOP_POLL_S = 0.25  # how often ``should_stop`` is asked
+MAX_CONSECUTIVE_UNREACHABLE = 10  # ids in a row with no response after retries: the server is unreachable
 
 
 @dataclass
@@ -142,6 +146,7 @@ async def crawl_ids(
     archive: PageArchive,
     *,
     max_consecutive_blocks: int = 5,
+    max_consecutive_unreachable: int = MAX_CONSECUTIVE_UNREACHABLE,
     should_stop: Callable[[], str | None] | None = None,
     log: ProgressLog | None = None,
     label: str | None = None,
@@ -152,7 +157,7 @@ async def crawl_ids(
     started = time.monotonic()
     outcomes: list[PageOutcome] = []
     queue: asyncio.Queue[int | None] = asyncio.Queue(maxsize=max(1, settings.concurrency) * 2)
-    state = {"consecutive_blocks": 0, "stopped": False, "archived": 0, "reason": None}
+    state = {"consecutive_blocks": 0, "consecutive_unreachable": 0, "stopped": False, "archived": 0, "reason": None}
     workers_n = max(1, settings.concurrency)
     progress = Progress(label or f"{kind} pages", len(id_list), log, unit="ids")
 
@@ -186,6 +191,16 @@ async def crawl_ids(
                         stop(None)
                 else:
                     state["consecutive_blocks"] = 0
+                if resp is not None and resp.status_code is None:  # not one HTTP response, retries included
+                    state["consecutive_unreachable"] += 1
+                    if state["consecutive_unreachable"] >= max_consecutive_unreachable:
+                        stop(
+                            f"{settings.base_url} is unreachable: {state['consecutive_unreachable']} ids in a row got "
+                            f"no HTTP response after retries (last: {outcome.error}); check the network and the "
+                            "base URL (MPDS_IMDB_BASE_URL)"
+                        )
+                elif resp is not None:
+                    state["consecutive_unreachable"] = 0
                 if resp is not None and archive.write(outcome, resp):
                     state["archived"] += 1
                 progress.update(status=outcome.status)
@@ -229,6 +244,7 @@ def crawl_partition(
     *,
     archive_mode: ArchiveMode = "full",
     max_consecutive_blocks: int = 5,
+    max_consecutive_unreachable: int = MAX_CONSECUTIVE_UNREACHABLE,
     refetch: Iterable[int] = (),
     should_stop: Callable[[], str | None] | None = None,
     log: ProgressLog | None = None,
@@ -260,6 +276,7 @@ def crawl_partition(
                 settings,
                 archive,
                 max_consecutive_blocks=max_consecutive_blocks,
+                max_consecutive_unreachable=max_consecutive_unreachable,
                 should_stop=should_stop,
                 log=log,
                 label=label,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .archive import ArchiveMode, PageArchive
 from .client import ClientSettings
-from .crawl import CrawlResult, crawl_partition
+from .crawl import MAX_CONSECUTIVE_UNREACHABLE, CrawlResult, crawl_partition
 from .ids import GALLERY_KIND
 from .person_photos import solo_photo_count
 from .records import PersonRecord
@@ -70,6 +70,7 @@ def crawl_galleries(
     min_solo_photos: int = DEFAULT_MIN_SOLO_PHOTOS,
     archive_mode: ArchiveMode = "full",
     max_consecutive_blocks: int = 5,
+    max_consecutive_unreachable: int = MAX_CONSECUTIVE_UNREACHABLE,
     should_stop: Callable[[], str | None] | None = None,
     log=None,
     label: str | None = None,
@@ -89,6 +90,7 @@ def crawl_galleries(
         archive_dir,
         archive_mode=archive_mode,
         max_consecutive_blocks=max_consecutive_blocks,
+        max_consecutive_unreachable=max_consecutive_unreachable,
         should_stop=should_stop,
         log=log,
         label=label,

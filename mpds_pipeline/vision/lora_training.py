@@ -367,6 +367,13 @@ def _train_steps(
     """Steps ``start_step`` .. ``max_train_steps`` (``losses`` grows, checkpoints are saved);
     returns the seconds they took."""
     settings = run.settings
+    if start_step >= settings.max_train_steps:
+        if log is not None:
+            log(
+                f"lora_weights: the checkpoint of step {start_step:,} already has all "
+                f"{settings.max_train_steps:,} steps: nothing to train"
+            )
+        return 0.0
     run.sd.unet.train()
     resumed = f" (resumed at step {start_step:,})" if start_step else ""
     progress = Progress(f"lora_weights: training{resumed}", settings.max_train_steps - start_step, log, unit="steps")
