@@ -44,10 +44,10 @@ def require_registered(instance: DagsterInstance, kind: str, key: str) -> None:
     known = instance.get_dynamic_partitions(PARTITIONS[kind].name)
     if key in known:
         return
-    shown = f"{known[0]} … {known[-1]}" if known else "none"
+    shown = ", ".join(known) if len(known) <= 2 else f"{known[0]} … {known[-1]}"
     raise Failure(
         description=f"{key} is not a registered {kind} id range of this Dagster instance "
-        f"({len(known)} registered: {shown}). Register the configured ranges (MPDS_TITLE_IDS, "
+        f"({len(known)} registered{': ' + shown if known else ''}). Register the configured ranges (MPDS_TITLE_IDS, "
         "MPDS_PERSON_IDS, MPDS_PARTITION_SIZE) with `mpds ranges`, or add this one in the UI "
         "(the asset's Partitions tab), then run it again."
     )
