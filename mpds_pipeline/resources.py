@@ -76,6 +76,15 @@ class ImdbClientResource(ConfigurableResource):
             max_body_bytes=self.max_page_bytes,
         )
 
+    def crawl_options(self) -> dict:
+        """How a page crawl through this client archives and when it stops: the keyword
+        arguments that crawl_partition and crawl_galleries share."""
+        return {
+            "archive_mode": self.archive_mode,
+            "max_consecutive_blocks": self.max_consecutive_blocks,
+            "max_consecutive_unreachable": self.max_consecutive_unreachable,
+        }
+
 
 class ModelsResource(ConfigurableResource):
     """Where the models come from: hub ids or local folders (env overrides in brackets).
