@@ -12,7 +12,7 @@ from .assets.generation import generation_assets
 from .assets.jobs import named_jobs
 from .assets.pools import pool_sensors
 from .executor import slot_reclaiming_executor
-from .resources import DataDirResource, ImdbClientResource, ModelsResource
+from .resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
 from .scaling import scaling_jobs
 
 export = build_export_asset([movies, poster_images, actors, actor_images, actor_photos, poster_prompts])
@@ -38,5 +38,10 @@ defs = Definitions(
     schedules=freshness_schedules,
     sensors=[*freshness_sensors, rectifications_sensor, *pool_sensors],
     executor=slot_reclaiming_executor,
-    resources={"imdb": ImdbClientResource(), "data_dir": DataDirResource(), "models": ModelsResource()},
+    resources={
+        "imdb": ImdbClientResource(),
+        "sources": SourcesResource(),
+        "data_dir": DataDirResource(),
+        "models": ModelsResource(),
+    },
 )

@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from mpds_pipeline.imdb.archive import PageArchive
-from mpds_pipeline.imdb.client import ClientSettings
 from mpds_pipeline.imdb.crawl import crawl_partition, read_outcomes
 from mpds_pipeline.imdb.galleries import actors_needing_gallery, crawl_galleries
 from mpds_pipeline.imdb.ids import GALLERY_KIND
@@ -28,6 +27,7 @@ from mpds_pipeline.imdb.person_photos import (
 )
 from mpds_pipeline.imdb.record_store import parse_archive, read_records, write_records
 from mpds_pipeline.imdb.records import PersonPhoto, PersonRecord
+from mpds_pipeline.net.client import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer, sample_person
 from mpds_pipeline_tests.shared_samples import IMDB_PAGES as PAGES
 from mpds_pipeline_tests.shared_samples import needs_shared as needs_pages

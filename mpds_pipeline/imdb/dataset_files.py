@@ -26,8 +26,8 @@ import httpx
 
 from ..files import atomic_open, write_atomic
 from ..layout import download_record_file
+from ..net.waf import is_waf_challenge
 from ..progress import Progress, ProgressLog
-from .waf import is_waf_challenge
 
 DEFAULT_DATASETS_URL = "https://datasets.imdbws.com"
 DATASET_FILE_NAMES: tuple[str, ...] = ("title.basics.tsv.gz", "name.basics.tsv.gz", "title.principals.tsv.gz")

@@ -17,6 +17,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -59,7 +60,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - the stdlib's name
         app: SampleImdbServer = self.server.app  # type: ignore[attr-defined]
         arrived = time.monotonic()
-        path = urlsplit(self.path).path
+        target = urlsplit(self.path)
+        path = target.path
+        if app.on_request is not None:
+            app.on_request(self.path, self.headers)
         rule = app.injector.choose(path)
         kind = rule.kind if rule else None
 
@@ -68,9 +72,9 @@ class _Handler(BaseHTTPRequestHandler):
             # rely on the log already holding the request.
             app._log(RequestRecord(arrived, path, status, kind))
 
-        self._answer(app, path, rule, log)
+        self._answer(app, path, target.query, rule, log)
 
-    def _answer(self, app: SampleImdbServer, path: str, rule: FaultRule | None, log) -> None:
+    def _answer(self, app: SampleImdbServer, path: str, query: str, rule: FaultRule | None, log) -> None:
         kind = rule.kind if rule else None
         if kind == "reset":
             log(None)
@@ -96,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "waf200":
             reply = _Reply(200, challenge_page())
         else:
-            reply = app.route(path, f"http://{self.headers.get('Host', app.address)}")
+            reply = app.route(path, f"http://{self.headers.get('Host', app.address)}", query, self.headers)
         log(reply.status)
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
@@ -180,10 +184,19 @@ class SampleImdbServer:
         seed: int = 0,
         padding_kb: int = 64,
         dataset_titles: tuple[int, int] = (1, 1000),
-        robots_txt: bytes = ROBOTS_TXT,
+        robots_txt: bytes | None = ROBOTS_TXT,
+        robots_status: int = 200,
+        on_request: Callable[[str, Mapping[str, str]], None] | None = None,
     ):
+        """``robots_status``: what /robots.txt answers (with ``robots_txt`` as its body);
+        ``on_request(target, headers)`` sees every request as it arrives (tests)."""
         self.seed = seed
-        self.robots_txt = robots_txt
+        self.robots_txt = robots_txt or b""
+        self.robots_status = robots_status
+        self.on_request = on_request
+        # Other services this server stands in for (archives, APIs): each takes
+        # (server, path, query, headers) and returns a reply, or None when the path is not its.
+        self.extra_routes: list[Callable[[SampleImdbServer, str, str, Mapping[str, str]], _Reply | None]] = []
         self.dataset_titles = dataset_titles
         self._datasets: dict[str, bytes] | None = None
         self._datasets_lock = threading.Lock()
@@ -275,9 +288,13 @@ class SampleImdbServer:
             return self._datasets
 
     # --- content ---------------------------------------------------------------------
-    def route(self, path: str, base: str) -> _Reply:
+    def route(self, path: str, base: str, query: str = "", headers: Mapping[str, str] | None = None) -> _Reply:
+        for extra in self.extra_routes:
+            reply = extra(self, path, query, headers or {})
+            if reply is not None:
+                return reply
         if path == "/robots.txt":
-            return _Reply(200, self.robots_txt, "text/plain")
+            return _Reply(self.robots_status, self.robots_txt, "text/plain")
         if match := _TITLE_RE.match(path):
             title_id = int(match.group(1))
             truth = sample_title(title_id, self.seed)
