@@ -74,6 +74,11 @@ class ImageFolder:
     def manifest_lock(self) -> Path:
         return self.path / ".manifest.lock"
 
+    @property
+    def download_settings(self) -> Path:
+        """Whether the last download into this folder honoured AI opt-out signals."""
+        return self.path / "download_settings.json"
+
     def image(self, item_id: int, variant: int = 1) -> Path:
         return self.path / image_file_name(item_id, variant)
 

@@ -19,11 +19,20 @@ import threading
 from pathlib import Path
 
 from ..net.client import ClientSettings
+from ..net.optout import OptOutPolicy
 from .image_checks import ImageLimits
 from .image_fetch import fetch_and_store
 
 
-def job_line(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits, verify: str, known_bad) -> bytes:
+def job_line(
+    todo,
+    dest_dir: Path,
+    settings: ClientSettings,
+    limits: ImageLimits,
+    verify: str,
+    known_bad,
+    optout: OptOutPolicy | None = None,
+) -> bytes:
     """The first stdin line of a worker (the inverse of ``_read_job``)."""
     return (
         json.dumps(
@@ -34,6 +43,7 @@ def job_line(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits
                 "limits": vars(limits),
                 "verify": verify,
                 "known_bad": [[i, v, *bad] for (i, v), bad in known_bad.items()],
+                "optout": (optout or OptOutPolicy()).to_plain(),
             }
         )
         + "\n"
@@ -50,6 +60,7 @@ def _read_job(line: str) -> dict:
         "limits": ImageLimits(**job["limits"]),
         "verify": job["verify"],
         "known_bad": {(i, v): tuple(bad) for i, v, *bad in job["known_bad"]},
+        "optout": OptOutPolicy(**job["optout"]) if "optout" in job else OptOutPolicy(),
     }
 
 
@@ -78,6 +89,7 @@ def main() -> None:
         job["verify"],
         lambda row: emit({"row": row}),
         known_bad=job["known_bad"],
+        optout=job["optout"],
         stop=stop,
     )
     emit({"done": {"blocked": blocked, "fetched": fetched}})

@@ -31,8 +31,11 @@ from typing import Final, Literal, get_args
 from PIL import Image, UnidentifiedImageError
 
 # A manifest row's ``status``: a check's verdict (ok, too_small, too_large, invalid), or
-# why the download had nothing to check (http_error, refused, failed, blocked).
-ImageStatus = Literal["ok", "too_small", "too_large", "invalid", "http_error", "refused", "failed", "blocked"]
+# why the download had nothing to check (http_error, refused, failed, blocked), or the
+# rights holder's AI opt-out refused the image (opted_out; reason ``opted_out:<signal>``).
+ImageStatus = Literal[
+    "ok", "too_small", "too_large", "invalid", "http_error", "refused", "failed", "blocked", "opted_out"
+]
 OK: Final = "ok"
 TOO_SMALL: Final = "too_small"
 TOO_LARGE: Final = "too_large"
@@ -41,6 +44,7 @@ HTTP_ERROR: Final = "http_error"
 REFUSED: Final = "refused"
 FAILED: Final = "failed"
 BLOCKED: Final = "blocked"
+OPTED_OUT: Final = "opted_out"
 # How far an ok image was verified (``verified``): its structure only, or every pixel decoded.
 VerificationLevel = Literal["structure", "decoded"]
 STRUCTURE: Final = "structure"

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..files import write_atomic
 from ..layout import image_file_name
 from ..net.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
+from ..net.optout import OptOutPolicy, opted_out_reason
 from ..net.waf import is_waf_challenge
 from .image_checks import (
     BLOCKED,
@@ -28,6 +29,7 @@ from .image_checks import (
     HTTP_ERROR,
     INVALID,
     OK,
+    OPTED_OUT,
     REFUSED,
     TOO_LARGE,
     ImageLimits,
@@ -64,15 +66,26 @@ def fetch_and_store(
     *,
     known_bad: KnownBad | None = None,
     stop: threading.Event | None = None,
+    optout: OptOutPolicy | None = None,
 ) -> tuple[bool, int]:
     """Download ``todo`` into ``dest_dir``; returns (blocked, requested).
 
     A WAF challenge stops the run (items not yet started stay unattempted, with no
-    row); so does ``stop`` being set. ``known_bad`` bytes are not kept again.
+    row); so does ``stop`` being set. ``known_bad`` bytes are not kept again. An image
+    whose answer carries an AI opt-out signal (``optout``; honoured unless disabled)
+    is not kept: its row is ``opted_out`` with the reason ``opted_out:<signal>``.
     """
     return asyncio.run(
         _download_all(
-            todo, Path(dest_dir), settings, limits, verify, on_row, known_bad or {}, stop or threading.Event()
+            todo,
+            Path(dest_dir),
+            settings,
+            limits,
+            verify,
+            on_row,
+            known_bad or {},
+            stop or threading.Event(),
+            optout if optout is not None else OptOutPolicy(),
         )
     )
 
@@ -86,6 +99,7 @@ async def _download_all(
     on_row,
     known_bad: KnownBad,
     stop: threading.Event,
+    optout: OptOutPolicy,
 ) -> tuple[bool, int]:
     queue: asyncio.Queue = asyncio.Queue()
     for item in todo:
@@ -101,7 +115,7 @@ async def _download_all(
                 while not queue.empty() and not state["blocked"] and not stop.is_set():
                     item_id, variant, url = queue.get_nowait()
                     state["fetched"] += 1
-                    row = await _fetch_one(client, item_id, variant, url, limits.max_bytes)
+                    row = await _fetch_one(client, item_id, variant, url, limits.max_bytes, optout)
                     if "response" in row:
                         resp = row.pop("response")
                         bad = known_bad.get((item_id, variant))
@@ -116,7 +130,9 @@ async def _download_all(
     return state["blocked"], state["fetched"]
 
 
-async def _fetch_one(client: PoliteClient, item_id: int, variant: int, url: str, max_bytes: int) -> dict:
+async def _fetch_one(
+    client: PoliteClient, item_id: int, variant: int, url: str, max_bytes: int, optout: OptOutPolicy
+) -> dict:
     row = dict.fromkeys(ROW_FIELDS)
     row.update(id=item_id, variant=variant, file_name=image_file_name(item_id, variant), url=url)
     try:
@@ -126,6 +142,9 @@ async def _fetch_one(client: PoliteClient, item_id: int, variant: int, url: str,
     if resp.too_large:  # refused by the client before more than the cap was held
         return {**row, "status": TOO_LARGE, "reason": resp.error}
     if resp.status_code == 200 and resp.error is None:
+        signal = optout.signal(url, resp.headers)
+        if signal is not None:  # the bytes are dropped unchecked and never written
+            return {**row, "status": OPTED_OUT, "reason": opted_out_reason(signal), "bytes": len(resp.content)}
         # Checked off the event loop, where the WAF check on the body happens too.
         return {**row, "response": resp, "bytes": len(resp.content)}
     if is_waf_challenge(resp.status_code, resp.headers, resp.content):

@@ -41,6 +41,7 @@ import pandas as pd
 
 from ..layout import ImageFolder
 from ..net.client import ClientSettings, HostNotAllowed, PoliteClient
+from ..net.optout import OPTED_OUT_PREFIX, OptOutPolicy, origin_of, read_tdmrep
 from ..net.robots import rules_from_response
 from ..progress import Progress, ProgressLog
 from .filters import as_text
@@ -87,9 +88,11 @@ class DownloadResult:
     verify: VerifyMode = "structure"
     processes: int = 1
     verification: dict[str, int] = field(default_factory=dict)  # the whole folder's manifest (verification_counts)
+    ai_optout: bool = True  # whether AI opt-out signals were honoured (the export says which setting built it)
 
     def metadata(self) -> dict[str, Any]:
         return {
+            "ai_optout": "honoured" if self.ai_optout else "ignored (research setting)",
             "items": len(self.manifest),
             "fetched": self.fetched,
             "reused": self.reused,
@@ -116,11 +119,19 @@ def download_images(
     verify: VerifyMode = "structure",
     processes: int | None = None,
     log: ProgressLog | None = None,
+    ai_optout: bool = True,
 ) -> DownloadResult:
     """Fetch ``(id, url)`` items into ``dest_dir/<id>.jpg``; see the module docstring."""
     limits = ImageLimits(min_bytes, max_bytes, max_pixels, resize_to)
     return download_variants(
-        [(i, 1, u) for i, u in items], Path(dest_dir), settings, limits, verify=verify, processes=processes, log=log
+        [(i, 1, u) for i, u in items],
+        Path(dest_dir),
+        settings,
+        limits,
+        verify=verify,
+        processes=processes,
+        log=log,
+        ai_optout=ai_optout,
     )
 
 
@@ -134,6 +145,7 @@ def download_actor_images(
     verify: VerifyMode = "structure",
     processes: int | None = None,
     log: ProgressLog | None = None,
+    ai_optout: bool = True,
 ) -> DownloadResult:
     """One to ``per_actor`` photos per actor: ``image_url`` first, then any ``image_urls``.
 
@@ -148,7 +160,9 @@ def download_actor_images(
             urls.extend(as_text(u) for u in list(extra))
         unique = list(dict.fromkeys(u for u in urls if u))[:per_actor]
         items.extend((int(record["id"]), n, url) for n, url in enumerate(unique, start=1))
-    return download_variants(items, Path(dest_dir), settings, limits, verify=verify, processes=processes, log=log)
+    return download_variants(
+        items, Path(dest_dir), settings, limits, verify=verify, processes=processes, log=log, ai_optout=ai_optout
+    )
 
 
 def download_variants(
@@ -161,10 +175,13 @@ def download_variants(
     processes: int | None = None,
     log: ProgressLog | None = None,
     checkpoint_s: float = DEFAULT_CHECKPOINT_S,
+    ai_optout: bool = True,
 ) -> DownloadResult:
     """The general form: ``(id, variant, url)`` items, variant 1 named ``<id>.jpg``.
 
     ``processes``: None picks (see ``choose_processes``); 1 stays in this process.
+    ``ai_optout``: honour the rights holders' AI opt-out signals (net/optout.py); each
+    origin's tdmrep.json is read once here, before the downloads (and their workers) start.
     """
     if verify not in VERIFY_MODES:
         raise ValueError(f"unknown verify mode {verify!r}: use one of {VERIFY_MODES}")
@@ -179,6 +196,10 @@ def download_variants(
     if workers > 1 and settings.obey_robots and _crawl_delay_asked(todo, settings):
         workers = 1
 
+    optout = OptOutPolicy(enabled=ai_optout)
+    if ai_optout and todo:
+        optout.tdmrep = _read_tdmrep(todo, settings, log)
+    record_download_settings(dest_dir, ai_optout)
     rows: list[dict] = []
     last_saved = [time.monotonic()]
     progress = Progress(f"images {dest_dir.name}", len(todo), log, unit="images")
@@ -193,9 +214,13 @@ def download_variants(
     with progress:
         known_bad = decode_failed_hashes(earlier)
         if workers > 1:
-            blocked, fetched = _fetch_in_processes(todo, dest_dir, settings, limits, verify, known_bad, workers, on_row)
+            blocked, fetched = _fetch_in_processes(
+                todo, dest_dir, settings, limits, verify, known_bad, workers, on_row, optout
+            )
         else:
-            blocked, fetched = fetch_and_store(todo, dest_dir, settings, limits, verify, on_row, known_bad=known_bad)
+            blocked, fetched = fetch_and_store(
+                todo, dest_dir, settings, limits, verify, on_row, known_bad=known_bad, optout=optout
+            )
     this_call = pd.DataFrame(rows, columns=MANIFEST_SCHEMA.names)
     merged = (
         merge_into_manifest(dest_dir, this_call)
@@ -222,7 +247,35 @@ def download_variants(
         verify=verify,
         processes=workers,
         verification=verification_counts(merged),
+        ai_optout=ai_optout,
     )
+
+
+def _read_tdmrep(todo: list[tuple[int, int, str]], settings: ClientSettings, log: ProgressLog | None):
+    origins = {origin_of(url) for _, _, url in todo}
+
+    async def read():
+        async with PoliteClient(settings) as client:
+            return await read_tdmrep(client, origins, log)
+
+    return asyncio.run(read())
+
+
+def record_download_settings(dest_dir: Path, ai_optout: bool) -> None:
+    """Beside the manifest: whether the folder's last download honoured AI opt-outs
+    (the export and its dataset card say which setting built them)."""
+    from ..files import write_atomic
+
+    write_atomic(ImageFolder(Path(dest_dir)).download_settings, json.dumps({"ai_optout": ai_optout}).encode())
+
+
+def read_download_settings(dest_dir: Path) -> dict:
+    """What ``record_download_settings`` wrote ({} when the folder has no record)."""
+    path = ImageFolder(Path(dest_dir)).download_settings
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def choose_processes(items: int, settings: ClientSettings, requested: int | None = None) -> int:
@@ -280,7 +333,10 @@ def _sha256_file(path: Path) -> str:
 
 
 def _reason_kind(reason: str) -> str:
-    """A short bucket for counting reasons: the text before the first ':' or digit."""
+    """A short bucket for counting reasons: the text before the first ':' or digit
+    (``opted_out:<signal>`` whole: each signal is counted on its own)."""
+    if reason.startswith(OPTED_OUT_PREFIX):
+        return reason
     head = reason.split(":", 1)[0]
     return head if len(head) < 40 else head[:40]
 
@@ -297,6 +353,7 @@ def _fetch_in_processes(
     known_bad: KnownBad,
     workers: int,
     on_row: Callable[[dict], None],
+    optout: OptOutPolicy | None = None,
 ) -> tuple[bool, int]:
     """Split ``todo`` over ``workers`` download_worker processes; rows stream back as they
     are known. Each gets 1/``workers`` of the rate and of the concurrency, so the run as
@@ -325,7 +382,7 @@ def _fetch_in_processes(
                 env=env,
             )
             procs.append((proc, errors))
-            proc.stdin.write(job_line(shard, dest_dir, share, limits, verify, known))
+            proc.stdin.write(job_line(shard, dest_dir, share, limits, verify, known, optout))
             proc.stdin.flush()
             threading.Thread(target=_relay, args=(proc, messages), daemon=True).start()
         return _collect(procs, messages, on_row)

@@ -25,13 +25,16 @@ from urllib.parse import urlsplit
 
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
-from .images import render_jpeg
+from .images import decode_token, render_jpeg
 from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_gallery, render_person, render_title
 
 _TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
 _NAME_RE = re.compile(r"^/name/nm(\d{7,9})/?$")
 _GALLERY_RE = re.compile(r"^/name/nm(\d{7,9})/mediaindex/?$")
 _IMAGE_RE = re.compile(r"^/images/M/(?P<token>[^./]+)\._V1_(?P<ops>[^/]*)\.jpg$")
+# Posters whose rights holder opted out of AI training (title id -> response headers):
+# the demo's range holds one, so a download shows the refusal.
+NOAI_POSTERS: dict[int, tuple[tuple[str, str], ...]] = {101: (("X-Robots-Tag", "noai"),)}
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,9 @@ class SampleImdbServer:
         # (server, path, query, headers) and returns a reply, or None when the path is not its.
         self.extra_routes: list[Callable[[SampleImdbServer, str, str, Mapping[str, str]], _Reply | None]] = []
         self.dataset_titles = dataset_titles
+        # AI opt-out signals: extra headers on some posters, and /.well-known/tdmrep.json (None: 404)
+        self.poster_optouts: dict[int, tuple[tuple[str, str], ...]] = dict(NOAI_POSTERS)
+        self.tdmrep_json: bytes | None = None
         self._datasets: dict[str, bytes] | None = None
         self._datasets_lock = threading.Lock()
         self.padding_kb = padding_kb
@@ -313,10 +319,14 @@ class SampleImdbServer:
             body = self.dataset_files().get(path.rsplit("/", 1)[-1])
             if body is not None:
                 return _Reply(200, body, "application/gzip", (("Last-Modified", "Thu, 26 Nov 2026 00:00:00 GMT"),))
+        if path == "/.well-known/tdmrep.json" and self.tdmrep_json is not None:
+            return _Reply(200, self.tdmrep_json, "application/json")
         if match := _IMAGE_RE.match(path):
             jpeg = render_jpeg(match.group("token"), match.group("ops"))
             if jpeg is not None:
-                return _Reply(200, jpeg, "image/jpeg")
+                decoded = decode_token(match.group("token"))
+                optout = self.poster_optouts.get(decoded[1], ()) if decoded and decoded[0] == "t" else ()
+                return _Reply(200, jpeg, "image/jpeg", optout)
         return _Reply(404, not_found_page())
 
 
