@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import wikimedia
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import decode_token, render_jpeg
@@ -200,10 +201,12 @@ class SampleImdbServer:
         # Other services this server stands in for (archives, APIs): each takes
         # (server, path, query, headers) and returns a reply, or None when the path is not its.
         self.extra_routes: list[Callable[[SampleImdbServer, str, str, Mapping[str, str]], _Reply | None]] = []
+        self.extra_routes.append(wikimedia.route)
         self.dataset_titles = dataset_titles
         # AI opt-out signals: extra headers on some posters, and /.well-known/tdmrep.json (None: 404)
         self.poster_optouts: dict[int, tuple[tuple[str, str], ...]] = dict(NOAI_POSTERS)
         self.tdmrep_json: bytes | None = None
+        self.wikimedia_maxlag, self.wikimedia_retry_after = 0, "1"  # next n Wikimedia API calls answer maxlag
         self._datasets: dict[str, bytes] | None = None
         self._datasets_lock = threading.Lock()
         self.padding_kb = padding_kb
