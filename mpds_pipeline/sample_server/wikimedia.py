@@ -52,7 +52,12 @@ POSTER_LICENCES = (
         "UsageTerms": "Creative Commons Attribution-Share Alike 4.0",
         "AttributionRequired": "true",
     },
-    {"LicenseShortName": "Public domain", "License": "pd", "UsageTerms": "Public domain", "AttributionRequired": "false"},
+    {
+        "LicenseShortName": "Public domain",
+        "License": "pd",
+        "UsageTerms": "Public domain",
+        "AttributionRequired": "false",
+    },
     {
         "LicenseShortName": "CC0",
         "License": "cc0",

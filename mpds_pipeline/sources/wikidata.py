@@ -49,11 +49,7 @@ class WikidataItem:
 def sparql_query(imdb_ids: Iterable[str]) -> str:
     """Items with these IMDb ids (only ids of the ``tt…``/``nm…`` form are sent)."""
     values = " ".join(f'"{i}"' for i in imdb_ids if _IMDB_RE.match(i))
-    return (
-        "SELECT ?item ?imdb WHERE { "
-        f"VALUES ?imdb {{ {values} }} "
-        f"?item wdt:{IMDB_ID} ?imdb . }}"
-    )
+    return f"SELECT ?item ?imdb WHERE {{ VALUES ?imdb {{ {values} }} ?item wdt:{IMDB_ID} ?imdb . }}"
 
 
 def sparql_url(endpoint: str, query: str) -> str:
