@@ -58,11 +58,12 @@ def sparql_url(endpoint: str, query: str) -> str:
 
 def parse_sparql_bindings(data: dict) -> list[dict[str, str]]:
     """Rows of a SPARQL 1.1 JSON result as ``{var: value}``; blank nodes are left out
-    (they name nothing we can look up)."""
+    (they name nothing we can look up), and so is a row of nothing else."""
     rows = []
     for binding in (data.get("results") or {}).get("bindings") or []:
         row = {var: cell.get("value") for var, cell in binding.items() if cell.get("type") != "bnode"}
-        rows.append(row)
+        if row:
+            rows.append(row)
     return rows
 
 
