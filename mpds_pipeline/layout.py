@@ -16,8 +16,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal, get_args
 
 DATA_DIR_ENV = "MPDS_DATA_DIR"
+# Which dataset the assets build: ``research`` (IMDb posters, the paper's non-commercial
+# research use) or ``licence_clean`` (Commons files under allowlisted licences only). The
+# edition's own images, prompts, actor photos and export live in folders of their own
+# (``images-licence-clean/``, ``export-licence-clean/`` ...), so building one never
+# overwrites the other; the crawl, the index, movies and actors are shared.
+Edition = Literal["research", "licence_clean"]
+EDITIONS: tuple[Edition, ...] = get_args(Edition)
+RESEARCH: Final = "research"
+LICENCE_CLEAN: Final = "licence_clean"
 
 
 def default_data_dir() -> Path:
@@ -193,6 +203,16 @@ class ExportFolder:
     def actor_photos_dir(self) -> Path:
         return self.path / "actor_photos"
 
+    @property
+    def attribution_csv(self) -> Path:
+        """Per exported Wikimedia image: author, licence, source page (publishable as is)."""
+        return self.path / "attribution.csv"
+
+    @property
+    def dataset_card(self) -> Path:
+        """The Hugging Face dataset card (YAML front matter + Markdown)."""
+        return self.path / "README.md"
+
     def actor_photo_file_name(self, actor_id: int, rank: int) -> str:
         """Relative to the export (``actor_photos.csv``'s ``file_name``)."""
         return f"{self.actor_photos_dir.name}/{crop_file_name(actor_id, rank)}"
@@ -318,6 +338,15 @@ class SwapsFolder:
 @dataclass(frozen=True)
 class DataLayout:
     root: Path
+    edition: Edition = RESEARCH
+
+    def __post_init__(self):
+        if self.edition not in EDITIONS:
+            raise ValueError(f"unknown edition {self.edition!r}: use one of {EDITIONS}")
+
+    def _edition_name(self, name: str) -> str:
+        """``name`` for the research edition, ``name-licence-clean`` for the other."""
+        return name if self.edition == RESEARCH else f"{name}-{self.edition.replace('_', '-')}"
 
     @property
     def settings_file(self) -> Path:
@@ -395,17 +424,33 @@ class DataLayout:
 
     @property
     def actor_photos_file(self) -> Path:
-        """The kept face crops, one row each."""
-        return self.curated_dir / "actor_photos.parquet"
+        """The kept face crops, one row each (the edition's)."""
+        return self.curated_dir / f"{self._edition_name('actor_photos')}.parquet"
 
     @property
     def actor_photo_decisions_file(self) -> Path:
-        """Every candidate photo: kept, or why not."""
-        return self.curated_dir / "actor_photo_decisions.parquet"
+        """Every candidate photo: kept, or why not (the edition's)."""
+        return self.curated_dir / f"{self._edition_name('actor_photo_decisions')}.parquet"
 
     @property
     def images_dir(self) -> Path:
-        return self.root / "images"
+        """The edition's downloaded images."""
+        return self.root / self._edition_name("images")
+
+    # --- Wikimedia ---------------------------------------------------------------
+    @property
+    def wikimedia_dir(self) -> Path:
+        return self.root / "wikimedia"
+
+    @property
+    def wikidata_items_file(self) -> Path:
+        """Movies and actors found on Wikidata: item, label, poster/image files, category."""
+        return self.wikimedia_dir / "wikidata_items.parquet"
+
+    @property
+    def commons_files_file(self) -> Path:
+        """One row per Commons file asked: licence, author, credit, size, sha1, decision."""
+        return self.wikimedia_dir / "commons_files.parquet"
 
     @property
     def poster_images_root(self) -> Path:
@@ -438,7 +483,8 @@ class DataLayout:
     # --- captions and prompts ----------------------------------------------------
     @property
     def prompts_dir(self) -> Path:
-        return self.root / "prompts"
+        """The edition's captions and prompts (captions describe the edition's posters)."""
+        return self.root / self._edition_name("prompts")
 
     @property
     def vision_prompts_dir(self) -> Path:
@@ -481,7 +527,8 @@ class DataLayout:
     # --- export and models -------------------------------------------------------
     @property
     def export_dir(self) -> Path:
-        return self.root / "export"
+        """``export/`` (research) or ``export-licence-clean/``."""
+        return self.root / self._edition_name("export")
 
     @property
     def export(self) -> ExportFolder:

@@ -14,17 +14,24 @@ from pydantic import Field
 from . import settings
 from .imdb.archive import ArchiveMode
 from .imdb.crawl import MAX_CONSECUTIVE_UNREACHABLE
-from .layout import DataLayout, default_data_dir
+from .layout import EDITIONS, RESEARCH, DataLayout, Edition, default_data_dir
 
 
 class DataDirResource(ConfigurableResource):
     """Where every stage reads and writes (``$MPDS_DATA_DIR``, default ./data)."""
 
     path: str = Field(default_factory=lambda: str(default_data_dir()))
+    # Here, not in SourcesResource: the edition chooses the folders every stage writes to.
+    edition: Edition = Field(
+        default_factory=lambda: settings.env_str("MPDS_EDITION", RESEARCH),
+        description=f"which dataset the assets build, one of {EDITIONS}: 'research' (IMDb posters, "
+        "non-commercial research) or 'licence_clean' (Commons images under allowlisted licences only, "
+        "in folders of its own: images-licence-clean/, export-licence-clean/ ...)",
+    )
 
     @property
     def layout(self) -> DataLayout:
-        return DataLayout(Path(self.path).resolve())
+        return DataLayout(Path(self.path).resolve(), self.edition)
 
 
 class ImdbClientResource(ConfigurableResource):
@@ -111,6 +118,44 @@ class SourcesResource(ConfigurableResource):
     )
     wayback_url: str = Field(default_factory=lambda: settings.env_str("MPDS_WAYBACK_URL", "https://web.archive.org"))
     omdb_url: str = Field(default_factory=lambda: settings.env_str("MPDS_OMDB_URL", "https://www.omdbapi.com"))
+    wikidata_url: str = Field(default_factory=lambda: settings.env_str("MPDS_WIKIDATA_URL", "https://www.wikidata.org"))
+    wikidata_sparql_url: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_WIKIDATA_SPARQL_URL", "https://query.wikidata.org/sparql")
+    )
+    commons_url: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_COMMONS_URL", "https://commons.wikimedia.org")
+    )
+    wikimedia_rate: float = Field(
+        default_factory=lambda: settings.env_float("MPDS_WIKIMEDIA_RATE", 2.0),
+        description="requests per second to each Wikimedia API host (requests go in series)",
+    )
+    licence_allowlist: list[str] = Field(
+        default_factory=lambda: settings.env_list(
+            "MPDS_LICENCE_ALLOWLIST", ["public-domain", "cc0", "cc-by", "cc-by-sa"]
+        ),
+        description="licence families (every version) a Commons file needs for the licence-clean edition: "
+        "public-domain, cc0, cc-by, cc-by-sa, or others such as cc-by-nc",
+    )
+    thumb_width: int = Field(
+        1280, description="width of the Commons thumbnails downloaded; one of Wikimedia's standard widths"
+    )
+    ai_optout: bool = Field(
+        default_factory=lambda: settings.env_bool("MPDS_AI_OPTOUT", True),
+        description="honour AI opt-out signals (X-Robots-Tag noai/noimageai, TDMRep) on every image "
+        "download; off only for research use, and never in the licence-clean edition",
+    )
+
+    def wikimedia_settings(self):
+        from .sources.wikimedia import WikimediaSettings
+
+        return WikimediaSettings(
+            wikidata_url=self.wikidata_url,
+            sparql_url=self.wikidata_sparql_url,
+            commons_url=self.commons_url,
+            allowlist=tuple(self.licence_allowlist),
+            thumb_width=self.thumb_width,
+            rate_per_second=self.wikimedia_rate,
+        )
 
 
 class ModelsResource(ConfigurableResource):

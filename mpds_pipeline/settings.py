@@ -24,6 +24,13 @@ environment wins over the file.
 | MPDS_CC_DATA_URL | https://data.commoncrawl.org | Common Crawl's WARC files |
 | MPDS_WAYBACK_URL | https://web.archive.org | the Wayback Machine (CDX and raw captures) |
 | MPDS_OMDB_URL | https://www.omdbapi.com | OMDb (key: MPDS_OMDB_API_KEY, never logged) |
+| MPDS_EDITION | research | which dataset the assets build: research or licence_clean |
+| MPDS_AI_OPTOUT | 1 | honour AI opt-out signals on image downloads (0: research only; licence_clean forces 1) |
+| MPDS_WIKIDATA_URL | https://www.wikidata.org | Wikidata (its API is <url>/w/api.php) |
+| MPDS_WIKIDATA_SPARQL_URL | https://query.wikidata.org/sparql | the Wikidata query service |
+| MPDS_COMMONS_URL | https://commons.wikimedia.org | Wikimedia Commons (its API is <url>/w/api.php) |
+| MPDS_WIKIMEDIA_RATE | 2.0 | requests per second to each Wikimedia API host |
+| MPDS_LICENCE_ALLOWLIST | public-domain,cc0,cc-by,cc-by-sa | licence families the licence-clean edition keeps |
 """
 
 from __future__ import annotations
@@ -104,6 +111,18 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not an integer") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """1/true/yes/on or 0/false/no/off; unset -> ``default``."""
+    raw = lookup(name).strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={raw!r} is not a yes/no value (1/0, true/false)")
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
