@@ -11,6 +11,7 @@ from .assets.freshness import freshness_schedules, freshness_sensors, imdb_index
 from .assets.generation import generation_assets
 from .assets.jobs import named_jobs
 from .assets.pools import pool_sensors
+from .assets.wikimedia import wikimedia
 from .executor import slot_reclaiming_executor
 from .resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
 from .scaling import scaling_jobs
@@ -27,6 +28,7 @@ defs = Definitions(
         actor_images,
         actor_photos,
         dataset_statistics,
+        wikimedia,
         vision_prompts,
         rectifications,
         poster_prompts,

@@ -9,6 +9,7 @@ CAPTION = "caption"  # poster_images, vision_prompts (title id ranges)
 # rectifications, poster_prompts, export: the re-merge (not "export": the asset's op has that name)
 EXPORT = "export_dataset"
 GENERATE = "generate"  # the generation group
+WIKIMEDIA = "wikimedia_licences"  # wikimedia: Wikidata items and Commons files with their licences
 
 
 def execute_command(job: str, partition: str | None = None) -> str:

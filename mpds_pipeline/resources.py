@@ -139,11 +139,6 @@ class SourcesResource(ConfigurableResource):
     thumb_width: int = Field(
         1280, description="width of the Commons thumbnails downloaded; one of Wikimedia's standard widths"
     )
-    ai_optout: bool = Field(
-        default_factory=lambda: settings.env_bool("MPDS_AI_OPTOUT", True),
-        description="honour AI opt-out signals (X-Robots-Tag noai/noimageai, TDMRep) on every image "
-        "download; off only for research use, and never in the licence-clean edition",
-    )
 
     def wikimedia_settings(self):
         from .sources.wikimedia import WikimediaSettings

@@ -8,9 +8,10 @@ matched to the primary headshot, and the kept crops are written at 512x512.
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
+from ..layout import LICENCE_CLEAN
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
-from .curation import CURATE_GROUP, actor_images
+from .curation import CURATE_GROUP, actor_images, ai_optout_default, licence_clean_actor_inputs
 from .metadata import counts_table, plot_image, preview_table, tabulate
 
 
@@ -29,6 +30,11 @@ class ActorPhotosConfig(Config):
     margin: float = Field(0.8, description="crop side = face side x (1 + 2 x margin): head and shoulders")
     workers: int | None = Field(None, description="processes for the face work; None: one per core for 16+ actors")
     min_bytes: int = Field(5120, description="photos smaller than this are dropped (the paper's 5 KB)")
+    ai_optout: bool = Field(
+        default_factory=ai_optout_default,
+        description="refuse photos whose rights holder opted out of AI training (X-Robots-Tag, TDMRep); "
+        "off only for research use; the licence-clean edition always honours them",
+    )
 
 
 @asset(group_name=CURATE_GROUP, deps=[actor_images], kinds={"python", "jpeg", "parquet"}, pool=IMDB_POOL)
@@ -41,6 +47,7 @@ def actor_photos(
     by reason."""
     from ..curate.actor_photos import ActorPhotoSettings, build_actor_photos, contact_sheet
     from ..curate.images import ImageLimits
+    from ..curate.licences import ai_optout_in_force
     from ..curate.store import read_table, write_table
     from ..imdb.record_store import read_records
     from ..vision.faces import FaceSettings
@@ -64,18 +71,30 @@ def actor_photos(
         read_table(layout.actor_photos_file, missing_ok=True),
         read_table(layout.actor_photo_decisions_file, missing_ok=True),
     )
-    result, download = build_actor_photos(
+    actors_frame, persons, client_settings = (
         read_table(layout.actors_file),
-        read_records(layout.records_dir("person"), "person"),
+        None,
+        imdb.client_settings(),
+    )
+    edition = {"edition": data_dir.edition}
+    if data_dir.edition == LICENCE_CLEAN:
+        # Commons only: the portrait (P18) is the reference face, the category's files the candidates.
+        actors_frame, persons, client_settings, edition = licence_clean_actor_inputs(
+            data_dir, actors_frame, client_settings
+        )
+    result, download = build_actor_photos(
+        actors_frame,
+        persons if persons is not None else read_records(layout.records_dir("person"), "person"),
         layout.actor_images_dir,
         layout.actor_photos_dir,
         layout.actor_crops_dir,
-        imdb.client_settings(),
+        client_settings,
         settings,
         ImageLimits(min_bytes=config.min_bytes),
         context.log.info,
         previous=previous,
         workers=config.workers,
+        ai_optout=ai_optout_in_force(data_dir.edition, config.ai_optout),
     )
     downloads = {f"download_{k}": v for k, v in download.metadata().items()}
     if result is None:
@@ -101,6 +120,7 @@ def actor_photos(
     return MaterializeResult(
         metadata=tabulate(
             {
+                **edition,
                 **{k: v for k, v in metadata.items() if not k.startswith("dropped_")},
                 **downloads,
                 "manifest_rows_marked_decoded": result.manifest_updates.decoded,

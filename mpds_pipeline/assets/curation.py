@@ -16,18 +16,26 @@ from dagster import (
 )
 from pydantic import Field
 
+from .. import jobnames
 from ..curate.filters import ADULT_REASONS, DEFAULT_CERTIFICATE_BLOCKLIST
 from ..curate.image_checks import VerifyMode
 from ..curate.rehydrate import MovieSource
 from ..imdb.partitions import parse_partition_key
+from ..layout import LICENCE_CLEAN
 from ..pool_slots import IMDB_POOL
-from ..resources import DataDirResource, ImdbClientResource
+from ..resources import DataDirResource, ImdbClientResource, SourcesResource
+from ..settings import env_bool
 from .checks import contract_result
 from .crawl import person_assets, title_assets
 from .metadata import bar_chart, counts_table, plot_image, preview_table, tabulate
 from .partitions import TITLE_PARTITIONS, require_registered
 
 CURATE_GROUP = "curate"
+
+
+def ai_optout_default() -> bool:
+    """MPDS_AI_OPTOUT (default on): the download configs' ``ai_optout`` default."""
+    return env_bool("MPDS_AI_OPTOUT", True)
 
 
 class MoviesConfig(Config):
@@ -132,6 +140,11 @@ class ImagesConfig(Config):
         None,
         description="download processes; None: more than one only at a high request rate (never at IMDb's default 1/s)",
     )
+    ai_optout: bool = Field(
+        default_factory=ai_optout_default,
+        description="refuse images whose rights holder opted out of AI training (X-Robots-Tag noai/noimageai, "
+        "TDMRep); off only for research use; the licence-clean edition always honours them",
+    )
 
 
 @asset(
@@ -145,16 +158,21 @@ def poster_images(
     verified files are never fetched again. The metadata counts how many are fully
     decoded so far (captioning decodes the rest and reports failures)."""
     from ..curate.images import download_images
+    from ..curate.licences import ai_optout_in_force
     from ..curate.store import read_table
 
     require_registered(context.instance, "title", context.partition_key)
     id_range = parse_partition_key(context.partition_key)
     movies_frame = read_table(data_dir.layout.movies_file)
     in_range = movies_frame[movies_frame["id"].between(id_range.first, id_range.last)]
+    items = [(int(i), u) for i, u in zip(in_range["id"], in_range["poster_url"])]
+    settings, edition_metadata = imdb.client_settings(), {"edition": data_dir.edition}
+    if data_dir.edition == LICENCE_CLEAN:
+        items, settings, edition_metadata = _licence_clean_posters(data_dir, in_range["id"], settings)
     result = download_images(
-        [(int(i), u) for i, u in zip(in_range["id"], in_range["poster_url"])],
+        items,
         data_dir.layout.poster_images_dir(context.partition_key),
-        imdb.client_settings(),
+        settings,
         min_bytes=config.min_bytes,
         max_bytes=config.max_bytes,
         max_pixels=config.max_pixels,
@@ -162,8 +180,41 @@ def poster_images(
         verify=config.verify,
         processes=config.processes,
         log=context.log.info,
+        ai_optout=ai_optout_in_force(data_dir.edition, config.ai_optout),
     )
-    return _download_result(result, blocked_message="IMDb's image CDN is blocking: rerun this partition later")
+    return _download_result(
+        result, blocked_message="IMDb's image CDN is blocking: rerun this partition later", extra=edition_metadata
+    )
+
+
+def _wikimedia_tables(data_dir: DataDirResource):
+    from ..curate.store import read_table
+
+    layout = data_dir.layout
+    if not layout.commons_files_file.is_file():
+        raise Failure(
+            f"the {LICENCE_CLEAN} edition downloads Commons files: materialize the wikimedia asset "
+            f"(job {jobnames.WIKIMEDIA}) first"
+        )
+    return read_table(layout.wikidata_items_file), read_table(layout.commons_files_file)
+
+
+def _licence_clean_posters(data_dir: DataDirResource, movie_ids, settings):
+    """The licence-clean edition's poster downloads: Commons files under allowlisted licences."""
+    from ..curate.licences import licence_clean_posters
+    from ..sources.mediawiki import allow_file_hosts
+
+    items, files = _wikimedia_tables(data_dir)
+    inputs = licence_clean_posters(movie_ids, items, files)
+    urls = [url for _, _, url in inputs.items]
+    return (
+        [(i, u) for i, _, u in inputs.items],
+        allow_file_hosts(settings, urls),
+        {
+            "edition": data_dir.edition,
+            **inputs.metadata(),
+        },
+    )
 
 
 @asset(group_name=CURATE_GROUP, deps=[actors], kinds={"python", "jpeg"}, pool=IMDB_POOL)
@@ -172,23 +223,51 @@ def actor_images(
 ) -> MaterializeResult:
     """One to two verified photos per actor (the paper's actor images)."""
     from ..curate.images import ImageLimits, download_actor_images
+    from ..curate.licences import ai_optout_in_force
     from ..curate.store import read_table
 
+    actors_frame, settings = read_table(data_dir.layout.actors_file), imdb.client_settings()
+    extra = {"edition": data_dir.edition}
+    if data_dir.edition == LICENCE_CLEAN:
+        actors_frame, settings, extra = _licence_clean_actors(data_dir, actors_frame, settings)
     result = download_actor_images(
-        read_table(data_dir.layout.actors_file),
+        actors_frame,
         data_dir.layout.actor_images_dir,
-        imdb.client_settings(),
+        settings,
         limits=ImageLimits(config.min_bytes, config.max_bytes, config.max_pixels, config.resize_to),
         verify=config.verify,
         processes=config.processes,
         log=context.log.info,
+        ai_optout=ai_optout_in_force(data_dir.edition, config.ai_optout),
     )
-    return _download_result(result, blocked_message="IMDb's image CDN is blocking: rerun actor_images later")
+    return _download_result(
+        result, blocked_message="IMDb's image CDN is blocking: rerun actor_images later", extra=extra
+    )
 
 
-def _download_result(result, blocked_message: str) -> MaterializeResult:
+def licence_clean_actor_inputs(data_dir: DataDirResource, actors_frame: pd.DataFrame, settings):
+    """The licence-clean edition's actors (portrait P18 as image_url) and person photos
+    (their P373 category's files), all under allowlisted licences; the client settings
+    allowing the files' hosts; metadata."""
+    from ..curate.licences import licence_clean_actors
+    from ..sources.mediawiki import allow_file_hosts
+
+    items, files = _wikimedia_tables(data_dir)
+    clean_actors, persons, inputs = licence_clean_actors(actors_frame, items, files)
+    urls = [*clean_actors["image_url"], *(u for urls in clean_actors["image_urls"] for u in urls)]
+    settings = allow_file_hosts(settings, urls) if settings is not None else None
+    return clean_actors, persons, settings, {"edition": data_dir.edition, **inputs.metadata()}
+
+
+def _licence_clean_actors(data_dir: DataDirResource, actors_frame: pd.DataFrame, settings):
+    clean_actors, _persons, settings, metadata = licence_clean_actor_inputs(data_dir, actors_frame, settings)
+    return clean_actors, settings, metadata
+
+
+def _download_result(result, blocked_message: str, extra: dict | None = None) -> MaterializeResult:
     metadata = tabulate(
         {
+            **(extra or {}),
             **result.metadata(),
             "reject_reasons": counts_table(result.reasons),
             "manifest": MetadataValue.path(str(result.manifest_path)),
@@ -242,11 +321,16 @@ def build_export_asset(upstream: list):
         layout = data_dir.layout
         texts, extra, text_source = export_texts(layout)
         poster_dirs = sorted(p for p in layout.poster_images_root.glob("*") if p.is_dir())
+        movies_frame, actors_frame = read_table(layout.movies_file), read_table(layout.actors_file, missing_ok=True)
+        if data_dir.edition == LICENCE_CLEAN:
+            movies_frame, actors_frame, texts, extra, text_source = _licence_clean_export_inputs(
+                data_dir, movies_frame, actors_frame
+            )
         result = write_export(
-            read_table(layout.movies_file),
+            movies_frame,
             None,
             poster_dirs,
-            read_table(layout.actors_file, missing_ok=True),
+            actors_frame,
             layout.actor_images_dir if layout.actor_images_dir.exists() else None,
             layout.export_dir,
             texts=texts,
@@ -260,12 +344,14 @@ def build_export_asset(upstream: list):
         decisions = read_table(layout.movie_decisions_file, missing_ok=True)
         adult = decisions.loc[decisions["drop_reason"].isin(ADULT_REASONS), "id"] if not decisions.empty else []
         contract = contract_result("export_contract", check_export(layout.export_dir, adult_ids=adult))
+        card = _dataset_card(data_dir, poster_dirs)
         return MaterializeResult(
             check_results=[contract],
             metadata=tabulate(
                 {
                     **result.metadata(),
                     **photos,
+                    **card,
                     "text_source": text_source,
                     "export_dir": MetadataValue.path(str(layout.export_dir)),
                     "posters_preview": preview_table(posters),
@@ -274,6 +360,39 @@ def build_export_asset(upstream: list):
         )
 
     return export_asset
+
+
+def _licence_clean_export_inputs(data_dir: DataDirResource, movies_frame: pd.DataFrame, actors_frame: pd.DataFrame):
+    """Movies with metadata from CC0 Wikidata and IMDb's datasets only, actors with their
+    Commons portraits, and poster texts built from that metadata alone (the integrated
+    prompts embed IMDb plots)."""
+    from ..curate.licences import licence_clean_movies
+
+    items, files = _wikimedia_tables(data_dir)
+    clean_movies = licence_clean_movies(movies_frame, items, files, data_dir.layout.index_dir)
+    clean_actors = actors_frame
+    if not actors_frame.empty:
+        clean_actors, _persons, _settings, _meta = licence_clean_actor_inputs(data_dir, actors_frame, None)
+    return clean_movies, clean_actors, {}, None, "movie-synopsis prompt from CC0 Wikidata and IMDb datasets"
+
+
+def _dataset_card(data_dir: DataDirResource, poster_dirs: list) -> dict:
+    """attribution.csv and the dataset card (README.md) of the edition's export."""
+    from ..curate.dataset_card import LicenceCleanViolation, publish_card
+
+    layout = data_dir.layout
+    # The allowlist is a sources setting; the export keeps its resources as they were
+    # (every caller of this asset binds data_dir and imdb), so it reads the setting's default.
+    allowlist = SourcesResource().licence_allowlist
+    try:
+        return publish_card(
+            layout,
+            poster_dirs=poster_dirs,
+            actor_images_dir=layout.actor_images_dir if layout.actor_images_dir.exists() else None,
+            allowlist=allowlist,
+        )
+    except LicenceCleanViolation as error:
+        raise Failure(f"not a licence-clean export: {error}") from error
 
 
 @asset(group_name=CURATE_GROUP, deps=[movies], kinds={"python", "matplotlib"})

@@ -46,4 +46,20 @@ generate_job = define_asset_job(
     description="The GPU stages: LoRA, actor embeddings, caption controls, benchmark images and report.",
 )
 
-named_jobs = [refresh_index_job, title_crawl_job, person_crawl_job, curate_job, caption_job, export_job, generate_job]
+wikimedia_job = define_asset_job(
+    jobnames.WIKIMEDIA,
+    selection=AssetSelection.assets("wikimedia"),
+    description="Look the movies and actors up on Wikidata and read their Commons files' licences "
+    "(what the licence-clean edition downloads from).",
+)
+
+named_jobs = [
+    refresh_index_job,
+    title_crawl_job,
+    person_crawl_job,
+    curate_job,
+    caption_job,
+    export_job,
+    generate_job,
+    wikimedia_job,
+]

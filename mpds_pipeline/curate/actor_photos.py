@@ -541,6 +541,7 @@ def build_actor_photos(
     *,
     previous: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     workers: int | None = None,
+    ai_optout: bool = True,
 ):
     """Plan, download (through the polite client, into ``photos_dir`` with a manifest),
     and crop (``crop_actor_photos``). Returns (ActorPhotosResult, the download's
@@ -549,7 +550,9 @@ def build_actor_photos(
     from .images import ImageLimits, download_variants, read_manifest
 
     plan = plan_actor_photos(actors, persons, settings)
-    download = download_variants(plan.downloads(), Path(photos_dir), client_settings, limits or ImageLimits())
+    download = download_variants(
+        plan.downloads(), Path(photos_dir), client_settings, limits or ImageLimits(), ai_optout=ai_optout
+    )
     if download.blocked:
         return None, download
     attach_files(plan, read_manifest(primary_dir), primary_dir, download.manifest, photos_dir)

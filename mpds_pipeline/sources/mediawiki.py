@@ -115,3 +115,16 @@ async def api_get(
             log(f"{urlsplit(url).netloc} is lagged ({problem.get('lag', '?')} s): waiting {wait:g} s (maxlag)")
         await asyncio.sleep(wait)
     raise MediaWikiError(f"{url}: still lagged after {max_lag_waits} waits (maxlag={maxlag})", "maxlag")
+
+
+def allow_file_hosts(settings: ClientSettings, urls: list[str]) -> ClientSettings:
+    """``settings`` allowing the hosts of file ``urls`` (Commons' upload host) with the files
+    policy; a host already allowed keeps its own policy (in the demo the sample server
+    plays IMDb and Commons on one host)."""
+    allowed = settings.allowed_hosts()
+    for url in urls:
+        host = (urlsplit(url).hostname or "").lower()
+        if host and host not in allowed:
+            settings = settings.with_host(url, FILES_POLICY)
+            allowed = settings.allowed_hosts()
+    return settings
