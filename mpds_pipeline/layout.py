@@ -204,6 +204,11 @@ class ExportFolder:
         return self.path / "actor_photos"
 
     @property
+    def actor_photos_metadata(self) -> Path:
+        """The crops' imagefolder metadata (file_name, actor_id, rank, source, caption)."""
+        return self.actor_photos_dir / "metadata.jsonl"
+
+    @property
     def attribution_csv(self) -> Path:
         """Per exported Wikimedia image: author, licence, source page (publishable as is)."""
         return self.path / "attribution.csv"

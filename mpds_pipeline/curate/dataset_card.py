@@ -65,6 +65,7 @@ class CardFacts:
     sources: list[str] = field(default_factory=list)  # SOURCE_TERMS keys that fed this export
     allowlist: list[str] = field(default_factory=list)
     poster_count: int = 0  # the hub's size category
+    table_files: dict[str, str] = field(default_factory=dict)  # table name -> file in the export
 
 
 def size_category(n: int) -> str:
@@ -75,19 +76,72 @@ def size_category(n: int) -> str:
 
 
 def card_configs(export: ExportFolder) -> list[dict]:
-    """One config per file family the export holds (posters first, the default)."""
+    """The image folders as configs (posters, the default, and the face crops).
+
+    ``datasets`` picks one builder for a whole repository, from the first config's
+    files, so an imagefolder config and a Parquet config cannot both load from one card:
+    the images are the configs, and the tables are named in the body with the one line
+    that loads each (``load_dataset("parquet", data_files=...)``)."""
     configs: list[dict] = []
-    if export.posters_metadata.is_file():
+    if export.posters_metadata.is_file() and export.posters_metadata.stat().st_size > 0:
         configs.append({"config_name": "posters", "data_dir": export.posters_dir.name, "default": True})
-    for table in ("meta", "actors", "actor_photos", "provenance"):
-        path = export.path / f"{table}.parquet"
-        if path.is_file():
-            configs.append({"config_name": table, "data_files": [{"split": "train", "path": path.name}]})
-    if export.attribution_csv.is_file():
-        configs.append(
-            {"config_name": "attribution", "data_files": [{"split": "train", "path": export.attribution_csv.name}]}
-        )
+    if export.actor_photos_metadata.is_file() and export.actor_photos_metadata.stat().st_size > 0:
+        configs.append({"config_name": "actor_photos", "data_dir": export.actor_photos_dir.name})
     return configs
+
+
+def write_actor_photos_metadata(export: ExportFolder) -> int:
+    """``actor_photos/metadata.jsonl`` (file_name, actor_id, rank, source, caption) from
+    actor_photos.csv, so the crops load as an imagefolder; returns the rows written."""
+    import json
+
+    import pandas as pd
+
+    if not export.actor_photos_csv.is_file():
+        return 0
+    photos = pd.read_csv(export.actor_photos_csv, usecols=["actor_id", "rank", "source", "caption", "file_name"])
+    lines = [
+        json.dumps(
+            {
+                "file_name": Path(row["file_name"]).name,
+                "actor_id": int(row["actor_id"]),
+                "rank": int(row["rank"]),
+                "source": row["source"],
+                "caption": row["caption"] if isinstance(row["caption"], str) else None,
+            }
+        )
+        for row in photos.to_dict("records")
+        if (export.path / row["file_name"]).is_file()
+    ]
+    export.actor_photos_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(export.actor_photos_metadata, ("\n".join(lines) + "\n" if lines else "").encode())
+    return len(lines)
+
+
+def table_files(export: ExportFolder) -> dict[str, str]:
+    """The export's tables that hold rows, as ``name -> file`` (the card's body lists them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    found = {}
+    for table in ("meta", "posters", "actors", "actor_photos", "provenance"):
+        path = export.path / f"{table}.parquet"
+        if not path.is_file() or pq.read_metadata(path).num_rows == 0:
+            continue
+        # datasets has no type for Arrow maps (meta's actors): such a table is named by its CSV.
+        has_map = any(pa.types.is_map(f.type) for f in pq.read_schema(path))
+        csv_path = export.path / f"{table}.csv"
+        found[table] = csv_path.name if has_map and csv_path.is_file() else path.name
+    if _has_data_rows(export.attribution_csv):
+        found["attribution"] = export.attribution_csv.name
+    return found
+
+
+def _has_data_rows(csv_path: Path) -> bool:
+    if not csv_path.is_file():
+        return False
+    with open(csv_path, encoding="utf-8") as handle:
+        return sum(1 for _ in zip(range(2), handle)) > 1
 
 
 def front_matter(facts: CardFacts, export: ExportFolder) -> dict:
@@ -126,6 +180,10 @@ def card_body(facts: CardFacts) -> str:
         "have no licence that can be passed on: do not redistribute them or train a model for release on them; "
         "build the licence-clean edition for that."
     )
+    tables = "\n".join(
+        f'- `{file}`: `load_dataset("{"csv" if file.endswith(".csv") else "parquet"}", data_files="{file}")`'
+        for file in facts.table_files.values()
+    )
     sources = "\n".join(f"- **{SOURCE_TERMS[s][0]}**: {SOURCE_TERMS[s][1]}" for s in facts.sources if s in SOURCE_TERMS)
     opted_out = {k: v for k, v in facts.image_drops.items() if k.startswith("opted_out:")}
     by_signal = f" ({', '.join(f'{k}: {v}' for k, v in sorted(opted_out.items()))})" if opted_out else ""
@@ -137,8 +195,11 @@ Built by the MPDS pipeline (edition `{facts.edition}`). {purpose}
 
 {_table(facts.tables, "file", "rows")}
 The `posters` config is an imagefolder (`posters/` with `metadata.jsonl`: `file_name`, `text`) that
-`datasets` and diffusers' training scripts read as it is; `meta`, `actors`, `actor_photos` are the
-paper's tables as Parquet (CSV beside them).
+`datasets` and diffusers' training scripts read as it is; `actor_photos` holds the 512x512 face
+crops (`actor_id`, `rank`, `source`, `caption`). The tables, in the paper's format (CSV beside
+each Parquet file):
+
+{tables}
 
 ## Images per source
 
@@ -236,6 +297,7 @@ def publish_card(
                 f"{len(bad)} exported images have no allowlisted licence ({', '.join(allowlist)}): {listed}"
             )
     write_attribution(attribution, export.path)
+    photo_rows = write_actor_photos_metadata(export)
 
     image_dirs = [*poster_dirs, *([actor_images_dir] if actor_images_dir is not None else [])]
     drops: Counter = Counter()
@@ -296,6 +358,7 @@ def publish_card(
         else ["imdb", "common_crawl", "omdb", *(["wikidata", "commons"] if len(attribution.licensed) else [])],
         allowlist=list(allowlist),
         poster_count=tables.get("posters.csv", 0),
+        table_files=table_files(export),
     )
     card = write_card(facts, export.path)
     return {
@@ -307,4 +370,5 @@ def publish_card(
         "licences": facts.licences,
         "dataset_card": str(card),
         "attribution_csv": str(export.attribution_csv),
+        "actor_photos_metadata_rows": photo_rows,
     }

@@ -268,7 +268,8 @@ def licence_clean_actors(
             continue
         name = as_text(actor.get("name"))
         photos = []
-        for title in list(item.get("category_files") or []):
+        listed = item.get("category_files")
+        for title in [] if listed is None or isinstance(listed, float) else list(listed):
             file = by_title.get(title)
             if file is not None and file["decision"] == KEPT and title != portrait["file_title"]:
                 photos.append({"url": download_url(file), "caption": name, "tagged_ids": None, "source": "commons"})
