@@ -125,12 +125,12 @@ def table_files(export: ExportFolder) -> dict[str, str]:
 
     found = {}
     for table in ("meta", "posters", "actors", "actor_photos", "provenance"):
-        path = export.path / f"{table}.parquet"
+        path = export.parquet(table)
         if not path.is_file() or pq.read_metadata(path).num_rows == 0:
             continue
         # datasets has no type for Arrow maps (meta's actors): such a table is named by its CSV.
         has_map = any(pa.types.is_map(f.type) for f in pq.read_schema(path))
-        csv_path = export.path / f"{table}.csv"
+        csv_path = export.csv(table)
         found[table] = csv_path.name if has_map and csv_path.is_file() else path.name
     if _has_data_rows(export.attribution_csv):
         found["attribution"] = export.attribution_csv.name
@@ -181,7 +181,7 @@ def card_body(facts: CardFacts) -> str:
         "build the licence-clean edition for that."
     )
     tables = "\n".join(
-        f'- `{file}`: `load_dataset("{"csv" if file.endswith(".csv") else "parquet"}", data_files="{file}")`'
+        f'- `{file}`: `load_dataset("{Path(file).suffix.lstrip(".")}", data_files="{file}")`'
         for file in facts.table_files.values()
     )
     sources = "\n".join(f"- **{SOURCE_TERMS[s][0]}**: {SOURCE_TERMS[s][1]}" for s in facts.sources if s in SOURCE_TERMS)
@@ -333,9 +333,9 @@ def publish_card(
     for name in ("meta", "posters", "actors", "actor_photos"):
         path = export.csv(name)
         if path.is_file():
-            tables[f"{name}.csv"] = len(pd.read_csv(path, usecols=[0]))
+            tables[path.name] = len(pd.read_csv(path, usecols=[0]))
     if export.attribution_csv.is_file():
-        tables["attribution.csv"] = len(attribution.licensed)
+        tables[export.attribution_csv.name] = len(attribution.licensed)
     decisions = (
         movie_decisions if movie_decisions is not None else read_table(layout.movie_decisions_file, missing_ok=True)
     )
@@ -357,7 +357,7 @@ def publish_card(
         if clean
         else ["imdb", "common_crawl", "omdb", *(["wikidata", "commons"] if len(attribution.licensed) else [])],
         allowlist=list(allowlist),
-        poster_count=tables.get("posters.csv", 0),
+        poster_count=tables.get(export.posters_csv.name, 0),
         table_files=table_files(export),
     )
     card = write_card(facts, export.path)
