@@ -10,6 +10,7 @@ from .assets.curation import actor_images, actors, build_export_asset, dataset_s
 from .assets.freshness import freshness_schedules, freshness_sensors, imdb_index
 from .assets.generation import generation_assets
 from .assets.jobs import named_jobs
+from .assets.omdb import omdb_titles
 from .assets.pools import pool_sensors
 from .executor import slot_reclaiming_executor
 from .resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
@@ -21,6 +22,7 @@ defs = Definitions(
     assets=[
         imdb_index,
         *crawl_assets,
+        omdb_titles,
         movies,
         actors,
         poster_images,

@@ -61,6 +61,28 @@ class PagesFolder:
 
 
 @dataclass(frozen=True)
+class OmdbFolder:
+    """One title partition's OMDb answers: every answer as received (the key redacted),
+    and the records parsed from them."""
+
+    path: Path
+
+    @property
+    def answers(self) -> Path:
+        """JSON lines, one per answered request: redacted URL, answer, time (re-parsed offline)."""
+        return self.path / "answers.jsonl"
+
+    @property
+    def records(self) -> Path:
+        return self.path / "omdb.parquet"
+
+    @property
+    def lock(self) -> Path:
+        """Held while a run asks OMDb for this partition."""
+        return self.path / "omdb.lock"
+
+
+@dataclass(frozen=True)
 class ImageFolder:
     """Downloaded images (``image_file_name``) and their manifest, one row per image."""
 
@@ -191,6 +213,11 @@ class ExportFolder:
     def actor_photo_file_name(self, actor_id: int, rank: int) -> str:
         """Relative to the export (``actor_photos.csv``'s ``file_name``)."""
         return f"{self.actor_photos_dir.name}/{crop_file_name(actor_id, rank)}"
+
+    @property
+    def provenance(self) -> Path:
+        """One row per exported page, poster and actor photo: where it came from."""
+        return self.path / "provenance.parquet"
 
     @property
     def stats(self) -> StatsFolder:
@@ -350,6 +377,19 @@ class DataLayout:
 
     def records_file(self, kind: str, partition_key: str) -> Path:
         return self.records_dir(kind) / f"{partition_key}.parquet"
+
+    @property
+    def omdb_root(self) -> Path:
+        return self.crawl_dir / "omdb_titles"
+
+    def omdb(self, partition_key: str) -> OmdbFolder:
+        """``omdb_titles``' folder for one title partition."""
+        return OmdbFolder(self.omdb_root / partition_key)
+
+    @property
+    def omdb_usage_file(self) -> Path:
+        """Requests made to OMDb today, across partitions (the daily quota)."""
+        return self.omdb_root / "usage.json"
 
     @property
     def index_dir(self) -> Path:

@@ -14,8 +14,8 @@ refresh_index_job = define_asset_job(
 )
 title_crawl_job = define_asset_job(
     jobnames.TITLE_CRAWL,
-    selection=AssetSelection.assets("title_pages", "title_records"),
-    description="Crawl and parse one title id range.",
+    selection=AssetSelection.assets("title_pages", "omdb_titles", "title_records"),
+    description="Crawl and parse one title id range (asking OMDb for what the pages lack, when a key is set).",
 )
 person_crawl_job = define_asset_job(
     jobnames.PERSON_CRAWL,

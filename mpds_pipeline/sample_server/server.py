@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import render_jpeg
+from .omdb import OmdbEmulator
 from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_gallery, render_person, render_title
 
 _TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
@@ -197,6 +198,8 @@ class SampleImdbServer:
         # Other services this server stands in for (archives, APIs): each takes
         # (server, path, query, headers) and returns a reply, or None when the path is not its.
         self.extra_routes: list[Callable[[SampleImdbServer, str, str, Mapping[str, str]], _Reply | None]] = []
+        self.omdb = OmdbEmulator()  # /omdb/: keys, daily limit and the ids asked are its attributes
+        self.extra_routes.append(self.omdb.route)
         self.dataset_titles = dataset_titles
         self._datasets: dict[str, bytes] | None = None
         self._datasets_lock = threading.Lock()
