@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mpds_pipeline.imdb.record_store import read_records, write_records
-from mpds_pipeline.sources.field_order import field_order, merge_title_records
 from mpds_pipeline.imdb.records import PersonRecord, TitleRecord
+from mpds_pipeline.sources.field_order import field_order, merge_title_records
 
 
 def test_title_records_round_trip_keeps_types_and_cast_order(tmp_path):
