@@ -84,6 +84,7 @@ def test_omdb_fills_what_pages_lack_and_provenance_traces_every_poster(tmp_path,
         i for i, t in truth.items() if t["status"] == "ok" and (not t["poster_token"] or not t["plot"])
     }
     assert omdb_meta["asked"].value == len(expected) and omdb_meta["stopped"].value == ""
+    assert "poster_hosts_not_allowed" not in omdb_meta  # the sample server is the allowed base host
 
     records = read_records(layout.records_dir("title"), "title").set_index("id")
     for title_id in FAILING_IDS:

@@ -219,6 +219,7 @@ def test_answers_na_posters_and_unknown_ids(tmp_path):
     # Without the index every actor name is unmatched, and counted.
     assert result.records.counts["actor_names_unmatched"] == result.records.counts["actor_names"] > 0
     assert result.records.counts["no_poster"] == 1
+    assert result.records.poster_hosts() == {"127.0.0.1"}
 
 
 def test_actor_names_join_through_the_index(tmp_path):

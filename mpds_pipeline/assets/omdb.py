@@ -60,4 +60,12 @@ def omdb_titles(
     }
     if run is not None and run.requests_by_host:
         metadata["requests_by_host"] = counts_table(run.requests_by_host, "host")
+    refused_hosts = sorted(result.records.poster_hosts() - imdb.client_settings().allowed_hosts())
+    if refused_hosts:
+        # poster_images would refuse these posters: say which setting to change now, not there.
+        metadata["poster_hosts_not_allowed"] = ", ".join(refused_hosts)
+        context.log.warning(
+            f"OMDb's posters on {', '.join(refused_hosts)} would be refused: add the host(s) to the imdb "
+            "resource's extra_allowed_hosts"
+        )
     return MaterializeResult(metadata=tabulate(metadata))

@@ -311,9 +311,12 @@ class OmdbRun:
         return self.wanted - sum(self.statuses[s] for s in ANSWERED)
 
     def metadata(self) -> dict:
+        from ..rules import id_preview
+
         return {
             "wanted": self.wanted,
             "asked": len(self.asked),
+            "asked_ids": id_preview(self.asked),
             **{f"answers_{status}": self.statuses.get(status, 0) for status in ("ok", "not_found", "failed")},
             "remaining": self.remaining,
             "stopped": self.stopped or "",
@@ -424,6 +427,13 @@ OMDB_SCHEMA = pa.schema(
 class OmdbRecords:
     table: pa.Table
     counts: dict[str, int]
+
+    def poster_hosts(self) -> set[str]:
+        """The hosts of OMDb's poster URLs (the poster download must allow each)."""
+        from urllib.parse import urlsplit
+
+        urls = [u for u in self.table.column("poster_url").to_pylist() if u]
+        return {(urlsplit(u).hostname or "").lower() for u in urls}
 
 
 def build_omdb_records(folder: OmdbFolder, index_dir: Path | None = None) -> OmdbRecords:
