@@ -86,3 +86,25 @@ def test_records_exist_for_pages_and_omdb_answers_not_for_the_index_alone():
     assert records[1].field_sources["poster_url"] == "omdb"
     assert set(records[1].field_sources) <= set(MERGED_FIELDS)
     assert {"field": "title", "source": "index", "records": 1} in counts.table()
+
+
+def test_the_index_gives_title_fields_and_the_cast_from_principals(tmp_path):
+    from mpds_pipeline.imdb.dataset_index import build_index
+    from mpds_pipeline.sample_server.content import sample_title
+    from mpds_pipeline.sample_server.datasets import write_sample_datasets
+    from mpds_pipeline.sources.field_order import index_fields
+
+    write_sample_datasets(tmp_path / "files", range(1, 30), range(1, 200), 0)
+    build_index(tmp_path / "files", tmp_path / "index")
+    fields = index_fields(tmp_path / "index", [1, 2, 7])
+    assert 7 not in fields  # no such title (a 404 in the sample)
+    truth = sample_title(1)
+    assert (fields[1]["title"], fields[1]["year"], fields[1]["genres"]) == (
+        truth["title"],
+        truth["year"],
+        truth["genres"],
+    )
+    assert list(fields[1]["actors"].items()) == [
+        (name, f"https://www.imdb.com/name/nm{pid:07d}") for pid, name in truth["cast"]
+    ]
+    assert index_fields(tmp_path / "no-index", [1]) == {}
