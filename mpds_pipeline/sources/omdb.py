@@ -545,11 +545,10 @@ class OmdbPartition:
     skipped: str | None = None
 
     def metadata(self) -> dict:
-        run = self.run.metadata() if self.run else {"wanted": None}
+        planned = {} if self.run is None else {"candidates": self.candidates, "complete_pages": self.complete_pages}
         return {
-            "candidates": self.candidates,
-            "complete_pages": self.complete_pages,
-            **{k: v for k, v in run.items() if v is not None},
+            **planned,
+            **(self.run.metadata() if self.run else {}),
             **({"skipped": self.skipped} if self.skipped else {}),
             **{f"records_{k}": v for k, v in self.records.counts.items()},
         }
@@ -578,35 +577,35 @@ def omdb_partition(
     from ..imdb.record_store import parse_archive
 
     with _partition_lock(folder):
-        outcomes = read_outcomes(pages_dir)
-        pages = parse_archive(pages_dir, "title").records
-        index_ids = None
-        if index_dir is not None and has_index(index_dir):
-            index_ids = ids_to_crawl(index_dir, first, last, probe_beyond_index=False)
-        candidates = omdb_candidates(outcomes, index_ids)
-        answered, _ = read_answers(folder.answers)
-        wanted = ids_wanting_omdb(candidates, pages, answered)
-        complete = sum(1 for r in pages if r.poster_url and r.synopsis and r.id in set(candidates))
-        run, skipped = None, None
+        run, skipped, candidates, complete = None, None, [], 0
         if key is None:
-            skipped = f"no {OMDB_KEY_ENV} set: OMDb not asked ({len(wanted)} ids would be)"
+            # Nothing to ask: skip planning (it parses the partition), just rebuild the records.
+            skipped = f"no {OMDB_KEY_ENV} set: OMDb not asked"
             if log:
                 log(skipped)
-        elif wanted:
-            run = ask_omdb(
-                wanted,
-                base_url=base_url,
-                key=key,
-                settings=settings,
-                folder=folder,
-                quota=quota,
-                rate_per_second=rate_per_second,
-                should_stop=should_stop,
-                log=log,
-                label=f"omdb_titles {folder.path.name}",
-            )
         else:
+            pages = parse_archive(pages_dir, "title").records
+            index_ids = None
+            if index_dir is not None and has_index(index_dir):
+                index_ids = ids_to_crawl(index_dir, first, last, probe_beyond_index=False)
+            candidates = omdb_candidates(read_outcomes(pages_dir), index_ids)
+            wanted = ids_wanting_omdb(candidates, pages, read_answers(folder.answers)[0])
+            candidate_set = set(candidates)
+            complete = sum(1 for r in pages if r.poster_url and r.synopsis and r.id in candidate_set)
             run = OmdbRun(wanted=0)
+            if wanted:
+                run = ask_omdb(
+                    wanted,
+                    base_url=base_url,
+                    key=key,
+                    settings=settings,
+                    folder=folder,
+                    quota=quota,
+                    rate_per_second=rate_per_second,
+                    should_stop=should_stop,
+                    log=log,
+                    label=f"omdb_titles {folder.path.name}",
+                )
         records = build_omdb_records(folder, index_dir)
         write_omdb_records(records, folder.records)
     return OmdbPartition(len(candidates), complete, run, records, skipped)
