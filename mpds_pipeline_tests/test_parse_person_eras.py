@@ -14,6 +14,7 @@ import re
 
 import pytest
 
+from mpds_pipeline.imdb.page_data import CDN_IMAGE_BASE
 from mpds_pipeline.imdb.parsing import parse_page
 from mpds_pipeline.imdb.records import ParseError, PersonRecord
 
@@ -55,7 +56,7 @@ def test_2010_header_with_itemprop_on_itself_and_img_primary_with_old_url_form(r
     page = _without_page_wide_image(page)  # the photo can only come from td#img_primary
     record = _person(page)
     assert record.name == "Bruce Willis"
-    assert record.image_url == f"http://ia.media-imdb.com/images/M/{WILLIS_KEY}._V1_.jpg"
+    assert record.image_url == f"{CDN_IMAGE_BASE}{WILLIS_KEY}._V1_.jpg"  # today's host, same key
     assert record.professions == ["actor", "soundtrack", "producer"]
 
 
@@ -70,7 +71,7 @@ def test_2006_tn15_header_and_headshot_link(real):
     ).encode()
     record = _person(_without_page_wide_image(head) + body)
     assert record.name == "Bruce Willis"
-    assert record.image_url == f"http://ia.media-imdb.com/images/M/{WILLIS_KEY}._V1_.jpg"
+    assert record.image_url == f"{CDN_IMAGE_BASE}{WILLIS_KEY}._V1_.jpg"  # today's host, same key
 
 
 def test_name_from_og_title_then_title_tag_when_the_header_is_gone(real):
