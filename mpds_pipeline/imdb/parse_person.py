@@ -310,5 +310,6 @@ def person_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | 
         _classic_professions(tree, page, mobile, json_ld),
         era,
     )
-    record.photos = photos_from_html(page, person_id)
+    # Pages of 2006-2012 link the primary photo like a strip photo (/media/rm…/nm…).
+    record.photos = [photo for photo in photos_from_html(page, person_id) if photo.url != record.image_url]
     return record

@@ -61,6 +61,7 @@ CLASSIC_TYPE_IDS = {
     "tv mini-series": "tvMiniSeries",
     "tv mini series": "tvMiniSeries",
     "tv movie": "tvMovie",
+    "tv": "tvMovie",  # og:title of 2010-12: "Title (TV 2009)"
     "tv episode": "tvEpisode",
     "tv short": "tvShort",
     "tv special": "tvSpecial",
@@ -290,7 +291,20 @@ def _classic_title_and_year(h1) -> tuple[str | None, int | None]:
     name_node = h1.css_first("span[itemprop=name]")
     if name_node is not None:
         return _node_text(name_node), year
-    return _own_text(h1), year
+    own = _own_text(h1)
+    return _unquoted(_OLD_QUALIFIER_RE.sub("", own).strip() if own else own), year
+
+
+_QUOTED_RE = re.compile(r'^"(.+?)"\s*(.*)$')
+
+
+def _unquoted(title: str | None) -> str | None:
+    """Pages of 2006-2010 quote a series' name: '"The Wire"' is The Wire, and '"Lost"
+    Pilot: Part 1' the episode Pilot: Part 1."""
+    match = _QUOTED_RE.match(title or "")
+    if match is None:
+        return title
+    return text_of(match.group(2)) or match.group(1)
 
 
 def _classic_original_title(tree, h1) -> str | None:
@@ -531,10 +545,8 @@ def title_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | N
     era = _classic_era(page, url_hint, json_ld)
     # The header's words as the page shows them, for the 2006-2011 type qualifiers.
     old_title = None
-    if era in ("tn15", "combined") or og_title is None:
-        old_title = " ".join(filter(None, [_node_text(h1) if h1 is not None else None])) or title_tag
-        if title_tag and title_tag.startswith('"'):
-            old_title = title_tag
+    if era in ("tn15", "combined"):
+        old_title = title_tag if title_tag and title_tag.startswith('"') else _node_text(h1) or title_tag
     return TitleRecord(
         id=title_id,
         title=title,

@@ -28,6 +28,8 @@ from .images import render_jpeg
 from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_gallery, render_person, render_title
 
 _TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
+# The "combined details" view IMDb served until about 2016, in its 2006-2016 layout.
+_COMBINED_RE = re.compile(r"^/title/tt(\d{7,9})/combined/?$")
 _NAME_RE = re.compile(r"^/name/nm(\d{7,9})/?$")
 _GALLERY_RE = re.compile(r"^/name/nm(\d{7,9})/mediaindex/?$")
 _IMAGE_RE = re.compile(r"^/images/M/(?P<token>[^./]+)\._V1_(?P<ops>[^/]*)\.jpg$")
@@ -47,6 +49,14 @@ class _Reply:
     body: bytes
     content_type: str = "text/html; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
+
+
+_LATIN1_MARK = b"charset=iso-8859-1"
+
+
+def _html_type(body: bytes) -> str:
+    """The Content-Type of a page: pages of 2006-2010 layouts are iso-8859-1."""
+    return "text/html; charset=iso-8859-1" if _LATIN1_MARK in body[:1024] else _Reply.content_type
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -278,14 +288,16 @@ class SampleImdbServer:
     def route(self, path: str, base: str) -> _Reply:
         if path == "/robots.txt":
             return _Reply(200, self.robots_txt, "text/plain")
-        if match := _TITLE_RE.match(path):
+        if match := _TITLE_RE.match(path) or _COMBINED_RE.match(path):
             title_id = int(match.group(1))
             truth = sample_title(title_id, self.seed)
             if truth["status"] == "redirect":
                 return _Reply(301, b"", headers=(("Location", f"/title/tt{truth['redirect_to']:07d}/"),))
             if truth["status"] == "missing":
                 return _Reply(200 if truth.get("soft_404") else 404, not_found_page())
-            return _Reply(200, render_title(title_id, self.seed, base, self.padding_kb))
+            layout = "combined" if match.re is _COMBINED_RE else None
+            body = render_title(title_id, self.seed, base, self.padding_kb, layout=layout)
+            return _Reply(200, body, _html_type(body))
         if match := _NAME_RE.match(path):
             body = render_person(int(match.group(1)), self.seed, base, self.padding_kb // 2)
             return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
