@@ -2,7 +2,8 @@
 
 Both extract the same fields (title: id, titles, type, year, genres, cast, poster,
 synopsis, certificate, adult; person: name, image, professions) from every page in
-``../shared/imdb-pages/real/``, single process, in the same run.
+``../shared/imdb-pages/real/`` and ``real-older/`` (2009-2010 layouts), single process,
+in the same run.
 
     python benchmarks/bench_parse.py [--shared PATH] [--rounds N] [--baseline-rounds N]
 """
@@ -89,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-rounds", type=int, default=2, help="passes for BeautifulSoup")
     parser.add_argument("--bs-parser", default="lxml", choices=["lxml", "html.parser"])
     args = parser.parse_args(argv)
-    folder = args.shared / "imdb-pages" / "real"
-    pages = [p.read_bytes() for p in sorted(folder.glob("*.html"))]
+    folders = [args.shared / "imdb-pages" / name for name in ("real", "real-older")]
+    pages = [p.read_bytes() for folder in folders for p in sorted(folder.glob("*.html"))]
     if not pages:
-        print(f"no pages in {folder}", file=sys.stderr)
+        print(f"no pages in {folders[0]}", file=sys.stderr)
         return 2
     failures = [r for r in map(parse_page, pages) if isinstance(r, ParseError)]
     megabytes = sum(map(len, pages)) / 1e6

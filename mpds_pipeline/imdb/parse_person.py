@@ -208,17 +208,23 @@ def _inside_link(node, stop) -> bool:
     return False
 
 
+def _section_profession(anchor: bytes) -> str | None:
+    """'Actor' -> 'actor', 'Miscellaneous_Crew' -> 'miscellaneous'; None for a section
+    that is no profession (Self, Thanks, Archive Footage, In Development)."""
+    found = profession_id(anchor.decode("ascii", "replace").replace("_", " ").replace("-", " "))
+    return found if found not in _NOT_PROFESSIONS else None
+
+
 def _filmography_professions(page: bytes) -> list[str]:
     """The person's filmography sections, in page order: all that pages of 2006-2010
     show of what a person does."""
     for pattern in (_FILMO_HEAD_RE, _FILMO_ANCHOR_RE):
-        found = [m.group(1).decode("ascii").lower().replace("-", "_") for m in pattern.finditer(page)]
+        found = [m.group(1) for m in pattern.finditer(page)]
         if found:
-            return [p for p in found if p not in _NOT_PROFESSIONS]
+            return [p for anchor in found if (p := _section_profession(anchor))]
     block = _JUMP_BLOCK_RE.search(page)
     if block:
-        found = [m.group(1).decode("ascii").lower().replace("-", "_") for m in _JUMP_LINK_RE.finditer(block.group(1))]
-        return [p for p in found if p not in _NOT_PROFESSIONS]
+        return [p for m in _JUMP_LINK_RE.finditer(block.group(1)) if (p := _section_profession(m.group(1)))]
     return []
 
 
