@@ -7,6 +7,7 @@ JSON-LD blocks and the classic page markup), not from the parser's output.
 from __future__ import annotations
 
 import io
+import re
 from collections import namedtuple
 from pathlib import Path
 
@@ -719,3 +720,27 @@ def test_iso_8859_1_page_is_decoded_by_its_declared_charset():
     assert page.count(header) == 1
     record = parse_page(page.replace(header, b'<div id="tn15title">\n<h1>Tom Cruis\xe9 '))
     assert record.name == "Tom Cruisé"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "real-older/tt0095016.combined-2010.html",
+        "real-older/tt0332452.2009.html",
+        "real/tt0047034.html",
+        "real/tt0306414.html",
+        "real/nm0000246.html",
+        "real/nm1212722.html",
+    ],
+)
+def test_wayback_capture_of_a_page_gives_the_same_record(name: str):
+    # The Wayback Machine serves a capture with every URL rewritten to its own copy.
+    page = (PAGES / name).read_bytes()
+    stamp = b"https://web.archive.org/web/20101106014149"
+    captured = re.sub(rb'(src|loadlate|content)="(https?://)', rb'\1="' + stamp + rb"im_/\2", page)
+    captured = re.sub(
+        rb'href="/', b'href="' + stamp[len(b"https://web.archive.org") :] + b"/http://www.imdb.com/", captured
+    )
+    captured = re.sub(rb'href="(https?://)', rb'href="' + stamp + rb"/\1", captured)
+    assert captured.count(b"web.archive.org/web/20101106014149im_/") > 5
+    assert parse_page(captured) == parse_page(page)

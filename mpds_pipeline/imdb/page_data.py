@@ -198,8 +198,10 @@ def text_of(value: object) -> str | None:
 # from pages of different years is one URL.
 CDN_IMAGE_BASE = "https://m.media-amazon.com/images/M/"
 _LEGACY_IMAGE_HOST_RE = re.compile(
-    r"^https?://(?:ia\.media-imdb\.com|i\.media-imdb\.com|images-na\.ssl-images-amazon\.com)/images/M/"
+    r"^(?:https?:)?//(?:ia\.media-imdb\.com|i\.media-imdb\.com|images-na\.ssl-images-amazon\.com)/images/M/"
 )
+# A Wayback Machine capture rewrites every URL to its own copy ("…/web/2010…im_/http://…").
+_WAYBACK_PREFIX_RE = re.compile(r"^(?:https?:)?(?://web\.archive\.org)?/web/\d+[a-z_]*/")
 # A browser "save page as" copy names each image file after its key; older copies drop
 # the ``@@._V1…`` tail, which base64 padding ('@' for '=') restores.
 _SAVED_IMAGE_FILE_RE = re.compile(r"(MV5B[A-Za-z0-9+_-]+)(@*)((?:\._V1[^/\s\"']*)?)\.(?:jpg|jpeg|png)$", re.I)
@@ -207,14 +209,14 @@ _SAVED_IMAGE_FILE_RE = re.compile(r"(MV5B[A-Za-z0-9+_-]+)(@*)((?:\._V1[^/\s\"']*
 
 def full_size_image(url: str | None) -> str | None:
     """IMDb image URL at full size: cut after ``._V1`` and append ``_.jpg``; legacy image
-    hosts become today's (same key).
+    hosts become today's (same key), an archive capture's URL the original.
 
     ``…@._V1_UY268_CR2,0,182,268_AL_.jpg`` -> ``…@._V1_.jpg``. URLs without ``._V1``
     are returned unchanged (they already are the original).
     """
     if not url:
         return None
-    url = _LEGACY_IMAGE_HOST_RE.sub(CDN_IMAGE_BASE, url, count=1)
+    url = _LEGACY_IMAGE_HOST_RE.sub(CDN_IMAGE_BASE, _WAYBACK_PREFIX_RE.sub("", url, count=1), count=1)
     cut = url.find("._V1")
     if cut < 0:
         return url
@@ -235,8 +237,9 @@ def saved_copy_image(value: str | None) -> str | None:
 
 def is_media_image(url: str | None) -> bool:
     """True for a real picture on IMDb's image CDN (``/images/M/...``), not a logo or
-    placeholder (``/images/G/...``, ``nopicture``) and not a browser-saved local path."""
-    if not url or not url.startswith(("http://", "https://")):
+    placeholder (``/images/G/...``, ``nopicture``) and not a browser-saved local path.
+    Protocol-relative URLs and a Wayback capture's ``/web/<time>/http://…`` count."""
+    if not url or not (url.startswith(("http://", "https://", "//")) or _WAYBACK_PREFIX_RE.match(url)):
         return False
     return "/images/M/" in url
 

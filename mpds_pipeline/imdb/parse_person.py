@@ -55,8 +55,8 @@ _SUBPAGE_NAME_RE = re.compile(
 )
 # Filmography sections (2006-2010 ``<div class="filmo"><h5><a name="actor">``, 2010-12
 # ``<div id="filmo-head-Actor">``, 2013+ ``id="filmo-head-actor"``) and the "Jump to" links.
-_FILMO_HEAD_RE = re.compile(rb'id="filmo-head-([A-Za-z_-]+)"')
-_FILMO_ANCHOR_RE = re.compile(rb'<div class="filmo[^"]*">\s*<h5>\s*<a name="([A-Za-z_-]+)"')
+_FILMO_HEAD_RE = re.compile(rb'id="filmo-head-([A-Za-z_ -]+)"')
+_FILMO_ANCHOR_RE = re.compile(rb'<div class="filmo[^"]*">\s*<h5[^>]*>\s*<a\b[^>]*?\bname="([A-Za-z_ -]+)"')
 _JUMP_LINK_RE = re.compile(rb'<a\b[^>]*href="#([A-Za-z_-]+)"')
 _JUMP_BLOCK_RE = re.compile(rb"Jump to(?: filmography as)?:?(.{0,3000}?)</div>", re.S)
 # Filmography sections that are not professions.

@@ -230,10 +230,11 @@ def title_from_next_data(data: dict, url_hint: str | None = None) -> TitleRecord
 
 _YEAR_RE = re.compile(r"(1[89]\d\d|20\d\d)")
 _OG_TITLE_RE = re.compile(r"\(([A-Za-z][A-Za-z -]*?)?\s*(\d{4})?[–\-\d ]*\)\s*$")
-_STORY_GENRE_RE = re.compile(r'href="/genre/([^"?/]+)\?ref_=tt_stry_gnr')
-_OVERVIEW_GENRE_RE = re.compile(r'href="/genre/([^"?/]+)\?ref_=tt_ov_inf')
+# Links may be absolute or an archive's rewritten URL (".../web/2016.../http://www.imdb.com/genre/…").
+_STORY_GENRE_RE = re.compile(r'href="[^"]*?/genre/([^"?/]+)\?ref_=tt_stry_gnr')
+_OVERVIEW_GENRE_RE = re.compile(r'href="[^"]*?/genre/([^"?/]+)\?ref_=tt_ov_inf')
 # Any era's genre link: /genre/Action (2010-2025) or /Sections/Genres/Action/ (to 2010).
-_GENRE_LINK_RE = re.compile(r'href="(?:https?://[^"/]*)?/(?:genre|Sections/Genres)/([^"?/#]+)/?[?"]', re.I)
+_GENRE_LINK_RE = re.compile(r'href="[^"]*?/(?:genre|Sections/Genres)/([^"?/#]+)/?[?"]', re.I)
 _INFOBAR_RE = re.compile(r'<div class="infobar">(.*?)</div>', re.S)
 # Title qualifiers of 2006-2011 pages: "(TV)", "(V)", "(VG)", and "TV series 2002-2008".
 _OLD_QUALIFIERS = {"tv": "tvMovie", "v": "video", "vg": "videoGame"}
