@@ -182,3 +182,8 @@ def test_bio_page_takes_its_headshot_from_og_image(real):
     # Without the title block the og:title's sub-page word is cut from the name.
     record = _person(head + b"<body><h1>Mini Bio</h1></body></html>")
     assert record.name == "Bruce Willis"
+    # Without a canonical link (the id from og:url), the title still says it is the bio.
+    bare = re.sub(rb'<link rel="canonical"[^>]*>', b"", head)
+    bare = re.sub(rb"<meta[^>]*og:url[^>]*>", b"<meta property='og:url' content='http://www.imdb.com/name/nm0000246/'>", bare)
+    record = _person(bare + body)
+    assert record.image_url == f"{CDN_IMAGE_BASE}{WILLIS_KEY}._V1_.jpg"

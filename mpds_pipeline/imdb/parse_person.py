@@ -308,7 +308,11 @@ def person_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | 
             "#tn15title h1), JSON-LD name, og:title or <title>"
         )
     era = "mobile" if mobile else ("classic-jsonld" if json_ld else "tn15" if b'id="tn15title"' in page else "classic")
-    subpage = bool(url_hint and _SUBPAGE_URL_RE.search(url_hint))
+    # A sub-page says so in its URL or, without one, in its title ("… - Biography").
+    titles = (meta_content(page, "og:title"), _title_tag(page))
+    subpage = bool(url_hint and _SUBPAGE_URL_RE.search(url_hint)) or any(
+        _SUBPAGE_NAME_RE.search(" ".join(_SITE_NAME_RE.sub("", t).split())) for t in titles if t
+    )
     record = _record(
         person_id,
         " ".join(name.split()),
