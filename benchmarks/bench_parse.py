@@ -5,7 +5,7 @@ synopsis, certificate, adult; person: name, image, professions) from every page 
 ``../shared/imdb-pages/real/`` and ``real-older/`` (2009-2010 layouts), single process,
 in the same run.
 
-    python benchmarks/bench_parse.py [--shared PATH] [--rounds N] [--baseline-rounds N]
+    python benchmarks/bench_parse.py [--shared PATH] [--folders real,real-older] [--rounds N] [--baseline-rounds N]
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20, help="passes for our parser")
     parser.add_argument("--baseline-rounds", type=int, default=2, help="passes for BeautifulSoup")
     parser.add_argument("--bs-parser", default="lxml", choices=["lxml", "html.parser"])
+    parser.add_argument("--folders", default="real,real-older", help="folders of imdb-pages/ to read, comma-separated")
     args = parser.parse_args(argv)
-    folders = [args.shared / "imdb-pages" / name for name in ("real", "real-older")]
+    folders = [args.shared / "imdb-pages" / name for name in args.folders.split(",")]
     pages = [p.read_bytes() for folder in folders for p in sorted(folder.glob("*.html"))]
     if not pages:
         print(f"no pages in {folders[0]}", file=sys.stderr)

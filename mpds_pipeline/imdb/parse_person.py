@@ -7,8 +7,10 @@ The name and photo of a classic page fall back through every structured signal o
 eras carry (see _classic_name and _classic_image), so no era loses its record for want
 of one selector.
 The photo strip of every era is read by ``person_photos``.
-Professions are the page's primary professions (the line under the name), in page
-order, as IMDb's lowercase category ids (``actor``, ``soundtrack``, ``miscellaneous``).
+Professions are the page's primary professions (the line under the name, on whatever
+element carries them), in page order, as IMDb's lowercase category ids (``actor``,
+``soundtrack``, ``miscellaneous``); pages of 2006-2011 show them only as filmography
+sections, which are read when there is no such line.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Title pages -> TitleRecord, for every layout era.
 
 Two routes: Next.js pages (``__NEXT_DATA__`` JSON; 2022-2025, including the early-2022
-``urqlState`` variant and the 2025 ``titleGenres``/``castV2`` shapes) and classic pages
-(schema.org microdata, 2013-2018, some with a JSON-LD block), parsed with lexbor.
+``urqlState`` variant and the 2025 ``titleGenres``/``castV2`` shapes) and classic pages,
+parsed with lexbor: schema.org microdata (2011-2021, some with a JSON-LD block), the 2010
+redesign before microdata, and the 2006-2010 ``tn15`` design with its ``/combined`` view
+(labelled ``<h5>`` blocks, no structured data at all). docs/parsing.md lists where each
+field is in each layout.
 
 Actors: the main cast as the page bills it, top-billed first. Next.js pages give the
 principal "Stars" (3-4) separately from the cast list, and on 2022 pages the cast list
