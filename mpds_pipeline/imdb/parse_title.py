@@ -234,8 +234,9 @@ def title_from_next_data(data: dict, url_hint: str | None = None) -> TitleRecord
 _YEAR_RE = re.compile(r"(1[89]\d\d|20\d\d)")
 _OG_TITLE_RE = re.compile(r"\(([A-Za-z][A-Za-z -]*?)?\s*(\d{4})?[–\-\d ]*\)\s*$")
 # Links may be absolute or an archive's rewritten URL (".../web/2016.../http://www.imdb.com/genre/…").
-_STORY_GENRE_RE = re.compile(r'href="[^"]*?/genre/([^"?/]+)\?ref_=tt_stry_gnr')
-_OVERVIEW_GENRE_RE = re.compile(r'href="[^"]*?/genre/([^"?/]+)\?ref_=tt_ov_inf')
+# The literal start keeps the scan of a whole page fast.
+_STORY_GENRE_RE = re.compile(r'/genre/([^"?/]+)\?ref_=tt_stry_gnr')
+_OVERVIEW_GENRE_RE = re.compile(r'/genre/([^"?/]+)\?ref_=tt_ov_inf')
 # Any era's genre link: /genre/Action (2010-2025) or /Sections/Genres/Action/ (to 2010).
 _GENRE_LINK_RE = re.compile(r'href="[^"]*?/(?:genre|Sections/Genres)/([^"?/#]+)/?[?"]', re.I)
 _INFOBAR_RE = re.compile(r'<div class="infobar">(.*?)</div>', re.S)
@@ -473,7 +474,7 @@ def _attrs(tag: str) -> dict[str, str]:
     return {name.lower(): html.unescape(double or single) for name, double, single in _ATTR_RE.findall(tag)}
 
 
-def _classic_certificate(tree, json_ld: dict | None, page_text: str) -> str | None:
+def _classic_certificate(tree, json_ld: dict | None, page_text: str, old: bool) -> str | None:
     """2011-2018: ``itemprop=contentRating`` in the header, JSON-LD; 2010-12: the
     infobar's certificate image or sprite (its ``title``); 2006-2016 (main pages and
     ``/combined``): "MPAA: Rated R for …", else the USA entry of "Certification:"."""
@@ -492,6 +493,8 @@ def _classic_certificate(tree, json_ld: dict | None, page_text: str) -> str | No
         is_certificate = "certificates/" in attrs.get("src", "") or "titlePageSprite" in attrs.get("class", "")
         if is_certificate and (value := text_of(attrs.get("title") or attrs.get("alt"))):
             return value
+    if not old:
+        return None
     mpaa = labelled_block(page_text, "MPAA")
     match = _MPAA_RE.search(markup_text(mpaa)) if mpaa else None
     if match:
@@ -510,12 +513,15 @@ def _title_id(page: bytes, json_ld: dict | None, url_hint: str | None) -> int | 
     return found
 
 
-def _classic_era(page: bytes, url_hint: str | None, json_ld: dict | None) -> Era:
+def _classic_era(h1, url_hint: str | None, json_ld: dict | None) -> Era:
     if url_hint and "/combined" in url_hint:
         return "combined"
-    if b'id="tn15title"' in page:
+    if h1 is not None and h1.parent is not None and h1.parent.attributes.get("id") == "tn15title":
         return "tn15"
     return "classic-jsonld" if json_ld else "classic"
+
+
+_OLD_ERAS = ("tn15", "combined")
 
 
 def title_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | None) -> TitleRecord | ParseError:
@@ -535,8 +541,9 @@ def title_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | N
         return ParseError(
             "layout not supported: no title header (div.title_wrapper h1, h1.header, #tn15title h1) or JSON-LD name"
         )
+    era = _classic_era(h1, url_hint, json_ld)
     og_title = meta_content(page, "og:title")
-    title_tag = _title_tag(page)
+    title_tag = _title_tag(page) if year is None or era in _OLD_ERAS else None
     if year is None:
         for text in (og_title, title_tag):
             match = _OG_TITLE_RE.search(text or "")
@@ -546,10 +553,9 @@ def title_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | N
     genres = _classic_genres(page_text)
     if not genres and json_ld and isinstance(json_ld.get("genre"), list):
         genres = [g for g in json_ld["genre"] if isinstance(g, str)]
-    era = _classic_era(page, url_hint, json_ld)
     # The header's words as the page shows them, for the 2006-2011 type qualifiers.
     old_title = None
-    if era in ("tn15", "combined"):
+    if era in _OLD_ERAS:
         old_title = title_tag if title_tag and title_tag.startswith('"') else _node_text(h1) or title_tag
     return TitleRecord(
         id=title_id,
@@ -561,7 +567,7 @@ def title_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | N
         actors=_classic_actors(tree),
         poster_url=_classic_poster(tree, json_ld),
         synopsis=_classic_synopsis(tree, page_text),
-        certificate=_classic_certificate(tree, json_ld, page_text),
+        certificate=_classic_certificate(tree, json_ld, page_text, era in _OLD_ERAS),
         is_adult="Adult" in genres,
         era=era,
     )
