@@ -173,17 +173,21 @@ def test_bio_page_takes_its_headshot_from_og_image(real):
     body = (
         b'<body><div class="subpage_title_block"><div class="parent"><h3 itemprop="name">'
         b'<a href="/name/nm0000246/?ref_=nmbio_bio_nm">Bruce Willis</a></h3></div>'
-        b'<h1 class="header">Mini Bio (1)</h1></div>'
+        b'<h1 class="header">Mini Bio (1)</h1></div><div class="jumpto">Jump to: <a href="#overview">Overview (3)'
+        b'</a> | <a href="#mini_bio">Mini Bio (1)</a> | <a href="#trivia">Trivia (56)</a></div>'
         b'<div class="soda odd"><p>Actor and producer.</p></div></body></html>'
     )
     record = _person(head + body)
     assert record.id == 246 and record.name == "Bruce Willis"
+    assert record.professions == []  # the bio's "Jump to" links are no filmography
     assert record.image_url == f"{CDN_IMAGE_BASE}{WILLIS_KEY}._V1_.jpg"
     # Without the title block the og:title's sub-page word is cut from the name.
     record = _person(head + b"<body><h1>Mini Bio</h1></body></html>")
     assert record.name == "Bruce Willis"
     # Without a canonical link (the id from og:url), the title still says it is the bio.
     bare = re.sub(rb'<link rel="canonical"[^>]*>', b"", head)
-    bare = re.sub(rb"<meta[^>]*og:url[^>]*>", b"<meta property='og:url' content='http://www.imdb.com/name/nm0000246/'>", bare)
+    bare = re.sub(
+        rb"<meta[^>]*og:url[^>]*>", b"<meta property='og:url' content='http://www.imdb.com/name/nm0000246/'>", bare
+    )
     record = _person(bare + body)
     assert record.image_url == f"{CDN_IMAGE_BASE}{WILLIS_KEY}._V1_.jpg"

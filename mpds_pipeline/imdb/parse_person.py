@@ -60,7 +60,8 @@ _SUBPAGE_NAME_RE = re.compile(
 _FILMO_HEAD_RE = re.compile(rb'id="filmo-head-([A-Za-z_ -]+)"')
 _FILMO_ANCHOR_RE = re.compile(rb'<div class="filmo[^"]*">\s*<h5[^>]*>\s*<a\b[^>]*?\bname="([A-Za-z_ -]+)"')
 _JUMP_LINK_RE = re.compile(rb'<a\b[^>]*href="#([A-Za-z_-]+)"')
-_JUMP_BLOCK_RE = re.compile(rb"Jump to(?: filmography as)?:?(.{0,3000}?)</div>", re.S)
+# Only the filmography's own jump line: a /bio page's "Jump to: Overview | Mini Bio" is none.
+_JUMP_BLOCK_RE = re.compile(rb"Jump to filmography as:?(.{0,3000}?)</div>", re.S)
 # Filmography sections that are not professions.
 _NOT_PROFESSIONS = frozenset(
     {"indev", "in_development", "thanks", "self", "archive", "archive_footage", "archive_sound", "headshot"}
