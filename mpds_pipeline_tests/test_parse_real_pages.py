@@ -744,3 +744,20 @@ def test_wayback_capture_of_a_page_gives_the_same_record(name: str):
     captured = re.sub(rb'href="(https?://)', rb'href="' + stamp + rb"/\1", captured)
     assert captured.count(b"web.archive.org/web/20101106014149im_/") > 5
     assert parse_page(captured) == parse_page(page)
+
+
+def test_quotes_mark_a_series_only_in_2006_2010_headers():
+    troy = (PAGES / "real-older/tt0332452.2009.html").read_bytes()
+    assert troy.count(b"<h1>Troy <span>") == 1 and troy.count(b"<title>Troy (2004)</title>") == 1
+    series = troy.replace(b"<h1>Troy <span>", b'<h1>"Troy" <span>')
+    series = series.replace(b"<title>Troy (2004)</title>", b'<title>"Troy" (2004)</title>')
+    record = parse_page(series)
+    assert (record.title, record.title_type, record.year) == ("Troy", "tvSeries", 2004)
+    video = troy.replace(b"<title>Troy (2004)</title>", b"<title>Troy (2004) (V)</title>")
+    assert parse_page(video).title_type == "video"
+    # A 2016 header whose title itself starts with a quote keeps it.
+    godzilla = (PAGES / "real/tt0047034.html").read_bytes()
+    header = b'<h1 itemprop="name" class="">Godzilla&nbsp;'
+    assert godzilla.count(header) == 1
+    record = parse_page(godzilla.replace(header, b'<h1 itemprop="name" class="">"Godzilla" Returns&nbsp;'))
+    assert record.title == '"Godzilla" Returns' and record.title_type == "movie"

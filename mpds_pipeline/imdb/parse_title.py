@@ -296,16 +296,17 @@ def _classic_title_and_year(h1) -> tuple[str | None, int | None]:
     name_node = h1.css_first("span[itemprop=name]")
     if name_node is not None:
         return _node_text(name_node), year
-    own = _own_text(h1)
-    return _unquoted(_OLD_QUALIFIER_RE.sub("", own).strip() if own else own), year
+    return _own_text(h1), year
 
 
 _QUOTED_RE = re.compile(r'^"(.+?)"\s*(.*)$')
 
 
-def _unquoted(title: str | None) -> str | None:
-    """Pages of 2006-2010 quote a series' name: '"The Wire"' is The Wire, and '"Lost"
-    Pilot: Part 1' the episode Pilot: Part 1."""
+def _old_header_title(title: str | None) -> str | None:
+    """The title in a 2006-2010 header: a series' name is quoted ('"The Wire"' is The
+    Wire, '"Lost" Pilot: Part 1' the episode Pilot: Part 1), and a qualifier such as
+    "(V)" may follow it."""
+    title = text_of(_OLD_QUALIFIER_RE.sub("", title or ""))
     match = _QUOTED_RE.match(title or "")
     if match is None:
         return title
@@ -535,13 +536,15 @@ def title_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | N
     tree = LexborHTMLParser(classic_fragments(page).decode("utf-8", "replace"))
     h1 = _title_header(tree)
     title, year = _classic_title_and_year(h1)
+    era = _classic_era(h1, url_hint, json_ld)
+    if era in _OLD_ERAS:
+        title = _old_header_title(title)
     if title is None:
         title = text_of((json_ld or {}).get("alternateName")) or text_of((json_ld or {}).get("name"))
     if title is None:
         return ParseError(
             "layout not supported: no title header (div.title_wrapper h1, h1.header, #tn15title h1) or JSON-LD name"
         )
-    era = _classic_era(h1, url_hint, json_ld)
     og_title = meta_content(page, "og:title")
     title_tag = _title_tag(page) if year is None or era in _OLD_ERAS else None
     if year is None:
@@ -556,7 +559,10 @@ def title_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | N
     # The header's words as the page shows them, for the 2006-2011 type qualifiers.
     old_title = None
     if era in _OLD_ERAS:
-        old_title = title_tag if title_tag and title_tag.startswith('"') else _node_text(h1) or title_tag
+        # A qualifier ("(V)") may be in either; a quoted series name is surest in <title>.
+        header_words = _node_text(h1) if h1 is not None else None
+        quoted = title_tag and title_tag.startswith('"')
+        old_title = title_tag if quoted else " ".join(filter(None, (header_words, title_tag)))
     return TitleRecord(
         id=title_id,
         title=title,
