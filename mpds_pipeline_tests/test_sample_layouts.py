@@ -11,9 +11,12 @@ import httpx
 import pytest
 
 from mpds_pipeline.imdb import ids
+from mpds_pipeline.imdb.client import ClientSettings
+from mpds_pipeline.imdb.crawl import crawl_partition
 from mpds_pipeline.imdb.page_data import full_size_image
 from mpds_pipeline.imdb.parse_title import MAX_ACTORS
 from mpds_pipeline.imdb.parsing import parse_page
+from mpds_pipeline.imdb.record_store import parse_archive
 from mpds_pipeline.imdb.records import PersonRecord, TitleRecord
 from mpds_pipeline.sample_server import SampleImdbServer, sample_person, sample_title
 from mpds_pipeline.sample_server.older_pages import (
@@ -157,3 +160,45 @@ def test_server_serves_the_combined_view():
         today.actors,
         today.poster_url,
     )
+
+
+@pytest.mark.parametrize("year", [2009, 2011])
+def test_crawl_of_a_year_layout_server_gives_the_live_records(tmp_path, year):
+    # The whole path: crawl (classify, archive) then parse, against a server that serves
+    # every page in that year's layout, and against today's pages.
+    settings = dict(rate_per_second=0, concurrency=4, timeout_s=5.0, max_retries=1, backoff_base_s=0.01)
+    records = {}
+    for label, layout_year in (("live", None), ("old", year)):
+        with SampleImdbServer(layout_year=layout_year, padding_kb=4) as server:
+            for kind, ids_ in (("title", range(1, 31)), ("person", range(1, 21))):
+                folder = tmp_path / label / kind
+                crawl_partition(kind, ids_, ClientSettings(base_url=server.base_url, **settings), folder)
+                parsed = parse_archive(folder, kind)
+                assert parsed.errors == []
+                # Each server has its own port: compare image URLs without it.
+                records[label, kind] = [_without_host(r.to_dict(), server.base_url) for r in parsed.records]
+    layout = {2009: "tn15", 2011: "infobar"}[year]
+    for kind in ("title", "person"):
+        live, old = records["live", kind], records["old", kind]
+        assert [r["id"] for r in old] == [r["id"] for r in live] and old
+        assert {r.pop("era") for r in old} == ({"tn15"} if year == 2009 else {"classic"})
+        for today, then in zip(live, old, strict=True):
+            today.pop("era")
+            if kind == "title":
+                t = sample_title(today["id"])
+                today["genres"] = shown_genres(t, layout)
+                if today["title_type"] is None:  # the live classic sample page (see above)
+                    today["title_type"] = t["title_type"]
+            else:  # only Next.js pages tag the people in a photo and give its size
+                for photo in today["photos"]:
+                    photo.update(tagged_ids=None, width=None, height=None)
+            assert today == then, today["id"]
+
+
+def _without_host(record: dict, base: str) -> dict:
+    for key in ("poster_url", "image_url"):
+        if record.get(key):
+            record[key] = record[key].removeprefix(base)
+    for photo in record.get("photos", []):
+        photo["url"] = photo["url"].removeprefix(base)
+    return record

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import render_jpeg
+from .older_pages import layout_for_year
 from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_gallery, render_person, render_title
 
 _TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
@@ -191,8 +192,12 @@ class SampleImdbServer:
         padding_kb: int = 64,
         dataset_titles: tuple[int, int] = (1, 1000),
         robots_txt: bytes = ROBOTS_TXT,
+        layout_year: int | None = None,
     ):
+        """``layout_year``: serve title and person pages in the layout IMDb had that year
+        (older_pages.layout_for_year), as an archive of that year would; None: today's."""
         self.seed = seed
+        self.layout_year = layout_year
         self.robots_txt = robots_txt
         self.dataset_titles = dataset_titles
         self._datasets: dict[str, bytes] | None = None
@@ -285,6 +290,9 @@ class SampleImdbServer:
             return self._datasets
 
     # --- content ---------------------------------------------------------------------
+    def _year_layout(self, kind: str) -> str | None:
+        return None if self.layout_year is None else layout_for_year(kind, self.layout_year)
+
     def route(self, path: str, base: str) -> _Reply:
         if path == "/robots.txt":
             return _Reply(200, self.robots_txt, "text/plain")
@@ -295,12 +303,13 @@ class SampleImdbServer:
                 return _Reply(301, b"", headers=(("Location", f"/title/tt{truth['redirect_to']:07d}/"),))
             if truth["status"] == "missing":
                 return _Reply(200 if truth.get("soft_404") else 404, not_found_page())
-            layout = "combined" if match.re is _COMBINED_RE else None
+            layout = "combined" if match.re is _COMBINED_RE else self._year_layout("title")
             body = render_title(title_id, self.seed, base, self.padding_kb, layout=layout)
             return _Reply(200, body, _html_type(body))
         if match := _NAME_RE.match(path):
-            body = render_person(int(match.group(1)), self.seed, base, self.padding_kb // 2)
-            return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
+            layout = self._year_layout("person")
+            body = render_person(int(match.group(1)), self.seed, base, self.padding_kb // 2, layout=layout)
+            return _Reply(200, body, _html_type(body)) if body is not None else _Reply(404, not_found_page())
         if match := _GALLERY_RE.match(path):
             body = render_gallery(int(match.group(1)), self.seed, base, self.padding_kb // 4)
             return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
@@ -335,10 +344,15 @@ def _as_plan(faults: FaultPlan | str | None) -> FaultPlan:
 
 
 def run_sample_server(
-    host: str = "127.0.0.1", port: int = 8000, faults_spec: str | None = None, seed: int = 0, padding_kb: int = 64
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    faults_spec: str | None = None,
+    seed: int = 0,
+    padding_kb: int = 64,
+    layout_year: int | None = None,
 ) -> None:
     """Serve in the foreground until interrupted; prints the base URL first."""
-    server = SampleImdbServer(host, port, faults_spec, seed, padding_kb)
+    server = SampleImdbServer(host, port, faults_spec, seed, padding_kb, layout_year=layout_year)
     print(f"Sample IMDb server at {server.base_url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -353,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default=None, help="fault rules, e.g. '429,rate=0.05;waf,ids=100-120'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--padding-kb", type=int, default=64, help="inert markup added to each title page")
+    parser.add_argument(
+        "--layout-year", type=int, default=None, help="serve pages in IMDb's layout of that year (2006-2025)"
+    )
     args = parser.parse_args(argv)
-    run_sample_server(args.host, args.port, args.faults, args.seed, args.padding_kb)
+    run_sample_server(args.host, args.port, args.faults, args.seed, args.padding_kb, args.layout_year)
     return 0
