@@ -294,7 +294,8 @@ def labelled_block(page_text: str, *labels: str) -> str | None:
             continue
         heading_end = page_text.find(">", page_text.find("</h", match.end()))
         start = heading_end + 1 if heading_end >= 0 else match.end()
-        # A block with an inner info-content div ends at that div's end.
+        # Content in an inner div (/combined's div.info-content) ends at the block's own
+        # closing tag, the second one.
         end = page_text.find(_BLOCK_END, start)
         inner = page_text.find("<div", start)
         if 0 <= inner < end:
