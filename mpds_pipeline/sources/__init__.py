@@ -1,5 +1,5 @@
-"""Where records and images come from besides a live IMDb crawl, one module per source.
+"""Where pages and records come from besides live IMDb: one module per source.
 
-Sources never import dagster: they take a ``PoliteClient`` (or ``ClientSettings``) and
-plain settings, and the assets call them.
+Sources never import dagster; they take a PoliteClient (or ClientSettings) and plain
+settings, and every request goes through ``net/``.
 """
