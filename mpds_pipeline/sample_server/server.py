@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import render_jpeg
-from .omdb import OmdbEmulator
 from .older_pages import layout_for_year
+from .omdb import OmdbEmulator
 from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_gallery, render_person, render_title
 
 _TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
