@@ -160,7 +160,7 @@ def _ids(slots: list[int], first_cycle: int = 0) -> list[int]:
     return [first_cycle * TITLE_CYCLE + slot for slot in slots]
 
 
-def _ask(server, tmp_path, ids, key=KEY, quota=None, partition="tt0000001-tt0000050", lines=None):
+def _ask(server, tmp_path, ids, key=KEY, quota=None, partition="tt0000001-tt0000050", lines=None, **options):
     layout = DataLayout(tmp_path / "data")
     folder = layout.omdb(partition)
     return omdb_partition(
@@ -174,6 +174,7 @@ def _ask(server, tmp_path, ids, key=KEY, quota=None, partition="tt0000001-tt0000
         quota=quota or DailyQuota(layout.omdb_usage_file, 1000),
         rate_per_second=0,
         log=lines.append if lines is not None else None,
+        **options,
     ), folder
 
 
@@ -257,29 +258,36 @@ def test_a_refused_key_fails_at_once_saying_what_to_do_without_the_key(tmp_path)
 
 
 def test_limit_reached_stops_cleanly_and_the_next_day_resumes_without_asking_an_answered_id(tmp_path):
+    from datetime import UTC, datetime
+
+    from mpds_pipeline.sources.pauses import active_pause
+
     ids = _ids([1, 2, 4, 6, 8, 10])
     _seed_outcomes(tmp_path, ids)
-    today = ["2026-12-07"]
-    quota = DailyQuota(DataLayout(tmp_path / "data").omdb_usage_file, 1000, today=lambda: today[0])
+    layout = DataLayout(tmp_path / "data")
+    clock = [datetime(2026, 12, 7, 15, 30, tzinfo=UTC)]
+    quota = DailyQuota(layout.omdb_usage_file, 1000, today=lambda: clock[0].date().isoformat())
+    ask = {"quota": quota, "pauses_file": layout.paused_hosts_file, "now": lambda: clock[0]}
     with SampleImdbServer() as server:
         server.omdb.daily_limit = 3
-        first, folder = _ask(server, tmp_path, ids, quota=quota)
+        first, folder = _ask(server, tmp_path, ids, **ask)
         assert first.run.stopped == "limit" and first.run.statuses == {"ok": 3}
         assert first.run.asked == ids[:4]  # the fourth was refused: OMDb never answered it
-        answered_first = set(read_answers(folder.answers)[0])
-        assert answered_first == set(ids[:3])
-        assert quota.status()["limit_reached"]
+        assert set(read_answers(folder.answers)[0]) == set(ids[:3])
+        pause = active_pause(layout.paused_hosts_file, "127.0.0.1", clock[0])
+        assert pause is not None and pause.until_time == datetime(2026, 12, 8, tzinfo=UTC)
 
-        # The same day: the quota file says the day is spent, so nothing is sent at all.
+        # The same day: OMDb's host is paused, so nothing is sent at all.
         asked_before = server.request_count("/omdb")
-        again, _ = _ask(server, tmp_path, ids, quota=quota)
-        assert again.run.stopped == "quota" and server.request_count("/omdb") == asked_before
+        again, _ = _ask(server, tmp_path, ids, **ask)
+        assert again.run.stopped.startswith("paused: 127.0.0.1 is paused until 2026-12-08")
+        assert server.request_count("/omdb") == asked_before
 
         # The next day OMDb answers again, and only the ids without an answer are asked.
-        today[0] = "2026-12-08"
+        clock[0] = datetime(2026, 12, 8, 0, 5, tzinfo=UTC)
         server.omdb.new_day()
         server.omdb.asked.clear()
-        resumed, _ = _ask(server, tmp_path, ids, quota=quota)
+        resumed, _ = _ask(server, tmp_path, ids, **ask)
     assert resumed.run.stopped is None and resumed.run.asked == ids[3:]
     assert server.omdb.asked == [f"tt{i:07d}" for i in ids[3:]]
     answered, _ = read_answers(folder.answers)

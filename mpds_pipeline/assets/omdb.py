@@ -43,6 +43,7 @@ def omdb_titles(
             rate_per_second=sources.omdb_rate_per_second,
             should_stop=parent_gone_check(),
             log=context.log.info,
+            pauses_file=layout.paused_hosts_file,
         )
     except (OmdbKeyRefused, OmdbBusy) as error:
         raise Failure(description=str(error), metadata={"answers": MetadataValue.path(str(folder.answers))}) from error
@@ -54,7 +55,6 @@ def omdb_titles(
         **result.metadata(),
         "quota_per_day": sources.omdb_daily_quota,
         "quota_used_today": today["requests"],
-        "limit_reached_today": today["limit_reached"],
         "answers": MetadataValue.path(str(folder.answers)),
         "path": MetadataValue.path(str(folder.records)),
     }

@@ -13,8 +13,8 @@ where the last one stopped: an id with an answer ("ok" or "not_found") is never 
 again. OMDb's errors:
 
 - "Invalid API key!" (HTTP 401): ``OmdbKeyRefused`` at once, nothing more is asked.
-- "Request limit reached!" (HTTP 401): the run stops cleanly; the quota file records the
-  day as spent, so no partition asks again before the next UTC day.
+- "Request limit reached!" (HTTP 401): the run stops cleanly and pauses OMDb's host until
+  the next UTC day (sources/pauses.py), so no partition or schedule asks before then.
 - "Incorrect IMDb ID." and the other "not found" answers: the id is answered, with
   nothing (never asked again).
 
@@ -248,8 +248,8 @@ class _AnswerWriter:
 
 class DailyQuota:
     """Requests to OMDb per UTC day across every partition and process, in one small
-    JSON file under an exclusive lock. A day on which OMDb said "Request limit reached!"
-    is spent whatever the count says."""
+    JSON file under an exclusive lock. (OMDb's own "Request limit reached!" pauses the
+    host instead: sources/pauses.py.)"""
 
     def __init__(self, path: Path, limit: int, today: Callable[[], str] | None = None):
         self.path = Path(path)
@@ -275,24 +275,20 @@ class DailyQuota:
         except (OSError, ValueError):
             state = {}
         if state.get("day") != today:
-            state = {"day": today, "requests": 0, "limit_reached": False}
+            state = {"day": today, "requests": 0}
         return state
 
     def take(self) -> bool:
         """Count one request if today's quota allows it."""
         with self._locked() as state:
-            if state["limit_reached"] or state["requests"] >= self.limit:
+            if state["requests"] >= self.limit:
                 return False
             state["requests"] += 1
             return True
 
-    def limit_reached(self) -> None:
-        with self._locked() as state:
-            state["limit_reached"] = True
-
     def status(self) -> dict:
         state = self._read()
-        return {"day": state["day"], "requests": state["requests"], "limit_reached": state["limit_reached"]}
+        return {"day": state["day"], "requests": state["requests"]}
 
 
 # --- asking ------------------------------------------------------------------------------
@@ -335,20 +331,41 @@ def ask_omdb(
     should_stop: Callable[[], str | None] | None = None,
     log: ProgressLog | None = None,
     label: str = "omdb",
+    pauses_file: Path | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> OmdbRun:
     """Ask OMDb for ``ids`` in order, one at a time, appending every answer to the
-    folder's answer log; stop at the daily quota or OMDb's limit. Raises OmdbKeyRefused
-    (after keeping the answers so far) when OMDb refuses the key."""
+    folder's answer log; stop at the daily quota or OMDb's limit. OMDb's limit pauses its
+    host in ``pauses_file`` until the next UTC day, and a paused host is not asked (the
+    pause is the one record that the day is spent, for every partition and for the
+    schedules). Raises OmdbKeyRefused (after keeping the answers so far) when OMDb
+    refuses the key."""
     from ..net.client import HostPolicy
 
     ids = list(ids)
     client_settings = settings.with_host(
         base_url, HostPolicy(rate_per_second=rate_per_second, concurrency=1, obey_robots=False, detect_waf=False)
     )
-    return asyncio.run(_ask(ids, base_url, key, client_settings, folder, quota, should_stop, log, label))
+    from urllib.parse import urlsplit
+
+    from .pauses import active_pause, next_utc_day, pause_host
+
+    clock = now or (lambda: datetime.now(UTC))
+    host = (urlsplit(base_url).hostname or "").lower()
+    if pauses_file is not None and (pause := active_pause(pauses_file, host, clock())) is not None:
+        return OmdbRun(wanted=len(ids), stopped=f"paused: {pause.describe()}")
+
+    def on_limit() -> None:
+        if pauses_file is not None:
+            moment = clock()
+            pause_host(
+                pauses_file, host, 'OMDb answered "Request limit reached!"', until=next_utc_day(moment), now=moment
+            )
+
+    return asyncio.run(_ask(ids, base_url, key, client_settings, folder, quota, should_stop, log, label, on_limit))
 
 
-async def _ask(ids, base_url, key, client_settings, folder, quota, should_stop, log, label) -> OmdbRun:
+async def _ask(ids, base_url, key, client_settings, folder, quota, should_stop, log, label, on_limit) -> OmdbRun:
     from ..net.client import PoliteClient
 
     run = OmdbRun(wanted=len(ids))
@@ -376,7 +393,7 @@ async def _ask(ids, base_url, key, client_settings, folder, quota, should_stop, 
                             f'OMDb refused the API key ("{error}", HTTP {resp.status_code}): {KEY_HELP}'
                         )
                     if status == "limit":
-                        quota.limit_reached()
+                        on_limit()
                         run.stopped = "limit"
                         break
                     run.statuses[status] += 1
@@ -568,6 +585,8 @@ def omdb_partition(
     rate_per_second: float = DEFAULT_OMDB_RATE,
     should_stop: Callable[[], str | None] | None = None,
     log: ProgressLog | None = None,
+    pauses_file: Path | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> OmdbPartition:
     """Ask OMDb (within the quota) for a title partition's ids that lack a usable page,
     a poster or a plot, then rebuild its ``omdb.parquet`` from every answer kept. Without
@@ -605,6 +624,8 @@ def omdb_partition(
                     should_stop=should_stop,
                     log=log,
                     label=f"omdb_titles {folder.path.name}",
+                    pauses_file=pauses_file,
+                    now=now,
                 )
         records = build_omdb_records(folder, index_dir)
         write_omdb_records(records, folder.records)
