@@ -162,3 +162,23 @@ def test_without_a_key_omdb_titles_does_nothing_and_says_so(tmp_path, monkeypatc
     assert result.success
     metadata = result.asset_materializations_for_node("omdb_titles")[0].metadata
     assert "MPDS_OMDB_API_KEY" in metadata["skipped"].value
+
+
+def test_the_limit_stops_the_asset_cleanly_and_pauses_omdb(tmp_path, omdb_env):
+    from mpds_pipeline.sources.pauses import active_pause
+
+    instance = _instance()
+    with SampleImdbServer(faults="500,ids=20-24") as server:
+        server.omdb.keys.add(KEY)
+        server.omdb.daily_limit = 2
+        result = materialize(
+            [*title_assets, omdb_titles],
+            partition_key=PARTITION,
+            resources=_resources(server, tmp_path),
+            instance=instance,
+        )
+    assert result.success  # a spent day is no failure: the next day's run goes on
+    metadata = result.asset_materializations_for_node("omdb_titles")[0].metadata
+    assert metadata["stopped"].value == "limit" and metadata["answers_ok"].value == 2
+    assert metadata["remaining"].value > 0
+    assert active_pause(DataLayout(tmp_path).paused_hosts_file, "127.0.0.1") is not None

@@ -370,9 +370,11 @@ def run_sample_server(
     seed: int = 0,
     padding_kb: int = 64,
     layout_year: int | None = None,
+    omdb_daily_limit: int | None = None,
 ) -> None:
     """Serve in the foreground until interrupted; prints the base URL first."""
     server = SampleImdbServer(host, port, faults_spec, seed, padding_kb, layout_year=layout_year)
+    server.omdb.daily_limit = omdb_daily_limit
     print(f"Sample IMDb server at {server.base_url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -390,6 +392,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--layout-year", type=int, default=None, help="serve pages in IMDb's layout of that year (2006-2025)"
     )
+    parser.add_argument(
+        "--omdb-daily-limit",
+        type=int,
+        default=None,
+        help='/omdb/ answers "Request limit reached!" after this many requests per key (default: no limit)',
+    )
     args = parser.parse_args(argv)
-    run_sample_server(args.host, args.port, args.faults, args.seed, args.padding_kb, args.layout_year)
+    run_sample_server(
+        args.host, args.port, args.faults, args.seed, args.padding_kb, args.layout_year, args.omdb_daily_limit
+    )
     return 0
