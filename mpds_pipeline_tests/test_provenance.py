@@ -119,3 +119,19 @@ def test_an_exported_image_no_manifest_describes_is_reported(tmp_path):
     provenance = _build(layout, MOVIES)
     assert provenance.untraced_images == ["posters/3.jpg"]
     assert provenance.metadata()["provenance_untraced_images"] == 1
+
+
+def test_released_rows_name_the_release_file(tmp_path):
+    layout = _setup(tmp_path, [])
+    movies = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "era": ["release", "release"],
+            "field_sources": [{"poster_url": "release"}] * 2,
+            "source_file": ["/releases/meta.csv"] * 2,
+        }
+    )
+    provenance = _build(layout, movies)
+    assert set(provenance.rows["source"]) == {"release"}
+    assert set(provenance.rows["source_url"]) == {"/releases/meta.csv"}
+    assert len(provenance.rows[provenance.rows["kind"] == "poster"]) == 2

@@ -186,8 +186,8 @@ def build_provenance(
 ) -> Provenance:
     """The provenance rows of the export under ``export_dir``: its meta.parquet titles,
     its posters/ and actors/ images. ``movies`` (the curated movies) says which source
-    gave each title's fields (``field_sources``) and marks released rows (era "release",
-    from ``release_file``)."""
+    gave each title's fields (``field_sources``) and marks released rows (era "release";
+    their ``source_file``, else ``release_file``, is the source URL)."""
     export = ExportFolder(Path(export_dir))
     meta_path = export.parquet("meta")
     title_ids = pq.read_table(meta_path, columns=["id"]).column("id").to_pylist() if meta_path.is_file() else []
@@ -200,7 +200,7 @@ def build_provenance(
         movie = by_id.get(title_id, {})
         field_sources = dict(movie.get("field_sources") or {})
         if movie.get("era") == "release":
-            release = {"source": RELEASE_SOURCE, "source_url": release_file}
+            release = {"source": RELEASE_SOURCE, "source_url": movie.get("source_file") or release_file}
             rows.append(_row(title_id, TITLE_PAGE, release))
             poster_origin[title_id] = release
             continue
