@@ -31,7 +31,7 @@ from .settings import write_settings_file
 DEMO_PARTITION_SIZE = 200
 # The tiny models work at 32 px; steps are cut so the chain runs in about a minute on a CPU.
 # Posters keep their 2:3 shape at that scale: aspect buckets 32x48, 36x44 and 32x32 (sides
-# rounded to 4, what the tiny VAE and UNet divide by), controls and images at 32x48.
+# rounded to an eighth of the resolution), caption controls and images at 32x48.
 TINY_GENERATION_CONFIG = {
     "ops": {
         "lora_weights": {
@@ -41,7 +41,6 @@ TINY_GENERATION_CONFIG = {
                 "n_pairs": 40,
                 "checkpointing_steps": 10,
                 "learning_rate": 1e-3,
-                "bucket_multiple": 4,
             }
         },
         "benchmark_prompts": {"config": {"n_prompts": 6}},
@@ -51,7 +50,6 @@ TINY_GENERATION_CONFIG = {
                 "max_train_steps": 10,
                 "train_batch_size": 2,
                 "max_actors": 4,
-                "bucket_multiple": 4,
             }
         },
         "caption_controls": {"config": {"size": 32, "height": 48}},

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from ..files import write_atomic
 from ..resources import DataDirResource, ModelsResource
-from ..vision.buckets import DEFAULT_BUCKETS
+from ..vision.buckets import DEFAULT_BUCKETS, poster_size
 from ..vision.choices import GUIDANCE_BRANCHES, AttentionSetting
 from ..vision.device import Precision
 from ..vision.metrics import ResizeMethod
@@ -57,7 +57,7 @@ class LoraConfig(Config):
     aspect_buckets: list[str] = Field(
         list(DEFAULT_BUCKETS), description="WIDTHxHEIGHT at 512 px, scaled to resolution; [] = the paper's square crop"
     )
-    bucket_multiple: int = Field(64, description="bucket sides are rounded to this (64 for SD1.5, 4 for tiny models)")
+    bucket_multiple: int = Field(64, description="bucket sides are rounded to this, or to resolution/8 if finer")
     one_per_duplicate_group: bool = Field(True, description="draw at most one poster per near-duplicate group")
     subset_genres: list[str] = Field(default_factory=list, description="train on posters of any of these genres")
     subset_year_min: int | None = None
@@ -310,8 +310,8 @@ def actor_embeddings(
 
 
 class CaptionControlsConfig(Config):
-    size: int = Field(512, description="width; keep it and height equal to benchmark_images' size")
-    height: int = Field(768, description="a poster's 2:3; set it equal to size for the paper's square")
+    size: int = Field(512, description="width; keep size and height equal to benchmark_images' width and height")
+    height: int | None = Field(None, description="None: a poster's 2:3 (1.5 x size); = size for the paper's square")
     font_path: str | None = Field(None, description="TTF font; default matplotlib's DejaVu Sans")
 
 
@@ -330,14 +330,16 @@ def caption_controls(
     result = render_caption_controls(
         [(r["prompt_id"], r["title"], r["actors"]) for r in rows],
         layout.caption_controls_dir,
-        CaptionControlSettings(size=config.size, font_path=config.font_path, height=config.height),
+        CaptionControlSettings(
+            size=config.size, font_path=config.font_path, height=config.height or poster_size(config.size)[0]
+        ),
         log=context.log.info,
     )
     first = next(iter(result.control_paths.values()), None)
     return MaterializeResult(
         metadata={
             "controls": len(result.control_paths),
-            "size": f"{config.size}x{config.height}",
+            "size": f"{config.size}x{config.height or poster_size(config.size)[0]}",
             "font": config.font_path or default_font_path(),
             "mean_edge_fraction": round(result.mean_edge_fraction, 4),
             "mean_text_area": MetadataValue.float(round(result.mean_text_area, 4)),

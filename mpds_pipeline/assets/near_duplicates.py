@@ -6,7 +6,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from ..curate.near_duplicates import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD
+from ..curate.near_duplicates import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, DEFAULT_SECOND_OPINION
 from ..resources import DataDirResource
 from .captions import vision_prompts
 from .curation import CURATE_GROUP, movies, poster_images
@@ -18,7 +18,10 @@ class NearDuplicatesConfig(Config):
         DEFAULT_PHASH_THRESHOLD, description="bits of 64 within which two pHashes are candidates (docs: measurements)"
     )
     dhash_threshold: int = Field(
-        DEFAULT_DHASH_THRESHOLD, description="dHash bits within which a candidate pair is confirmed"
+        DEFAULT_DHASH_THRESHOLD, description="dHash bits within which two posters are candidates"
+    )
+    second_opinion: int = Field(
+        DEFAULT_SECOND_OPINION, description="a candidate is kept when the other hash is within this many bits"
     )
 
 
@@ -27,8 +30,8 @@ def near_duplicates(
     context: AssetExecutionContext, config: NearDuplicatesConfig, data_dir: DataDirResource
 ) -> MaterializeResult:
     """Groups of near-duplicate posters (re-releases, regional variants, DVD covers of one
-    poster): pHash candidates within the threshold, confirmed by dHash or, where dHash
-    disagrees, by the same title and year. One row per verified poster: its group (the
+    poster): pHash or dHash candidates within their thresholds, kept when the other hash
+    does not object or, where the two disagree, by the same title and year. One row per verified poster: its group (the
     representative's id), its distance to the representative, the group's size. Hashes
     come from captioning (where each poster is decoded); a poster without one is hashed here."""
     from ..curate.near_duplicates import verified_posters, write_near_duplicates
@@ -41,6 +44,7 @@ def near_duplicates(
         out_file=layout.near_duplicates_file,
         threshold=config.phash_threshold,
         dhash_threshold=config.dhash_threshold,
+        second_opinion=config.second_opinion,
         log=context.log.info,
     )
     table = result.grouping.table

@@ -9,8 +9,9 @@ cover its bucket and centre-cropped, which crops the least a fixed size allows; 
 batch comes from one bucket, so its latents stack.
 
 Bucket sizes are written for 512 px and scale with the training resolution, rounded to
-``multiple`` (64 for Stable Diffusion: its VAE divides by 8 and its UNet by 8 more; the
-tiny 32 px models of the demo and tests take 4). An empty bucket list is the paper's
+``multiple`` (64 for Stable Diffusion: its VAE divides by 8 and its UNet by 8 more), or
+to an eighth of the resolution when that is finer (4 for the tiny 32 px models of the
+demo and tests: 32x48, 36x44, 32x32). An empty bucket list is the paper's
 square path: one ``resolution`` x ``resolution`` bucket.
 """
 
@@ -44,9 +45,11 @@ def bucket_sizes(
     resolution: int, buckets: Sequence[str] | None = DEFAULT_BUCKETS, multiple: int = DEFAULT_MULTIPLE
 ) -> list[tuple[int, int]]:
     """The (width, height) buckets for ``resolution``: ``buckets`` scaled by resolution/512
-    and rounded to ``multiple`` (at least one ``multiple``); no buckets: the square."""
+    and rounded to ``multiple``, or to an eighth of ``resolution`` when that is finer (the
+    tiny 32 px models round to 4); no buckets: the square."""
     if not buckets:
         return [(resolution, resolution)]
+    multiple = max(1, min(multiple, resolution // 8))
     scale = resolution / BUCKET_BASE
     sizes = []
     for text in buckets:
