@@ -99,9 +99,9 @@ def hash_file(path) -> tuple[int, int]:
 
 def hamming(a, b) -> np.ndarray:
     """Bits that differ between int64 hashes (arrays or scalars)."""
-    return np.bitwise_count(np.bitwise_xor(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))).astype(
-        np.int64
-    )
+    # Unsigned: numpy counts the bits of a signed integer's absolute value.
+    xor = np.bitwise_xor(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)).view(np.uint64)
+    return np.bitwise_count(xor).astype(np.int64)
 
 
 def _flip_masks(bits: int, radius: int) -> list[int]:
