@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from .filters import normalize_certificate
+from .filters import as_text, normalize_certificate
 
 
 @dataclass
@@ -104,7 +104,7 @@ def select_subset(movies: pd.DataFrame, spec: SubsetSpec) -> Subset:
             if not (names & wanted_names or ids & wanted_ids):
                 continue
         if wanted_certs:
-            certificate = str(row.get("certificate") or "")
+            certificate = as_text(row.get("certificate")) or ""
             if not certificate or not ({certificate, normalize_certificate(certificate)} & wanted_certs):
                 continue
         kept.append(row)
@@ -118,7 +118,7 @@ def composition(rows: list[dict], top: int = 10) -> dict:
         f"{int(y) // 10 * 10}s" if not pd.isna(y := pd.to_numeric(r.get("year"), errors="coerce")) else "unknown"
         for r in rows
     )
-    certificates = Counter(str(r.get("certificate") or "none") for r in rows)
+    certificates = Counter(as_text(r.get("certificate")) or "none" for r in rows)
     return {
         "genres": dict(genres.most_common(top)),
         "decades": dict(sorted(decades.items())),

@@ -128,9 +128,9 @@ def render_caption_layout(
         left, top, _, bottom = draw.textbbox((width / 2, margin), row, font=font, anchor="mt")
         x = left
         for name in names:
-            width = draw.textlength(name.upper(), font=font)
-            layout.regions.append(TextRegion("name", name, [(x, top, x + width, bottom)]))
-            x += width + draw.textlength(separator, font=font)
+            name_width = draw.textlength(name.upper(), font=font)
+            layout.regions.append(TextRegion("name", name, [(x, top, x + name_width, bottom)]))
+            x += name_width + draw.textlength(separator, font=font)
 
     words = title.upper().split()
     if words:
