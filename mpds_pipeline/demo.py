@@ -41,6 +41,8 @@ TINY_GENERATION_CONFIG = {
                 "n_pairs": 40,
                 "checkpointing_steps": 10,
                 "learning_rate": 1e-3,
+                # A LoRA subset (docs/beyond_the_paper.md): the sample posters of these genres.
+                "subset_genres": ["Drama", "Comedy", "Action", "Thriller"],
             }
         },
         "benchmark_prompts": {"config": {"n_prompts": 6}},

@@ -29,6 +29,7 @@ from mpds_pipeline.curate.near_duplicates import (
 )
 from mpds_pipeline.curate.store import write_table
 from mpds_pipeline.imdb.ids import person_url
+from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.sample_server.images import render_jpeg
 from mpds_pipeline.vision.holdout import held_out_posters
 from mpds_pipeline.vision.lora_training import sample_pairs
@@ -127,7 +128,8 @@ def test_one_per_group_and_the_leak_check():
 
 def test_groups_reach_the_export_the_lora_draw_and_a_leak_free_benchmark(posters, tmp_path):
     root = tmp_path / "data"
-    folder = root / "images" / "posters" / "tt0000001-tt0000010"
+    layout = DataLayout(root)
+    folder = layout.poster_images_dir("tt0000001-tt0000010")
     folder.mkdir(parents=True)
     manifest, movies = [], []
     # Posters 1-4 are one photograph (a re-release, a DVD cover...); 5-9 are different films.
@@ -162,19 +164,22 @@ def test_groups_reach_the_export_the_lora_draw_and_a_leak_free_benchmark(posters
             }
         )
     pd.DataFrame(manifest).to_parquet(folder / "manifest.parquet")
-    write_table(pd.DataFrame(movies), root / "movies.parquet")
+    write_table(pd.DataFrame(movies), layout.movies_file)
     # Captioning hashed two posters already; the rest are hashed by the grouping run.
-    hashes_dir = root / "poster_hashes"
-    hashes_dir.mkdir()
+    hashes_file = layout.poster_hashes_file(folder.name)
+    hashes_file.parent.mkdir(parents=True)
     pd.DataFrame(
         [(i, *image_hashes(Image.open(folder / f"{i}.jpg"))) for i in (1, 5)], columns=["id", "phash", "dhash"]
-    ).to_parquet(hashes_dir / f"{folder.name}.parquet")
+    ).to_parquet(hashes_file)
 
     run = write_near_duplicates(
-        verified_posters(root / "images" / "posters"), hashes_dir, root / "movies.parquet", root / "near_dups.parquet"
+        verified_posters(layout.poster_images_root),
+        layout.poster_hashes_file,
+        layout.movies_file,
+        layout.near_duplicates_file,
     )
-    assert run.hashed_here == 7 and len(read_hashes(hashes_dir / f"{folder.name}.parquet")) == 9
-    groups = read_groups(root / "near_dups.parquet")
+    assert run.hashed_here == 7 and len(read_hashes(hashes_file)) == 9
+    groups = read_groups(layout.near_duplicates_file)
     assert [groups[i] for i in range(1, 10)] == [1, 1, 1, 1, 5, 6, 7, 8, 9]
 
     from mpds_pipeline.assets.near_duplicates import with_duplicate_groups
@@ -186,7 +191,7 @@ def test_groups_reach_the_export_the_lora_draw_and_a_leak_free_benchmark(posters
         pd.DataFrame(columns=["id", "name", "image_url"]),
         None,
         root / "export",
-        extra_poster_columns=with_duplicate_groups(None, root / "near_dups.parquet"),
+        extra_poster_columns=with_duplicate_groups(None, layout.near_duplicates_file),
     )
     lines = [json.loads(line) for line in (root / "export" / "posters" / "metadata.jsonl").read_text().splitlines()]
     assert {line["file_name"]: line["duplicate_group"] for line in lines}["3.jpg"] == 1

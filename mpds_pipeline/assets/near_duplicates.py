@@ -39,7 +39,7 @@ def near_duplicates(
     layout = data_dir.layout
     result = write_near_duplicates(
         verified_posters(layout.poster_images_root),
-        layout.poster_hashes_dir,
+        layout.poster_hashes_file,
         movies_file=layout.movies_file,
         out_file=layout.near_duplicates_file,
         threshold=config.phash_threshold,

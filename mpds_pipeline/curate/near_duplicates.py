@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -399,7 +399,7 @@ class NearDuplicatesRun:
 
 def write_near_duplicates(
     posters: dict[str, list[tuple[int, object]]],
-    hashes_dir,
+    hashes_file: Callable[[str], object],
     movies_file,
     out_file,
     threshold: int = DEFAULT_PHASH_THRESHOLD,
@@ -407,7 +407,7 @@ def write_near_duplicates(
     second_opinion: int = DEFAULT_SECOND_OPINION,
     log: ProgressLog | None = None,
 ) -> NearDuplicatesRun:
-    """Group the ``posters`` (partition -> (id, path)): hashes from ``hashes_dir/<partition>.parquet``
+    """Group the ``posters`` (partition -> (id, path)): hashes from ``hashes_file(partition)``
     (the captioner's), the missing ones computed and saved there; titles and years from
     ``movies_file``; the groups written to ``out_file``."""
     from pathlib import Path
@@ -416,7 +416,7 @@ def write_near_duplicates(
 
     hashes, undecodable, hashed, started = [], {}, 0, time.perf_counter()
     for partition, items in posters.items():
-        path = Path(hashes_dir) / f"{partition}.parquet"
+        path = Path(hashes_file(partition))
         known = read_hashes(path)
         table, errors = hash_missing(items, known, log)
         new = table[~table["id"].isin(known["id"])]

@@ -608,17 +608,7 @@ def benchmark_report(
     methods = _method_rows(rows, manifest, size)
 
     files = ReportFolder(out_dir)
-    shown = table
-    if text_accuracy is not None:
-        import pandas as pd
-
-        table = table.join(text_accuracy.methods_table().drop(columns="OCR images"))
-        shown = pd.concat(
-            [table, text_accuracy.table.drop(index=table.index, errors="ignore").drop(columns="OCR images")]
-        )
-        shown["n_images"] = shown["n_images"].fillna(text_accuracy.table["OCR images"]).astype(int)
-        shown["FID n"] = shown["FID n"].fillna(0).astype(int)
-        shown.index.name = "method"
+    table, shown = _with_text_accuracy(table, text_accuracy)
     table_csv = files.table_csv
     shown.to_csv(table_csv)
     preference.to_csv(files.preference_csv, index=False)
@@ -627,16 +617,36 @@ def benchmark_report(
     grid = image_grid(rows, files.grid, list(dict.fromkeys(rows["prompt_id"]))[: settings.grid_prompts])
     report_json = files.report_json
     document = _report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor)
-    if text_accuracy is not None:
-        document["text_accuracy"] = text_accuracy.report()
-        for method, entry in document["results"].items():
-            entry["text_accuracy"] = document["text_accuracy"]["methods"].get(method)
-    report_json.write_text(json.dumps(document, indent=1))
+    report_json.write_text(json.dumps(_add_text_accuracy(document, text_accuracy), indent=1))
     per_image = rows.reset_index(drop=True)
     per_image.to_csv(files.per_image_csv, index=False)
     return BenchmarkReportResult(
         shown, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods
     )
+
+
+def _with_text_accuracy(table: pd.DataFrame, text_accuracy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the methods' table with the OCR columns, the same plus the upper-bound row: what
+    the CSV and Markdown show); both the table itself without ``text_accuracy``."""
+    if text_accuracy is None:
+        return table, table
+    import pandas as pd
+
+    table = table.join(text_accuracy.methods_table().drop(columns="OCR images"))
+    bound = text_accuracy.table.drop(index=table.index, errors="ignore").drop(columns="OCR images")
+    shown = pd.concat([table, bound])
+    shown["n_images"] = shown["n_images"].fillna(text_accuracy.table["OCR images"]).astype(int)
+    shown["FID n"] = shown["FID n"].fillna(0).astype(int)
+    shown.index.name = "method"
+    return table, shown
+
+
+def _add_text_accuracy(document: dict, text_accuracy) -> dict:
+    if text_accuracy is not None:
+        document["text_accuracy"] = text_accuracy.report()
+        for method, entry in document["results"].items():
+            entry["text_accuracy"] = document["text_accuracy"]["methods"].get(method)
+    return document
 
 
 def _score_methods(
