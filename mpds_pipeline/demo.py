@@ -57,7 +57,7 @@ TINY_GENERATION_CONFIG = {
         "caption_controls": {"config": {"size": 32, "height": 48}},
         "benchmark_images": {"config": {"num_inference_steps": 5, "height": 48, "width": 32}},
         "benchmark_report": {"config": {"fid_resize": 32}},
-        "swap_ablations": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
+        "swap_ablations": {"config": {"num_inference_steps": 5, "height": 48, "width": 32}},
     },
     # One process for the whole chain: a process per step would import torch and diffusers
     # again for each of the seven steps (about 7 s each here), longer than the tiny models run.

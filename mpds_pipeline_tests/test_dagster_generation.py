@@ -189,6 +189,10 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     assert list((root / "models" / "actor_embeddings").glob("nm*.safetensors"))
     trained = result.asset_materializations_for_node("actor_embeddings")[0].metadata
     assert trained["actors_trained"].value == 2
+    # Face crops are square: every photo trained on sits in the square bucket.
+    photos = sum(int(row.data["photos"]) for row in trained["photos_per_actor"].value.records)
+    buckets = {row.data["bucket"]: int(row.data["photos"]) for row in trained["aspect_buckets"].value.records}
+    assert buckets == {"32x48": 0, "36x44": 0, "32x32": photos} and photos == 4
     assert any("_1.jpg, " in row.data["files"] for row in trained["photos_per_actor"].value.records)
     # Decode at use: the odd actor trained on its two good crops; the broken one is reported.
     assert trained["photo_decode_failures"].value == 1

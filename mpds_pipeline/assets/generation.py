@@ -302,11 +302,25 @@ def actor_embeddings(
             "photo_decode_failures": undecodable,
             "actors_without_photos": len({a for r in rows for a in r["actor_ids"]} - set(photos)),
             "photo_warnings": sum(bool(r.warning) for r in results),
+            "aspect_buckets": preview_table(
+                pd.DataFrame(
+                    [{"bucket": b, "photos": n} for b, n in _summed([r.bucket_counts for r in results]).items()],
+                    columns=["bucket", "photos"],
+                )
+            ),
             "photos_per_actor": preview_table(used, limit=50),
             "token_naming": "<nm + 7-digit person id>, e.g. <nm0000206>",
             "folder": MetadataValue.path(str(out)),
         }
     )
+
+
+def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for count in counts:
+        for key, value in count.items():
+            total[key] = total.get(key, 0) + value
+    return total
 
 
 class CaptionControlsConfig(Config):

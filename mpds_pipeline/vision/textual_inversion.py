@@ -90,6 +90,7 @@ class TextualInversionResult:
     warning: str | None = None
     images: list[Path] = field(default_factory=list)  # the photos it was trained on, in order (skipped: those given)
     image_outcomes: dict[Path, str | None] = field(default_factory=dict)  # decode error per photo read, None: decoded
+    bucket_counts: dict[str, int] = field(default_factory=dict)  # aspect bucket -> photos trained on in it
 
     @property
     def decode_failures(self) -> dict[Path, str]:
@@ -303,6 +304,7 @@ def train_actor_embedding(
         warning,
         used,
         latents.outcomes,
+        latents.bucket_counts(),
     )
 
 
