@@ -13,7 +13,7 @@ from .assets.jobs import named_jobs
 from .assets.near_duplicates import near_duplicates
 from .assets.pools import pool_sensors
 from .executor import slot_reclaiming_executor
-from .resources import DataDirResource, ImdbClientResource, ModelsResource
+from .resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
 from .scaling import scaling_jobs
 
 export = build_export_asset(
@@ -42,5 +42,10 @@ defs = Definitions(
     schedules=freshness_schedules,
     sensors=[*freshness_sensors, rectifications_sensor, *pool_sensors],
     executor=slot_reclaiming_executor,
-    resources={"imdb": ImdbClientResource(), "data_dir": DataDirResource(), "models": ModelsResource()},
+    resources={
+        "imdb": ImdbClientResource(),
+        "sources": SourcesResource(),
+        "data_dir": DataDirResource(),
+        "models": ModelsResource(),
+    },
 )

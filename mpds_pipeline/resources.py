@@ -54,6 +54,11 @@ class ImdbClientResource(ConfigurableResource):
     )
     extra_allowed_hosts: list[str] = ["m.media-amazon.com", "ia.media-imdb.com", "images-na.ssl-images-amazon.com"]
     obey_robots: bool = True
+    contact: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_CONTACT", ""),
+        description="an e-mail or URL sent in the User-Agent so a host's operator can reach you "
+        "(Wikimedia's policy asks for one)",
+    )
     use_index: bool = Field(True, description="crawl only ids that IMDb's dataset index lists, when the index exists")
     datasets_url: str = Field(
         default_factory=lambda: settings.env_str("MPDS_IMDB_DATASETS_URL", "https://datasets.imdbws.com"),
@@ -61,7 +66,7 @@ class ImdbClientResource(ConfigurableResource):
     )
 
     def client_settings(self):
-        from .imdb.client import ClientSettings
+        from .net.client import ClientSettings
 
         return ClientSettings(
             base_url=self.base_url,
@@ -74,6 +79,7 @@ class ImdbClientResource(ConfigurableResource):
             extra_allowed_hosts=tuple(self.extra_allowed_hosts),
             obey_robots=self.obey_robots,
             max_body_bytes=self.max_page_bytes,
+            contact=self.contact,
         )
 
     def crawl_options(self) -> dict:
@@ -84,6 +90,27 @@ class ImdbClientResource(ConfigurableResource):
             "max_consecutive_blocks": self.max_consecutive_blocks,
             "max_consecutive_unreachable": self.max_consecutive_unreachable,
         }
+
+
+class SourcesResource(ConfigurableResource):
+    """Where pages, metadata and images come from besides live IMDb, and in which order.
+
+    Every endpoint is a setting with an environment variable, so the same code runs
+    against the real hosts and against a local replay (the sample server)."""
+
+    page_sources: list[str] = Field(
+        default_factory=lambda: settings.env_list("MPDS_PAGE_SOURCES", ["common_crawl", "wayback"]),
+        description="page sources a crawl tries in order, each for the ids the ones before lacked: "
+        "common_crawl, wayback, live (IMDb itself, which blocks non-browser clients since 2026)",
+    )
+    cc_index_url: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_CC_INDEX_URL", "https://index.commoncrawl.org")
+    )
+    cc_data_url: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_CC_DATA_URL", "https://data.commoncrawl.org")
+    )
+    wayback_url: str = Field(default_factory=lambda: settings.env_str("MPDS_WAYBACK_URL", "https://web.archive.org"))
+    omdb_url: str = Field(default_factory=lambda: settings.env_str("MPDS_OMDB_URL", "https://www.omdbapi.com"))
 
 
 class ModelsResource(ConfigurableResource):

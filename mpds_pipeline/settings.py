@@ -18,6 +18,12 @@ environment wins over the file.
 | MPDS_TITLE_IDS | 1-1250000 | title id range crawled (the paper's) |
 | MPDS_PERSON_IDS | 1-60000 | person id range crawled (the paper's) |
 | MPDS_PARTITION_SIZE | 10000 | ids per partition |
+| MPDS_CONTACT | (none) | e-mail or URL sent in the User-Agent |
+| MPDS_PAGE_SOURCES | common_crawl,wayback | page sources tried in order (also: live) |
+| MPDS_CC_INDEX_URL | https://index.commoncrawl.org | Common Crawl's CDX index server |
+| MPDS_CC_DATA_URL | https://data.commoncrawl.org | Common Crawl's WARC files |
+| MPDS_WAYBACK_URL | https://web.archive.org | the Wayback Machine (CDX and raw captures) |
+| MPDS_OMDB_URL | https://www.omdbapi.com | OMDb (key: MPDS_OMDB_API_KEY, never logged) |
 """
 
 from __future__ import annotations
@@ -98,6 +104,14 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not an integer") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """'a,b , c' -> ['a', 'b', 'c']; unset -> ``default``."""
+    raw = lookup(name)
+    if not raw:
+        return list(default)
+    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 def env_id_range(name: str, default: tuple[int, int]) -> tuple[int, int]:

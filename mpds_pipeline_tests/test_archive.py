@@ -9,9 +9,9 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from mpds_pipeline.imdb.archive import PageArchive
-from mpds_pipeline.imdb.client import FetchResponse
 from mpds_pipeline.imdb.crawl import PageOutcome
 from mpds_pipeline.imdb.parsing import parse_page
+from mpds_pipeline.net.client import FetchResponse
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 PAGE = (

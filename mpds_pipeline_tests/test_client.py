@@ -10,8 +10,15 @@ import pytest
 
 from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.classify import classify_response
-from mpds_pipeline.imdb.client import ClientSettings, HostNotAllowed, PoliteClient, RobotsDisallowed, parse_retry_after
 from mpds_pipeline.imdb.crawl import crawl_ids
+from mpds_pipeline.net.client import (
+    ClientSettings,
+    HostNotAllowed,
+    PoliteClient,
+    RobotsDisallowed,
+    RobotsUnavailable,
+    parse_retry_after,
+)
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 
 PATH = "/title/tt0000001"
@@ -132,8 +139,8 @@ def test_robots_txt_disallow_is_obeyed_and_fetched_once(server):
 
 def test_unreadable_robots_txt_means_do_not_crawl(server):
     server.set_faults(FaultPlan([FaultRule("503", path="^/robots.txt$")]))
-    resp, _ = fetch(settings_for(server, max_retries=1), server.base_url + PATH)
-    assert resp.status_code is None and "robots.txt" in resp.error
+    with pytest.raises(RobotsUnavailable, match="robots.txt .* answered HTTP 503"):
+        fetch(settings_for(server, max_retries=1), server.base_url + PATH)
     assert server.request_count(PATH) == 0
 
 
@@ -218,7 +225,7 @@ def test_closing_a_client_waits_out_its_rate_window_so_the_next_client_stays_wit
     more than the rate into any one-second window at the server."""
     import asyncio
 
-    from mpds_pipeline.imdb.client import ClientSettings, PoliteClient
+    from mpds_pipeline.net.client import ClientSettings, PoliteClient
     from mpds_pipeline.sample_server import SampleImdbServer
 
     async def burst(base_url: str) -> None:
@@ -258,11 +265,12 @@ def test_body_over_the_cap_is_refused_once_and_the_crawl_records_why(server, tmp
     assert not allowed.too_large and allowed.error is None and len(allowed.content) == 2 * 2**20
 
 
-def test_robots_txt_over_the_cap_means_do_not_crawl(server):
+def test_robots_txt_over_the_size_limit_is_parsed_from_its_first_500_kib(server):
+    """RFC 9309 2.5: a crawler parses at least the first 500 KiB; the rest is ignored."""
     server.set_faults(FaultPlan([FaultRule("huge_chunked", path="^/robots.txt$", size_mb=2)]))
     resp, _ = fetch(settings_for(server, max_body_bytes=1_000_000), server.base_url + PATH)
-    assert resp.status_code is None and "robots.txt" in resp.error and "body too large" in resp.error
-    assert server.request_count(PATH) == 0
+    assert resp.status_code == 200 and resp.error is None
+    assert server.request_count(PATH) == 1
 
 
 def test_hostile_bodies_stay_within_100_mb_of_the_idle_process():

@@ -14,8 +14,8 @@ import pytest
 
 from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.classify import classify_response
-from mpds_pipeline.imdb.client import ClientSettings, FetchResponse
 from mpds_pipeline.imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, read_outcomes
+from mpds_pipeline.net.client import ClientSettings, FetchResponse
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer, sample_person, sample_title
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def test_kill_and_resume_refetches_nothing_archived(server, tmp_path):
     ids = range(1, 61)
     script = (
         "import sys; from pathlib import Path\n"
-        "from mpds_pipeline.imdb.client import ClientSettings\n"
+        "from mpds_pipeline.net.client import ClientSettings\n"
         "from mpds_pipeline.imdb.crawl import crawl_partition\n"
         f"crawl_partition('title', range(1, 61), ClientSettings(base_url={server.base_url!r}, "
         f"rate_per_second=15, concurrency=4), Path({str(tmp_path)!r}))\n"
@@ -159,6 +159,14 @@ def test_an_unreachable_server_stops_the_partition_after_n_ids_without_a_respons
         settings = ClientSettings(
             base_url=base_url, rate_per_second=0, concurrency=2, timeout_s=2.0, max_retries=1, backoff_base_s=0.01
         )
+        # With robots.txt obeyed, its missing answer stops the partition before any id (RFC 9309).
+        with pytest.raises(CrawlStopped) as excinfo:
+            crawl_partition("title", range(1, 201), settings, tmp_path / "robots", max_consecutive_unreachable=4)
+        message = str(excinfo.value)
+        assert "robots.txt" in message and "unreachable" in message and "MPDS_IMDB_BASE_URL" in message
+        assert read_outcomes(tmp_path / "robots") == [] and len(excinfo.value.result.unattempted_ids) == 200
+        # Without robots.txt (a host whose policy does not ask it), the ids themselves count.
+        settings.obey_robots = False
         with pytest.raises(CrawlStopped) as excinfo:
             crawl_partition("title", range(1, 201), settings, tmp_path, max_consecutive_unreachable=4)
     message = str(excinfo.value)
@@ -250,7 +258,7 @@ import multiprocessing, sys, time
 from pathlib import Path
 
 def step(base_url, archive_dir):
-    from mpds_pipeline.imdb.client import ClientSettings
+    from mpds_pipeline.net.client import ClientSettings
     from mpds_pipeline.imdb.crawl import crawl_partition
     from mpds_pipeline.parent_watch import parent_gone_check
     settings = ClientSettings(base_url=base_url, rate_per_second=10, concurrency=4)

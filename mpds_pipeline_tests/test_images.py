@@ -23,8 +23,8 @@ from mpds_pipeline.curate.images import (
     read_manifest,
 )
 from mpds_pipeline.curate.manifest import CAPTIONING, record_decode_results
-from mpds_pipeline.imdb.client import ClientSettings
 from mpds_pipeline.layout import ImageFolder
+from mpds_pipeline.net.client import ClientSettings
 
 from .image_samples import jpeg_claiming, noise_image, png_bomb, undecodable_jpeg
 
@@ -296,7 +296,7 @@ def test_a_script_without_a_main_guard_can_use_processes(server, tmp_path):
         textwrap.dedent(f"""
         from pathlib import Path
         from mpds_pipeline.curate.images import download_images
-        from mpds_pipeline.imdb.client import ClientSettings
+        from mpds_pipeline.net.client import ClientSettings
 
         print("top level ran")
         settings = ClientSettings(base_url={server.base!r}, rate_per_second=0, concurrency=4, max_retries=0,

@@ -16,7 +16,7 @@ from mpds_pipeline.curate.filters import ADULT_REASONS, DROP_REASONS, MovieDropR
 from mpds_pipeline.curate.rehydrate import MovieSource
 from mpds_pipeline.imdb import archive, person_photos, records
 from mpds_pipeline.imdb.classify import classify_response
-from mpds_pipeline.imdb.client import FetchResponse
+from mpds_pipeline.net.client import FetchResponse
 from mpds_pipeline.resources import DataDirResource, ImdbClientResource
 from mpds_pipeline.vision.choices import AttentionSetting
 from mpds_pipeline.vision.metrics import ResizeMethod

@@ -24,7 +24,7 @@ from ..imdb.records import FETCH_STATUSES
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
 from .checks import check_result
-from .metadata import preview_table, tabulate
+from .metadata import counts_table, preview_table, tabulate
 from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS, require_registered
 
 CRAWL_GROUP = "crawl"
@@ -38,6 +38,7 @@ def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
         **{f"status_{status}": counts.get(status, 0) for status in FETCH_STATUSES},
         "unattempted": len(result.unattempted_ids),
         "requests_made": result.requests_made,
+        "requests_by_host": counts_table(result.requests_by_host, "host") if result.requests_by_host else None,
         # MPDS_RATE, or lower when robots.txt asks a Crawl-delay.
         "rate_per_second": round(result.rate_per_second, 3),
         "elapsed_s": round(result.elapsed_s, 2),

@@ -18,7 +18,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..imdb.client import ClientSettings
+from ..net.client import ClientSettings
 from .image_checks import ImageLimits
 from .image_fetch import fetch_and_store
 
@@ -30,7 +30,7 @@ def job_line(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits
             {
                 "todo": todo,
                 "dest_dir": str(dest_dir),
-                "settings": vars(settings),
+                "settings": settings.to_plain(),
                 "limits": vars(limits),
                 "verify": verify,
                 "known_bad": [[i, v, *bad] for (i, v), bad in known_bad.items()],
@@ -43,7 +43,6 @@ def job_line(todo, dest_dir: Path, settings: ClientSettings, limits: ImageLimits
 def _read_job(line: str) -> dict:
     job = json.loads(line)
     settings = ClientSettings(**job["settings"])
-    settings.extra_allowed_hosts = tuple(settings.extra_allowed_hosts)
     return {
         "todo": [tuple(item) for item in job["todo"]],
         "dest_dir": Path(job["dest_dir"]),

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..files import write_atomic
-from ..imdb.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
-from ..imdb.waf import is_waf_challenge
 from ..layout import image_file_name
+from ..net.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
+from ..net.waf import is_waf_challenge
 from .image_checks import (
     BLOCKED,
     DECODED,

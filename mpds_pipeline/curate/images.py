@@ -39,9 +39,9 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..imdb.client import ClientSettings, HostNotAllowed, PoliteClient
-from ..imdb.robots import rules_from_response
 from ..layout import ImageFolder
+from ..net.client import ClientSettings, HostNotAllowed, PoliteClient
+from ..net.robots import rules_from_response
 from ..progress import Progress, ProgressLog
 from .filters import as_text
 from .image_checks import (  # noqa: F401 (re-exported: callers import them from here)

@@ -38,7 +38,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from ..layout import PagesFolder
-from .client import FetchResponse
+from ..net.client import FetchResponse
 from .records import FINAL_STATUSES
 
 # "full": whole pages; "data": only their data scripts (a fraction of the size).

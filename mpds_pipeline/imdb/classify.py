@@ -7,10 +7,10 @@ Blocking is never "missing": an AWS WAF challenge says nothing about whether the
 
 from __future__ import annotations
 
-from .client import REDIRECT_STATUSES, FetchResponse
+from ..net.client import REDIRECT_STATUSES, FetchResponse
+from ..net.waf import describe_challenge, is_waf_challenge
 from .ids import parse_person_id, parse_title_id
 from .records import FetchStatus
-from .waf import describe_challenge, is_waf_challenge
 
 # IMDb's own "404 Error" page, sometimes served with HTTP 200. Plain substring tests:
 # a regex over every page's head cost more than the rest of the classification.

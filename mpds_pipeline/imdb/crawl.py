@@ -21,7 +21,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,11 +30,7 @@ import pyarrow.parquet as pq
 
 from ..files import atomic_path
 from ..layout import PagesFolder
-from ..progress import Progress, ProgressLog
-from ..rules import RuleResult, id_preview
-from .archive import ArchiveMode, PageArchive, partition_lock
-from .classify import classify_response
-from .client import (
+from ..net.client import (
     REDIRECT_STATUSES,
     ClientSettings,
     ClientStopped,
@@ -42,7 +38,12 @@ from .client import (
     HostNotAllowed,
     PoliteClient,
     RobotsDisallowed,
+    RobotsUnavailable,
 )
+from ..progress import Progress, ProgressLog
+from ..rules import RuleResult, id_preview
+from .archive import ArchiveMode, PageArchive, partition_lock
+from .classify import classify_response
 from .ids import url_for
 from .records import FETCH_STATUSES, FINAL_STATUSES, FetchStatus
 
@@ -74,6 +75,7 @@ class CrawlResult:
     archived: int = 0  # responses written to the archive in this run
     stopped_reason: str | None = None  # why ``should_stop`` stopped the crawl early, if it did
     rate_per_second: float = 0.0  # the rate in force at the end (robots.txt's Crawl-delay may lower it)
+    requests_by_host: dict[str, int] = field(default_factory=dict)
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(o.status for o in self.outcomes)
@@ -110,6 +112,12 @@ class CrawlStopped(RuntimeError):
         )
 
 
+def _unreachable_hint(unavailable: RobotsUnavailable, base_url: str) -> str:
+    if unavailable.http_status is not None:
+        return ""  # the host answered, with an error: the message says which
+    return f"; {base_url} is unreachable: check the network and the base URL (MPDS_IMDB_BASE_URL)"
+
+
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -126,10 +134,10 @@ async def _fetch_one(
             if redirect_target_id(kind, location) == item_id:
                 # Same page under another spelling (e.g. a trailing slash): follow it.
                 resp = await client.fetch(url, follow_redirects=True)
+    except (ClientStopped, RobotsUnavailable):
+        raise  # never sent: the id stays unattempted (an unreachable robots.txt stops the partition)
     except (HostNotAllowed, RobotsDisallowed) as exc:
         return PageOutcome(kind, item_id, url, "failed", None, None, str(exc), 0, _now_iso()), None
-    except ClientStopped:
-        raise  # never sent: the id stays unattempted
     except Exception as exc:  # noqa: BLE001 - one bad id must not end the partition
         return PageOutcome(
             kind, item_id, url, "failed", None, None, f"{type(exc).__name__}: {exc}", 1, _now_iso()
@@ -184,6 +192,9 @@ async def crawl_ids(
                     outcome, resp = await _fetch_one(client, kind, item_id, url)
                 except ClientStopped:
                     continue  # never sent: left unattempted
+                except RobotsUnavailable as unavailable:
+                    stop(f"{unavailable}{_unreachable_hint(unavailable, settings.base_url)}")
+                    continue
                 outcomes.append(outcome)
                 if outcome.status == "blocked":
                     state["consecutive_blocks"] += 1
@@ -220,6 +231,7 @@ async def crawl_ids(
                 watcher.cancel()
         requests_made = client.requests_made
         rate = client.rate_per_second
+        by_host = client.requests_by_host()
     progress.close()
 
     attempted = {o.id for o in outcomes}
@@ -233,6 +245,7 @@ async def crawl_ids(
         archived=state["archived"],
         stopped_reason=state["reason"],
         rate_per_second=rate,
+        requests_by_host=by_host,
     )
 
 

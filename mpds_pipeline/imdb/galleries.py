@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..net.client import ClientSettings
 from .archive import ArchiveMode, PageArchive
-from .client import ClientSettings
 from .crawl import MAX_CONSECUTIVE_UNREACHABLE, CrawlResult, crawl_partition
 from .ids import GALLERY_KIND
 from .person_photos import solo_photo_count

@@ -1,7 +1,10 @@
-"""robots.txt rules, fetched once per origin and obeyed.
+"""robots.txt rules, fetched once per origin and obeyed (RFC 9309).
 
-RFC 9309: a robots.txt that is absent (4xx) allows everything; one that cannot be
-read (5xx, connection failure) means "do not crawl" until it can be read.
+A robots.txt answering 2xx is parsed, its first 500 KiB at least (``ROBOTS_MAX_BYTES``);
+4xx means "no rules" (the file is unavailable: crawl anything); 5xx, 429 or no answer
+means "unreachable": crawl nothing on that origin (the client asks once more, then
+keeps the verdict for its run). 429 counts as unreachable, not as a 4xx: it asks us to
+come back later, which an unavailable file does not.
 
 ``Crawl-delay`` (not in RFC 9309, but widely used) is honoured by the client as a lower
 rate. The standard library's parser keeps only whole seconds and drops "0.5", so the
@@ -15,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from urllib.robotparser import RobotFileParser
 
+ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 2.5: parse at least the first 500 KiB
+
 
 @dataclass
 class RobotsRules:
@@ -23,11 +28,14 @@ class RobotsRules:
     parser: RobotFileParser | None = None
     allow_all: bool = False
     disallow_all: bool = False
+    unreachable: bool = False  # 5xx/429/no answer: crawl nothing (``reason`` says what came back)
+    reason: str = ""
+    http_status: int | None = None  # what an unreachable robots.txt answered (None: nothing)
     # (lower-case user agents of a group, its Crawl-delay in seconds or None), in file order
     delay_groups: list[tuple[list[str], float | None]] = field(default_factory=list)
 
     def can_fetch(self, user_agent: str, url: str) -> bool:
-        if self.disallow_all:
+        if self.disallow_all or self.unreachable:
             return False
         if self.allow_all or self.parser is None:
             return True
@@ -72,14 +80,16 @@ def _delay_groups(lines: list[str]) -> list[tuple[list[str], float | None]]:
 
 
 def rules_from_response(status_code: int, content: bytes) -> RobotsRules | None:
-    """Rules from a robots.txt response, or None when it could not be read (do not cache)."""
-    if status_code == 200:
-        lines = content.decode("utf-8", errors="replace").splitlines()
+    """Rules from a robots.txt answer, or None when it says "unreachable" (5xx, 429, other)."""
+    if 200 <= status_code < 300:
+        lines = content[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace").splitlines()
         parser = RobotFileParser()
         parser.parse(lines)
         return RobotsRules(parser=parser, delay_groups=_delay_groups(lines))
-    if status_code in (401, 403):
-        return RobotsRules(disallow_all=True)
     if 400 <= status_code < 500 and status_code != 429:
         return RobotsRules(allow_all=True)
     return None
+
+
+def unreachable_rules(reason: str, http_status: int | None) -> RobotsRules:
+    return RobotsRules(unreachable=True, reason=reason, http_status=http_status)
