@@ -429,6 +429,19 @@ class DataLayout:
         return self.curated_dir / "actors.parquet"
 
     @property
+    def poster_hashes_dir(self) -> Path:
+        """Perceptual hashes of the posters (id, phash, dhash), one file per title partition."""
+        return self.curated_dir / "poster_hashes"
+
+    def poster_hashes_file(self, partition_key: str) -> Path:
+        return self.poster_hashes_dir / f"{partition_key}.parquet"
+
+    @property
+    def near_duplicates_file(self) -> Path:
+        """Every exported-to-be poster's near-duplicate group (curate.near_duplicates)."""
+        return self.curated_dir / "near_duplicates.parquet"
+
+    @property
     def movie_actor_file(self) -> Path:
         """Each movie's cast linked to actor ids, in billing order."""
         return self.curated_dir / "movie_actor.parquet"

@@ -265,9 +265,11 @@ def build_export_asset(upstream: list):
         format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
         from ..curate.export import check_export, write_actor_photos_export, write_export
         from ..curate.store import read_table
+        from .near_duplicates import with_duplicate_groups
 
         layout = data_dir.layout
         texts, extra, text_source = export_texts(layout)
+        extra = with_duplicate_groups(extra, layout.near_duplicates_file)
         poster_dirs = sorted(p for p in layout.poster_images_root.glob("*") if p.is_dir())
         result = write_export(
             read_table(layout.movies_file),
