@@ -71,6 +71,28 @@ class PagesFolder:
 
 
 @dataclass(frozen=True)
+class OmdbFolder:
+    """One title partition's OMDb answers: every answer as received (the key redacted),
+    and the records parsed from them."""
+
+    path: Path
+
+    @property
+    def answers(self) -> Path:
+        """JSON lines, one per answered request: redacted URL, answer, time (re-parsed offline)."""
+        return self.path / "answers.jsonl"
+
+    @property
+    def records(self) -> Path:
+        return self.path / "omdb.parquet"
+
+    @property
+    def lock(self) -> Path:
+        """Held while a run asks OMDb for this partition."""
+        return self.path / "omdb.lock"
+
+
+@dataclass(frozen=True)
 class ImageFolder:
     """Downloaded images (``image_file_name``) and their manifest, one row per image."""
 
@@ -223,6 +245,11 @@ class ExportFolder:
         return f"{self.actor_photos_dir.name}/{crop_file_name(actor_id, rank)}"
 
     @property
+    def provenance(self) -> Path:
+        """One row per exported page, poster and actor photo: where it came from."""
+        return self.path / "provenance.parquet"
+
+    @property
     def stats(self) -> StatsFolder:
         return StatsFolder(self.path / "stats")
 
@@ -368,6 +395,11 @@ class DataLayout:
         """The Dagster instance that records this data directory's runs (``mpds ui``, the demo)."""
         return self.root / ".dagster"
 
+    @property
+    def paused_hosts_file(self) -> Path:
+        """Hosts whose automation is paused (blocked, or out of quota): sources/pauses.py."""
+        return self.root / "automation" / "paused_hosts.json"
+
     # --- crawl -------------------------------------------------------------------
     @property
     def crawl_dir(self) -> Path:
@@ -389,6 +421,19 @@ class DataLayout:
 
     def records_file(self, kind: str, partition_key: str) -> Path:
         return self.records_dir(kind) / f"{partition_key}.parquet"
+
+    @property
+    def omdb_root(self) -> Path:
+        return self.crawl_dir / "omdb_titles"
+
+    def omdb(self, partition_key: str) -> OmdbFolder:
+        """``omdb_titles``' folder for one title partition."""
+        return OmdbFolder(self.omdb_root / partition_key)
+
+    @property
+    def omdb_usage_file(self) -> Path:
+        """Requests made to OMDb today, across partitions (the daily quota)."""
+        return self.omdb_root / "usage.json"
 
     @property
     def index_dir(self) -> Path:
@@ -421,6 +466,19 @@ class DataLayout:
     @property
     def actors_file(self) -> Path:
         return self.curated_dir / "actors.parquet"
+
+    @property
+    def poster_hashes_dir(self) -> Path:
+        """Perceptual hashes of the posters (id, phash, dhash), one file per title partition."""
+        return self.curated_dir / "poster_hashes"
+
+    def poster_hashes_file(self, partition_key: str) -> Path:
+        return self.poster_hashes_dir / f"{partition_key}.parquet"
+
+    @property
+    def near_duplicates_file(self) -> Path:
+        """Every exported-to-be poster's near-duplicate group (curate.near_duplicates)."""
+        return self.curated_dir / "near_duplicates.parquet"
 
     @property
     def movie_actor_file(self) -> Path:

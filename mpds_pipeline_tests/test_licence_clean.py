@@ -115,6 +115,14 @@ def test_licence_clean_export_has_only_allowlisted_attributed_images(licence_cle
     assert set(attribution["licence"]) <= {"CC BY-SA 4.0", "Public domain", "CC0", "CC BY 4.0", "CC BY 2.0"}
     assert attribution["author"].notna().all() and attribution["source_page"].str.contains("/commons/wiki/File:").all()
     assert {"poster", "actor_image", "actor_photo"} <= set(attribution["kind"])
+    # provenance: every image row is a Commons file with its licence, attribution and page
+    provenance = pd.read_parquet(export_dir / "provenance.parquet")
+    images = provenance[provenance["kind"].isin(["poster", "actor_photo"])]
+    assert len(images) >= len(posters)
+    assert images["licence"].notna().all() and (images["source"] == "wikimedia_commons").all()
+    assert (images["source_url"] == images["source_page"]).all() and images["attribution"].notna().all()
+    research = pd.read_parquet(pipeline["root"] / "export" / "provenance.parquet")
+    assert research["licence"].isna().all()  # IMDb images carry no licence
     # the metadata is Wikidata's and the datasets': poster-url is the Commons original
     meta = pd.read_csv(export_dir / "meta.csv")
     with_poster = meta["poster-url"].dropna()

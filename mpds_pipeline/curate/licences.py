@@ -307,5 +307,25 @@ def licence_clean_movies(movies: pd.DataFrame, items: pd.DataFrame, files: pd.Da
     return out
 
 
+WIKIMEDIA_SOURCE = "wikimedia_commons"
+
+
+def add_licences(provenance_rows: pd.DataFrame, files: pd.DataFrame) -> pd.DataFrame:
+    """Provenance rows (``curate/provenance.py``) with their licence columns filled from
+    the Commons file table: a row whose ``image_url`` is a Commons file (original or
+    thumbnail) gets ``licence, licence_url, attribution, source_page``, and its source
+    becomes Wikimedia Commons with the file page as ``source_url``. Other rows keep empty
+    licence columns."""
+    if provenance_rows.empty or files is None or len(files) == 0:
+        return provenance_rows
+    columns = licence_columns(provenance_rows, files)
+    out = provenance_rows.copy()
+    out[LICENCE_COLUMNS] = columns[LICENCE_COLUMNS]
+    wikimedia = columns["source_page"].notna()
+    out.loc[wikimedia, "source"] = WIKIMEDIA_SOURCE
+    out.loc[wikimedia, "source_url"] = columns.loc[wikimedia, "source_page"]
+    return out
+
+
 def empty_files() -> pd.DataFrame:
     return pd.DataFrame(columns=COMMONS_FILE_COLUMNS)

@@ -1,2 +1,5 @@
-"""Where records and images come from besides live IMDb pages: one module per source,
-each taking a PoliteClient (or its settings) and plain settings. No dagster here."""
+"""Where pages and records come from besides live IMDb: one module per source.
+
+Sources never import dagster; they take a PoliteClient (or ClientSettings) and plain
+settings, and every request goes through ``net/``.
+"""
