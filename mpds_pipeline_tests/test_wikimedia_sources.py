@@ -226,3 +226,62 @@ def test_api_error_and_query_service_429_with_retry_after():
         first, second = server.request_log["/sparql"]
     assert second - first >= 0.95  # the query service's Retry-After was honoured
     assert result.items["imdb_id"].tolist() == ["tt0000100"]
+
+
+def test_a_file_commons_does_not_have_is_counted_missing():
+    from mpds_pipeline.sources.commons import read_files
+
+    async def ask(base_url):
+        async with PoliteClient(ClientSettings(base_url=base_url, rate_per_second=0)) as client:
+            return await read_files(
+                client,
+                f"{base_url}/commons/w/api.php",
+                ["Poster of tt0000100.jpg", "File:No_such_poster.jpg"],
+                thumb_width=250,
+            )
+
+    with SampleImdbServer() as server:
+        result = asyncio.run(ask(server.base_url))
+    assert result.decisions() == {"kept": 1, "missing_file": 1}
+    assert result.files["File:No such poster.jpg"].licence is None
+
+
+def test_provenance_rows_get_the_licence_of_their_commons_file():
+    import pandas as pd
+
+    from mpds_pipeline.curate.licences import add_licences
+    from mpds_pipeline.sources.commons import parse_page
+
+    page = {
+        "title": "File:P.jpg",
+        "imagerepository": "local",
+        "imageinfo": [
+            {
+                "url": "https://upload.wikimedia.org/p.jpg",
+                "thumburl": "https://upload.wikimedia.org/thumb/960px-p.jpg",
+                "descriptionurl": "https://commons.wikimedia.org/wiki/File:P.jpg",
+                "width": 2000,
+                "extmetadata": {"LicenseShortName": {"value": "CC0"}, "Artist": {"value": "<b>Ann</b>"}},
+            }
+        ],
+    }
+    files = pd.DataFrame([parse_page(page, thumb_width=960).row()])
+    rows = pd.DataFrame(
+        {
+            "kind": ["poster", "poster"],
+            "source": ["live", "live"],
+            "source_url": ["x", "y"],
+            "image_url": ["https://upload.wikimedia.org/thumb/960px-p.jpg", "https://m.media-amazon.com/a.jpg"],
+            "licence": [None, None],
+            "licence_url": [None, None],
+            "attribution": [None, None],
+            "source_page": [None, None],
+        }
+    )
+    out = add_licences(rows, files)
+    assert out.loc[0, "licence"] == "CC0" and out.loc[0, "source"] == "wikimedia_commons"
+    assert (
+        out.loc[0, "source_url"] == "https://commons.wikimedia.org/wiki/File:P.jpg"
+        and "Ann" in out.loc[0, "attribution"]
+    )
+    assert pd.isna(out.loc[1, "licence"]) and out.loc[1, "source"] == "live"
