@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from typing import Final
 
 from ..net.client import PoliteClient
+from ..progress import Progress
 from .mediawiki import ApiCounters, api_get
 
 # Commons' $wgThumbnailSteps (mediawiki.org, Manual:$wgThumbnailSteps): the only widths asked.
@@ -268,6 +269,7 @@ async def read_files(
     result = result or CommonsResult()
     titles = [t for t in dict.fromkeys(file_title(n) for n in names) if t not in result.files]
     allow = tuple(allowlist)
+    progress = Progress("commons files", len(titles), log, unit="files")
     for start in range(0, len(titles), IMAGEINFO_BATCH):
         batch = titles[start : start + IMAGEINFO_BATCH]
         data = await api_get(
@@ -289,6 +291,8 @@ async def read_files(
         found = parse_imageinfo(data, allow, thumb_width)
         for title in batch:
             result.files[title] = found.get(title) or CommonsFile(title, decision=MISSING_FILE)
+        progress.update(len(batch))
+    progress.close()
     return result
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlencode
 
 from ..net.client import PoliteClient
+from ..progress import Progress
 from .mediawiki import ApiCounters, MediaWikiError, api_get
 
 SPARQL_BATCH = 200
@@ -165,20 +166,24 @@ async def lookup_imdb_ids(
     by_imdb: dict[str, list[str]] = {}
     ids = list(dict.fromkeys(i for i in imdb_ids if _IMDB_RE.match(i)))
     queries = 0
+    progress = Progress("wikidata ids", len(ids), log, unit="ids")
     for start in range(0, len(ids), sparql_batch):
         resp = await client.fetch(
             sparql_url(sparql_endpoint, sparql_query(ids[start : start + sparql_batch])),
             headers={"Accept": "application/sparql-results+json"},
         )
         queries += 1
+        progress.update(len(ids[start : start + sparql_batch]))
         if resp.error is not None or resp.status_code != 200:
             raise MediaWikiError(f"query service: {resp.error or f'HTTP {resp.status_code}'} ({resp.url[:120]})")
         try:
             by_imdb.update(parse_imdb_mapping(json.loads(resp.content)))
         except ValueError as error:
             raise MediaWikiError(f"query service: the answer is not JSON ({error})") from error
+    progress.close()
     qids = list(dict.fromkeys(q for qs in by_imdb.values() for q in qs))
     lookup = WikidataLookup({}, by_imdb, queries)
+    progress = Progress("wikidata items", len(qids), log, unit="items")
     for start in range(0, len(qids), ENTITIES_BATCH):
         data = await api_get(
             client,
@@ -194,4 +199,6 @@ async def lookup_imdb_ids(
             log=log,
         )
         lookup.items.update(parse_entities(data, language))
+        progress.update(len(qids[start : start + ENTITIES_BATCH]))
+    progress.close()
     return lookup
