@@ -24,6 +24,12 @@ environment wins over the file.
 | MPDS_CC_DATA_URL | https://data.commoncrawl.org | Common Crawl's WARC files |
 | MPDS_WAYBACK_URL | https://web.archive.org | the Wayback Machine (CDX and raw captures) |
 | MPDS_OMDB_URL | https://www.omdbapi.com | OMDb (key: MPDS_OMDB_API_KEY, never logged) |
+| MPDS_CC_CRAWLS | (collinfo.json) | Common Crawl crawl ids to ask, in order |
+| MPDS_CC_MAX_CRAWLS | 6 | crawls one partition may ask at most |
+| MPDS_CAPTURE_POLICY | newest | which capture of an id wins: newest, oldest, or a crawl id |
+| MPDS_CC_INDEX_RATE | 1.0 | requests/s to Common Crawl's index server |
+| MPDS_CC_DATA_RATE | 1.0 | Range requests/s to Common Crawl's data host |
+| MPDS_WAYBACK_RATE | 0.5 | requests/s to the Wayback Machine |
 """
 
 from __future__ import annotations

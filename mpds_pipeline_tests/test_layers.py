@@ -1,4 +1,4 @@
-"""The plain-Python core (imdb, curate, vision) never imports dagster."""
+"""The plain-Python core (imdb, curate, vision, sources, net) never imports dagster."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mpds_pipeline
 
-CORE_PACKAGES = ("imdb", "curate", "vision")
+CORE_PACKAGES = ("imdb", "curate", "vision", "sources", "net")
 
 
 def test_core_modules_load_without_dagster():

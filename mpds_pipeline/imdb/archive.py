@@ -50,6 +50,20 @@ _READ_CHUNK = 1 << 20
 
 H_KIND, H_ID, H_STATUS = "WARC-MPDS-Kind", "WARC-MPDS-Id", "WARC-MPDS-Status"
 H_REDIRECT, H_ATTEMPTS, H_CONTENT = "WARC-MPDS-Redirect-Id", "WARC-MPDS-Attempts", "WARC-MPDS-Content"
+# Where the stored page came from (imdb/records.py PageSource), so the archive alone can
+# rebuild every outcome's provenance: PageOutcome field -> WARC header. Absent on records
+# written before sources existed: those read back as live fetches.
+PROVENANCE_HEADERS: dict[str, str] = {
+    "source": "WARC-MPDS-Source",
+    "source_url": "WARC-MPDS-Source-URL",
+    "capture_crawl": "WARC-MPDS-Capture-Crawl",
+    "capture_timestamp": "WARC-MPDS-Capture-Timestamp",
+    "capture_filename": "WARC-MPDS-Capture-Filename",
+    "capture_offset": "WARC-MPDS-Capture-Offset",
+    "capture_length": "WARC-MPDS-Capture-Length",
+    "capture_digest": "WARC-MPDS-Capture-Digest",
+}
+_INT_PROVENANCE = frozenset({"capture_offset", "capture_length"})
 
 
 @dataclass
@@ -65,6 +79,15 @@ class ArchivedResponse:
     attempts: int = 1
     fetched_at: str = ""
     content: str = "full"  # "full" page or "data" scripts only
+    # Provenance (PROVENANCE_HEADERS): "live" unless an archive's capture was stored.
+    source: str = "live"
+    source_url: str | None = None
+    capture_crawl: str | None = None
+    capture_timestamp: str | None = None
+    capture_filename: str | None = None
+    capture_offset: int | None = None
+    capture_length: int | None = None
+    capture_digest: str | None = None
 
 
 def _default_extractor(html: bytes) -> bytes | None:
@@ -144,6 +167,7 @@ class PageArchive:
             outcome.attempts,
             outcome.fetched_at,
             content,
+            **_provenance_of(outcome),
         )
         return True
 
@@ -164,6 +188,9 @@ class PageArchive:
         }
         if outcome.redirect_id is not None:
             warc_headers[H_REDIRECT] = str(outcome.redirect_id)
+        for name, value in _provenance_of(outcome).items():
+            if value is not None:
+                warc_headers[PROVENANCE_HEADERS[name]] = str(value)
         record = writer.create_warc_record(
             outcome.url,
             "response",
@@ -292,7 +319,28 @@ def _to_archived(record, with_bodies: bool) -> ArchivedResponse:
         attempts=int(h.get_header(H_ATTEMPTS) or 1),
         fetched_at=_iso_from_warc(h.get_header("WARC-Date")),
         content=h.get_header(H_CONTENT) or "full",
+        **_provenance_from_headers(h),
     )
+
+
+def _provenance_of(outcome) -> dict:
+    """The provenance fields of an outcome (a live fetch when it has none)."""
+    fields = {name: getattr(outcome, name, None) for name in PROVENANCE_HEADERS}
+    fields["source"] = fields["source"] or "live"
+    if fields["source"] == "live" and fields["source_url"] is None:
+        fields["source_url"] = outcome.url
+    return fields
+
+
+def _provenance_from_headers(h) -> dict:
+    fields: dict = {}
+    for name, header in PROVENANCE_HEADERS.items():
+        value = h.get_header(header)
+        fields[name] = int(value) if value is not None and name in _INT_PROVENANCE else value
+    fields["source"] = fields["source"] or "live"
+    if fields["source"] == "live" and fields["source_url"] is None:
+        fields["source_url"] = h.get_header("WARC-Target-URI")
+    return fields
 
 
 def _reason(status: int) -> str:

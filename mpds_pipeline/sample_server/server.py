@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .archives import ArchiveEmulator
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import render_jpeg
@@ -197,6 +198,8 @@ class SampleImdbServer:
         # Other services this server stands in for (archives, APIs): each takes
         # (server, path, query, headers) and returns a reply, or None when the path is not its.
         self.extra_routes: list[Callable[[SampleImdbServer, str, str, Mapping[str, str]], _Reply | None]] = []
+        self.archives = ArchiveEmulator(self)  # /cc-index, /cc-data, /wayback (archives.py)
+        self.extra_routes.append(self.archives.route)
         self.dataset_titles = dataset_titles
         self._datasets: dict[str, bytes] | None = None
         self._datasets_lock = threading.Lock()
