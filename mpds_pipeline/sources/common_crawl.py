@@ -57,9 +57,12 @@ def parse_num_pages(content: bytes) -> int:
     return pages
 
 
-def parse_cdx_lines(content: bytes, crawl: str | None, kind: str, lo: int = 1, hi: int = 10**9) -> list[Capture]:
+def parse_cdx_lines(
+    content: bytes, crawl: str | None, kind: str | None, lo: int = 1, hi: int = 10**9
+) -> list[Capture]:
     """The captures of ``kind`` main pages with ids in ``lo..hi`` among the index's JSON
-    lines; other URLs (sub-pages, robots.txt, other hosts) and bad lines are skipped."""
+    lines; other URLs (sub-pages, robots.txt, other hosts) and bad lines are skipped.
+    ``kind`` None keeps every line (id 0)."""
     captures: list[Capture] = []
     for line in content.splitlines():
         if not line.strip():
@@ -69,14 +72,14 @@ def parse_cdx_lines(content: bytes, crawl: str | None, kind: str, lo: int = 1, h
             url = row["url"]
         except (ValueError, KeyError, TypeError):
             continue
-        item_id = page_id(kind, url)
-        if item_id is None or not lo <= item_id <= hi:
+        item_id = page_id(kind, url) if kind else 0
+        if item_id is None or (kind and not lo <= item_id <= hi):
             continue
         try:
             captures.append(
                 Capture(
                     source="common_crawl",
-                    kind=kind,
+                    kind=kind or "any",
                     id=item_id,
                     url=url,
                     timestamp=str(row["timestamp"]),
