@@ -388,13 +388,14 @@ def test_bulk_capture_lists_from_a_columnar_index_replace_the_cdx_queries(server
             for c in server.archives.warc_file(crawl, "title", block)[2]:
                 path = c.url.split("imdb.com", 1)[1]
                 stamp = c.timestamp
+                when = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[8:10]}:{stamp[10:12]}:{stamp[12:]}"
                 rows.append(
                     {
                         "url": c.url,
                         "url_host_name": "www.imdb.com",
                         "url_path": path,
                         "url_query": None,
-                        "fetch_time": f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[8:10]}:{stamp[10:12]}:{stamp[12:]}",
+                        "fetch_time": when,
                         "fetch_status": c.status,
                         "content_mime_detected": "text/html",
                         "content_digest": c.digest,

@@ -70,7 +70,7 @@ def query_captures(
     if crawl_list:
         sql += " AND crawl IN (SELECT unnest($crawls))"
         params["crawls"] = crawl_list
-    return con.execute(sql + " ORDER BY id, timestamp DESC", params).to_arrow_table().cast(_CAPTURE_SCHEMA)
+    return con.sql(sql + " ORDER BY id, timestamp DESC", params=params).to_arrow_table().cast(_CAPTURE_SCHEMA)
 
 
 def _as_list(files: str | Sequence[str]) -> list[str]:

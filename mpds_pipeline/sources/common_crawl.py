@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+import orjson
+
 from ..net.client import FetchResponse, PoliteClient
 from .captures import Capture, page_id
 
@@ -57,9 +59,7 @@ def parse_num_pages(content: bytes) -> int:
     return pages
 
 
-def parse_cdx_lines(
-    content: bytes, crawl: str | None, kind: str | None, lo: int = 1, hi: int = 10**9
-) -> list[Capture]:
+def parse_cdx_lines(content: bytes, crawl: str | None, kind: str | None, lo: int = 1, hi: int = 10**9) -> list[Capture]:
     """The captures of ``kind`` main pages with ids in ``lo..hi`` among the index's JSON
     lines; other URLs (sub-pages, robots.txt, other hosts) and bad lines are skipped.
     ``kind`` None keeps every line (id 0)."""
@@ -68,7 +68,7 @@ def parse_cdx_lines(
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = orjson.loads(line)
             url = row["url"]
         except (ValueError, KeyError, TypeError):
             continue
