@@ -458,3 +458,55 @@ def test_unknown_page_source_is_refused(tmp_path):
     with pytest.raises(ValueError, match="page sources"):
         crawl_partition("title", [1], ClientSettings(base_url="http://127.0.0.1:9"), tmp_path, page_sources=("tmdb",))
     assert not Path(PagesFolder(tmp_path).outcomes).exists()
+
+
+def test_old_image_hosts_map_to_todays_host_with_the_same_key():
+    from mpds_pipeline.imdb.image_hosts import current_image_url
+
+    old = "http://ia.media-imdb.com/images/M/MV5BMTIxNTY3NjM0OV5BMl5BanBnXkFtZTcwNzg5MzY0MQ@@._V1_.jpg"
+    assert current_image_url(old) == old.replace("http://ia.media-imdb.com", "https://m.media-amazon.com")
+    for same in ("https://m.media-amazon.com/images/M/MV5Bx._V1_.jpg", "http://127.0.0.1:8000/images/M/x._V1_.jpg"):
+        assert current_image_url(same) == same
+    assert current_image_url("https://ia.media-imdb.com/images/G/nopicture.png").endswith("/images/G/nopicture.png")
+
+
+def test_crawl_assets_take_pages_from_the_archives_and_report_coverage(server, tmp_path):
+    from dagster import DagsterInstance, materialize
+
+    from mpds_pipeline.assets.crawl import person_assets, title_assets
+    from mpds_pipeline.layout import DataLayout
+    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
+
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("title_ranges", ["tt0000001-tt0000050"])
+    instance.add_dynamic_partitions("person_ranges", ["nm0000001-nm0000050"])
+    layout = DataLayout(tmp_path / "data")
+    resources = {
+        # Live IMDb would answer (the same sample server): the archives must be asked first.
+        "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=0, use_index=False),
+        "data_dir": DataDirResource(path=str(layout.root)),
+        "sources": SourcesResource(
+            page_sources=["common_crawl", "wayback"],
+            cc_index_url=f"{server.base_url}/cc-index",
+            cc_data_url=f"{server.base_url}/cc-data",
+            wayback_url=f"{server.base_url}/wayback",
+            cc_index_rate=0,
+            cc_data_rate=0,
+            wayback_rate=0,
+        ),
+    }
+    titles = materialize(title_assets, partition_key="tt0000001-tt0000050", resources=resources, instance=instance)
+    persons = materialize(person_assets, partition_key="nm0000001-nm0000050", resources=resources, instance=instance)
+    assert titles.success and persons.success
+    assert server.request_count("/title/") == server.request_count("/name/") == 0  # nothing live, no galleries
+    metadata = titles.asset_materializations_for_node("title_pages")[0].metadata
+    captured = sum(1 for o in read_outcomes(layout.pages_dir("title", "tt0000001-tt0000050")) if o.status == "ok")
+    assert metadata["ids_with_capture"].value == captured > 25
+    assert metadata["status_uncaptured"].value > 0 and metadata["status_missing"].value == 0
+    assert "common_crawl" in metadata["source_coverage"].value and "wayback" in metadata["source_coverage"].value
+    years = {r.data["year"]: r.data["count"] for r in metadata["captures_per_year"].value.records}
+    assert sum(years.values()) == captured and {"2024", "2019", "2011"} <= set(years)
+    records = titles.asset_materializations_for_node("title_records")[0].metadata
+    assert records["records"].value == captured and records["parse_errors"].value == 0
+    person_records = persons.asset_materializations_for_node("person_records")[0].metadata
+    assert person_records["records"].value > 20
