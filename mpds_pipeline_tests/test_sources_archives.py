@@ -441,8 +441,8 @@ def test_wayback_finds_an_archived_poster(server):
     async def find():
         settings = archive_settings(server).client_settings(client_settings(server))
         async with PoliteClient(settings) as client:
-            capture = await wayback.find_image_capture(client, f"{server.base_url}/wayback", poster)
-            resp = await client.fetch(wayback.replay_url(f"{server.base_url}/wayback", capture))
+            capture, resp = await wayback.fetch_archived_image(client, f"{server.base_url}/wayback", poster, 10**7)
+            assert resp.url == wayback.replay_url(f"{server.base_url}/wayback", capture)
             return capture, resp
 
     capture, resp = asyncio.run(find())

@@ -313,7 +313,8 @@ async def crawl_archive(
         unattempted_ids=unattempted,
         archived=run.coverage.captured,
         stopped_reason=run.stopped_reason,
-        rate_per_second=0.0,
+        # The page host's configured rate (a 503 may have halved it for the rest of the run).
+        rate_per_second=settings.data_rate if source == "common_crawl" else settings.wayback_rate,
         requests_by_host=by_host,
         coverage={source: run.coverage.as_dict()},
     )

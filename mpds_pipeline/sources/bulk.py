@@ -107,14 +107,13 @@ def write_capture_list(path: Path, table: pa.Table) -> None:
         pq.write_table(table.cast(_CAPTURE_SCHEMA), tmp)
 
 
-def read_capture_list(path: Path, kind: str | None = None) -> dict[int, list[Capture]]:
+def read_capture_list(path: Path) -> dict[int, list[Capture]]:
     """id -> its captures, from a capture list written by ``bulk_capture_lists``."""
-    kind = kind or ("person" if "/name/" in str(path) else "title")
     by_id: dict[int, list[Capture]] = {}
     for row in pq.read_table(path, schema=_CAPTURE_SCHEMA).to_pylist():
         capture = Capture(
             source="common_crawl",
-            kind=_kind_of(row["url"], kind),
+            kind=_kind_of(row["url"]),
             id=row["id"],
             url=row["url"],
             timestamp=row["timestamp"],
@@ -130,5 +129,5 @@ def read_capture_list(path: Path, kind: str | None = None) -> dict[int, list[Cap
     return by_id
 
 
-def _kind_of(url: str, default: str) -> str:
-    return "person" if "/name/nm" in url else "title" if "/title/tt" in url else default
+def _kind_of(url: str) -> str:
+    return "person" if "/name/nm" in url else "title"

@@ -147,3 +147,19 @@ async def find_image_capture(client: PoliteClient, wayback_url: str, image_url: 
         if images:
             return max(images, key=lambda c: c.timestamp)
     return None
+
+
+async def fetch_archived_image(
+    client: PoliteClient, wayback_url: str, image_url: str, max_bytes: int
+) -> tuple[Capture, FetchResponse] | None:
+    """An image whose live URL no longer answers, from the Wayback Machine: the newest
+    archived 200 capture (``find_image_capture``) fetched raw. None when none is archived
+    or the raw capture does not answer 200; the caller verifies the bytes as any image
+    and records ``replay_url(capture)`` as where they came from."""
+    capture = await find_image_capture(client, wayback_url, image_url)
+    if capture is None:
+        return None
+    resp = await client.fetch(replay_url(wayback_url, capture), max_bytes=max_bytes)
+    if resp.status_code != 200 or resp.error is not None:
+        return None
+    return capture, resp
