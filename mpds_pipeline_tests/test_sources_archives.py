@@ -510,3 +510,25 @@ def test_crawl_assets_take_pages_from_the_archives_and_report_coverage(server, t
     assert records["records"].value == captured and records["parse_errors"].value == 0
     person_records = persons.asset_materializations_for_node("person_records")[0].metadata
     assert person_records["records"].value > 20
+
+
+@pytest.mark.parametrize("policy", [OLDEST, OLDEST_CRAWL])
+def test_capture_policy_oldest_or_one_crawl(server, tmp_path, policy):
+    crawl_partition(
+        "title",
+        range(1, 21),
+        client_settings(server),
+        tmp_path,
+        page_sources=("common_crawl",),
+        archive_settings=archive_settings(server, policy=policy, crawls=tuple(c[0] for c in CRAWLS)),
+    )
+    kept = {o.id: o.capture_crawl for o in read_outcomes(tmp_path) if o.status == "ok"}
+    in_oldest = {i for i in range(1, 21) if (OLDEST_CRAWL, None) in capture_plan("title", i)["crawls"]}
+    assert in_oldest and {i for i, crawl in kept.items() if crawl == OLDEST_CRAWL} == in_oldest
+    if policy == OLDEST_CRAWL:
+        assert set(kept) == in_oldest  # no other crawl asked
+        assert {r.path for r in server.requests if r.path.startswith("/cc-index/")} == {
+            f"/cc-index/{OLDEST_CRAWL}-index"
+        }
+    else:  # the other ids from the next crawls, oldest first
+        assert len(kept) > len(in_oldest)

@@ -63,7 +63,7 @@ class ArchiveSettings:
     wayback_url: str = "https://web.archive.org"
     crawls: tuple[str, ...] = ()  # Common Crawl crawl ids to ask; empty: collinfo.json, newest first
     max_crawls: int = 6  # at most this many crawls per partition (collinfo lists 100+)
-    policy: str = NEWEST  # "newest", "oldest", or a crawl id whose captures go first
+    policy: str = NEWEST  # "newest", "oldest", or one crawl id: only that crawl is asked
     max_captures_per_id: int = 3  # captures tried per id and crawl before the next crawl
     index_rate: float = 1.0
     index_concurrency: int = 1
@@ -329,11 +329,11 @@ async def _crawls(client, source, settings: ArchiveSettings, capture_list, run: 
     """The crawls to ask, in order; Wayback is one collection (None)."""
     if source == "wayback":
         return [None]
+    if settings.policy not in (NEWEST, OLDEST):
+        return [settings.policy]  # one given crawl, from the index or the capture list alike
     if capture_list is not None:
         listed = sorted({c.crawl for caps in capture_list.values() for c in caps if c.crawl}, reverse=True)
         return _ordered(listed, settings)
-    if settings.policy not in (NEWEST, OLDEST):
-        return [settings.policy]
     if settings.crawls:
         return _ordered(list(settings.crawls), settings)
     try:
