@@ -532,3 +532,19 @@ def test_capture_policy_oldest_or_one_crawl(server, tmp_path, policy):
         }
     else:  # the other ids from the next crawls, oldest first
         assert len(kept) > len(in_oldest)
+
+
+def test_an_unreachable_data_host_leaves_the_rest_failed_after_a_few_tries(server, tmp_path):
+    result = crawl_partition(
+        "title",
+        range(1, 41),
+        client_settings(server, max_retries=0, timeout_s=1.0),
+        tmp_path,
+        page_sources=("common_crawl",),
+        archive_settings=archive_settings(server, cc_data_url="http://127.0.0.1:9", crawls=(NEWEST_CRAWL,)),
+    )
+    # MAX_CONSECUTIVE_UNREACHABLE in a row, plus what the other worker had in flight
+    assert 10 <= result.coverage["common_crawl"]["capture_requests"] <= 10 + ArchiveSettings().data_concurrency - 1
+    failed = [o for o in result.outcomes if o.status == "failed"]
+    assert failed and all("unreachable" in o.error and "MPDS_CC_DATA_URL" in o.error for o in failed)
+    assert {o.status for o in result.outcomes} == {"failed"}  # never "uncaptured": the archive was not read

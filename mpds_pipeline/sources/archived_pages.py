@@ -47,6 +47,10 @@ from .captures import (
 
 ARCHIVE_SOURCES = ("common_crawl", "wayback")
 STOP_POLL_S = 0.25
+# Capture fetches in a row with no HTTP answer after the client's retries: the page host
+# is down (or its URL wrong), so the rest of the partition is left "failed" for a rerun
+# instead of failing every id at the retry pace.
+MAX_CONSECUTIVE_UNREACHABLE = 10
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ class _Run:
         self.last_problem: dict[int, str] = {}
         self.stopped_reason: str | None = None
         self.unreachable = False
+        self.host_error: str | None = None  # why the page host was given up (unreachable)
+        self._no_answer = 0
         self._checked = 0.0
 
     def stop_requested(self) -> bool:
@@ -172,7 +178,7 @@ class _Run:
     # --- captures ------------------------------------------------------------------------
     async def fetch_usable(self, item_id: int, captures: list[Capture]) -> None:
         for capture in order_captures(captures, self.settings.policy)[: self.settings.max_captures_per_id]:
-            if self.stop_requested():
+            if self.stop_requested() or self.host_error is not None:
                 return
             self.tried[item_id] += 1
             self.coverage.capture_requests += 1
@@ -208,8 +214,9 @@ class _Run:
         """The capture as the stored HTTP response, or None (and why) when unusable."""
         if self.source == "common_crawl":
             got = await common_crawl.fetch_record(self.client, self.settings.cc_data_url, capture)
+            self._no_http_answer(got)
             if got.status_code != 206:
-                return self._unusable(capture, f"Range fetch answered {common_crawl._describe(got)}")
+                return self._unusable(capture, f"Range fetch answered {common_crawl.describe_answer(got)}")
             try:
                 record = read_warc_record(got.content, self.settings.max_page_bytes)
             except RecordError as exc:
@@ -219,8 +226,9 @@ class _Run:
             got = await wayback.fetch_capture(
                 self.client, self.settings.wayback_url, capture, self.settings.max_page_bytes
             )
+            self._no_http_answer(got)
             if got.status_code != 200:
-                return self._unusable(capture, f"raw capture answered {common_crawl._describe(got)}")
+                return self._unusable(capture, f"raw capture answered {common_crawl.describe_answer(got)}")
             status, payload, body = 200, got.content, got.content
             headers = {k: v for k, v in got.headers.items() if k in ("content-type", "date", "last-modified")}
         expected = normalise_digest(capture.digest)
@@ -235,6 +243,18 @@ class _Run:
         if status != 200 or not body:
             return self._unusable(capture, f"archived HTTP {status}" + ("" if body else " with an empty body"))
         return FetchResponse(capture.url, status, headers, body, capture.url, 1)
+
+    def _no_http_answer(self, got: FetchResponse) -> bool:
+        if got.status_code is not None:
+            self._no_answer = 0
+            return False
+        self._no_answer += 1
+        if self._no_answer >= MAX_CONSECUTIVE_UNREACHABLE:
+            self.host_error = (
+                f"{self.source} page host unreachable: {self._no_answer} capture fetches in a row got no HTTP "
+                f"answer (last: {got.error}); check the network and MPDS_CC_DATA_URL / MPDS_WAYBACK_URL"
+            )
+        return True
 
     def _unusable(self, capture: Capture, why: str) -> None:
         self.coverage.unusable_captures += 1
@@ -275,7 +295,7 @@ async def crawl_archive(
                 else:
                     run.coverage.crawls_asked.append(crawl or source)
                     by_id = await run.list_captures(crawl, remaining)
-                if run.unreachable:
+                if run.unreachable or run.host_error is not None:
                     break
                 todo = [i for i in remaining if by_id.get(i)]
                 concurrency = settings.data_concurrency if source == "common_crawl" else settings.wayback_concurrency
@@ -290,13 +310,15 @@ async def crawl_archive(
 
                 await asyncio.gather(*(work() for _ in range(max(1, concurrency))))
                 remaining = [i for i in remaining if i not in run.outcomes]
+                if run.host_error is not None:
+                    break
         by_host = client.requests_by_host()
         requests_made = client.requests_made
     unattempted = [i for i in remaining if run.stopped_reason is not None and i not in run.index_error]
     for item_id in remaining:
         if item_id in unattempted:
             continue
-        error = run.index_error.get(item_id)
+        error = run.index_error.get(item_id) or run.host_error
         status = "failed" if error else "uncaptured"
         reason = error or run.last_problem.get(item_id) or f"no capture in {source} ({_asked(run)})"
         run.outcomes[item_id] = PageOutcome(

@@ -107,7 +107,7 @@ def index_query_url(index_url: str, crawl: str, prefix: str, **extra: str) -> st
     return f"{index_url.rstrip('/')}/{crawl}-index?{urlencode(params, safe='*/:')}"
 
 
-def _describe(resp: FetchResponse) -> str:
+def describe_answer(resp: FetchResponse) -> str:
     if resp.status_code is None:
         return resp.error or "no answer"
     text = resp.content[:200].decode("utf-8", "replace").strip()
@@ -118,7 +118,7 @@ async def list_crawls(client: PoliteClient, index_url: str) -> list[str]:
     """Crawl ids of ``collinfo.json``, newest first; raises CommonCrawlIndexError when it cannot be read."""
     resp = await client.fetch(f"{index_url.rstrip('/')}/collinfo.json")
     if resp.status_code != 200:
-        raise CommonCrawlIndexError(f"{index_url}/collinfo.json answered {_describe(resp)}")
+        raise CommonCrawlIndexError(f"{index_url}/collinfo.json answered {describe_answer(resp)}")
     try:
         return [c["id"] for c in parse_collinfo(resp.content)]
     except ValueError as exc:
@@ -136,7 +136,7 @@ async def query_prefix(
     if resp.status_code == 404 and NO_CAPTURES.encode() in resp.content:
         return answer
     if resp.status_code != 200:
-        answer.error, answer.unreachable = f"{crawl} index: {_describe(resp)}", resp.status_code is None
+        answer.error, answer.unreachable = f"{crawl} index: {describe_answer(resp)}", resp.status_code is None
         return answer
     try:
         pages = parse_num_pages(resp.content)
@@ -151,7 +151,10 @@ async def query_prefix(
         if resp.status_code == 400:
             break  # past the last page: the count changed between the two questions
         if resp.status_code != 200:
-            answer.error, answer.unreachable = f"{crawl} index page {page}: {_describe(resp)}", resp.status_code is None
+            answer.error, answer.unreachable = (
+                f"{crawl} index page {page}: {describe_answer(resp)}",
+                resp.status_code is None,
+            )
             break
         answer.captures.extend(parse_cdx_lines(resp.content, crawl, kind, lo, hi))
     return answer

@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ..net.client import FetchResponse, PoliteClient
 from .captures import Capture, page_id
-from .common_crawl import IndexAnswer, _describe
+from .common_crawl import IndexAnswer, describe_answer
 
 PAGE_LIMIT = 5000  # CDX rows per request
 _FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
@@ -101,7 +101,7 @@ async def query_prefix(
         if resp.status_code in (403, 404):
             return answer  # excluded from the archive, or nothing there: no captures
         if resp.status_code != 200:
-            answer.error, answer.unreachable = f"Wayback CDX: {_describe(resp)}", resp.status_code is None
+            answer.error, answer.unreachable = f"Wayback CDX: {describe_answer(resp)}", resp.status_code is None
             return answer
         try:
             rows, resume = parse_cdx_rows(resp.content)
