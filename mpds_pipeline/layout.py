@@ -335,6 +335,11 @@ class DataLayout:
         """The Dagster instance that records this data directory's runs (``mpds ui``, the demo)."""
         return self.root / ".dagster"
 
+    @property
+    def paused_hosts_file(self) -> Path:
+        """Hosts whose automation is paused (blocked, or out of quota): sources/pauses.py."""
+        return self.root / "automation" / "paused_hosts.json"
+
     # --- crawl -------------------------------------------------------------------
     @property
     def crawl_dir(self) -> Path:

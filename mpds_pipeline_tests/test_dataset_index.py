@@ -6,6 +6,7 @@ are served by a loopback http.server in a thread.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import os
@@ -35,6 +36,7 @@ from mpds_pipeline.imdb.dataset_index import (
     max_title_id,
 )
 from mpds_pipeline.layout import IndexFolder
+from mpds_pipeline.net.client import ClientSettings
 from mpds_pipeline_tests.shared_samples import ABSENT, IMDB_DATASETS, SHARED_DIR
 
 
@@ -335,7 +337,7 @@ def test_download_streams_files_and_skips_unchanged(dataset_server, tmp_path):
 
     # Unchanged on the server: answered 304 to the conditional request, not fetched again.
     before = {name: (dest / name).stat().st_mtime_ns for name in names}
-    again = fetch_dataset_files(base_url, dest, client_settings={"user_agent": "mpds-test"})
+    again = fetch_dataset_files(base_url, dest, client_settings=ClientSettings(user_agent="mpds-test"))
     assert again.downloaded == 0 and again.unchanged == 3 and again.bytes_downloaded == 0
     assert [code for _, _, code in server.answers[3:]] == [304, 304, 304]
     assert {name: (dest / name).stat().st_mtime_ns for name in names} == before
@@ -417,53 +419,79 @@ def test_sample_datasets_are_byte_stable_so_downloads_see_them_unchanged(tmp_pat
         assert path.read_bytes() == second.files[name].read_bytes()
 
 
-# --- download validators other than Last-Modified (in-process transport) ---------------
+# --- download validators other than Last-Modified (a loopback host of one file) --------
 
 
-def _mock_host(body: bytes, headers: dict, *, honour_conditionals: bool, status: int = 200):
-    import httpx
+@contextlib.contextmanager
+def _fixed_host(body: bytes, headers: dict, *, honour_conditionals: bool, status: int = 200):
+    """A loopback server answering every GET with ``body``; yields (base URL, request headers seen)."""
+    seen: list[dict] = []
 
-    seen = []
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(dict(request.headers))
-        if honour_conditionals and request.headers.get("if-none-match") == headers.get("ETag"):
-            return httpx.Response(304, headers=headers)
-        # An iterator body streams like a real socket (bytes would arrive pre-read).
-        return httpx.Response(status, headers={**headers, "Content-Length": str(len(body))}, content=iter([body]))
+        def log_message(self, *args):
+            pass
 
-    return httpx.MockTransport(answer), seen
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            if honour_conditionals and self.headers.get("If-None-Match") == headers.get("ETag"):
+                self.send_response(304)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def test_etag_is_sent_back_and_a_304_keeps_the_file(tmp_path):
-    transport, seen = _mock_host(b"x" * 5000, {"ETag": '"v1"'}, honour_conditionals=True)
     names = ["title.basics.tsv.gz"]
-    assert fetch_dataset_files("http://datasets.test", tmp_path, names, transport=transport).downloaded == 1
-    again = fetch_dataset_files("http://datasets.test", tmp_path, names, transport=transport)
+    with _fixed_host(b"x" * 5000, {"ETag": '"v1"'}, honour_conditionals=True) as (url, seen):
+        assert fetch_dataset_files(url, tmp_path, names).downloaded == 1
+        again = fetch_dataset_files(url, tmp_path, names)
     assert again.unchanged == 1
     assert seen[1]["if-none-match"] == '"v1"'
+    assert seen[0]["user-agent"].startswith("MPDS-pipeline/")  # the one client's User-Agent
 
 
 def test_same_etag_or_same_size_counts_as_unchanged_without_conditional_support(tmp_path):
     names = ["name.basics.tsv.gz"]
-    transport, _ = _mock_host(b"y" * 3000, {"ETag": '"v2"'}, honour_conditionals=False)
-    fetch_dataset_files("http://datasets.test", tmp_path / "etag", names, transport=transport)
-    assert fetch_dataset_files("http://datasets.test", tmp_path / "etag", names, transport=transport).unchanged == 1
+    with _fixed_host(b"y" * 3000, {"ETag": '"v2"'}, honour_conditionals=False) as (url, _):
+        fetch_dataset_files(url, tmp_path / "etag", names)
+        assert fetch_dataset_files(url, tmp_path / "etag", names).unchanged == 1
 
     # No validators at all: the size is the only evidence.
-    transport, _ = _mock_host(b"z" * 3000, {}, honour_conditionals=False)
-    fetch_dataset_files("http://datasets.test", tmp_path / "size", names, transport=transport)
-    assert fetch_dataset_files("http://datasets.test", tmp_path / "size", names, transport=transport).unchanged == 1
-    bigger, _ = _mock_host(b"z" * 3001, {}, honour_conditionals=False)
-    refetch = fetch_dataset_files("http://datasets.test", tmp_path / "size", names, transport=bigger)
+    with _fixed_host(b"z" * 3000, {}, honour_conditionals=False) as (url, _):
+        fetch_dataset_files(url, tmp_path / "size", names)
+        assert fetch_dataset_files(url, tmp_path / "size", names).unchanged == 1
+    with _fixed_host(b"z" * 3001, {}, honour_conditionals=False) as (url, _):
+        refetch = fetch_dataset_files(url, tmp_path / "size", names)
     assert refetch.downloaded == 1 and (tmp_path / "size" / names[0]).stat().st_size == 3001
 
 
 def test_a_waf_challenge_is_reported_as_blocked(tmp_path):
-    transport, _ = _mock_host(b"", {"x-amzn-waf-action": "challenge"}, honour_conditionals=False, status=202)
-    with pytest.raises(DatasetDownloadError, match="blocked"):
-        fetch_dataset_files("http://datasets.test", tmp_path, ["title.basics.tsv.gz"], transport=transport)
-    assert not (tmp_path / "title.basics.tsv.gz").exists()
+    with (
+        _fixed_host(b"", {"x-amzn-waf-action": "challenge"}, honour_conditionals=False, status=202) as (url, _),
+        pytest.raises(DatasetDownloadError, match="blocked"),
+    ):
+        fetch_dataset_files(url, tmp_path, ["title.basics.tsv.gz"])
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("kind", ["huge", "huge_chunked"])

@@ -123,6 +123,19 @@ def test_classic_title_page_without_header():
     assert "no title" in _error(parse_page(page))
 
 
+def test_title_page_from_before_2006_is_a_layout_not_supported_error():
+    # IMDb's pages before the tn15 design: a bare <h1> in a table, no header id, no
+    # structured data. The page is recognised by its cast table and its own links.
+    page = (
+        b'<html><head><meta http-equiv="content-type" content="text/html; charset=iso-8859-1">'
+        b"<title>Troy (2004)</title></head><body><table><tr><td><h1>Troy</h1> (2004)</td></tr></table>"
+        b'<a href="/title/tt0332452/fullcredits">cast</a> <a href="/title/tt0332452/plotsummary">plot</a>'
+        b'<table class="cast"><tr><td><a href="/name/nm0000093/">Brad Pitt</a></td></tr></table></body></html>'
+    )
+    error = _error(parse_page(page))
+    assert error.startswith("layout not supported") and "#tn15title h1" in error
+
+
 def test_missing_file_is_an_error_with_its_path(tmp_path):
     missing = tmp_path / "nope.html"
     result = parse_file(missing)

@@ -7,6 +7,7 @@ JSON-LD blocks and the classic page markup), not from the parser's output.
 from __future__ import annotations
 
 import io
+import re
 from collections import namedtuple
 from pathlib import Path
 
@@ -432,6 +433,56 @@ TITLES = [
         False,
         "next-2025",
     ),
+    # 2009-2010 pages (../shared/imdb-pages/real-older): no microdata, no JSON-LD.
+    # The /combined view: a localised <title> and header ("Duro de matar"), the original
+    # title in span.title-extra; "Certification:" lists USA:R among others.
+    T(
+        "real-older/tt0095016.combined-2010.html",
+        95016,
+        "Duro de matar",
+        "Die Hard",
+        "movie",
+        1988,
+        ["Action", "Crime", "Thriller"],
+        ["Bruce Willis", "Alan Rickman", "Bonnie Bedelia", "Alexander Godunov"],
+        "MV5BMTIxNTY3NjM0OV5BMl5BanBnXkFtZTcwNzg5MzY0MQ@@._V1_.jpg",
+        True,
+        "R",
+        False,
+        "combined",
+    ),
+    # No poster (the share logo is og:image) and no USA certificate (Japan, UK only).
+    T(
+        "real-older/tt1352369.combined-2010.html",
+        1352369,
+        "Gurotesuku",
+        "Gurotesuku",
+        "movie",
+        2009,
+        ["Crime", "Horror", "Thriller"],
+        ["Tsugumi Nagasawa", "Hiroaki Kawatsure", "Shigeo Ôsako"],
+        None,
+        True,
+        None,
+        False,
+        "combined",
+    ),
+    # A 2009 main page in iso-8859-1: "MPAA: Rated R for …", cast overview first billed.
+    T(
+        "real-older/tt0332452.2009.html",
+        332452,
+        "Troy",
+        "Troy",
+        "movie",
+        2004,
+        ["Action", "History", "Romance"],
+        ["Julian Glover", "Brian Cox", "Nathan Jones", "Adoni Maropis", "Jacob Smith", "Brad Pitt"],
+        "MV5BMTg5NzQzNTcxM15BMl5BanBnXkFtZTcwNTE3NzU4MQ@@._V1_.jpg",
+        True,
+        "R",
+        False,
+        "tn15",
+    ),
 ]
 
 P = namedtuple("P", "file id name image_key professions is_actor era")
@@ -474,6 +525,18 @@ PERSONS = [
         True,
         "next-2025",
     ),
+    # 2009, iso-8859-1, browser-saved: professions only as filmography sections (In
+    # Development, Thanks, Self and Archive Footage are none); the headshot's src is a
+    # local file named after the image key without its "@@._V1…" tail.
+    P(
+        "real-older/nm0000129.2009.html",
+        129,
+        "Tom Cruise",
+        "MV5BMTk1MjM3NTU5M15BMl5BanBnXkFtZTcwMTMyMjAyMg@@._V1_.jpg",
+        ["actor", "producer", "soundtrack", "director", "writer"],
+        True,
+        "tn15",
+    ),
 ]
 
 
@@ -481,7 +544,7 @@ def _all_page_files() -> list[Path]:
     """Saved pages and their page data; API answers such as a title's media gallery
     (``*.media_gallery.json``) are not pages and have tests of their own."""
     data = [f for f in sorted((PAGES / "next-data-json").glob("*.json")) if f.name.endswith(".next_data.json")]
-    return sorted((PAGES / "real").glob("*.html")) + data
+    return sorted((PAGES / "real").glob("*.html")) + sorted((PAGES / "real-older").glob("*.html")) + data
 
 
 def test_every_shared_page_has_expectations():
@@ -509,6 +572,7 @@ def test_title_page(expected: T):
     else:
         assert f"/images/M/{expected.poster_key}" in record.poster_url
         assert record.poster_url.endswith("._V1_.jpg")
+        assert not record.poster_url.startswith(("http://ia.media-imdb.com", "http://i.media-imdb.com"))
     assert bool(record.synopsis) == expected.has_synopsis
     assert record.certificate == expected.certificate
     assert record.is_adult == expected.is_adult
@@ -523,6 +587,7 @@ def test_person_page(expected: P):
     assert record.name == expected.name
     assert f"/images/M/{expected.image_key}" in record.image_url
     assert record.image_url.startswith("http") and record.image_url.endswith("._V1_.jpg")
+    assert "media-imdb.com" not in record.image_url  # legacy hosts name today's host
     assert record.professions == expected.professions
     assert record.is_actor == expected.is_actor
     assert record.era == expected.era
@@ -623,3 +688,76 @@ def test_run_parse_returns_zero_when_all_parse():
     assert run_parse(paths, out=out) == 0
     assert len(out.getvalue().splitlines()) == len(paths)
     assert not any(isinstance(parse_file(p), ParseError) for p in paths[:2])
+
+
+def test_older_pages_name_todays_image_host_with_the_same_key():
+    # The 2010 page shows http://ia.media-imdb.com/images/M/<key>._V1._SX100_SY135_.jpg.
+    record = parse_file(PAGES / "real-older/tt0095016.combined-2010.html")
+    assert record.poster_url == (
+        "https://m.media-amazon.com/images/M/MV5BMTIxNTY3NjM0OV5BMl5BanBnXkFtZTcwNzg5MzY0MQ@@._V1_.jpg"
+    )
+    cruise = parse_file(PAGES / "real-older/nm0000129.2009.html")
+    assert (
+        cruise.image_url
+        == "https://m.media-amazon.com/images/M/MV5BMTk1MjM3NTU5M15BMl5BanBnXkFtZTcwMTMyMjAyMg@@._V1_.jpg"
+    )
+    assert cruise.image_url not in {photo.url for photo in cruise.photos}
+
+
+def test_outline_is_the_plot_not_the_storyline_on_2009_pages():
+    troy = parse_file(PAGES / "real-older/tt0332452.2009.html")
+    assert troy.synopsis == (
+        "An adaptation of Homer's great epic, the film follows the assault on Troy by the united Greek "
+        "forces and chronicles the fates of the men involved."
+    )
+
+
+def test_iso_8859_1_page_is_decoded_by_its_declared_charset():
+    page = (PAGES / "real-older/nm0000129.2009.html").read_bytes()
+    assert b"charset=ISO-8859-1" in page[:2000]
+    # The header's name in latin-1 bytes (0xE9 is "é"): not valid UTF-8.
+    header = b'<div id="tn15title">\n<h1>Tom Cruise '
+    assert page.count(header) == 1
+    record = parse_page(page.replace(header, b'<div id="tn15title">\n<h1>Tom Cruis\xe9 '))
+    assert record.name == "Tom Cruisé"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "real-older/tt0095016.combined-2010.html",
+        "real-older/tt0332452.2009.html",
+        "real/tt0047034.html",
+        "real/tt0306414.html",
+        "real/nm0000246.html",
+        "real/nm1212722.html",
+    ],
+)
+def test_wayback_capture_of_a_page_gives_the_same_record(name: str):
+    # The Wayback Machine serves a capture with every URL rewritten to its own copy.
+    page = (PAGES / name).read_bytes()
+    stamp = b"https://web.archive.org/web/20101106014149"
+    captured = re.sub(rb'(src|loadlate|content)="(https?://)', rb'\1="' + stamp + rb"im_/\2", page)
+    captured = re.sub(
+        rb'href="/', b'href="' + stamp[len(b"https://web.archive.org") :] + b"/http://www.imdb.com/", captured
+    )
+    captured = re.sub(rb'href="(https?://)', rb'href="' + stamp + rb"/\1", captured)
+    assert captured.count(b"web.archive.org/web/20101106014149im_/") > 5
+    assert parse_page(captured) == parse_page(page)
+
+
+def test_quotes_mark_a_series_only_in_2006_2010_headers():
+    troy = (PAGES / "real-older/tt0332452.2009.html").read_bytes()
+    assert troy.count(b"<h1>Troy <span>") == 1 and troy.count(b"<title>Troy (2004)</title>") == 1
+    series = troy.replace(b"<h1>Troy <span>", b'<h1>"Troy" <span>')
+    series = series.replace(b"<title>Troy (2004)</title>", b'<title>"Troy" (2004)</title>')
+    record = parse_page(series)
+    assert (record.title, record.title_type, record.year) == ("Troy", "tvSeries", 2004)
+    video = troy.replace(b"<title>Troy (2004)</title>", b"<title>Troy (2004) (V)</title>")
+    assert parse_page(video).title_type == "video"
+    # A 2016 header whose title itself starts with a quote keeps it.
+    godzilla = (PAGES / "real/tt0047034.html").read_bytes()
+    header = b'<h1 itemprop="name" class="">Godzilla&nbsp;'
+    assert godzilla.count(header) == 1
+    record = parse_page(godzilla.replace(header, b'<h1 itemprop="name" class="">"Godzilla" Returns&nbsp;'))
+    assert record.title == '"Godzilla" Returns' and record.title_type == "movie"

@@ -63,8 +63,9 @@ STRIPS = [
         "real/nm0000246.html",
         6,
         [
-            (1, "Still of Bruce Willis in The Prince (2014)", "MV5BMjMzNTQ1MzI2", "http://ia.media-imdb.com/images/M/"),
-            (5, "Bruce Willis", "MV5BMTcxNTE2Nzk3", "http://ia.media-imdb.com/images/M/"),
+            # The page's ia.media-imdb.com URLs name today's host, same key.
+            (1, "Still of Bruce Willis in The Prince (2014)", "MV5BMjMzNTQ1MzI2", CDN),
+            (5, "Bruce Willis", "MV5BMTcxNTE2Nzk3", CDN),
         ],
     ),
     (
@@ -75,7 +76,7 @@ STRIPS = [
                 1,
                 "Benedict Cumberbatch in Doctor Strange (2016)",
                 "MV5BMTU0MjY1MjM1",
-                "https://images-na.ssl-images-amazon.com/images/M/",
+                CDN,  # images-na.ssl-images-amazon.com on the page
             ),
         ],
     ),

@@ -8,7 +8,8 @@ the server says they are unchanged: a conditional request (``If-None-Match`` /
 gives neither, the same size as the copy on disk. What was seen is kept beside each file
 in ``<name>.meta.json``.
 
-Memory stays bounded whatever the server sends (1 MiB chunks); disk is bounded by
+The download goes through the project's one HTTP client (net/), streamed into the
+``.part`` file. Memory stays bounded whatever the server sends (1 MiB chunks); disk is bounded by
 ``max_file_bytes`` (default 5 GB, several times the largest file IMDb publishes): a
 Content-Length over it is refused before reading, and a body that grows past it is cut
 and its partial file removed.
@@ -16,16 +17,16 @@ and its partial file removed.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
-
-from ..files import atomic_open, write_atomic
+from ..files import write_atomic
 from ..layout import download_record_file
+from ..net.client import ClientSettings, HostPolicy, PoliteClient
 from ..net.waf import is_waf_challenge
 from ..progress import Progress, ProgressLog
 
@@ -33,8 +34,9 @@ DEFAULT_DATASETS_URL = "https://datasets.imdbws.com"
 DATASET_FILE_NAMES: tuple[str, ...] = ("title.basics.tsv.gz", "name.basics.tsv.gz", "title.principals.tsv.gz")
 CHUNK_BYTES = 1 << 20
 MAX_FILE_BYTES = 5_000_000_000  # title.principals.tsv.gz, the largest, is under 1 GB
-_DEFAULT_TIMEOUT_S = 60.0
-_DEFAULT_USER_AGENT = "mpds-pipeline (IMDb non-commercial datasets)"
+# One file at a time, a few requests a day: IMDb's dataset host has no robots.txt to ask
+# (it is a download host, not pages), but its WAF is detected as everywhere.
+DATASETS_HOST_POLICY = HostPolicy(rate_per_second=1.0, concurrency=1, obey_robots=False, detect_waf=True)
 
 
 class DatasetDownloadError(RuntimeError):
@@ -86,44 +88,32 @@ def fetch_dataset_files(
     base_url: str | None,
     dest_dir: Path | str,
     names: Iterable[str] = DATASET_FILE_NAMES,
-    client_settings: Any = None,
+    client_settings: ClientSettings | None = None,
     *,
-    transport: httpx.BaseTransport | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
     log: ProgressLog | None = None,
 ) -> DownloadReport:
     """Download ``names`` from ``base_url`` (None or "": IMDb's dataset host) into
     ``dest_dir``, saying per file whether it was fetched.
 
-    ``client_settings`` may be ``None``, a mapping or an object; ``user_agent``,
-    ``timeout_s`` (or ``timeout``) and ``headers`` are read from it when present, so
-    the crawl's client settings can be passed as they are. ``log`` gets progress lines
-    per file (MiB done of the total, rate, ETA).
+    ``client_settings``: the crawl's client settings (User-Agent, contact, timeouts,
+    retries); the dataset host gets its own politeness policy. ``log`` gets progress
+    lines per file (MiB done of the total, rate, ETA).
     """
     base_url = base_url or DEFAULT_DATASETS_URL
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
+    settings = (client_settings or ClientSettings(timeout_s=60.0)).with_host(base_url, DATASETS_HOST_POLICY)
     report = DownloadReport(base_url=base_url)
-    with _make_client(client_settings, transport) as client:
-        for name in names:
-            report.files.append(_fetch_one(client, f"{base_url.rstrip('/')}/{name}", dest / name, max_file_bytes, log))
+
+    async def run() -> None:
+        async with PoliteClient(settings, log=log) as client:
+            for name in names:
+                url = f"{base_url.rstrip('/')}/{name}"
+                report.files.append(await _fetch_one(client, url, dest / name, max_file_bytes, log))
+
+    asyncio.run(run())
     return report
-
-
-def _setting(settings: Any, *keys: str) -> Any:
-    for key in keys:
-        if isinstance(settings, dict) and settings.get(key) is not None:
-            return settings[key]
-        if settings is not None and not isinstance(settings, dict) and getattr(settings, key, None) is not None:
-            return getattr(settings, key)
-    return None
-
-
-def _make_client(settings: Any, transport: httpx.BaseTransport | None) -> httpx.Client:
-    headers = {"User-Agent": _setting(settings, "user_agent") or _DEFAULT_USER_AGENT}
-    headers.update(_setting(settings, "headers") or {})
-    timeout = float(_setting(settings, "timeout_s", "timeout") or _DEFAULT_TIMEOUT_S)
-    return httpx.Client(headers=headers, timeout=timeout, follow_redirects=True, transport=transport)
 
 
 def _load_meta(path: Path) -> dict:
@@ -139,30 +129,78 @@ def _load_meta(path: Path) -> dict:
     return meta if meta.get("size") == path.stat().st_size else {}
 
 
-def _same_as_local(response: httpx.Response, meta: dict) -> bool:
+def _same_as_local(status: int, headers: dict[str, str], meta: dict) -> bool:
     if not meta:
         return False
-    if response.status_code == 304:
+    if status == 304:
         return True
-    etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+    etag, modified = headers.get("etag"), headers.get("last-modified")
     if etag and meta.get("etag"):
         return etag == meta["etag"]
     if modified and meta.get("last_modified"):
-        return modified == meta["last_modified"] and _content_length(response) in (None, meta["size"])
-    length = _content_length(response)
+        return modified == meta["last_modified"] and _content_length(headers) in (None, meta["size"])
+    length = _content_length(headers)
     return length is not None and length == meta.get("size")
 
 
-def _content_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("content-length")
+def _content_length(headers: dict[str, str]) -> int | None:
+    value = headers.get("content-length")
     # With Content-Encoding the header counts the encoded bytes, not the file's.
-    if value is None or not value.isdigit() or response.headers.get("content-encoding"):
+    if value is None or not value.isdigit() or headers.get("content-encoding"):
         return None
     return int(value)
 
 
-def _fetch_one(
-    client: httpx.Client, url: str, path: Path, max_bytes: int, log: ProgressLog | None = None
+class _PartFile:
+    """The body sink: ``<name>.part``, started afresh on each attempt, renamed into place
+    by the caller only when the whole body arrived; progress in whole MiB."""
+
+    def __init__(self, path: Path, meta: dict, max_bytes: int, log: ProgressLog | None):
+        self.path, self.part = path, path.with_name(path.name + ".part")
+        self.meta, self.max_bytes, self.log = meta, max_bytes, log
+        self.file = None
+        self.written = 0
+        self.expected: int | None = None
+        self.unchanged = False
+        self.progress: Progress | None = None
+
+    def accept(self, status: int, headers: dict[str, str]) -> bool:
+        self.close()
+        self.unchanged = _same_as_local(status, headers, self.meta)
+        if self.unchanged or status != 200 or is_waf_challenge(status, headers):
+            return False
+        self.expected = _content_length(headers)
+        if self.expected is not None and self.expected > self.max_bytes:
+            return False  # refused unread; the caller says why
+        self.file, self.written = open(self.part, "wb"), 0  # noqa: SIM115 - closed by close()
+        total_mib = -(-self.expected // (1 << 20)) if self.expected is not None else None
+        self.progress = Progress(f"imdb_index: downloading {self.path.name}", total_mib, self.log, unit="MiB")
+        return True
+
+    def write(self, chunk: bytes) -> None:
+        mib = 1 << 20
+        self.file.write(chunk)
+        before, self.written = self.written, self.written + len(chunk)
+        if self.written // mib > before // mib:  # whole MiB only: no line before the first
+            self.progress.update(self.written // mib - before // mib)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        if self.progress is not None:
+            if self.written % (1 << 20):  # the last part of a MiB
+                self.progress.update(1)
+            self.progress.close()
+            self.progress = None
+
+    def discard(self) -> None:
+        self.close()
+        self.part.unlink(missing_ok=True)
+
+
+async def _fetch_one(
+    client: PoliteClient, url: str, path: Path, max_bytes: int, log: ProgressLog | None = None
 ) -> FileOutcome:
     meta = _load_meta(path)
     conditional = {}
@@ -170,63 +208,42 @@ def _fetch_one(
         conditional["If-None-Match"] = meta["etag"]
     if meta.get("last_modified"):
         conditional["If-Modified-Since"] = meta["last_modified"]
-    with client.stream("GET", url, headers=conditional) as response:
-        if _same_as_local(response, meta):
+    sink = _PartFile(path, meta, max_bytes, log)
+    try:
+        resp = await client.fetch(url, headers=conditional, sink=sink, max_bytes=max_bytes, follow_redirects=True)
+        sink.close()
+        if sink.unchanged:
+            sink.discard()
             return FileOutcome(path.name, path, "unchanged", meta["size"])
-        _raise_for_status(url, response)
-        announced = _content_length(response)
-        if announced is not None and announced > max_bytes:
-            raise DatasetDownloadError(
-                f"{url}: Content-Length {announced:,} is over the {max_bytes:,}-byte cap (not downloaded)"
-            )
-        written = _stream_to(path, response, max_bytes, log)
+        _raise_for_status(url, resp, sink, max_bytes)
+        if sink.expected is not None and sink.written != sink.expected:
+            raise DatasetDownloadError(f"{url}: got {sink.written} of {sink.expected} bytes")
+        os.replace(sink.part, path)
+    except BaseException:
+        sink.discard()  # a crash never leaves a partial file, under the real name or the .part one
+        raise
     write_atomic(
         download_record_file(path),
         json.dumps(
             {
                 "url": url,
-                "etag": response.headers.get("etag"),
-                "last_modified": response.headers.get("last-modified"),
-                "size": written,
+                "etag": resp.headers.get("etag"),
+                "last_modified": resp.headers.get("last-modified"),
+                "size": sink.written,
             }
         ),
     )
-    return FileOutcome(path.name, path, "downloaded", written)
+    return FileOutcome(path.name, path, "downloaded", sink.written)
 
 
-def _raise_for_status(url: str, response: httpx.Response) -> None:
+def _raise_for_status(url: str, resp, sink: _PartFile, max_bytes: int) -> None:
     # A WAF challenge is "blocked", not data: stop and say so (never work around it).
-    if is_waf_challenge(response.status_code, response.headers):  # the body is not read yet
-        raise DatasetDownloadError(f"blocked by the server's firewall (HTTP {response.status_code}) at {url}")
-    if response.status_code != 200:
-        raise DatasetDownloadError(f"HTTP {response.status_code} for {url}")
-
-
-def _stream_to(path: Path, response: httpx.Response, max_bytes: int, log: ProgressLog | None = None) -> int:
-    """Write the body to ``path`` atomically; the number of bytes written. ``log`` gets
-    progress lines in MiB (of the Content-Length, when the server sends one)."""
-    expected = _content_length(response)
-    written = 0
-    mib = 1 << 20
-    total_mib = -(-expected // mib) if expected is not None else None
-    with (
-        atomic_open(path, "wb") as out,
-        Progress(f"imdb_index: downloading {path.name}", total_mib, log, unit="MiB") as progress,
-    ):
-        # iter_raw: keep the bytes as served (a .gz stays gzip even if the server
-        # labels it Content-Encoding: gzip).
-        for chunk in response.iter_raw(CHUNK_BYTES):
-            out.write(chunk)
-            before, written = written, written + len(chunk)
-            if written // mib > before // mib:  # whole MiB only: no line before the first
-                progress.update(written // mib - before // mib)
-            if written > max_bytes:
-                raise DatasetDownloadError(
-                    f"{response.url}: over the {max_bytes:,}-byte cap; stopped at "
-                    f"{written:,} bytes and removed the partial file"
-                )
-        if written % mib:  # the last part of a MiB
-            progress.update(1)
-        if expected is not None and written != expected:
-            raise DatasetDownloadError(f"{response.url}: got {written} of {expected} bytes")
-    return written
+    if resp.status_code is not None and is_waf_challenge(resp.status_code, resp.headers):
+        raise DatasetDownloadError(f"blocked by the server's firewall (HTTP {resp.status_code}) at {url}")
+    if resp.too_large or (sink.expected is not None and sink.expected > max_bytes):
+        reason = resp.error or f"Content-Length {sink.expected:,} is over the {max_bytes:,}-byte cap (not downloaded)"
+        raise DatasetDownloadError(f"{url}: {reason}; the partial file was removed")
+    if resp.error is not None:
+        raise DatasetDownloadError(f"{url}: {resp.error}")
+    if resp.status_code != 200:
+        raise DatasetDownloadError(f"HTTP {resp.status_code} for {url}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 
 from mpds_pipeline.imdb.page_data import (
+    as_utf8,
     canonical_tag,
     canonical_url,
     dig,
@@ -102,6 +103,7 @@ def _parse_next_data_json(page: bytes, kind: str | None) -> PageRecord:
 
 
 def _parse_html(page: bytes, kind: str | None) -> PageRecord:
+    page = as_utf8(page)
     url = canonical_url(page)
     next_data = find_next_data(page)
     if next_data is None and b'id="__NEXT_DATA__"' in page:
@@ -163,9 +165,16 @@ def _kind_from_json_ld(json_ld: list[dict]) -> str | None:
     return None
 
 
+# Markup only one kind of page has, any era: 2013-2019 person/title headers, 2006-2010
+# the person's "headshot" anchor and filmography blocks, the title's "poster" anchor and
+# cast table.
+_PERSON_MARKS = (b'id="name-poster"', b'id="name-job-categories"', b'<a name="headshot"', b'class="filmo"')
+_TITLE_MARKS = (b'class="title_wrapper"', b'class="cast_list"', b'<a name="poster"', b'<table class="cast">')
+
+
 def _kind_from_markup(page: bytes) -> str | None:
-    if b'id="name-poster"' in page or b'id="name-job-categories"' in page:
+    if any(mark in page for mark in _PERSON_MARKS):
         return "person"
-    if b'class="title_wrapper"' in page or b'class="cast_list"' in page:
+    if any(mark in page for mark in _TITLE_MARKS):
         return "title"
     return None

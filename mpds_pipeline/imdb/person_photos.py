@@ -37,6 +37,7 @@ from mpds_pipeline.imdb.page_data import (
     find_objects_with,
     full_size_image,
     is_media_image,
+    saved_copy_image,
     text_of,
 )
 from mpds_pipeline.imdb.records import GALLERY, STRIP, PersonPhoto, PhotoSource
@@ -48,13 +49,11 @@ WITH_OTHERS: Final = "with_others"  # this person among others
 NOT_NAMED: Final = "not_named"  # other people only
 UNCAPTIONED: Final = "uncaptioned"  # no caption and no tags: only a face count can tell
 
-CDN_IMAGE_BASE = "https://m.media-amazon.com/images/M/"
 
 _LINK_IMG_RE = re.compile(rb"<a\b([^>]*)>\s*<img\b([^>]*)>", re.I)
 _ATTR_RE = re.compile(rb"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 # Attributes that may hold the thumbnail's URL, best first (lazy-load ones before src).
 _URL_ATTRS = ("loadlate", "data-src-x2", "data-src", "src", "srcset")
-_TOKEN_FILE_RE = re.compile(r"(MV5B[^/\s\"']*?\._V1[^/\s\"']*\.(?:jpg|jpeg|png))$", re.I)
 # Words that end the people part of a caption ("X in Title (Year)", "X at an event").
 _CONTEXT_RE = re.compile(r"\s+(?:in|at|on|during|attends?|arrives?|for|from|as|photographed)\s+")
 _CAPTION_PREFIX_RE = re.compile(r"^(?:still|photo|picture|portrait)\s+of\s+")
@@ -188,9 +187,8 @@ def _thumbnail_url(img: dict[str, str]) -> str | None:
             return first
     # A browser-saved copy: every URL was rewritten to a local file named after the token.
     for value in values:
-        match = _TOKEN_FILE_RE.search(value.split("?")[0])
-        if match:
-            return CDN_IMAGE_BASE + match.group(1)
+        if url := saved_copy_image(value):
+            return url
     return None
 
 

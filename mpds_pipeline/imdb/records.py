@@ -11,7 +11,11 @@ from typing import Final, Literal, get_args
 
 # The page layout a record was parsed from (see parse_title.py and parse_person.py), or
 # "release" for a movie read from a released MPDS meta.csv (curate/rehydrate.py).
-Era = Literal["classic", "classic-jsonld", "next", "next-urql", "next-2025", "mobile", "release", "unknown"]
+# "tn15": the 2006-2010 design (its main column is ``div#tn15``); "combined": the
+# ``/title/ttN/combined`` view of that design, served until about 2016.
+Era = Literal[
+    "tn15", "combined", "classic", "classic-jsonld", "next", "next-urql", "next-2025", "mobile", "release", "unknown"
+]
 # What one attempted id ended in (classify.py decides it); exactly one per id.
 # "uncaptured": no archive asked (Common Crawl, Wayback) holds a usable capture of the
 # page; not final (a later crawl may capture it) and never "missing" (IMDb may have it).

@@ -44,6 +44,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 import certifi
@@ -306,10 +307,12 @@ class PoliteClient:
         follow_redirects: bool = False,
         max_bytes: int | None = None,
         headers: Mapping[str, str] | None = None,
+        sink: BodySink | None = None,
     ) -> FetchResponse:
         """GET ``url`` politely; redirects are followed only on request, each hop re-checked.
         ``max_bytes`` caps this body (default ``settings.max_body_bytes``); ``headers`` are
-        sent with this request only (e.g. ``Range``)."""
+        sent with this request only (e.g. ``Range``). With a ``sink`` the body is streamed
+        into it (``content`` stays empty): for files too large to hold in memory."""
         if self._http is None:
             raise RuntimeError("use PoliteClient as an async context manager")
         self.check_host(url)
@@ -320,7 +323,7 @@ class PoliteClient:
             if challenge is not None:
                 challenge.url, challenge.attempts = redact_url(url), challenge.attempts + attempts
                 return challenge
-            resp = await self._get_with_retries(current, cap, headers)
+            resp = await self._get_with_retries(current, cap, headers, sink)
             attempts += resp.attempts
             location = resp.headers.get("location")
             if follow_redirects and resp.status_code in REDIRECT_STATUSES and location:
@@ -410,12 +413,14 @@ class PoliteClient:
             host = self._hosts[netloc] = _Host(self.settings.policy_for(netloc))
         return host
 
-    async def _get_with_retries(self, url: str, max_bytes: int, headers: Mapping[str, str] | None) -> FetchResponse:
+    async def _get_with_retries(
+        self, url: str, max_bytes: int, headers: Mapping[str, str] | None, sink: BodySink | None = None
+    ) -> FetchResponse:
         max_attempts = max(0, self.settings.max_retries) + 1
         attempt = _Attempt(None)
         shown = redact_url(url)
         for number in range(1, max_attempts + 1):
-            attempt = await self._send(url, max_bytes, headers)
+            attempt = await self._send(url, max_bytes, headers, sink=sink)
             if attempt.too_large:  # the same body would come again: not retried
                 return FetchResponse(
                     shown, attempt.status_code, attempt.headers, b"", shown, number, attempt.error, too_large=True
@@ -458,6 +463,7 @@ class PoliteClient:
         *,
         truncate: bool = False,
         opens_gate: bool = True,
+        sink: BodySink | None = None,
     ) -> _Attempt:
         host = self._host(urlsplit(url).netloc)
         async with host.slots:
@@ -473,7 +479,7 @@ class PoliteClient:
                     raise ClientStopped(f"not sent, the client was stopped: {redact_url(url)}")
                 self.requests_made += 1
                 host.requests += 1
-                sending = self._senders.submit(self._blocking_get, url, slot, max_bytes, headers, truncate)
+                sending = self._senders.submit(self._blocking_get, url, slot, max_bytes, headers, truncate, sink)
                 try:
                     attempt = await asyncio.wrap_future(sending)
                 except asyncio.CancelledError:
@@ -488,12 +494,18 @@ class PoliteClient:
                 host.leave(challenged, may_open=opens_gate)
 
     def _blocking_get(
-        self, url: str, slot: RateSlot, max_bytes: int, headers: Mapping[str, str] | None, truncate: bool
+        self,
+        url: str,
+        slot: RateSlot,
+        max_bytes: int,
+        headers: Mapping[str, str] | None,
+        truncate: bool,
+        sink: BodySink | None,
     ) -> _Attempt:
         """One GET on a sender thread; releases ``slot`` as soon as the headers are back."""
         try:
             status, got, content = self._http.get(
-                url, on_headers=slot.release, max_bytes=max_bytes, headers=headers, truncate=truncate
+                url, on_headers=slot.release, max_bytes=max_bytes, headers=headers, truncate=truncate, sink=sink
             )
         except BodyTooLarge as refused:
             return _Attempt(refused.status, refused.headers, error=str(refused), too_large=True)
@@ -531,11 +543,18 @@ class _Connections:
         self._closed = False
 
     def get(
-        self, url: str, on_headers, max_bytes: int, headers: Mapping[str, str] | None = None, truncate: bool = False
+        self,
+        url: str,
+        on_headers,
+        max_bytes: int,
+        headers: Mapping[str, str] | None = None,
+        truncate: bool = False,
+        sink: BodySink | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """(status, lower-case headers, decoded body); ``on_headers()`` runs as the headers
         arrive. Raises BodyTooLarge for a body (wire or decoded) over ``max_bytes``, unless
-        ``truncate``: then the first ``max_bytes`` are kept (robots.txt) and the rest unread."""
+        ``truncate``: then the first ``max_bytes`` are kept (robots.txt) and the rest unread.
+        With a ``sink`` the body goes to it in chunks as served (not decoded), if it accepts."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an absolute http(s) URL: {url!r}")
@@ -552,6 +571,10 @@ class _Connections:
             for name, value in resp.getheaders():
                 key = name.lower()
                 got[key] = f"{got[key]}, {value}" if key in got else value
+            if sink is not None:
+                _stream_into(sink, resp, got, max_bytes)
+                conn.close()  # simplest after a long or refused body: a fresh connection next time
+                return resp.status, got, b""
             if truncate:
                 body = resp.read(max_bytes)
                 body = _decode_body(body, got.get("content-encoding", ""), resp.status, got, max_bytes, truncate=True)
@@ -598,6 +621,42 @@ class _Connections:
                 idle.append(conn)
                 return
         conn.close()
+
+
+class BodySink(Protocol):
+    """Where a streamed body goes (files of hundreds of MB: never held in memory).
+
+    ``accept`` runs on a sender thread when the headers arrive, once per attempt: True
+    to read the body (starting it afresh, as a retry may come), False to leave it unread.
+    ``write`` gets each chunk as served."""
+
+    def accept(self, status: int, headers: dict[str, str]) -> bool: ...
+
+    def write(self, chunk: bytes) -> None: ...
+
+
+STREAM_CHUNK_BYTES = 1 << 20
+
+
+def _stream_into(sink: BodySink, resp: http.client.HTTPResponse, headers: dict[str, str], max_bytes: int) -> None:
+    if not sink.accept(resp.status, headers):
+        return
+    if resp.length is not None and resp.length > max_bytes:
+        raise BodyTooLarge(
+            f"body too large: Content-Length {resp.length:,} is over the {max_bytes:,}-byte cap (not read)",
+            resp.status,
+            headers,
+        )
+    written = 0
+    while chunk := resp.read(STREAM_CHUNK_BYTES):  # raises IncompleteRead when the body is cut short
+        written += len(chunk)
+        if written > max_bytes:
+            raise BodyTooLarge(
+                f"body too large: over the {max_bytes:,}-byte cap; stopped at {written:,} bytes",
+                resp.status,
+                headers,
+            )
+        sink.write(chunk)
 
 
 def _readable(sock) -> bool:

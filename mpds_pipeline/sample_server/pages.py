@@ -57,19 +57,40 @@ def _page(title: str, head_extra: str, body: str, padding_kb: int, path: str | N
     return doc.encode("utf-8")
 
 
-def render_title(title_id: int, seed: int, base: str, padding_kb: int = 64) -> bytes | None:
+def render_title(title_id: int, seed: int, base: str, padding_kb: int = 64, layout: str | None = None) -> bytes | None:
+    """The title page; ``layout`` (older_pages.TITLE_LAYOUTS) renders it as IMDb did in
+    another year, None as the live site does (``sample_title(id)["layout"]``)."""
     t = sample_title(title_id, seed)
     if t["status"] != "ok":
         return None
-    return (_title_next if t["layout"] == "next" else _title_classic)(t, base, padding_kb)
+    layout = layout or t["layout"]
+    if layout == "next":
+        return _title_next(t, base, padding_kb)
+    if layout == "classic":
+        return _title_classic(t, base, padding_kb)
+    from .older_pages import TITLE_LAYOUTS, render_older_title  # imports this module
+
+    if layout not in TITLE_LAYOUTS:
+        raise ValueError(f"unknown title layout {layout!r}: expected one of {TITLE_LAYOUTS}")
+    return render_older_title(t, layout, base, padding_kb)
 
 
-def render_person(person_id: int, seed: int, base: str, padding_kb: int = 32) -> bytes | None:
+def render_person(
+    person_id: int, seed: int, base: str, padding_kb: int = 32, layout: str | None = None
+) -> bytes | None:
+    """The person page; ``layout`` (older_pages.PERSON_LAYOUTS) as in render_title."""
     p = sample_person(person_id, seed)
     if p["status"] != "ok":
         return None
-    render = {"next": _person_next, "classic": _person_classic, "mobile": _person_mobile}[p["layout"]]
-    return render(p, base, padding_kb)
+    layout = layout or p["layout"]
+    render = {"next": _person_next, "classic": _person_classic, "mobile": _person_mobile}.get(layout)
+    if render is not None:
+        return render(p, base, padding_kb)
+    from .older_pages import PERSON_LAYOUTS, render_older_person  # imports this module
+
+    if layout not in PERSON_LAYOUTS:
+        raise ValueError(f"unknown person layout {layout!r}: expected one of {PERSON_LAYOUTS}")
+    return render_older_person(p, layout, base, padding_kb)
 
 
 def render_gallery(person_id: int, seed: int, base: str, padding_kb: int = 16) -> bytes | None:

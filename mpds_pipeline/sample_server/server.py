@@ -27,9 +27,12 @@ from .archives import ArchiveEmulator
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import render_jpeg
+from .older_pages import layout_for_year
 from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_gallery, render_person, render_title
 
 _TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
+# The "combined details" view IMDb served until about 2016, in its 2006-2016 layout.
+_COMBINED_RE = re.compile(r"^/title/tt(\d{7,9})/combined/?$")
 _NAME_RE = re.compile(r"^/name/nm(\d{7,9})/?$")
 _GALLERY_RE = re.compile(r"^/name/nm(\d{7,9})/mediaindex/?$")
 _IMAGE_RE = re.compile(r"^/images/M/(?P<token>[^./]+)\._V1_(?P<ops>[^/]*)\.jpg$")
@@ -49,6 +52,14 @@ class _Reply:
     body: bytes
     content_type: str = "text/html; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
+
+
+_LATIN1_MARK = b"charset=iso-8859-1"
+
+
+def _html_type(body: bytes) -> str:
+    """The Content-Type of a page: pages of 2006-2010 layouts are iso-8859-1."""
+    return "text/html; charset=iso-8859-1" if _LATIN1_MARK in body[:1024] else _Reply.content_type
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -191,10 +202,14 @@ class SampleImdbServer:
         robots_txt: bytes | None = ROBOTS_TXT,
         robots_status: int = 200,
         on_request: Callable[[str, Mapping[str, str]], None] | None = None,
+        layout_year: int | None = None,
     ):
         """``robots_status``: what /robots.txt answers (with ``robots_txt`` as its body);
-        ``on_request(target, headers)`` sees every request as it arrives (tests)."""
+        ``on_request(target, headers)`` sees every request as it arrives (tests);
+        ``layout_year``: serve title and person pages in the layout IMDb had that year
+        (older_pages.layout_for_year), as an archive of that year would; None: today's."""
         self.seed = seed
+        self.layout_year = layout_year
         self.robots_txt = robots_txt or b""
         self.robots_status = robots_status
         self.on_request = on_request
@@ -294,6 +309,9 @@ class SampleImdbServer:
             return self._datasets
 
     # --- content ---------------------------------------------------------------------
+    def _year_layout(self, kind: str) -> str | None:
+        return None if self.layout_year is None else layout_for_year(kind, self.layout_year)
+
     def route(self, path: str, base: str, query: str = "", headers: Mapping[str, str] | None = None) -> _Reply:
         for extra in self.extra_routes:
             reply = extra(self, path, query, headers or {})
@@ -301,17 +319,20 @@ class SampleImdbServer:
                 return reply
         if path == "/robots.txt":
             return _Reply(self.robots_status, self.robots_txt, "text/plain")
-        if match := _TITLE_RE.match(path):
+        if match := _TITLE_RE.match(path) or _COMBINED_RE.match(path):
             title_id = int(match.group(1))
             truth = sample_title(title_id, self.seed)
             if truth["status"] == "redirect":
                 return _Reply(301, b"", headers=(("Location", f"/title/tt{truth['redirect_to']:07d}/"),))
             if truth["status"] == "missing":
                 return _Reply(200 if truth.get("soft_404") else 404, not_found_page())
-            return _Reply(200, render_title(title_id, self.seed, base, self.padding_kb))
+            layout = "combined" if match.re is _COMBINED_RE else self._year_layout("title")
+            body = render_title(title_id, self.seed, base, self.padding_kb, layout=layout)
+            return _Reply(200, body, _html_type(body))
         if match := _NAME_RE.match(path):
-            body = render_person(int(match.group(1)), self.seed, base, self.padding_kb // 2)
-            return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
+            layout = self._year_layout("person")
+            body = render_person(int(match.group(1)), self.seed, base, self.padding_kb // 2, layout=layout)
+            return _Reply(200, body, _html_type(body)) if body is not None else _Reply(404, not_found_page())
         if match := _GALLERY_RE.match(path):
             body = render_gallery(int(match.group(1)), self.seed, base, self.padding_kb // 4)
             return _Reply(200, body) if body is not None else _Reply(404, not_found_page())
@@ -346,10 +367,15 @@ def _as_plan(faults: FaultPlan | str | None) -> FaultPlan:
 
 
 def run_sample_server(
-    host: str = "127.0.0.1", port: int = 8000, faults_spec: str | None = None, seed: int = 0, padding_kb: int = 64
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    faults_spec: str | None = None,
+    seed: int = 0,
+    padding_kb: int = 64,
+    layout_year: int | None = None,
 ) -> None:
     """Serve in the foreground until interrupted; prints the base URL first."""
-    server = SampleImdbServer(host, port, faults_spec, seed, padding_kb)
+    server = SampleImdbServer(host, port, faults_spec, seed, padding_kb, layout_year=layout_year)
     print(f"Sample IMDb server at {server.base_url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -364,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default=None, help="fault rules, e.g. '429,rate=0.05;waf,ids=100-120'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--padding-kb", type=int, default=64, help="inert markup added to each title page")
+    parser.add_argument(
+        "--layout-year", type=int, default=None, help="serve pages in IMDb's layout of that year (2006-2025)"
+    )
     args = parser.parse_args(argv)
-    run_sample_server(args.host, args.port, args.faults, args.seed, args.padding_kb)
+    run_sample_server(args.host, args.port, args.faults, args.seed, args.padding_kb, args.layout_year)
     return 0
