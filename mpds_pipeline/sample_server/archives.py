@@ -20,6 +20,9 @@ Which ids are captured where (``capture_plan``), by id % 10 over ids whose page 
   8 -> captured nowhere
   0, 5 -> also captured in the oldest crawl; others -> the newest crawl only
   Every captured title also has a ``/fullcredits`` sub-page capture in the index (never a page).
+Captures of the newest crawl are today's pages; older ones are in the layout IMDb served
+in their year (older_pages.archive_layout: 2019 and 2013 "classic", the Wayback's 2011
+"infobar"; a quarter of the titles up to 2014 as the ``/combined`` view, under that URL).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote
 
 from .content import sample_person, sample_title
+from .older_pages import archive_layout
 from .pages import challenge_page, render_person, render_title
 
 CRAWLS = (  # newest first, as collinfo.json lists them
@@ -108,11 +112,20 @@ class ArchiveEmulator:
     def _base(self) -> str:
         return self.server.base_url
 
-    def _page(self, kind: str, item_id: int) -> bytes | None:
-        seed, padding = self.server.seed, self.server.padding_kb
+    def _layout(self, kind: str, item_id: int, year: int | None) -> str | None:
+        """The layout of a capture made in ``year``: IMDb's of that year (a quarter of the
+        titles up to 2014 as the /combined view); None: today's (the newest crawl)."""
+        return None if year is None else archive_layout(kind, item_id, year, self.server.seed)
+
+    def _page(self, kind: str, item_id: int, year: int | None = None) -> bytes | None:
+        seed, padding, layout = self.server.seed, self.server.padding_kb, self._layout(kind, item_id, year)
         if kind == "title":
-            return render_title(item_id, seed, self._base(), padding)
-        return render_person(item_id, seed, self._base(), padding // 2)
+            return render_title(item_id, seed, self._base(), padding, layout=layout)
+        return render_person(item_id, seed, self._base(), padding // 2, layout=layout)
+
+    def _url(self, kind: str, item_id: int, year: int | None) -> str:
+        combined = self._layout(kind, item_id, year) == "combined"
+        return _page_url(kind, item_id) + ("combined" if combined else "")
 
     def warc_file(self, crawl: str, kind: str, block: int) -> tuple[str, bytes, tuple[_Capture, ...]]:
         """(filename, bytes, index captures) of the WARC holding ``kind`` ids of ``block``
@@ -130,19 +143,21 @@ class ArchiveEmulator:
             f"{crawl}-20240000000000-{kind}-{block:05d}.warc.gz"
         )
         out, captures = bytearray(), []
+        year = None if crawl == CRAWLS[0][0] else int(prefix[:4])
         for item_id in range(max(1, block * BLOCK), (block + 1) * BLOCK):
             entries = [flag for c, flag in capture_plan(kind, item_id, self.server.seed)["crawls"] if c == crawl]
             for n, flag in enumerate(entries):
-                page = challenge_page() if flag == "waf" else self._page(kind, item_id)
+                page = challenge_page() if flag == "waf" else self._page(kind, item_id, year)
                 if page is None:
                     continue
-                url = _page_url(kind, item_id)
+                url = self._url(kind, item_id, year)
                 stamp = _timestamp(prefix, item_id, n)
                 member = _warc_member(url, stamp, page)
                 digest = _b32sha1(b"tampered" + page) if flag == "bad_digest" else _b32sha1(page)
                 captures.append(_Capture(kind, item_id, url, stamp, digest, len(out), len(member), filename))
                 out += member
                 if kind == "title" and n == 0:
+                    url = _page_url(kind, item_id)
                     sub = _warc_member(url + "fullcredits", stamp, b"<html>full credits</html>")
                     captures.append(
                         _Capture(
@@ -252,9 +267,10 @@ class ArchiveEmulator:
         for item_id in range(max(1, lo), hi + 1):
             if not capture_plan(kind, item_id, self.server.seed)["wayback"]:
                 continue
-            page = self._page(kind, item_id)
+            page = self._page(kind, item_id, int(WAYBACK_YEAR))
             if page is not None:
-                rows.append((self._wayback_stamp(item_id), _page_url(kind, item_id), "text/html", _b32sha1(page)))
+                url = self._url(kind, item_id, int(WAYBACK_YEAR))
+                rows.append((self._wayback_stamp(item_id), url, "text/html", _b32sha1(page)))
         return rows
 
     @staticmethod
@@ -292,9 +308,9 @@ class ArchiveEmulator:
         for kind, pattern in _ID_RE.items():
             found = pattern.search(original)
             if found and capture_plan(kind, int(found.group(1)), self.server.seed)["wayback"]:
-                page = self._page(kind, int(found.group(1)))
+                page = self._page(kind, int(found.group(1)), int(WAYBACK_YEAR))
                 if page is not None:
-                    return reply(200, page, "text/html; charset=utf-8")
+                    return reply(200, page, _content_type(page))
         return reply(404, b"not archived", "text/html")
 
 
@@ -327,11 +343,16 @@ def _cdx_line(c: _Capture) -> dict:
     }
 
 
+def _content_type(page: bytes) -> str:
+    # Pages of the 2006-2010 layouts are iso-8859-1, as they were served then.
+    return "text/html; charset=iso-8859-1" if b"charset=iso-8859-1" in page[:1024] else "text/html; charset=utf-8"
+
+
 def _warc_member(url: str, stamp: str, page: bytes) -> bytes:
     """One gzip member holding one WARC response record, as Common Crawl writes them."""
     http = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/html;charset=UTF-8\r\n"
-        b"X-Crawler-Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(page)
+        b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+        b"X-Crawler-Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % (_content_type(page).encode(), len(page))
     ) + page
     date = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[8:10]}:{stamp[10:12]}:{stamp[12:14]}Z"
     headers = (
