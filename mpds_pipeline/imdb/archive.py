@@ -152,7 +152,8 @@ class PageArchive:
             scripts = self._extractor(body)
             if scripts is not None:
                 body, content = scripts, "data"
-        record_bytes = self._record_bytes(outcome, resp, body, content)
+        provenance = _provenance_of(outcome)
+        record_bytes = self._record_bytes(outcome, resp, body, content, provenance)
         with open(self.path, "ab") as fh:
             fh.write(record_bytes)
             fh.flush()
@@ -168,11 +169,11 @@ class PageArchive:
             outcome.attempts,
             outcome.fetched_at,
             content,
-            **_provenance_of(outcome),
+            **provenance,
         )
         return True
 
-    def _record_bytes(self, outcome, resp: FetchResponse, body: bytes, content: str) -> bytes:
+    def _record_bytes(self, outcome, resp: FetchResponse, body: bytes, content: str, provenance: dict) -> bytes:
         """One gzip member holding one WARC/1.0 response record. Built here rather than by
         warcio's writer, which cost 0.7 ms of Python per record and compresses at level 9
         (level 6: 40% less CPU on a 590 KB page for 1% more bytes); warcio reads it back."""
@@ -185,7 +186,7 @@ class PageArchive:
             "WARC-Type": "response",
             "WARC-Record-ID": f"<urn:uuid:{uuid.uuid4()}>",
             "WARC-Date": _warc_date(outcome.fetched_at),
-            "WARC-Target-URI": outcome.url,
+            "WARC-Target-URI": _one_line(outcome.url),
             H_KIND: outcome.kind,
             H_ID: str(outcome.id),
             H_STATUS: outcome.status,
@@ -194,18 +195,21 @@ class PageArchive:
         }
         if outcome.redirect_id is not None:
             warc_headers[H_REDIRECT] = str(outcome.redirect_id)
-        for name, value in _provenance_of(outcome).items():
+        for name, value in provenance.items():
             if value is not None:
-                warc_headers[PROVENANCE_HEADERS[name]] = str(value)
+                warc_headers[PROVENANCE_HEADERS[name]] = _one_line(str(value))
         warc_headers["WARC-Payload-Digest"] = "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode()
         warc_headers["Content-Type"] = "application/http; msgtype=response"
         warc_headers["Content-Length"] = str(len(block_head) + len(body))
-        head = "WARC/1.0\r\n" + "".join(f"{k}: {_one_line(v)}\r\n" for k, v in warc_headers.items()) + "\r\n"
+        head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in warc_headers.items()) + "\r\n"
         gzipper = zlib.compressobj(6, zlib.DEFLATED, 31)
-        return (
-            b"".join((gzipper.compress(head.encode("utf-8")), gzipper.compress(block_head), gzipper.compress(body)))
-            + gzipper.compress(b"\r\n\r\n")
-            + gzipper.flush()
+        return b"".join(
+            (
+                gzipper.compress(head.encode("utf-8") + block_head),
+                gzipper.compress(body),
+                gzipper.compress(b"\r\n\r\n"),
+                gzipper.flush(),
+            )
         )
 
     # --- recovery --------------------------------------------------------------------
