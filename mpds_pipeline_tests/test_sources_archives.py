@@ -556,3 +556,17 @@ def test_an_unreachable_data_host_leaves_the_rest_failed_after_a_few_tries(serve
     failed = [o for o in result.outcomes if o.status == "failed"]
     assert failed and all("unreachable" in o.error and "MPDS_CC_DATA_URL" in o.error for o in failed)
     assert {o.status for o in result.outcomes} == {"failed"}  # never "uncaptured": the archive was not read
+
+
+def test_archive_hosts_get_their_own_polite_rate(server, tmp_path):
+    # One loopback host stands in for all three archive hosts, so one rate applies to all.
+    crawl_partition(
+        "title",
+        range(1, 31),
+        client_settings(server),
+        tmp_path,
+        page_sources=("common_crawl",),
+        archive_settings=archive_settings(server, index_rate=8, data_rate=8, wayback_rate=8, crawls=(NEWEST_CRAWL,)),
+    )
+    assert server.request_count("/cc-data/") > 16  # long enough for the limit to bind
+    assert server.max_requests_in_any_window(1.0) <= 8
