@@ -455,6 +455,12 @@ def test_wayback_finds_an_archived_poster(server):
 
     capture, resp = asyncio.run(find())
     assert capture.url == poster and capture.mime == "image/jpeg"
+
+    async def batch():
+        async with PoliteClient(archive_settings(server).client_settings(client_settings(server))) as client:
+            return await wayback.archived_image_urls(client, f"{server.base_url}/wayback", [poster, poster])
+
+    assert asyncio.run(batch()) == {poster: wayback.replay_url(f"{server.base_url}/wayback", capture)}
     assert resp.status_code == 200 and resp.content[:2] == b"\xff\xd8"
     assert wayback.image_url_variants("https://ia.media-imdb.com/images/M/MV5Bx._V1_.jpg")[1:] == [
         "https://m.media-amazon.com/images/M/MV5Bx._V1_.jpg",

@@ -163,3 +163,16 @@ async def fetch_archived_image(
     if resp.status_code != 200 or resp.error is not None:
         return None
     return capture, resp
+
+
+async def archived_image_urls(client: PoliteClient, wayback_url: str, image_urls: list[str]) -> dict[str, str]:
+    """image URL -> the raw-capture URL of its newest archived copy, for the images whose
+    live URL no longer answers (one CDX query per URL and host variant, at the Wayback
+    host's rate). A download can fetch these like any image URL, and its manifest then
+    names the archive as the source (``web.archive.org/web/<ts>id_/<url>``)."""
+    found: dict[str, str] = {}
+    for url in dict.fromkeys(image_urls):
+        capture = await find_image_capture(client, wayback_url, url)
+        if capture is not None:
+            found[url] = replay_url(wayback_url, capture)
+    return found
