@@ -8,6 +8,9 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 # The CPU build of torch on this kind of machine; on a GPU host set TORCH_SPEC to a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
+# The OCR of the benchmark's text accuracy; installed without its opencv-python requirement
+# (the project's opencv-python-headless provides cv2; pyproject.toml lists the rest).
+OCR_SPEC ?= rapidocr-onnxruntime==1.4.4
 PYTEST_ARGS ?=
 RUFF := $(VENV)/bin/ruff
 # make test fails on any lint finding (CI enforces ruff); LINT_STRICT=0 only prints them.
@@ -21,6 +24,7 @@ export HF_HUB_OFFLINE := 1
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)" -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps "$(OCR_SPEC)"
 	touch $@
 
 install: $(VENV)/.installed

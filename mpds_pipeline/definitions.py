@@ -10,17 +10,22 @@ from .assets.curation import actor_images, actors, build_export_asset, dataset_s
 from .assets.freshness import freshness_schedules, freshness_sensors, imdb_index
 from .assets.generation import generation_assets
 from .assets.jobs import named_jobs
+from .assets.near_duplicates import near_duplicates
+from .assets.omdb import omdb_titles
 from .assets.pools import pool_sensors
 from .executor import slot_reclaiming_executor
 from .resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
 from .scaling import scaling_jobs
 
-export = build_export_asset([movies, poster_images, actors, actor_images, actor_photos, poster_prompts])
+export = build_export_asset(
+    [movies, poster_images, actors, actor_images, actor_photos, poster_prompts, near_duplicates]
+)
 
 defs = Definitions(
     assets=[
         imdb_index,
         *crawl_assets,
+        omdb_titles,
         movies,
         actors,
         poster_images,
@@ -30,6 +35,7 @@ defs = Definitions(
         vision_prompts,
         rectifications,
         poster_prompts,
+        near_duplicates,
         export,
         *generation_assets,
         swap_ablations,

@@ -30,6 +30,8 @@ from .settings import write_settings_file
 
 DEMO_PARTITION_SIZE = 200
 # The tiny models work at 32 px; steps are cut so the chain runs in about a minute on a CPU.
+# Posters keep their 2:3 shape at that scale: aspect buckets 32x48, 36x44 and 32x32 (sides
+# rounded to an eighth of the resolution), caption controls and images at 32x48.
 TINY_GENERATION_CONFIG = {
     "ops": {
         "lora_weights": {
@@ -39,15 +41,23 @@ TINY_GENERATION_CONFIG = {
                 "n_pairs": 40,
                 "checkpointing_steps": 10,
                 "learning_rate": 1e-3,
+                # A LoRA subset (docs/beyond_the_paper.md): the sample posters of these genres.
+                "subset_genres": ["Drama", "Comedy", "Action", "Thriller"],
             }
         },
         "benchmark_prompts": {"config": {"n_prompts": 6}},
         "actor_embeddings": {
-            "config": {"resolution": 32, "max_train_steps": 10, "train_batch_size": 2, "max_actors": 4}
+            "config": {
+                "resolution": 32,
+                "max_train_steps": 10,
+                "train_batch_size": 2,
+                "max_actors": 4,
+            }
         },
-        "benchmark_images": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
+        "caption_controls": {"config": {"size": 32, "height": 48}},
+        "benchmark_images": {"config": {"num_inference_steps": 5, "height": 48, "width": 32}},
         "benchmark_report": {"config": {"fid_resize": 32}},
-        "swap_ablations": {"config": {"num_inference_steps": 5, "height": 32, "width": 32}},
+        "swap_ablations": {"config": {"num_inference_steps": 5, "height": 48, "width": 32}},
     },
     # One process for the whole chain: a process per step would import torch and diffusers
     # again for each of the seven steps (about 7 s each here), longer than the tiny models run.

@@ -67,6 +67,28 @@ class PagesFolder:
 
 
 @dataclass(frozen=True)
+class OmdbFolder:
+    """One title partition's OMDb answers: every answer as received (the key redacted),
+    and the records parsed from them."""
+
+    path: Path
+
+    @property
+    def answers(self) -> Path:
+        """JSON lines, one per answered request: redacted URL, answer, time (re-parsed offline)."""
+        return self.path / "answers.jsonl"
+
+    @property
+    def records(self) -> Path:
+        return self.path / "omdb.parquet"
+
+    @property
+    def lock(self) -> Path:
+        """Held while a run asks OMDb for this partition."""
+        return self.path / "omdb.lock"
+
+
+@dataclass(frozen=True)
 class ImageFolder:
     """Downloaded images (``image_file_name``) and their manifest, one row per image."""
 
@@ -197,6 +219,11 @@ class ExportFolder:
     def actor_photo_file_name(self, actor_id: int, rank: int) -> str:
         """Relative to the export (``actor_photos.csv``'s ``file_name``)."""
         return f"{self.actor_photos_dir.name}/{crop_file_name(actor_id, rank)}"
+
+    @property
+    def provenance(self) -> Path:
+        """One row per exported page, poster and actor photo: where it came from."""
+        return self.path / "provenance.parquet"
 
     @property
     def stats(self) -> StatsFolder:
@@ -363,6 +390,19 @@ class DataLayout:
         return self.records_dir(kind) / f"{partition_key}.parquet"
 
     @property
+    def omdb_root(self) -> Path:
+        return self.crawl_dir / "omdb_titles"
+
+    def omdb(self, partition_key: str) -> OmdbFolder:
+        """``omdb_titles``' folder for one title partition."""
+        return OmdbFolder(self.omdb_root / partition_key)
+
+    @property
+    def omdb_usage_file(self) -> Path:
+        """Requests made to OMDb today, across partitions (the daily quota)."""
+        return self.omdb_root / "usage.json"
+
+    @property
     def index_dir(self) -> Path:
         """IMDb's non-commercial dataset files and their Parquet index (``IndexFolder``)."""
         return self.root / "index"
@@ -393,6 +433,19 @@ class DataLayout:
     @property
     def actors_file(self) -> Path:
         return self.curated_dir / "actors.parquet"
+
+    @property
+    def poster_hashes_dir(self) -> Path:
+        """Perceptual hashes of the posters (id, phash, dhash), one file per title partition."""
+        return self.curated_dir / "poster_hashes"
+
+    def poster_hashes_file(self, partition_key: str) -> Path:
+        return self.poster_hashes_dir / f"{partition_key}.parquet"
+
+    @property
+    def near_duplicates_file(self) -> Path:
+        """Every exported-to-be poster's near-duplicate group (curate.near_duplicates)."""
+        return self.curated_dir / "near_duplicates.parquet"
 
     @property
     def movie_actor_file(self) -> Path:

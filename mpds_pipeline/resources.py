@@ -111,6 +111,14 @@ class SourcesResource(ConfigurableResource):
     )
     wayback_url: str = Field(default_factory=lambda: settings.env_str("MPDS_WAYBACK_URL", "https://web.archive.org"))
     omdb_url: str = Field(default_factory=lambda: settings.env_str("MPDS_OMDB_URL", "https://www.omdbapi.com"))
+    # The OMDb key is deliberately not a field: resource config shows in the UI and run records.
+    omdb_daily_quota: int = Field(
+        default_factory=lambda: settings.env_int("MPDS_OMDB_DAILY_QUOTA", 1000),
+        description="OMDb requests per UTC day across all partitions (a free key allows 1,000); "
+        "the key comes from MPDS_OMDB_API_KEY only",
+    )
+    omdb_rate_per_second: float = Field(default_factory=lambda: settings.env_float("MPDS_OMDB_RATE", 2.0))
+
     cc_crawls: list[str] = Field(
         default_factory=lambda: settings.env_list("MPDS_CC_CRAWLS", []),
         description="Common Crawl crawl ids to ask, in order; empty: collinfo.json's list, newest first",

@@ -12,6 +12,7 @@ def remerge_via_sensor(pipeline) -> None:
     from mpds_pipeline.assets.crawl import person_assets, title_assets
     from mpds_pipeline.assets.curation import actor_images, actors, movies, poster_images
     from mpds_pipeline.assets.jobs import export_job
+    from mpds_pipeline.assets.near_duplicates import near_duplicates
     from mpds_pipeline.definitions import export
 
     resources, instance = pipeline["resources"], pipeline["instance"]
@@ -34,6 +35,7 @@ def remerge_via_sensor(pipeline) -> None:
             vision_prompts,
             rectifications,
             poster_prompts,
+            near_duplicates,
             export,
         ],
         jobs=[export_job],

@@ -72,6 +72,12 @@ def test_cli_named_jobs_to_export_and_rectification_remerge(dagster_home, tmp_pa
     posters = pd.read_csv(layout.export_dir / "posters.csv")
     assert len(posters) > 5
     assert all((layout.export_dir / "posters" / f"{i}.jpg").stat().st_size >= 5120 for i in posters["id"])
+    # Captioning hashed every poster it decoded; the export job grouped them before exporting.
+    assert set(pd.read_parquet(layout.poster_hashes_file(TITLE_KEY))["id"]) >= set(posters["id"])
+    groups = pd.read_parquet(layout.near_duplicates_file)
+    exported = pd.read_parquet(layout.export_dir / "posters.parquet")
+    group_of = dict(zip(groups["id"], groups["group"]))
+    assert all(group_of[i] == g for i, g in zip(exported["id"], exported["duplicate_group"]))
 
     target = int(posters["id"].iloc[-1])
     layout.rectifications_dir.mkdir(exist_ok=True)

@@ -10,10 +10,13 @@ from dagster import DagsterInstance, materialize
 from PIL import Image
 
 from mpds_pipeline.assets.ablations import swap_ablations
-from mpds_pipeline.assets.generation import generation_assets
+from mpds_pipeline.assets.generation import benchmark_prompts, generation_assets
 from mpds_pipeline.curate.export import write_actor_photos_export, write_export
+from mpds_pipeline.curate.store import write_table
 from mpds_pipeline.imdb.ids import person_url
+from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.resources import DataDirResource, ModelsResource
+from mpds_pipeline.vision.lora_training import sample_pairs
 
 from .image_samples import noise_image, saved_noise_jpeg, undecodable_jpeg
 
@@ -105,12 +108,53 @@ def make_export(root):
     write_actor_photos_export(pd.DataFrame(photos), root / "export")
 
 
+def _groups_table(groups: list[int]) -> pd.DataFrame:
+    """A near_duplicates table: poster i + 1 in group ``groups[i]``."""
+    sizes = pd.Series(groups).map(pd.Series(groups).value_counts())
+    return pd.DataFrame(
+        {
+            "id": range(1, len(groups) + 1),
+            "group": groups,
+            "distance": 0,
+            "dhash_distance": 0,
+            "group_size": sizes,
+            "representative": [g == i + 1 for i, g in enumerate(groups)],
+        }
+    )
+
+
+def test_benchmark_prompts_leave_out_near_duplicates_of_training_posters(tmp_path):
+    root = tmp_path / "data"
+    make_export(root)
+    layout = DataLayout(root)
+    layout.lora_dir.mkdir(parents=True)
+    (layout.lora_dir / "train_ids.json").write_text(json.dumps([1, 2, 3, 4, 5]))
+    # 6 is a re-release of training poster 2; 7 and 8 are one film's two posters, neither trained.
+    write_table(_groups_table([1, 2, 3, 4, 5, 2, 7, 7, 9]), layout.near_duplicates_file)
+    result = materialize(
+        [benchmark_prompts],
+        instance=DagsterInstance.ephemeral(),
+        resources={"data_dir": DataDirResource(path=str(root))},
+        run_config={"ops": {"benchmark_prompts": {"config": {"n_prompts": 10}}}},
+    )
+    assert result.success
+    prompts = json.loads(layout.benchmark_prompts_file.read_text())
+    assert sorted(p["movie_id"] for p in prompts) == [7, 8, 9]
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "benchmark_leak_free" and check.passed
+
+
 def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     root = tmp_path / "data"
     make_export(root)
     # One crop of every odd actor (each benchmark movie has one) stops decoding after the export.
     for crop in (root / "export" / "actor_photos").glob("*_3.jpg"):
         crop.write_bytes(undecodable_jpeg(noise_image(64, 64, seed=3)))
+    # The near-duplicate groups (every poster its own, but two the LoRA will not draw):
+    # the leak-free check reads them. Exclusion itself: test_benchmark_prompts_leave_out_...
+    untrained = sorted(set(range(1, 10)) - {int(p.stem) for p, _ in sample_pairs(root / "export", 6, 0)})
+    groups = [untrained[0] if i == untrained[1] else i for i in range(1, 10)]
+    write_table(_groups_table(groups), DataLayout(root).near_duplicates_file)
     tiny = tiny_models
     models = ModelsResource(
         stable_diffusion=str(tiny.sd),
@@ -136,9 +180,19 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     train_ids = set(json.loads((lora_dir / "train_ids.json").read_text()))
     prompts = json.loads((root / "benchmark" / "prompts.json").read_text())
     assert len(prompts) == 3 and not {p["movie_id"] for p in prompts} & train_ids  # held out
+    [leak_check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "benchmark_leak_free"]
+    assert leak_check.passed and leak_check.metadata["grouped_posters"].value == 9
+    lora = result.asset_materializations_for_node("lora_weights")[0].metadata
+    # The posters are 64x96 (2:3): all in the 32x48 bucket of the tiny models' 32 px.
+    buckets = {r.data["name"]: int(r.data["value"]) for r in lora["aspect_buckets"].value.records}
+    assert buckets == {"32x48": len(train_ids), "36x44": 0, "32x32": 0}
     assert list((root / "models" / "actor_embeddings").glob("nm*.safetensors"))
     trained = result.asset_materializations_for_node("actor_embeddings")[0].metadata
     assert trained["actors_trained"].value == 2
+    # Face crops are square: every photo trained on sits in the square bucket.
+    photos = sum(int(row.data["photos"]) for row in trained["photos_per_actor"].value.records)
+    buckets = {row.data["bucket"]: int(row.data["photos"]) for row in trained["aspect_buckets"].value.records}
+    assert buckets == {"32x48": 0, "36x44": 0, "32x32": photos} and photos == 4
     assert any("_1.jpg, " in row.data["files"] for row in trained["photos_per_actor"].value.records)
     # Decode at use: the odd actor trained on its two good crops; the broken one is reported.
     assert trained["photo_decode_failures"].value == 1
@@ -165,8 +219,16 @@ def test_generation_chain_with_tiny_models(tmp_path, tiny_models):
     assert by_method["MPDS (full)"] > 0 and by_method["MPDS w/o localized attention"] == 0 == by_method["SD1.5"]
     controls = root / "benchmark" / "caption_controls"
     assert {p.stem for p in controls.glob("tt*.json")} == {p["prompt_id"] for p in prompts}  # layouts beside the canny
+    with Image.open(controls / f"{prompts[0]['prompt_id']}.png") as control:
+        assert control.size == (128, 192)  # poster-shaped: 2:3 of the configured width
     report = json.loads((root / "benchmark" / "report" / "benchmark_report.json").read_text())
     assert {row["method"] for row in report["table"]} == set(manifest["method"])
+    # OCR text accuracy: a column for every Table 1 row, and the caption sketches' upper bound.
+    assert all(row["OCR words %"] is not None and row["OCR CER"] is not None for row in report["table"])
+    assert set(report["text_accuracy"]["methods"]) == set(manifest["method"])
+    assert report["text_accuracy"]["upper_bound"]["word_accuracy_pct"] >= 90
+    markdown = DataLayout(root).benchmark_report.table_markdown.read_text()
+    assert "OCR words %" in markdown and "| caption sketch (upper bound) |" in markdown
     full = report["results"]["MPDS (full)"]
     assert full["clip_s"]["model"] == str(tiny.clip) and full["fid"]["n_fake"] == 3
     assert set(full["preference"]) == {"SD1.5"}  # the only baseline here

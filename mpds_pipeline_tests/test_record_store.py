@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from mpds_pipeline.imdb.record_store import fill_from_index, read_records, write_records
+from mpds_pipeline.imdb.record_store import read_records, write_records
 from mpds_pipeline.imdb.records import PersonRecord, TitleRecord
+from mpds_pipeline.sources.field_order import field_order, merge_title_records
 
 
 def test_title_records_round_trip_keeps_types_and_cast_order(tmp_path):
@@ -42,13 +43,17 @@ def test_person_records_of_several_partitions_read_as_one_table(tmp_path):
     assert list(frame.loc[frame["id"] == 11, "professions"].iloc[0]) == ["director"]
 
 
-def test_fill_from_index_only_fills_what_the_page_lacks():
+def test_the_index_fills_what_the_page_lacks_and_wins_where_the_order_says():
     page_has = TitleRecord(id=1, title="x", original_title="x", title_type="tvMovie", year=2000, genres=["Drama"])
     page_lacks = TitleRecord(id=2, title="y", original_title="y", title_type=None, year=2001, genres=[])
-    facts = {
+    index = {
         1: {"title_type": "movie", "genres": ["Comedy"]},
         2: {"title_type": "movie", "genres": ["Comedy", "Crime"]},
     }
-    assert fill_from_index([page_has, page_lacks], facts) == 1
-    assert (page_has.title_type, page_has.genres) == ("tvMovie", ["Drama"])
-    assert (page_lacks.title_type, page_lacks.genres) == ("movie", ["Comedy", "Crime"])
+    page_first = field_order({"title_type": "page,index", "genres": "page,index"})
+    records, _ = merge_title_records([page_has, page_lacks], {}, index, page_first)
+    assert [(r.title_type, r.genres) for r in records] == [("tvMovie", ["Drama"]), ("movie", ["Comedy", "Crime"])]
+    assert records[0].field_sources["title_type"] == "page" and records[1].field_sources["genres"] == "index"
+    records, _ = merge_title_records([page_has, page_lacks], {}, index)  # the default: the index first
+    assert [(r.title_type, r.genres) for r in records] == [("movie", ["Comedy"]), ("movie", ["Comedy", "Crime"])]
+    assert records[0].field_sources["title"] == "page"  # the index had no title for it

@@ -17,7 +17,7 @@ class SwapAblationsConfig(Config):
     n_actors: int = Field(4, description="actors swapped into one caption")
     n_prompts: int = Field(4, description="captions one actor is cast in")
     num_inference_steps: int = 50
-    height: int = 512
+    height: int = Field(768, description="2:3 like a poster and the caption controls; 512 for the paper's square")
     width: int = 512
     s1: float = Field(7.5, description="prompt guidance")
     s2: float = Field(2.0, description="actor guidance")

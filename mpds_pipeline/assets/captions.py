@@ -63,7 +63,12 @@ def vision_prompts(
         num_beams=config.num_beams,
     )
     result = caption_partition(
-        items, layout.vision_prompts_file(context.partition_key), settings, manifest_dir=image_dir, log=context.log.info
+        items,
+        layout.vision_prompts_file(context.partition_key),
+        settings,
+        manifest_dir=image_dir,
+        log=context.log.info,
+        hashes_parquet=layout.poster_hashes_file(context.partition_key),
     )
     return MaterializeResult(
         metadata=tabulate(

@@ -10,6 +10,7 @@ import pandas as pd
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     Config,
     DynamicPartitionsDefinition,
     Failure,
@@ -19,6 +20,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from .. import settings
 from ..imdb.partitions import parse_partition_key
 from ..imdb.records import FETCH_STATUSES
 from ..pool_slots import IMDB_POOL
@@ -65,6 +67,14 @@ def _coverage_metadata(result) -> dict:
         "ids_with_capture": int(sum(c.get("captured", 0) for c in result.coverage.values())),
         "captures_per_year": counts_table(years, "year") if years else None,
     }
+
+
+class RecordsConfig(Config):
+    field_order: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_FIELD_ORDER", ""),
+        description="title records: which source gives each field, e.g. 'poster_url=omdb,page;synopsis=page' "
+        "(sources: index, page, omdb); fields left out keep the default order (sources/field_order.py)",
+    )
 
 
 class CrawlConfig(Config):
@@ -175,7 +185,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
     @asset(
         name=records_name,
         partitions_def=partitions,
-        deps=[pages_asset],
+        # Titles merge OMDb's answers (assets/omdb.py, which depends on title_pages) when there are any.
+        deps=[pages_asset, AssetKey("omdb_titles")] if kind == "title" else [pages_asset],
         group_name=CRAWL_GROUP,
         kinds={"python", "parquet"},
         description=f"Typed {kind} records parsed from the archived pages of one id range (Parquet).",
@@ -185,13 +196,25 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             )
         ],
     )
-    def records_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
+    def records_asset(
+        context: AssetExecutionContext, config: RecordsConfig, data_dir: DataDirResource
+    ) -> MaterializeResult:
         from ..imdb.record_store import build_records, records_table, unique_ids, write_records
+        from ..sources.field_order import FieldOrderError, field_order
 
         started = time.perf_counter()
         layout = data_dir.layout
+        try:
+            order = field_order(config.field_order)
+        except FieldOrderError as error:
+            raise Failure(description=str(error)) from error
         parsed = build_records(
-            layout.pages_dir(kind, context.partition_key), kind, layout.index_dir, log=context.log.info
+            layout.pages_dir(kind, context.partition_key),
+            kind,
+            layout.index_dir,
+            log=context.log.info,
+            omdb_file=layout.omdb(context.partition_key).records if kind == "title" else None,
+            field_order=order,
         )
         out = layout.records_file(kind, context.partition_key)
         write_records(parsed.records, kind, out)
@@ -200,16 +223,19 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         if kind == "title":
             preview = preview[["id", "title", "year", "title_type", "genres", "poster_url", "era"]]
         return MaterializeResult(
-            metadata={
-                "records": len(parsed.records),
-                "parse_errors": len(parsed.errors),
-                "fields_filled_from_index": parsed.filled_from_index,
-                "errors": preview_table(pd.DataFrame(parsed.errors, columns=["id", "url", "error"])),
-                "elapsed_s": round(elapsed, 2),
-                "pages_per_s": round(len(parsed.records) / elapsed, 1) if elapsed else 0.0,
-                "path": MetadataValue.path(str(out)),
-                "preview": preview_table(preview),
-            },
+            metadata=tabulate(
+                {
+                    "records": len(parsed.records),
+                    "parse_errors": len(parsed.errors),
+                    "fields_filled_from_index": parsed.filled_from_index,
+                    **({"fields_by_source": parsed.fields_by_source} if parsed.fields_by_source else {}),
+                    "errors": preview_table(pd.DataFrame(parsed.errors, columns=["id", "url", "error"])),
+                    "elapsed_s": round(elapsed, 2),
+                    "pages_per_s": round(len(parsed.records) / elapsed, 1) if elapsed else 0.0,
+                    "path": MetadataValue.path(str(out)),
+                    "preview": preview_table(preview),
+                }
+            ),
             check_results=[check_result(unique_ids(record.id for record in parsed.records))],
         )
 

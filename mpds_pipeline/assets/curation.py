@@ -32,7 +32,14 @@ CURATE_GROUP = "curate"
 
 class MoviesConfig(Config):
     source: MovieSource = Field("crawl", description="'crawl' (title_records) or 'release' (an MPDS meta.csv)")
-    release_meta_csv: str | None = Field(None, description="path to a released meta.csv (source='release')")
+    release_meta_csv: str | None = Field(
+        None, description="path to a released table (source='release'): MPDS's meta.csv, or any CSV or .parquet"
+    )
+    release_columns: dict[str, str] | None = Field(
+        None,
+        description="which column holds what, for a table not in MPDS's format: keys id, poster_url, title, text, "
+        "actors, movie_url, genres, synopsis (id required), e.g. {'id': 'imdb_id', 'poster_url': 'poster'}",
+    )
     release_posters_csv: str | None = Field(None, description="optional posters.csv of the same release")
     use_certificate_blocklist: bool = True
     certificate_blocklist: list[str] = list(DEFAULT_CERTIFICATE_BLOCKLIST)
@@ -61,10 +68,12 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
     texts: dict[int, str] = {}
     if config.source == "release":
         if not config.release_meta_csv:
-            raise Failure("source='release' needs release_meta_csv: the path of an MPDS meta.csv")
+            raise Failure("source='release' needs release_meta_csv: the path of an MPDS meta.csv or a mapped table")
         try:
             release = load_release(
-                Path(config.release_meta_csv), Path(config.release_posters_csv) if config.release_posters_csv else None
+                Path(config.release_meta_csv),
+                Path(config.release_posters_csv) if config.release_posters_csv else None,
+                columns=config.release_columns,
             )
         except (ReleaseFormatError, FileNotFoundError) as error:
             raise Failure(f"cannot read the release: {error}") from error
@@ -217,6 +226,24 @@ def export_texts(layout) -> tuple[dict[int, str], pd.DataFrame | None, str]:
     return {}, None, "movie-synopsis prompt"
 
 
+def write_export_provenance(layout, poster_dirs: list[Path]):
+    """export/provenance.parquet for the export just written (see curate/provenance.py)."""
+    from ..curate.provenance import build_provenance, write_provenance
+    from ..curate.store import read_table
+
+    provenance = build_provenance(
+        layout.export_dir,
+        read_table(layout.movies_file),
+        title_pages_root=layout.pages_root("title"),
+        person_pages_root=layout.pages_root("person"),
+        omdb_root=layout.omdb_root,
+        poster_dirs=poster_dirs,
+        actor_images_dir=layout.actor_images_dir if layout.actor_images_dir.exists() else None,
+    )
+    write_provenance(provenance, layout.export.provenance)
+    return provenance
+
+
 def build_export_asset(upstream: list):
     @asset(
         name="export",
@@ -238,9 +265,11 @@ def build_export_asset(upstream: list):
         format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
         from ..curate.export import check_export, write_actor_photos_export, write_export
         from ..curate.store import read_table
+        from .near_duplicates import with_duplicate_groups
 
         layout = data_dir.layout
         texts, extra, text_source = export_texts(layout)
+        extra = with_duplicate_groups(extra, layout.near_duplicates_file)
         poster_dirs = sorted(p for p in layout.poster_images_root.glob("*") if p.is_dir())
         result = write_export(
             read_table(layout.movies_file),
@@ -256,6 +285,7 @@ def build_export_asset(upstream: list):
         photos = write_actor_photos_export(
             read_table(layout.actor_photos_file, missing_ok=True), layout.export_dir, log=context.log.info
         )
+        provenance = write_export_provenance(layout, poster_dirs)
         posters = pd.read_csv(layout.export.posters_csv)
         decisions = read_table(layout.movie_decisions_file, missing_ok=True)
         adult = decisions.loc[decisions["drop_reason"].isin(ADULT_REASONS), "id"] if not decisions.empty else []
@@ -266,6 +296,8 @@ def build_export_asset(upstream: list):
                 {
                     **result.metadata(),
                     **photos,
+                    **provenance.metadata(),
+                    "provenance_by_source": provenance.counts_by_kind(),
                     "text_source": text_source,
                     "export_dir": MetadataValue.path(str(layout.export_dir)),
                     "posters_preview": preview_table(posters),

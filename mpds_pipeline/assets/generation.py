@@ -14,11 +14,22 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 from pydantic import Field
 
 from ..files import write_atomic
 from ..resources import DataDirResource, ModelsResource
+from ..vision.buckets import DEFAULT_BUCKETS, poster_size
 from ..vision.choices import GUIDANCE_BRANCHES, AttentionSetting
 from ..vision.device import Precision
 from ..vision.metrics import ResizeMethod
@@ -43,6 +54,31 @@ class LoraConfig(Config):
     mixed_precision: Precision = Field(
         "auto", description="auto: bf16 where the GPU supports it, else fp16; CPU runs train in fp32"
     )
+    aspect_buckets: list[str] = Field(
+        list(DEFAULT_BUCKETS), description="WIDTHxHEIGHT at 512 px, scaled to resolution; [] = the paper's square crop"
+    )
+    bucket_multiple: int = Field(64, description="bucket sides are rounded to this, or to resolution/8 if finer")
+    one_per_duplicate_group: bool = Field(True, description="draw at most one poster per near-duplicate group")
+    subset_genres: list[str] = Field(default_factory=list, description="train on posters of any of these genres")
+    subset_year_min: int | None = None
+    subset_year_max: int | None = None
+    subset_actors: list[str] = Field(default_factory=list, description="names or nm ids: posters of any of them")
+    subset_certificates: list[str] = Field(default_factory=list, description="e.g. PG-13 (matches US:PG-13)")
+
+
+def _lora_subset(config: LoraConfig, movies_file):
+    """The configured subset (None: every poster) from the curated movies."""
+    from ..curate.store import read_table
+    from ..curate.subsets import SubsetSpec, select_subset
+
+    spec = SubsetSpec(
+        genres=config.subset_genres,
+        year_min=config.subset_year_min,
+        year_max=config.subset_year_max,
+        actors=config.subset_actors,
+        certificates=config.subset_certificates,
+    )
+    return None if spec.is_everything else select_subset(read_table(movies_file), spec)
 
 
 @asset(group_name=GENERATION_GROUP, kinds={"pytorch", "safetensors"})
@@ -59,7 +95,20 @@ def lora_weights(
 
     layout = data_dir.layout
     out = layout.lora_dir
-    pairs = sample_pairs(layout.export_dir, config.n_pairs, config.sample_seed)
+    subset = _lora_subset(config, layout.movies_file)
+    counts: dict = {}
+    pairs = sample_pairs(
+        layout.export_dir,
+        config.n_pairs,
+        config.sample_seed,
+        ids=subset.ids if subset else None,
+        one_per_group=config.one_per_duplicate_group,
+        counts=counts,
+    )
+    if not pairs:
+        raise Failure(f"no training pair left: {counts} (subset: {subset.spec.describe() if subset else 'everything'})")
+    if config.one_per_duplicate_group and not counts.get("groups_known"):
+        context.log.warning("the export has no duplicate_group column: materialise near_duplicates, then export")
     write_train_ids(out, pairs)
     settings = LoraSettings(
         pretrained_model=models.stable_diffusion,
@@ -75,6 +124,8 @@ def lora_weights(
         checkpointing_steps=config.checkpointing_steps,
         mixed_precision=config.mixed_precision,
         device=models.device,
+        aspect_buckets=tuple(config.aspect_buckets),
+        bucket_multiple=config.bucket_multiple,
     )
     result = train_lora(settings, pairs, out, log=context.log.info)
     decodes = record_poster_decode_results(
@@ -93,6 +144,8 @@ def lora_weights(
         metadata=tabulate(
             {
                 **{k: v for k, v in result.metadata().items() if v is not None},
+                "pairs_at_each_stage": counts,
+                **(subset.metadata() if subset else {"subset": "everything"}),
                 "manifest_rows_marked_decoded": decodes.decoded,
                 "manifest_rows_marked_invalid": decodes.failed,
                 "base_model": models.stable_diffusion,
@@ -109,26 +162,61 @@ class BenchmarkPromptsConfig(Config):
     max_actors: int = 3
 
 
-@asset(group_name=GENERATION_GROUP, deps=[lora_weights], kinds={"python", "json"})
+@asset(
+    group_name=GENERATION_GROUP,
+    deps=[lora_weights],
+    kinds={"python", "json"},
+    check_specs=[
+        AssetCheckSpec(
+            "benchmark_leak_free",
+            asset="benchmark_prompts",
+            blocking=True,
+            description="No benchmark poster shares a near-duplicate group with a LoRA training poster.",
+        )
+    ],
+)
 def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource) -> MaterializeResult:
-    """Held-out posters (never in the LoRA's training pairs): their prompts, titles,
-    top-billed actors and real images, shared by every benchmark method."""
+    """Held-out posters (never in the LoRA's training pairs, nor near-duplicates of one):
+    their prompts, titles, top-billed actors and real images, shared by every benchmark method."""
+    from ..curate.near_duplicates import leaking_groups, read_groups
     from ..vision.holdout import held_out_posters, read_train_ids
 
     layout = data_dir.layout
-    prompts = held_out_posters(
-        layout.export_dir, config.n_prompts, config.seed, read_train_ids(layout.lora_dir), config.max_actors
-    )
+    groups = read_groups(layout.near_duplicates_file)
+    train_ids = read_train_ids(layout.lora_dir)
+    prompts = held_out_posters(layout.export_dir, config.n_prompts, config.seed, train_ids, config.max_actors, groups)
+    leaks = leaking_groups([p.movie_id for p in prompts], train_ids, groups)
     path = layout.benchmark_prompts_file
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps([p.to_dict() for p in prompts], indent=1))
     frame = pd.DataFrame([p.to_dict() for p in prompts])
+    leak_check = AssetCheckResult(
+        check_name="benchmark_leak_free",
+        passed=not leaks and bool(groups),
+        # Without groups the split is unchecked, not leaking: a warning, which blocks nothing.
+        severity=AssetCheckSeverity.ERROR if groups else AssetCheckSeverity.WARN,
+        description=(
+            None
+            if not leaks and groups
+            else "no near_duplicates table: materialise it, then export"
+            if not groups
+            else f"{len(leaks)} benchmark posters share a group with training posters"
+        ),
+        metadata={
+            "benchmark_posters": len(prompts),
+            "training_posters": len(train_ids),
+            "grouped_posters": len(groups),
+            "leaks": json.dumps({str(k): v for k, v in list(leaks.items())[:20]}),
+        },
+    )
     return MaterializeResult(
+        check_results=[leak_check],
         metadata={
             "prompts": len(prompts),
+            "near_duplicate_groups_used": bool(groups),
             "path": MetadataValue.path(str(path)),
             "preview": preview_table(frame[["prompt_id", "title", "actors", "prompt"]] if len(frame) else frame),
-        }
+        },
     )
 
 
@@ -152,6 +240,8 @@ class ActorEmbeddingsConfig(Config):
     too_few_images: TooFewImages = Field(
         "warn", description="an actor with fewer than 3 face crops: 'warn' (train anyway) or 'skip'"
     )
+    aspect_buckets: list[str] = Field(list(DEFAULT_BUCKETS), description="as lora_weights'; [] = square only")
+    bucket_multiple: int = 64
 
 
 @asset(group_name=GENERATION_GROUP, deps=[benchmark_prompts, actor_photos], kinds={"pytorch", "safetensors"})
@@ -178,6 +268,8 @@ def actor_embeddings(
         initializer_token=config.initializer_token,
         too_few_images=config.too_few_images,
         device=models.device,
+        aspect_buckets=tuple(config.aspect_buckets),
+        bucket_multiple=config.bucket_multiple,
     )
     out = layout.actor_embeddings_dir
     results = train_actor_embeddings(settings, {a: photos[a] for a in wanted}, out, context.log.info) if wanted else []
@@ -210,6 +302,12 @@ def actor_embeddings(
             "photo_decode_failures": undecodable,
             "actors_without_photos": len({a for r in rows for a in r["actor_ids"]} - set(photos)),
             "photo_warnings": sum(bool(r.warning) for r in results),
+            "aspect_buckets": preview_table(
+                pd.DataFrame(
+                    [{"bucket": b, "photos": n} for b, n in _summed([r.bucket_counts for r in results]).items()],
+                    columns=["bucket", "photos"],
+                )
+            ),
             "photos_per_actor": preview_table(used, limit=50),
             "token_naming": "<nm + 7-digit person id>, e.g. <nm0000206>",
             "folder": MetadataValue.path(str(out)),
@@ -217,8 +315,17 @@ def actor_embeddings(
     )
 
 
+def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for count in counts:
+        for key, value in count.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
 class CaptionControlsConfig(Config):
-    size: int = 512
+    size: int = Field(512, description="width; keep size and height equal to benchmark_images' width and height")
+    height: int | None = Field(None, description="None: a poster's 2:3 (1.5 x size); = size for the paper's square")
     font_path: str | None = Field(None, description="TTF font; default matplotlib's DejaVu Sans")
 
 
@@ -237,14 +344,16 @@ def caption_controls(
     result = render_caption_controls(
         [(r["prompt_id"], r["title"], r["actors"]) for r in rows],
         layout.caption_controls_dir,
-        CaptionControlSettings(size=config.size, font_path=config.font_path),
+        CaptionControlSettings(
+            size=config.size, font_path=config.font_path, height=config.height or poster_size(config.size)[0]
+        ),
         log=context.log.info,
     )
     first = next(iter(result.control_paths.values()), None)
     return MaterializeResult(
         metadata={
             "controls": len(result.control_paths),
-            "size": config.size,
+            "size": f"{config.size}x{config.height or poster_size(config.size)[0]}",
             "font": config.font_path or default_font_path(),
             "mean_edge_fraction": round(result.mean_edge_fraction, 4),
             "mean_text_area": MetadataValue.float(round(result.mean_text_area, 4)),
@@ -256,7 +365,11 @@ def caption_controls(
 
 class BenchmarkImagesConfig(Config):
     num_inference_steps: int = 50
-    height: int = Field(512, description="size of the LoRA and MPDS methods; sd baselines run at their native size")
+    height: int = Field(
+        768,
+        description="size of the LoRA and MPDS methods (2:3 like a poster; 512x512 is the paper's); "
+        "sd baselines keep the shape with their native short side",
+    )
     width: int = 512
     s1: float = Field(7.5, description="prompt guidance (the CFG scale of every method)")
     s2: float = Field(2.0, description="actor guidance")
@@ -377,6 +490,9 @@ class BenchmarkReportConfig(Config):
         None, description="methods the PickScore preference compares against; default: the sd and folder methods"
     )
     grid_prompts: int = 4
+    ocr: bool = Field(True, description="OCR text accuracy columns (rapidocr-onnxruntime, CPU)")
+    ocr_sketch_width: int = Field(512, description="size of the caption sketches read for the OCR upper bound")
+    ocr_sketch_height: int = 768
 
 
 @asset(group_name=GENERATION_GROUP, deps=[benchmark_images], kinds={"pytorch", "json"})
@@ -406,8 +522,22 @@ def benchmark_report(
         grid_prompts=config.grid_prompts,
         device=models.device,
     )
+    text_accuracy = None
+    if config.ocr:
+        from ..vision.text_accuracy import measure_text_accuracy, opencv_distributions
+
+        text_accuracy = measure_text_accuracy(
+            manifest, rows, (config.ocr_sketch_width, config.ocr_sketch_height), log=context.log.info
+        )
+        if len(opencv_distributions()) != 1:
+            context.log.warning(f"OpenCV wheels installed: {opencv_distributions()}; exactly one belongs here")
     result = score(
-        manifest, [Path(r["image_path"]) for r in rows], layout.benchmark_report.path, settings, log=context.log.info
+        manifest,
+        [Path(r["image_path"]) for r in rows],
+        layout.benchmark_report.path,
+        settings,
+        log=context.log.info,
+        text_accuracy=text_accuracy,
     )
     return MaterializeResult(
         metadata=tabulate(
@@ -424,6 +554,7 @@ def benchmark_report(
                 "methods_protocol": preview_table(pd.DataFrame(result.methods), limit=50, cell_width=120),
                 "warnings": preview_table(pd.DataFrame({"warning": result.warnings}), limit=50, cell_width=300),
                 "report": MetadataValue.path(str(result.report_json)),
+                **(text_accuracy.metadata() if text_accuracy is not None else {}),
             }
         )
     )

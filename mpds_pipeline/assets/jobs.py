@@ -14,8 +14,8 @@ refresh_index_job = define_asset_job(
 )
 title_crawl_job = define_asset_job(
     jobnames.TITLE_CRAWL,
-    selection=AssetSelection.assets("title_pages", "title_records"),
-    description="Crawl and parse one title id range.",
+    selection=AssetSelection.assets("title_pages", "omdb_titles", "title_records"),
+    description="Crawl and parse one title id range (asking OMDb for what the pages lack, when a key is set).",
 )
 person_crawl_job = define_asset_job(
     jobnames.PERSON_CRAWL,
@@ -25,7 +25,7 @@ person_crawl_job = define_asset_job(
 curate_job = define_asset_job(
     jobnames.CURATE,
     # The curate group's whole-dataset assets: not the per-range poster downloads, not the export.
-    selection=AssetSelection.groups("curate") - AssetSelection.assets("poster_images", "export"),
+    selection=AssetSelection.groups("curate") - AssetSelection.assets("poster_images", "near_duplicates", "export"),
     description="Filter the crawled titles into movies, pick the actors and download their photos, "
     "and draw the dataset statistics.",
 )
@@ -36,7 +36,7 @@ caption_job = define_asset_job(
 )
 export_job = define_asset_job(
     jobnames.EXPORT,
-    selection=AssetSelection.assets("rectifications", "poster_prompts", "export"),
+    selection=AssetSelection.assets("rectifications", "poster_prompts", "near_duplicates", "export"),
     description="Merge the human corrections into the prompts and write the release under export/ "
     "(the re-merge the rectifications sensor launches).",
 )

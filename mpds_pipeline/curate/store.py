@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from ..files import atomic_path
 from .filters import as_actor_dict
 
-MAP_COLUMNS = ("actors",)
+MAP_COLUMNS = ("actors", "field_sources")  # field_sources: which source gave each field
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:

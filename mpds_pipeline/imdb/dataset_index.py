@@ -546,3 +546,22 @@ def _max_id(path: Path) -> int:
             return int(pc.max(pq.read_table(path, columns=["id"]).column("id")).as_py() or 0)
         highest = max(highest, stats.max)
     return int(highest)
+
+
+def index_title_cast(index_dir: Path | str, ids: Iterable[int]) -> dict[int, list[tuple[int, str | None, str]]]:
+    """Per title id: its principals as (person id, primary name, category), by billing
+    order. Titles without principals are absent; a person without a names row has name
+    None. Joins OMDb's actor names to ids, and is the cast a merge takes from the index."""
+    principals = _select(index_dir, "principals", "title_id", ["title_id", "ordering", "person_id", "category"], ids)
+    if not len(principals):
+        return {}
+    people = sorted(set(principals.column("person_id").to_pylist()))
+    names = dict(
+        zip(*_select(index_dir, "names", "id", ["id", "primary_name"], people).to_pydict().values(), strict=True)
+    )
+    cast: dict[int, list[tuple[int, int, str | None, str]]] = {}
+    for row in principals.to_pylist():
+        cast.setdefault(row["title_id"], []).append(
+            (row["ordering"] or 0, row["person_id"], names.get(row["person_id"]), row["category"] or "")
+        )
+    return {title: [(pid, name, cat) for _, pid, name, cat in sorted(rows)] for title, rows in cast.items()}

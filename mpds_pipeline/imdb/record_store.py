@@ -37,6 +37,8 @@ TITLE_SCHEMA = pa.schema(
         ("certificate", pa.string()),
         ("is_adult", pa.bool_()),
         ("era", pa.string()),
+        # Came later: files written before it read back with an empty map.
+        ("field_sources", pa.map_(pa.string(), pa.string())),
     ]
 )
 PHOTO_TYPE = pa.struct(
@@ -68,21 +70,33 @@ SCHEMAS = {"title": TITLE_SCHEMA, "person": PERSON_SCHEMA}
 class ParsedPartition:
     records: list = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # {"id", "url", "error"}
-    filled_from_index: int = 0  # records that took title type or genres from the index
+    filled_from_index: int = 0  # title records that took at least one field from the index
+    fields_by_source: list[dict] = field(default_factory=list)  # {"field", "source", "records"} (titles)
 
 
 def build_records(
-    archive_dir: Path, kind: str, index_dir: Path | None = None, log: ProgressLog | None = None
+    archive_dir: Path,
+    kind: str,
+    index_dir: Path | None = None,
+    log: ProgressLog | None = None,
+    *,
+    omdb_file: Path | None = None,
+    field_order: dict | None = None,
 ) -> ParsedPartition:
-    """Parse a partition's archive; with the dataset index, fill in what pages lack.
-    ``log`` gets progress lines (pages parsed, rate, errors)."""
+    """Parse a partition's archive; titles are then merged, field by field in
+    ``field_order`` (default: sources/field_order.py's), with the IMDb datasets index and
+    the partition's OMDb records (``omdb_file``) where they exist. ``log`` gets progress
+    lines (pages parsed, rate, errors)."""
     parsed = parse_archive(archive_dir, kind, log)
-    if kind == "title" and index_dir is not None:
-        from .dataset_index import has_index, index_title_facts
+    if kind == "title":
+        from ..sources.field_order import INDEX, index_fields, merge_title_records
+        from ..sources.omdb import read_omdb_fields
 
-        if has_index(index_dir):
-            facts = index_title_facts(index_dir, [record.id for record in parsed.records])
-            parsed.filled_from_index = fill_from_index(parsed.records, facts)
+        omdb = read_omdb_fields(omdb_file)
+        index = index_fields(index_dir, [r.id for r in parsed.records] + list(omdb)) if index_dir else {}
+        parsed.records, counts = merge_title_records(parsed.records, omdb, index, field_order)
+        parsed.filled_from_index = sum(INDEX in r.field_sources.values() for r in parsed.records)
+        parsed.fields_by_source = counts.table()
     return parsed
 
 
@@ -126,29 +140,13 @@ def parse_archive(archive_dir: Path, kind: str, log: ProgressLog | None = None) 
     return ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
 
 
-def fill_from_index(records: list, facts: dict[int, dict]) -> int:
-    """Take title type and genres from the dataset index where the page lacks them;
-    returns how many records gained a field."""
-    filled = 0
-    for record in records:
-        fact = facts.get(record.id)
-        if not fact:
-            continue
-        changed = False
-        if not record.title_type and fact.get("title_type"):
-            record.title_type, changed = fact["title_type"], True
-        if not record.genres and fact.get("genres"):
-            record.genres, changed = list(fact["genres"]), True
-        filled += changed
-    return filled
-
-
 def records_table(records: list, kind: str) -> pa.Table:
     schema = SCHEMAS[kind]
     rows = [asdict(record) for record in records]
     if kind == "title":
         for row in rows:
             row["actors"] = list(row["actors"].items())
+            row["field_sources"] = list(row["field_sources"].items())
     return pa.Table.from_pylist(rows, schema=schema)
 
 
@@ -186,6 +184,7 @@ def read_records(records_dir: Path, kind: str) -> pd.DataFrame:
     if kind == "title":
         # Arrow maps come back as lists of pairs; give callers the ordered dict.
         frame["actors"] = frame["actors"].map(lambda pairs: dict(pairs) if pairs is not None else {})
+        frame["field_sources"] = frame["field_sources"].map(lambda pairs: dict(pairs) if pairs is not None else {})
     if kind == "person":
         frame["photos"] = frame["photos"].map(lambda photos: list(photos) if photos is not None else [])
     return frame.drop_duplicates("id", keep="last").reset_index(drop=True)

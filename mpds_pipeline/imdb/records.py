@@ -10,11 +10,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Final, Literal, get_args
 
 # The page layout a record was parsed from (see parse_title.py and parse_person.py), or
-# "release" for a movie read from a released MPDS meta.csv (curate/rehydrate.py).
+# "release" for a movie read from a released MPDS meta.csv (curate/rehydrate.py), "omdb"
+# for a title no page described, built from OMDb's answer (sources/omdb.py).
 # "tn15": the 2006-2010 design (its main column is ``div#tn15``); "combined": the
 # ``/title/ttN/combined`` view of that design, served until about 2016.
 Era = Literal[
-    "tn15", "combined", "classic", "classic-jsonld", "next", "next-urql", "next-2025", "mobile", "release", "unknown"
+    "tn15",
+    "combined",
+    "classic",
+    "classic-jsonld",
+    "next",
+    "next-urql",
+    "next-2025",
+    "mobile",
+    "release",
+    "omdb",
+    "unknown",
 ]
 # What one attempted id ended in (classify.py decides it); exactly one per id.
 # "uncaptured": no archive asked (Common Crawl, Wayback) holds a usable capture of the
@@ -47,6 +58,9 @@ class TitleRecord:
     certificate: str | None = None
     is_adult: bool = False
     era: Era = "unknown"
+    # field -> the source that gave it ("index", "page", "omdb"; sources/field_order.py);
+    # empty for a record straight from a parser, before the merge.
+    field_sources: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"kind": "title", **asdict(self)}

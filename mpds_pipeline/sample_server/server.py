@@ -28,6 +28,7 @@ from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import render_jpeg
 from .older_pages import layout_for_year
+from .omdb import OmdbEmulator
 from .pages import ROBOTS_TXT, challenge_page, not_found_page, render_gallery, render_person, render_title
 
 _TITLE_RE = re.compile(r"^/title/tt(\d{7,9})/?$")
@@ -218,6 +219,8 @@ class SampleImdbServer:
         self.extra_routes: list[Callable[[SampleImdbServer, str, str, Mapping[str, str]], _Reply | None]] = []
         self.archives = ArchiveEmulator(self)  # /cc-index, /cc-data, /wayback (archives.py)
         self.extra_routes.append(self.archives.route)
+        self.omdb = OmdbEmulator()  # /omdb/: keys, daily limit and the ids asked are its attributes
+        self.extra_routes.append(self.omdb.route)
         self.dataset_titles = dataset_titles
         self._datasets: dict[str, bytes] | None = None
         self._datasets_lock = threading.Lock()
@@ -373,9 +376,11 @@ def run_sample_server(
     seed: int = 0,
     padding_kb: int = 64,
     layout_year: int | None = None,
+    omdb_daily_limit: int | None = None,
 ) -> None:
     """Serve in the foreground until interrupted; prints the base URL first."""
     server = SampleImdbServer(host, port, faults_spec, seed, padding_kb, layout_year=layout_year)
+    server.omdb.daily_limit = omdb_daily_limit
     print(f"Sample IMDb server at {server.base_url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -393,6 +398,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--layout-year", type=int, default=None, help="serve pages in IMDb's layout of that year (2006-2025)"
     )
+    parser.add_argument(
+        "--omdb-daily-limit",
+        type=int,
+        default=None,
+        help='/omdb/ answers "Request limit reached!" after this many requests per key (default: no limit)',
+    )
     args = parser.parse_args(argv)
-    run_sample_server(args.host, args.port, args.faults, args.seed, args.padding_kb, args.layout_year)
+    run_sample_server(
+        args.host, args.port, args.faults, args.seed, args.padding_kb, args.layout_year, args.omdb_daily_limit
+    )
     return 0

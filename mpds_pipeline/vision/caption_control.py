@@ -98,40 +98,45 @@ class CaptionLayout:
         return cls(int(data["width"]), int(data["height"]), regions)
 
 
-def render_caption_sketch(title: str, actors: list[str], size: int = 512, font_path: str | None = None) -> Image.Image:
-    """Black text on white in a poster layout, ``size`` x ``size`` RGB."""
+def render_caption_sketch(
+    title: str, actors: list[str], size: int | tuple[int, int] = 512, font_path: str | None = None
+) -> Image.Image:
+    """Black text on white in a poster layout: ``size`` square, or (width, height)."""
     return render_caption_layout(title, actors, size, font_path)[0]
 
 
 def render_caption_layout(
-    title: str, actors: list[str], size: int = 512, font_path: str | None = None
+    title: str, actors: list[str], size: int | tuple[int, int] = 512, font_path: str | None = None
 ) -> tuple[Image.Image, CaptionLayout]:
-    """The sketch, and the boxes where the title and each name are drawn."""
+    """The sketch, and the boxes where the title and each name are drawn; ``size`` is a
+    square's side or (width, height): at 2:3 the names sit in the top band and the title in
+    the lower third of a poster-shaped page, where a poster has them."""
     font_path = font_path or default_font_path()
-    image = Image.new("RGB", (size, size), "white")
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    margin = size * 0.06
-    usable = size - 2 * margin
-    layout = CaptionLayout(size, size)
+    margin = min(width, height) * 0.06
+    usable = width - 2 * margin
+    layout = CaptionLayout(width, height)
 
     names = [a.strip() for a in actors if a and a.strip()]
     if names:
         separator = "   "
         row = separator.join(name.upper() for name in names)
-        font = _fit_font(draw, row, font_path, usable, start_size=max(8, size // 22))
-        draw.text((size / 2, margin), row, fill="black", font=font, anchor="mt")
-        left, top, _, bottom = draw.textbbox((size / 2, margin), row, font=font, anchor="mt")
+        font = _fit_font(draw, row, font_path, usable, start_size=max(8, width // 22))
+        draw.text((width / 2, margin), row, fill="black", font=font, anchor="mt")
+        left, top, _, bottom = draw.textbbox((width / 2, margin), row, font=font, anchor="mt")
         x = left
         for name in names:
-            width = draw.textlength(name.upper(), font=font)
-            layout.regions.append(TextRegion("name", name, [(x, top, x + width, bottom)]))
-            x += width + draw.textlength(separator, font=font)
+            name_width = draw.textlength(name.upper(), font=font)
+            layout.regions.append(TextRegion("name", name, [(x, top, x + name_width, bottom)]))
+            x += name_width + draw.textlength(separator, font=font)
 
     words = title.upper().split()
     if words:
         # Shrink until the wrapped title fits its band (the lower third) in at most 3 lines.
-        band_top, band_bottom = size * 2 / 3, size - margin
-        font_size = max(10, size // 7)
+        band_top, band_bottom = height * 2 / 3, height - margin
+        font_size = max(10, width // 7)
         while True:
             font = ImageFont.truetype(font_path, font_size)
             lines = _wrap(draw, words, font, usable)
@@ -144,7 +149,7 @@ def render_caption_layout(
         top = band_top + (band_bottom - band_top - len(lines) * line_height) / 2
         boxes = []
         for i, line in enumerate(lines):
-            position = (size / 2, top + i * line_height)
+            position = (width / 2, top + i * line_height)
             draw.text(position, line, fill="black", font=font, anchor="mt")
             boxes.append(tuple(float(v) for v in draw.textbbox(position, line, font=font, anchor="mt")))
         layout.regions.append(TextRegion("title", title.strip(), boxes))
@@ -172,9 +177,15 @@ def canny_edges(image: Image.Image, low: int = CANNY_LOW, high: int = CANNY_HIGH
 
 @dataclass
 class CaptionControlSettings:
-    size: int = 512
+    size: int = 512  # the width; the height is ``height`` (None: square, the paper's)
     font_path: str | None = None
     save_sketch: bool = True
+    height: int | None = None
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        """(width, height) of the controls: generation's size, so the caption regions sit where they will be drawn."""
+        return self.size, self.height or self.size
 
 
 @dataclass
@@ -243,7 +254,9 @@ def render_caption_controls(
     fractions, areas = [], []
     with Progress("caption_controls", len(items), log, unit="controls") as progress:
         for item_id, title, actors in items:
-            sketch, layout = render_caption_layout(title, actors, size=settings.size, font_path=settings.font_path)
+            sketch, layout = render_caption_layout(
+                title, actors, size=settings.dimensions, font_path=settings.font_path
+            )
             canny = canny_edges(sketch)
             paths = control_paths(output_dir, str(item_id))
             canny.save(paths["canny"])
@@ -257,7 +270,12 @@ def render_caption_controls(
     result.mean_edge_fraction = float(np.mean(fractions)) if fractions else 0.0
     result.mean_text_area = float(np.mean(areas)) if areas else 0.0
     index = {
-        "settings": {"size": settings.size, "font_path": settings.font_path or default_font_path()},
+        "settings": {
+            "size": settings.size,
+            "width": settings.dimensions[0],
+            "height": settings.dimensions[1],
+            "font_path": settings.font_path or default_font_path(),
+        },
         "controls": {
             k: {name: p.name for name, p in control_paths(output_dir, k).items()} for k in result.control_paths
         },

@@ -42,6 +42,7 @@ from PIL import Image
 
 from ..curate.image_checks import DECODE_ERRORS
 from ..curate.manifest import CAPTIONING, record_decode_results
+from ..curate.near_duplicates import HASH_COLUMNS, image_hashes, merge_hashes
 from ..files import atomic_path
 from ..progress import Progress, ProgressLog
 from .device import choose_device, choose_dtype, is_cuda
@@ -93,6 +94,7 @@ class CaptionRow:
     created_at: datetime
     error: str | None = None
     decoded: bool | None = None  # the image decoded (True), did not (False), or was never read (None)
+    hashes: tuple[int, int] | None = None  # (pHash, dHash) of the decoded poster (curate.near_duplicates)
 
     def to_record(self) -> dict:
         return {
@@ -197,41 +199,45 @@ class Captioner:
     def _submit(self, pool: ThreadPoolExecutor, batch: Sequence[tuple[int, Path]]) -> list[Future]:
         return [pool.submit(self._load_pixels, item) for item in batch]
 
-    def _load_pixels(self, item: tuple[int, Path]) -> tuple[int, np.ndarray | None, str | None, bool | None]:
-        """(id, pixels, error, decoded): ``decoded`` is None when the file could not be opened."""
+    def _load_pixels(self, item: tuple[int, Path]) -> tuple[int, np.ndarray | None, str | None, bool | None, tuple]:
+        """(id, pixels, error, decoded, hashes): ``decoded`` is None when the file could not
+        be opened; ``hashes`` (pHash, dHash) are taken here, where the poster is decoded anyway."""
         movie_id, path = item
         try:
             handle = open(path, "rb")  # noqa: SIM115 (opened apart: an open error is not a decode error)
         except OSError as exc:  # missing or unreadable file: says nothing about its pixels
-            return movie_id, None, f"{type(exc).__name__}: {exc}", None
+            return movie_id, None, f"{type(exc).__name__}: {exc}", None, None
         try:
             with handle, Image.open(handle) as image:
                 # Decode big JPEGs at 1/2..1/8 scale: still at least the input size.
                 image.draft("RGB", self._input_size)
                 rgb = image.convert("RGB")
         except DECODE_ERRORS as exc:
-            return movie_id, None, f"{type(exc).__name__}: {exc}", False
+            return movie_id, None, f"{type(exc).__name__}: {exc}", False, None
         try:
+            hashes = image_hashes(rgb)
             pixels = self.processor.image_processor(rgb, return_tensors="np")["pixel_values"][0]
-            return movie_id, pixels, None, True
+            return movie_id, pixels, None, True, hashes
         except Exception as exc:  # any other failure becomes an error row too
-            return movie_id, None, f"{type(exc).__name__}: {exc}", True
+            return movie_id, None, f"{type(exc).__name__}: {exc}", True, None
 
-    def _caption_batch(self, loaded: list[tuple[int, np.ndarray | None, str | None, bool | None]]) -> list[CaptionRow]:
+    def _caption_batch(self, loaded: list[tuple]) -> list[CaptionRow]:
         import torch
 
         now = datetime.now(timezone.utc)
         rows: dict[int, CaptionRow] = {}
         good = [(i, entry) for i, entry in enumerate(loaded) if entry[1] is not None]
-        for i, (movie_id, _, error, decoded) in enumerate(loaded):
+        for i, (movie_id, _, error, decoded, hashes) in enumerate(loaded):
             if error is not None:
-                rows[i] = CaptionRow(movie_id, None, None, self.settings.model, self.settings_json, now, error, decoded)
+                rows[i] = CaptionRow(
+                    movie_id, None, None, self.settings.model, self.settings_json, now, error, decoded, hashes
+                )
         if good:
             pixels = torch.from_numpy(np.stack([entry[1] for _, entry in good]))
             captions, confidences = self._generate(pixels)
-            for (i, (movie_id, _, _, _)), caption, confidence in zip(good, captions, confidences):
+            for (i, (movie_id, _, _, _, hashes)), caption, confidence in zip(good, captions, confidences):
                 rows[i] = CaptionRow(
-                    movie_id, caption, confidence, self.settings.model, self.settings_json, now, None, True
+                    movie_id, caption, confidence, self.settings.model, self.settings_json, now, None, True, hashes
                 )
         return [rows[i] for i in range(len(loaded))]
 
@@ -331,6 +337,7 @@ def caption_partition(
     retry_errors: bool = True,
     manifest_dir: Path | None = None,
     log: ProgressLog | None = None,
+    hashes_parquet: Path | None = None,
 ) -> CaptionResult:
     """Caption the posters not yet captioned in ``out_parquet`` and add them to it.
 
@@ -342,7 +349,8 @@ def caption_partition(
 
     ``manifest_dir``: the download folder whose manifest learns each poster's decode
     outcome (``record_decode_results``), saved with every checkpoint. ``log`` gets
-    progress lines.
+    progress lines. ``hashes_parquet``: where each decoded poster's perceptual hashes
+    (id, phash, dhash; ``curate.near_duplicates``) are merged, saved with every checkpoint.
     """
     out_parquet = Path(out_parquet)
     existing = read_captions(out_parquet)
@@ -350,6 +358,7 @@ def caption_partition(
     new_rows: list[dict] = []
     outcomes: dict[str, str | None] = {}  # file name -> decode error (None: decoded), not yet recorded
     decode_failures = 0
+    hashes: list[tuple[int, int, int]] = []  # (id, phash, dhash) not yet saved
     paths = dict(todo)
     seconds = load_seconds = 0.0
     if todo:
@@ -365,14 +374,18 @@ def caption_partition(
                 if row.decoded is not None:
                     outcomes[paths[row.id].name] = None if row.decoded else row.error
                     decode_failures += not row.decoded
+                if row.hashes is not None:
+                    hashes.append((row.id, *row.hashes))
                 unsaved += 1
                 if unsaved >= checkpoint_rows:
                     _write_captions(out_parquet, existing, new_rows)
                     _record_decodes(manifest_dir, outcomes)
+                    _save_hashes(hashes_parquet, hashes)
                     unsaved = 0
         seconds = time.perf_counter() - started
     total = _write_captions(out_parquet, existing, new_rows) if new_rows or not out_parquet.exists() else len(existing)
     _record_decodes(manifest_dir, outcomes)
+    _save_hashes(hashes_parquet, hashes)
 
     errors = sum(1 for row in new_rows if row["error"] is not None)
     preview = [
@@ -419,6 +432,12 @@ def _record_decodes(manifest_dir: Path | None, outcomes: dict[str, str | None]) 
     if manifest_dir is not None and outcomes:
         record_decode_results(manifest_dir, outcomes, CAPTIONING)
     outcomes.clear()
+
+
+def _save_hashes(path: Path | None, hashes: list[tuple[int, int, int]]) -> None:
+    if path is not None and hashes:
+        merge_hashes(path, pd.DataFrame(hashes, columns=HASH_COLUMNS))
+    hashes.clear()
 
 
 def _write_captions(path: Path, existing: pd.DataFrame, new_rows: list[dict]) -> int:

@@ -15,9 +15,10 @@ Method kinds (``MethodSpec.kind``):
 Output: ``out_dir/<method>/<prompt_id>.png`` and a manifest DataFrame (one row per
 (method, prompt), ``image_path`` None where a folder lacks the image). Every method
 draws the same seed for a prompt, so differences come from the method, not the noise.
-A ``"sd"`` model runs at its native resolution (UNet sample size x VAE scale factor:
-512 for SD1.5, 768 for SD2.1) unless told otherwise; the report resizes every image
-the same way before scoring.
+Posters are 2:3 by default (768 x 512); a ``"sd"`` model runs at that shape with its
+short side at its native resolution (UNet sample size x VAE scale factor: 512 for SD1.5,
+768 for SD2.1) unless told otherwise; a square setting gives the paper's 512 x 512. The
+report resizes every image the same way before scoring.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class BenchmarkPrompt:
 class GenerationSettings:
     num_inference_steps: int = 50
     scales: GuidanceScales = field(default_factory=GuidanceScales)  # s1 is the CFG scale of every method
-    height: int = 512
+    height: int = 768  # a poster's 2:3 (buckets.POSTER_ASPECT); 512 x 512 reproduces the paper's rows
     width: int = 512
     seed: int = 0
     controlnet_conditioning_scale: float = 1.0
@@ -111,10 +112,14 @@ def method_folder_name(name: str) -> str:
 
 
 def image_size(pipe, method: MethodSpec, settings: GenerationSettings) -> tuple[int, int]:
-    """(height, width) a method generates at: the model's native size or the settings'."""
+    """(height, width) a method generates at: the settings' size, or for a native-size model
+    the settings' shape with its short side at the model's native size (SD2.1 at 2:3:
+    768 x 1152; a square setting gives the native square)."""
     if method.native_resolution:
         native = pipe.base.unet.config.sample_size * pipe.base.vae_scale_factor
-        return native, native
+        short = min(settings.height, settings.width)
+        multiple = 8 * pipe.base.vae_scale_factor
+        return tuple(multiple * round(native * side / short / multiple) for side in (settings.height, settings.width))
     return settings.height, settings.width
 
 

@@ -2,7 +2,9 @@
 
 The paper scores generations on prompts of movies outside the fine-tuning set; here the
 LoRA stage records its training ids, and the benchmark draws from the rest with a fixed
-seed, so both stages agree without sharing state beyond files.
+seed, so both stages agree without sharing state beyond files. With the near-duplicate
+groups (``curate.near_duplicates``) the split is leak-free: no held-out poster shares a
+group with a training poster (re-releases, regional variants, DVD covers).
 """
 
 from __future__ import annotations
@@ -44,9 +46,16 @@ def read_train_ids(lora_dir: Path) -> set[int]:
 
 
 def held_out_posters(
-    export_dir: Path, n: int, seed: int, exclude_ids: set[int], max_actors: int = 3
+    export_dir: Path,
+    n: int,
+    seed: int,
+    exclude_ids: set[int],
+    max_actors: int = 3,
+    groups: dict[int, int] | None = None,
 ) -> list[HeldOutPoster]:
-    """Draw ``n`` posters of the export not in ``exclude_ids`` (the LoRA's training set)."""
+    """Draw ``n`` posters of the export not in ``exclude_ids`` (the LoRA's training set)
+    and, with ``groups`` (poster id -> near-duplicate group), sharing no group with them:
+    a re-release of a training poster is not a held-out poster."""
     import pandas as pd
 
     from ..imdb.ids import parse_person_id, title_code
@@ -54,7 +63,11 @@ def held_out_posters(
     export = ExportFolder(Path(export_dir))
     posters = pd.read_csv(export.posters_csv)
     meta = pd.read_csv(export.meta_csv).set_index("id")
-    candidates = sorted(int(i) for i in posters["id"] if int(i) not in exclude_ids)
+    groups = groups or {}
+    training_groups = {groups.get(int(i), int(i)) for i in exclude_ids}
+    candidates = sorted(
+        int(i) for i in posters["id"] if int(i) not in exclude_ids and groups.get(int(i), int(i)) not in training_groups
+    )
     picked = sorted(random.Random(seed).sample(candidates, min(n, len(candidates))))
     texts = dict(zip(posters["id"].astype(int), posters["text"]))
     held_out = []

@@ -21,6 +21,7 @@ error, None when it decoded), which the asset records in the download manifests.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -31,8 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..curate import near_duplicates
 from ..layout import ExportFolder
 from ..progress import Progress, ProgressLog
+from .buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, batches_per_epoch, bucket_sizes, epoch_batches
 from .checkpoints import (
     FINGERPRINT,
     RandomStates,
@@ -64,7 +67,8 @@ RESUMABLE_CHANGES = (
 
 @dataclass
 class LoraSettings:
-    """Everything a LoRA run needs; defaults follow the paper (rank 4, lr 1e-4, 512 px)."""
+    """Everything a LoRA run needs; defaults follow the paper (rank 4, lr 1e-4, 512 px),
+    except the aspect buckets (``aspect_buckets=()`` is the paper's square crop)."""
 
     pretrained_model: str = DEFAULT_BASE_MODEL
     rank: int = 4
@@ -86,6 +90,13 @@ class LoraSettings:
     resume: bool = True  # continue from the newest checkpoint in output_dir
     cache_latents: bool = True
     device: str | None = None  # device.py: None or "auto" is cuda when available
+    # Aspect buckets (buckets.py), written for 512 px and scaled to ``resolution``; empty:
+    # the paper's square crop. ``bucket_multiple`` rounds their sides (64 for SD1.5).
+    aspect_buckets: tuple[str, ...] = DEFAULT_BUCKETS
+    bucket_multiple: int = DEFAULT_MULTIPLE
+
+    def bucket_sizes(self) -> list[tuple[int, int]]:
+        return bucket_sizes(self.resolution, self.aspect_buckets, self.bucket_multiple)
 
 
 @dataclass
@@ -104,6 +115,7 @@ class LoraResult:
     settings: dict = field(default_factory=dict)
     image_outcomes: dict[Path, str | None] = field(default_factory=dict)  # decode error per image, None: decoded
     superseded_checkpoints: Path | None = None  # checkpoints of other settings or pairs, set aside
+    bucket_counts: dict[str, int] = field(default_factory=dict)  # 'WIDTHxHEIGHT' -> training images in it
 
     @property
     def decode_failures(self) -> int:
@@ -119,6 +131,7 @@ class LoraResult:
             "n_pairs": self.n_pairs,
             "decode_failures": self.decode_failures,
             "superseded_checkpoints": str(self.superseded_checkpoints) if self.superseded_checkpoints else None,
+            "aspect_buckets": dict(self.bucket_counts),
         }
 
 
@@ -134,12 +147,23 @@ class TrainingInterrupted(RuntimeError):
     """Raised by an ``on_step`` callback to stop a run the way a crash would (tests, timeouts)."""
 
 
-def sample_pairs(export_dir: Path, n: int, seed: int) -> list[tuple[Path, str]]:
+def sample_pairs(
+    export_dir: Path,
+    n: int,
+    seed: int,
+    ids: set[int] | None = None,
+    one_per_group: bool = False,
+    counts: dict | None = None,
+) -> list[tuple[Path, str]]:
     """Draw ``n`` (image path, text) pairs from the export's imagefolder ``metadata.jsonl``.
 
     ``export_dir`` may be the export root (reads ``posters/metadata.jsonl``), the folder
     holding ``metadata.jsonl``, or the file itself. The draw depends only on ``seed`` and
-    the file's rows, so the same export gives the same training set.
+    the file's rows, so the same export gives the same training set. ``ids`` keeps only
+    those posters (a subset, ``curate.subsets``); ``one_per_group`` keeps at most one
+    poster per ``duplicate_group`` (the export's near-duplicate column; rows without one
+    are their own group), so re-releases of one poster do not over-weight its film.
+    ``counts`` gets the rows at each stage: exported, in_subset, one_per_group, drawn.
     """
     path = Path(export_dir)
     if path.is_dir():
@@ -147,16 +171,30 @@ def sample_pairs(export_dir: Path, n: int, seed: int) -> list[tuple[Path, str]]:
         # The posters/ folder itself (its metadata.jsonl), or the export around it.
         inside = path / export.posters_metadata.name
         path = inside if inside.exists() else export.posters_metadata
-    rows = []
+    rows, groups = [], {}
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 record = json.loads(line)
-                rows.append((path.parent / record["file_name"], record["text"]))
-    if n >= len(rows):
-        return rows
-    picked = sorted(random.Random(seed).sample(range(len(rows)), n))
-    return [rows[i] for i in picked]
+                image = path.parent / record["file_name"]
+                rows.append((image, record["text"]))
+                if record.get("duplicate_group") is not None and image.stem.isdigit():
+                    groups[int(image.stem)] = int(record["duplicate_group"])
+    counts = counts if counts is not None else {}
+    counts["exported"] = len(rows)
+    if ids is not None:
+        rows = [row for row in rows if row[0].stem.isdigit() and int(row[0].stem) in ids]
+    counts["in_subset"] = len(rows)
+    if one_per_group:
+        kept = set(near_duplicates.one_per_group([int(p.stem) for p, _ in rows if p.stem.isdigit()], groups, seed))
+        rows = [row for row in rows if not row[0].stem.isdigit() or int(row[0].stem) in kept]
+        counts["groups_known"] = bool(groups)
+    counts["one_per_group"] = len(rows)
+    if n < len(rows):
+        picked = sorted(random.Random(seed).sample(range(len(rows)), n))
+        rows = [rows[i] for i in picked]
+    counts["drawn"] = len(rows)
+    return rows
 
 
 def plot_loss_curve(losses: list[float], path: Path) -> Path:
@@ -183,20 +221,19 @@ def plot_loss_curve(losses: list[float], path: Path) -> Path:
     return path
 
 
-def _batch_indices(n_items: int, batch_size: int, micro_step: int, seed: int) -> list[int]:
-    """Items of micro-batch ``micro_step``: an epoch-wise permutation fixed by (seed, epoch).
+def _batch_rows(bucket_of: list[int], batch_size: int, micro_step: int, seed: int) -> list[int]:
+    """Cache rows of micro-batch ``micro_step``, all from one aspect bucket: batch
+    ``micro_step`` of the epoch-wise shuffle fixed by (seed, epoch) (``buckets.epoch_batches``).
 
     A pure function of the step, so a resumed run sees exactly the batches it would have.
     """
-    import torch
+    epoch, within = divmod(micro_step, batches_per_epoch(bucket_of, batch_size))
+    return _epoch_batches(tuple(bucket_of), batch_size, seed, epoch)[within]
 
-    indices = []
-    position = micro_step * batch_size
-    for offset in range(batch_size):
-        epoch, within = divmod(position + offset, n_items)
-        order = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-        indices.append(int(order[within]))
-    return indices
+
+@functools.lru_cache(maxsize=4)
+def _epoch_batches(bucket_of: tuple[int, ...], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    return epoch_batches(bucket_of, batch_size, seed, epoch)
 
 
 class _LoraRun:
@@ -287,9 +324,7 @@ class _LoraRun:
         step_loss = 0.0
         for micro in range(accumulation):
             rows = torch.tensor(
-                _batch_indices(
-                    len(captions.rows), settings.train_batch_size, step * accumulation + micro, settings.seed
-                )
+                _batch_rows(latents.bucket_of, settings.train_batch_size, step * accumulation + micro, settings.seed)
             )
             # All draws come from one CPU generator: identical on every device and resumable.
             batch = latents.sample(rows, self.randomness.generator)
@@ -341,11 +376,14 @@ class _CaptionEmbeddings:
         return self.embeddings[self.rows[rows].to(self.embeddings.device)]
 
 
-def _encode_training_data(sd: FrozenStableDiffusion, pairs, resolution: int, log: ProgressLog | None):
-    """Latents of the pairs' images and embeddings of their captions; the frozen VAE and
-    text encoder are dropped afterwards. An image that does not decode loses its pair."""
+def _encode_training_data(sd: FrozenStableDiffusion, pairs, settings: LoraSettings, log: ProgressLog | None):
+    """Latents of the pairs' images (each in its aspect bucket) and embeddings of their
+    captions; the frozen VAE and text encoder are dropped afterwards. An image that does
+    not decode loses its pair."""
     with Progress("lora_weights: encoding images", len(pairs), log, unit="images") as encoding:
-        latents = cache_latents(sd.vae, [path for path, _ in pairs], resolution, encoding)
+        latents = cache_latents(
+            sd.vae, [path for path, _ in pairs], settings.resolution, encoding, settings.bucket_sizes()
+        )
     if not latents.decoded:
         raise ValueError(f"none of the {len(pairs)} training images decodes: {next(iter(latents.outcomes.values()))}")
     usable = [pairs[i] for i in latents.decoded]
@@ -425,7 +463,7 @@ def train_lora(
     torch.manual_seed(settings.seed)
     sd = load_frozen_sd(settings.pretrained_model, device, precision_dtype(precision))
     run = _LoraRun(sd, settings, precision)
-    latents, captions, pairs = _encode_training_data(sd, pairs, settings.resolution, log)
+    latents, captions, pairs = _encode_training_data(sd, pairs, settings, log)
     run.fingerprint = run_fingerprint(settings, pairs)
     start_step, losses = run.resume(checkpoints_dir, log) if settings.resume else (0, [])
 
@@ -449,4 +487,5 @@ def train_lora(
         settings=record,
         image_outcomes=latents.outcomes,
         superseded_checkpoints=run.superseded,
+        bucket_counts=latents.bucket_counts(),
     )

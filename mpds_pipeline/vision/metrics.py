@@ -555,12 +555,16 @@ def benchmark_report(
     fid_extractor: FeatureExtractor | None = None,
     clip_s=None,
     log: ProgressLog | None = None,
+    text_accuracy=None,
 ) -> BenchmarkReportResult:
     """Score a ``generate_benchmark_images`` manifest; write the tables, grid and JSON report.
 
     ``clip``/``clip_s``/``pickscore`` are optional preloaded (model, processor) pairs; by
     default they load from ``settings`` (CLIP-S reuses the CLIP pair when both name the
-    same model). ``log`` gets a progress line per method scored.
+    same model). ``log`` gets a progress line per method scored. ``text_accuracy`` (a
+    ``text_accuracy.TextAccuracyResult``) adds its OCR columns to every row, its upper
+    bound (the caption sketches) as a last row of the CSV and Markdown tables, and its
+    entry to the JSON report.
     """
     settings = settings or BenchmarkReportSettings()
     out_dir = Path(out_dir)
@@ -604,23 +608,45 @@ def benchmark_report(
     methods = _method_rows(rows, manifest, size)
 
     files = ReportFolder(out_dir)
+    table, shown = _with_text_accuracy(table, text_accuracy)
     table_csv = files.table_csv
-    table.to_csv(table_csv)
+    shown.to_csv(table_csv)
     preference.to_csv(files.preference_csv, index=False)
     table_markdown = files.table_markdown
-    table_markdown.write_text(_markdown(table) + "\n" + preference_markdown(preference))
+    table_markdown.write_text(_markdown(shown) + "\n" + preference_markdown(preference))
     grid = image_grid(rows, files.grid, list(dict.fromkeys(rows["prompt_id"]))[: settings.grid_prompts])
     report_json = files.report_json
-    report_json.write_text(
-        json.dumps(
-            _report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor), indent=1
-        )
-    )
+    document = _report_document(table, preference, fids, protocol, methods, settings, warnings, fid_extractor)
+    report_json.write_text(json.dumps(_add_text_accuracy(document, text_accuracy), indent=1))
     per_image = rows.reset_index(drop=True)
     per_image.to_csv(files.per_image_csv, index=False)
     return BenchmarkReportResult(
-        table, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods
+        shown, per_image, fids, table_csv, table_markdown, grid, report_json, warnings, preference, protocol, methods
     )
+
+
+def _with_text_accuracy(table: pd.DataFrame, text_accuracy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the methods' table with the OCR columns, the same plus the upper-bound row: what
+    the CSV and Markdown show); both the table itself without ``text_accuracy``."""
+    if text_accuracy is None:
+        return table, table
+    import pandas as pd
+
+    table = table.join(text_accuracy.methods_table().drop(columns="OCR images"))
+    bound = text_accuracy.table.drop(index=table.index, errors="ignore").drop(columns="OCR images")
+    shown = pd.concat([table, bound])
+    shown["n_images"] = shown["n_images"].fillna(text_accuracy.table["OCR images"]).astype(int)
+    shown["FID n"] = shown["FID n"].fillna(0).astype(int)
+    shown.index.name = "method"
+    return table, shown
+
+
+def _add_text_accuracy(document: dict, text_accuracy) -> dict:
+    if text_accuracy is not None:
+        document["text_accuracy"] = text_accuracy.report()
+        for method, entry in document["results"].items():
+            entry["text_accuracy"] = document["text_accuracy"]["methods"].get(method)
+    return document
 
 
 def _score_methods(
@@ -810,7 +836,9 @@ def _markdown(table) -> str:
     lines = [header, "|" + "---|" * (len(table.columns) + 1)]
     for method, row in table.iterrows():
         cells = [
-            str(int(v))
+            "—"
+            if isinstance(v, float) and np.isnan(v)
+            else str(int(v))
             if column in ("n_images", "FID n")
             else f"{v:.3f}"
             if column == "CLIP-S"

@@ -33,7 +33,7 @@ class SwapSettings:
     n_actors: int = 4  # columns of the caption-swap grid (plus the no-actor column)
     n_prompts: int = 4  # columns of the actor-swap grid
     num_inference_steps: int = 50
-    height: int = 512
+    height: int = 768  # a poster's 2:3, the shape of the caption controls
     width: int = 512
     scales: GuidanceScales = field(default_factory=lambda: GuidanceScales(7.5, 2.0, 0.0))
     seed: int = 0
@@ -146,16 +146,21 @@ def swap_ablation_grids(
 
 
 def draw_grid(cells: list[dict], title: str, path: Path, thumb: int) -> Path:
-    """One row of images with a label under each and a title above."""
+    """One row of images (``thumb`` wide, in their own shape) with a label under each and a title above."""
     from PIL import Image, ImageDraw
 
     label_h, title_h = 22, 26
-    sheet = Image.new("RGB", (max(1, len(cells)) * thumb, title_h + thumb + label_h), "white")
+    images = []
+    for cell in cells:
+        with Image.open(cell["image_path"]) as image:
+            height = max(1, round(thumb * image.height / image.width))
+            images.append(image.convert("RGB").resize((thumb, height), Image.Resampling.NEAREST))
+    tallest = max((image.height for image in images), default=thumb)
+    sheet = Image.new("RGB", (max(1, len(cells)) * thumb, title_h + tallest + label_h), "white")
     draw = ImageDraw.Draw(sheet)
     draw.text((6, 6), title, fill="black")
-    for index, cell in enumerate(cells):
-        with Image.open(cell["image_path"]) as image:
-            sheet.paste(image.convert("RGB").resize((thumb, thumb), Image.Resampling.NEAREST), (index * thumb, title_h))
-        draw.text((index * thumb + 4, title_h + thumb + 4), str(cell["column"])[:28], fill="black")
+    for index, (cell, image) in enumerate(zip(cells, images)):
+        sheet.paste(image, (index * thumb, title_h))
+        draw.text((index * thumb + 4, title_h + tallest + 4), str(cell["column"])[:28], fill="black")
     sheet.save(path)
     return path

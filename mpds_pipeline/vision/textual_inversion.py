@@ -22,6 +22,7 @@ from typing import Literal, get_args
 from mpds_pipeline.imdb.ids import person_code
 from mpds_pipeline.layout import ExportFolder
 from mpds_pipeline.progress import Progress, ProgressLog
+from mpds_pipeline.vision.buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, bucket_sizes
 from mpds_pipeline.vision.device import Precision, choose_device, precision_dtype, training_precision
 from mpds_pipeline.vision.diffusion_loss import diffusion_loss
 from mpds_pipeline.vision.frozen_sd import FrozenStableDiffusion, load_frozen_sd
@@ -69,6 +70,10 @@ class TextualInversionSettings:
     seed: int = 0
     mixed_precision: Precision = "auto"  # device.py: bf16/fp16 for the frozen VAE and UNet on CUDA, fp32 on CPU
     device: str | None = None  # device.py: None or "auto" is cuda when available
+    # Aspect buckets as in LoRA training (buckets.py); the face crops are square, so they
+    # land in the square bucket, but photos of another shape keep theirs. Empty: square only.
+    aspect_buckets: tuple[str, ...] = DEFAULT_BUCKETS
+    bucket_multiple: int = DEFAULT_MULTIPLE
 
 
 TOO_FEW_POLICIES: tuple[TooFewImages, ...] = get_args(TooFewImages)
@@ -85,6 +90,7 @@ class TextualInversionResult:
     warning: str | None = None
     images: list[Path] = field(default_factory=list)  # the photos it was trained on, in order (skipped: those given)
     image_outcomes: dict[Path, str | None] = field(default_factory=dict)  # decode error per photo read, None: decoded
+    bucket_counts: dict[str, int] = field(default_factory=dict)  # aspect bucket -> photos trained on in it
 
     @property
     def decode_failures(self) -> dict[Path, str]:
@@ -206,7 +212,7 @@ def _learn_row(
         for step in range(settings.max_train_steps):
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(step, settings)
-            picks = torch.randint(0, len(latents.decoded), (batch,), generator=generator)
+            picks = _one_bucket_picks(latents, batch, generator)
             prompt_picks = torch.randint(0, len(prompt_ids), (batch,), generator=generator)
             batch_latents = latents.sample(picks, generator)
             hidden = text_encoder(prompt_ids[prompt_picks.to(device)], return_dict=False)[0].to(models.weight_dtype)
@@ -222,6 +228,19 @@ def _learn_row(
         embeddings.requires_grad_(False)
         text_encoder.eval()
     return losses
+
+
+def _one_bucket_picks(latents: LatentCache, batch: int, generator):
+    """``batch`` random cache rows of one bucket: the bucket of a first uniform draw (so a
+    bucket is chosen in proportion to its images), then rows within it."""
+    import torch
+
+    groups = latents.rows_by_bucket()
+    if len(groups) == 1:
+        return torch.randint(0, len(latents.decoded), (batch,), generator=generator)
+    anchor = int(torch.randint(0, len(latents.decoded), (1,), generator=generator))
+    rows = torch.tensor(groups[[i for i, g in enumerate(groups) if anchor in g][0]])
+    return rows[torch.randint(0, len(rows), (batch,), generator=generator)]
 
 
 def _save_embedding(models: TextualInversionModels, token: str, path: Path) -> Path:
@@ -257,7 +276,12 @@ def train_actor_embedding(
             TextualInversionResult(actor_id, token, None, len(images), [], 0.0, warning, images), settings, progress
         )
     models = models or TextualInversionModels.load(settings)
-    latents = cache_latents(models.vae, images, settings.resolution)
+    latents = cache_latents(
+        models.vae,
+        images,
+        settings.resolution,
+        buckets=bucket_sizes(settings.resolution, settings.aspect_buckets, settings.bucket_multiple),
+    )
     used = [images[i] for i in latents.decoded]
     warning = _too_few_warning(settings, actor_id, len(used), latents.decode_failures)
     if not used or (warning and settings.too_few_images == "skip"):
@@ -280,6 +304,7 @@ def train_actor_embedding(
         warning,
         used,
         latents.outcomes,
+        latents.bucket_counts(),
     )
 
 
