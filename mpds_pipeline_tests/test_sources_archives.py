@@ -524,6 +524,13 @@ def test_crawl_assets_take_pages_from_the_archives_and_report_coverage(server, t
     assert records["records"].value == captured and records["parse_errors"].value == 0
     person_records = persons.asset_materializations_for_node("person_records")[0].metadata
     assert person_records["records"].value > 20
+    # The export's provenance reads each page's source and capture from the outcomes.
+    from mpds_pipeline.curate.provenance import page_sources
+
+    origins = page_sources(layout.pages_root("title"))
+    assert origins[1]["source"] == "common_crawl" and origins[1]["capture_crawl"] == NEWEST_CRAWL
+    assert origins[1]["capture_filename"] and origins[1]["capture_offset"] is not None
+    assert origins[6]["source"] == "wayback" and origins[6]["source_url"].startswith("https://www.imdb.com/title/")
 
 
 @pytest.mark.parametrize("policy", [OLDEST, OLDEST_CRAWL])
