@@ -377,10 +377,12 @@ def run_sample_server(
     padding_kb: int = 64,
     layout_year: int | None = None,
     omdb_daily_limit: int | None = None,
+    cc_index_503: tuple[int, ...] = (),
 ) -> None:
     """Serve in the foreground until interrupted; prints the base URL first."""
     server = SampleImdbServer(host, port, faults_spec, seed, padding_kb, layout_year=layout_year)
     server.omdb.daily_limit = omdb_daily_limit
+    server.archives.index_503_requests = set(cc_index_503)
     print(f"Sample IMDb server at {server.base_url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -404,8 +406,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help='/omdb/ answers "Request limit reached!" after this many requests per key (default: no limit)',
     )
+    parser.add_argument(
+        "--cc-index-503",
+        default="",
+        help="/cc-index/ requests (by number, e.g. '2,5') answered 503 'Please reduce your request rate.'",
+    )
     args = parser.parse_args(argv)
     run_sample_server(
-        args.host, args.port, args.faults, args.seed, args.padding_kb, args.layout_year, args.omdb_daily_limit
+        args.host,
+        args.port,
+        args.faults,
+        args.seed,
+        args.padding_kb,
+        args.layout_year,
+        args.omdb_daily_limit,
+        tuple(int(n) for n in args.cc_index_503.split(",") if n.strip()),
     )
     return 0
