@@ -583,3 +583,33 @@ def test_archive_hosts_get_their_own_polite_rate(server, tmp_path):
     )
     assert server.request_count("/cc-data/") > 16  # long enough for the limit to bind
     assert server.max_requests_in_any_window(1.0) <= 8
+
+
+def test_should_stop_ends_an_archive_crawl_and_leaves_the_rest_unattempted(server, tmp_path):
+    from mpds_pipeline.imdb.crawl import CrawlStopped
+
+    asked = {"n": 0}
+
+    def stop_after_a_few() -> str | None:
+        asked["n"] += 1
+        return "the run that started this step is gone" if server.request_count("/cc-data/") >= 3 else None
+
+    with pytest.raises(CrawlStopped, match="is gone") as stopped:
+        crawl_partition(
+            "title",
+            IDS,
+            client_settings(server),
+            tmp_path,
+            page_sources=("common_crawl", "wayback"),
+            # one loopback host stands in for all three: one rate for all
+            archive_settings=archive_settings(
+                server, crawls=(NEWEST_CRAWL,), data_rate=20, index_rate=20, wayback_rate=20
+            ),
+            should_stop=stop_after_a_few,
+        )
+    result = stopped.value.result
+    assert asked["n"] > 0 and result.unattempted_ids
+    assert server.request_count("/wayback/") == 0  # the chain stops with the source that was stopped
+    written = read_outcomes(tmp_path)
+    assert {o.id for o in written} & set(result.unattempted_ids) == set()
+    assert all(o.status == "ok" for o in written)
