@@ -306,6 +306,23 @@ def test_index_503_is_retried_after_a_backoff_and_halves_the_index_rate(server, 
     )
 
 
+def test_an_index_gateway_timeout_is_retried(server, tmp_path):
+    server.archives.index_504_requests = {1, 3}  # collinfo.json, and the first query after it
+    crawl_partition(
+        "title",
+        range(1, 11),
+        client_settings(server),
+        tmp_path,
+        page_sources=("common_crawl",),
+        archive_settings=archive_settings(server),
+    )
+    index = [r.status for r in server.requests if r.path.startswith("/cc-index/")]
+    assert index[:4] == [504, 200, 504, 200]  # each answered on its retry
+    assert sum(o.status == "ok" for o in read_outcomes(tmp_path)) == sum(
+        1 for i in range(1, 11) if capture_plan("title", i)["crawls"]
+    )
+
+
 def test_an_index_that_keeps_failing_leaves_ids_failed_not_uncaptured(server, tmp_path):
     server.archives.index_503_requests = set(range(2, 100))
     result = crawl_partition(

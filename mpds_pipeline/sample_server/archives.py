@@ -6,7 +6,8 @@ Routes (registered on every SampleImdbServer):
   "blocks": M}``) and ``page=N``; no captures: 404 ``{"message": "No Captures found for:
   …"}``; a page past the last: 400 ``Page N invalid: First Page is 0, Last Page is M``;
   the request numbers in ``ArchiveEmulator.index_503_requests`` answer 503 "Please
-  reduce your request rate." (plain text, as Common Crawl's index does under load).
+  reduce your request rate." (plain text, as Common Crawl's index does under load), those
+  in ``index_504_requests`` a 504 gateway page (HTML, as recorded).
 - ``/cc-data/<filename>`` with a Range header: 206 and that slice of a WARC file built
   from the sample pages, one gzip member per record (as Common Crawl's files).
 - ``/wayback/cdx/search/cdx?url=…&output=json`` (array of arrays, header row first,
@@ -103,6 +104,7 @@ class ArchiveEmulator:
     server: object
     page_lines: int = 20  # index lines per CDX page (Common Crawl's are thousands)
     index_503_requests: set[int] = field(default_factory=set)  # index request numbers answered 503
+    index_504_requests: set[int] = field(default_factory=set)  # ... answered 504 (the gateway's HTML page)
     index_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _build_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -200,6 +202,8 @@ class ArchiveEmulator:
                 number = self.index_requests
             if number in self.index_503_requests:
                 return _Reply(503, b"Please reduce your request rate.", "text/plain")
+            if number in self.index_504_requests:
+                return _Reply(504, _GATEWAY_TIMEOUT, "text/html")
             return self._index(path, query, _Reply)
         if path.startswith("/cc-data/"):
             return self._data(path[len("/cc-data/") :], headers, _Reply)
@@ -312,6 +316,13 @@ class ArchiveEmulator:
                 if page is not None:
                     return reply(200, page, _content_type(page))
         return reply(404, b"not archived", "text/html")
+
+
+# What Common Crawl's index answered when its backend timed out (a recorded answer's shape).
+_GATEWAY_TIMEOUT = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
 
 
 def _page_url(kind: str, item_id: int) -> str:
