@@ -69,6 +69,12 @@ class PagesFolder:
         """Held (flock) by the crawl of this partition; its text names the holder."""
         return self.path / "crawl.lock"
 
+    @property
+    def captures(self) -> Path:
+        """Common Crawl captures of this partition's ids listed ahead by the bulk mode
+        (sources/bulk.py); when present the crawl does not ask the CDX index."""
+        return self.path / "captures.parquet"
+
 
 @dataclass(frozen=True)
 class OmdbFolder:

@@ -159,6 +159,48 @@ class SourcesResource(ConfigurableResource):
             rate_per_second=self.wikimedia_rate,
         )
 
+    cc_crawls: list[str] = Field(
+        default_factory=lambda: settings.env_list("MPDS_CC_CRAWLS", []),
+        description="Common Crawl crawl ids to ask, in order; empty: collinfo.json's list, newest first",
+    )
+    cc_max_crawls: int = Field(
+        default_factory=lambda: settings.env_int("MPDS_CC_MAX_CRAWLS", 6),
+        description="crawls one partition asks at most (collinfo.json lists 100+)",
+    )
+    capture_policy: str = Field(
+        default_factory=lambda: settings.env_str("MPDS_CAPTURE_POLICY", "newest"),
+        description="which usable capture of an id is kept: newest, oldest, or a crawl id (e.g. CC-MAIN-2019-04)",
+    )
+    cc_index_rate: float = Field(
+        default_factory=lambda: settings.env_float("MPDS_CC_INDEX_RATE", 1.0),
+        description="requests per second to Common Crawl's CDX index server (503 halves it)",
+    )
+    cc_data_rate: float = Field(
+        default_factory=lambda: settings.env_float("MPDS_CC_DATA_RATE", 1.0),
+        description="Range requests per second to Common Crawl's data host",
+    )
+    wayback_rate: float = Field(
+        default_factory=lambda: settings.env_float("MPDS_WAYBACK_RATE", 0.5),
+        description="requests per second to the Wayback Machine (CDX and raw captures)",
+    )
+
+    def archive_settings(self, max_page_bytes: int = 10_000_000):
+        """The archive sources' endpoints and politeness (sources/archived_pages.py)."""
+        from .sources.archived_pages import ArchiveSettings
+
+        return ArchiveSettings(
+            cc_index_url=self.cc_index_url,
+            cc_data_url=self.cc_data_url,
+            wayback_url=self.wayback_url,
+            crawls=tuple(self.cc_crawls),
+            max_crawls=self.cc_max_crawls,
+            policy=self.capture_policy,
+            index_rate=self.cc_index_rate,
+            data_rate=self.cc_data_rate,
+            wayback_rate=self.wayback_rate,
+            max_page_bytes=max_page_bytes,
+        )
+
 
 class ModelsResource(ConfigurableResource):
     """Where the models come from: hub ids or local folders (env overrides in brackets).

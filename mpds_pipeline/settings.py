@@ -31,6 +31,12 @@ environment wins over the file.
 | MPDS_COMMONS_URL | https://commons.wikimedia.org | Wikimedia Commons (its API is <url>/w/api.php) |
 | MPDS_WIKIMEDIA_RATE | 2.0 | requests per second to each Wikimedia API host |
 | MPDS_LICENCE_ALLOWLIST | public-domain,cc0,cc-by,cc-by-sa | licence families the licence-clean edition keeps |
+| MPDS_CC_CRAWLS | (collinfo.json) | Common Crawl crawl ids to ask, in order |
+| MPDS_CC_MAX_CRAWLS | 6 | crawls one partition may ask at most |
+| MPDS_CAPTURE_POLICY | newest | which capture of an id wins: newest, oldest, or a crawl id |
+| MPDS_CC_INDEX_RATE | 1.0 | requests/s to Common Crawl's index server |
+| MPDS_CC_DATA_RATE | 1.0 | Range requests/s to Common Crawl's data host |
+| MPDS_WAYBACK_RATE | 0.5 | requests/s to the Wayback Machine |
 """
 
 from __future__ import annotations

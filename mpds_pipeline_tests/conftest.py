@@ -20,6 +20,9 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MPDS_TITLE_IDS", "1-200")
 os.environ.setdefault("MPDS_PERSON_IDS", "1-200")
 os.environ.setdefault("MPDS_PARTITION_SIZE", "50")
+# The sample server stands in for live IMDb wherever a test crawls through the code
+# location (subprocesses inherit this); archive sources are tested with explicit settings.
+os.environ.setdefault("MPDS_PAGE_SOURCES", "live")
 
 # One torch thread: on a shared 2-core machine two threads per process thrash (20x slower).
 torch.set_num_threads(1)
@@ -124,10 +127,11 @@ class BuiltPipeline:
 
 
 def _pipeline_resources(root: Path, base_url: str) -> dict:
-    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource
+    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
 
     return {
         "imdb": ImdbClientResource(base_url=base_url, rate_per_second=50, backoff_base_s=0.05),
         "data_dir": DataDirResource(path=str(root / "data")),
+        "sources": SourcesResource(page_sources=["live"]),  # the sample server stands in for live IMDb
         "models": ModelsResource(blip2=str(root / "tiny-blip2"), device="cpu"),
     }

@@ -48,6 +48,7 @@ def test_cli_named_jobs_to_export_and_rectification_remerge(dagster_home, tmp_pa
                 "DAGSTER_HOME": str(dagster_home),
                 "MPDS_DATA_DIR": str(layout.root),
                 "MPDS_IMDB_BASE_URL": server.base_url,
+                "MPDS_PAGE_SOURCES": "live",  # the sample server stands in for live IMDb
                 "MPDS_RATE": "50",
                 "MPDS_BACKOFF_BASE_S": "0.05",
             }

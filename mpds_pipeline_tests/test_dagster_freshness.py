@@ -14,7 +14,7 @@ from mpds_pipeline.assets.crawl import title_assets
 from mpds_pipeline.assets.freshness import crawl_ranges, imdb_index, ranges_to_add
 from mpds_pipeline.imdb.crawl_plan import stale_incomplete_ids
 from mpds_pipeline.layout import DataLayout
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource
+from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 KEY = "tt0000001-tt0000050"
@@ -33,6 +33,7 @@ def indexed(tmp_path):
                 datasets_url=f"{server.base_url}/datasets",
             ),
             "data_dir": DataDirResource(path=str(tmp_path / "data")),
+            "sources": SourcesResource(page_sources=["live"]),  # the sample server stands in for live IMDb
         }
         assert materialize([imdb_index], resources=resources, instance=instance).success
         yield server, resources, instance, DataLayout(tmp_path / "data")

@@ -13,7 +13,7 @@ from mpds_pipeline.assets.crawl import title_assets
 from mpds_pipeline.imdb.crawl import PageOutcome, one_status_per_id
 from mpds_pipeline.imdb.record_store import unique_ids
 from mpds_pipeline.layout import DataLayout
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource
+from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 
 FIRST, SECOND = "tt0000001-tt0000050", "tt0000051-tt0000100"
@@ -76,6 +76,7 @@ def test_each_partition_is_checked_with_its_materialisation(tmp_path):
                 base_url=server.base_url, rate_per_second=50, backoff_base_s=0.05, use_index=False
             ),
             "data_dir": DataDirResource(path=str(layout.root)),
+            "sources": SourcesResource(page_sources=["live"]),  # the sample server stands in for live IMDb
         }
         result = materialize(title_assets, partition_key=FIRST, resources=resources, instance=instance)
     assert result.success

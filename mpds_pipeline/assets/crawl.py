@@ -24,7 +24,7 @@ from .. import settings
 from ..imdb.partitions import parse_partition_key
 from ..imdb.records import FETCH_STATUSES
 from ..pool_slots import IMDB_POOL
-from ..resources import DataDirResource, ImdbClientResource
+from ..resources import DataDirResource, ImdbClientResource, SourcesResource
 from .checks import check_result
 from .metadata import counts_table, preview_table, tabulate
 from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS, require_registered
@@ -48,8 +48,25 @@ def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
         # The index's goal: close to one request per kept page (robots.txt and retries count).
         "requests_per_ok_page": round(result.requests_made / counts["ok"], 3) if counts.get("ok") else None,
         "archive": MetadataValue.path(str(archive_dir)),
+        **_coverage_metadata(result),
     }
     return {key: value for key, value in metadata.items() if value is not None}
+
+
+def _coverage_metadata(result) -> dict:
+    """Per archive source: ids asked, ids with a usable capture, what was skipped; and
+    the kept pages per year of capture (the era of the layouts parsed)."""
+    from ..sources.archived_pages import captures_per_year
+
+    if not result.coverage:
+        return {}
+    sources = pd.DataFrame([{"source": name, **counts} for name, counts in result.coverage.items()])
+    years = captures_per_year(result.outcomes)
+    return {
+        "source_coverage": MetadataValue.md(sources.to_markdown(index=False)),
+        "ids_with_capture": int(sum(c.get("captured", 0) for c in result.coverage.values())),
+        "captures_per_year": counts_table(years, "year") if years else None,
+    }
 
 
 class RecordsConfig(Config):
@@ -84,8 +101,9 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         group_name=CRAWL_GROUP,
         kinds={"python", "warc"},
         pool=IMDB_POOL,
-        description=f"IMDb {kind} pages of one id range, fetched politely into a gzip WARC archive; "
-        "one status per attempted id (ok, missing, redirect, blocked, failed).",
+        description=f"IMDb {kind} pages of one id range, from the configured page sources in order "
+        "(Common Crawl, the Wayback Machine, live IMDb), fetched politely into a gzip WARC archive with "
+        "their provenance; one status per attempted id (ok, missing, redirect, blocked, failed, uncaptured).",
         check_specs=[
             AssetCheckSpec(
                 "one_status_per_id",
@@ -98,7 +116,11 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         ],
     )
     def pages_asset(
-        context: AssetExecutionContext, config: CrawlConfig, imdb: ImdbClientResource, data_dir: DataDirResource
+        context: AssetExecutionContext,
+        config: CrawlConfig,
+        imdb: ImdbClientResource,
+        sources: SourcesResource,
+        data_dir: DataDirResource,
     ) -> MaterializeResult:
         from ..imdb.archive import PartitionBusy
         from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
@@ -122,6 +144,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 plan.ids,
                 imdb.client_settings(),
                 archive_dir,
+                page_sources=sources.page_sources,
+                archive_settings=sources.archive_settings(imdb.max_page_bytes),
                 **imdb.crawl_options(),
                 refetch=plan.refetch,
                 should_stop=parent_gone_check(),
@@ -130,7 +154,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 run_id=context.run.run_id,
             )
             gallery = {}
-            if kind == "person" and config.photo_galleries:
+            # Galleries come from live IMDb only: asked when the crawl may ask it.
+            if kind == "person" and config.photo_galleries and "live" in sources.page_sources:
                 from ..imdb.galleries import crawl_galleries
 
                 gallery = crawl_galleries(

@@ -20,11 +20,14 @@ could be a record still being written.
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import hashlib
 import io
 import json
 import os
 import socket
+import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,8 +37,6 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
 
 from ..layout import PagesFolder
 from ..net.client import FetchResponse
@@ -50,6 +51,20 @@ _READ_CHUNK = 1 << 20
 
 H_KIND, H_ID, H_STATUS = "WARC-MPDS-Kind", "WARC-MPDS-Id", "WARC-MPDS-Status"
 H_REDIRECT, H_ATTEMPTS, H_CONTENT = "WARC-MPDS-Redirect-Id", "WARC-MPDS-Attempts", "WARC-MPDS-Content"
+# Where the stored page came from (imdb/records.py PageSource), so the archive alone can
+# rebuild every outcome's provenance: PageOutcome field -> WARC header. Absent on records
+# written before sources existed: those read back as live fetches.
+PROVENANCE_HEADERS: dict[str, str] = {
+    "source": "WARC-MPDS-Source",
+    "source_url": "WARC-MPDS-Source-URL",
+    "capture_crawl": "WARC-MPDS-Capture-Crawl",
+    "capture_timestamp": "WARC-MPDS-Capture-Timestamp",
+    "capture_filename": "WARC-MPDS-Capture-Filename",
+    "capture_offset": "WARC-MPDS-Capture-Offset",
+    "capture_length": "WARC-MPDS-Capture-Length",
+    "capture_digest": "WARC-MPDS-Capture-Digest",
+}
+_INT_PROVENANCE = frozenset({"capture_offset", "capture_length"})
 
 
 @dataclass
@@ -65,6 +80,15 @@ class ArchivedResponse:
     attempts: int = 1
     fetched_at: str = ""
     content: str = "full"  # "full" page or "data" scripts only
+    # Provenance (PROVENANCE_HEADERS): "live" unless an archive's capture was stored.
+    source: str = "live"
+    source_url: str | None = None
+    capture_crawl: str | None = None
+    capture_timestamp: str | None = None
+    capture_filename: str | None = None
+    capture_offset: int | None = None
+    capture_length: int | None = None
+    capture_digest: str | None = None
 
 
 def _default_extractor(html: bytes) -> bytes | None:
@@ -128,7 +152,8 @@ class PageArchive:
             scripts = self._extractor(body)
             if scripts is not None:
                 body, content = scripts, "data"
-        record_bytes = self._record_bytes(outcome, resp, body, content)
+        provenance = _provenance_of(outcome)
+        record_bytes = self._record_bytes(outcome, resp, body, content, provenance)
         with open(self.path, "ab") as fh:
             fh.write(record_bytes)
             fh.flush()
@@ -144,36 +169,48 @@ class PageArchive:
             outcome.attempts,
             outcome.fetched_at,
             content,
+            **provenance,
         )
         return True
 
-    def _record_bytes(self, outcome, resp: FetchResponse, body: bytes, content: str) -> bytes:
-        buffer = io.BytesIO()
-        writer = WARCWriter(buffer, gzip=True)
+    def _record_bytes(self, outcome, resp: FetchResponse, body: bytes, content: str, provenance: dict) -> bytes:
+        """One gzip member holding one WARC/1.0 response record. Built here rather than by
+        warcio's writer, which cost 0.7 ms of Python per record and compresses at level 9
+        (level 6: 40% less CPU on a 590 KB page for 1% more bytes); warcio reads it back."""
         status = resp.status_code or 0
-        header_items = [(k, v) for k, v in resp.headers.items() if k not in _WIRE_HEADERS]
-        header_items.append(("content-length", str(len(body))))
-        http_headers = StatusAndHeaders(f"{status} {_reason(status)}", header_items, protocol="HTTP/1.1")
+        http_lines = [f"HTTP/1.1 {status} {_reason(status)}"]
+        http_lines += [f"{k}: {v}" for k, v in resp.headers.items() if k not in _WIRE_HEADERS]
+        http_lines.append(f"content-length: {len(body)}")
+        block_head = ("\r\n".join(http_lines) + "\r\n\r\n").encode("utf-8", "replace")
         warc_headers = {
+            "WARC-Type": "response",
+            "WARC-Record-ID": f"<urn:uuid:{uuid.uuid4()}>",
+            "WARC-Date": _warc_date(outcome.fetched_at),
+            "WARC-Target-URI": _one_line(outcome.url),
             H_KIND: outcome.kind,
             H_ID: str(outcome.id),
             H_STATUS: outcome.status,
             H_ATTEMPTS: str(outcome.attempts),
             H_CONTENT: content,
-            "WARC-Date": _warc_date(outcome.fetched_at),
         }
         if outcome.redirect_id is not None:
             warc_headers[H_REDIRECT] = str(outcome.redirect_id)
-        record = writer.create_warc_record(
-            outcome.url,
-            "response",
-            payload=io.BytesIO(body),
-            length=len(body),
-            http_headers=http_headers,
-            warc_headers_dict=warc_headers,
+        for name, value in provenance.items():
+            if value is not None:
+                warc_headers[PROVENANCE_HEADERS[name]] = _one_line(str(value))
+        warc_headers["WARC-Payload-Digest"] = "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode()
+        warc_headers["Content-Type"] = "application/http; msgtype=response"
+        warc_headers["Content-Length"] = str(len(block_head) + len(body))
+        head = "WARC/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in warc_headers.items()) + "\r\n"
+        gzipper = zlib.compressobj(6, zlib.DEFLATED, 31)
+        return b"".join(
+            (
+                gzipper.compress(head.encode("utf-8") + block_head),
+                gzipper.compress(body),
+                gzipper.compress(b"\r\n\r\n"),
+                gzipper.flush(),
+            )
         )
-        writer.write_record(record)
-        return buffer.getvalue()
 
     # --- recovery --------------------------------------------------------------------
     def _drop_truncated_tail(self) -> int:
@@ -292,7 +329,32 @@ def _to_archived(record, with_bodies: bool) -> ArchivedResponse:
         attempts=int(h.get_header(H_ATTEMPTS) or 1),
         fetched_at=_iso_from_warc(h.get_header("WARC-Date")),
         content=h.get_header(H_CONTENT) or "full",
+        **_provenance_from_headers(h),
     )
+
+
+def _provenance_of(outcome) -> dict:
+    """The provenance fields of an outcome (a live fetch when it has none)."""
+    fields = {name: getattr(outcome, name, None) for name in PROVENANCE_HEADERS}
+    fields["source"] = fields["source"] or "live"
+    if fields["source"] == "live" and fields["source_url"] is None:
+        fields["source_url"] = outcome.url
+    return fields
+
+
+def _provenance_from_headers(h) -> dict:
+    fields: dict = {}
+    for name, header in PROVENANCE_HEADERS.items():
+        value = h.get_header(header)
+        fields[name] = int(value) if value is not None and name in _INT_PROVENANCE else value
+    fields["source"] = fields["source"] or "live"
+    if fields["source"] == "live" and fields["source_url"] is None:
+        fields["source_url"] = h.get_header("WARC-Target-URI")
+    return fields
+
+
+def _one_line(value: str) -> str:
+    return value.replace("\r", " ").replace("\n", " ")
 
 
 def _reason(status: int) -> str:

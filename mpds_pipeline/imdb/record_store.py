@@ -19,6 +19,7 @@ from ..files import atomic_path
 from ..progress import Progress, ProgressLog
 from ..rules import RuleResult, id_preview
 from .ids import GALLERY_KIND
+from .image_hosts import modernise_image_urls
 from .person_photos import add_gallery_photos
 from .records import ParseError, PersonRecord, TitleRecord
 
@@ -129,6 +130,7 @@ def parse_archive(archive_dir: Path, kind: str, log: ProgressLog | None = None) 
                 "error": f"page is for id {parsed.id}, not the requested {response.id}",
             }
             continue
+        modernise_image_urls(parsed)  # archived pages link images on hosts IMDb has since left
         by_id[parsed.id] = parsed
         errors.pop(response.id, None)
     for person_id, page in galleries.items():

@@ -28,10 +28,15 @@ Era = Literal[
     "unknown",
 ]
 # What one attempted id ended in (classify.py decides it); exactly one per id.
-FetchStatus = Literal["ok", "missing", "redirect", "blocked", "failed"]
+# "uncaptured": no archive asked (Common Crawl, Wayback) holds a usable capture of the
+# page; not final (a later crawl may capture it) and never "missing" (IMDb may have it).
+FetchStatus = Literal["ok", "missing", "redirect", "blocked", "failed", "uncaptured"]
 FETCH_STATUSES: tuple[FetchStatus, ...] = get_args(FetchStatus)
 # After these an id is not fetched again; "blocked" and "failed" are retried by a rerun.
 FINAL_STATUSES: frozenset[FetchStatus] = frozenset({"ok", "missing", "redirect"})
+# Where an archived page came from: IMDb itself, or an archive's capture of it.
+PageSource = Literal["live", "common_crawl", "wayback"]
+PAGE_SOURCES: tuple[PageSource, ...] = get_args(PageSource)
 # Where a person photo came from: the person page's strip, or /name/nm…/mediaindex.
 PhotoSource = Literal["strip", "gallery"]
 STRIP: Final = "strip"

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import wikimedia
+from .archives import ArchiveEmulator
 from .content import sample_title
 from .faults import FaultInjector, FaultPlan, FaultRule
 from .images import decode_token, render_jpeg
@@ -68,6 +69,9 @@ def _html_type(body: bytes) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real server
+    # Headers and body leave in two writes: with Nagle on, a keep-alive client's delayed
+    # ACK holds the body back 40 ms per response.
+    disable_nagle_algorithm = True
     server_version = "SampleIMDb/1.0"
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
@@ -217,6 +221,8 @@ class SampleImdbServer:
         # Other services this server stands in for (archives, APIs): each takes
         # (server, path, query, headers) and returns a reply, or None when the path is not its.
         self.extra_routes: list[Callable[[SampleImdbServer, str, str, Mapping[str, str]], _Reply | None]] = []
+        self.archives = ArchiveEmulator(self)  # /cc-index, /cc-data, /wayback (archives.py)
+        self.extra_routes.append(self.archives.route)
         self.omdb = OmdbEmulator()  # /omdb/: keys, daily limit and the ids asked are its attributes
         self.extra_routes.append(self.omdb.route)
         self.extra_routes.append(wikimedia.route)
@@ -384,10 +390,12 @@ def run_sample_server(
     padding_kb: int = 64,
     layout_year: int | None = None,
     omdb_daily_limit: int | None = None,
+    cc_index_503: tuple[int, ...] = (),
 ) -> None:
     """Serve in the foreground until interrupted; prints the base URL first."""
     server = SampleImdbServer(host, port, faults_spec, seed, padding_kb, layout_year=layout_year)
     server.omdb.daily_limit = omdb_daily_limit
+    server.archives.index_503_requests = set(cc_index_503)
     print(f"Sample IMDb server at {server.base_url} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -411,8 +419,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help='/omdb/ answers "Request limit reached!" after this many requests per key (default: no limit)',
     )
+    parser.add_argument(
+        "--cc-index-503",
+        default="",
+        help="/cc-index/ requests (by number, e.g. '2,5') answered 503 'Please reduce your request rate.'",
+    )
     args = parser.parse_args(argv)
     run_sample_server(
-        args.host, args.port, args.faults, args.seed, args.padding_kb, args.layout_year, args.omdb_daily_limit
+        args.host,
+        args.port,
+        args.faults,
+        args.seed,
+        args.padding_kb,
+        args.layout_year,
+        args.omdb_daily_limit,
+        tuple(int(n) for n in args.cc_index_503.split(",") if n.strip()),
     )
     return 0
