@@ -4,6 +4,7 @@ from dagster import Definitions
 
 from .assets.ablations import swap_ablations
 from .assets.actor_photos import actor_photos
+from .assets.automation import automation_jobs, automation_schedules, automation_sensors
 from .assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
 from .assets.crawl import crawl_assets
 from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
@@ -42,9 +43,9 @@ defs = Definitions(
         *generation_assets,
         swap_ablations,
     ],
-    jobs=[*named_jobs, *scaling_jobs],
-    schedules=freshness_schedules,
-    sensors=[*freshness_sensors, rectifications_sensor, *pool_sensors],
+    jobs=[*named_jobs, *scaling_jobs, *automation_jobs],
+    schedules=[*freshness_schedules, *automation_schedules],
+    sensors=[*freshness_sensors, *automation_sensors, rectifications_sensor, *pool_sensors],
     executor=slot_reclaiming_executor,
     resources={
         "imdb": ImdbClientResource(),

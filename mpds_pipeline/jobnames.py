@@ -18,3 +18,6 @@ def execute_command(job: str, partition: str | None = None) -> str:
     if partition:
         command += f""" --tags '{{"dagster/partition": "{partition}"}}'"""
     return command
+
+
+OMDB_LOOKUPS = "omdb_lookups"  # omdb_titles, title_records (title id ranges): the daily OMDb schedule's job

@@ -21,6 +21,8 @@ Which ids are captured where (``capture_plan``), by id % 10 over ids whose page 
   8 -> captured nowhere
   0, 5 -> also captured in the oldest crawl; others -> the newest crawl only
   Every captured title also has a ``/fullcredits`` sub-page capture in the index (never a page).
+A crawl published while the server runs (``add_crawl``: collinfo.json lists it first from
+then on) holds today's page of the ids it is given, and nothing else.
 Captures of the newest crawl are today's pages; older ones are in the layout IMDb served
 in their year (older_pages.archive_layout: 2019 and 2013 "classic", the Wayback's 2011
 "infobar"; a quarter of the titles up to 2014 as the ``/combined`` view, under that URL).
@@ -109,6 +111,20 @@ class ArchiveEmulator:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _build_lock: threading.Lock = field(default_factory=threading.Lock)
     _files: dict = field(default_factory=dict)
+    # Crawls published while the server runs (add_crawl), newest first: id -> (prefix, name, kind, ids)
+    added_crawls: dict = field(default_factory=dict)
+
+    def crawls(self) -> list[tuple[str, str, str]]:
+        """(id, timestamp prefix, name) of every crawl collinfo.json lists, newest first."""
+        added = [(crawl, prefix, name) for crawl, (prefix, name, _, _) in reversed(self.added_crawls.items())]
+        return added + list(CRAWLS)
+
+    def add_crawl(self, crawl: str, ids, kind: str = "title", name: str | None = None, prefix: str = "2026021") -> None:
+        """Publish a new crawl (listed first in collinfo.json from now on) holding a good
+        capture, in today's layout, of each of ``ids`` whose sample page exists: what a
+        new Common Crawl release brings for ids the older crawls missed."""
+        with self._build_lock:
+            self.added_crawls[crawl] = (prefix, name or f"{crawl} Index", kind, frozenset(ids))
 
     # --- the emulated contents -----------------------------------------------------------
     def _base(self) -> str:
@@ -139,15 +155,19 @@ class ArchiveEmulator:
             return self._files[key]
 
     def _build_warc(self, crawl: str, kind: str, block: int) -> tuple[str, bytes, tuple[_Capture, ...]]:
-        prefix = dict((c[0], c[1]) for c in CRAWLS)[crawl]
+        prefix = {c[0]: c[1] for c in self.crawls()}[crawl]
         filename = (
             f"crawl-data/{crawl}/segments/1700000000000.{block:02d}/warc/"
             f"{crawl}-20240000000000-{kind}-{block:05d}.warc.gz"
         )
         out, captures = bytearray(), []
-        year = None if crawl == CRAWLS[0][0] else int(prefix[:4])
+        added = self.added_crawls.get(crawl)
+        year = None if crawl == CRAWLS[0][0] or added else int(prefix[:4])
         for item_id in range(max(1, block * BLOCK), (block + 1) * BLOCK):
-            entries = [flag for c, flag in capture_plan(kind, item_id, self.server.seed)["crawls"] if c == crawl]
+            if added:
+                entries = [None] if kind == added[2] and item_id in added[3] and self._page(kind, item_id) else []
+            else:
+                entries = [flag for c, flag in capture_plan(kind, item_id, self.server.seed)["crawls"] if c == crawl]
             for n, flag in enumerate(entries):
                 page = challenge_page() if flag == "waf" else self._page(kind, item_id, year)
                 if page is None:
@@ -216,11 +236,11 @@ class ArchiveEmulator:
             base = f"{self._base()}/cc-index"
             listing = [
                 {"id": crawl, "name": name, "timegate": f"{base}/{crawl}/", "cdx-api": f"{base}/{crawl}-index"}
-                for crawl, _, name in CRAWLS
+                for crawl, _, name in self.crawls()
             ]
             return reply(200, json.dumps(listing, indent=2).encode(), "application/json")
         match = _INDEX_RE.match(path)
-        if not match or match.group(1) not in {c[0] for c in CRAWLS}:
+        if not match or match.group(1) not in {c[0] for c in self.crawls()}:
             return reply(404, b'{"message": "No such collection"}', "application/json; charset=utf-8")
         params = parse_qs(query)
         url = params.get("url", [""])[0]

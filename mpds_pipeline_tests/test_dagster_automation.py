@@ -1,0 +1,112 @@
+"""Automation that grows the dataset from the archives and OMDb, against the sample
+server on loopback, with Dagster's sensor and schedule test contexts: a new Common
+Crawl release crawls only the partitions still missing ids, asking only that crawl; a
+repeated tick launches nothing; a paused host makes its automation skip, naming the host
+and the date it tries again, with no request sent."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context, materialize
+
+from mpds_pipeline.assets.automation import new_archive_crawls
+from mpds_pipeline.assets.crawl import title_assets
+from mpds_pipeline.imdb.crawl import read_outcomes
+from mpds_pipeline.layout import DataLayout
+from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
+from mpds_pipeline.sample_server import SampleImdbServer
+
+NEW_CRAWL = "CC-MAIN-2026-08"
+WITH_GAP = "tt0000001-tt0000010"  # id 8 is captured nowhere (sample archives: id % 10 == 8)
+COMPLETE = "tt0000020-tt0000027"  # every id captured, every record with a poster
+NO_POSTER = "tt0000031-tt0000040"  # 38: captured nowhere, and its page would have no poster
+NEVER_CRAWLED = "tt0000041-tt0000050"
+CRAWLED = [WITH_GAP, COMPLETE, NO_POSTER]
+
+
+def _sources(server, **overrides) -> SourcesResource:
+    values = dict(
+        page_sources=["common_crawl", "wayback"],
+        cc_index_url=f"{server.base_url}/cc-index",
+        cc_data_url=f"{server.base_url}/cc-data",
+        wayback_url=f"{server.base_url}/wayback",
+        cc_index_rate=0,
+        cc_data_rate=0,
+        wayback_rate=0,
+    )
+    return SourcesResource(**{**values, **overrides})
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory):
+    """Three partitions crawled from the sample archives, a fourth registered only."""
+    root = tmp_path_factory.mktemp("automation") / "data"
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("title_ranges", [*CRAWLED, NEVER_CRAWLED])
+    with SampleImdbServer() as server:
+        resources = {
+            "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=0, use_index=False),
+            "data_dir": DataDirResource(path=str(root)),
+            "sources": _sources(server),
+        }
+        for key in CRAWLED:
+            assert materialize(title_assets, partition_key=key, resources=resources, instance=instance).success
+        yield server, resources, instance, DataLayout(root)
+
+
+def _tick(instance, resources, cursor=None):
+    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    return new_archive_crawls(context), context.cursor
+
+
+def test_new_crawl_runs_only_partitions_with_missing_ids_asking_only_that_crawl(crawled):
+    server, resources, instance, layout = crawled
+    status = {o.id: o.status for o in read_outcomes(layout.pages_dir("title", WITH_GAP))}
+    assert status[8] == "uncaptured"
+    assert all(o.status != "uncaptured" for o in read_outcomes(layout.pages_dir("title", COMPLETE)))
+
+    # First tick: learns the crawls listed, launches nothing.
+    result, cursor = _tick(instance, resources)
+    assert isinstance(result, SkipReason) and "3 crawls known" in result.skip_message
+    result, cursor = _tick(instance, resources, cursor)
+    assert isinstance(result, SkipReason) and "no new crawl" in result.skip_message
+
+    server.archives.add_crawl(NEW_CRAWL, ids=[8, 18, 38, 48])
+    result, cursor = _tick(instance, resources, cursor)
+    assert all(isinstance(r, RunRequest) for r in result)
+    assert sorted(r.partition_key for r in result) == [WITH_GAP, NO_POSTER]  # never COMPLETE nor NEVER_CRAWLED
+    by_key = {r.partition_key: r for r in result}
+    assert by_key[WITH_GAP].run_key == f"{NEW_CRAWL}-{WITH_GAP}"
+    assert by_key[WITH_GAP].run_config["resources"]["sources"]["config"] == {
+        "page_sources": ["common_crawl"],
+        "capture_policy": NEW_CRAWL,
+    }
+    # The same tick again: the cursor remembers the crawl, nothing new is requested.
+    again, _ = _tick(instance, resources, cursor)
+    assert isinstance(again, SkipReason) and f"newest is {NEW_CRAWL}" in again.skip_message
+    # A tick that lost its cursor asks again with the same run keys, which Dagster's
+    # daemon runs at most once.
+    replay, _ = _tick(instance, resources, '{"seen": ["CC-MAIN-2024-10", "CC-MAIN-2019-04", "CC-MAIN-2013-20"]}')
+    assert sorted(r.run_key for r in replay) == sorted(r.run_key for r in result)
+
+    # The run as requested: only the new crawl's index is asked, and the gap fills.
+    before = {path: len(times) for path, times in server.request_log.items()}
+    request = by_key[WITH_GAP]
+    run = materialize(
+        title_assets,
+        partition_key=WITH_GAP,
+        instance=instance,
+        resources={k: v for k, v in resources.items() if k != "sources"}
+        | {"sources": _sources(server, **request.run_config["resources"]["sources"]["config"])},
+        run_config={k: v for k, v in request.run_config.items() if k != "resources"},
+    )
+    assert run.success
+    asked = {
+        path
+        for path, times in server.request_log.items()
+        if path.startswith("/cc-index/") and path.endswith("-index") and len(times) > before.get(path, 0)
+    }
+    assert asked == {f"/cc-index/{NEW_CRAWL}-index"}
+    after = {o.id: o for o in read_outcomes(layout.pages_dir("title", WITH_GAP))}
+    assert after[8].status == "ok" and after[8].capture_crawl == NEW_CRAWL
+    assert sum(o.status == "ok" for o in after.values()) == sum(s == "ok" for s in status.values()) + 1
