@@ -110,3 +110,56 @@ def test_new_crawl_runs_only_partitions_with_missing_ids_asking_only_that_crawl(
     after = {o.id: o for o in read_outcomes(layout.pages_dir("title", WITH_GAP))}
     assert after[8].status == "ok" and after[8].capture_crawl == NEW_CRAWL
     assert sum(o.status == "ok" for o in after.values()) == sum(s == "ok" for s in status.values()) + 1
+
+
+def test_waf_block_pauses_live_imdb_and_its_automation_skips_without_a_request(tmp_path, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from dagster import SensorResult
+
+    from mpds_pipeline.assets.freshness import crawl_ranges, recrawl_incomplete
+    from mpds_pipeline.sample_server.faults import FaultPlan, FaultRule
+    from mpds_pipeline.sources.pauses import active_pause
+
+    monkeypatch.setenv("MPDS_PAUSE_DAYS", "3")
+    key = "tt0000001-tt0000050"
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("title_ranges", [key])
+    layout = DataLayout(tmp_path / "data")
+    with SampleImdbServer(faults=FaultPlan([FaultRule("waf200", path="^/title/")])) as server:
+        resources = {
+            "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=0, use_index=False),
+            "data_dir": DataDirResource(path=str(layout.root)),
+            "sources": SourcesResource(page_sources=["live"]),
+        }
+        blocked = materialize(
+            title_assets, partition_key=key, resources=resources, instance=instance, raise_on_error=False
+        )
+        assert not blocked.success
+        pause = active_pause(layout.paused_hosts_file, "127.0.0.1")
+        assert pause is not None and "blocking" in pause.reason
+        retry = pause.until_time
+        assert timedelta(days=2.9) < retry - datetime.now(timezone.utc) <= timedelta(days=3)
+        sent = len(server.requests)
+
+        # The sensors that would crawl live IMDb skip, naming the host and the date.
+        result = crawl_ranges(build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(result, SensorResult) and not result.run_requests
+        message = result.skip_reason.skip_message
+        assert "127.0.0.1" in message and f"{retry:%Y-%m-%d}" in message
+        skipped = recrawl_incomplete(build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(skipped, SkipReason) and f"{retry:%Y-%m-%d}" in skipped.skip_message
+        # A run launched anyway (by hand) sends nothing either.
+        again = materialize(
+            title_assets, partition_key=key, resources=resources, instance=instance, raise_on_error=False
+        )
+        assert not again.success
+        assert len(server.requests) == sent
+
+        # With the archives configured too, new ranges' runs leave live out while it is paused.
+        monkeypatch.setattr("mpds_pipeline.assets.freshness.highest_known_title_id", lambda layout: 260)
+        with_archives = {**resources, "sources": SourcesResource(page_sources=["common_crawl", "live"])}
+        result = crawl_ranges(build_sensor_context(instance=instance, resources=with_archives))
+        assert result.run_requests
+        for request in result.run_requests:
+            assert request.run_config["resources"]["sources"]["config"]["page_sources"] == ["common_crawl"]

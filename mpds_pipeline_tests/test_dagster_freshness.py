@@ -56,7 +56,7 @@ def test_index_driven_crawl_requests_only_existing_non_adult_titles(indexed):
 
 def test_ranges_sensor_adds_new_ranges_past_the_highest_id(indexed, monkeypatch):
     _, resources, instance, _ = indexed
-    context = build_sensor_context(instance=instance, resources={"data_dir": resources["data_dir"]})
+    context = build_sensor_context(instance=instance, resources=resources)
     result = crawl_ranges(context)
     assert isinstance(result, SensorResult)
     added = [key for request in result.dynamic_partitions_requests for key in request.partition_keys]

@@ -91,6 +91,30 @@ class CrawlConfig(Config):
     )
 
 
+def _unpaused_sources(context, sources: SourcesResource, imdb: ImdbClientResource, layout) -> list[str]:
+    """The configured page sources without live IMDb while its host is paused (a WAF
+    block): a run asks nothing of a host that blocks it. Refuses the run when nothing is left."""
+    from ..sources.automation import usable_page_sources
+
+    usable, pause = usable_page_sources(sources.page_sources, imdb.base_url, layout.paused_hosts_file)
+    if pause is not None:
+        if not usable:
+            raise Failure(
+                description=f"{pause.describe()}. No request sent. Wait, or clear the pause by removing "
+                f"its entry from {layout.paused_hosts_file}."
+            )
+        context.log.info(f"live IMDb left out of the page sources: {pause.describe()}")
+    return usable
+
+
+def _pause_live(context, imdb: ImdbClientResource, layout, reason: str) -> None:
+    from ..sources.automation import host_of, pause_days
+    from ..sources.pauses import pause_host
+
+    pause = pause_host(layout.paused_hosts_file, host_of(imdb.base_url), reason, days=pause_days())
+    context.log.warning(f"automation paused: {pause.describe()}")
+
+
 def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
     """The pages asset and the records asset of one page kind, each checked as it is written."""
     pages_name, records_name = f"{kind}_pages", f"{kind}_records"
@@ -129,6 +153,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
 
         require_registered(context.instance, kind, context.partition_key)
         layout = data_dir.layout
+        page_sources = _unpaused_sources(context, sources, imdb, layout)
         id_range = parse_partition_key(context.partition_key)
         archive_dir = layout.pages_dir(kind, context.partition_key)
         plan = plan_partition(
@@ -144,7 +169,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 plan.ids,
                 imdb.client_settings(),
                 archive_dir,
-                page_sources=sources.page_sources,
+                page_sources=page_sources,
                 archive_settings=sources.archive_settings(imdb.max_page_bytes),
                 **imdb.crawl_options(),
                 refetch=plan.refetch,
@@ -155,7 +180,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             )
             gallery = {}
             # Galleries come from live IMDb only: asked when the crawl may ask it.
-            if kind == "person" and config.photo_galleries and "live" in sources.page_sources:
+            if kind == "person" and config.photo_galleries and "live" in page_sources:
                 from ..imdb.galleries import crawl_galleries
 
                 gallery = crawl_galleries(
@@ -171,6 +196,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         except PartitionBusy as busy:
             raise Failure(description=str(busy)) from busy
         except (ImdbBlockingError, CrawlStopped) as stopped:
+            if isinstance(stopped, ImdbBlockingError):
+                _pause_live(context, imdb, layout, str(stopped).split(":")[0])
             result = getattr(stopped, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
             raise Failure(description=str(stopped), metadata=tabulate({**metadata, **plan.metadata()})) from stopped

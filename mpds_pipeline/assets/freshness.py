@@ -25,7 +25,7 @@ from pydantic import Field
 
 from .. import settings
 from ..imdb.partitions import id_ranges, parse_partition_key
-from ..resources import DataDirResource, ImdbClientResource
+from ..resources import DataDirResource, ImdbClientResource, SourcesResource
 from .jobs import refresh_index_job, title_crawl_job
 from .metadata import tabulate
 from .partitions import PARTITIONS, TITLE_PARTITIONS, missing_configured_keys
@@ -100,6 +100,20 @@ def ranges_to_add(known_keys: list[str], highest_id: int, size: int) -> list[str
     return [r.key for r in id_ranges("title", last + 1, end, size)]
 
 
+def crawl_sources(sources: SourcesResource, imdb: ImdbClientResource, layout) -> tuple[dict | None, str | None]:
+    """The run config that keeps a scheduled crawl off a paused live IMDb (the configured
+    page sources without ``live``), and why: (None, None) when nothing is paused, (None,
+    reason) when no source is left to ask."""
+    from ..sources.automation import usable_page_sources
+
+    usable, pause = usable_page_sources(sources.page_sources, imdb.base_url, layout.paused_hosts_file)
+    if pause is None:
+        return None, None
+    if not usable:
+        return None, f"no run launched: {pause.describe()}"
+    return {"resources": {"sources": {"config": {"page_sources": usable}}}}, f"live IMDb left out: {pause.describe()}"
+
+
 @sensor(
     job=title_crawl_job,
     minimum_interval_seconds=3600,
@@ -107,7 +121,9 @@ def ranges_to_add(known_keys: list[str], highest_id: int, size: int) -> list[str
     description="Registers the configured id ranges, and adds title ranges past the highest id seen "
     "(new titles in the index or the crawl) as new partitions, each with a crawl run.",
 )
-def crawl_ranges(context: SensorEvaluationContext, data_dir: DataDirResource):
+def crawl_ranges(
+    context: SensorEvaluationContext, data_dir: DataDirResource, sources: SourcesResource, imdb: ImdbClientResource
+):
     instance = context.instance
     requests = []
     for kind, partitions in PARTITIONS.items():
@@ -120,8 +136,16 @@ def crawl_ranges(context: SensorEvaluationContext, data_dir: DataDirResource):
         return SkipReason("no new ranges: nothing beyond the highest id seen")
     if new_keys:
         requests.append(AddDynamicPartitionsRequest(TITLE_PARTITIONS.name, new_keys))
+    run_config, paused = crawl_sources(sources, imdb, data_dir.layout)
+    if paused:
+        context.log.info(paused)
+    if paused and run_config is None:
+        # The ranges are still registered; their runs wait until the host may be asked again.
+        return SensorResult(skip_reason=SkipReason(paused), dynamic_partitions_requests=requests)
     return SensorResult(
-        run_requests=[RunRequest(partition_key=key, run_key=f"new-range-{key}") for key in new_keys],
+        run_requests=[
+            RunRequest(partition_key=key, run_key=f"new-range-{key}", run_config=run_config or {}) for key in new_keys
+        ],
         dynamic_partitions_requests=requests,
     )
 
@@ -133,11 +157,16 @@ def crawl_ranges(context: SensorEvaluationContext, data_dir: DataDirResource):
     description="Re-crawls partitions holding titles whose poster or plot was missing, once their "
     "page is older than MPDS_RECRAWL_AFTER_DAYS (default 30).",
 )
-def recrawl_incomplete(context: SensorEvaluationContext, data_dir: DataDirResource):
+def recrawl_incomplete(
+    context: SensorEvaluationContext, data_dir: DataDirResource, sources: SourcesResource, imdb: ImdbClientResource
+):
     from ..imdb.crawl_plan import stale_incomplete_ids
 
     after_days = settings.env_float("MPDS_RECRAWL_AFTER_DAYS", 30.0)
     layout = data_dir.layout
+    source_config, paused = crawl_sources(sources, imdb, layout)
+    if paused and source_config is None:
+        return SkipReason(paused)
     requests = []
     for key in context.instance.get_dynamic_partitions(TITLE_PARTITIONS.name):
         stale = stale_incomplete_ids(layout.records_file("title", key), layout.pages_dir("title", key), after_days)
@@ -146,7 +175,10 @@ def recrawl_incomplete(context: SensorEvaluationContext, data_dir: DataDirResour
                 RunRequest(
                     partition_key=key,
                     run_key=f"recrawl-{key}-{context.cursor or 0}",
-                    run_config={"ops": {"title_pages": {"config": {"recrawl_incomplete_after_days": after_days}}}},
+                    run_config={
+                        "ops": {"title_pages": {"config": {"recrawl_incomplete_after_days": after_days}}},
+                        **(source_config or {}),
+                    },
                 )
             )
     context.update_cursor(str(int(context.cursor or 0) + 1))
