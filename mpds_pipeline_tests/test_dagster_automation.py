@@ -163,3 +163,72 @@ def test_waf_block_pauses_live_imdb_and_its_automation_skips_without_a_request(t
         assert result.run_requests
         for request in result.run_requests:
             assert request.run_config["resources"]["sources"]["config"]["page_sources"] == ["common_crawl"]
+
+
+def test_omdb_schedule_spreads_lookups_over_days_and_resumes_without_asking_twice(tmp_path, monkeypatch):
+    from collections import Counter
+    from datetime import datetime, timezone
+
+    from dagster import build_schedule_context, instance_for_test
+
+    from mpds_pipeline.assets.automation import omdb_daily
+    from mpds_pipeline.assets.omdb import omdb_titles
+    from mpds_pipeline.sources.automation import omdb_pending_ids
+    from mpds_pipeline.sources.pauses import clear_pause
+
+    key = "tt0000001-tt0000050"
+    layout = DataLayout(tmp_path / "data")
+    # A schedule's test context needs a persistent instance.
+    with instance_for_test(temp_dir=str(tmp_path)) as instance, SampleImdbServer() as server:
+        instance.add_dynamic_partitions("title_ranges", [key])
+        resources = {
+            "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=0, use_index=False),
+            "data_dir": DataDirResource(path=str(layout.root)),
+            "sources": _sources(server, omdb_url=f"{server.base_url}/omdb", omdb_rate_per_second=0),
+        }
+        # The archives' pages first (no key yet: OMDb is not asked).
+        assert materialize(title_assets, partition_key=key, resources=resources, instance=instance).success
+        pending = omdb_pending_ids(layout, key)
+        assert len(pending) >= 4 and pending == sorted(pending, reverse=True)
+
+        def tick(when):
+            context = build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when)
+            return omdb_daily(context)
+
+        day1 = datetime.now(timezone.utc)
+        assert "MPDS_OMDB_API_KEY" in tick(day1).skip_message
+        monkeypatch.setenv("MPDS_OMDB_API_KEY", "sample-omdb-key")
+        server.omdb.daily_limit = len(pending) // 2  # OMDb's day ends halfway through
+        requests = tick(day1)
+        assert [r.partition_key for r in requests] == [key]
+        assert requests[0].tags["mpds/omdb_pending"] == str(len(pending))
+
+        def run():
+            return materialize(
+                [omdb_titles, title_assets[1]],
+                partition_key=key,
+                resources=resources,
+                instance=instance,
+                selection=["omdb_titles", "title_records"],
+            )
+
+        first = run()
+        assert first.success  # the limit ends the run cleanly
+        limit, refused = server.omdb.daily_limit, server.omdb.asked[-1]
+        metadata = first.asset_materializations_for_node("omdb_titles")[0].metadata
+        assert metadata["stopped"].value == "limit"
+        skipped = tick(day1)  # the same day: OMDb is paused until the next UTC day
+        assert isinstance(skipped, SkipReason) and "until" in skipped.skip_message
+        assert server.base_url.split("//")[1].split(":")[0] in skipped.skip_message
+
+        # The next day: OMDb's counts start again and the pause has ended.
+        server.omdb.new_day()
+        clear_pause(layout.paused_hosts_file, "127.0.0.1")
+        assert [r.partition_key for r in tick(day1)] == [key]
+        second = run()
+        assert second.success
+        assert len(omdb_pending_ids(layout, key)) == len(pending) - 2 * limit
+        asked = Counter(server.omdb.asked)
+        # No id asked twice, but the one OMDb refused for the limit (never answered).
+        assert [i for i, n in asked.items() if n > 1] == [refused]
+        assert sum(asked.values()) == 2 * limit + 2  # each day: its quota answered, then the refusal

@@ -10,19 +10,22 @@ The decisions are in ``sources/automation.py``; these are thin wrappers.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 from dagster import (
     AssetSelection,
     RunRequest,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
     define_asset_job,
+    schedule,
     sensor,
 )
 
 from .. import jobnames
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
-from .freshness import SENSOR_DEFAULT
+from .freshness import SCHEDULE_DEFAULT, SENSOR_DEFAULT
 from .jobs import title_crawl_job
 from .partitions import TITLE_PARTITIONS
 
@@ -121,6 +124,82 @@ def new_archive_crawls(
     return requests or SkipReason("; ".join(messages))
 
 
+def omdb_plan(layout, keys: list[str], index_dir, quota: int, used_today: int, today=None) -> dict:
+    """Which partitions today's OMDb run asks (newest ids first, about a day's quota of
+    pending ids), and the status: ids pending, days and date they are done at the quota."""
+    from ..imdb.partitions import parse_partition_key
+    from ..sources.automation import days_to_done, omdb_pending_ids, projected_date
+
+    left = max(0, quota - used_today)
+    pending = {key: omdb_pending_ids(layout, key, index_dir) for key in keys}
+    total = sum(len(ids) for ids in pending.values())
+    chosen, covered = [], 0
+    for key in sorted(keys, key=lambda k: parse_partition_key(k).last, reverse=True):
+        if covered >= left:
+            break
+        if pending[key]:
+            chosen.append(key)
+            covered += len(pending[key])
+    return {
+        "partitions": chosen,
+        "pending": total,
+        "quota_left_today": left,
+        "days_to_done": days_to_done(total, quota),
+        "done_by": projected_date(total, quota, today),
+        "status": f"{total} id(s) pending OMDb; at {quota}/day done by {projected_date(total, quota, today)}",
+    }
+
+
+@schedule(
+    job=omdb_job,
+    # Just after OMDb's day starts (UTC midnight is the safe guess): a day's quota, newest ids first.
+    cron_schedule="15 0 * * *",
+    default_status=SCHEDULE_DEFAULT,
+    description="Spreads OMDb look-ups for ids still lacking a page, poster or plot over days at the daily "
+    "quota (MPDS_OMDB_DAILY_QUOTA, default 1,000), newest title ranges first; each run resumes where the last "
+    "stopped. Skips while OMDb is paused (its 'Request limit reached!') or without MPDS_OMDB_API_KEY.",
+)
+def omdb_daily(
+    context: ScheduleEvaluationContext, sources: SourcesResource, imdb: ImdbClientResource, data_dir: DataDirResource
+):
+    from ..sources.automation import host_of
+    from ..sources.omdb import OMDB_KEY_ENV, DailyQuota, api_key
+    from ..sources.pauses import active_pause
+
+    if api_key() is None:
+        return SkipReason(f"{OMDB_KEY_ENV} is not set: OMDb is not asked")
+    layout = data_dir.layout
+    now = context.scheduled_execution_time
+    pause = active_pause(layout.paused_hosts_file, host_of(sources.omdb_url), now)
+    if pause is not None:
+        return SkipReason(pause.describe())
+    used = DailyQuota(layout.omdb_usage_file, sources.omdb_daily_quota).status()["requests"]
+    keys = context.instance.get_dynamic_partitions(TITLE_PARTITIONS.name)
+    plan = omdb_plan(
+        layout,
+        keys,
+        _index_dir(layout, imdb),
+        sources.omdb_daily_quota,
+        used,
+        now.date() if now else None,
+    )
+    context.log.info(plan["status"])
+    if not plan["pending"]:
+        return SkipReason("no id is pending OMDb")
+    if not plan["partitions"]:
+        return SkipReason(f"today's OMDb quota is spent; {plan['status']}")
+    day = (now or datetime.now(timezone.utc)).date().isoformat()
+    return [
+        RunRequest(
+            partition_key=key,
+            # One run per partition and day: a repeated tick is a no-op, tomorrow's resumes.
+            run_key=f"omdb-{day}-{key}",
+            tags={"mpds/omdb_pending": str(plan["pending"]), "mpds/omdb_done_by": plan["done_by"]},
+        )
+        for key in plan["partitions"]
+    ]
+
+
 automation_sensors = [new_archive_crawls]
-automation_schedules: list = []
+automation_schedules = [omdb_daily]
 automation_jobs = [omdb_job]
