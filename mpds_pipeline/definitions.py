@@ -4,7 +4,7 @@ from dagster import Definitions
 
 from .assets.ablations import swap_ablations
 from .assets.actor_photos import actor_photos
-from .assets.automation import automation_jobs, automation_schedules, automation_sensors
+from .assets.automation import automation_assets, automation_jobs, automation_schedules, automation_sensors
 from .assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
 from .assets.crawl import crawl_assets
 from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
@@ -26,6 +26,7 @@ export = build_export_asset(
 defs = Definitions(
     assets=[
         imdb_index,
+        *automation_assets,
         *crawl_assets,
         omdb_titles,
         movies,

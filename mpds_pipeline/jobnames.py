@@ -21,3 +21,4 @@ def execute_command(job: str, partition: str | None = None) -> str:
 
 
 OMDB_LOOKUPS = "omdb_lookups"  # omdb_titles, title_records (title id ranges): the daily OMDb schedule's job
+FRESHNESS = "dataset_freshness_job"  # dataset_freshness: the freshness view (no network)

@@ -232,3 +232,21 @@ def test_omdb_schedule_spreads_lookups_over_days_and_resumes_without_asking_twic
         # No id asked twice, but the one OMDb refused for the limit (never answered).
         assert [i for i, n in asked.items() if n > 1] == [refused]
         assert sum(asked.values()) == 2 * limit + 2  # each day: its quota answered, then the refusal
+
+
+def test_freshness_view_reports_each_source_and_the_size_over_time(crawled):
+    from mpds_pipeline.assets.automation import dataset_freshness
+
+    _, resources, instance, layout = crawled
+    result = materialize([dataset_freshness], resources=resources, instance=instance)
+    assert result.success
+    metadata = result.asset_materializations_for_node("dataset_freshness")[0].metadata
+    outcomes = [o for key in CRAWLED for o in read_outcomes(layout.pages_dir("title", key))]
+    ok = [o for o in outcomes if o.status == "ok"]
+    assert metadata["titles_with_page"].value == len(ok)
+    assert metadata["partitions_never_crawled"].value == 1
+    assert metadata["ids_pending"].value == sum(o.status == "uncaptured" for o in outcomes)
+    table = metadata["sources"].value
+    newest = max(o.capture_crawl for o in ok if o.capture_crawl)
+    assert "common_crawl" in table and "wayback" in table and newest in table and "omdb" in table
+    assert "titles_with_page" in metadata["size_over_time"].value

@@ -7,17 +7,20 @@ Off by default like the rest of the automation (``MPDS_AUTOMATION=on`` or the UI
 The decisions are in ``sources/automation.py``; these are thin wrappers.
 """
 
-from __future__ import annotations
-
 import json
 from datetime import datetime, timezone
 
 from dagster import (
+    AssetExecutionContext,
     AssetSelection,
+    MaterializeResult,
+    MetadataValue,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
+    asset,
     define_asset_job,
     schedule,
     sensor,
@@ -25,7 +28,7 @@ from dagster import (
 
 from .. import jobnames
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
-from .freshness import SCHEDULE_DEFAULT, SENSOR_DEFAULT
+from .freshness import INDEX_GROUP, SCHEDULE_DEFAULT, SENSOR_DEFAULT
 from .jobs import title_crawl_job
 from .partitions import TITLE_PARTITIONS
 
@@ -200,6 +203,87 @@ def omdb_daily(
     ]
 
 
+@asset(
+    group_name=INDEX_GROUP,
+    kinds={"python"},
+    description="How fresh the dataset is: per source (Common Crawl, Wayback, live, OMDb) the newest release or "
+    "day used, ids done (in all and this week), ids pending and the projected date the dataset is complete at "
+    "this week's rate; titles with a page by day. Reads the data directory only (no network). Its numeric "
+    "metadata (titles_with_page, ids_pending) is plotted over materializations in the asset's Plots tab.",
+)
+def dataset_freshness(
+    context: AssetExecutionContext, sources: SourcesResource, imdb: ImdbClientResource, data_dir: DataDirResource
+) -> MaterializeResult:
+    import pandas as pd
+
+    from ..sources.automation import cumulative, freshness, omdb_pending_ids, partition_gaps, projected_date
+    from ..sources.pauses import active_pauses
+
+    layout = data_dir.layout
+    keys = context.instance.get_dynamic_partitions(TITLE_PARTITIONS.name)
+    index_dir = _index_dir(layout, imdb)
+    by_source, per_day = freshness(layout, keys)
+    gaps = [partition_gaps(layout, key, index_dir) for key in keys]
+    pages_pending = sum(len(g.no_page) for g in gaps)
+    omdb_pending = sum(len(omdb_pending_ids(layout, key, index_dir)) for key in keys)
+    rows = []
+    for name, entry in sorted(by_source.items()):
+        pending = omdb_pending if name == "omdb" else pages_pending
+        rate = entry.done_this_week / 7
+        rows.append({**entry.row(), "ids_pending": pending, "complete_by": projected_date(pending, rate)})
+    for name in [*sources.page_sources, *(["omdb"] if "omdb" not in by_source else [])]:
+        if name not in by_source:
+            pending = omdb_pending if name == "omdb" else pages_pending
+            rows.append(
+                {
+                    "source": name,
+                    "newest_used": "-",
+                    "ids_done": 0,
+                    "ids_done_this_week": 0,
+                    "ids_pending": pending,
+                    "complete_by": projected_date(pending, 0),
+                }
+            )
+    history = cumulative(per_day)
+    size = pd.DataFrame(history, columns=["day", "titles_with_page"])
+    week = sum(entry.done_this_week for name, entry in by_source.items() if name != "omdb")
+    metadata = {
+        "titles_with_page": int(history[-1][1]) if history else 0,
+        "ids_pending": pages_pending,
+        "omdb_ids_pending": omdb_pending,
+        "partitions": len(keys),
+        "partitions_never_crawled": sum(1 for g in gaps if not g.crawled),
+        "complete_by": projected_date(pages_pending, week / 7),
+        "sources": MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False)) if rows else "none yet",
+        "size_over_time": MetadataValue.md(_size_chart(history) + "\n\n" + size.to_markdown(index=False))
+        if history
+        else "no page yet",
+        "paused_hosts": "; ".join(p.describe() for p in active_pauses(layout.paused_hosts_file)) or "none",
+    }
+    return MaterializeResult(metadata=metadata)
+
+
+def _size_chart(history: list[tuple[str, int]], width: int = 40) -> str:
+    """Titles with a page over time as a text bar chart (the metadata view renders Markdown, not images)."""
+    top = max(total for _, total in history) or 1
+    lines = [f"{day} {'█' * max(1, round(width * total / top))} {total}" for day, total in history]
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+freshness_job = define_asset_job(
+    jobnames.FRESHNESS,
+    selection=AssetSelection.assets("dataset_freshness"),
+    description="Recompute the freshness view (no network).",
+)
+daily_freshness = ScheduleDefinition(
+    name="daily_freshness",
+    job=freshness_job,
+    cron_schedule="0 6 * * *",
+    default_status=SCHEDULE_DEFAULT,
+    description="Recompute dataset_freshness once a day, after the night's crawls.",
+)
+
 automation_sensors = [new_archive_crawls]
-automation_schedules = [omdb_daily]
-automation_jobs = [omdb_job]
+automation_schedules = [omdb_daily, daily_freshness]
+automation_jobs = [omdb_job, freshness_job]
+automation_assets = [dataset_freshness]
