@@ -14,7 +14,7 @@ from mpds_pipeline.assets.crawl import title_assets
 from mpds_pipeline.imdb.crawl import read_outcomes
 from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
-from mpds_pipeline.sample_server import SampleImdbServer
+from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 NEW_CRAWL = "CC-MAIN-2026-08"
 WITH_GAP = "tt0000001-tt0000010"  # id 8 is captured nowhere (sample archives: id % 10 == 8)
@@ -250,3 +250,18 @@ def test_freshness_view_reports_each_source_and_the_size_over_time(crawled):
     newest = max(o.capture_crawl for o in ok if o.capture_crawl)
     assert "common_crawl" in table and "wayback" in table and newest in table and "omdb" in table
     assert "titles_with_page" in metadata["size_over_time"].value
+
+
+def test_sample_server_publishes_a_crawl_on_request():
+    import json
+    from urllib.request import urlopen
+
+    with SampleImdbServer() as server:
+        with urlopen(f"{server.base_url}/cc-index/_add-crawl?id={NEW_CRAWL}") as reply:
+            assert json.loads(reply.read()) == {"added": NEW_CRAWL}
+        with urlopen(f"{server.base_url}/cc-index/collinfo.json") as reply:
+            listed = [c["id"] for c in json.loads(reply.read())]
+        assert listed[0] == NEW_CRAWL and len(listed) == 4
+        lines = server.archives.index_lines(NEW_CRAWL, "www.imdb.com/title/tt00000", only_200=True)
+        nowhere = {i for i in range(1, 100) if i % 10 == 8 and sample_title(i)["status"] == "ok"}
+        assert nowhere and {c.id for c in lines} == nowhere  # the ids up to 99 no archive held

@@ -22,7 +22,9 @@ Which ids are captured where (``capture_plan``), by id % 10 over ids whose page 
   0, 5 -> also captured in the oldest crawl; others -> the newest crawl only
   Every captured title also has a ``/fullcredits`` sub-page capture in the index (never a page).
 A crawl published while the server runs (``add_crawl``: collinfo.json lists it first from
-then on) holds today's page of the ids it is given, and nothing else.
+then on) holds today's page of the ids it is given, and nothing else; a GET of
+``/cc-index/_add-crawl?id=CC-MAIN-2026-08`` (the sample server's own control) publishes
+one holding every id captured nowhere before.
 Captures of the newest crawl are today's pages; older ones are in the layout IMDb served
 in their year (older_pages.archive_layout: 2019 and 2013 "classic", the Wayback's 2011
 "infobar"; a quarter of the titles up to 2014 as the ``/combined`` view, under that URL).
@@ -119,10 +121,15 @@ class ArchiveEmulator:
         added = [(crawl, prefix, name) for crawl, (prefix, name, _, _) in reversed(self.added_crawls.items())]
         return added + list(CRAWLS)
 
-    def add_crawl(self, crawl: str, ids, kind: str = "title", name: str | None = None, prefix: str = "2026021") -> None:
+    def add_crawl(
+        self, crawl: str, ids=None, kind: str = "title", name: str | None = None, prefix: str = "2026021"
+    ) -> None:
         """Publish a new crawl (listed first in collinfo.json from now on) holding a good
         capture, in today's layout, of each of ``ids`` whose sample page exists: what a
-        new Common Crawl release brings for ids the older crawls missed."""
+        new Common Crawl release brings for ids the older crawls missed. ``ids`` None:
+        every id up to 1,000 that no crawl or the Wayback Machine holds."""
+        if ids is None:
+            ids = [i for i in range(1, 1001) if _captured_nowhere(kind, i, self.server.seed)]
         with self._build_lock:
             self.added_crawls[crawl] = (prefix, name or f"{crawl} Index", kind, frozenset(ids))
 
@@ -232,6 +239,15 @@ class ArchiveEmulator:
         return None
 
     def _index(self, path: str, query: str, reply):
+        if path == ADD_CRAWL_PATH:
+            # The sample server's own control (no such route on Common Crawl): publish a crawl
+            # while it runs, so a walk-through can show the new-crawl sensor at work.
+            params = parse_qs(query)
+            crawl = params.get("id", ["CC-MAIN-2026-08"])[0]
+            if not re.fullmatch(r"CC-MAIN-\d{4}-\d{2}", crawl):
+                return reply(400, b'{"message": "id must look like CC-MAIN-2026-08"}', "application/json")
+            self.add_crawl(crawl)
+            return reply(200, json.dumps({"added": crawl}).encode(), "application/json")
         if path == "/cc-index/collinfo.json":
             base = f"{self._base()}/cc-index"
             listing = [
@@ -343,6 +359,15 @@ _GATEWAY_TIMEOUT = (
     b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
     b"<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+
+
+ADD_CRAWL_PATH = "/cc-index/_add-crawl"
+
+
+def _captured_nowhere(kind: str, item_id: int, seed: int) -> bool:
+    truth = sample_title(item_id, seed) if kind == "title" else sample_person(item_id, seed)
+    plan = capture_plan(kind, item_id, seed)
+    return truth["status"] == "ok" and not plan["crawls"] and not plan["wayback"]
 
 
 def _page_url(kind: str, item_id: int) -> str:
