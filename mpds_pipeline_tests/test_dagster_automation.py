@@ -17,7 +17,7 @@ from mpds_pipeline.resources import DataDirResource, ImdbClientResource, Sources
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 NEW_CRAWL = "CC-MAIN-2026-08"
-WITH_GAP = "tt0000001-tt0000010"  # id 8 is captured nowhere (sample archives: id % 10 == 8)
+WITH_GAP = "tt0000001-tt0000013"  # id 8 is captured nowhere (sample archives: id % 10 == 8); 13 has no poster
 COMPLETE = "tt0000020-tt0000027"  # every id captured, every record with a poster
 NO_POSTER = "tt0000031-tt0000040"  # 38: captured nowhere, and its page would have no poster
 NEVER_CRAWLED = "tt0000041-tt0000050"
@@ -77,6 +77,7 @@ def test_new_crawl_runs_only_partitions_with_missing_ids_asking_only_that_crawl(
     assert sorted(r.partition_key for r in result) == [WITH_GAP, NO_POSTER]  # never COMPLETE nor NEVER_CRAWLED
     by_key = {r.partition_key: r for r in result}
     assert by_key[WITH_GAP].run_key == f"{NEW_CRAWL}-{WITH_GAP}"
+    assert by_key[WITH_GAP].tags["mpds/missing_ids"] == "4"  # 8, 13 and the redirect and missing ids (7, 11)
     assert by_key[WITH_GAP].run_config["resources"]["sources"]["config"] == {
         "page_sources": ["common_crawl"],
         "capture_policy": NEW_CRAWL,
@@ -110,6 +111,8 @@ def test_new_crawl_runs_only_partitions_with_missing_ids_asking_only_that_crawl(
     after = {o.id: o for o in read_outcomes(layout.pages_dir("title", WITH_GAP))}
     assert after[8].status == "ok" and after[8].capture_crawl == NEW_CRAWL
     assert sum(o.status == "ok" for o in after.values()) == sum(s == "ok" for s in status.values()) + 1
+    # 13 was asked again (no poster) and the new crawl has no capture of it: its page stays.
+    assert after[13].status == "ok" and after[13].capture_crawl != NEW_CRAWL
 
 
 def test_waf_block_pauses_live_imdb_and_its_automation_skips_without_a_request(tmp_path, monkeypatch):

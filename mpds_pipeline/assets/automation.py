@@ -26,7 +26,7 @@ from dagster import (
     sensor,
 )
 
-from .. import jobnames
+from .. import jobnames, settings
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
 from .freshness import INDEX_GROUP, SCHEDULE_DEFAULT, SENSOR_DEFAULT
 from .jobs import title_crawl_job
@@ -69,10 +69,11 @@ def new_crawl_run_config(crawl: str, refetch_posterless: bool) -> dict:
 
 @sensor(
     job=title_crawl_job,
-    minimum_interval_seconds=24 * 3600,
+    # collinfo.json at most once a day (a new crawl comes about monthly); shorter for a walk-through.
+    minimum_interval_seconds=settings.env_int("MPDS_NEW_CRAWL_INTERVAL_S", 24 * 3600),
     default_status=SENSOR_DEFAULT,
-    description="Reads Common Crawl's collinfo.json once a day; when a new crawl appears, crawls only the "
-    "title ranges that still lack a page or a poster for some id, asking only the new crawl.",
+    description="Reads Common Crawl's collinfo.json once a day (MPDS_NEW_CRAWL_INTERVAL_S); when a new crawl "
+    "appears, crawls only the title ranges that still lack a page or a poster for some id, asking only the new crawl.",
 )
 def new_archive_crawls(
     context: SensorEvaluationContext, sources: SourcesResource, imdb: ImdbClientResource, data_dir: DataDirResource

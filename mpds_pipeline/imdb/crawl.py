@@ -480,7 +480,10 @@ def _write_outcomes(archive_dir: Path, archive: PageArchive, new: list[PageOutco
                 **{name: getattr(rec, name) for name in PROVENANCE_HEADERS},
             )
     for outcome in new:
-        merged[(outcome.kind, outcome.id)] = outcome
+        earlier = merged.get((outcome.kind, outcome.id))
+        # A refetch that found nothing (a crawl without a capture, a block) keeps the page already stored.
+        if earlier is None or outcome.status in FINAL_STATUSES or earlier.status not in FINAL_STATUSES:
+            merged[(outcome.kind, outcome.id)] = outcome
     names = _OUTCOME_SCHEMA.names  # flat fields: no deep copy (asdict's cost 0.4 ms an outcome)
     rows = [{n: getattr(o, n) for n in names} for o in sorted(merged.values(), key=lambda o: (o.kind, o.id))]
     table = pa.Table.from_pylist(rows, schema=_OUTCOME_SCHEMA)

@@ -206,7 +206,7 @@ def freshness(layout, keys: list[str], now: datetime | None = None) -> tuple[dic
             if fetched is not None:
                 per_day[fetched.date().isoformat()] += 1
                 entry.done_this_week += fetched >= week_ago
-            newest = o.capture_crawl or (o.capture_timestamp or o.fetched_at or "")[:10] or None
+            newest = o.capture_crawl or _day(o.capture_timestamp) or (o.fetched_at or "")[:10] or None
             if newest and (entry.newest is None or newest > entry.newest):
                 entry.newest = newest
         answers = layout.omdb(key).answers
@@ -219,6 +219,13 @@ def freshness(layout, keys: list[str], now: datetime | None = None) -> tuple[dic
                     entry.newest = max(entry.newest or day, day)
                     entry.done_this_week += day >= week_ago.date().isoformat()
     return by_source, per_day
+
+
+def _day(timestamp: str | None) -> str | None:
+    """``20110927123456`` -> ``2011-09-27`` (a capture's day)."""
+    if not timestamp or len(timestamp) < 8:
+        return None
+    return f"{timestamp[:4]}-{timestamp[4:6]}-{timestamp[6:8]}"
 
 
 def cumulative(per_day: Counter) -> list[tuple[str, int]]:
