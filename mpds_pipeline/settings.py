@@ -37,6 +37,8 @@ environment wins over the file.
 | MPDS_CC_INDEX_RATE | 1.0 | requests/s to Common Crawl's index server |
 | MPDS_CC_DATA_RATE | 1.0 | Range requests/s to Common Crawl's data host |
 | MPDS_WAYBACK_RATE | 0.5 | requests/s to the Wayback Machine |
+| MPDS_PAUSE_DAYS | 7 | days the automation leaves a host alone after it blocks (WAF) |
+| MPDS_NEW_CRAWL_INTERVAL_S | 86400 | least seconds between two reads of collinfo.json (new_archive_crawls) |
 """
 
 from __future__ import annotations
