@@ -208,7 +208,7 @@ def test_answers_na_posters_and_unknown_ids(tmp_path):
     with SampleImdbServer() as server:
         result, folder = _ask(server, tmp_path, ids)
     assert result.run.statuses == {"ok": 3, "not_found": 1} and result.run.stopped is None
-    assert server.omdb.asked == [f"tt{i:07d}" for i in sorted(ids)]
+    assert server.omdb.asked == [f"tt{i:07d}" for i in sorted(ids, reverse=True)]  # newest first
     table = pq.read_table(folder.records).to_pylist()
     by_id = {row["id"]: row for row in table}
     assert sorted(by_id) == sorted(_ids([1, 13, 15]))
@@ -264,6 +264,7 @@ def test_limit_reached_stops_cleanly_and_the_next_day_resumes_without_asking_an_
 
     ids = _ids([1, 2, 4, 6, 8, 10])
     _seed_outcomes(tmp_path, ids)
+    ids = sorted(ids, reverse=True)  # the order OMDb is asked in: newest first
     layout = DataLayout(tmp_path / "data")
     clock = [datetime(2026, 12, 7, 15, 30, tzinfo=UTC)]
     quota = DailyQuota(layout.omdb_usage_file, 1000, today=lambda: clock[0].date().isoformat())
@@ -291,7 +292,7 @@ def test_limit_reached_stops_cleanly_and_the_next_day_resumes_without_asking_an_
     assert resumed.run.stopped is None and resumed.run.asked == ids[3:]
     assert server.omdb.asked == [f"tt{i:07d}" for i in ids[3:]]
     answered, _ = read_answers(folder.answers)
-    assert sorted(answered) == ids
+    assert sorted(answered) == sorted(ids)
     lines = [json.loads(line) for line in folder.answers.read_text().splitlines()]
     assert len(lines) == len(ids)  # each id answered exactly once over both days
     assert all(line["status"] in ANSWERED for line in lines)

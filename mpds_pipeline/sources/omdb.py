@@ -614,7 +614,8 @@ def omdb_partition(
             run = OmdbRun(wanted=0)
             if wanted:
                 run = ask_omdb(
-                    wanted,
+                    # Newest ids first: over days at the quota, the titles most likely to lack a page come first.
+                    sorted(wanted, reverse=True),
                     base_url=base_url,
                     key=key,
                     settings=settings,
