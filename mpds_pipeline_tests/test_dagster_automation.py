@@ -195,8 +195,12 @@ def test_omdb_schedule_spreads_lookups_over_days_and_resumes_without_asking_twic
         assert len(pending) >= 4 and pending == sorted(pending, reverse=True)
 
         def tick(when):
-            context = build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when)
-            return omdb_daily(context)
+            # As a context manager: the instance it opens is closed again (Dagster keeps a
+            # process-wide pointer to it that would break later runs in this process).
+            with build_schedule_context(
+                instance=instance, resources=resources, scheduled_execution_time=when
+            ) as context:
+                return omdb_daily(context)
 
         day1 = datetime.now(timezone.utc)
         assert "MPDS_OMDB_API_KEY" in tick(day1).skip_message
