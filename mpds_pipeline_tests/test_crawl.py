@@ -253,7 +253,8 @@ def step(base_url, archive_dir):
     from mpds_pipeline.imdb.client import ClientSettings
     from mpds_pipeline.imdb.crawl import crawl_partition
     from mpds_pipeline.parent_watch import parent_gone_check
-    settings = ClientSettings(base_url=base_url, rate_per_second=10, concurrency=4)
+    # 1 request/s with 4 workers: three of them wait in line for their turn in the window.
+    settings = ClientSettings(base_url=base_url, rate_per_second=1, concurrency=4)
     crawl_partition("title", range(1, 61), settings, Path(archive_dir), should_stop=parent_gone_check())
 
 if __name__ == "__main__":
@@ -264,9 +265,21 @@ if __name__ == "__main__":
 """
 
 
+def process_ended(pid: int) -> bool:
+    """Gone, or a zombie: it has exited and only waits for its (new) parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def test_step_stops_when_its_run_process_is_killed_and_the_rerun_fetches_each_id_once(server, tmp_path):
     """Dagster's multiprocess executor runs a step in a spawned child of the run process;
-    SIGKILL of the run process must not leave the step crawling (nor holding the lock)."""
+    SIGKILL of the run process must not leave the step crawling (nor holding the lock).
+    The step ends within one poll: workers waiting for their turn in the rate window
+    give up at once, and a stopped client does not wait out the window before closing."""
+    from mpds_pipeline.imdb.crawl import STOP_POLL_S
+
     script = tmp_path / "run_process.py"
     script.write_text(_ORPHANED_STEP)
     archive_dir = tmp_path / "archive"
@@ -276,20 +289,25 @@ def test_step_stops_when_its_run_process_is_killed_and_the_rerun_fetches_each_id
     try:
         step_pid = int(run_process.stdout.readline())
         deadline = time.monotonic() + 30
-        while server.request_count("/title/") < 8 and time.monotonic() < deadline:
+        while server.request_count("/title/") < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(run_process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
     finally:
         run_process.kill()
         run_process.wait(timeout=10)
     at_kill = server.request_count("/title/")
     deadline = time.monotonic() + 15
-    while Path(f"/proc/{step_pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not Path(f"/proc/{step_pid}").exists(), "the orphaned step is still running"
+    while not process_ended(step_pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ended_after = time.monotonic() - killed_at
+    assert process_ended(step_pid), "the orphaned step is still running"
+    # Before, a worker waiting for its turn saw the stop only when its turn came, a window
+    # (1 s) after the last send: about 1.4 s in all. Now one poll plus writing the outcomes.
+    assert ended_after < 1.0, f"the orphaned step took {ended_after:.2f} s to end (poll: {STOP_POLL_S} s)"
     stopped_at = server.request_count("/title/")
-    # Stopped within one poll (0.25 s at 10/s) plus what was on the wire; far from all 60.
-    assert stopped_at <= at_kill + 4 < 60
+    # Stopped within one poll (0.25 s at 1/s) plus what was on the wire; far from all 60.
+    assert stopped_at <= at_kill + 1 < 60
 
     fetched_by_step = {path for path in server.request_log if path.startswith("/title/")}
     server.clear_log()

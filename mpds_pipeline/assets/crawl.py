@@ -92,7 +92,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         from ..imdb.archive import PartitionBusy
         from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
         from ..imdb.crawl_plan import plan_partition
-        from ..parent_watch import parent_gone_check
+        from ..parent_watch import exit_orphaned_step, parent_gone_check
 
         require_registered(context.instance, kind, context.partition_key)
         layout = data_dir.layout
@@ -105,6 +105,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             outcomes_dir=archive_dir,
             recrawl_incomplete_after_days=config.recrawl_incomplete_after_days,
         )
+        watch = parent_gone_check()
         try:
             result = crawl_partition(
                 kind,
@@ -113,7 +114,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 archive_dir,
                 **imdb.crawl_options(),
                 refetch=plan.refetch,
-                should_stop=parent_gone_check(),
+                should_stop=watch,
                 log=context.log.info,
                 label=f"{pages_name} {context.partition_key}",
                 run_id=context.run.run_id,
@@ -127,7 +128,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                     imdb.client_settings(),
                     min_solo_photos=config.min_solo_photos,
                     **imdb.crawl_options(),
-                    should_stop=parent_gone_check(),
+                    should_stop=watch,
                     log=context.log.info,
                     label=f"person galleries {context.partition_key}",
                     run_id=context.run.run_id,
@@ -137,6 +138,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         except (ImdbBlockingError, CrawlStopped) as stopped:
             result = getattr(stopped, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
+            exit_orphaned_step(watch, str(stopped), context.log.error)
             raise Failure(description=str(stopped), metadata=tabulate({**metadata, **plan.metadata()})) from stopped
         checked = one_status_per_id(read_outcomes(archive_dir), kind)
         return MaterializeResult(

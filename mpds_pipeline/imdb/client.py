@@ -58,6 +58,9 @@ DEFAULT_USER_AGENT = (
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECT_HOPS = 10
+# A new step process takes longer than this to start (interpreter, Dagster, the code location):
+# a stopped client whose rate window is no longer skips the drain before it closes.
+NEW_STEP_MIN_START_S = 1.5
 DEFAULT_MAX_BODY_BYTES = 10_000_000  # a modern title page is 0.5-1 MB of HTML
 
 
@@ -156,7 +159,10 @@ class PoliteClient:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self._limiter.drain()
+        # A stopped client's process is going away (its run died, or IMDb blocks): it ends
+        # now, unless the window is longer than any new step takes to start (a Crawl-delay).
+        if not self.stopped or self._limiter.window_s > NEW_STEP_MIN_START_S:
+            await self._limiter.drain()
         if self._senders is not None:
             # Only sends of cancelled fetches can still be running; they end at their timeout.
             self._senders.shutdown(wait=False, cancel_futures=True)
@@ -176,9 +182,11 @@ class PoliteClient:
             )
 
     def stop(self) -> None:
-        """Send nothing more: a fetch waiting for its turn raises ClientStopped. Requests
-        already on the wire finish (at a rate of 1/s or less there is at most one)."""
+        """Send nothing more: a fetch waiting for its turn raises ClientStopped at once (not
+        when its turn comes). Requests already on the wire finish (at a rate of 1/s or less
+        there is at most one). Event loop only."""
         self.stopped = True
+        self._limiter.stop()
 
     @property
     def rate_per_second(self) -> float:
@@ -291,8 +299,9 @@ class PoliteClient:
             slot = await self._limiter.acquire()
             # Checked after the wait for the slot, with no await before the submit: a stop
             # that came while this request waited in line is never overtaken.
-            if self.stopped:
-                slot.cancel()
+            if self.stopped or slot is None:
+                if slot is not None:
+                    slot.cancel()
                 raise ClientStopped(f"not sent, the client was stopped: {url}")
             self.requests_made += 1
             sending = self._senders.submit(self._blocking_get, url, slot, max_bytes)
