@@ -45,6 +45,8 @@ def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
         # The index's goal: close to one request per kept page (robots.txt and retries count).
         "requests_per_ok_page": round(result.requests_made / counts["ok"], 3) if counts.get("ok") else None,
         "archive": MetadataValue.path(str(archive_dir)),
+        # A torn last record left by an earlier run (killed, or the disk was full), cut off.
+        "repaired_tail_bytes": result.repaired_tail_bytes,
     }
     return {key: value for key, value in metadata.items() if value is not None}
 
@@ -89,6 +91,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
     def pages_asset(
         context: AssetExecutionContext, config: CrawlConfig, imdb: ImdbClientResource, data_dir: DataDirResource
     ) -> MaterializeResult:
+        from ..files import DiskFull, is_disk_full
         from ..imdb.archive import PartitionBusy
         from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
         from ..imdb.crawl_plan import plan_partition
@@ -135,11 +138,29 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 ).metadata()
         except PartitionBusy as busy:
             raise Failure(description=str(busy)) from busy
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            full = error if isinstance(error, DiskFull) else DiskFull(error.filename or archive_dir, "")
+            raise Failure(
+                description=str(full),
+                metadata={
+                    "path": MetadataValue.path(str(full.path)),
+                    "free_bytes": full.free_bytes,
+                    "needed_bytes": full.needed_bytes,
+                    **plan.metadata(),
+                },
+            ) from error
         except (ImdbBlockingError, CrawlStopped) as stopped:
             result = getattr(stopped, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
             exit_orphaned_step(watch, str(stopped), context.log.error)
             raise Failure(description=str(stopped), metadata=tabulate({**metadata, **plan.metadata()})) from stopped
+        if result.repaired_tail_bytes:
+            context.log.warning(
+                f"cut {result.repaired_tail_bytes:,} bytes off the end of {archive_dir}: a record an earlier run "
+                "did not finish writing (killed, or the disk was full); its id was fetched again"
+            )
         checked = one_status_per_id(read_outcomes(archive_dir), kind)
         return MaterializeResult(
             metadata=tabulate(
@@ -169,6 +190,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         parsed = build_records(
             layout.pages_dir(kind, context.partition_key), kind, layout.index_dir, log=context.log.info
         )
+        for warning in parsed.warnings:
+            context.log.warning(warning)
         out = layout.records_file(kind, context.partition_key)
         write_records(parsed.records, kind, out)
         elapsed = time.perf_counter() - started
@@ -180,6 +203,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 "records": len(parsed.records),
                 "parse_errors": len(parsed.errors),
                 "fields_filled_from_index": parsed.filled_from_index,
+                # A torn archive tail (a write cut short): skipped, never parsed as a page.
+                "torn_tail_bytes": parsed.torn_tail_bytes,
                 "errors": preview_table(pd.DataFrame(parsed.errors, columns=["id", "url", "error"])),
                 "elapsed_s": round(elapsed, 2),
                 "pages_per_s": round(len(parsed.records) / elapsed, 1) if elapsed else 0.0,

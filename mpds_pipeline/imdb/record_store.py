@@ -68,6 +68,8 @@ class ParsedPartition:
     records: list = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # {"id", "url", "error"}
     filled_from_index: int = 0  # records that took title type or genres from the index
+    torn_tail_bytes: int = 0  # bytes at the archive's end that are no complete record: skipped
+    warnings: list[str] = field(default_factory=list)  # for the run log, at WARNING
 
 
 def build_records(
@@ -94,7 +96,8 @@ def parse_archive(archive_dir: Path, kind: str, log: ProgressLog | None = None) 
     errors: dict[int, dict] = {}
     galleries: dict[int, bytes] = {}  # person id -> its gallery page (kind "person")
     progress = Progress(f"{kind}_records {Path(archive_dir).name}", None, log, unit="pages")
-    for response in PageArchive(archive_dir, repair=False).iter_responses():
+    archive = PageArchive(archive_dir, repair=False)
+    for response in archive.iter_responses():
         if kind == "person" and response.kind == GALLERY_KIND and response.status == "ok":
             galleries[response.id] = response.body
             continue
@@ -121,7 +124,19 @@ def parse_archive(archive_dir: Path, kind: str, log: ProgressLog | None = None) 
         if person_id in by_id:
             add_gallery_photos(by_id[person_id], page)
     progress.close()
-    return ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
+    parsed = ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
+    if archive.torn_tail_bytes:
+        parsed.torn_tail_bytes = archive.torn_tail_bytes
+        parsed.warnings.append(torn_tail_warning(archive.path, archive.torn_tail_bytes, kind))
+    return parsed
+
+
+def torn_tail_warning(path: Path, torn_bytes: int, kind: str) -> str:
+    return (
+        f"{path} ends in {torn_bytes:,} bytes that are no complete record (a write cut short by a kill or a "
+        f"full disk, or one still in progress): skipped, not parsed. The next {kind}_pages run of this "
+        "partition cuts them off and fetches the ids they held again; then rebuild these records."
+    )
 
 
 def fill_from_index(records: list, facts: dict[int, dict]) -> int:
