@@ -204,6 +204,40 @@ def read_records(records_dir: Path, kind: str) -> pd.DataFrame:
     return frame.drop_duplicates("id", keep="last").reset_index(drop=True)
 
 
+@dataclass
+class LatestPartitions:
+    """Every partition's records of one kind, one Arrow table per partition file, each id
+    once: where an id is in several files the last file's row wins, as in ``read_records``.
+    Only the id columns are read up front; ``rows`` is how many rows the tables hold."""
+
+    files: list[Path]
+    keep: list  # per file, a boolean mask of its rows to keep
+    schema: pa.Schema
+    rows: int
+
+    def __iter__(self):
+        for path, keep in zip(self.files, self.keep):
+            table = pq.read_table(path, schema=self.schema)
+            yield table if bool(keep.all()) else table.filter(pa.array(keep))
+
+
+def latest_partitions(records_dir: Path, kind: str) -> LatestPartitions:
+    """The records of ``records_dir`` partition by partition (see LatestPartitions)."""
+    import numpy as np
+
+    files = sorted(Path(records_dir).glob("*.parquet"))
+    schema = SCHEMAS[kind]
+    ids = [pq.read_table(f, columns=["id"]).column("id").to_numpy() for f in files]
+    every = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    # The last occurrence of each id: the first in the reversed order.
+    _, first_from_end = np.unique(every[::-1], return_index=True)
+    wanted = np.zeros(len(every), dtype=bool)
+    wanted[len(every) - 1 - first_from_end] = True
+    bounds = np.cumsum([0, *(len(i) for i in ids)])
+    keep = [wanted[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+    return LatestPartitions(files, keep, schema, int(wanted.sum()))
+
+
 __all__ = [
     "ParsedPartition",
     "parse_archive",
