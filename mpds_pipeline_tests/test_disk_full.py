@@ -132,7 +132,7 @@ def test_the_pages_asset_fails_with_the_path_free_space_and_what_to_do(tmp_path,
     from dagster import DagsterInstance, materialize
 
     from mpds_pipeline.assets.crawl import title_assets
-    from mpds_pipeline.resources import DataDirResource, ImdbClientResource
+    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
 
     key = "tt0000001-tt0000030"
     with SampleImdbServer() as server, DagsterInstance.ephemeral() as instance:
@@ -140,6 +140,7 @@ def test_the_pages_asset_fails_with_the_path_free_space_and_what_to_do(tmp_path,
         resources = {
             "imdb": ImdbClientResource(base_url=server.base_url, rate_per_second=0, backoff_base_s=0.05),
             "data_dir": DataDirResource(path=str(tmp_path / "data")),
+            "sources": SourcesResource(page_sources=["live"]),
         }
         disk_with_room(20_000)  # a few pages fit (about 2 KB each in data mode)
         result = materialize(
