@@ -107,16 +107,40 @@ def write_demo_settings(layout: DataLayout, titles: int, persons: int) -> dict[s
     return values
 
 
+# The sample server's stand-in OMDb accepts this key; a real key is never written anywhere.
+DEMO_OMDB_KEY = "sample-omdb-key"
+# The sources a 2026 user has: archived pages (live IMDb answers every script with a WAF
+# challenge), then OMDb for what no archive holds.
+DEMO_PAGE_SOURCES = "common_crawl,wayback"
+
+
 def demo_environment(layout: DataLayout, port: int) -> dict[str, str]:
-    """What only the demo's own runs need: the sample server (gone afterwards) and its brisk rate."""
+    """What only the demo's own runs need: the sample server (gone afterwards) standing in
+    for IMDb, Common Crawl, the Wayback Machine, OMDb and Wikimedia, and brisk rates."""
+    base = f"http://127.0.0.1:{port}"
+    # The sample server is ours: brisker rates than the real hosts' defaults.
+    rate = os.environ.get("MPDS_RATE", "25")
     return {
         **instance_environment(layout.root, own_instance=True),
         "HF_HUB_OFFLINE": "1",
-        "MPDS_IMDB_BASE_URL": f"http://127.0.0.1:{port}",
-        "MPDS_IMDB_DATASETS_URL": f"http://127.0.0.1:{port}/datasets",
-        # The sample server is ours: a brisker rate than IMDb's 1 request/s default.
-        "MPDS_RATE": os.environ.get("MPDS_RATE", "25"),
+        "MPDS_IMDB_BASE_URL": base,
+        "MPDS_IMDB_DATASETS_URL": f"{base}/datasets",
+        "MPDS_RATE": rate,
         "MPDS_BACKOFF_BASE_S": "0.2",
+        "MPDS_PAGE_SOURCES": os.environ.get("MPDS_PAGE_SOURCES", DEMO_PAGE_SOURCES),
+        "MPDS_CC_INDEX_URL": f"{base}/cc-index",
+        "MPDS_CC_DATA_URL": f"{base}/cc-data",
+        "MPDS_WAYBACK_URL": f"{base}/wayback",
+        "MPDS_CC_INDEX_RATE": "50",
+        "MPDS_CC_DATA_RATE": "50",
+        "MPDS_WAYBACK_RATE": "50",
+        "MPDS_OMDB_URL": f"{base}/omdb",
+        "MPDS_OMDB_API_KEY": DEMO_OMDB_KEY,
+        "MPDS_WIKIDATA_URL": f"{base}/wikidata",
+        "MPDS_WIKIDATA_SPARQL_URL": f"{base}/sparql",
+        "MPDS_COMMONS_URL": f"{base}/commons",
+        "MPDS_WIKIMEDIA_RATE": "0",
+        "MPDS_CONTACT": os.environ.get("MPDS_CONTACT", "mpds-demo@localhost"),
     }
 
 
@@ -149,10 +173,17 @@ def tiny_blip2_dir(layout: DataLayout) -> Path:
 class Step:
     label: str
     command: list[str]
+    env: tuple[tuple[str, str], ...] = ()  # set for this step only (e.g. the edition)
 
 
-def job_step(job: str, partition: str | None = None, config: Path | None = None) -> Step:
-    return Step(f"{job} {partition}" if partition else job, job_command("launch", job, partition, config))
+LICENCE_CLEAN = (("MPDS_EDITION", "licence_clean"),)
+
+
+def job_step(job: str, partition: str | None = None, config: Path | None = None, env=()) -> Step:
+    label = f"{job} {partition}" if partition else job
+    if env:
+        label += " (" + ", ".join(f"{k}={v}" for k, v in env) + ")"
+    return Step(label, job_command("launch", job, partition, config), tuple(env))
 
 
 def demo_steps(titles: int, persons: int, generation_config: Path) -> list[Step]:
@@ -168,13 +199,27 @@ def demo_steps(titles: int, persons: int, generation_config: Path) -> list[Step]
         *[job_step(jobnames.CAPTION, key) for key in title_keys],
         job_step(jobnames.EXPORT),
         job_step(jobnames.GENERATE, config=generation_config),
+        # The licence-clean edition: the same assets, Commons images under allowlisted licences.
+        job_step(jobnames.WIKIMEDIA),
+        job_step(jobnames.CURATE, env=LICENCE_CLEAN),
+        *[
+            Step(
+                f"poster_images {key} (licence_clean)",
+                ["dagster", "asset", "materialize", "-m", "mpds_pipeline", "--select", "poster_images"]
+                + ["--partition", key],
+                LICENCE_CLEAN,
+            )
+            for key in title_keys
+        ],
+        job_step(jobnames.EXPORT, env=LICENCE_CLEAN),
     ]
 
 
 def run_step(step: Step, env: dict[str, str], echo) -> None:
     """A job is launched (so the Overview page lists its run) and followed to its end,
     its progress lines echoed; other commands just run."""
-    echo("$ " + " ".join(_quoted(part) for part in step.command))
+    echo("$ " + " ".join([*(f"{k}={v}" for k, v in step.env), *(_quoted(part) for part in step.command)]))
+    env = {**env, **dict(step.env)}
     if step.command[:3] == ["dagster", "job", "launch"]:
         try:
             launch_and_follow(step.command, env, echo)
@@ -238,6 +283,50 @@ def _crawl_skips(layout) -> dict[str, int]:
     return {k: v.value for k, v in metadata.items() if k.startswith("skipped_") or k == "requests_per_ok_page"}
 
 
+def _print_sources(layout) -> None:
+    """Where the exported rows came from (provenance.parquet) and the images refused for an
+    AI opt-out signal (the download manifests)."""
+    import pandas as pd
+
+    from .curate.manifest import read_manifest
+
+    provenance = layout.export.provenance
+    if provenance.exists():
+        rows = pd.read_parquet(provenance, columns=["kind", "source"])
+        counts = rows.groupby(["kind", "source"]).size()
+        print(f"provenance: {provenance} ({len(rows)} rows)")
+        for (kind, source), count in counts.items():
+            print(f"  {kind:12s} {source:18s} {count}")
+    refused = []
+    for folder in sorted(layout.poster_images_root.glob("*")) if layout.poster_images_root.exists() else []:
+        manifest = read_manifest(folder)
+        if "status" in manifest:
+            refused += [
+                (int(i), r)
+                for i, r, st in zip(manifest["id"], manifest["reason"], manifest["status"])
+                if st == "opted_out"
+            ]
+    if refused:
+        print("AI opt-out: " + ", ".join(f"poster {i} refused ({reason})" for i, reason in refused))
+
+
+def _print_licence_clean(root: Path) -> None:
+    import pandas as pd
+
+    from .layout import LICENCE_CLEAN, DataLayout
+
+    export = DataLayout(root, edition=LICENCE_CLEAN).export
+    if not export.attribution_csv.exists():
+        return
+    attribution = pd.read_csv(export.attribution_csv)
+    licences = attribution["licence"].value_counts().to_dict() if "licence" in attribution else {}
+    print(
+        f"licence-clean edition: {export.path} ({len(attribution)} attributed images; "
+        + ", ".join(f"{name} {count}" for name, count in licences.items())
+        + f"); dataset card {export.dataset_card}"
+    )
+
+
 def print_summary(root: Path) -> None:
     from .curate.store import read_table
     from .imdb.record_store import read_records
@@ -270,6 +359,7 @@ def print_summary(root: Path) -> None:
             "meta.csv, posters.csv, actors.csv, Parquet, posters/metadata.jsonl)"
         )
         print(f"statistics: {export.stats.path}")
+    _print_sources(layout)
     photos = read_table(layout.actor_photos_file, missing_ok=True)
     if not photos.empty:
         per_actor = photos.groupby("actor_id").size()
@@ -280,6 +370,7 @@ def print_summary(root: Path) -> None:
     swaps = sorted(layout.swaps.path.glob("*.png"))
     if swaps:
         print("swap ablations (Fig. 5): " + ", ".join(str(path) for path in swaps))
+    _print_licence_clean(root)
     table = layout.benchmark_report.table_markdown
     if table.exists():
         print(

@@ -8,16 +8,76 @@ as it was. The temp name is hidden and unique per process and thread
 killed run is overwritten by the next writer of the same name, and no random name is
 drawn (``mkstemp``'s cost more than a small image's whole write). Folder scans of the
 project skip it: it starts with a dot and does not end in the target's suffix.
+
+A write that fails for lack of space (ENOSPC, or EDQUOT: over quota) raises DiskFull,
+whose message names the file, the space left on its filesystem and what to do, instead
+of a bare ``[Errno 28] No space left on device``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is a write refused for lack of space (pyarrow's too: an OSError with errno 28)."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+
+
+def free_bytes(path: str | Path) -> int | None:
+    """Bytes free to this user on the filesystem holding ``path`` (or its nearest existing
+    folder); None when that cannot be read."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+class DiskFull(OSError):
+    """A write failed for lack of space. The message names the file, the bytes free on its
+    filesystem, what state the file was left in (``kept``) and what to do.
+
+    An OSError with errno ENOSPC, so handlers of OSError still see it."""
+
+    def __init__(self, path: str | Path, kept: str, needed_bytes: int | None = None, free: int | None | str = "ask"):
+        """``free``: the bytes free as seen when the write failed (default: look now)."""
+        self.path, self.kept, self.needed_bytes = Path(path), kept, needed_bytes
+        self.free_bytes = free_bytes(path) if free == "ask" else free
+        free = "unknown" if self.free_bytes is None else f"{self.free_bytes:,} bytes ({_human(self.free_bytes)})"
+        needed = f"; the write needed {needed_bytes:,} bytes" if needed_bytes is not None else ""
+        self.message = (
+            f"no space left on the filesystem holding {self.path}: {free} free{needed}. "
+            + (f"{kept} " if kept else "")
+            + "What to do: free space on that filesystem (or move MPDS_DATA_DIR to a larger one), then rerun "
+            "the step: it continues from what is complete."
+        )
+        super().__init__(errno.ENOSPC, self.message, str(self.path))
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # from a worker process, with the same figures
+        return (type(self), (self.path, self.kept, self.needed_bytes, self.free_bytes))
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 def temp_path_for(path: str | Path) -> Path:
@@ -41,8 +101,10 @@ def atomic_path(path: str | Path, *, fsync: bool = True) -> Iterator[Path]:
         if fsync:
             _fsync(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if is_disk_full(error) and not isinstance(error, DiskFull):
+            raise DiskFull(path, f"The partial file was removed: {path.name} is as it was before.") from error
         raise
 
 

@@ -257,47 +257,72 @@ _ORPHANED_STEP = """
 import multiprocessing, sys, time
 from pathlib import Path
 
-def step(base_url, archive_dir):
+def step(base_url, archive_dir, log_file):
     from mpds_pipeline.net.client import ClientSettings
     from mpds_pipeline.imdb.crawl import crawl_partition
     from mpds_pipeline.parent_watch import parent_gone_check
-    settings = ClientSettings(base_url=base_url, rate_per_second=10, concurrency=4)
-    crawl_partition("title", range(1, 61), settings, Path(archive_dir), should_stop=parent_gone_check())
+    # 1 request/s with 4 workers: three of them wait in line for their turn in the window.
+    settings = ClientSettings(base_url=base_url, rate_per_second=1, concurrency=4)
+    with open(log_file, "a", buffering=1) as out:
+        log = lambda message: out.write(f"{time.time()} {message}\\n")
+        crawl_partition("title", range(1, 61), settings, Path(archive_dir), should_stop=parent_gone_check(), log=log)
 
 if __name__ == "__main__":
-    child = multiprocessing.get_context("spawn").Process(target=step, args=sys.argv[1:3])
+    child = multiprocessing.get_context("spawn").Process(target=step, args=sys.argv[1:4])
     child.start()
     print(child.pid, flush=True)
     child.join()
 """
 
 
+def process_ended(pid: int) -> bool:
+    """Gone, or a zombie: it has exited and only waits for its (new) parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def test_step_stops_when_its_run_process_is_killed_and_the_rerun_fetches_each_id_once(server, tmp_path):
     """Dagster's multiprocess executor runs a step in a spawned child of the run process;
-    SIGKILL of the run process must not leave the step crawling (nor holding the lock)."""
+    SIGKILL of the run process must not leave the step crawling (nor holding the lock).
+    The step ends within one poll: workers waiting for their turn in the rate window
+    give up at once, and a stopped client does not wait out the window before closing."""
+    from mpds_pipeline.imdb.crawl import STOP_POLL_S
+
     script = tmp_path / "run_process.py"
     script.write_text(_ORPHANED_STEP)
-    archive_dir = tmp_path / "archive"
+    archive_dir, log_file = tmp_path / "archive", tmp_path / "step.log"
     run_process = subprocess.Popen(
-        [sys.executable, str(script), server.base_url, str(archive_dir)], cwd=REPO, stdout=subprocess.PIPE, text=True
+        [sys.executable, str(script), server.base_url, str(archive_dir), str(log_file)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         step_pid = int(run_process.stdout.readline())
         deadline = time.monotonic() + 30
-        while server.request_count("/title/") < 8 and time.monotonic() < deadline:
+        while server.request_count("/title/") < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(run_process.pid, signal.SIGKILL)
+        killed_at, killed_at_wall = time.monotonic(), time.time()
     finally:
         run_process.kill()
         run_process.wait(timeout=10)
     at_kill = server.request_count("/title/")
     deadline = time.monotonic() + 15
-    while Path(f"/proc/{step_pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not Path(f"/proc/{step_pid}").exists(), "the orphaned step is still running"
+    while not process_ended(step_pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ended_after = time.monotonic() - killed_at
+    assert process_ended(step_pid), "the orphaned step is still running"
+    # The crawl's last progress line comes as its loop ends. Before, a worker waiting for
+    # its turn saw the stop only when its turn came, a window (1 s) after the last send.
+    loop_ended = float(log_file.read_text().splitlines()[-1].split()[0])
+    assert loop_ended - killed_at_wall < STOP_POLL_S + 0.35, f"the crawl ran {loop_ended - killed_at_wall:.2f} s on"
+    assert ended_after < 5, f"the orphaned step took {ended_after:.2f} s to end"
     stopped_at = server.request_count("/title/")
-    # Stopped within one poll (0.25 s at 10/s) plus what was on the wire; far from all 60.
-    assert stopped_at <= at_kill + 4 < 60
+    # Stopped within one poll (0.25 s at 1/s) plus what was on the wire; far from all 60.
+    assert stopped_at <= at_kill + 1 < 60
 
     fetched_by_step = {path for path in server.request_log if path.startswith("/title/")}
     server.clear_log()

@@ -4,6 +4,7 @@ against the sample server, checks pass, and a second run of it refetches nothing
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -143,3 +144,69 @@ def test_a_crawl_of_an_unregistered_range_is_refused_before_any_request(dagster_
         assert "tt0000061-tt0000090 is not a registered title id range" in output
         assert "mpds ranges" in output
         assert server.request_count("/") == 0
+
+
+def _step_processes(run_pid: int) -> list[int]:
+    """The multiprocess executor's step processes: spawned children of the run process."""
+    steps = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == run_pid and "spawn_main" in command:
+            steps.append(int(proc.name))
+    return steps
+
+
+def test_the_step_of_a_killed_run_exits_within_a_poll_and_says_why(dagster_home, tmp_path):
+    """SIGKILL of the run process: its crawl step stops sending, writes what it fetched,
+    logs why to the run's event log and exits at once, instead of spending seconds on
+    events for a run process that is gone."""
+    from dagster import DagsterInstance
+
+    from mpds_pipeline.parent_watch import ORPHANED_STEP_EXIT_CODE
+    from mpds_pipeline_tests.test_crawl import process_ended
+
+    data_dir = tmp_path / "data"
+    with SampleImdbServer() as server:
+        env = {**crawl_env(dagster_home, data_dir, server.base_url), "MPDS_RATE": "2"}
+        register_ranges(env)
+        args = ["asset", "materialize", "-m", "mpds_pipeline", "--select", "title_pages"]
+        run = subprocess.Popen(
+            [DAGSTER, *args, "--partition", "tt0000001-tt0000030"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while server.request_count("/title/") < 2 and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            (step,) = _step_processes(run.pid)
+            os.kill(run.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+        finally:
+            run.kill()
+            run.wait(timeout=10)
+        at_kill = server.request_count("/title/")
+        while not process_ended(step) and time.monotonic() < killed_at + 15:
+            time.sleep(0.01)
+        ended_after = time.monotonic() - killed_at
+        assert process_ended(step), "the orphaned step is still running"
+        assert server.request_count("/title/") <= at_kill + 1
+    # Before: about 2-3 s after the kill (Dagster's failure events, a window's wait).
+    assert ended_after < 1.5, f"the orphaned step took {ended_after:.2f} s to exit"
+    with DagsterInstance.get() as instance:
+        (record,) = instance.get_run_records()
+        messages = [entry.user_message for entry in instance.all_logs(record.dagster_run.run_id)]
+    assert any(
+        "run process" in m and "has died" in m and f"exits now (status {ORPHANED_STEP_EXIT_CODE})" in m
+        for m in messages
+    )
+    archived = PageArchive(data_dir / "crawl" / "title_pages" / "tt0000001-tt0000030").archived_ids("title")
+    assert 2 <= len(archived) <= at_kill + 1

@@ -49,6 +49,8 @@ def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
         "requests_per_ok_page": round(result.requests_made / counts["ok"], 3) if counts.get("ok") else None,
         "archive": MetadataValue.path(str(archive_dir)),
         **_coverage_metadata(result),
+        # A torn last record left by an earlier run (killed, or the disk was full), cut off.
+        "repaired_tail_bytes": result.repaired_tail_bytes,
     }
     return {key: value for key, value in metadata.items() if value is not None}
 
@@ -146,10 +148,11 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         sources: SourcesResource,
         data_dir: DataDirResource,
     ) -> MaterializeResult:
+        from ..files import DiskFull, is_disk_full
         from ..imdb.archive import PartitionBusy
         from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
         from ..imdb.crawl_plan import plan_partition
-        from ..parent_watch import parent_gone_check
+        from ..parent_watch import exit_orphaned_step, parent_gone_check
 
         require_registered(context.instance, kind, context.partition_key)
         layout = data_dir.layout
@@ -163,6 +166,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             outcomes_dir=archive_dir,
             recrawl_incomplete_after_days=config.recrawl_incomplete_after_days,
         )
+        watch = parent_gone_check()
         try:
             result = crawl_partition(
                 kind,
@@ -173,7 +177,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 archive_settings=sources.archive_settings(imdb.max_page_bytes),
                 **imdb.crawl_options(),
                 refetch=plan.refetch,
-                should_stop=parent_gone_check(),
+                should_stop=watch,
                 log=context.log.info,
                 label=f"{pages_name} {context.partition_key}",
                 run_id=context.run.run_id,
@@ -188,19 +192,38 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                     imdb.client_settings(),
                     min_solo_photos=config.min_solo_photos,
                     **imdb.crawl_options(),
-                    should_stop=parent_gone_check(),
+                    should_stop=watch,
                     log=context.log.info,
                     label=f"person galleries {context.partition_key}",
                     run_id=context.run.run_id,
                 ).metadata()
         except PartitionBusy as busy:
             raise Failure(description=str(busy)) from busy
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            full = error if isinstance(error, DiskFull) else DiskFull(error.filename or archive_dir, "")
+            raise Failure(
+                description=str(full),
+                metadata={
+                    "path": MetadataValue.path(str(full.path)),
+                    "free_bytes": full.free_bytes,
+                    "needed_bytes": full.needed_bytes,
+                    **plan.metadata(),
+                },
+            ) from error
         except (ImdbBlockingError, CrawlStopped) as stopped:
             if isinstance(stopped, ImdbBlockingError):
                 _pause_live(context, imdb, layout, str(stopped).split(":")[0])
             result = getattr(stopped, "result", None)
             metadata = _crawl_metadata(result, context.partition_key, archive_dir) if result else {}
+            exit_orphaned_step(watch, str(stopped), context.log.error)
             raise Failure(description=str(stopped), metadata=tabulate({**metadata, **plan.metadata()})) from stopped
+        if result.repaired_tail_bytes:
+            context.log.warning(
+                f"cut {result.repaired_tail_bytes:,} bytes off the end of {archive_dir}: a record an earlier run "
+                "did not finish writing (killed, or the disk was full); its id was fetched again"
+            )
         checked = one_status_per_id(read_outcomes(archive_dir), kind)
         return MaterializeResult(
             metadata=tabulate(
@@ -243,6 +266,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             omdb_file=layout.omdb(context.partition_key).records if kind == "title" else None,
             field_order=order,
         )
+        for warning in parsed.warnings:
+            context.log.warning(warning)
         out = layout.records_file(kind, context.partition_key)
         write_records(parsed.records, kind, out)
         elapsed = time.perf_counter() - started
@@ -256,6 +281,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                     "parse_errors": len(parsed.errors),
                     "fields_filled_from_index": parsed.filled_from_index,
                     **({"fields_by_source": parsed.fields_by_source} if parsed.fields_by_source else {}),
+                    # A torn archive tail (a write cut short): skipped, never parsed as a page.
+                    "torn_tail_bytes": parsed.torn_tail_bytes,
                     "errors": preview_table(pd.DataFrame(parsed.errors, columns=["id", "url", "error"])),
                     "elapsed_s": round(elapsed, 2),
                     "pages_per_s": round(len(parsed.records) / elapsed, 1) if elapsed else 0.0,

@@ -2,6 +2,8 @@
 and year), which the export writes as ``duplicate_group``, the LoRA draw uses to take
 one poster per group, and the benchmark split uses to stay leak-free."""
 
+from pathlib import Path
+
 import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
@@ -62,12 +64,19 @@ def near_duplicates(
     )
 
 
-def with_duplicate_groups(extra: pd.DataFrame | None, near_duplicates_file) -> pd.DataFrame | None:
-    """The export's extra poster columns plus ``duplicate_group`` (when near_duplicates ran)."""
-    from ..curate.store import read_table
+def with_duplicate_groups(extra, near_duplicates_file):
+    """The export's extra poster columns (an Arrow table, a DataFrame or None) plus
+    ``duplicate_group`` (when near_duplicates ran), as an Arrow table: compact at 400k rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    groups = read_table(near_duplicates_file, missing_ok=True)
-    if groups.empty:
+    if not Path(near_duplicates_file).is_file():
         return extra
-    column = groups[["id", "group"]].rename(columns={"group": "duplicate_group"})
-    return column if extra is None else extra.merge(column, on="id", how="left")
+    groups = pq.read_table(near_duplicates_file, columns=["id", "group"]).rename_columns(["id", "duplicate_group"])
+    if groups.num_rows == 0:
+        return extra
+    if extra is None:
+        return groups
+    if isinstance(extra, pd.DataFrame):
+        extra = pa.Table.from_pandas(extra, preserve_index=False)
+    return extra.join(groups, keys="id", join_type="left outer")

@@ -12,10 +12,12 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..imdb.ids import parse_person_id
 from ..progress import Progress, ProgressLog
@@ -272,11 +274,210 @@ def select_actors(persons: pd.DataFrame, movies: pd.DataFrame) -> ActorSelection
 
 
 def _cast_links(movies: pd.DataFrame, actor_ids: Iterable[int], counts: Counter):
-    known = set(actor_ids)
-    for record in movies.to_dict("records"):
+    return _cast_links_of(movies.to_dict("records"), set(actor_ids), counts)
+
+
+def _cast_links_of(movies: Iterable[dict], known: set[int], counts: Counter):
+    for record in movies:
         for order, url in enumerate(as_actor_dict(record.get("actors")).values(), start=1):
             person_id = parse_person_id(url)
             if person_id in known:
                 yield {"movie_id": int(record["id"]), "actor_id": person_id, "billing_order": order}
             else:
                 counts["cast_without_actor_record"] += 1
+
+
+# --- the same rules, streamed partition by partition --------------------------------
+#
+# At full scale (a million crawled titles) the in-memory selections above hold every
+# record as Python objects at once (about 3 KB per title). The functions below read one
+# partition's records at a time and write kept rows as they go, so memory is bounded by
+# the largest partition plus small per-id counters, whatever the number of partitions.
+
+MOVIE_DECISIONS_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("kept", pa.bool_()),
+        ("drop_reason", pa.string()),
+        ("certificate", pa.string()),
+        ("language", pa.string()),
+        ("language_confidence", pa.float64()),
+        ("language_reason", pa.string()),
+    ]
+)
+ACTORS_SCHEMA = pa.schema(
+    [("id", pa.int64()), ("name", pa.string()), ("image_url", pa.string()), ("professions", pa.list_(pa.string()))]
+)
+MOVIE_ACTOR_SCHEMA = pa.schema([("movie_id", pa.int64()), ("actor_id", pa.int64()), ("billing_order", pa.int64())])
+PREVIEW_ROWS = 10
+MOVIE_BATCH_ROWS = 20_000  # movies read per batch when linking casts
+
+
+def movies_schema(titles: pa.Schema) -> pa.Schema:
+    """The movies table: the title records' columns, then the language decision."""
+    return titles.append(pa.field("language", pa.string())).append(pa.field("language_confidence", pa.float64()))
+
+
+@dataclass
+class StreamedMovieSelection:
+    """What :func:`select_movie_files` wrote: counts and a preview, not the rows."""
+
+    input_rows: int
+    kept: int
+    drop_counts: dict[str, int]
+    dropped_certificates: dict[str, int]
+    missing_counts: dict[str, int]
+    preview: pd.DataFrame  # the first kept rows
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "input_rows": self.input_rows,
+            "kept": self.kept,
+            **{f"dropped_{k}": v for k, v in self.drop_counts.items()},
+            **{f"kept_missing_{k}": v for k, v in self.missing_counts.items()},
+            "dropped_certificates": dict(self.dropped_certificates),
+        }
+
+
+def select_movie_files(
+    partitions: Iterable[pa.Table],
+    schema: pa.Schema,
+    movies_path: Path,
+    decisions_path: Path,
+    settings: MovieFilterSettings | None = None,
+    *,
+    total: int | None = None,
+    log: ProgressLog | None = None,
+) -> StreamedMovieSelection:
+    """:func:`select_movies` over title records that arrive one partition (Arrow table) at
+    a time (of ``schema``), each id once (``record_store.latest_partitions``); kept rows and every
+    decision are written to ``movies_path`` and ``decisions_path`` as they are made.
+    ``total``: the rows to come, for the progress lines' ETA."""
+    from .store import TableWriter
+
+    settings = settings or MovieFilterSettings()
+    blocked = {normalize_certificate(c) for c in settings.certificate_blocklist}
+    reasons: Counter = Counter()
+    certificates: Counter = Counter()
+    missing = {"genre": 0, "cast": 0, "plot": 0}
+    preview: list[dict] = []
+    input_rows = kept = 0
+    with (
+        Progress("movies: filtering", total, log, unit="titles") as progress,
+        TableWriter(decisions_path, MOVIE_DECISIONS_SCHEMA) as decisions_out,
+        TableWriter(movies_path, movies_schema(schema)) as movies_out,
+    ):
+        for table in partitions:
+            rows = []
+            for record in table.to_pylist():
+                row = _decide_title(record, set(), blocked, settings)  # ids arrive once: no duplicate to find
+                rows.append(row)
+                progress.update(status="kept" if row["kept"] else "dropped")
+                if row["kept"]:
+                    missing["genre"] += not as_genre_list(record.get("genres"))
+                    missing["cast"] += not as_actor_dict(record.get("actors"))
+                    missing["plot"] += as_text(record.get("synopsis")) is None
+                    if len(preview) < PREVIEW_ROWS:
+                        preview.append(record)
+                elif row["drop_reason"] == "certificate":
+                    certificates[row["certificate"]] += 1
+                if row["drop_reason"]:
+                    reasons[row["drop_reason"]] += 1
+            input_rows += len(rows)
+            decisions = pa.Table.from_pylist(rows, schema=MOVIE_DECISIONS_SCHEMA)
+            decisions_out.write(decisions)
+            mask = decisions.column("kept")
+            movies = table.filter(mask)
+            movies = movies.append_column("language", decisions.column("language").filter(mask))
+            movies = movies.append_column("language_confidence", decisions.column("language_confidence").filter(mask))
+            movies_out.write(movies)
+            kept += movies.num_rows
+    preview_frame = pd.DataFrame(preview, columns=["id", "title", "year", "genres", "certificate"])
+    return StreamedMovieSelection(
+        input_rows=input_rows,
+        kept=kept,
+        drop_counts={reason: reasons.get(reason, 0) for reason in DROP_REASONS},
+        dropped_certificates=dict(certificates),
+        missing_counts=missing,
+        preview=preview_frame,
+    )
+
+
+@dataclass
+class StreamedActorSelection:
+    """What :func:`select_actor_files` wrote: counts and a preview, not the rows."""
+
+    actors: int
+    links: int
+    counts: dict[str, int]
+    preview: pd.DataFrame
+
+    def metadata(self) -> dict[str, Any]:
+        return {"actors": self.actors, "links": self.links, **self.counts}
+
+
+def select_actor_files(
+    partitions: Iterable[pa.Table],
+    movies_path: Path,
+    actors_path: Path,
+    movie_actor_path: Path,
+    *,
+    batch_rows: int = MOVIE_BATCH_ROWS,
+) -> StreamedActorSelection:
+    """:func:`select_actors` over person records that arrive one partition at a time,
+    each id once, and the movies table read in batches; actors and cast links are
+    written as they are found. Only the kept actors' ids stay in memory."""
+    import pyarrow.parquet as pq
+
+    from .store import TableWriter
+
+    movies_path = Path(movies_path)
+    if not movies_path.exists():
+        raise FileNotFoundError(f"{movies_path} does not exist: materialise the asset that writes it first")
+    counts: Counter = Counter()
+    known: set[int] = set()
+    preview: list[dict] = []
+    input_persons = 0
+    with TableWriter(actors_path, ACTORS_SCHEMA) as actors_out:
+        for table in partitions:
+            input_persons += table.num_rows
+            rows = []
+            for record in table.to_pylist():
+                person_id = int(record["id"])
+                professions = [p.lower() for p in as_genre_list(record.get("professions"))]
+                if person_id in known:
+                    counts["dropped_duplicate"] += 1
+                elif not (ACTOR_PROFESSIONS & set(professions)):
+                    counts["dropped_not_actor"] += 1
+                elif not as_text(record.get("image_url")):
+                    counts["dropped_no_image"] += 1
+                else:
+                    known.add(person_id)
+                    rows.append(
+                        {
+                            "id": person_id,
+                            "name": as_text(record.get("name")),
+                            "image_url": as_text(record.get("image_url")),
+                            "professions": professions,
+                        }
+                    )
+            preview.extend(rows[: PREVIEW_ROWS - len(preview)])
+            actors_out.write(pa.Table.from_pylist(rows, schema=ACTORS_SCHEMA))
+    links = 0
+    with TableWriter(movie_actor_path, MOVIE_ACTOR_SCHEMA) as links_out:
+        for batch in pq.ParquetFile(movies_path).iter_batches(batch_size=batch_rows, columns=["id", "actors"]):
+            found = list(_cast_links_of(batch.to_pylist(), known, counts))
+            links_out.write(pa.Table.from_pylist(found, schema=MOVIE_ACTOR_SCHEMA))
+            links += len(found)
+    return StreamedActorSelection(
+        actors=len(known),
+        links=links,
+        counts={
+            "input_persons": input_persons,
+            **{
+                k: counts.get(k, 0)
+                for k in ("dropped_duplicate", "dropped_not_actor", "dropped_no_image", "cast_without_actor_record")
+            },
+        },
+        preview=pd.DataFrame(preview, columns=["id", "name", "image_url", "professions"]),
+    )

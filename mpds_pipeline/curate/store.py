@@ -6,6 +6,7 @@ order, so it is stored as a map and handed back to callers as a dict.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
@@ -45,3 +46,28 @@ def read_table(path: Path, missing_ok: bool = False) -> pd.DataFrame:
         if column in frame.columns:
             frame[column] = frame[column].map(as_actor_dict)
     return frame
+
+
+class TableWriter:
+    """One Parquet file written a table (a partition, a batch) at a time, so a large table
+    never has to be in memory whole; it appears at ``path`` when the block ends without
+    an error, with ``schema`` (each table is cast to it), empty if nothing was written."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path, self.schema, self.rows = Path(path), schema, 0
+        self._stack = ExitStack()
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> TableWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._writer = self._stack.enter_context(pq.ParquetWriter(tmp, self.schema))
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table.select(self.schema.names).cast(self.schema))
+            self.rows += table.num_rows
+
+    def __exit__(self, *exc) -> bool:
+        return self._stack.__exit__(*exc)

@@ -4,7 +4,9 @@ Each WARC record is its own gzip member, appended and flushed as its response
 arrives, so memory stays flat and a kill loses at most the record being written. On
 open, a truncated last member (a kill mid-write) is cut off before anything is
 appended. Only final responses (ok, missing, redirect) are archived: blocked and
-failed ids are retried on the next run, so they must not look done.
+failed ids are retried on the next run, so they must not look done. A write that fails
+(a full disk: DiskFull, naming the path and the space left) is cut off again at once; a
+reader that meets a torn tail skips it and counts it (``torn_tail_bytes``).
 
 ``mode="data"`` keeps only the page's data scripts (``__NEXT_DATA__``, JSON-LD), via
 ``parsing.extract_data_scripts``; a page without them is kept whole.
@@ -21,6 +23,7 @@ could be a record still being written.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -38,6 +41,7 @@ from typing import Literal, get_args
 
 from warcio.archiveiterator import ArchiveIterator
 
+from ..files import DiskFull, is_disk_full
 from ..layout import PagesFolder
 from ..net.client import FetchResponse
 from .records import FINAL_STATUSES
@@ -118,6 +122,9 @@ class PageArchive:
         self.mode = mode
         self._extractor = extractor or _default_extractor
         self.dropped_tail_bytes = self._drop_truncated_tail() if repair else 0
+        # Bytes after the last complete record that the last full read skipped (a reader's
+        # view of a torn tail: a write cut short by a kill or a full disk, or one in progress).
+        self.torn_tail_bytes = 0
         self._index: dict[tuple[str, int], ArchivedResponse] = {}
         for rec in self.iter_responses(with_bodies=False):
             self._index[(rec.kind, rec.id)] = rec
@@ -132,12 +139,17 @@ class PageArchive:
         return list(self._index.values())
 
     def iter_responses(self, *, with_bodies: bool = True) -> Iterator[ArchivedResponse]:
-        """Every archived response in write order; a truncated last record is skipped."""
-        for member, _end in _iter_gzip_members(self.path):
+        """Every archived response in write order; a truncated last record is skipped and
+        counted in ``torn_tail_bytes`` once the iteration ends."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        complete = 0
+        for member, end in _iter_gzip_members(self.path):
+            complete = end
             for record in ArchiveIterator(io.BytesIO(member)):
                 if record.rec_type != "response":
                     continue
                 yield _to_archived(record, with_bodies)
+        self.torn_tail_bytes = max(0, size - complete)  # a file grown while read has none
 
     def __len__(self) -> int:
         return len(self._index)
@@ -154,9 +166,7 @@ class PageArchive:
                 body, content = scripts, "data"
         provenance = _provenance_of(outcome)
         record_bytes = self._record_bytes(outcome, resp, body, content, provenance)
-        with open(self.path, "ab") as fh:
-            fh.write(record_bytes)
-            fh.flush()
+        self._append(record_bytes)
         self._index[(outcome.kind, outcome.id)] = ArchivedResponse(
             outcome.url,
             outcome.kind,
@@ -172,6 +182,27 @@ class PageArchive:
             **provenance,
         )
         return True
+
+    def _append(self, record_bytes: bytes) -> None:
+        """Append one whole record, or nothing: a failed write (a full disk) is cut off again
+        at once, so the archive still ends at its last complete record."""
+        start = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            with open(self.path, "ab") as fh:
+                fh.write(record_bytes)
+                fh.flush()
+        except OSError as error:
+            # If even this fails, the next writer's repair on open cuts it; readers skip it meanwhile.
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, start)
+            if is_disk_full(error):
+                raise DiskFull(
+                    self.path,
+                    f"The archive ends at its last complete record ({start:,} bytes); the record being "
+                    "written was not kept and its id is fetched again by the rerun.",
+                    needed_bytes=len(record_bytes),
+                ) from error
+            raise
 
     def _record_bytes(self, outcome, resp: FetchResponse, body: bytes, content: str, provenance: dict) -> bytes:
         """One gzip member holding one WARC/1.0 response record. Built here rather than by

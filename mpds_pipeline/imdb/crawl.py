@@ -93,6 +93,7 @@ class CrawlResult:
     requests_by_host: dict[str, int] = field(default_factory=dict)
     # Per archive source asked: ids asked, ids captured, requests... (sources/archived_pages.py)
     coverage: dict[str, dict] = field(default_factory=dict)
+    repaired_tail_bytes: int = 0  # a torn last record (an earlier run's kill or full disk) cut off at the start
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(o.status for o in self.outcomes)
@@ -229,8 +230,12 @@ async def crawl_ids(
                         )
                 elif resp is not None:
                     state["consecutive_unreachable"] = 0
-                if resp is not None and archive.write(outcome, resp):
-                    state["archived"] += 1
+                try:
+                    if resp is not None and archive.write(outcome, resp):
+                        state["archived"] += 1
+                except OSError:
+                    stop(None)  # a full disk: nothing more is sent, the error ends the crawl
+                    raise
                 progress.update(status=outcome.status)
 
         async def watch() -> None:
@@ -302,6 +307,12 @@ def crawl_partition(
     archive_dir = Path(archive_dir)
     with partition_lock(archive_dir, run_id=run_id):
         archive = PageArchive(archive_dir, archive_mode)
+        if archive.dropped_tail_bytes and log is not None:
+            log(
+                f"{label or kind + ' pages'}: cut {archive.dropped_tail_bytes:,} bytes off the end of "
+                f"{archive.path}: a record an earlier run did not finish writing (killed, or the disk was full); "
+                "its id is fetched again"
+            )
         id_list = list(ids)
         done = archive.archived_ids(kind) - set(refetch)
         todo = [i for i in id_list if i not in done]
@@ -340,6 +351,7 @@ def crawl_partition(
                 break
         result = _merge_results(results, todo)
         result.skipped_archived = len(id_list) - len(todo)
+        result.repaired_tail_bytes = archive.dropped_tail_bytes
         _write_outcomes(archive_dir, archive, result.outcomes)
     if result.stopped_reason is not None:
         raise CrawlStopped(result.stopped_reason, result)

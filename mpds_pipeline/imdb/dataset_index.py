@@ -323,19 +323,20 @@ def _write_manifest(out: Path, manifest: dict) -> None:
     write_atomic(IndexFolder(out).manifest, json.dumps(manifest, indent=2))
 
 
-def _block_size(chunk_rows: int) -> int:
-    # About 100 bytes per row keeps a block near one chunk; the floor must exceed the
-    # longest line (IMDb lines are under a few KB).
-    return max(64 << 10, min(64 << 20, chunk_rows * 100))
+# The TSV is read in blocks of this size, whatever ``chunk_rows`` (the Parquet row group
+# size). The reader keeps dozens of blocks in flight (read-ahead, parallel parsing), so
+# the block size, not the file size, bounds memory: on synthetic files of a twentieth of
+# IMDb's sizes the peak was 484 MB with the 20 MB blocks chunk_rows once implied, about
+# 400 MB with 4 MB, about 290 MB with 1 MB, at the same CPU time and with identical
+# output (benchmarks/bench_memory.py). It must exceed the longest line (IMDb's are a few KB).
+READ_BLOCK_BYTES = 1 << 20
 
 
-def _open_tsv(
-    source: Path, columns: tuple[str, ...], chunk_rows: int, on_invalid: Callable
-) -> pacsv.CSVStreamingReader:
+def _open_tsv(source: Path, columns: tuple[str, ...], on_invalid: Callable) -> pacsv.CSVStreamingReader:
     try:
         return pacsv.open_csv(
             source,  # a path ending in .gz is decompressed on the fly
-            read_options=pacsv.ReadOptions(block_size=_block_size(chunk_rows)),
+            read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(
                 delimiter="\t",
                 quote_char=False,
@@ -365,7 +366,7 @@ def _convert(
         invalid += 1
         return "skip"
 
-    reader = _open_tsv(source, dataset.columns, chunk_rows, on_invalid)
+    reader = _open_tsv(source, dataset.columns, on_invalid)
     rows = row_groups = adult = actors = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0

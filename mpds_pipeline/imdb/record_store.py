@@ -72,6 +72,8 @@ class ParsedPartition:
     errors: list[dict] = field(default_factory=list)  # {"id", "url", "error"}
     filled_from_index: int = 0  # title records that took at least one field from the index
     fields_by_source: list[dict] = field(default_factory=list)  # {"field", "source", "records"} (titles)
+    torn_tail_bytes: int = 0  # bytes at the archive's end that are no complete record: skipped
+    warnings: list[str] = field(default_factory=list)  # for the run log, at WARNING
 
 
 def build_records(
@@ -109,7 +111,8 @@ def parse_archive(archive_dir: Path, kind: str, log: ProgressLog | None = None) 
     errors: dict[int, dict] = {}
     galleries: dict[int, bytes] = {}  # person id -> its gallery page (kind "person")
     progress = Progress(f"{kind}_records {Path(archive_dir).name}", None, log, unit="pages")
-    for response in PageArchive(archive_dir, repair=False).iter_responses():
+    archive = PageArchive(archive_dir, repair=False)
+    for response in archive.iter_responses():
         if kind == "person" and response.kind == GALLERY_KIND and response.status == "ok":
             galleries[response.id] = response.body
             continue
@@ -137,7 +140,19 @@ def parse_archive(archive_dir: Path, kind: str, log: ProgressLog | None = None) 
         if person_id in by_id:
             add_gallery_photos(by_id[person_id], page)
     progress.close()
-    return ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
+    parsed = ParsedPartition(records=[by_id[i] for i in sorted(by_id)], errors=list(errors.values()))
+    if archive.torn_tail_bytes:
+        parsed.torn_tail_bytes = archive.torn_tail_bytes
+        parsed.warnings.append(torn_tail_warning(archive.path, archive.torn_tail_bytes, kind))
+    return parsed
+
+
+def torn_tail_warning(path: Path, torn_bytes: int, kind: str) -> str:
+    return (
+        f"{path} ends in {torn_bytes:,} bytes that are no complete record (a write cut short by a kill or a "
+        f"full disk, or one still in progress): skipped, not parsed. The next {kind}_pages run of this "
+        "partition cuts them off and fetches the ids they held again; then rebuild these records."
+    )
 
 
 def records_table(records: list, kind: str) -> pa.Table:
@@ -188,6 +203,40 @@ def read_records(records_dir: Path, kind: str) -> pd.DataFrame:
     if kind == "person":
         frame["photos"] = frame["photos"].map(lambda photos: list(photos) if photos is not None else [])
     return frame.drop_duplicates("id", keep="last").reset_index(drop=True)
+
+
+@dataclass
+class LatestPartitions:
+    """Every partition's records of one kind, one Arrow table per partition file, each id
+    once: where an id is in several files the last file's row wins, as in ``read_records``.
+    Only the id columns are read up front; ``rows`` is how many rows the tables hold."""
+
+    files: list[Path]
+    keep: list  # per file, a boolean mask of its rows to keep
+    schema: pa.Schema
+    rows: int
+
+    def __iter__(self):
+        for path, keep in zip(self.files, self.keep):
+            table = pq.read_table(path, schema=self.schema)
+            yield table if bool(keep.all()) else table.filter(pa.array(keep))
+
+
+def latest_partitions(records_dir: Path, kind: str) -> LatestPartitions:
+    """The records of ``records_dir`` partition by partition (see LatestPartitions)."""
+    import numpy as np
+
+    files = sorted(Path(records_dir).glob("*.parquet"))
+    schema = SCHEMAS[kind]
+    ids = [pq.read_table(f, columns=["id"]).column("id").to_numpy() for f in files]
+    every = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    # The last occurrence of each id: the first in the reversed order.
+    _, first_from_end = np.unique(every[::-1], return_index=True)
+    wanted = np.zeros(len(every), dtype=bool)
+    wanted[len(every) - 1 - first_from_end] = True
+    bounds = np.cumsum([0, *(len(i) for i in ids)])
+    keep = [wanted[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+    return LatestPartitions(files, keep, schema, int(wanted.sum()))
 
 
 __all__ = [

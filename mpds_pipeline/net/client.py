@@ -66,6 +66,9 @@ MAX_REDIRECT_HOPS = 10
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five
 DEFAULT_MAX_BODY_BYTES = 10_000_000  # a modern title page is 0.5-1 MB of HTML
 MIN_SLOWED_RATE = 1 / 60  # a host that keeps asking us to slow down still gets a request a minute
+# A new step process takes longer than this to start (interpreter, Dagster, the code location):
+# a stopped client whose rate window is no longer skips the drain before it closes.
+NEW_STEP_MIN_START_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,10 @@ class PoliteClient:
 
     async def __aexit__(self, *exc) -> None:
         for host in self._hosts.values():
-            await host.limiter.drain()
+            # A stopped client's process is going away (its run died, or the host blocks): it
+            # ends now, unless the window is longer than any new step takes to start (a Crawl-delay).
+            if not self.stopped or host.limiter.window_s > NEW_STEP_MIN_START_S:
+                await host.limiter.drain()
         if self._senders is not None:
             # Only sends of cancelled fetches can still be running; they end at their timeout.
             self._senders.shutdown(wait=False, cancel_futures=True)
@@ -284,9 +290,11 @@ class PoliteClient:
             )
 
     def stop(self) -> None:
-        """Send nothing more: a fetch waiting for its turn raises ClientStopped. Requests
-        already on the wire finish."""
+        """Send nothing more: a fetch waiting for its turn raises ClientStopped at once (not
+        when its turn comes). Requests already on the wire finish. Event loop only."""
         self.stopped = True
+        for host in self._hosts.values():
+            host.limiter.stop()
 
     @property
     def rate_per_second(self) -> float:
@@ -474,8 +482,9 @@ class PoliteClient:
                 slot = await host.limiter.acquire()
                 # Checked after the waits, with no await before the submit: a stop that came
                 # while this request waited in line is never overtaken.
-                if self.stopped:
-                    slot.cancel()
+                if self.stopped or slot is None:
+                    if slot is not None:
+                        slot.cancel()
                     raise ClientStopped(f"not sent, the client was stopped: {redact_url(url)}")
                 self.requests_made += 1
                 host.requests += 1

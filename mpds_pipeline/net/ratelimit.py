@@ -12,6 +12,7 @@ Token spacing alone (or counting send times) lets queued requests bunch up at th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 
@@ -50,6 +51,7 @@ class SlidingWindowLimiter:
         self._configure(rate_per_second)
         self._slots: list[RateSlot] = []
         self._lock = asyncio.Lock()
+        self._stopped = asyncio.Event()
 
     def _configure(self, rate_per_second: float) -> None:
         self.rate_per_second = rate_per_second
@@ -70,12 +72,22 @@ class SlidingWindowLimiter:
         self.max_in_window, self.window_s = 1, self._base_window_s / rate_per_second + self._margin_s
         return True
 
-    async def acquire(self) -> RateSlot:
-        """Wait for a free slot and take it; the caller sends right away, then releases."""
+    def stop(self) -> None:
+        """Give no more slots: every waiter (and later caller) of ``acquire`` gets None now,
+        not after its turn in the window (event loop only)."""
+        self._stopped.set()
+
+    async def acquire(self) -> RateSlot | None:
+        """Wait for a free slot and take it; the caller sends right away, then releases.
+        None once ``stop`` was called: nothing may be sent."""
+        if self._stopped.is_set():
+            return None
         if not self.enabled:
             return RateSlot(None)
         async with self._lock:  # FIFO: waiters are served in arrival order
             while True:
+                if self._stopped.is_set():
+                    return None
                 now = time.monotonic()
                 self._slots = [s for s in self._slots if now - s.ended < self.window_s]
                 if len(self._slots) < self.max_in_window:
@@ -84,7 +96,15 @@ class SlidingWindowLimiter:
                     return slot
                 next_expiry = min(s.ended for s in self._slots) + self.window_s
                 # All slots in flight: their expiry is unknown until an answer comes, so poll.
-                await asyncio.sleep(_POLL_S if next_expiry == _IN_FLIGHT else max(0.0, next_expiry - now))
+                await self._sleep_unless_stopped(_POLL_S if next_expiry == _IN_FLIGHT else next_expiry - now)
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        if seconds <= _POLL_S:
+            await asyncio.sleep(max(0.0, seconds))
+            return
+        # A long wait (a slow rate, a Crawl-delay) must not delay a stop by up to a window.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
 
     async def drain(self) -> None:
         """Wait until every finished request's window has passed.
