@@ -161,6 +161,22 @@ def test_a_429_halves_the_hosts_rate_for_the_rest_of_the_run(server):
     assert any("HTTP 429" in line and "halved" in line for line in lines)
 
 
+def test_a_burst_of_503s_halves_the_rate_once_not_once_each(server):
+    """One overload answers several requests in flight: one halving per cooldown, so a
+    flaky host is slowed, not ground to a request a minute."""
+    server.set_faults(FaultPlan([FaultRule("503", path="^/title/", times=1)]))
+    lines: list[str] = []
+
+    async def run():
+        settings = settings_for(server, rate_per_second=8, concurrency=4, obey_robots=False)
+        async with PoliteClient(settings, log=lines.append) as client:
+            await asyncio.gather(*(client.fetch(f"{server.base_url}/title/tt{i:07d}") for i in range(1, 7)))
+            return client.rate_per_second
+
+    assert asyncio.run(run()) == 4
+    assert sum("halved" in line for line in lines) == 1
+
+
 def test_request_headers_are_sent_with_that_request_only_and_the_user_agent_names_the_contact():
     seen: list[dict] = []
     with SampleImdbServer(on_request=lambda path, headers: seen.append(dict(headers))) as srv:

@@ -31,6 +31,7 @@ Era = Literal[
 # "uncaptured": no archive asked (Common Crawl, Wayback) holds a usable capture of the
 # page; not final (a later crawl may capture it) and never "missing" (IMDb may have it).
 FetchStatus = Literal["ok", "missing", "redirect", "blocked", "failed", "uncaptured"]
+UNCAPTURED: Final = "uncaptured"  # given by the archive sources, never by a live answer
 FETCH_STATUSES: tuple[FetchStatus, ...] = get_args(FetchStatus)
 # After these an id is not fetched again; "blocked" and "failed" are retried by a rerun.
 FINAL_STATUSES: frozenset[FetchStatus] = frozenset({"ok", "missing", "redirect"})

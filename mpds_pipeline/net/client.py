@@ -6,9 +6,10 @@ limit per host (across all concurrent requests and retries), bounded concurrency
 host, robots.txt by RFC 9309 where the host's policy says it applies, one User-Agent
 with a contact, and a host allowlist. Retries use exponential backoff with jitter on
 408/429/5xx and connection errors, honouring ``Retry-After``; a 429 or 503 also halves
-the host's rate for the rest of the client's life, so a server that asks us to slow
-down is never hammered. An AWS WAF challenge (``waf.is_waf_challenge``) is never
-retried: it is returned as is so the caller can classify it as blocked and stop.
+the host's rate for the rest of the client's life (at most once per 5 s, down to 1/8 of
+its configured rate), so a server that asks us to slow down is never hammered. An AWS
+WAF challenge (``waf.is_waf_challenge``) is never retried: it is returned as is so the
+caller can classify it as blocked and stop.
 
 Blocks are exact at any concurrency: a host whose policy detects the WAF starts in
 probing mode (one request in flight until one answer is not a challenge), and falls
@@ -35,6 +36,7 @@ import asyncio
 import concurrent.futures
 import email.utils
 import http.client
+import math
 import random
 import select
 import ssl
@@ -65,7 +67,12 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECT_HOPS = 10
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five
 DEFAULT_MAX_BODY_BYTES = 10_000_000  # a modern title page is 0.5-1 MB of HTML
-MIN_SLOWED_RATE = 1 / 60  # a host that keeps asking us to slow down still gets a request a minute
+# A 429/503 halves the host's rate, at most once per cooldown (a burst of them answers one
+# overload, not several) and down to 1/8 of the configured rate (and never under one request a
+# minute): slower while the host struggles, without grinding to a halt on a flaky one.
+SLOW_DOWN_COOLDOWN_S = 5.0
+SLOWEST_SHARE = 1 / 8
+MIN_SLOWED_RATE = 1 / 60
 # A new step process takes longer than this to start (interpreter, Dagster, the code location):
 # a stopped client whose rate window is no longer skips the drain before it closes.
 NEW_STEP_MIN_START_S = 1.5
@@ -213,6 +220,7 @@ class _Host:
         self.idle.set()
         self.requests = 0
         self.challenges = 0
+        self.slowed_at = -math.inf  # time.monotonic() of the last halving of the rate
 
     async def enter(self) -> None:
         """Wait until a send may leave: at once, or, while cautious, when nothing is in flight."""
@@ -453,11 +461,15 @@ class PoliteClient:
         )
 
     def _slow_down(self, netloc: str, status: int) -> None:
-        limiter = self._host(netloc).limiter
-        if not limiter.enabled:
-            return  # an unlimited client (loopback benchmarks) has no rate to halve
+        host = self._host(netloc)
+        limiter = host.limiter
+        now = time.monotonic()
+        if not limiter.enabled or now - host.slowed_at < SLOW_DOWN_COOLDOWN_S:
+            return  # unlimited (loopback benchmarks), or just halved for this same overload
         before = limiter.rate_per_second
-        if limiter.slow_to(max(before / 2, MIN_SLOWED_RATE)) and self._log is not None:
+        floor = max(host.policy.rate_per_second * SLOWEST_SHARE, MIN_SLOWED_RATE)
+        host.slowed_at = now
+        if limiter.slow_to(max(before / 2, floor)) and self._log is not None:
             self._log(
                 f"{netloc} answered HTTP {status}: its rate halved from {before:g}/s to "
                 f"{limiter.rate_per_second:g}/s for the rest of this run"

@@ -28,6 +28,7 @@ from ..imdb.archive import PageArchive
 from ..imdb.classify import is_not_found_page
 from ..imdb.crawl import CrawlResult, PageOutcome
 from ..imdb.ids import url_for
+from ..imdb.records import UNCAPTURED
 from ..net.client import ClientSettings, FetchResponse, HostPolicy, PoliteClient
 from ..net.waf import is_waf_challenge
 from ..progress import Progress, ProgressLog
@@ -319,7 +320,7 @@ async def crawl_archive(
         if item_id in unattempted:
             continue
         error = run.index_error.get(item_id) or run.host_error
-        status = "failed" if error else "uncaptured"
+        status = "failed" if error else UNCAPTURED
         reason = error or run.last_problem.get(item_id) or f"no capture in {source} ({_asked(run)})"
         run.outcomes[item_id] = PageOutcome(
             kind, item_id, url_for(kind, item_id), status, None, None, reason, run.tried[item_id], _now_iso(), source
