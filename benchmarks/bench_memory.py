@@ -259,7 +259,7 @@ def generate_export_inputs(root: Path, rows: int, seed: int = 3) -> None:
 
 def generate_index_files(files_dir: Path, scale: float, seed: int = 4) -> dict[str, int]:
     """title.basics, name.basics and title.principals .tsv.gz at ``scale`` times the full
-    size, with IMDb's columns, \\N nulls and value shapes (see /work/shared/imdb-datasets)."""
+    size, with IMDb's columns, \\N nulls and value shapes (see ../shared/imdb-datasets)."""
     rng = random.Random(seed)
     files_dir.mkdir(parents=True, exist_ok=True)
     counts = {name: max(1, int(full * scale)) for name, full in FULL_INDEX_ROWS.items()}

@@ -20,19 +20,7 @@ from mpds_pipeline.net.client import (
 from mpds_pipeline.net.redact import REDACTED, redact_text, redact_url
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 
-
-def settings_for(server: SampleImdbServer, **overrides) -> ClientSettings:
-    values = dict(
-        base_url=server.base_url,
-        rate_per_second=0,
-        concurrency=4,
-        timeout_s=2.0,
-        max_retries=2,
-        backoff_base_s=0.01,
-        backoff_max_s=0.1,
-    )
-    values.update(overrides)
-    return ClientSettings(**values)
+from .test_crawl import settings_for
 
 
 def run_fetches(settings: ClientSettings, urls: list[str], **kwargs):

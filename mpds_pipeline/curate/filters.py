@@ -242,35 +242,41 @@ def missing_field_counts(movies: pd.DataFrame) -> dict[str, int]:
 def select_actors(persons: pd.DataFrame, movies: pd.DataFrame) -> ActorSelection:
     """Persons who act and have an image; the cast of each movie linked to their ids."""
     counts = Counter()
-    actors: dict[int, dict] = {}
-    for record in persons.to_dict("records"):
-        person_id = int(record["id"])
-        professions = [p.lower() for p in as_genre_list(record.get("professions"))]
-        if person_id in actors:
-            counts["dropped_duplicate"] += 1
-        elif not (ACTOR_PROFESSIONS & set(professions)):
-            counts["dropped_not_actor"] += 1
-        elif not as_text(record.get("image_url")):
-            counts["dropped_no_image"] += 1
-        else:
-            actors[person_id] = {
-                "id": person_id,
-                "name": as_text(record.get("name")),
-                "image_url": as_text(record.get("image_url")),
-                "professions": professions,
-            }
-    links = list(_cast_links(movies, actors.keys(), counts))
+    known: set[int] = set()
+    actors = [row for record in persons.to_dict("records") if (row := _actor_row(record, known, counts))]
+    links = list(_cast_links(movies, known, counts))
     return ActorSelection(
-        actors=pd.DataFrame(list(actors.values()), columns=["id", "name", "image_url", "professions"]),
+        actors=pd.DataFrame(actors, columns=["id", "name", "image_url", "professions"]),
         movie_actor=pd.DataFrame(links, columns=["movie_id", "actor_id", "billing_order"]),
-        counts={
-            "input_persons": len(persons),
-            **{
-                k: counts.get(k, 0)
-                for k in ("dropped_duplicate", "dropped_not_actor", "dropped_no_image", "cast_without_actor_record")
-            },
-        },
+        counts=_actor_counts(len(persons), counts),
     )
+
+
+def _actor_row(record: dict, known: set[int], counts: Counter) -> dict | None:
+    """The actors row of a person record, or None with its drop reason counted; a kept
+    id joins ``known`` (a later record of it is a duplicate)."""
+    person_id = int(record["id"])
+    professions = [p.lower() for p in as_genre_list(record.get("professions"))]
+    if person_id in known:
+        counts["dropped_duplicate"] += 1
+    elif not (ACTOR_PROFESSIONS & set(professions)):
+        counts["dropped_not_actor"] += 1
+    elif not as_text(record.get("image_url")):
+        counts["dropped_no_image"] += 1
+    else:
+        known.add(person_id)
+        return {
+            "id": person_id,
+            "name": as_text(record.get("name")),
+            "image_url": as_text(record.get("image_url")),
+            "professions": professions,
+        }
+    return None
+
+
+def _actor_counts(input_persons: int, counts: Counter) -> dict[str, int]:
+    reasons = ("dropped_duplicate", "dropped_not_actor", "dropped_no_image", "cast_without_actor_record")
+    return {"input_persons": input_persons, **{k: counts.get(k, 0) for k in reasons}}
 
 
 def _cast_links(movies: pd.DataFrame, actor_ids: Iterable[int], counts: Counter):
@@ -441,26 +447,7 @@ def select_actor_files(
     with TableWriter(actors_path, ACTORS_SCHEMA) as actors_out:
         for table in partitions:
             input_persons += table.num_rows
-            rows = []
-            for record in table.to_pylist():
-                person_id = int(record["id"])
-                professions = [p.lower() for p in as_genre_list(record.get("professions"))]
-                if person_id in known:
-                    counts["dropped_duplicate"] += 1
-                elif not (ACTOR_PROFESSIONS & set(professions)):
-                    counts["dropped_not_actor"] += 1
-                elif not as_text(record.get("image_url")):
-                    counts["dropped_no_image"] += 1
-                else:
-                    known.add(person_id)
-                    rows.append(
-                        {
-                            "id": person_id,
-                            "name": as_text(record.get("name")),
-                            "image_url": as_text(record.get("image_url")),
-                            "professions": professions,
-                        }
-                    )
+            rows = [row for record in table.to_pylist() if (row := _actor_row(record, known, counts))]
             preview.extend(rows[: PREVIEW_ROWS - len(preview)])
             actors_out.write(pa.Table.from_pylist(rows, schema=ACTORS_SCHEMA))
     links = 0
@@ -472,12 +459,6 @@ def select_actor_files(
     return StreamedActorSelection(
         actors=len(known),
         links=links,
-        counts={
-            "input_persons": input_persons,
-            **{
-                k: counts.get(k, 0)
-                for k in ("dropped_duplicate", "dropped_not_actor", "dropped_no_image", "cast_without_actor_record")
-            },
-        },
+        counts=_actor_counts(input_persons, counts),
         preview=pd.DataFrame(preview, columns=["id", "name", "image_url", "professions"]),
     )

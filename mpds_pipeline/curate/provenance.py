@@ -215,46 +215,39 @@ def build_provenance(
 
     untraced: list[str] = []
     posters = _manifest_rows(poster_dirs)
-    for item_id, variant, name in _exported_images(export.posters_dir):
-        found = posters.get((item_id, variant))
-        if found is None:
-            untraced.append(f"posters/{name}")
-            continue
-        origin = poster_origin.get(item_id) or {}
-        rows.append(
-            _row(
-                item_id,
-                POSTER,
-                {"source": origin.get("source"), "source_url": origin.get("source_url")},
-                retrieved_at=_mtime(found["_folder"] / found["file_name"]),
-                image_url=found["url"],
-                sha256=found["sha256"],
-            )
-        )
+    rows += _image_rows(_exported_images(export.posters_dir), posters, POSTER, poster_origin, "posters", untraced)
 
     photos = _manifest_rows([actor_images_dir] if actor_images_dir is not None else [])
     exported_photos = _exported_images(export.actors_dir)
     people = page_sources(person_pages_root, {item_id for item_id, _, _ in exported_photos})
     for person_id in sorted(people):
         rows.append(_row(person_id, PERSON_PAGE, people[person_id]))
-    for item_id, variant, name in exported_photos:
-        found = photos.get((item_id, variant))
+    rows += _image_rows(exported_photos, photos, ACTOR_PHOTO, people, "actors", untraced)
+    frame = pd.DataFrame(rows, columns=PROVENANCE_SCHEMA.names)
+    return Provenance(frame, untraced)
+
+
+def _image_rows(exported, manifest: dict, kind: str, origins: dict, folder: str, untraced: list[str]) -> list[dict]:
+    """One row per exported image found in its download manifest, with the source of the
+    page that named it; an image no manifest describes goes to ``untraced``."""
+    rows = []
+    for item_id, variant, name in exported:
+        found = manifest.get((item_id, variant))
         if found is None:
-            untraced.append(f"actors/{name}")
+            untraced.append(f"{folder}/{name}")
             continue
-        origin = people.get(item_id) or {}
+        origin = origins.get(item_id) or {}
         rows.append(
             _row(
                 item_id,
-                ACTOR_PHOTO,
+                kind,
                 {"source": origin.get("source"), "source_url": origin.get("source_url")},
                 retrieved_at=_mtime(found["_folder"] / found["file_name"]),
                 image_url=found["url"],
                 sha256=found["sha256"],
             )
         )
-    frame = pd.DataFrame(rows, columns=PROVENANCE_SCHEMA.names)
-    return Provenance(frame, untraced)
+    return rows
 
 
 def write_provenance(provenance: Provenance, path: Path) -> Path:
