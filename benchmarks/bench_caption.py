@@ -32,9 +32,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from mpds_pipeline.vision.captioner import Captioner, CaptionSettings  # noqa: E402
-from mpds_pipeline.vision.device import choose_device, choose_dtype, is_cuda  # noqa: E402
-from mpds_pipeline.vision.tiny_blip2 import build_tiny_blip2, tiny_tokenizer  # noqa: E402
+from mpds_pipeline.vision.captioner import Captioner, CaptionSettings
+from mpds_pipeline.vision.device import choose_device, choose_dtype, is_cuda
+from mpds_pipeline.vision.tiny_blip2 import build_tiny_blip2, tiny_tokenizer
 
 
 def full_size_blip2(device: str, dtype: torch.dtype):

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mpds_pipeline.curate.export import write_export  # noqa: E402
-from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA, merge_into_manifest  # noqa: E402
-from mpds_pipeline.imdb.ids import person_url  # noqa: E402
-from mpds_pipeline.imdb.partitions import id_ranges  # noqa: E402
-from mpds_pipeline.layout import DataLayout, image_file_name  # noqa: E402
+from mpds_pipeline.base.layout import DataLayout, image_file_name
+from mpds_pipeline.curate.export import write_export
+from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA, merge_into_manifest
+from mpds_pipeline.imdb.ids import person_url
+from mpds_pipeline.imdb.partitions import id_ranges
 
 PARTITION_SIZE = 10_000
 GENRES = ["Drama", "Comedy", "Action", "Horror", "Romance", "Thriller"]

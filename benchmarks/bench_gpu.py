@@ -33,10 +33,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mpds_pipeline.vision.device import choose_device, choose_dtype, is_cuda, training_precision  # noqa: E402
-from mpds_pipeline.vision.latent_cache import load_image_tensor  # noqa: E402
-from mpds_pipeline.vision.lora_training import LORA_TARGET_MODULES, LoraSettings, train_lora  # noqa: E402
-from mpds_pipeline.vision.tiny_sd import (  # noqa: E402
+from mpds_pipeline.vision.device import choose_device, choose_dtype, is_cuda, training_precision
+from mpds_pipeline.vision.latent_cache import load_image_tensor
+from mpds_pipeline.vision.lora_training import LORA_TARGET_MODULES, LoraSettings, train_lora
+from mpds_pipeline.vision.tiny_sd import (
     SD15_SCHEDULER,
     build_tiny_controlnet,
     build_tiny_sd_pipeline,

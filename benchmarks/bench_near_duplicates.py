@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mpds_pipeline.curate.near_duplicates import (  # noqa: E402
+from mpds_pipeline.curate.near_duplicates import (
     accept_pairs,
     group_near_duplicates,
     hamming,

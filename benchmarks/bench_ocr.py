@@ -17,14 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mpds_pipeline.vision.caption_control import render_caption_layout  # noqa: E402
-from mpds_pipeline.vision.text_accuracy import (  # noqa: E402
-    intended_words,
-    load_ocr,
-    opencv_distributions,
-    read_lines,
-    score_text,
-)
+from mpds_pipeline.vision.caption_control import render_caption_layout
+from mpds_pipeline.vision.text_accuracy import intended_words, load_ocr, opencv_distributions, read_lines, score_text
 
 TITLE_WORDS = "night harbour green planet last winter silent river golden city lost signal red garden".split()
 NAMES = "Nicole Kidman|Tom Hanks|Ana Lopez|Kenji Sato|Maria Rossi|Idris Okafor|Lena Berg|Omar Haddad".split("|")

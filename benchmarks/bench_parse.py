@@ -21,12 +21,12 @@ from bs4 import BeautifulSoup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mpds_pipeline.imdb import ids  # noqa: E402
-from mpds_pipeline.imdb.page_data import full_size_image, is_media_image  # noqa: E402
-from mpds_pipeline.imdb.parse_person import person_from_next_data, profession_id  # noqa: E402
-from mpds_pipeline.imdb.parse_title import clean_synopsis, title_from_next_data  # noqa: E402
-from mpds_pipeline.imdb.parsing import parse_page  # noqa: E402
-from mpds_pipeline.imdb.records import ParseError  # noqa: E402
+from mpds_pipeline.imdb import ids
+from mpds_pipeline.imdb.page_data import full_size_image, is_media_image
+from mpds_pipeline.imdb.parse_person import person_from_next_data, profession_id
+from mpds_pipeline.imdb.parse_title import clean_synopsis, title_from_next_data
+from mpds_pipeline.imdb.parsing import parse_page
+from mpds_pipeline.imdb.records import ParseError
 
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared"
 

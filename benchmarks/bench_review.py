@@ -17,16 +17,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.imdb.partitions import id_ranges
-from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.review import QueueFilter, ReviewState, load_review_items
-from mpds_pipeline.review.items import movies_file, poster_prompts_file
 
 
 def build(root: Path, posters: int, saves: int) -> DataLayout:
     layout = DataLayout(root)
     ids = list(range(1, posters + 1))
-    movies_file(layout).parent.mkdir(parents=True)
+    layout.movies_file.parent.mkdir(parents=True)
     pq.write_table(
         pa.table(
             {
@@ -36,9 +35,9 @@ def build(root: Path, posters: int, saves: int) -> DataLayout:
                 "synopsis": [f"Plot {i}." for i in ids],
             }
         ),
-        movies_file(layout),
+        layout.movies_file,
     )
-    poster_prompts_file(layout).parent.mkdir(parents=True, exist_ok=True)
+    layout.poster_prompts_file.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(
         pa.table(
             {
@@ -47,7 +46,7 @@ def build(root: Path, posters: int, saves: int) -> DataLayout:
                 "text": [f"caption {i}. Movie {i}." for i in ids],
             }
         ),
-        poster_prompts_file(layout),
+        layout.poster_prompts_file,
     )
     for part in id_ranges("title", 1, posters):
         part_ids = list(part.ids())

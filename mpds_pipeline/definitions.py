@@ -2,22 +2,22 @@
 
 from dagster import Definitions
 
-from .assets.ablations import swap_ablations
-from .assets.actor_photos import actor_photos
-from .assets.automation import automation_assets, automation_jobs, automation_schedules, automation_sensors
-from .assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
-from .assets.crawl import crawl_assets
-from .assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
-from .assets.freshness import freshness_schedules, freshness_sensors, imdb_index
-from .assets.generation import generation_assets
-from .assets.jobs import named_jobs
-from .assets.near_duplicates import near_duplicates
-from .assets.omdb import omdb_titles
-from .assets.pools import pool_sensors
-from .assets.wikimedia import wikimedia
-from .executor import slot_reclaiming_executor
-from .resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
-from .scaling import scaling_jobs
+from .defs.assets.ablations import swap_ablations
+from .defs.assets.actor_photos import actor_photos
+from .defs.assets.automation import automation_assets, automation_jobs, automation_schedules, automation_sensors
+from .defs.assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
+from .defs.assets.crawl import crawl_assets
+from .defs.assets.curation import actor_images, actors, build_export_asset, dataset_statistics, movies, poster_images
+from .defs.assets.freshness import freshness_schedules, freshness_sensors, imdb_index
+from .defs.assets.generation import generation_assets
+from .defs.assets.near_duplicates import near_duplicates
+from .defs.assets.omdb import omdb_titles
+from .defs.assets.pools import pool_sensors
+from .defs.assets.wikimedia import wikimedia
+from .defs.executor import slot_reclaiming_executor
+from .defs.jobs import named_jobs
+from .defs.resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
+from .defs.scaling import scaling_jobs
 
 export = build_export_asset(
     [movies, poster_images, actors, actor_images, actor_photos, poster_prompts, near_duplicates]

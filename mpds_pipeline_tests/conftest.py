@@ -66,11 +66,11 @@ def built_pipeline(tmp_path_factory) -> BuiltPipeline:
     BLIP-2. Tests never use it directly: ``pipeline`` hands each one its own copy."""
     from dagster import DagsterInstance, materialize
 
-    from mpds_pipeline.assets.actor_photos import actor_photos
-    from mpds_pipeline.assets.captions import poster_prompts, rectifications, vision_prompts
-    from mpds_pipeline.assets.crawl import person_assets, title_assets
-    from mpds_pipeline.assets.curation import actor_images, actors, dataset_statistics, movies, poster_images
     from mpds_pipeline.definitions import export
+    from mpds_pipeline.defs.assets.actor_photos import actor_photos
+    from mpds_pipeline.defs.assets.captions import poster_prompts, rectifications, vision_prompts
+    from mpds_pipeline.defs.assets.crawl import person_assets, title_assets
+    from mpds_pipeline.defs.assets.curation import actor_images, actors, dataset_statistics, movies, poster_images
     from mpds_pipeline.sample_server import SampleImdbServer
     from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
 
@@ -127,7 +127,7 @@ class BuiltPipeline:
 
 
 def _pipeline_resources(root: Path, base_url: str) -> dict:
-    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
+    from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource, ModelsResource, SourcesResource
 
     return {
         "imdb": ImdbClientResource(base_url=base_url, rate_per_second=50, backoff_base_s=0.05),

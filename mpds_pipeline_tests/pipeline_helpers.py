@@ -8,12 +8,12 @@ from dagster import Definitions, RunRequest, SkipReason, build_sensor_context
 def remerge_via_sensor(pipeline) -> None:
     """Evaluate the rectifications sensor like the daemon would, run what it requests,
     and check that a second evaluation (same files) requests nothing."""
-    from mpds_pipeline.assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
-    from mpds_pipeline.assets.crawl import person_assets, title_assets
-    from mpds_pipeline.assets.curation import actor_images, actors, movies, poster_images
-    from mpds_pipeline.assets.jobs import export_job
-    from mpds_pipeline.assets.near_duplicates import near_duplicates
     from mpds_pipeline.definitions import export
+    from mpds_pipeline.defs.assets.captions import poster_prompts, rectifications, rectifications_sensor, vision_prompts
+    from mpds_pipeline.defs.assets.crawl import person_assets, title_assets
+    from mpds_pipeline.defs.assets.curation import actor_images, actors, movies, poster_images
+    from mpds_pipeline.defs.assets.near_duplicates import near_duplicates
+    from mpds_pipeline.defs.jobs import export_job
 
     resources, instance = pipeline["resources"], pipeline["instance"]
     context = build_sensor_context(instance=instance, resources={"data_dir": resources["data_dir"]})

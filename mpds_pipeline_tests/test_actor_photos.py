@@ -23,7 +23,7 @@ from mpds_pipeline.imdb.record_store import parse_archive, read_records, write_r
 from mpds_pipeline.net.client import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer, sample_person
 from mpds_pipeline.sample_server.photos import portrait, render_photo
-from mpds_pipeline.vision.faces import (
+from mpds_pipeline.curate.faces import (
     Face,
     FaceAnalyzer,
     FaceSettings,
@@ -73,7 +73,7 @@ def test_matching_can_be_switched_off():
 
 
 def test_without_the_recognition_package_matching_is_off_and_says_so(monkeypatch):
-    import mpds_pipeline.vision.faces as faces
+    import mpds_pipeline.curate.faces as faces
 
     monkeypatch.setattr(faces, "recognition_model_files", lambda: None)
     analyzer = FaceAnalyzer()

@@ -11,13 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mpds_pipeline.vision.captioner import (
-    CAPTION_COLUMNS,
-    Captioner,
-    CaptionSettings,
-    caption_partition,
-    read_captions,
-)
+from mpds_pipeline.vision.captioner import CAPTION_COLUMNS, Captioner, CaptionSettings, caption_partition, read_captions
 from mpds_pipeline.vision.tiny_blip2 import save_tiny_blip2
 
 

@@ -260,7 +260,7 @@ from pathlib import Path
 def step(base_url, archive_dir, log_file):
     from mpds_pipeline.net.client import ClientSettings
     from mpds_pipeline.imdb.crawl import crawl_partition
-    from mpds_pipeline.parent_watch import parent_gone_check
+    from mpds_pipeline.base.parent_watch import parent_gone_check
     # 1 request/s with 4 workers: three of them wait in line for their turn in the window.
     settings = ClientSettings(base_url=base_url, rate_per_second=1, concurrency=4)
     with open(log_file, "a", buffering=1) as out:

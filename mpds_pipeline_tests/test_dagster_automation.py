@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context, materialize
 
-from mpds_pipeline.assets.automation import new_archive_crawls
-from mpds_pipeline.assets.crawl import title_assets
+from mpds_pipeline.base.layout import DataLayout
+from mpds_pipeline.defs.assets.automation import new_archive_crawls
+from mpds_pipeline.defs.assets.crawl import title_assets
+from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.imdb.crawl import read_outcomes
-from mpds_pipeline.layout import DataLayout
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 NEW_CRAWL = "CC-MAIN-2026-08"
@@ -120,7 +120,7 @@ def test_waf_block_pauses_live_imdb_and_its_automation_skips_without_a_request(t
 
     from dagster import SensorResult
 
-    from mpds_pipeline.assets.freshness import crawl_ranges, recrawl_incomplete
+    from mpds_pipeline.defs.assets.freshness import crawl_ranges, recrawl_incomplete
     from mpds_pipeline.sample_server.faults import FaultPlan, FaultRule
     from mpds_pipeline.sources.pauses import active_pause
 
@@ -160,7 +160,7 @@ def test_waf_block_pauses_live_imdb_and_its_automation_skips_without_a_request(t
         assert len(server.requests) == sent
 
         # With the archives configured too, new ranges' runs leave live out while it is paused.
-        monkeypatch.setattr("mpds_pipeline.assets.freshness.highest_known_title_id", lambda layout: 260)
+        monkeypatch.setattr("mpds_pipeline.defs.assets.freshness.highest_known_title_id", lambda layout: 260)
         with_archives = {**resources, "sources": SourcesResource(page_sources=["common_crawl", "live"])}
         result = crawl_ranges(build_sensor_context(instance=instance, resources=with_archives))
         assert result.run_requests
@@ -174,8 +174,8 @@ def test_omdb_schedule_spreads_lookups_over_days_and_resumes_without_asking_twic
 
     from dagster import build_schedule_context, instance_for_test
 
-    from mpds_pipeline.assets.automation import omdb_daily
-    from mpds_pipeline.assets.omdb import omdb_titles
+    from mpds_pipeline.defs.assets.automation import omdb_daily
+    from mpds_pipeline.defs.assets.omdb import omdb_titles
     from mpds_pipeline.sources.automation import omdb_pending_ids
     from mpds_pipeline.sources.pauses import clear_pause
 
@@ -242,7 +242,7 @@ def test_omdb_schedule_spreads_lookups_over_days_and_resumes_without_asking_twic
 
 
 def test_freshness_view_reports_each_source_and_the_size_over_time(crawled):
-    from mpds_pipeline.assets.automation import dataset_freshness
+    from mpds_pipeline.defs.assets.automation import dataset_freshness
 
     _, resources, instance, layout = crawled
     result = materialize([dataset_freshness], resources=resources, instance=instance)

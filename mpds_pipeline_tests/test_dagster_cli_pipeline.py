@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
-from mpds_pipeline import jobnames
-from mpds_pipeline.layout import DataLayout
+from mpds_pipeline.base import jobnames
+from mpds_pipeline.base.layout import DataLayout
+from mpds_pipeline.base.settings import write_settings_file
 from mpds_pipeline.sample_server import SampleImdbServer
-from mpds_pipeline.settings import write_settings_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -168,7 +168,7 @@ def test_the_step_of_a_killed_run_exits_within_a_poll_and_says_why(dagster_home,
     events for a run process that is gone."""
     from dagster import DagsterInstance
 
-    from mpds_pipeline.parent_watch import ORPHANED_STEP_EXIT_CODE
+    from mpds_pipeline.base.parent_watch import ORPHANED_STEP_EXIT_CODE
     from mpds_pipeline_tests.test_crawl import process_ended
 
     data_dir = tmp_path / "data"

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context, materialize
 
-from mpds_pipeline.assets.crawl import title_assets
-from mpds_pipeline.assets.freshness import crawl_ranges, imdb_index, ranges_to_add
+from mpds_pipeline.base.layout import DataLayout
+from mpds_pipeline.defs.assets.crawl import title_assets
+from mpds_pipeline.defs.assets.freshness import crawl_ranges, imdb_index, ranges_to_add
+from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.imdb.crawl_plan import stale_incomplete_ids
-from mpds_pipeline.layout import DataLayout
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 KEY = "tt0000001-tt0000050"

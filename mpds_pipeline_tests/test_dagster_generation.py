@@ -9,13 +9,13 @@ import pandas as pd
 from dagster import DagsterInstance, materialize
 from PIL import Image
 
-from mpds_pipeline.assets.ablations import swap_ablations
-from mpds_pipeline.assets.generation import benchmark_prompts, generation_assets
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.curate.export import write_actor_photos_export, write_export
 from mpds_pipeline.curate.store import write_table
+from mpds_pipeline.defs.assets.ablations import swap_ablations
+from mpds_pipeline.defs.assets.generation import benchmark_prompts, generation_assets
+from mpds_pipeline.defs.resources import DataDirResource, ModelsResource
 from mpds_pipeline.imdb.ids import person_url
-from mpds_pipeline.layout import DataLayout
-from mpds_pipeline.resources import DataDirResource, ModelsResource
 from mpds_pipeline.vision.lora_training import sample_pairs
 
 from .image_samples import noise_image, saved_noise_jpeg, undecodable_jpeg

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from mpds_pipeline.assets.crawl import title_assets
-from mpds_pipeline.assets.curation import movies, poster_images
-from mpds_pipeline.assets.omdb import omdb_titles
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.curate.store import read_table
 from mpds_pipeline.definitions import export
+from mpds_pipeline.defs.assets.crawl import title_assets
+from mpds_pipeline.defs.assets.curation import movies, poster_images
+from mpds_pipeline.defs.assets.omdb import omdb_titles
+from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.imdb.record_store import read_records
-from mpds_pipeline.layout import DataLayout
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 PARTITION = "tt0000001-tt0000050"

@@ -9,9 +9,9 @@ import json
 import pandas as pd
 from dagster import DagsterInstance, materialize
 
-from mpds_pipeline.assets.curation import movies, poster_images
 from mpds_pipeline.definitions import export
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource
+from mpds_pipeline.defs.assets.curation import movies, poster_images
+from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 
 KEY = "tt0000001-tt0000050"

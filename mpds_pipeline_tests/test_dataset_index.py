@@ -19,10 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mpds_pipeline.imdb.dataset_files import (
-    DatasetDownloadError,
-    fetch_dataset_files,
-)
+from mpds_pipeline.base.layout import IndexFolder
+from mpds_pipeline.imdb.dataset_files import DatasetDownloadError, fetch_dataset_files
 from mpds_pipeline.imdb.dataset_index import (
     NAMES_SCHEMA,
     PRINCIPALS_SCHEMA,
@@ -35,7 +33,6 @@ from mpds_pipeline.imdb.dataset_index import (
     max_person_id,
     max_title_id,
 )
-from mpds_pipeline.layout import IndexFolder
 from mpds_pipeline.net.client import ClientSettings
 from mpds_pipeline_tests.shared_samples import ABSENT, IMDB_DATASETS, SHARED_DIR
 

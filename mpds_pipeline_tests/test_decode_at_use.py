@@ -81,12 +81,12 @@ def test_captioning_records_a_decode_failure_that_keeps_the_poster_out(server, b
 def test_the_same_through_dagster(server, blip2, tmp_path):
     from dagster import DagsterInstance, materialize
 
-    from mpds_pipeline.assets.captions import vision_prompts
-    from mpds_pipeline.assets.curation import poster_images
+    from mpds_pipeline.base.layout import DataLayout
     from mpds_pipeline.curate.store import write_table
     from mpds_pipeline.definitions import export
-    from mpds_pipeline.layout import DataLayout
-    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, ModelsResource
+    from mpds_pipeline.defs.assets.captions import vision_prompts
+    from mpds_pipeline.defs.assets.curation import poster_images
+    from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource, ModelsResource
 
     data = tmp_path / "data"
     write_table(movies_for(server), DataLayout(data).movies_file)

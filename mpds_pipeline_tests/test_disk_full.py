@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from mpds_pipeline.files import DiskFull, atomic_open, atomic_path
+from mpds_pipeline.base.files import DiskFull, atomic_open, atomic_path
 from mpds_pipeline.imdb import archive as archive_module
 from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.crawl import crawl_partition
@@ -131,8 +131,8 @@ def test_atomic_writes_on_a_full_disk_keep_the_old_file(tmp_path):
 def test_the_pages_asset_fails_with_the_path_free_space_and_what_to_do(tmp_path, disk_with_room):
     from dagster import DagsterInstance, materialize
 
-    from mpds_pipeline.assets.crawl import title_assets
-    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
+    from mpds_pipeline.defs.assets.crawl import title_assets
+    from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource, SourcesResource
 
     key = "tt0000001-tt0000030"
     with SampleImdbServer() as server, DagsterInstance.ephemeral() as instance:
@@ -231,8 +231,8 @@ def test_records_built_from_a_torn_archive_warn_and_count_it(tmp_path, server):
 
     from dagster import DagsterInstance, materialize
 
-    from mpds_pipeline.assets.crawl import title_assets
-    from mpds_pipeline.resources import DataDirResource
+    from mpds_pipeline.defs.assets.crawl import title_assets
+    from mpds_pipeline.defs.resources import DataDirResource
 
     key = "tt0000001-tt0000030"
     archive_dir = tmp_path / "data" / "crawl" / "title_pages" / key

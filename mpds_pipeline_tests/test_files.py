@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mpds_pipeline import files
-from mpds_pipeline.files import atomic_open, atomic_path, temp_path_for, write_atomic
+from mpds_pipeline.base import files
+from mpds_pipeline.base.files import atomic_open, atomic_path, temp_path_for, write_atomic
 
 
 def test_write_atomic_replaces_the_file_and_leaves_no_temp(tmp_path):

@@ -8,13 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mpds_pipeline.curate.filters import (
-    MovieFilterSettings,
-    as_actor_dict,
-    as_genre_list,
-    select_actors,
-    select_movies,
-)
+from mpds_pipeline.curate.filters import MovieFilterSettings, as_actor_dict, as_genre_list, select_actors, select_movies
 from mpds_pipeline.curate.language import decide_language
 from mpds_pipeline.imdb.records import PersonRecord, TitleRecord
 

@@ -10,12 +10,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mpds_pipeline.base.layout import ImageFolder
 from mpds_pipeline.curate import manifest as manifest_module
 from mpds_pipeline.curate.export import write_export
-from mpds_pipeline.curate.image_checks import ImageLimits, check_structure, decode_image, verify_body
-from mpds_pipeline.curate.manifest import (
+from mpds_pipeline.curate.image_checks import (
     CAPTIONING,
     LORA_LATENTS,
+    ImageLimits,
+    check_structure,
+    decode_image,
+    verify_body,
+)
+from mpds_pipeline.curate.manifest import (
     manifest_lock,
     merge_into_manifest,
     read_manifest,
@@ -23,7 +29,6 @@ from mpds_pipeline.curate.manifest import (
     record_poster_decode_results,
     verification_counts,
 )
-from mpds_pipeline.layout import ImageFolder
 
 from .image_samples import jpeg_claiming, noise_image, png_bomb, undecodable_jpeg, with_exif_thumbnail
 

@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mpds_pipeline.base.layout import ImageFolder
+from mpds_pipeline.curate.image_checks import CAPTIONING
 from mpds_pipeline.curate.images import (
     ImageLimits,
     download_actor_images,
@@ -22,8 +24,7 @@ from mpds_pipeline.curate.images import (
     download_variants,
     read_manifest,
 )
-from mpds_pipeline.curate.manifest import CAPTIONING, record_decode_results
-from mpds_pipeline.layout import ImageFolder
+from mpds_pipeline.curate.manifest import record_decode_results
 from mpds_pipeline.net.client import ClientSettings
 
 from .image_samples import jpeg_claiming, noise_image, png_bomb, undecodable_jpeg

@@ -8,11 +8,7 @@ import torch
 from PIL import Image
 
 from mpds_pipeline.vision import metrics
-from mpds_pipeline.vision.inception import (
-    FID_WEIGHTS_URL,
-    FidInceptionV3,
-    InceptionFidExtractor,
-)
+from mpds_pipeline.vision.inception import FID_WEIGHTS_URL, FidInceptionV3, InceptionFidExtractor
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,14 @@ import re
 from pathlib import Path
 
 import mpds_pipeline
-from mpds_pipeline.layout import DataLayout, ExportFolder, ImageFolder, PagesFolder, crop_file_name, image_file_name
+from mpds_pipeline.base.layout import (
+    DataLayout,
+    ExportFolder,
+    ImageFolder,
+    PagesFolder,
+    crop_file_name,
+    image_file_name,
+)
 
 ROOT = Path(mpds_pipeline.__file__).parent
 # A string literal naming a file of one of the data formats: "movies.parquet", f"{id}.jpg".

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mpds_pipeline.layout import LICENCE_CLEAN, DataLayout
+from mpds_pipeline.base.layout import LICENCE_CLEAN, DataLayout
 from mpds_pipeline.sample_server.wikimedia import title_item
 
 from .conftest import PIPELINE_TITLE_KEY
@@ -58,11 +58,11 @@ def licence_clean(pipeline, tmp_path):
     server playing Wikidata and Commons; one kept Commons poster is opted out of AI."""
     from dagster import materialize
 
-    from mpds_pipeline.assets.actor_photos import actor_photos
-    from mpds_pipeline.assets.curation import actor_images, poster_images
-    from mpds_pipeline.assets.wikimedia import wikimedia
     from mpds_pipeline.definitions import export
-    from mpds_pipeline.resources import DataDirResource, SourcesResource
+    from mpds_pipeline.defs.assets.actor_photos import actor_photos
+    from mpds_pipeline.defs.assets.curation import actor_images, poster_images
+    from mpds_pipeline.defs.assets.wikimedia import wikimedia
+    from mpds_pipeline.defs.resources import DataDirResource, SourcesResource
     from mpds_pipeline.sample_server import SampleImdbServer
 
     movie_ids = sorted(pd.read_parquet(DataLayout(pipeline["root"]).movies_file)["id"])

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mpds_pipeline import jobnames
-from mpds_pipeline.layout import LICENCE_CLEAN, DataLayout
+from mpds_pipeline.base import jobnames
+from mpds_pipeline.base.layout import LICENCE_CLEAN, DataLayout
+from mpds_pipeline.base.settings import write_settings_file
 from mpds_pipeline.sample_server import SampleImdbServer
 from mpds_pipeline.sample_server.server import NOAI_POSTERS
-from mpds_pipeline.settings import write_settings_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from mpds_pipeline import settings
-from mpds_pipeline.layout import DataLayout
-from mpds_pipeline.local import REPO_DAGSTER_YAML, instance_environment
-from mpds_pipeline.settings import read_settings_file, write_settings_file
+from mpds_pipeline.base import settings
+from mpds_pipeline.base.layout import DataLayout
+from mpds_pipeline.base.settings import read_settings_file, write_settings_file
+from mpds_pipeline.cli.local import REPO_DAGSTER_YAML, instance_environment
+from mpds_pipeline.imdb.partitions import partition_size
 
 
 def test_settings_file_is_read_where_the_data_dir_points_and_the_environment_wins(tmp_path, monkeypatch):
@@ -27,10 +28,10 @@ def test_settings_file_is_read_where_the_data_dir_points_and_the_environment_win
     monkeypatch.setenv("MPDS_DATA_DIR", str(layout.root))
     monkeypatch.delenv("MPDS_PARTITION_SIZE", raising=False)
     monkeypatch.delenv("MPDS_SD_MODEL", raising=False)
-    assert settings.partition_size() == 77
+    assert partition_size() == 77
     assert settings.env_str("MPDS_SD_MODEL", "hub/id") == "/models/tiny sd"
     monkeypatch.setenv("MPDS_PARTITION_SIZE", "50")
-    assert settings.partition_size() == 50  # the environment wins
+    assert partition_size() == 50  # the environment wins
     # Edited later: read again (the cache is keyed on the file's mtime and size).
     write_settings_file(layout.settings_file, {"MPDS_SD_MODEL": "/models/other"}, "edited")
     assert settings.env_str("MPDS_SD_MODEL", "hub/id") == "/models/other"

@@ -14,7 +14,7 @@ import pandas as pd
 from dagster import DagsterInstance, MetadataValue
 from PIL import Image
 
-from mpds_pipeline.assets.metadata import (
+from mpds_pipeline.defs.assets.metadata import (
     INLINE_IMAGE_WIDTH,
     INLINE_MARKDOWN_CHARS,
     bar_chart,

@@ -6,11 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mpds_pipeline.vision.multicondition import (
-    GuidanceScales,
-    MultiConditionPipeline,
-    prompt_with_actor_tokens,
-)
+from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline, prompt_with_actor_tokens
 from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE
 
 from .caption_controls import render_caption_control

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.curate.export import write_export
 from mpds_pipeline.curate.near_duplicates import (
     group_near_duplicates,
@@ -29,7 +30,6 @@ from mpds_pipeline.curate.near_duplicates import (
 )
 from mpds_pipeline.curate.store import write_table
 from mpds_pipeline.imdb.ids import person_url
-from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.sample_server.images import render_jpeg
 from mpds_pipeline.vision.holdout import held_out_posters
 from mpds_pipeline.vision.lora_training import sample_pairs
@@ -182,7 +182,7 @@ def test_groups_reach_the_export_the_lora_draw_and_a_leak_free_benchmark(posters
     groups = read_groups(layout.near_duplicates_file)
     assert [groups[i] for i in range(1, 10)] == [1, 1, 1, 1, 5, 6, 7, 8, 9]
 
-    from mpds_pipeline.assets.near_duplicates import with_duplicate_groups
+    from mpds_pipeline.defs.assets.near_duplicates import with_duplicate_groups
 
     write_export(
         pd.DataFrame(movies),

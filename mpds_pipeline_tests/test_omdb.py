@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from mpds_pipeline.layout import DataLayout
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.net.client import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer
 from mpds_pipeline.sample_server.content import TITLE_CYCLE, sample_title

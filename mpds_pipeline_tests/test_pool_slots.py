@@ -17,9 +17,16 @@ from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.events import EngineEventData
 from dagster._core.storage.dagster_run import DagsterRun
 
-from mpds_pipeline import pool_slots
-from mpds_pipeline.local import run_pool
-from mpds_pipeline.pool_slots import HOST_TAG, IMDB_POOL, fail_and_free, free_dead_slots, slot_holders, waiting_notice
+from mpds_pipeline.cli.local import run_pool
+from mpds_pipeline.defs import pool_slots
+from mpds_pipeline.defs.pool_slots import (
+    HOST_TAG,
+    IMDB_POOL,
+    fail_and_free,
+    free_dead_slots,
+    slot_holders,
+    waiting_notice,
+)
 from mpds_pipeline.sample_server import SampleImdbServer
 
 from .test_dagster_crawl import DAGSTER, REPO_ROOT, crawl_env, register_ranges, run_dagster
@@ -142,7 +149,7 @@ def test_the_daemon_sensor_frees_and_tells_waiting_runs(instance):
 
     from dagster import build_sensor_context
 
-    from mpds_pipeline.assets.pools import imdb_pool_watch
+    from mpds_pipeline.defs.assets.pools import imdb_pool_watch
 
     holder = started_run(instance, gone_pid(), tags={HOST_TAG: "crawler-7"})
     waiting = instance.add_run(

@@ -1,6 +1,6 @@
 """Progress lines: cadence, figures and the final line, on a fake clock."""
 
-from mpds_pipeline.progress import Progress, format_duration, format_rate
+from mpds_pipeline.base.progress import Progress, format_duration, format_rate
 
 
 class FakeClock:

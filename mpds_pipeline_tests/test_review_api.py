@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mpds_pipeline.base.layout import DataLayout, ImageFolder
 from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
 from mpds_pipeline.curate.rectify import load_rectifications, record_sensor_check
-from mpds_pipeline.layout import DataLayout, ImageFolder
 from mpds_pipeline.review import REVIEW_COLUMNS, load_review_items
 from mpds_pipeline.review.items import load_base_items
 from mpds_pipeline.review.sample import FIRST_PARTITION, HOSTILE_TITLE, SECOND_PARTITION, write_sample_data

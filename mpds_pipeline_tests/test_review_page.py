@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright import sync_api
 
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.curate.rectify import load_rectifications, record_sensor_check
-from mpds_pipeline.layout import DataLayout
 from mpds_pipeline.review.sample import HOSTILE_TITLE, write_sample_data
 from mpds_pipeline.review.server import make_review_server
 

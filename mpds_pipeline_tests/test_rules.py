@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-from mpds_pipeline.assets.crawl import title_assets
+from mpds_pipeline.base.layout import DataLayout
+from mpds_pipeline.defs.assets.crawl import title_assets
+from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.imdb.crawl import PageOutcome, one_status_per_id
 from mpds_pipeline.imdb.record_store import unique_ids
-from mpds_pipeline.layout import DataLayout
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 
 FIRST, SECOND = "tt0000001-tt0000050", "tt0000051-tt0000100"

@@ -216,7 +216,7 @@ def test_celery_backfill_spreads_partitions_over_two_workers_within_the_rate(
     if CELERY_JOB not in job_names:
         pytest.fail(
             f"job {CELERY_JOB!r} is not in the code location: "
-            "add mpds_pipeline.scaling.scaling_jobs to Definitions(jobs=...)"
+            "add mpds_pipeline.defs.scaling.scaling_jobs to Definitions(jobs=...)"
         )
     database = postgres_server.create_database("mpds_celery_test")
     home = production_home(tmp_path)

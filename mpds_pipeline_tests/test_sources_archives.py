@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mpds_pipeline.base.layout import PagesFolder
 from mpds_pipeline.imdb.archive import PROVENANCE_HEADERS, PageArchive
 from mpds_pipeline.imdb.crawl import crawl_partition, read_outcomes
 from mpds_pipeline.imdb.record_store import parse_archive
-from mpds_pipeline.layout import PagesFolder
 from mpds_pipeline.net.client import ClientSettings, PoliteClient
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 from mpds_pipeline.sample_server.archives import CRAWLS, capture_plan
@@ -504,9 +504,9 @@ def test_old_image_hosts_map_to_todays_host_with_the_same_key():
 def test_crawl_assets_take_pages_from_the_archives_and_report_coverage(server, tmp_path):
     from dagster import DagsterInstance, materialize
 
-    from mpds_pipeline.assets.crawl import person_assets, title_assets
-    from mpds_pipeline.layout import DataLayout
-    from mpds_pipeline.resources import DataDirResource, ImdbClientResource, SourcesResource
+    from mpds_pipeline.base.layout import DataLayout
+    from mpds_pipeline.defs.assets.crawl import person_assets, title_assets
+    from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource, SourcesResource
 
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("title_ranges", ["tt0000001-tt0000050"])

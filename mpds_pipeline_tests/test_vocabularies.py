@@ -9,15 +9,15 @@ from typing import get_args
 import pytest
 from dagster import DagsterInvalidConfigError, materialize
 
-from mpds_pipeline.assets.curation import ImagesConfig, MoviesConfig, movies
-from mpds_pipeline.assets.generation import ActorEmbeddingsConfig, BenchmarkImagesConfig, BenchmarkReportConfig
 from mpds_pipeline.curate import actor_photos, image_checks
 from mpds_pipeline.curate.filters import ADULT_REASONS, DROP_REASONS, MovieDropReason
 from mpds_pipeline.curate.rehydrate import MovieSource
+from mpds_pipeline.defs.assets.curation import ImagesConfig, MoviesConfig, movies
+from mpds_pipeline.defs.assets.generation import ActorEmbeddingsConfig, BenchmarkImagesConfig, BenchmarkReportConfig
+from mpds_pipeline.defs.resources import DataDirResource, ImdbClientResource
 from mpds_pipeline.imdb import archive, person_photos, records
 from mpds_pipeline.imdb.classify import classify_response
 from mpds_pipeline.net.client import FetchResponse
-from mpds_pipeline.resources import DataDirResource, ImdbClientResource
 from mpds_pipeline.vision.choices import AttentionSetting
 from mpds_pipeline.vision.metrics import ResizeMethod
 from mpds_pipeline.vision.textual_inversion import TooFewImages

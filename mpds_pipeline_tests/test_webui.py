@@ -20,8 +20,8 @@ import httpx
 import pytest
 from playwright import sync_api
 
-from mpds_pipeline import jobnames
-from mpds_pipeline.local import job_command, launch_and_follow
+from mpds_pipeline.base import jobnames
+from mpds_pipeline.cli.local import job_command, launch_and_follow
 from mpds_pipeline.sample_server import SampleImdbServer
 
 from .browser import chromium
@@ -44,9 +44,9 @@ expect = sync_api.expect
 MATERIALISE_SCRIPT = f"""
 import pandas as pd
 from dagster import DagsterInstance
-from mpds_pipeline.assets.partitions import register_configured_ranges
+from mpds_pipeline.defs.assets.partitions import register_configured_ranges
 from mpds_pipeline.definitions import defs
-from mpds_pipeline.layout import default_data_dir, DataLayout
+from mpds_pipeline.base.layout import default_data_dir, DataLayout
 
 layout = DataLayout(default_data_dir())
 with DagsterInstance.get() as instance:

@@ -10,7 +10,7 @@ For each actor (``actors`` table) the candidates are the primary image (download
 
 Photos naming or tagging others are dropped before any download (``names_others``,
 ``not_this_person``), and at most ``max_candidates`` are downloaded per actor. Each
-downloaded photo is decoded, its faces found (``vision.faces``); a photo is dropped for
+downloaded photo is decoded, its faces found (``curate.faces``); a photo is dropped for
 ``no_face``, ``several_faces`` (uncaptioned, or no reference to tell which),
 ``face_mismatch`` (no face within ``match_distance`` of the primary's face),
 ``face_too_small``, ``duplicate`` (the same file as a kept photo) or ``undecodable``.
@@ -31,17 +31,17 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..files import write_atomic
+from ..base.files import write_atomic
+from ..base.layout import crop_file_name
+from ..base.progress import Progress, ProgressLog
 from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, PhotoSubject, photo_subject
 from ..imdb.records import STRIP, PersonPhoto, PhotoSource
-from ..layout import crop_file_name
-from ..progress import Progress, ProgressLog
 from .filters import as_text
 from .image_checks import DECODE_ERRORS, FACE_CROPS
 from .manifest import DecodeRecord, record_decode_results
 
 if TYPE_CHECKING:
-    from ..vision.faces import FaceSettings
+    from .faces import FaceSettings
 
 # Where a candidate comes from: the primary image (actor_images), or a person photo.
 CandidateSource = Literal["primary", PhotoSource]
@@ -285,7 +285,7 @@ def crop_actor_photos(
     Every photo decoded here is reported to the manifest of the folder it was downloaded
     to (``record_decode_results``, stage ``face_crops``): one that does not decode turns
     ``invalid`` there, so the export and a rerun of the download leave it out."""
-    from ..vision.faces import FaceAnalyzer, FaceSettings
+    from .faces import FaceAnalyzer, FaceSettings
 
     face_settings = settings.faces or FaceSettings()
     crops_dir = Path(crops_dir)
@@ -358,7 +358,7 @@ def record_face_crop_decodes(decodes: dict[str, str | None]) -> DecodeRecord:
 
 def matching_state(face_settings) -> str:
     """ "on", or why face matching is off, as ``FaceAnalyzer`` decides it."""
-    from ..vision.faces import matching_off_reason
+    from .faces import matching_off_reason
 
     reason = matching_off_reason(face_settings)
     return "on" if reason is None else f"off ({reason})"
@@ -423,7 +423,7 @@ def _crop_actor(
 ) -> tuple[list[dict], list[dict]]:
     """The kept crops and the decision rows of one actor; each photo decoded goes into
     ``decodes`` (path -> None, or the error)."""
-    from ..vision.faces import crop_face, face_distance, head_and_shoulders_box
+    from .faces import crop_face, face_distance, head_and_shoulders_box
 
     kept: list[dict] = []
     rows: list[dict] = []

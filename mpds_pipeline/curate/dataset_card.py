@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from ..files import write_atomic
-from ..layout import LICENCE_CLEAN, ExportFolder
+from ..base.files import write_atomic
+from ..base.layout import LICENCE_CLEAN, ExportFolder
 
 MPDS_CITATION = """@article{xu2024mpds,
   title   = {MPDS: A Movie Posters Dataset for Image Generation with Diffusion Model},
@@ -278,7 +278,7 @@ def publish_card(
 
     import pandas as pd
 
-    from ..layout import ImageFolder
+    from ..base.layout import ImageFolder
     from .images import _reason_kind, read_download_settings
     from .licences import attribute, empty_files, export_image_rows, write_attribution
     from .manifest import read_manifest

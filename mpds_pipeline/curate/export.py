@@ -26,11 +26,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
-from ..files import atomic_open, atomic_path
+from ..base.files import atomic_open, atomic_path
+from ..base.layout import RELEASE_TABLES, ExportFolder, ImageFolder, image_file_name
+from ..base.progress import Progress, ProgressLog
+from ..base.rules import RuleResult
 from ..imdb.ids import parse_person_id, person_url, title_url
-from ..layout import RELEASE_TABLES, ExportFolder, ImageFolder, image_file_name
-from ..progress import Progress, ProgressLog
-from ..rules import RuleResult
 from .filters import as_actor_dict, as_genre_list, as_text
 from .image_checks import OK
 from .manifest import read_manifest

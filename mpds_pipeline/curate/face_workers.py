@@ -75,7 +75,7 @@ def _relay(proc: subprocess.Popen, count: int, results) -> None:
 
 
 def _serve(tasks: Iterable[tuple], setup: tuple, out: BinaryIO) -> None:
-    from ..vision.faces import FaceAnalyzer
+    from .faces import FaceAnalyzer
     from .actor_photos import _crop_actor
 
     settings, face_settings, crops_dir = setup

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..base.progress import Progress, ProgressLog
 from ..imdb.ids import parse_person_id
-from ..progress import Progress, ProgressLog
 from .language import DEFAULT_LANGUAGES, decide_language
 
 # The paper's R, Adult, PG-18 and their equivalents in other rating systems.

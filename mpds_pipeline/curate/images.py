@@ -39,14 +39,14 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..layout import ImageFolder
+from ..base.layout import ImageFolder
+from ..base.progress import Progress, ProgressLog
 from ..net.client import ClientSettings, HostNotAllowed, PoliteClient
 from ..net.optout import OPTED_OUT_PREFIX, OptOutPolicy, origin_of, read_tdmrep
 from ..net.robots import rules_from_response
-from ..progress import Progress, ProgressLog
 from .filters import as_text
-from .image_checks import (  # noqa: F401 (re-exported: callers import them from here)
-    BLOCKED,  # noqa: F401 (re-exported)
+from .image_checks import (
+    BLOCKED,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_BYTES,
@@ -56,12 +56,11 @@ from .image_checks import (  # noqa: F401 (re-exported: callers import them from
     VerifyMode,
 )
 from .image_fetch import KnownBad, fetch_and_store
-from .manifest import (  # noqa: F401 (re-exported)
+from .manifest import (
     MANIFEST_SCHEMA,
     decode_failed_hashes,
     merge_into_manifest,
     read_manifest,
-    record_decode_results,
     verification_counts,
 )
 
@@ -264,7 +263,7 @@ def _read_tdmrep(todo: list[tuple[int, int, str]], settings: ClientSettings, log
 def record_download_settings(dest_dir: Path, ai_optout: bool) -> None:
     """Beside the manifest: whether the folder's last download honoured AI opt-outs
     (the export and its dataset card say which setting built them)."""
-    from ..files import write_atomic
+    from ..base.files import write_atomic
 
     write_atomic(ImageFolder(Path(dest_dir)).download_settings, json.dumps({"ai_optout": ai_optout}).encode())
 

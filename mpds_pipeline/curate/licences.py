@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..files import atomic_path
-from ..layout import LICENCE_CLEAN, ExportFolder, ImageFolder
+from ..base.files import atomic_path
+from ..base.layout import LICENCE_CLEAN, ExportFolder, ImageFolder
 from ..sources.commons import COMMONS_FILE_COLUMNS, KEPT
 from .filters import as_text
 from .image_checks import OK

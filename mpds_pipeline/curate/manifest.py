@@ -27,15 +27,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..files import atomic_path
-from ..layout import ImageFolder, image_file_name
-from .image_checks import (  # noqa: F401 (the stages are re-exported: their users import them from here)
-    CAPTIONING,
+from ..base.files import atomic_path
+from ..base.layout import ImageFolder, image_file_name
+from .image_checks import (
     DECODED,
     DOWNLOAD_STAGE,
-    FACE_CROPS,
     INVALID,
-    LORA_LATENTS,
     OK,
     STRUCTURE,
     DecodeStage,

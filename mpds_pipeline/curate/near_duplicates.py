@@ -39,7 +39,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from ..progress import Progress, ProgressLog
+from ..base.progress import Progress, ProgressLog
 
 # Bits of 64; docs/beyond_the_paper.md has the measurements. 7 is also the largest
 # threshold the 4-band index answers with one-bit flips (fast at 400k posters).
@@ -329,7 +329,7 @@ def merge_hashes(path, new: pd.DataFrame) -> None:
     """Add ``new`` hashes to the table at ``path`` (a re-hashed id replaces its row), atomically."""
     from pathlib import Path
 
-    from ..files import atomic_path
+    from ..base.files import atomic_path
 
     path = Path(path)
     old = read_hashes(path)

@@ -47,7 +47,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..progress import Progress, ProgressLog
+from ..base.progress import Progress, ProgressLog
 
 DEFAULT_SYNOPSIS_TEMPLATE = "{title}. Genres: {genres}. Starring: {actors}. {synopsis}"
 DEFAULT_POSTER_CAPTION_TEMPLATE = "{title}, starring {actors}"

@@ -28,8 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import atomic_path
-from ..layout import ExportFolder, ImageFolder, OmdbFolder, PagesFolder
+from ..base.files import atomic_path
+from ..base.layout import ExportFolder, ImageFolder, OmdbFolder, PagesFolder
 from .manifest import read_manifest
 
 TITLE_PAGE: Final = "title_page"

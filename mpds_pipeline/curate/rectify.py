@@ -56,9 +56,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..files import atomic_open, write_atomic
+from ..base.files import atomic_open, write_atomic
+from ..base.layout import RectificationsFolder
 from ..imdb.ids import parse_title_id
-from ..layout import RectificationsFolder
 
 AUDIT_COLUMNS = ["id", "text", "replaced_text", "reviewer", "note", "created_at", "source", "row"]
 REJECTED_COLUMNS = ["source", "row", "id", "reason"]

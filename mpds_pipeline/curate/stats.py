@@ -12,9 +12,9 @@ matplotlib.use("Agg")  # no display on workers; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..files import write_atomic  # noqa: E402
-from ..layout import StatsFolder  # noqa: E402
-from .filters import as_actor_dict, as_genre_list, as_text  # noqa: E402
+from ..base.files import write_atomic
+from ..base.layout import StatsFolder
+from .filters import as_actor_dict, as_genre_list, as_text
 
 TOP_RECORD_TYPES = 7  # further types are grouped as "other" so the pie stays readable
 

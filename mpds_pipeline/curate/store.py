@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import atomic_path
+from ..base.files import atomic_path
 from .filters import as_actor_dict
 
 MAP_COLUMNS = ("actors", "field_sources")  # field_sources: which source gave each field

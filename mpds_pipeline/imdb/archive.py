@@ -41,8 +41,8 @@ from typing import Literal, get_args
 
 from warcio.archiveiterator import ArchiveIterator
 
-from ..files import DiskFull, is_disk_full
-from ..layout import PagesFolder
+from ..base.files import DiskFull, is_disk_full
+from ..base.layout import PagesFolder
 from ..net.client import FetchResponse
 from .records import FINAL_STATUSES
 
@@ -96,7 +96,7 @@ class ArchivedResponse:
 
 
 def _default_extractor(html: bytes) -> bytes | None:
-    from .parsing import extract_data_scripts  # lazy: the archive works without the parsers
+    from .parsing import extract_data_scripts
 
     return extract_data_scripts(html)
 

@@ -28,8 +28,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import atomic_path
-from ..layout import PagesFolder
+from ..base.files import atomic_path
+from ..base.layout import PagesFolder
+from ..base.progress import Progress, ProgressLog
+from ..base.rules import RuleResult, id_preview
 from ..net.client import (
     REDIRECT_STATUSES,
     ClientSettings,
@@ -40,8 +42,6 @@ from ..net.client import (
     RobotsDisallowed,
     RobotsUnavailable,
 )
-from ..progress import Progress, ProgressLog
-from ..rules import RuleResult, id_preview
 from .archive import PROVENANCE_HEADERS, ArchiveMode, PageArchive, partition_lock
 from .classify import classify_response
 from .ids import url_for
@@ -361,7 +361,7 @@ def crawl_partition(
 
 
 def _crawl_archive(kind, ids, source, settings, archive, archive_settings, should_stop, log, label) -> CrawlResult:
-    from ..layout import PagesFolder
+    from ..base.layout import PagesFolder
     from ..sources.archived_pages import ArchiveSettings, crawl_archive_sync, load_capture_list
 
     capture_list = load_capture_list(PagesFolder(archive.archive_dir).captures) if source == "common_crawl" else None

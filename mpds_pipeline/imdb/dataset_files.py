@@ -24,11 +24,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import write_atomic
-from ..layout import download_record_file
+from ..base.files import write_atomic
+from ..base.layout import download_record_file
+from ..base.progress import Progress, ProgressLog
 from ..net.client import ClientSettings, HostPolicy, PoliteClient
 from ..net.waf import is_waf_challenge
-from ..progress import Progress, ProgressLog
 
 DEFAULT_DATASETS_URL = "https://datasets.imdbws.com"
 DATASET_FILE_NAMES: tuple[str, ...] = ("title.basics.tsv.gz", "name.basics.tsv.gz", "title.principals.tsv.gz")

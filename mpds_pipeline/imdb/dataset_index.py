@@ -24,9 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..files import atomic_path, write_atomic
-from ..layout import IndexFolder
-from ..progress import Progress, ProgressLog
+from ..base.files import atomic_path, write_atomic
+from ..base.layout import IndexFolder
+from ..base.progress import Progress, ProgressLog
 
 ACTOR_PROFESSIONS = ("actor", "actress")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..base.settings import env_str
+
 DEFAULT_BASE_URL = "https://www.imdb.com"
 # The crawl's page kinds: a person's photo gallery is archived beside the person pages.
 GALLERY_KIND = "person_gallery"
@@ -68,3 +70,8 @@ def url_for(kind: str, item_id: int, base_url: str = DEFAULT_BASE_URL) -> str:
 def _check_id(item_id: int) -> None:
     if not isinstance(item_id, int) or item_id < 1:
         raise ValueError(f"IMDb ids are positive integers, got {item_id!r}")
+
+
+def configured_base_url() -> str:
+    """``$MPDS_IMDB_BASE_URL`` (or the data directory's settings.env), else IMDb itself."""
+    return env_str("MPDS_IMDB_BASE_URL", DEFAULT_BASE_URL)

@@ -13,8 +13,8 @@ from typing import TextIO
 
 import orjson
 
-from mpds_pipeline.imdb.parsing import parse_file
-from mpds_pipeline.imdb.records import ParseError
+from .parsing import parse_file
+from .records import ParseError
 
 
 def run_parse(paths: list[str], out: TextIO = sys.stdout) -> int:

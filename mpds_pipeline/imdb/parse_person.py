@@ -20,8 +20,8 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser
 
-from mpds_pipeline.imdb import ids
-from mpds_pipeline.imdb.page_data import (
+from . import ids
+from .page_data import (
     NON_DATA_KEYS,
     classic_fragments,
     dig,
@@ -32,8 +32,8 @@ from mpds_pipeline.imdb.page_data import (
     saved_copy_image,
     text_of,
 )
-from mpds_pipeline.imdb.person_photos import photos_from_html, photos_of
-from mpds_pipeline.imdb.records import Era, ParseError, PersonRecord
+from .person_photos import photos_from_html, photos_of
+from .records import Era, ParseError, PersonRecord
 
 ACTOR_PROFESSIONS = frozenset({"actor", "actress"})
 

@@ -24,8 +24,8 @@ from urllib.parse import unquote
 
 from selectolax.lexbor import LexborHTMLParser
 
-from mpds_pipeline.imdb import ids
-from mpds_pipeline.imdb.page_data import (
+from . import ids
+from .page_data import (
     NON_DATA_KEYS,
     classic_fragments,
     dig,
@@ -38,7 +38,7 @@ from mpds_pipeline.imdb.page_data import (
     saved_copy_image,
     text_of,
 )
-from mpds_pipeline.imdb.records import Era, ParseError, TitleRecord
+from .records import Era, ParseError, TitleRecord
 
 MAX_ACTORS = 15
 

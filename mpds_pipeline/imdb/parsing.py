@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from mpds_pipeline.imdb.page_data import (
+from .page_data import (
     as_utf8,
     canonical_tag,
     canonical_url,
@@ -22,9 +22,9 @@ from mpds_pipeline.imdb.page_data import (
     meta_tag,
     next_data_span,
 )
-from mpds_pipeline.imdb.parse_person import person_from_classic_html, person_from_next_data
-from mpds_pipeline.imdb.parse_title import title_from_classic_html, title_from_next_data
-from mpds_pipeline.imdb.records import ParseError, PersonRecord, TitleRecord
+from .parse_person import person_from_classic_html, person_from_next_data
+from .parse_title import title_from_classic_html, title_from_next_data
+from .records import ParseError, PersonRecord, TitleRecord
 
 PageRecord = TitleRecord | PersonRecord | ParseError
 KINDS = ("title", "person")

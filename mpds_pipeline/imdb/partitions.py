@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..base.settings import env_id_range, env_int
 from .ids import person_code, title_code
 
 DEFAULT_TITLE_RANGE = (1, 1_250_000)  # the paper probed tt0000001..tt1250000
@@ -60,3 +61,18 @@ def parse_partition_key(key: str) -> IdRange:
     if last < first:
         raise ValueError(f"partition key {key!r} ends before it starts")
     return IdRange(kind, first, last)
+
+
+def title_id_range() -> tuple[int, int]:
+    return env_id_range("MPDS_TITLE_IDS", DEFAULT_TITLE_RANGE)
+
+
+def person_id_range() -> tuple[int, int]:
+    return env_id_range("MPDS_PERSON_IDS", DEFAULT_PERSON_RANGE)
+
+
+def partition_size() -> int:
+    size = env_int("MPDS_PARTITION_SIZE", DEFAULT_PARTITION_SIZE)
+    if size < 1:
+        raise ValueError(f"MPDS_PARTITION_SIZE must be positive, got {size}")
+    return size

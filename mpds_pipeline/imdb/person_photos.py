@@ -29,8 +29,8 @@ import re
 import unicodedata
 from typing import Final, Literal
 
-from mpds_pipeline.imdb import ids
-from mpds_pipeline.imdb.page_data import (
+from . import ids
+from .page_data import (
     NON_DATA_KEYS,
     dig,
     find_next_data,
@@ -40,7 +40,7 @@ from mpds_pipeline.imdb.page_data import (
     saved_copy_image,
     text_of,
 )
-from mpds_pipeline.imdb.records import GALLERY, STRIP, PersonPhoto, PhotoSource
+from .records import GALLERY, STRIP, PersonPhoto, PhotoSource
 
 # Who a photo shows, as far as its tags or caption say (``photo_subject``).
 PhotoSubject = Literal["alone", "with_others", "not_named", "uncaptioned"]

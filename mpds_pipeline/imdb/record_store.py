@@ -15,9 +15,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import atomic_path
-from ..progress import Progress, ProgressLog
-from ..rules import RuleResult, id_preview
+from ..base.files import atomic_path
+from ..base.progress import Progress, ProgressLog
+from ..base.rules import RuleResult, id_preview
 from .ids import GALLERY_KIND
 from .image_hosts import modernise_image_urls
 from .person_photos import add_gallery_photos

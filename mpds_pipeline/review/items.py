@@ -28,12 +28,12 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from mpds_pipeline.curate.image_checks import OK
-from mpds_pipeline.curate.manifest import read_manifest
-from mpds_pipeline.curate.prompts import actor_names, synopsis_prompt
-from mpds_pipeline.curate.rectify import Correction, read_corrections
-from mpds_pipeline.imdb.partitions import parse_partition_key
-from mpds_pipeline.layout import DataLayout
+from ..base.layout import DataLayout
+from ..curate.image_checks import OK
+from ..curate.manifest import read_manifest
+from ..curate.prompts import actor_names, synopsis_prompt
+from ..curate.rectify import Correction, read_corrections
+from ..imdb.partitions import parse_partition_key
 
 REVIEW_COLUMNS = [
     "id",

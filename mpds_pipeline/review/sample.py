@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
-from mpds_pipeline.layout import DataLayout, ImageFolder, image_file_name
+from ..base.layout import DataLayout, ImageFolder, image_file_name
+from ..curate.manifest import MANIFEST_SCHEMA
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 HOSTILE_SYNOPSIS = 'A plot with <img src=x onerror="alert(2)"> inside & "quotes".'

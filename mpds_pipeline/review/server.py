@@ -39,8 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mpds_pipeline.layout import default_data_dir
-
+from ..base.layout import default_data_dir
 from .page import FAVICON_SVG, PAGE_CSS, PAGE_HTML, PAGE_JS
 from .state import QueueFilter, ReviewState
 

@@ -17,16 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from mpds_pipeline import jobnames
-from mpds_pipeline.curate.rectify import SaveOutcome, last_sensor_check, read_corrections, save_correction
-from mpds_pipeline.layout import DataLayout
-
-from .items import (
-    attach_corrections,
-    latest_corrections,
-    load_base_items,
-    reviewable,
-)
+from ..base import jobnames
+from ..base.layout import DataLayout
+from ..curate.rectify import SaveOutcome, last_sensor_check, read_corrections, save_correction
+from .items import attach_corrections, latest_corrections, load_base_items, reviewable
 
 ORDERS = ("unreviewed", "confidence")
 UNNAMED_REVIEWER = "(unnamed)"

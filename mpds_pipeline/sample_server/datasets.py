@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import atomic_open
+from ..base.files import atomic_open
 from ..imdb.dataset_index import NAME_BASICS_COLUMNS, PRINCIPALS_COLUMNS, TITLE_BASICS_COLUMNS
 from ..imdb.ids import parse_person_id
 
@@ -121,7 +121,7 @@ def principal_row(title_id: int, ordering: int, person_id: int, person: dict | N
 
 
 def _default_generators() -> tuple[Generator, Generator]:
-    from .content import sample_person, sample_title  # the ground truth behind the sample pages
+    from .content import sample_person, sample_title
 
     return sample_title, sample_person
 

@@ -68,7 +68,7 @@ def render_title(title_id: int, seed: int, base: str, padding_kb: int = 64, layo
         return _title_next(t, base, padding_kb)
     if layout == "classic":
         return _title_classic(t, base, padding_kb)
-    from .older_pages import TITLE_LAYOUTS, render_older_title  # imports this module
+    from .older_pages import TITLE_LAYOUTS, render_older_title
 
     if layout not in TITLE_LAYOUTS:
         raise ValueError(f"unknown title layout {layout!r}: expected one of {TITLE_LAYOUTS}")
@@ -86,7 +86,7 @@ def render_person(
     render = {"next": _person_next, "classic": _person_classic, "mobile": _person_mobile}.get(layout)
     if render is not None:
         return render(p, base, padding_kb)
-    from .older_pages import PERSON_LAYOUTS, render_older_person  # imports this module
+    from .older_pages import PERSON_LAYOUTS, render_older_person
 
     if layout not in PERSON_LAYOUTS:
         raise ValueError(f"unknown person layout {layout!r}: expected one of {PERSON_LAYOUTS}")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..base.progress import Progress, ProgressLog
 from ..imdb.archive import PageArchive
 from ..imdb.classify import is_not_found_page
 from ..imdb.crawl import CrawlResult, PageOutcome
@@ -31,7 +32,6 @@ from ..imdb.ids import url_for
 from ..imdb.records import UNCAPTURED
 from ..net.client import ClientSettings, FetchResponse, HostPolicy, PoliteClient
 from ..net.waf import is_waf_challenge
-from ..progress import Progress, ProgressLog
 from . import common_crawl, wayback
 from .captures import (
     NEWEST,

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .. import settings as env
+from ..base import settings as env
 from .pauses import DEFAULT_PAUSE_DAYS, HostPause, active_pause
 
 # Outcomes whose id has no usable page yet: a later source or crawl may still have it.

@@ -20,8 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import atomic_path
-from ..layout import PagesFolder
+from ..base.files import atomic_path
+from ..base.layout import PagesFolder
 from .captures import ARCHIVED_HOST, Capture
 
 _PATH_RE = {"title": r"^/title/tt([0-9]{7,9})/?(combined/?)?$", "person": r"^/name/nm([0-9]{7,9})/?$"}

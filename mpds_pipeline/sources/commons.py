@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from html.parser import HTMLParser
 from typing import Final
 
+from ..base.progress import Progress
 from ..net.client import PoliteClient
-from ..progress import Progress
 from .mediawiki import ApiCounters, api_get
 
 # Commons' $wgThumbnailSteps (mediawiki.org, Manual:$wgThumbnailSteps): the only widths asked.

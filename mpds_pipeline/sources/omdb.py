@@ -44,12 +44,12 @@ from urllib.parse import urlencode
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..files import atomic_path, write_atomic
+from ..base.files import atomic_path, write_atomic
+from ..base.layout import OmdbFolder
+from ..base.progress import Progress, ProgressLog
 from ..imdb.ids import person_url, title_code
 from ..imdb.page_data import full_size_image
-from ..layout import OmdbFolder
 from ..net.redact import REDACTED, redact_text, redact_url
-from ..progress import Progress, ProgressLog
 
 OMDB_KEY_ENV = "MPDS_OMDB_API_KEY"
 DEFAULT_DAILY_QUOTA = 1000  # OMDb's free key
@@ -307,7 +307,7 @@ class OmdbRun:
         return self.wanted - sum(self.statuses[s] for s in ANSWERED)
 
     def metadata(self) -> dict:
-        from ..rules import id_preview
+        from ..base.rules import id_preview
 
         return {
             "wanted": self.wanted,

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..files import write_atomic
+from ..base.files import write_atomic
 
 DEFAULT_PAUSE_DAYS = 7.0
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlencode
 
+from ..base.progress import Progress
 from ..net.client import PoliteClient
-from ..progress import Progress
 from .mediawiki import ApiCounters, MediaWikiError, api_get
 
 SPARQL_BATCH = 200

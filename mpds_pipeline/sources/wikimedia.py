@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..base.progress import Progress
 from ..net.client import ClientSettings, PoliteClient
-from ..progress import Progress
 from .commons import (
     COMMONS_FILE_COLUMNS,
     DEFAULT_ALLOWLIST,

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mpds_pipeline.files import write_atomic
-from mpds_pipeline.layout import CaptionControlsFolder
-from mpds_pipeline.progress import Progress, ProgressLog
+from ..base.files import write_atomic
+from ..base.layout import CaptionControlsFolder
+from ..base.progress import Progress, ProgressLog
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 

@@ -40,11 +40,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from ..curate.image_checks import DECODE_ERRORS
-from ..curate.manifest import CAPTIONING, record_decode_results
+from ..base.files import atomic_path
+from ..base.progress import Progress, ProgressLog
+from ..curate.image_checks import CAPTIONING, DECODE_ERRORS
+from ..curate.manifest import record_decode_results
 from ..curate.near_duplicates import HASH_COLUMNS, image_hashes, merge_hashes
-from ..files import atomic_path
-from ..progress import Progress, ProgressLog
 from .device import choose_device, choose_dtype, is_cuda
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mpds_pipeline.vision.diffusion_loss import check_prediction_type
+from .diffusion_loss import check_prediction_type
 
 
 @dataclass

@@ -30,14 +30,14 @@ from typing import Literal, get_args
 
 from PIL import Image
 
-from mpds_pipeline.layout import BenchmarkImagesFolder
-from mpds_pipeline.progress import Progress, ProgressLog
-from mpds_pipeline.vision.caption_control import read_caption_control
-from mpds_pipeline.vision.device import choose_device, choose_dtype
-from mpds_pipeline.vision.localized_attention import LocalizedAttentionSettings
-from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL
-from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline, prompt_with_actor_tokens
-from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token
+from ..base.layout import BenchmarkImagesFolder
+from ..base.progress import Progress, ProgressLog
+from .caption_control import read_caption_control
+from .device import choose_device, choose_dtype
+from .localized_attention import LocalizedAttentionSettings
+from .lora_training import DEFAULT_BASE_MODEL
+from .multicondition import GuidanceScales, MultiConditionPipeline, prompt_with_actor_tokens
+from .textual_inversion import embedding_file_name, placeholder_token
 
 MethodKind = Literal["sd", "lora", "multicondition", "folder"]  # see the module doc
 METHOD_KINDS: tuple[MethodKind, ...] = get_args(MethodKind)

@@ -14,8 +14,8 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..files import write_atomic
-from ..layout import ExportFolder, LoraFolder
+from ..base.files import write_atomic
+from ..base.layout import ExportFolder, LoraFolder
 
 
 @dataclass

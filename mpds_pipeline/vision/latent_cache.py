@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mpds_pipeline.curate.image_checks import DECODE_ERRORS
-from mpds_pipeline.progress import Progress
-from mpds_pipeline.vision.buckets import assign_bucket, cover_crop, format_size
+from ..base.progress import Progress
+from ..curate.image_checks import DECODE_ERRORS
+from .buckets import assign_bucket, cover_crop, format_size
 
 ENCODE_BATCH = 8  # images per VAE call
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.layout import ExportFolder
+from ..base.progress import Progress, ProgressLog
 from ..curate import near_duplicates
-from ..layout import ExportFolder
-from ..progress import Progress, ProgressLog
 from .buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, batches_per_epoch, bucket_sizes, epoch_batches
 from .checkpoints import (
     FINGERPRINT,

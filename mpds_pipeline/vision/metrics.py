@@ -51,9 +51,9 @@ from PIL import Image
 if TYPE_CHECKING:
     import pandas as pd
 
-from mpds_pipeline.layout import ReportFolder
-from mpds_pipeline.progress import Progress, ProgressLog
-from mpds_pipeline.vision.device import choose_device
+from ..base.layout import ReportFolder
+from ..base.progress import Progress, ProgressLog
+from .device import choose_device
 
 BASELINE_KINDS = ("sd", "folder")  # generation's method kinds that are models from elsewhere
 
@@ -502,7 +502,7 @@ def fid_extractor_from_setting(
     an http(s) URL or a local ``.pth`` state dict: the FID Inception-v3 with those weights;
     a local ``.pt``: a TorchScript FID Inception (``TorchScriptInceptionExtractor``).
     """
-    from mpds_pipeline.vision.inception import FID_WEIGHTS_URL, InceptionFidExtractor
+    from .inception import FID_WEIGHTS_URL, InceptionFidExtractor
 
     if setting == "inception":
         return InceptionFidExtractor(FID_WEIGHTS_URL, device=device)

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import torch
 
-from mpds_pipeline.vision.device import choose_device, choose_dtype
-from mpds_pipeline.vision.localized_attention import (
+from .device import choose_device, choose_dtype
+from .localized_attention import (
     LocalizedAttention,
     LocalizedAttentionSettings,
     RowConstraints,
@@ -59,7 +59,7 @@ def prompt_with_actor_tokens(prompt: str, actor_names: list[str], actor_tokens: 
     """The ``a`` prompt: each actor's name replaced by its token, tokens whose name is
     absent in front, every token inside CLIP's window (``curate.prompts.actor_prompt``;
     pass the pipeline's tokenizer, which knows the tokens, for an exact count)."""
-    from mpds_pipeline.curate.prompts import actor_prompt
+    from ..curate.prompts import actor_prompt
 
     return actor_prompt(prompt, actor_names, actor_tokens, tokenizer).text
 

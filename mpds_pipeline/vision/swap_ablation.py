@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpds_pipeline.curate.prompts import actor_prompt
-from mpds_pipeline.layout import SwapsFolder
-from mpds_pipeline.progress import Progress, ProgressLog
-from mpds_pipeline.vision.device import choose_device
-from mpds_pipeline.vision.multicondition import GuidanceScales
-from mpds_pipeline.vision.textual_inversion import embedding_file_name, placeholder_token
+from ..base.layout import SwapsFolder
+from ..base.progress import Progress, ProgressLog
+from ..curate.prompts import actor_prompt
+from .device import choose_device
+from .multicondition import GuidanceScales
+from .textual_inversion import embedding_file_name, placeholder_token
 
 CAPTION_SWAP, ACTOR_SWAP = "one_caption_different_actors", "one_actor_different_captions"
 
@@ -101,7 +101,7 @@ def swap_ablation_grids(
 ) -> SwapResult:
     """Both grids for benchmark ``prompts`` (``benchmark_prompts``' rows: prompt_id,
     prompt, actors, actor_ids); PNGs and cells under ``out_dir``."""
-    from mpds_pipeline.vision.multicondition import MultiConditionPipeline
+    from .multicondition import MultiConditionPipeline
 
     settings = settings or SwapSettings()
     actors = trained_actors(embeddings_dir, [a for p in prompts for a in p["actor_ids"]])

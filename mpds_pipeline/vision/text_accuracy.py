@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from mpds_pipeline.progress import Progress, ProgressLog
+from ..base.progress import Progress, ProgressLog
 
 OCR_PACKAGE = "rapidocr-onnxruntime"
 OPENCV_DISTRIBUTIONS = (
@@ -204,7 +204,7 @@ def measure_text_accuracy(
 ) -> TextAccuracyResult:
     """Read every image of a benchmark ``manifest`` (method, prompt_id, image_path) and the
     caption sketch of every prompt (``prompts``: prompt_id, title, actors), and score them."""
-    from mpds_pipeline.vision.caption_control import render_caption_layout
+    from .caption_control import render_caption_layout
 
     engine = engine or load_ocr()
     by_id = {p["prompt_id"]: p for p in prompts}

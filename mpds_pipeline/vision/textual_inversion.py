@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
-from mpds_pipeline.imdb.ids import person_code
-from mpds_pipeline.layout import ExportFolder
-from mpds_pipeline.progress import Progress, ProgressLog
-from mpds_pipeline.vision.buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, bucket_sizes
-from mpds_pipeline.vision.device import Precision, choose_device, precision_dtype, training_precision
-from mpds_pipeline.vision.diffusion_loss import diffusion_loss
-from mpds_pipeline.vision.frozen_sd import FrozenStableDiffusion, load_frozen_sd
-from mpds_pipeline.vision.latent_cache import LatentCache, cache_latents
-from mpds_pipeline.vision.lora_training import DEFAULT_BASE_MODEL
+from ..base.layout import ExportFolder
+from ..base.progress import Progress, ProgressLog
+from ..imdb.ids import person_code
+from .buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, bucket_sizes
+from .device import Precision, choose_device, precision_dtype, training_precision
+from .diffusion_loss import diffusion_loss
+from .frozen_sd import FrozenStableDiffusion, load_frozen_sd
+from .latent_cache import LatentCache, cache_latents
+from .lora_training import DEFAULT_BASE_MODEL
 
 # An actor with fewer face crops than ``min_images``: "warn" (train anyway) or "skip".
 TooFewImages = Literal["warn", "skip"]

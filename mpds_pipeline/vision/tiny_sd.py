@@ -78,8 +78,8 @@ world year years yellow yet you young your genre genres
 def tiny_words() -> list[str]:
     """The whole words of the tiny tokenizer: common English, the sample server's pages and
     the tiny BLIP-2's caption words, lower-cased (CLIP lower-cases), letters only, once each."""
-    from mpds_pipeline.sample_server.content import english_words
-    from mpds_pipeline.vision.tiny_blip2 import CAPTION_WORDS
+    from ..sample_server.content import english_words
+    from .tiny_blip2 import CAPTION_WORDS
 
     words = {w for w in (*COMMON_WORDS, *english_words(), *CAPTION_WORDS)}
     return sorted(w for w in words if w.isalpha() and w.isascii() and w.islower())

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .layout import DATA_DIR_ENV, DataLayout, dagster_config_file, default_data_dir
+from ..base.layout import DATA_DIR_ENV, DataLayout, dagster_config_file, default_data_dir
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 # A launched run still queued after this long waits for a daemon that is not there.
@@ -131,7 +131,7 @@ def launch_and_follow(
     """
     from dagster import DagsterInstance, DagsterRunStatus
 
-    from .pool_slots import free_dead_slots
+    from ..defs.pool_slots import free_dead_slots
 
     run_id = str(uuid.uuid4())
     launched = subprocess.run(
@@ -181,7 +181,7 @@ def run_pool(data_dir: str | None, fail_run_ids: list[str], echo: Callable[[str]
     dead runs of this machine, and of the runs named with ``--fail``."""
     from dagster import DagsterInstance
 
-    from .pool_slots import IMDB_POOL, fail_and_free, free_dead_slots, slot_holders
+    from ..defs.pool_slots import IMDB_POOL, fail_and_free, free_dead_slots, slot_holders
 
     env = instance_environment(resolve_data_dir(data_dir))
     with _dagster_home(env["DAGSTER_HOME"]), DagsterInstance.get() as instance:

@@ -19,10 +19,10 @@ from dagster import (
 )
 from pydantic import Field
 
+from ...vision.device import Precision
+from ..jobs import export_job
 from ..resources import DataDirResource, ModelsResource
-from ..vision.device import Precision
 from .curation import movies, poster_images
-from .jobs import export_job
 from .metadata import counts_table, preview_table, tabulate, thumbnail_table
 from .partitions import TITLE_PARTITIONS
 
@@ -45,8 +45,8 @@ def vision_prompts(
     its confidence (mean token log-probability), model and settings; resumable. Each
     poster's decode outcome goes to the download manifest: one that does not decode
     leaves the export."""
-    from ..curate.manifest import read_manifest, verification_counts
-    from ..vision.captioner import CaptionSettings, caption_partition
+    from ...curate.manifest import read_manifest, verification_counts
+    from ...vision.captioner import CaptionSettings, caption_partition
 
     layout = data_dir.layout
     image_dir = layout.poster_images_dir(context.partition_key)
@@ -85,7 +85,7 @@ def vision_prompts(
 
 
 def _read_vision_prompts(layout) -> pd.DataFrame:
-    from ..vision.captioner import read_captions
+    from ...vision.captioner import read_captions
 
     files = sorted(layout.vision_prompts_dir.glob("*.parquet"))
     frames = [read_captions(f) for f in files]
@@ -98,7 +98,7 @@ def _read_vision_prompts(layout) -> pd.DataFrame:
 
 def _load_rectifications(layout, vision: pd.DataFrame, movie_ids: set[int]):
     """Corrections for known movies; the BLIP-2 captions are what a first correction replaced."""
-    from ..curate.rectify import load_rectifications
+    from ...curate.rectify import load_rectifications
 
     captions = dict(zip(vision["id"].astype(int), vision["caption"])) if not vision.empty else {}
     layout.rectifications_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,7 @@ def rectifications(data_dir: DataDirResource) -> MaterializeResult:
     """Human corrections of captions, dropped as CSV or Label Studio JSON files into
     rectifications/ (or saved by `mpds review`): validated, latest wins per id, every
     correction kept in an audit table with who, when and the text it replaced."""
-    from ..curate.store import read_table, write_table
+    from ...curate.store import read_table, write_table
 
     layout = data_dir.layout
     movie_ids = set(read_table(layout.movies_file)["id"].astype(int))
@@ -150,8 +150,8 @@ def poster_prompts(
     """Per poster: the movie-synopsis prompt, the vision-perceptive prompt (rectified when
     a correction exists, else BLIP-2's), the integrated text fitted to CLIP's 77 tokens
     (caption first, then title, genres, actors, synopsis), and the poster caption."""
-    from ..curate.prompts import build_poster_prompts
-    from ..curate.store import read_table, write_table
+    from ...curate.prompts import build_poster_prompts
+    from ...curate.store import read_table, write_table
 
     layout = data_dir.layout
     movies_frame, vision = read_table(layout.movies_file), _read_vision_prompts(layout)
@@ -182,7 +182,7 @@ def poster_prompts(
 
 
 def _clip_tokenizer(models: ModelsResource):
-    from ..curate.prompts import load_clip_tokenizer
+    from ...curate.prompts import load_clip_tokenizer
 
     for candidate in (models.clip_tokenizer, models.stable_diffusion):
         if candidate and Path(candidate).exists():
@@ -200,7 +200,7 @@ def _clip_tokenizer(models: ModelsResource):
     "launch the re-merge: the export_dataset job.",
 )
 def rectifications_sensor(context: SensorEvaluationContext, data_dir: DataDirResource):
-    from ..curate.rectify import record_sensor_check
+    from ...curate.rectify import record_sensor_check
 
     folder = data_dir.layout.rectifications_dir
     # The review page reads this to tell a reviewer that saves will be merged by themselves.

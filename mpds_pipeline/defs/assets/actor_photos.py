@@ -8,7 +8,7 @@ matched to the primary headshot, and the kept crops are written at 512x512.
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from ..layout import LICENCE_CLEAN
+from ...base.layout import LICENCE_CLEAN
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
 from .curation import CURATE_GROUP, actor_images, ai_optout_default, licence_clean_actor_inputs
@@ -45,12 +45,12 @@ def actor_photos(
     photos of the strip and gallery that show the actor alone (tags, else the caption,
     else exactly one face), matched to the primary headshot; every dropped photo counted
     by reason."""
-    from ..curate.actor_photos import ActorPhotoSettings, build_actor_photos, contact_sheet
-    from ..curate.images import ImageLimits
-    from ..curate.licences import ai_optout_in_force
-    from ..curate.store import read_table, write_table
-    from ..imdb.record_store import read_records
-    from ..vision.faces import FaceSettings
+    from ...curate.actor_photos import ActorPhotoSettings, build_actor_photos, contact_sheet
+    from ...curate.images import ImageLimits
+    from ...curate.licences import ai_optout_in_force
+    from ...curate.store import read_table, write_table
+    from ...imdb.record_store import read_records
+    from ...curate.faces import FaceSettings
 
     layout = data_dir.layout
     settings = ActorPhotoSettings(

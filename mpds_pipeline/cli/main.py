@@ -55,17 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     review = commands.add_parser("review", help="serve the caption review page on loopback")
-    from .review.server import build_parser as build_review_parser
+    from ..review.server import build_parser as build_review_parser
 
     build_review_parser(review)
 
     args = parser.parse_args(argv)
     if args.command == "parse":
-        from .imdb.parse_cli import run_parse
+        from ..imdb.parse_cli import run_parse
 
         return run_parse(args.paths)
     if args.command == "sample-server":
-        from .sample_server.server import run_sample_server
+        from ..sample_server.server import run_sample_server
 
         run_sample_server(args.host, args.port, args.faults, seed=args.seed)
         return 0
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(instance_environment(resolve_data_dir(args.data_dir)))
         from dagster import DagsterInstance
 
-        from .assets.partitions import register_configured_ranges
+        from ..defs.assets.partitions import register_configured_ranges
 
         with DagsterInstance.get() as instance:
             added = register_configured_ranges(instance)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "review":
         import os
 
-        from .review.server import run_from_args
+        from ..review.server import run_from_args
 
         return run_from_args(args, os.environ.get("MPDS_REVIEW_TOKEN"))
     return 2

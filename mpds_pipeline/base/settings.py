@@ -47,8 +47,6 @@ import functools
 import os
 from pathlib import Path
 
-from .imdb.ids import DEFAULT_BASE_URL
-from .imdb.partitions import DEFAULT_PARTITION_SIZE, DEFAULT_PERSON_RANGE, DEFAULT_TITLE_RANGE
 from .layout import DataLayout, default_data_dir
 
 
@@ -153,22 +151,3 @@ def env_id_range(name: str, default: tuple[int, int]) -> tuple[int, int]:
     if first < 1 or last < first:
         raise ValueError(f"{name}={raw!r}: the range must be positive and ascending")
     return first, last
-
-
-def base_url() -> str:
-    return env_str("MPDS_IMDB_BASE_URL", DEFAULT_BASE_URL)
-
-
-def title_id_range() -> tuple[int, int]:
-    return env_id_range("MPDS_TITLE_IDS", DEFAULT_TITLE_RANGE)
-
-
-def person_id_range() -> tuple[int, int]:
-    return env_id_range("MPDS_PERSON_IDS", DEFAULT_PERSON_RANGE)
-
-
-def partition_size() -> int:
-    size = env_int("MPDS_PARTITION_SIZE", DEFAULT_PARTITION_SIZE)
-    if size < 1:
-        raise ValueError(f"MPDS_PARTITION_SIZE must be positive, got {size}")
-    return size

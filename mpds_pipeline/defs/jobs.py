@@ -5,7 +5,7 @@ share one partitions definition, so the title and person crawls are two jobs."""
 
 from dagster import AssetSelection, define_asset_job
 
-from .. import jobnames
+from ..base import jobnames
 
 refresh_index_job = define_asset_job(
     jobnames.REFRESH_INDEX,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from . import settings
+from ..base import settings
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 

@@ -9,8 +9,7 @@ past the highest id seen.
 
 from dagster import DagsterInstance, DynamicPartitionsDefinition, Failure
 
-from .. import settings
-from ..imdb.partitions import id_ranges
+from ...imdb.partitions import id_ranges, partition_size, person_id_range, title_id_range
 
 TITLE_PARTITIONS = DynamicPartitionsDefinition(name="title_ranges")
 PERSON_PARTITIONS = DynamicPartitionsDefinition(name="person_ranges")
@@ -18,8 +17,8 @@ PARTITIONS = {"title": TITLE_PARTITIONS, "person": PERSON_PARTITIONS}
 
 
 def configured_keys(kind: str) -> list[str]:
-    first, last = settings.title_id_range() if kind == "title" else settings.person_id_range()
-    return [r.key for r in id_ranges(kind, first, last, settings.partition_size())]
+    first, last = title_id_range() if kind == "title" else person_id_range()
+    return [r.key for r in id_ranges(kind, first, last, partition_size())]
 
 
 def missing_configured_keys(instance: DagsterInstance, kind: str) -> list[str]:

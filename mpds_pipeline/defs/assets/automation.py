@@ -26,10 +26,10 @@ from dagster import (
     sensor,
 )
 
-from .. import jobnames, settings
+from ...base import jobnames, settings
+from ..jobs import title_crawl_job
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
 from .freshness import INDEX_GROUP, SCHEDULE_DEFAULT, SENSOR_DEFAULT
-from .jobs import title_crawl_job
 from .partitions import TITLE_PARTITIONS
 
 COMMON_CRAWL = "common_crawl"
@@ -43,7 +43,7 @@ omdb_job = define_asset_job(
 
 
 def _index_dir(layout, imdb: ImdbClientResource):
-    from ..imdb.dataset_index import has_index
+    from ...imdb.dataset_index import has_index
 
     return layout.index_dir if imdb.use_index and has_index(layout.index_dir) else None
 
@@ -78,9 +78,9 @@ def new_crawl_run_config(crawl: str, refetch_posterless: bool) -> dict:
 def new_archive_crawls(
     context: SensorEvaluationContext, sources: SourcesResource, imdb: ImdbClientResource, data_dir: DataDirResource
 ):
-    from ..sources.automation import describe_new_crawl, fetch_crawl_ids, host_of, new_crawls, partition_gaps
-    from ..sources.common_crawl import CommonCrawlIndexError
-    from ..sources.pauses import active_pause
+    from ...sources.automation import describe_new_crawl, fetch_crawl_ids, host_of, new_crawls, partition_gaps
+    from ...sources.common_crawl import CommonCrawlIndexError
+    from ...sources.pauses import active_pause
 
     if COMMON_CRAWL not in sources.page_sources:
         return SkipReason(f"{COMMON_CRAWL} is not among the page sources ({', '.join(sources.page_sources)})")
@@ -131,8 +131,8 @@ def new_archive_crawls(
 def omdb_plan(layout, keys: list[str], index_dir, quota: int, used_today: int, today=None) -> dict:
     """Which partitions today's OMDb run asks (newest ids first, about a day's quota of
     pending ids), and the status: ids pending, days and date they are done at the quota."""
-    from ..imdb.partitions import parse_partition_key
-    from ..sources.automation import days_to_done, omdb_pending_ids, projected_date
+    from ...imdb.partitions import parse_partition_key
+    from ...sources.automation import days_to_done, omdb_pending_ids, projected_date
 
     left = max(0, quota - used_today)
     pending = {key: omdb_pending_ids(layout, key, index_dir) for key in keys}
@@ -166,9 +166,9 @@ def omdb_plan(layout, keys: list[str], index_dir, quota: int, used_today: int, t
 def omdb_daily(
     context: ScheduleEvaluationContext, sources: SourcesResource, imdb: ImdbClientResource, data_dir: DataDirResource
 ):
-    from ..sources.automation import host_of
-    from ..sources.omdb import OMDB_KEY_ENV, DailyQuota, api_key
-    from ..sources.pauses import active_pause
+    from ...sources.automation import host_of
+    from ...sources.omdb import OMDB_KEY_ENV, DailyQuota, api_key
+    from ...sources.pauses import active_pause
 
     if api_key() is None:
         return SkipReason(f"{OMDB_KEY_ENV} is not set: OMDb is not asked")
@@ -217,8 +217,8 @@ def dataset_freshness(
 ) -> MaterializeResult:
     import pandas as pd
 
-    from ..sources.automation import cumulative, freshness, omdb_pending_ids, partition_gaps, projected_date
-    from ..sources.pauses import active_pauses
+    from ...sources.automation import cumulative, freshness, omdb_pending_ids, partition_gaps, projected_date
+    from ...sources.pauses import active_pauses
 
     layout = data_dir.layout
     keys = context.instance.get_dynamic_partitions(TITLE_PARTITIONS.name)

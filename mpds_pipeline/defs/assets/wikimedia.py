@@ -22,9 +22,9 @@ def wikimedia(
     50 a request), kept only under an allowlisted licence, every refusal counted."""
     from collections import Counter
 
-    from ..curate.store import read_table, write_table
-    from ..sources.mediawiki import MediaWikiError
-    from ..sources.wikimedia import collect_wikimedia
+    from ...curate.store import read_table, write_table
+    from ...sources.mediawiki import MediaWikiError
+    from ...sources.wikimedia import collect_wikimedia
 
     layout = data_dir.layout
     movie_ids = read_table(layout.movies_file)["id"].astype(int).tolist()

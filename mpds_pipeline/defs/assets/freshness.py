@@ -23,10 +23,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from .. import settings
-from ..imdb.partitions import id_ranges, parse_partition_key
+from ...base import settings
+from ...imdb.partitions import id_ranges, parse_partition_key, partition_size
+from ..jobs import refresh_index_job, title_crawl_job
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
-from .jobs import refresh_index_job, title_crawl_job
 from .metadata import tabulate
 from .partitions import PARTITIONS, TITLE_PARTITIONS, missing_configured_keys
 
@@ -47,8 +47,8 @@ def imdb_index(
     """IMDb's non-commercial dataset files (title.basics, name.basics, title.principals),
     streamed to disk and converted to Parquet in bounded memory. With it, the crawl asks
     only for titles that exist, skips adult titles up front and picks actors by profession."""
-    from ..imdb.dataset_files import fetch_dataset_files
-    from ..imdb.dataset_index import build_index, max_person_id, max_title_id
+    from ...imdb.dataset_files import fetch_dataset_files
+    from ...imdb.dataset_index import build_index, max_person_id, max_title_id
 
     index = data_dir.layout.index
     report = fetch_dataset_files(
@@ -79,8 +79,8 @@ daily_index_refresh = ScheduleDefinition(
 
 def highest_known_title_id(layout) -> int:
     """The highest title id the index lists or the crawl found."""
-    from ..imdb.crawl import read_outcomes
-    from ..imdb.dataset_index import has_index, max_title_id
+    from ...imdb.crawl import read_outcomes
+    from ...imdb.dataset_index import has_index, max_title_id
 
     highest = max_title_id(layout.index_dir) if has_index(layout.index_dir) else 0
     pages = layout.pages_root("title")
@@ -104,7 +104,7 @@ def crawl_sources(sources: SourcesResource, imdb: ImdbClientResource, layout) ->
     """The run config that keeps a scheduled crawl off a paused live IMDb (the configured
     page sources without ``live``), and why: (None, None) when nothing is paused, (None,
     reason) when no source is left to ask."""
-    from ..sources.automation import usable_page_sources
+    from ...sources.automation import usable_page_sources
 
     usable, pause = usable_page_sources(sources.page_sources, imdb.base_url, layout.paused_hosts_file)
     if pause is None:
@@ -131,7 +131,7 @@ def crawl_ranges(
         if missing:
             requests.append(AddDynamicPartitionsRequest(partitions.name, missing))
     known = instance.get_dynamic_partitions(TITLE_PARTITIONS.name) + [k for r in requests[:1] for k in r.partition_keys]
-    new_keys = ranges_to_add(known, highest_known_title_id(data_dir.layout), settings.partition_size())
+    new_keys = ranges_to_add(known, highest_known_title_id(data_dir.layout), partition_size())
     if not requests and not new_keys:
         return SkipReason("no new ranges: nothing beyond the highest id seen")
     if new_keys:
@@ -160,7 +160,7 @@ def crawl_ranges(
 def recrawl_incomplete(
     context: SensorEvaluationContext, data_dir: DataDirResource, sources: SourcesResource, imdb: ImdbClientResource
 ):
-    from ..imdb.crawl_plan import stale_incomplete_ids
+    from ...imdb.crawl_plan import stale_incomplete_ids
 
     after_days = settings.env_float("MPDS_RECRAWL_AFTER_DAYS", 30.0)
     layout = data_dir.layout

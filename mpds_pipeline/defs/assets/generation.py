@@ -27,13 +27,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from ..files import write_atomic
+from ...base.files import write_atomic
+from ...vision.buckets import DEFAULT_BUCKETS, poster_size
+from ...vision.choices import GUIDANCE_BRANCHES, AttentionSetting
+from ...vision.device import Precision
+from ...vision.metrics import ResizeMethod
+from ...vision.textual_inversion import TooFewImages
 from ..resources import DataDirResource, ModelsResource
-from ..vision.buckets import DEFAULT_BUCKETS, poster_size
-from ..vision.choices import GUIDANCE_BRANCHES, AttentionSetting
-from ..vision.device import Precision
-from ..vision.metrics import ResizeMethod
-from ..vision.textual_inversion import TooFewImages
 from .actor_photos import actor_photos
 from .metadata import plot_image, preview_table, tabulate
 
@@ -68,8 +68,8 @@ class LoraConfig(Config):
 
 def _lora_subset(config: LoraConfig, movies_file):
     """The configured subset (None: every poster) from the curated movies."""
-    from ..curate.store import read_table
-    from ..curate.subsets import SubsetSpec, select_subset
+    from ...curate.store import read_table
+    from ...curate.subsets import SubsetSpec, select_subset
 
     spec = SubsetSpec(
         genres=config.subset_genres,
@@ -89,9 +89,10 @@ def lora_weights(
     `pytorch_lora_weights.safetensors` loads with a stock `load_lora_weights(dir)`.
     Checkpoints let an interrupted run resume. A training image that does not decode is
     left out and recorded in its download manifest, which keeps it out of the next export."""
-    from ..curate.manifest import LORA_LATENTS, record_poster_decode_results
-    from ..vision.holdout import write_train_ids
-    from ..vision.lora_training import LoraSettings, sample_pairs, train_lora
+    from ...curate.image_checks import LORA_LATENTS
+    from ...curate.manifest import record_poster_decode_results
+    from ...vision.holdout import write_train_ids
+    from ...vision.lora_training import LoraSettings, sample_pairs, train_lora
 
     layout = data_dir.layout
     out = layout.lora_dir
@@ -178,8 +179,8 @@ class BenchmarkPromptsConfig(Config):
 def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource) -> MaterializeResult:
     """Held-out posters (never in the LoRA's training pairs, nor near-duplicates of one):
     their prompts, titles, top-billed actors and real images, shared by every benchmark method."""
-    from ..curate.near_duplicates import leaking_groups, read_groups
-    from ..vision.holdout import held_out_posters, read_train_ids
+    from ...curate.near_duplicates import leaking_groups, read_groups
+    from ...vision.holdout import held_out_posters, read_train_ids
 
     layout = data_dir.layout
     groups = read_groups(layout.near_duplicates_file)
@@ -221,7 +222,7 @@ def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource)
 
 
 def _read_benchmark_prompts(layout):
-    from ..vision.generation import BenchmarkPrompt
+    from ...vision.generation import BenchmarkPrompt
 
     rows = json.loads(layout.benchmark_prompts_file.read_text())
     return rows, [BenchmarkPrompt(r["prompt_id"], r["prompt"], r["title"], r["actors"], r["actor_ids"]) for r in rows]
@@ -252,7 +253,7 @@ def actor_embeddings(
     crops (export/actor_photos); one `nm<id>.safetensors` per actor, token `<nm…>`,
     loadable with a stock `load_textual_inversion(path, token=...)`. A crop that does not
     decode is left out and counted; an actor left under 3 is trained or skipped as configured."""
-    from ..vision.textual_inversion import TextualInversionSettings, export_actor_photos, train_actor_embeddings
+    from ...vision.textual_inversion import TextualInversionSettings, export_actor_photos, train_actor_embeddings
 
     layout = data_dir.layout
     rows, _ = _read_benchmark_prompts(layout)
@@ -337,7 +338,7 @@ def caption_controls(
     canny edges (OpenCV): the ControlNet condition of the caption branch, and the layout
     (where the title and each name are drawn) for the localized attention constraint.
     `benchmark_images` reads these files by prompt id."""
-    from ..vision.caption_control import CaptionControlSettings, default_font_path, render_caption_controls
+    from ...vision.caption_control import CaptionControlSettings, default_font_path, render_caption_controls
 
     layout = data_dir.layout
     rows, _ = _read_benchmark_prompts(layout)
@@ -402,9 +403,9 @@ def benchmark_images(
     model and its ablations (no caption branch, no actor branch, no localized attention),
     plus configured baselines and folders of images made elsewhere. The caption branch
     reads `caption_controls`' files."""
-    from ..vision.generation import GenerationSettings, MethodSpec, generate_benchmark_images
-    from ..vision.localized_attention import LocalizedAttentionSettings
-    from ..vision.multicondition import GuidanceScales
+    from ...vision.generation import GenerationSettings, MethodSpec, generate_benchmark_images
+    from ...vision.localized_attention import LocalizedAttentionSettings
+    from ...vision.multicondition import GuidanceScales
 
     layout = data_dir.layout
     _, prompts = _read_benchmark_prompts(layout)
@@ -503,8 +504,8 @@ def benchmark_report(
     posters, mean PickScore and the pairwise preference against each baseline: the paper's
     Table 1 with its protocol, and a Fig. 4-style grid, in the Metadata section of the
     asset's Overview tab; also files under benchmark/report/ (benchmark_report.json)."""
-    from ..vision.metrics import BenchmarkReportSettings
-    from ..vision.metrics import benchmark_report as score
+    from ...vision.metrics import BenchmarkReportSettings
+    from ...vision.metrics import benchmark_report as score
 
     layout = data_dir.layout
     rows, _ = _read_benchmark_prompts(layout)
@@ -524,7 +525,7 @@ def benchmark_report(
     )
     text_accuracy = None
     if config.ocr:
-        from ..vision.text_accuracy import measure_text_accuracy, opencv_distributions
+        from ...vision.text_accuracy import measure_text_accuracy, opencv_distributions
 
         text_accuracy = measure_text_accuracy(
             manifest, rows, (config.ocr_sketch_width, config.ocr_sketch_height), log=context.log.info

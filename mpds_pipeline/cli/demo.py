@@ -22,11 +22,11 @@ from pathlib import Path
 
 import httpx
 
-from . import jobnames
-from .imdb.partitions import id_ranges
-from .layout import DataLayout
+from ..base import jobnames
+from ..base.layout import DataLayout
+from ..base.settings import write_settings_file
+from ..imdb.partitions import id_ranges
 from .local import RunFailed, instance_environment, job_command, launch_and_follow, venv_command
-from .settings import write_settings_file
 
 DEMO_PARTITION_SIZE = 200
 # The tiny models work at 32 px; steps are cut so the chain runs in about a minute on a CPU.
@@ -73,7 +73,7 @@ def free_port() -> int:
 
 def start_sample_server(port: int) -> subprocess.Popen:
     server = subprocess.Popen(
-        [sys.executable, "-m", "mpds_pipeline.cli", "sample-server", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "mpds_pipeline.cli.main", "sample-server", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
@@ -146,7 +146,7 @@ def demo_environment(layout: DataLayout, port: int) -> dict[str, str]:
 
 def tiny_diffusion_settings(layout: DataLayout) -> dict[str, str]:
     """Tiny random SD, ControlNet and CLIP models (32 px), built once and loaded by path."""
-    from .vision.tiny_sd import ensure_tiny_models
+    from ..vision.tiny_sd import ensure_tiny_models
 
     paths = ensure_tiny_models(layout.tiny_diffusion_dir)
     return {
@@ -164,7 +164,7 @@ def tiny_diffusion_settings(layout: DataLayout) -> dict[str, str]:
 
 def tiny_blip2_dir(layout: DataLayout) -> Path:
     """A tiny randomly initialised BLIP-2, saved once, loaded through the real code path."""
-    from .vision.tiny_blip2 import ensure_tiny_blip2
+    from ..vision.tiny_blip2 import ensure_tiny_blip2
 
     return ensure_tiny_blip2(layout.tiny_blip2_dir)
 
@@ -288,7 +288,7 @@ def _print_sources(layout) -> None:
     AI opt-out signal (the download manifests)."""
     import pandas as pd
 
-    from .curate.manifest import read_manifest
+    from ..curate.manifest import read_manifest
 
     provenance = layout.export.provenance
     if provenance.exists():
@@ -313,7 +313,7 @@ def _print_sources(layout) -> None:
 def _print_licence_clean(root: Path) -> None:
     import pandas as pd
 
-    from .layout import LICENCE_CLEAN, DataLayout
+    from ..base.layout import LICENCE_CLEAN, DataLayout
 
     export = DataLayout(root, edition=LICENCE_CLEAN).export
     if not export.attribution_csv.exists():
@@ -328,9 +328,9 @@ def _print_licence_clean(root: Path) -> None:
 
 
 def print_summary(root: Path) -> None:
-    from .curate.store import read_table
-    from .imdb.record_store import read_records
-    from .layout import DataLayout
+    from ..base.layout import DataLayout
+    from ..curate.store import read_table
+    from ..imdb.record_store import read_records
 
     layout = DataLayout(root)
     titles = read_records(layout.records_dir("title"), "title")

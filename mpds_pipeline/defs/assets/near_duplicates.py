@@ -8,7 +8,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from ..curate.near_duplicates import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, DEFAULT_SECOND_OPINION
+from ...curate.near_duplicates import DEFAULT_DHASH_THRESHOLD, DEFAULT_PHASH_THRESHOLD, DEFAULT_SECOND_OPINION
 from ..resources import DataDirResource
 from .captions import vision_prompts
 from .curation import CURATE_GROUP, movies, poster_images
@@ -36,7 +36,7 @@ def near_duplicates(
     does not object or, where the two disagree, by the same title and year. One row per verified poster: its group (the
     representative's id), its distance to the representative, the group's size. Hashes
     come from captioning (where each poster is decoded); a poster without one is hashed here."""
-    from ..curate.near_duplicates import verified_posters, write_near_duplicates
+    from ...curate.near_duplicates import verified_posters, write_near_duplicates
 
     layout = data_dir.layout
     result = write_near_duplicates(

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
-from ..files import write_atomic
-from ..layout import ImageFolder
+from ...base.files import write_atomic
+from ...base.layout import ImageFolder
 
 # The UI shows a markdown (or JSON) entry inline only when it is shorter than this
 # (MetadataEntry.tsx, `expandSmallValues && mdStr.length < 1000`).

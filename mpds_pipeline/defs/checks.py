@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dagster import AssetCheckResult, AssetCheckSeverity
 
-from ..rules import RuleResult
+from ..base.rules import RuleResult
 
 SEVERITY = {"error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}
 

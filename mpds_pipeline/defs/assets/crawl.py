@@ -20,12 +20,12 @@ from dagster import (
 )
 from pydantic import Field
 
-from .. import settings
-from ..imdb.partitions import parse_partition_key
-from ..imdb.records import FETCH_STATUSES
+from ...base import settings
+from ...imdb.partitions import parse_partition_key
+from ...imdb.records import FETCH_STATUSES
+from ..checks import check_result
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
-from .checks import check_result
 from .metadata import counts_table, preview_table, tabulate
 from .partitions import PERSON_PARTITIONS, TITLE_PARTITIONS, require_registered
 
@@ -58,7 +58,7 @@ def _crawl_metadata(result, partition_key: str, archive_dir) -> dict:
 def _coverage_metadata(result) -> dict:
     """Per archive source: ids asked, ids with a usable capture, what was skipped; and
     the kept pages per year of capture (the era of the layouts parsed)."""
-    from ..sources.archived_pages import captures_per_year
+    from ...sources.archived_pages import captures_per_year
 
     if not result.coverage:
         return {}
@@ -96,7 +96,7 @@ class CrawlConfig(Config):
 def _unpaused_sources(context, sources: SourcesResource, imdb: ImdbClientResource, layout) -> list[str]:
     """The configured page sources without live IMDb while its host is paused (a WAF
     block): a run asks nothing of a host that blocks it. Refuses the run when nothing is left."""
-    from ..sources.automation import usable_page_sources
+    from ...sources.automation import usable_page_sources
 
     usable, pause = usable_page_sources(sources.page_sources, imdb.base_url, layout.paused_hosts_file)
     if pause is not None:
@@ -110,8 +110,8 @@ def _unpaused_sources(context, sources: SourcesResource, imdb: ImdbClientResourc
 
 
 def _pause_live(context, imdb: ImdbClientResource, layout, reason: str) -> None:
-    from ..sources.automation import host_of, pause_days
-    from ..sources.pauses import pause_host
+    from ...sources.automation import host_of, pause_days
+    from ...sources.pauses import pause_host
 
     pause = pause_host(layout.paused_hosts_file, host_of(imdb.base_url), reason, days=pause_days())
     context.log.warning(f"automation paused: {pause.describe()}")
@@ -148,11 +148,11 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         sources: SourcesResource,
         data_dir: DataDirResource,
     ) -> MaterializeResult:
-        from ..files import DiskFull, is_disk_full
-        from ..imdb.archive import PartitionBusy
-        from ..imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
-        from ..imdb.crawl_plan import plan_partition
-        from ..parent_watch import exit_orphaned_step, parent_gone_check
+        from ...base.files import DiskFull, is_disk_full
+        from ...base.parent_watch import exit_orphaned_step, parent_gone_check
+        from ...imdb.archive import PartitionBusy
+        from ...imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
+        from ...imdb.crawl_plan import plan_partition
 
         require_registered(context.instance, kind, context.partition_key)
         layout = data_dir.layout
@@ -185,7 +185,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
             gallery = {}
             # Galleries come from live IMDb only: asked when the crawl may ask it.
             if kind == "person" and config.photo_galleries and "live" in page_sources:
-                from ..imdb.galleries import crawl_galleries
+                from ...imdb.galleries import crawl_galleries
 
                 gallery = crawl_galleries(
                     archive_dir,
@@ -249,8 +249,8 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
     def records_asset(
         context: AssetExecutionContext, config: RecordsConfig, data_dir: DataDirResource
     ) -> MaterializeResult:
-        from ..imdb.record_store import build_records, records_table, unique_ids, write_records
-        from ..sources.field_order import FieldOrderError, field_order
+        from ...imdb.record_store import build_records, records_table, unique_ids, write_records
+        from ...sources.field_order import FieldOrderError, field_order
 
         started = time.perf_counter()
         layout = data_dir.layout

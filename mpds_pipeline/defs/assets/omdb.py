@@ -2,7 +2,7 @@
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from ..imdb.partitions import parse_partition_key
+from ...imdb.partitions import parse_partition_key
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
 from .crawl import CRAWL_GROUP, title_assets
 from .metadata import counts_table, tabulate
@@ -21,8 +21,8 @@ from .partitions import TITLE_PARTITIONS, require_registered
 def omdb_titles(
     context: AssetExecutionContext, sources: SourcesResource, imdb: ImdbClientResource, data_dir: DataDirResource
 ) -> MaterializeResult:
-    from ..parent_watch import parent_gone_check
-    from ..sources.omdb import DailyQuota, OmdbBusy, OmdbKeyRefused, api_key, omdb_partition
+    from ...base.parent_watch import parent_gone_check
+    from ...sources.omdb import DailyQuota, OmdbBusy, OmdbKeyRefused, api_key, omdb_partition
 
     require_registered(context.instance, "title", context.partition_key)
     layout = data_dir.layout

@@ -7,7 +7,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from ..files import write_atomic
+from ...base.files import write_atomic
 from ..resources import DataDirResource, ModelsResource
 from .generation import GENERATION_GROUP, actor_embeddings, benchmark_prompts, lora_weights
 from .metadata import plot_image, preview_table, tabulate
@@ -30,8 +30,8 @@ def swap_ablations(
 ) -> MaterializeResult:
     """Fig. 5: one benchmark caption with each trained actor cast as its lead, and one
     actor cast in several captions; same seed in every cell."""
-    from ..vision.multicondition import GuidanceScales
-    from ..vision.swap_ablation import ACTOR_SWAP, CAPTION_SWAP, SwapSettings, swap_ablation_grids
+    from ...vision.multicondition import GuidanceScales
+    from ...vision.swap_ablation import ACTOR_SWAP, CAPTION_SWAP, SwapSettings, swap_ablation_grids
 
     layout = data_dir.layout
     rows = json.loads(layout.benchmark_prompts_file.read_text())

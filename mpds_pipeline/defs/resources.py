@@ -11,10 +11,11 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from . import settings
-from .imdb.archive import ArchiveMode
-from .imdb.crawl import MAX_CONSECUTIVE_UNREACHABLE
-from .layout import EDITIONS, RESEARCH, DataLayout, Edition, default_data_dir
+from ..base import settings
+from ..base.layout import EDITIONS, RESEARCH, DataLayout, Edition, default_data_dir
+from ..imdb.archive import ArchiveMode
+from ..imdb.crawl import MAX_CONSECUTIVE_UNREACHABLE
+from ..imdb.ids import configured_base_url
 
 
 class DataDirResource(ConfigurableResource):
@@ -37,7 +38,7 @@ class DataDirResource(ConfigurableResource):
 class ImdbClientResource(ConfigurableResource):
     """Politeness and fault handling of every request to IMDb and its image CDN."""
 
-    base_url: str = Field(default_factory=settings.base_url)
+    base_url: str = Field(default_factory=configured_base_url)
     rate_per_second: float = Field(default_factory=lambda: settings.env_float("MPDS_RATE", 1.0))
     concurrency: int = Field(default_factory=lambda: settings.env_int("MPDS_CONCURRENCY", 4))
     timeout_s: float = 30.0
@@ -73,7 +74,7 @@ class ImdbClientResource(ConfigurableResource):
     )
 
     def client_settings(self):
-        from .net.client import ClientSettings
+        from ..net.client import ClientSettings
 
         return ClientSettings(
             base_url=self.base_url,
@@ -148,7 +149,7 @@ class SourcesResource(ConfigurableResource):
     )
 
     def wikimedia_settings(self):
-        from .sources.wikimedia import WikimediaSettings
+        from ..sources.wikimedia import WikimediaSettings
 
         return WikimediaSettings(
             wikidata_url=self.wikidata_url,
@@ -186,7 +187,7 @@ class SourcesResource(ConfigurableResource):
 
     def archive_settings(self, max_page_bytes: int = 10_000_000):
         """The archive sources' endpoints and politeness (sources/archived_pages.py)."""
-        from .sources.archived_pages import ArchiveSettings
+        from ..sources.archived_pages import ArchiveSettings
 
         return ArchiveSettings(
             cc_index_url=self.cc_index_url,

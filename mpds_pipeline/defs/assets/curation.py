@@ -17,16 +17,16 @@ from dagster import (
 )
 from pydantic import Field
 
-from .. import jobnames
-from ..curate.filters import ADULT_REASONS, DEFAULT_CERTIFICATE_BLOCKLIST
-from ..curate.image_checks import VerifyMode
-from ..curate.rehydrate import MovieSource
-from ..imdb.partitions import parse_partition_key
-from ..layout import LICENCE_CLEAN
+from ...base import jobnames
+from ...base.layout import LICENCE_CLEAN
+from ...base.settings import env_bool
+from ...curate.filters import ADULT_REASONS, DEFAULT_CERTIFICATE_BLOCKLIST
+from ...curate.image_checks import VerifyMode
+from ...curate.rehydrate import MovieSource
+from ...imdb.partitions import parse_partition_key
+from ..checks import contract_result
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
-from ..settings import env_bool
-from .checks import contract_result
 from .crawl import person_assets, title_assets
 from .metadata import bar_chart, counts_table, plot_image, preview_table, tabulate
 from .partitions import TITLE_PARTITIONS, require_registered
@@ -61,10 +61,10 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
     """Titles that become MPDS movies: adult, certificate-blocklisted, non-English and
     poster-less titles dropped (each counted); missing genre, cast or plot kept and counted.
     Built from every crawled partition, or from a released meta.csv (rehydrate mode)."""
-    from ..curate.filters import MovieFilterSettings, select_movie_files, select_movies
-    from ..curate.rehydrate import ReleaseFormatError, load_release
-    from ..curate.store import write_table
-    from ..imdb.record_store import latest_partitions
+    from ...curate.filters import MovieFilterSettings, select_movie_files, select_movies
+    from ...curate.rehydrate import ReleaseFormatError, load_release
+    from ...curate.store import write_table
+    from ...imdb.record_store import latest_partitions
 
     layout = data_dir.layout
     settings = MovieFilterSettings(
@@ -128,8 +128,8 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
 def actors(data_dir: DataDirResource) -> MaterializeResult:
     """Crawled persons who act (actor or actress) and have a photo, and each movie's cast
     linked to their ids (billing order kept)."""
-    from ..curate.filters import select_actor_files
-    from ..imdb.record_store import latest_partitions
+    from ...curate.filters import select_actor_files
+    from ...imdb.record_store import latest_partitions
 
     layout = data_dir.layout
     # Partition by partition, the movies in batches: memory stays bounded at full scale.
@@ -181,9 +181,9 @@ def poster_images(
     size, pixel and byte caps; or a full decode), written atomically with a manifest;
     verified files are never fetched again. The metadata counts how many are fully
     decoded so far (captioning decodes the rest and reports failures)."""
-    from ..curate.images import download_images
-    from ..curate.licences import ai_optout_in_force
-    from ..curate.store import read_table
+    from ...curate.images import download_images
+    from ...curate.licences import ai_optout_in_force
+    from ...curate.store import read_table
 
     require_registered(context.instance, "title", context.partition_key)
     id_range = parse_partition_key(context.partition_key)
@@ -212,7 +212,7 @@ def poster_images(
 
 
 def _wikimedia_tables(data_dir: DataDirResource):
-    from ..curate.store import read_table
+    from ...curate.store import read_table
 
     layout = data_dir.layout
     if not layout.commons_files_file.is_file():
@@ -225,8 +225,8 @@ def _wikimedia_tables(data_dir: DataDirResource):
 
 def _licence_clean_posters(data_dir: DataDirResource, movie_ids, settings):
     """The licence-clean edition's poster downloads: Commons files under allowlisted licences."""
-    from ..curate.licences import licence_clean_posters
-    from ..sources.mediawiki import allow_file_hosts
+    from ...curate.licences import licence_clean_posters
+    from ...sources.mediawiki import allow_file_hosts
 
     items, files = _wikimedia_tables(data_dir)
     inputs = licence_clean_posters(movie_ids, items, files)
@@ -246,9 +246,9 @@ def actor_images(
     context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource
 ) -> MaterializeResult:
     """One to two verified photos per actor (the paper's actor images)."""
-    from ..curate.images import ImageLimits, download_actor_images
-    from ..curate.licences import ai_optout_in_force
-    from ..curate.store import read_table
+    from ...curate.images import ImageLimits, download_actor_images
+    from ...curate.licences import ai_optout_in_force
+    from ...curate.store import read_table
 
     actors_frame, settings = read_table(data_dir.layout.actors_file), imdb.client_settings()
     extra = {"edition": data_dir.edition}
@@ -273,8 +273,8 @@ def licence_clean_actor_inputs(data_dir: DataDirResource, actors_frame: pd.DataF
     """The licence-clean edition's actors (portrait P18 as image_url) and person photos
     (their P373 category's files), all under allowlisted licences; the client settings
     allowing the files' hosts; metadata."""
-    from ..curate.licences import licence_clean_actors
-    from ..sources.mediawiki import allow_file_hosts
+    from ...curate.licences import licence_clean_actors
+    from ...sources.mediawiki import allow_file_hosts
 
     items, files = _wikimedia_tables(data_dir)
     clean_actors, persons, inputs = licence_clean_actors(actors_frame, items, files)
@@ -325,8 +325,8 @@ def export_texts(layout) -> tuple[pa.Table | None, pa.Table | None, str]:
 
 def write_export_provenance(layout, poster_dirs: list[Path]):
     """export/provenance.parquet for the export just written (see curate/provenance.py)."""
-    from ..curate.provenance import build_provenance, write_provenance
-    from ..curate.store import read_table
+    from ...curate.provenance import build_provenance, write_provenance
+    from ...curate.store import read_table
 
     provenance = build_provenance(
         layout.export_dir,
@@ -338,7 +338,7 @@ def write_export_provenance(layout, poster_dirs: list[Path]):
         actor_images_dir=layout.actor_images_dir if layout.actor_images_dir.exists() else None,
     )
     # Wikimedia rows get their file's licence, attribution and page (curate/licences.py).
-    from ..curate.licences import add_licences
+    from ...curate.licences import add_licences
 
     commons_files = read_table(layout.commons_files_file, missing_ok=True)
     provenance.rows = add_licences(provenance.rows, commons_files)
@@ -365,8 +365,8 @@ def build_export_asset(upstream: list):
     def export_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
         """The MPDS release under export/: meta.csv, posters.csv, actors.csv in the paper's
         format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
-        from ..curate.export import check_export, write_actor_photos_export, write_export
-        from ..curate.store import read_table
+        from ...curate.export import check_export, write_actor_photos_export, write_export
+        from ...curate.store import read_table
         from .near_duplicates import with_duplicate_groups
 
         layout = data_dir.layout
@@ -424,7 +424,7 @@ def _licence_clean_export_inputs(data_dir: DataDirResource, movies_frame: pd.Dat
     """Movies with metadata from CC0 Wikidata and IMDb's datasets only, actors with their
     Commons portraits, and poster texts built from that metadata alone (the integrated
     prompts embed IMDb plots)."""
-    from ..curate.licences import licence_clean_movies
+    from ...curate.licences import licence_clean_movies
 
     items, files = _wikimedia_tables(data_dir)
     clean_movies = licence_clean_movies(movies_frame, items, files, data_dir.layout.index_dir)
@@ -436,7 +436,7 @@ def _licence_clean_export_inputs(data_dir: DataDirResource, movies_frame: pd.Dat
 
 def _dataset_card(data_dir: DataDirResource, poster_dirs: list) -> dict:
     """attribution.csv and the dataset card (README.md) of the edition's export."""
-    from ..curate.dataset_card import LicenceCleanViolation, publish_card
+    from ...curate.dataset_card import LicenceCleanViolation, publish_card
 
     layout = data_dir.layout
     # The allowlist is a sources setting; the export keeps its resources as they were
@@ -459,8 +459,8 @@ def dataset_statistics(context: AssetExecutionContext, data_dir: DataDirResource
     the share missing genre, cast or plot. The plots and the same figures as text bar
     charts are in the Metadata section of the asset's Overview tab; the PNGs and
     stats.md are under export/stats/."""
-    from ..curate.stats import export_statistics
-    from ..curate.store import read_table
+    from ...curate.stats import export_statistics
+    from ...curate.store import read_table
 
     layout = data_dir.layout
     stats = export_statistics(read_table(layout.movies_file), layout.export.stats.path)

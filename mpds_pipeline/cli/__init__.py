@@ -1,0 +1,1 @@
+"""The ``mpds`` command and the demo."""
