@@ -15,14 +15,6 @@ from PIL import Image
 from mpds_pipeline.curate import actor_photos as ap
 from mpds_pipeline.curate.actor_photos import ActorPhotoSettings, build_actor_photos
 from mpds_pipeline.curate.export import write_actor_photos_export
-from mpds_pipeline.curate.filters import select_actors
-from mpds_pipeline.curate.images import download_actor_images
-from mpds_pipeline.imdb.crawl import crawl_partition
-from mpds_pipeline.imdb.galleries import crawl_galleries
-from mpds_pipeline.imdb.record_store import parse_archive, read_records, write_records
-from mpds_pipeline.net.client import ClientSettings
-from mpds_pipeline.sample_server import SampleImdbServer, sample_person
-from mpds_pipeline.sample_server.photos import portrait, render_photo
 from mpds_pipeline.curate.faces import (
     Face,
     FaceAnalyzer,
@@ -32,6 +24,14 @@ from mpds_pipeline.curate.faces import (
     head_and_shoulders_box,
     recognition_model_files,
 )
+from mpds_pipeline.curate.filters import select_actors
+from mpds_pipeline.curate.images import download_actor_images
+from mpds_pipeline.imdb.crawl import crawl_partition
+from mpds_pipeline.imdb.galleries import crawl_galleries
+from mpds_pipeline.imdb.record_store import parse_archive, read_records, write_records
+from mpds_pipeline.net.client import ClientSettings
+from mpds_pipeline.sample_server import SampleImdbServer, sample_person
+from mpds_pipeline.sample_server.photos import portrait, render_photo
 
 # Sample persons 1-14: plans 0, 1 and 2 (see sample_server.content), three layouts,
 # non-actors (3, 6, 13), a tiny image (5), no image (8), a missing page (9).

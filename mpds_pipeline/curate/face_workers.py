@@ -75,8 +75,8 @@ def _relay(proc: subprocess.Popen, count: int, results) -> None:
 
 
 def _serve(tasks: Iterable[tuple], setup: tuple, out: BinaryIO) -> None:
-    from .faces import FaceAnalyzer
     from .actor_photos import _crop_actor
+    from .faces import FaceAnalyzer
 
     settings, face_settings, crops_dir = setup
     analyzer = FaceAnalyzer(face_settings)

@@ -46,11 +46,11 @@ def actor_photos(
     else exactly one face), matched to the primary headshot; every dropped photo counted
     by reason."""
     from ...curate.actor_photos import ActorPhotoSettings, build_actor_photos, contact_sheet
+    from ...curate.faces import FaceSettings
     from ...curate.images import ImageLimits
     from ...curate.licences import ai_optout_in_force
     from ...curate.store import read_table, write_table
     from ...imdb.record_store import read_records
-    from ...curate.faces import FaceSettings
 
     layout = data_dir.layout
     settings = ActorPhotoSettings(
