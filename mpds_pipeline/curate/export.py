@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from ..base.files import atomic_open, atomic_path
-from ..base.layout import RELEASE_TABLES, ExportFolder, ImageFolder, image_file_name
+from ..base.folders import RELEASE_TABLES, ExportFolder, ImageFolder, image_file_name
 from ..base.progress import Progress, ProgressLog
 from ..base.rules import RuleResult
 from ..imdb.ids import parse_person_id, person_url, title_url

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..base.files import atomic_path
-from ..base.layout import PagesFolder
+from ..base.folders import PagesFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.rules import RuleResult, id_preview
 from ..net.client import (
@@ -361,7 +361,7 @@ def crawl_partition(
 
 
 def _crawl_archive(kind, ids, source, settings, archive, archive_settings, should_stop, log, label) -> CrawlResult:
-    from ..base.layout import PagesFolder
+    from ..base.folders import PagesFolder
     from ..sources.archived_pages import ArchiveSettings, crawl_archive_sync, load_capture_list
 
     capture_list = load_capture_list(PagesFolder(archive.archive_dir).captures) if source == "common_crawl" else None

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..base.files import atomic_path, write_atomic
-from ..base.layout import OmdbFolder
+from ..base.folders import OmdbFolder
 from ..base.progress import Progress, ProgressLog
 from ..imdb.ids import person_url, title_code
 from ..imdb.page_data import full_size_image
