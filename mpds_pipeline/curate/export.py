@@ -96,8 +96,8 @@ def write_export(
 
     actor_rows, actor_files = _actor_rows(actors, actor_images)
     poster_schema = pa.schema([("id", pa.int64()), ("text", pa.string()), *extras.fields])
-    # Bit sets, not Python sets: 400k small objects kept across batches would pin the
-    # memory each batch frees (hundreds of MB of fragmentation at 400k rows).
+    # Bit sets, not Python sets: small objects kept across batches would pin the memory
+    # each batch frees (fragmentation; measured in docs/scale-and-failures.md).
     seen, linked = IdSet(), IdSet()
     meta_rows = poster_rows = custom_texts = 0
     with ExitStack() as stack:

@@ -79,7 +79,7 @@ def verified_files(manifest: pd.DataFrame | None, dirs: list[Path]) -> dict[tupl
 
 class PosterIndex:
     """id -> the verified poster (variant 1), held compactly: a folder number per id and a
-    file name only where it is not the standard one (400k posters: tens of MB, not hundreds)."""
+    file name only where it is not the standard one, not a path per poster."""
 
     def __init__(self, manifest: pd.DataFrame | None, dirs: list[Path]):
         self._folders: list[Path] = []
