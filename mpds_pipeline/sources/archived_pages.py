@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..base.layout import PagesFolder
 from ..base.progress import Progress, ProgressLog
 from ..imdb.archive import PageArchive
 from ..imdb.classify import is_not_found_page
@@ -414,3 +415,27 @@ def load_capture_list(path: Path) -> dict[int, list[Capture]] | None:
     from .bulk import read_capture_list
 
     return read_capture_list(path) if Path(path).exists() else None
+
+
+def archive_crawler(archive_settings: ArchiveSettings | None = None):
+    """The ``archive_crawl`` that ``imdb.crawl.crawl_partition`` calls for the sources
+    "common_crawl" and "wayback", with these archive settings."""
+    chosen = archive_settings or ArchiveSettings()
+
+    def crawl(kind, ids, source, settings, archive, *, should_stop=None, log=None, label=None) -> CrawlResult:
+        folder = PagesFolder(archive.archive_dir)
+        capture_list = load_capture_list(folder.captures) if source == "common_crawl" else None
+        return crawl_archive_sync(
+            kind,
+            ids,
+            source,
+            chosen,
+            settings,
+            archive,
+            capture_list=capture_list,
+            should_stop=should_stop,
+            log=log,
+            label=label,
+        )
+
+    return crawl
