@@ -268,7 +268,7 @@ def crop_actor_photos(
     ``previous`` (photos, decisions) of an earlier run: an actor whose candidates (URLs
     and file hashes) and settings are unchanged, and whose crops are all still there, is
     taken over as it was, without decoding anything. ``workers``: processes for the
-    face work (dlib's recognition network takes about 0.1 s per face on one core);
+    face work (dlib's recognition network is slow per face: docs/benchmarks.md);
     None: one per core when there are enough actors.
 
     Every photo decoded here is reported to the manifest of the folder it was downloaded

@@ -192,8 +192,8 @@ class PageArchive:
 
     def _record_bytes(self, outcome, resp: FetchResponse, body: bytes, content: str, provenance: dict) -> bytes:
         """One gzip member holding one WARC/1.0 response record. Built here rather than by
-        warcio's writer, which cost 0.7 ms of Python per record and compresses at level 9
-        (level 6: 40% less CPU on a 590 KB page for 1% more bytes); warcio reads it back."""
+        warcio's writer, which costs more CPU per record and compresses at level 9 (figures:
+        docs/benchmarks.md); warcio reads it back."""
         status = resp.status_code or 0
         http_lines = [f"HTTP/1.1 {status} {_reason(status)}"]
         http_lines += [f"{k}: {v}" for k, v in resp.headers.items() if k not in _WIRE_HEADERS]
