@@ -1,18 +1,9 @@
 """The crawl engine: fetch a partition of ids politely, classify, archive, resume.
 
-Ids flow through a bounded queue to ``concurrency`` workers, and each body goes to the
-archive as soon as it arrives, so memory does not grow with the partition size. After
-``max_consecutive_blocks`` WAF challenges in a row the crawl stops the client, so no
-further request leaves (not even one already waiting for its rate slot): the remaining
-ids are left unattempted and the caller gets ImdbBlockingError. Blocking is reported,
-never worked around. ``should_stop`` (e.g. "the run process that started this step has
-died") stops the crawl the same way, checked every quarter second, and so does an
-unreachable server: ``max_consecutive_unreachable`` ids in a row with no HTTP response
-at all after their retries (no network, a wrong base URL, DNS) end the crawl with
-CrawlStopped instead of failing every remaining id at the retry pace (days for a range).
-
-One crawl per partition: crawl_partition holds the archive's lock (archive.py) from
-before it opens the archive until the outcomes are written.
+Ids flow through a bounded queue to the workers and each body goes straight to the
+archive, so memory does not grow with the partition. A run of WAF challenges, an
+unreachable server or a dead run process stops the crawl cleanly; blocking is reported,
+never worked around. See docs/crawl.md.
 """
 
 from __future__ import annotations

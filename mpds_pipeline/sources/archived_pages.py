@@ -1,17 +1,9 @@
 """A partition's pages from an archive (Common Crawl or the Wayback Machine).
 
-For a run of ids: ask the archive's index by URL prefix (a few paged queries, never one
-per id), keep each id's main-page captures (HTML, 200), and fetch them in the order of
-the policy (newest first by default) until one is usable: its payload matches the index
-digest and it is not a WAF challenge (IMDb's challenge, archived by the archive's own
-crawler). A usable capture is stored in the partition's WARC with its provenance, so the
-same parsers build the same records. Common Crawl is asked crawl by crawl (newest first
-from ``collinfo.json``, at most ``max_crawls``), each crawl only for the ids the newer
-ones did not give. An id with no usable capture anywhere ends "uncaptured" (a later
-crawl may hold it); one whose index query failed ends "failed" (a rerun asks again).
-
-The bulk mode (``sources/bulk.py``) writes a partition's capture list ahead of time
-(``PagesFolder.captures``); when it is there Common Crawl's index is not asked.
+It asks the archive's index by URL prefix, fetches each id's captures in policy order
+until one is usable (digest matches, not a WAF challenge) and stores it in the
+partition's WARC with its provenance, so the same parsers build the same records.
+See docs/sources-archives.md.
 """
 
 from __future__ import annotations
