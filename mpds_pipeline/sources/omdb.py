@@ -1,13 +1,10 @@
 """Asking OMDb by IMDb id for the titles no page fully describes, partition by partition.
 
-OMDb (``https://www.omdbapi.com/?i=tt…&apikey=…``) answers JSON by IMDb id. The key
-comes from ``MPDS_OMDB_API_KEY`` only (never from a file under the data directory) and
-reaches no log line, archive, metadata value or error. Every answer is kept in the
-partition's answer log (omdb_answers.py), so a run resumes where the last one stopped:
-an id answered "ok" or "not_found" is never asked again. "Invalid API key!" raises
-``OmdbKeyRefused`` at once; "Request limit reached!" stops the run and pauses OMDb's host
-until the next UTC day (sources/pauses.py); the daily quota is omdb_quota.py's. The
-records are rebuilt from the answer log afterwards (omdb_records.py).
+The key comes from ``MPDS_OMDB_API_KEY`` only and reaches no log, archive, metadata or
+error. Every answer goes to the partition's answer log (omdb_answers.py), so a run resumes
+where the last stopped; "Invalid API key!" raises ``OmdbKeyRefused``, "Request limit
+reached!" pauses OMDb's host until the next UTC day (sources/pauses.py). The daily quota is
+omdb_quota.py's; the records are rebuilt from the log by omdb_records.py.
 """
 
 from __future__ import annotations
