@@ -260,6 +260,7 @@ def crop_actor_photos(
             else:
                 todo.append((actor_id, cands, print_))
         workers = workers if workers is not None else (min(os.cpu_count() or 1, 4) if len(todo) >= 16 else 1)
+        workers = min(workers, len(todo))  # a worker loads the face models: none idle
         if workers > 1:
             setup = (face_settings, settings.max_photos, crops_dir)
             with Workers("mpds_pipeline.curate.face_crops:face_worker", workers, setup, label="face") as pool:
