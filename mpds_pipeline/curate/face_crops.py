@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ..base.files import write_atomic
-from ..base.layout import crop_file_name
+from ..base.folders import crop_file_name
 from ..imdb.person_photos import ALONE, UNCAPTIONED, PhotoSubject
 from ..imdb.records import PhotoSource
 from .faces import FaceSettings, crop_face, face_distance, head_and_shoulders_box

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..base.layout import ImageFolder
+from ..base.folders import ImageFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.workers import Workers
 from ..net.client import ClientSettings, HostNotAllowed, PoliteClient

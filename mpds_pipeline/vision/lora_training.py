@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.layout import ExportFolder
+from ..base.folders import ExportFolder
 from ..base.progress import Progress, ProgressLog
 from ..curate import near_duplicates
 from .buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, batches_per_epoch, bucket_sizes, epoch_batches

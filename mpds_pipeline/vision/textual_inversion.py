@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
-from ..base.layout import ExportFolder
+from ..base.folders import ExportFolder
 from ..base.progress import Progress, ProgressLog
 from ..imdb.ids import person_code
 from .buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, bucket_sizes
