@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import html
 import re
+from collections.abc import Callable
 
 import orjson
 
@@ -305,3 +306,20 @@ _TAG_RE = re.compile(r"<[^>]+>")
 def markup_text(markup: str) -> str:
     """The text of an HTML fragment: tags dropped, entities decoded, spaces collapsed."""
     return " ".join(html.unescape(_TAG_RE.sub(" ", markup)).replace("\xa0", " ").split())
+
+
+def page_subject_id(
+    page: bytes,
+    json_ld: dict | None,
+    url_hint: str | None,
+    parse_id: Callable[[str], int | None],
+    subpage_re: re.Pattern[bytes],
+) -> int | None:
+    """The id of the title or person a page is about: from its URL, its JSON-LD, or else
+    the id its own subpage links (``subpage_re`` group 1) name most often."""
+    found = parse_id(url_hint or "") or parse_id((json_ld or {}).get("url") or "")
+    if found is None:
+        codes = [m.group(1) for m in subpage_re.finditer(page)]
+        if codes:
+            found = parse_id(max(set(codes), key=codes.count).decode())
+    return found

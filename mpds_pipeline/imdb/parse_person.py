@@ -21,6 +21,7 @@ from .page_data import (
     full_size_image,
     is_media_image,
     meta_content,
+    page_subject_id,
     saved_copy_image,
     text_of,
 )
@@ -282,12 +283,7 @@ _NAME_SUBPAGE_RE = re.compile(rb"/name/(nm\d{7,9})/(?:bio|mediaindex|filmoyear|n
 
 
 def _person_id(page: bytes, json_ld: dict | None, url_hint: str | None) -> int | None:
-    found = ids.parse_person_id(url_hint or "") or ids.parse_person_id((json_ld or {}).get("url") or "")
-    if found is None:
-        codes = [m.group(1) for m in _NAME_SUBPAGE_RE.finditer(page)]
-        if codes:
-            found = ids.parse_person_id(max(set(codes), key=codes.count).decode())
-    return found
+    return page_subject_id(page, json_ld, url_hint, ids.parse_person_id, _NAME_SUBPAGE_RE)
 
 
 def person_from_classic_html(page: bytes, json_ld: dict | None, url_hint: str | None) -> PersonRecord | ParseError:

@@ -25,6 +25,7 @@ from .page_data import (
     labelled_block,
     markup_text,
     meta_content,
+    page_subject_id,
     saved_copy_image,
     text_of,
 )
@@ -496,12 +497,7 @@ def _classic_certificate(tree, json_ld: dict | None, page_text: str, old: bool) 
 
 
 def _title_id(page: bytes, json_ld: dict | None, url_hint: str | None) -> int | None:
-    found = ids.parse_title_id(url_hint or "") or ids.parse_title_id((json_ld or {}).get("url") or "")
-    if found is None:
-        codes = [m.group(1) for m in _TITLE_SUBPAGE_RE.finditer(page)]
-        if codes:
-            found = ids.parse_title_id(max(set(codes), key=codes.count).decode())
-    return found
+    return page_subject_id(page, json_ld, url_hint, ids.parse_title_id, _TITLE_SUBPAGE_RE)
 
 
 def _classic_era(h1, url_hint: str | None, json_ld: dict | None) -> Era:
