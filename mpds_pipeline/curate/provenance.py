@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from ..base.files import atomic_path
 from ..base.folders import ExportFolder, ImageFolder, OmdbFolder, PagesFolder
+from ..imdb.crawl import CAPTURE_FIELDS
 from .manifest import read_manifest
 
 TITLE_PAGE: Final = "title_page"
@@ -34,14 +35,7 @@ OMDB_SOURCE: Final = "omdb"
 RELEASE_SOURCE: Final = "release"
 LIVE_SOURCE: Final = "live"  # what a crawl without page provenance fetched
 
-CAPTURE_COLUMNS = (
-    "capture_crawl",
-    "capture_timestamp",
-    "capture_filename",
-    "capture_offset",
-    "capture_length",
-    "capture_digest",
-)
+CAPTURE_COLUMNS = tuple(name for name, _ in CAPTURE_FIELDS)
 PROVENANCE_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
@@ -49,12 +43,7 @@ PROVENANCE_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("source_url", pa.string()),
         ("retrieved_at", pa.string()),
-        ("capture_crawl", pa.string()),
-        ("capture_timestamp", pa.string()),
-        ("capture_filename", pa.string()),
-        ("capture_offset", pa.int64()),
-        ("capture_length", pa.int64()),
-        ("capture_digest", pa.string()),
+        *CAPTURE_FIELDS,
         ("image_url", pa.string()),
         ("sha256", pa.string()),
         ("licence", pa.string()),

@@ -395,6 +395,16 @@ def _merge_results(results: list[CrawlResult], todo: list[int]) -> CrawlResult:
 
 
 # --- outcomes.parquet -------------------------------------------------------------------
+# Where an archived page's bytes lie (PageOutcome's capture_* fields); provenance rows
+# carry the same columns.
+CAPTURE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("capture_crawl", pa.string()),
+    ("capture_timestamp", pa.string()),
+    ("capture_filename", pa.string()),
+    ("capture_offset", pa.int64()),
+    ("capture_length", pa.int64()),
+    ("capture_digest", pa.string()),
+)
 _OUTCOME_SCHEMA = pa.schema(
     [
         ("kind", pa.string()),
@@ -408,12 +418,7 @@ _OUTCOME_SCHEMA = pa.schema(
         ("fetched_at", pa.string()),
         ("source", pa.string()),
         ("source_url", pa.string()),
-        ("capture_crawl", pa.string()),
-        ("capture_timestamp", pa.string()),
-        ("capture_filename", pa.string()),
-        ("capture_offset", pa.int64()),
-        ("capture_length", pa.int64()),
-        ("capture_digest", pa.string()),
+        *CAPTURE_FIELDS,
     ]
 )
 
