@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..imdb.ids import parse_person_id, parse_title_id, person_code, person_url
 from ..imdb.records import Era
+from ..sources.field_order import MERGED_FIELDS
 from .filters import _decode_text
 
 # Where the ``movies`` asset takes its titles from: the crawl's title records, or a
@@ -31,20 +32,7 @@ POSTERS_COLUMNS: tuple[str, ...] = ("id", "text")
 TITLE_URL_RE = re.compile(r"^https?://(www\.)?imdb\.com/title/tt\d{7,9}/?$")
 PERSON_URL_RE = re.compile(r"^https?://(www\.)?imdb\.com/name/nm\d{7,9}/?$")
 HTTP_URL_RE = re.compile(r"^https?://[^\s/]+/\S*$")
-MOVIE_COLUMNS: tuple[str, ...] = (
-    "id",
-    "title",
-    "original_title",
-    "title_type",
-    "year",
-    "genres",
-    "actors",
-    "poster_url",
-    "synopsis",
-    "certificate",
-    "is_adult",
-    "era",
-)
+MOVIE_COLUMNS: tuple[str, ...] = ("id", *MERGED_FIELDS, "era")
 
 
 @dataclass(frozen=True)
