@@ -247,6 +247,16 @@ class CommonsResult:
         return dict(Counter(f.decision for f in self.files.values()))
 
 
+def _imageinfo_params(thumb_width: int) -> dict[str, str | int]:
+    """What every imageinfo query asks of a file (URL, licence metadata, a thumbnail)."""
+    return {
+        "iiprop": IIPROP,
+        "iiurlwidth": thumb_width,
+        "iiextmetadatafilter": EXTMETADATA_FIELDS,
+        "iiextmetadatalanguage": "en",
+    }
+
+
 async def read_files(
     client: PoliteClient,
     api_endpoint: str,
@@ -273,10 +283,7 @@ async def read_files(
                 "action": "query",
                 "prop": "imageinfo",
                 "titles": "|".join(batch),
-                "iiprop": IIPROP,
-                "iiurlwidth": thumb_width,
-                "iiextmetadatafilter": EXTMETADATA_FIELDS,
-                "iiextmetadatalanguage": "en",
+                **_imageinfo_params(thumb_width),
             },
             min_wait_s=maxlag_min_wait_s,
             counters=result.api,
@@ -316,10 +323,7 @@ async def read_category(
             "gcmtype": "file",
             "gcmlimit": min(limit, IMAGEINFO_BATCH),
             "prop": "imageinfo",
-            "iiprop": IIPROP,
-            "iiurlwidth": thumb_width,
-            "iiextmetadatafilter": EXTMETADATA_FIELDS,
-            "iiextmetadatalanguage": "en",
+            **_imageinfo_params(thumb_width),
         },
         min_wait_s=maxlag_min_wait_s,
         counters=result.api,
