@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from .layout import DataLayout, default_data_dir
+
+_Number = TypeVar("_Number", int, float)
 
 
 def read_settings_file(path: Path) -> dict[str, str]:
@@ -65,23 +69,21 @@ def env_str(name: str, default: str) -> str:
 
 
 def env_float(name: str, default: float) -> float:
-    raw = lookup(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+    return _env_number(name, default, float, "a number")
 
 
 def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
+
+
+def _env_number(name: str, default: _Number, convert: Callable[[str], _Number], what: str) -> _Number:
     raw = lookup(name)
     if not raw:
         return default
     try:
-        return int(raw)
+        return convert(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
+        raise ValueError(f"{name}={raw!r} is not {what}") from None
 
 
 def env_bool(name: str, default: bool) -> bool:
