@@ -103,12 +103,7 @@ def render_gallery(person_id: int, seed: int, base: str, padding_kb: int = 16) -
     photos = p["photos"] + p["gallery"]
     edges = [{"node": _image_node(p, photo, index, base, tags=True)} for index, photo in enumerate(photos)]
     name = {"id": code, "nameText": {"text": p["name"]}, "images": {"total": len(edges), "edges": edges}}
-    next_data = {
-        "props": {"pageProps": {"nconst": code, "contentData": {"data": {"name": name}}}},
-        "page": "/name/[nconst]/mediaindex",
-        "query": {"nconst": code},
-        "buildId": "sample",
-    }
+    next_data = _next_data("nconst", code, "/name/[nconst]/mediaindex", contentData={"data": {"name": name}})
     body = f"<h1>{html.escape(p['name'])}: Photos</h1>{_json_script(next_data, '__NEXT_DATA__')}"
     return _page(f"{p['name']} - Photos - IMDb", "", body, padding_kb, f"/name/{code}/mediaindex/")
 
@@ -214,12 +209,7 @@ def _title_next(t: dict, base: str, padding_kb: int) -> bytes:
             ]
         },
     }
-    next_data = {
-        "props": {"pageProps": {"tconst": code, "aboveTheFoldData": above, "mainColumnData": main}},
-        "page": "/title/[tconst]",
-        "query": {"tconst": code},
-        "buildId": "sample",
-    }
+    next_data = _next_data("tconst", code, "/title/[tconst]", aboveTheFoldData=above, mainColumnData=main)
     ld = {
         "@context": "https://schema.org",
         "@type": "Movie",
@@ -245,6 +235,17 @@ def _title_next(t: dict, base: str, padding_kb: int) -> bytes:
         f'<div class="ipc-poster">{img}</div>{_json_script(next_data, "__NEXT_DATA__")}'
     )
     return _page(f"{t['title']} ({t['year']}) - IMDb", head, body, padding_kb, f"/title/{code}/")
+
+
+def _next_data(id_key: str, code: str, route: str, **page_props: object) -> dict:
+    """The ``__NEXT_DATA__`` envelope of a Next.js page: the id under ``id_key`` in the
+    page props and the query, then the page's own props."""
+    return {
+        "props": {"pageProps": {id_key: code, **page_props}},
+        "page": route,
+        "query": {id_key: code},
+        "buildId": "sample",
+    }
 
 
 def _title_classic(t: dict, base: str, padding_kb: int) -> bytes:
@@ -304,12 +305,7 @@ def _person_next(p: dict, base: str, padding_kb: int) -> bytes:
             "edges": [{"node": _image_node(p, photo, i, base, tags=True)} for i, photo in enumerate(p["photos"])],
         },
     }
-    next_data = {
-        "props": {"pageProps": {"nconst": code, "aboveTheFold": above, "mainColumnData": main}},
-        "page": "/name/[nconst]",
-        "query": {"nconst": code},
-        "buildId": "sample",
-    }
+    next_data = _next_data("nconst", code, "/name/[nconst]", aboveTheFold=above, mainColumnData=main)
     ld = {
         "@context": "https://schema.org",
         "@type": "Person",
