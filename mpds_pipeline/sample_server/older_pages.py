@@ -186,13 +186,21 @@ def title_tn15(t: dict, base: str, padding_kb: int, combined: bool = False) -> b
     return _latin1_page(title, _canonical(f"/title/{code}/"), body, padding_kb)
 
 
+def _infobar_image(item_id: int, code: str, base: str, token: str, attributes: str) -> str:
+    """The 214x317 picture of a 2010-2012 infobar page, linked to its media viewer."""
+    return (
+        f'<a href="/media/rm{item_id}/{code}"><img src="{base}/images/M/{token}._V1._SY317_.jpg" height="317" '
+        f'width="214" {attributes} /></a>'
+    )
+
+
 def title_infobar(t: dict, base: str, padding_kb: int) -> bytes:
     """A title page of the 2010 redesign, before microdata (to 2012)."""
     code = f"tt{t['id']:07d}"
     token = t["poster_token"]
+    alt = f"{html.escape(t['title'])} Poster"
     img = (
-        f'<a href="/media/rm{t["id"]}/{code}"><img src="{base}/images/M/{token}._V1._SY317_.jpg" height="317" '
-        f'width="214" alt="{html.escape(t["title"])} Poster" title="{html.escape(t["title"])} Poster" /></a>'
+        _infobar_image(t["id"], code, base, token, f'alt="{alt}" title="{alt}"')
         if token
         else f'<a href="/title/{code}/photosubmit"><img src="{base}/images/nopicture/poster.gif" /></a>'
     )
@@ -266,8 +274,7 @@ def person_infobar(p: dict, base: str, padding_kb: int) -> bytes:
     code = f"nm{p['id']:07d}"
     token = p["image_token"]
     img = (
-        f'<a href="/media/rm{p["id"]}/{code}"><img src="{base}/images/M/{token}._V1._SY317_.jpg" height="317" '
-        f'width="214" alt="{html.escape(p["name"])} Picture" itemprop="image" /></a>'
+        _infobar_image(p["id"], code, base, token, f'alt="{html.escape(p["name"])} Picture" itemprop="image"')
         if token
         else ""
     )
