@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -15,6 +18,9 @@ import pandas as pd  # noqa: E402
 from ..base.files import write_atomic
 from ..base.folders import StatsFolder
 from .filters import as_actor_dict, as_genre_list, as_text
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TOP_RECORD_TYPES = 7  # further types are grouped as "other" so the pie stays readable
 
@@ -66,19 +72,26 @@ def _pct(count: int, total: int) -> float:
     return round(100.0 * count / total, 2) if total else 0.0
 
 
-def _bar(values: dict[str, float], title: str, ylabel: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(values) + 2), 4))
+@contextmanager
+def _figure(path: Path, size: tuple[float, float]) -> Iterator[Axes]:
+    """Axes to draw on; the figure is saved to ``path`` when the block ends, and always closed."""
+    fig, ax = plt.subplots(figsize=size)
     try:
+        yield ax
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+
+
+def _bar(values: dict[str, float], title: str, ylabel: str, path: Path) -> Path:
+    with _figure(path, (max(4.0, 0.45 * len(values) + 2), 4)) as ax:
         ax.bar(list(values), list(values.values()), color="#4C72B0")
         ax.set_title(title)
         ax.set_ylabel(ylabel)
         ax.tick_params(axis="x", labelrotation=60)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
     return path
 
 
@@ -87,15 +100,10 @@ def _pie(types: Counter, path: Path) -> Path:
     rest = sum(types.values()) - sum(n for _, n in common)
     labels = [t for t, _ in common] + (["other"] if rest else [])
     sizes = [n for _, n in common] + ([rest] if rest else [])
-    fig, ax = plt.subplots(figsize=(5, 5))
-    try:
+    with _figure(path, (5, 5)) as ax:
         if sizes:
             ax.pie(sizes, labels=labels, autopct="%1.1f%%", startangle=90)
         ax.set_title("Record types")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
     return path
 
 
