@@ -60,6 +60,15 @@ def page_id(kind: str, url: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def wanted_id(kind: str | None, url: str, lo: int, hi: int) -> int | None:
+    """The id an index row's ``url`` stands for when a prefix query asked for ``kind``
+    pages of ids ``lo..hi`` (0 when no kind was asked), else None: skip the row."""
+    if not kind:
+        return 0
+    item_id = page_id(kind, url)
+    return item_id if item_id is not None and lo <= item_id <= hi else None
+
+
 def id_code(kind: str, item_id: int) -> str:
     digits = f"{item_id:07d}"
     return ("tt" if kind == "title" else "nm") + digits

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import orjson
 
 from ..net.client import FetchResponse, PoliteClient
-from .captures import Capture, page_id
+from .captures import Capture, wanted_id
 
 NO_CAPTURES = "No Captures found"
 
@@ -66,8 +66,8 @@ def parse_cdx_lines(content: bytes, crawl: str | None, kind: str | None, lo: int
             url = row["url"]
         except (ValueError, KeyError, TypeError):
             continue
-        item_id = page_id(kind, url) if kind else 0
-        if item_id is None or (kind and not lo <= item_id <= hi):
+        item_id = wanted_id(kind, url, lo, hi)
+        if item_id is None:
             continue
         try:
             captures.append(

@@ -10,7 +10,7 @@ import json
 from urllib.parse import urlencode, urlsplit
 
 from ..net.client import FetchResponse, PoliteClient
-from .captures import Capture, page_id
+from .captures import Capture, wanted_id
 from .common_crawl import IndexAnswer, describe_answer
 
 PAGE_LIMIT = 5000  # CDX rows per request
@@ -42,8 +42,8 @@ def captures_from_rows(rows: list[dict], kind: str | None, lo: int = 1, hi: int 
     captures: list[Capture] = []
     for row in rows:
         url = str(row.get("original", ""))
-        item_id = page_id(kind, url) if kind else 0
-        if item_id is None or (kind and not lo <= item_id <= hi):
+        item_id = wanted_id(kind, url, lo, hi)
+        if item_id is None:
             continue
         status = str(row.get("statuscode", ""))
         length = str(row.get("length", ""))
