@@ -24,6 +24,11 @@ def crop_file_name(actor_id: int, rank: int) -> str:
     return f"{actor_id}_{rank}.jpg"
 
 
+def partition_dirs(root: Path) -> list[Path]:
+    """The partition folders under ``root`` (one a partition key), in name order."""
+    return sorted(p for p in Path(root).glob("*") if p.is_dir())
+
+
 @dataclass(frozen=True)
 class PagesFolder:
     """One crawl partition: the WARC archive, one outcome per attempted id, the lock."""

@@ -347,13 +347,12 @@ def hash_missing(
 
 def verified_posters(poster_images_root) -> dict[str, list[tuple[int, object]]]:
     """Partition key -> (id, path) of each verified poster (variant 1) in its manifest."""
-    from pathlib import Path
-
+    from ..base.folders import partition_dirs
     from .image_checks import OK
     from .manifest import read_manifest
 
     posters = {}
-    for folder in sorted(p for p in Path(poster_images_root).glob("*") if p.is_dir()):
+    for folder in partition_dirs(poster_images_root):
         manifest = read_manifest(folder)
         ok = manifest[(manifest["status"] == OK) & (manifest["variant"] == 1)]
         posters[folder.name] = [(int(i), folder / name) for i, name in zip(ok["id"], ok["file_name"])]

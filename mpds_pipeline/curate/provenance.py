@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..base.files import atomic_path
-from ..base.folders import ExportFolder, ImageFolder, OmdbFolder, PagesFolder
+from ..base.folders import ExportFolder, ImageFolder, OmdbFolder, PagesFolder, partition_dirs
 from ..imdb.crawl import CAPTURE_FIELDS
 from .manifest import read_manifest
 
@@ -82,7 +82,7 @@ def page_sources(pages_root: Path, ids: Iterable[int] | None = None) -> dict[int
     columns (None where the crawl did not record them)."""
     wanted = None if ids is None else set(ids)
     found: dict[int, dict[str, Any]] = {}
-    for folder in sorted(p for p in Path(pages_root).glob("*") if p.is_dir()):
+    for folder in partition_dirs(pages_root):
         path = PagesFolder(folder).outcomes
         if not path.is_file():
             continue
@@ -104,7 +104,7 @@ def omdb_sources(omdb_root: Path, ids: Iterable[int] | None = None) -> dict[int,
     """id -> OMDb's answer for it: source "omdb", the redacted request URL, when."""
     wanted = None if ids is None else set(ids)
     found: dict[int, dict[str, Any]] = {}
-    for folder in sorted(p for p in Path(omdb_root).glob("*") if p.is_dir()):
+    for folder in partition_dirs(omdb_root):
         path = OmdbFolder(folder).records
         if not path.is_file():
             continue
