@@ -16,23 +16,17 @@ import pyarrow.parquet as pq
 
 from ..base.files import atomic_path
 from ..base.folders import OmdbFolder
+from ..imdb.record_store import TITLE_SCHEMA
 from .omdb_answers import join_actor_names, parse_answer, read_answers
 
+# A title record's fields typed as the title store types them, plus what only OMDb gives.
 OMDB_SCHEMA = pa.schema(
     [
-        ("id", pa.int64()),
-        ("title", pa.string()),
-        ("original_title", pa.string()),
-        ("title_type", pa.string()),
-        ("year", pa.int32()),
-        ("genres", pa.list_(pa.string())),
-        ("actors", pa.map_(pa.string(), pa.string())),  # matched names -> person URL
+        *(TITLE_SCHEMA.field(name) for name in ("id", "title", "original_title", "title_type", "year", "genres")),
+        TITLE_SCHEMA.field("actors"),  # matched names -> person URL
         ("actor_names", pa.list_(pa.string())),  # as OMDb gave them
         ("unmatched_actors", pa.int32()),
-        ("poster_url", pa.string()),
-        ("synopsis", pa.string()),
-        ("certificate", pa.string()),
-        ("is_adult", pa.bool_()),
+        *(TITLE_SCHEMA.field(name) for name in ("poster_url", "synopsis", "certificate", "is_adult")),
         ("request_url", pa.string()),  # redacted
         ("retrieved_at", pa.string()),
     ]
