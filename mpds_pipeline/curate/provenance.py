@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,21 +82,17 @@ def page_sources(pages_root: Path, ids: Iterable[int] | None = None) -> dict[int
     columns (None where the crawl did not record them)."""
     wanted = None if ids is None else set(ids)
     found: dict[int, dict[str, Any]] = {}
-    for folder in partition_dirs(pages_root):
-        path = PagesFolder(folder).outcomes
-        if not path.is_file():
+    for row in _partition_rows(pages_root, lambda folder: PagesFolder(folder).outcomes):
+        if row.get("status") != "ok" or (wanted is not None and row["id"] not in wanted):
             continue
-        for row in pq.read_table(path).to_pylist():
-            if row.get("status") != "ok" or (wanted is not None and row["id"] not in wanted):
-                continue
-            if row.get("kind") not in (None, "title", "person"):
-                continue  # a person's gallery page is not the page its record came from
-            found[row["id"]] = {
-                "source": row.get("source") or LIVE_SOURCE,
-                "source_url": row.get("source_url") or row.get("url"),
-                "retrieved_at": row.get("fetched_at"),
-                **{c: row.get(c) for c in CAPTURE_COLUMNS},
-            }
+        if row.get("kind") not in (None, "title", "person"):
+            continue  # a person's gallery page is not the page its record came from
+        found[row["id"]] = {
+            "source": row.get("source") or LIVE_SOURCE,
+            "source_url": row.get("source_url") or row.get("url"),
+            "retrieved_at": row.get("fetched_at"),
+            **{c: row.get(c) for c in CAPTURE_COLUMNS},
+        }
     return found
 
 
@@ -104,18 +100,24 @@ def omdb_sources(omdb_root: Path, ids: Iterable[int] | None = None) -> dict[int,
     """id -> OMDb's answer for it: source "omdb", the redacted request URL, when."""
     wanted = None if ids is None else set(ids)
     found: dict[int, dict[str, Any]] = {}
-    for folder in partition_dirs(omdb_root):
-        path = OmdbFolder(folder).records
-        if not path.is_file():
-            continue
-        for row in pq.read_table(path, columns=["id", "request_url", "retrieved_at"]).to_pylist():
-            if wanted is None or row["id"] in wanted:
-                found[row["id"]] = {
-                    "source": OMDB_SOURCE,
-                    "source_url": row["request_url"],
-                    "retrieved_at": row["retrieved_at"],
-                }
+    columns = ["id", "request_url", "retrieved_at"]
+    for row in _partition_rows(omdb_root, lambda folder: OmdbFolder(folder).records, columns):
+        if wanted is None or row["id"] in wanted:
+            found[row["id"]] = {
+                "source": OMDB_SOURCE,
+                "source_url": row["request_url"],
+                "retrieved_at": row["retrieved_at"],
+            }
     return found
+
+
+def _partition_rows(root: Path, file_of: Callable[[Path], Path], columns: list[str] | None = None) -> Iterator[dict]:
+    """The rows of one parquet file per partition under ``root``, partition by partition
+    (a partition without the file has none)."""
+    for folder in partition_dirs(root):
+        path = file_of(folder)
+        if path.is_file():
+            yield from pq.read_table(path, columns=columns).to_pylist()
 
 
 def _manifest_rows(dirs: Iterable[Path]) -> dict[tuple[int, int], dict]:
