@@ -210,16 +210,8 @@ def _title_next(t: dict, base: str, padding_kb: int) -> bytes:
         },
     }
     next_data = _next_data("tconst", code, "/title/[tconst]", aboveTheFoldData=above, mainColumnData=main)
-    ld = {
-        "@context": "https://schema.org",
-        "@type": "Movie",
-        "url": f"/title/{code}/",
-        "name": t["original_title"],
-        "genre": t["genres"][:3],
-        "actor": [{"@type": "Person", "url": f"/name/nm{pid:07d}/", "name": name} for pid, name in t["cast"][:3]],
-    }
-    if token:
-        ld["image"] = image_url(base, token)
+    actors = [{"@type": "Person", "url": f"/name/nm{pid:07d}/", "name": name} for pid, name in t["cast"][:3]]
+    ld = _json_ld("Movie", f"/title/{code}/", t["original_title"], base, token, genre=t["genres"][:3], actor=actors)
     if t["plot"]:
         ld["description"] = t["plot"]
     if t["certificate"]:
@@ -246,6 +238,14 @@ def _next_data(id_key: str, code: str, route: str, **page_props: object) -> dict
         "query": {id_key: code},
         "buildId": "sample",
     }
+
+
+def _json_ld(schema_type: str, path: str, name: str, base: str, token: str | None, **props: object) -> dict:
+    """A page's schema.org JSON-LD object: its type, URL and name, ``props``, then its image."""
+    ld = {"@context": "https://schema.org", "@type": schema_type, "url": path, "name": name, **props}
+    if token:
+        ld["image"] = image_url(base, token)
+    return ld
 
 
 def _title_classic(t: dict, base: str, padding_kb: int) -> bytes:
@@ -306,15 +306,8 @@ def _person_next(p: dict, base: str, padding_kb: int) -> bytes:
         },
     }
     next_data = _next_data("nconst", code, "/name/[nconst]", aboveTheFold=above, mainColumnData=main)
-    ld = {
-        "@context": "https://schema.org",
-        "@type": "Person",
-        "url": f"/name/{code}/",
-        "name": p["name"],
-        "jobTitle": [prof.title() for prof in p["professions"]],
-    }
-    if token:
-        ld["image"] = image_url(base, token)
+    jobs = [prof.title() for prof in p["professions"]]
+    ld = _json_ld("Person", f"/name/{code}/", p["name"], base, token, jobTitle=jobs)
     body = (
         f'<h1 data-testid="hero__pageTitle"><span>{html.escape(p["name"])}</span></h1>'
         f"{_json_script(next_data, '__NEXT_DATA__')}"
