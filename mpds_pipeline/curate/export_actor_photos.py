@@ -19,19 +19,6 @@ from .export_images import sync_images
 from .export_tables import jsonify, write_csv, write_parquet
 from .filters import as_text
 
-ACTOR_PHOTOS_COLUMNS = [
-    "actor_id",
-    "rank",
-    "source",
-    "photo_url",
-    "caption",
-    "crop_box",
-    "file_name",
-    "sha256",
-    "bytes",
-    "width",
-    "height",
-]
 ACTOR_PHOTOS_SCHEMA = pa.schema(
     [
         ("actor_id", pa.int64()),
@@ -47,6 +34,7 @@ ACTOR_PHOTOS_SCHEMA = pa.schema(
         ("height", pa.int64()),
     ]
 )
+ACTOR_PHOTOS_COLUMNS: list[str] = ACTOR_PHOTOS_SCHEMA.names
 
 
 def write_actor_photos_export(photos: pd.DataFrame, export_dir: Path, log: ProgressLog | None = None) -> dict[str, Any]:

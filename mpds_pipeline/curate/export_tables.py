@@ -18,9 +18,6 @@ import pyarrow.parquet as pq
 
 from ..base.files import atomic_open, atomic_path
 
-META_COLUMNS = ["id", "movie-url", "title", "genres", "actors", "poster-url", "synopsis"]
-POSTERS_COLUMNS = ["id", "text"]
-ACTORS_COLUMNS = ["id", "actors-url", "actors name", "image-url"]
 META_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
@@ -41,6 +38,10 @@ ACTORS_SCHEMA = pa.schema(
         ("image-url", pa.string()),
     ]
 )
+# The CSV files' columns, in the Parquet files' order.
+META_COLUMNS: list[str] = META_SCHEMA.names
+POSTERS_COLUMNS: list[str] = POSTERS_SCHEMA.names
+ACTORS_COLUMNS: list[str] = ACTORS_SCHEMA.names
 
 
 class CsvOut:
