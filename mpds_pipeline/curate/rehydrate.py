@@ -20,6 +20,7 @@ import pandas as pd
 from ..imdb.ids import parse_person_id, parse_title_id, person_code, person_url
 from ..imdb.records import Era
 from ..sources.field_order import MERGED_FIELDS
+from . import export_tables
 from .filters import _decode_text
 
 # Where the ``movies`` asset takes its titles from: the crawl's title records, or a
@@ -27,8 +28,9 @@ from .filters import _decode_text
 MovieSource = Literal["crawl", "release"]
 RELEASE_ERA: Era = "release"
 
-META_COLUMNS: tuple[str, ...] = ("id", "movie-url", "title", "genres", "actors", "poster-url", "synopsis")
-POSTERS_COLUMNS: tuple[str, ...] = ("id", "text")
+# A release has the columns the export writes.
+META_COLUMNS: tuple[str, ...] = tuple(export_tables.META_COLUMNS)
+POSTERS_COLUMNS: tuple[str, ...] = tuple(export_tables.POSTERS_COLUMNS)
 TITLE_URL_RE = re.compile(r"^https?://(www\.)?imdb\.com/title/tt\d{7,9}/?$")
 PERSON_URL_RE = re.compile(r"^https?://(www\.)?imdb\.com/name/nm\d{7,9}/?$")
 HTTP_URL_RE = re.compile(r"^https?://[^\s/]+/\S*$")
