@@ -181,15 +181,9 @@ def select_movies(
 def _decide_title(record: dict, seen: set[int], blocked: set[str], settings: MovieFilterSettings) -> dict:
     title_id = int(record["id"])
     certificate = as_text(record.get("certificate"))
-    row = {
-        "id": title_id,
-        "kept": False,
-        "drop_reason": None,
-        "certificate": certificate,
-        "language": None,
-        "language_confidence": None,
-        "language_reason": None,
-    }
+    # One decisions-table row: every column, None until decided.
+    row = dict.fromkeys(_DECISION_COLUMNS)
+    row.update(id=title_id, kept=False, certificate=certificate)
     if title_id in seen:
         row["drop_reason"] = "duplicate"
         return row
@@ -311,6 +305,7 @@ MOVIE_DECISIONS_SCHEMA = pa.schema(
         ("language_reason", pa.string()),
     ]
 )
+_DECISION_COLUMNS: list[str] = MOVIE_DECISIONS_SCHEMA.names
 ACTORS_SCHEMA = pa.schema(
     [("id", pa.int64()), ("name", pa.string()), ("image_url", pa.string()), ("professions", pa.list_(pa.string()))]
 )
