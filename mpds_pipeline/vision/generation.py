@@ -32,6 +32,7 @@ from PIL import Image
 
 from ..base.layout import BenchmarkImagesFolder
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from .caption_control import read_caption_control
 from .device import choose_device, choose_dtype
 from .localized_attention import LocalizedAttentionSettings
@@ -79,11 +80,15 @@ class BenchmarkPrompt:
 
 @dataclass
 class GenerationSettings:
-    num_inference_steps: int = 50
+    num_inference_steps: int = setting(50, "denoising steps of every method")
     scales: GuidanceScales = field(default_factory=GuidanceScales)  # s1 is the CFG scale of every method
-    height: int = 768  # a poster's 2:3 (buckets.POSTER_ASPECT); 512 x 512 reproduces the paper's rows
-    width: int = 512
-    seed: int = 0
+    height: int = setting(
+        768,
+        "size of the LoRA and MPDS methods (2:3 like a poster, buckets.POSTER_ASPECT; 512x512 is the paper's); "
+        "sd baselines keep the shape with their native short side",
+    )
+    width: int = setting(512, "width of the LoRA and MPDS methods")
+    seed: int = setting(0, "seed of every image (the same for every method)")
     controlnet_conditioning_scale: float = 1.0
     device: str | None = None
     dtype: str | None = None  # a device.py precision; None: bf16/fp16 on CUDA, fp32 on CPU

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..base.settings import setting
 from .choices import ATTENTION_MODES, GUIDANCE_BRANCHES, AttentionMode, GuidanceBranch
 
 MASK_ALIGNMENT = 8  # elements; the memory-efficient attention kernel's stride alignment for a bias
@@ -57,8 +58,10 @@ class LocalizedAttentionSettings:
 
     enabled: bool = True
     mode: AttentionMode = "hard"
-    bias: float = 5.0
-    branches: tuple[GuidanceBranch, ...] = GUIDANCE_BRANCHES
+    bias: float = setting(5.0, "logit penalty in 'bias' mode", config_name="attention_bias")
+    branches: tuple[GuidanceBranch, ...] = setting(
+        GUIDANCE_BRANCHES, "guidance rows constrained: p prompt, a actor, c caption", config_name="attention_branches"
+    )
 
     def __post_init__(self):
         if self.mode not in ATTENTION_MODES:

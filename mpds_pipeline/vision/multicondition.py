@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from ..base.settings import setting
 from .device import choose_device, choose_dtype
 from .localized_attention import (
     LocalizedAttention,
@@ -50,9 +51,9 @@ from .localized_attention import (
 class GuidanceScales:
     """s1 (prompt), s2 (actor), s3 (caption control)."""
 
-    prompt: float = 7.5
-    actor: float = 2.0
-    caption: float = 2.0
+    prompt: float = setting(7.5, "prompt guidance (the CFG scale of every method)", config_name="s1")
+    actor: float = setting(2.0, "actor guidance", config_name="s2")
+    caption: float = setting(2.0, "caption-control guidance", config_name="s3")
 
 
 def prompt_with_actor_tokens(prompt: str, actor_names: list[str], actor_tokens: list[str], tokenizer=None) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..base.layout import SwapsFolder
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from ..curate.prompts import actor_prompt
 from .device import choose_device
 from .multicondition import GuidanceScales
@@ -30,13 +31,13 @@ CAPTION_SWAP, ACTOR_SWAP = "one_caption_different_actors", "one_actor_different_
 
 @dataclass
 class SwapSettings:
-    n_actors: int = 4  # columns of the caption-swap grid (plus the no-actor column)
-    n_prompts: int = 4  # columns of the actor-swap grid
-    num_inference_steps: int = 50
-    height: int = 768  # a poster's 2:3, the shape of the caption controls
-    width: int = 512
+    n_actors: int = setting(4, "actors swapped into one caption (columns of that grid, plus the no-actor column)")
+    n_prompts: int = setting(4, "captions one actor is cast in (columns of that grid)")
+    num_inference_steps: int = setting(50, "denoising steps of every cell")
+    height: int = setting(768, "2:3 like a poster and the caption controls; 512 for the paper's square")
+    width: int = setting(512, "width of every cell")
     scales: GuidanceScales = field(default_factory=lambda: GuidanceScales(7.5, 2.0, 0.0))
-    seed: int = 0
+    seed: int = setting(0, "seed of every cell")
     device: str | None = None
     thumb: int = 192  # cell size in the grid PNGs
 
