@@ -59,6 +59,8 @@ def config_fields(
     by_name = {f.name: f for f in dataclasses.fields(settings_class)}
     fields = {}
     for name in names:
+        if name not in by_name:
+            raise ValueError(f"{settings_class.__name__} has no setting {name!r}")
         declared = by_name[name]
         hint = _config_type(hints[name])
         doc = declared.metadata.get("doc") or None
