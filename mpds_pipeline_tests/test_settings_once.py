@@ -38,8 +38,15 @@ def _annotated(node: ast.ClassDef) -> list[str]:
     return [n.target.id for n in node.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
 
 
-def _is_dataclass(node: ast.ClassDef) -> bool:
-    return any("dataclass" in ast.unparse(d) for d in node.decorator_list)
+def _settings_class(node: ast.ClassDef) -> bool:
+    """A core dataclass of settings: named ``...Settings``, or declaring a field with ``setting(...)``."""
+    if not any("dataclass" in ast.unparse(d) for d in node.decorator_list):
+        return False
+    declares = any(
+        isinstance(n, ast.AnnAssign) and isinstance(n.value, ast.Call) and ast.unparse(n.value.func) == "setting"
+        for n in node.body
+    )
+    return node.name.endswith("Settings") or declares
 
 
 def _dagster_class(node: ast.ClassDef) -> bool:
@@ -61,7 +68,7 @@ def classes(root: Path, folders: tuple[str, ...], pick) -> dict[str, tuple[str, 
 
 def declared_twice(root: Path = PACKAGE) -> list[str]:
     dagster = classes(root, ("defs",), _dagster_class)
-    core = classes(root, CORE, _is_dataclass)
+    core = classes(root, CORE, _settings_class)
     clashes = []
     for name, (where, fields) in sorted(dagster.items()):
         for core_name, (core_where, core_fields) in sorted(core.items()):

@@ -34,6 +34,7 @@ from PIL import Image
 from ..base.files import write_atomic
 from ..base.layout import crop_file_name
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, PhotoSubject, photo_subject
 from ..imdb.records import STRIP, PersonPhoto, PhotoSource
 from .filters import as_text
@@ -97,9 +98,9 @@ DECISION_COLUMNS = ["actor_id", "variant", "source", "url", "caption", "subject"
 
 @dataclass(frozen=True)
 class ActorPhotoSettings:
-    min_photos: int = 3  # fewer is reported per actor (the paper trains on 3-5)
-    max_photos: int = 5
-    max_candidates: int = 8  # photos downloaded per actor, primary included
+    min_photos: int = setting(3, "fewer crops than this are reported per actor (the paper trains on 3-5)")
+    max_photos: int = setting(5, "crops kept per actor, best sources first")
+    max_candidates: int = setting(8, "photos downloaded per actor, the primary image included")
     faces: FaceSettings | None = None  # None: FaceSettings' defaults
 
 

@@ -19,7 +19,8 @@ from ..imdb.ids import configured_base_url
 from ..net.client_settings import ClientSettings
 from ..sources.archived_pages import ArchiveSettings
 from ..sources.wikimedia import WikimediaSettings
-from .settings_models import config_fields, derived, to_settings
+from ..vision.model_sources import ModelSources
+from .settings_models import ALL, config_fields, derived, to_settings
 
 
 class DataDirResource(ConfigurableResource):
@@ -123,38 +124,5 @@ class SourcesResource(
         return to_settings(ArchiveSettings, self, max_page_bytes=max_page_bytes)
 
 
-class ModelsResource(ConfigurableResource):
-    """Where the models come from: hub ids or local folders (env overrides in brackets).
-
-    The demo and the tests point these at tiny random models built in code.
-    """
-
-    blip2: str = Field(default_factory=lambda: settings.env_str("MPDS_BLIP2_MODEL", "Salesforce/blip2-opt-2.7b"))
-    stable_diffusion: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_SD_MODEL", "stable-diffusion-v1-5/stable-diffusion-v1-5")
-    )
-    controlnet: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CONTROLNET_MODEL", "lllyasviel/sd-controlnet-canny")
-    )
-    clip: str = Field(default_factory=lambda: settings.env_str("MPDS_CLIP_MODEL", "openai/clip-vit-large-patch14"))
-    clip_s: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CLIP_S_MODEL", "openai/clip-vit-base-patch32"),
-        description="CLIP-S (2.5 x max(cos, 0)) model; Hessel et al. used ViT-B/32",
-    )
-    pickscore: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_PICKSCORE_MODEL", "yuvalkirstain/PickScore_v1")
-    )
-    pickscore_processor: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_PICKSCORE_PROCESSOR", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K")
-    )
-    fid_features: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_FID_FEATURES", "inception"),
-        description="FID features: 'inception' (pytorch-fid's Inception-v3 weights, downloaded once), "
-        "a .pth/.pt file or URL of them, 'clip' (CLIP image embeddings), 'inception-random' (offline smoke runs)",
-    )
-    clip_tokenizer: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CLIP_TOKENIZER", ""),
-        description="tokenizer that counts the 77-token window; "
-        "empty: the SD model's tokenizer if local, else an estimate",
-    )
-    device: str = Field(default_factory=lambda: settings.env_str("MPDS_DEVICE", "auto"))
+class ModelsResource(derived(ConfigurableResource, config_fields(ModelSources, ALL))):
+    """Where the models come from: hub ids or local folders (vision/model_sources.py)."""

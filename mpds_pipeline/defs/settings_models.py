@@ -9,6 +9,7 @@ the core's dataclass (``to_settings``), so neither side repeats a default.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -37,6 +38,14 @@ def _config_type(hint: Any) -> Any:
     return hint
 
 
+def _hint(settings_class: type, declared: dataclasses.Field) -> Any:
+    """The field's annotation as a type (the core modules postpone annotations). One
+    field at a time: a class may annotate another field with a type-checking-only name."""
+    if not isinstance(declared.type, str):
+        return declared.type
+    return eval(declared.type, vars(sys.modules[settings_class.__module__]))  # noqa: S307 (our own annotations)
+
+
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -49,20 +58,22 @@ def _env_factory(name: str, hint: Any, default: Any) -> Callable[[], Any]:
     return lambda: reader(name, _plain(default))
 
 
+ALL = None  # config_fields(..., ALL): every field of the settings class
+
+
 def config_fields(
-    settings_class: type, names: Iterable[str], defaults: dict[str, Callable[[], Any]] | None = None
+    settings_class: type, names: Iterable[str] | None, defaults: dict[str, Callable[[], Any]] | None = None
 ) -> dict[str, Any]:
     """pydantic field definitions of ``settings_class``'s fields ``names``, under their
     config names. ``defaults`` replaces a default with a factory where the Dagster side
     must differ from the core (say why where it is used)."""
-    hints = typing.get_type_hints(settings_class)
     by_name = {f.name: f for f in dataclasses.fields(settings_class)}
     fields = {}
-    for name in names:
+    for name in by_name if names is ALL else names:
         if name not in by_name:
             raise ValueError(f"{settings_class.__name__} has no setting {name!r}")
         declared = by_name[name]
-        hint = _config_type(hints[name])
+        hint = _config_type(_hint(settings_class, declared))
         doc = declared.metadata.get("doc") or None
         declared_factory = declared.default_factory if declared.default is dataclasses.MISSING else None
         default = declared_factory() if declared_factory else declared.default
@@ -91,13 +102,12 @@ def derived(base: type[BaseModel], *groups: dict[str, Any], doc: str | None = No
 def to_settings(settings_class: type, config: BaseModel, **values: Any) -> Any:
     """``settings_class`` built from ``config``'s values of the fields it derived from
     it (lists back to tuples), plus ``values`` for the fields that come from elsewhere."""
-    hints = typing.get_type_hints(settings_class)
     for declared in dataclasses.fields(settings_class):
         config_name = declared.metadata.get("config_name", declared.name)
         if declared.name in values or config_name not in type(config).model_fields:
             continue
         value = getattr(config, config_name)
-        if typing.get_origin(hints[declared.name]) is tuple and value is not None:
+        if isinstance(value, list) and typing.get_origin(_hint(settings_class, declared)) is tuple:
             value = tuple(value)
         values[declared.name] = value
     return settings_class(**values)

@@ -33,13 +33,14 @@ from ...vision.buckets import poster_size
 from ...vision.caption_control import CaptionControlSettings
 from ...vision.choices import AttentionSetting
 from ...vision.generation import GenerationSettings
+from ...vision.holdout import HoldoutSettings
 from ...vision.localized_attention import LocalizedAttentionSettings
 from ...vision.lora_training import LoraSettings
-from ...vision.metrics import ResizeMethod
+from ...vision.metrics import BenchmarkReportSettings
 from ...vision.multicondition import GuidanceScales
 from ...vision.textual_inversion import TextualInversionSettings
 from ..resources import DataDirResource, ModelsResource
-from ..settings_models import config_fields, derived, to_settings
+from ..settings_models import ALL, config_fields, derived, to_settings
 from .actor_photos import actor_photos
 from .metadata import plot_image, preview_table, tabulate
 
@@ -120,10 +121,8 @@ def lora_weights(
     )
 
 
-class BenchmarkPromptsConfig(Config):
-    n_prompts: int = Field(100, description="held-out posters to generate for")
-    seed: int = 0
-    max_actors: int = 3
+class BenchmarkPromptsConfig(derived(Config, config_fields(HoldoutSettings, ALL))):
+    pass
 
 
 @asset(
@@ -148,7 +147,8 @@ def benchmark_prompts(config: BenchmarkPromptsConfig, data_dir: DataDirResource)
     layout = data_dir.layout
     groups = read_groups(layout.near_duplicates_file)
     train_ids = read_train_ids(layout.lora_dir)
-    prompts = held_out_posters(layout.export_dir, config.n_prompts, config.seed, train_ids, config.max_actors, groups)
+    draw = to_settings(HoldoutSettings, config)
+    prompts = held_out_posters(layout.export_dir, draw.n_prompts, draw.seed, train_ids, draw.actors_per_poster, groups)
     leaks = leaking_groups([p.movie_id for p in prompts], train_ids, groups)
     path = layout.benchmark_prompts_file
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -365,14 +365,15 @@ def benchmark_images(
     )
 
 
-class BenchmarkReportConfig(Config):
-    fid_resize: int = 299
-    fid_resize_method: ResizeMethod = "bicubic"
-    metric_image_size: int = Field(512, description="every image is resized to this square before CLIP and PickScore")
-    baselines: list[str] | None = Field(
-        None, description="methods the PickScore preference compares against; default: the sd and folder methods"
+class BenchmarkReportConfig(
+    derived(
+        Config,
+        config_fields(
+            BenchmarkReportSettings,
+            ["fid_resize", "fid_resize_method", "metric_image_size", "baselines", "grid_prompts"],
+        ),
     )
-    grid_prompts: int = 4
+):
     ocr: bool = Field(True, description="OCR text accuracy columns (rapidocr-onnxruntime, CPU)")
     ocr_sketch_width: int = Field(512, description="size of the caption sketches read for the OCR upper bound")
     ocr_sketch_height: int = 768
@@ -387,23 +388,19 @@ def benchmark_report(
     Table 1 with its protocol, and a Fig. 4-style grid, in the Metadata section of the
     asset's Overview tab; also files under benchmark/report/ (benchmark_report.json)."""
     from ...vision.benchmark_steps import read_benchmark_prompts
-    from ...vision.metrics import BenchmarkReportSettings
     from ...vision.metrics import benchmark_report as score
 
     layout = data_dir.layout
     rows, _ = read_benchmark_prompts(layout.benchmark_prompts_file)
     manifest = pd.read_csv(layout.benchmark_images.manifest)
-    settings = BenchmarkReportSettings(
+    settings = to_settings(
+        BenchmarkReportSettings,
+        config,
         clip_model=models.clip,
         clip_s_model=models.clip_s,
         pickscore_model=models.pickscore,
         pickscore_processor=models.pickscore_processor,
         fid_extractor=models.fid_features,
-        fid_resize=config.fid_resize,
-        fid_resize_method=config.fid_resize_method,
-        metric_image_size=config.metric_image_size,
-        baselines=config.baselines,
-        grid_prompts=config.grid_prompts,
         device=models.device,
     )
     text_accuracy = None
