@@ -47,14 +47,14 @@ from pathlib import Path
 import pandas, pyarrow.parquet  # imported by the first outcomes table anyway: counted as start-up
 from mpds_pipeline.imdb.crawl import crawl_partition
 from mpds_pipeline.net.client import ClientSettings
-from mpds_pipeline.sources.archived_pages import ArchiveSettings
+from mpds_pipeline.sources.archived_pages import ArchiveSettings, archive_crawler
 base, ids, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 work = time.process_time()
 archive = ArchiveSettings(cc_index_url=base + "/cc-index", cc_data_url=base + "/cc-data", wayback_url=base + "/wayback",
     crawls=(sys.argv[4],), index_rate=0, data_rate=0, wayback_rate=0, data_concurrency=int(sys.argv[5]),
     wayback_concurrency=int(sys.argv[5]), max_captures_per_id=10)  # one loopback host stands in for all three
 result = crawl_partition("title", range(1, ids + 1), ClientSettings(base_url=base, rate_per_second=0), out,
-    page_sources=("common_crawl",), archive_settings=archive)
+    page_sources=("common_crawl",), archive_crawl=archive_crawler(archive))
 cov = result.coverage["common_crawl"]
 print(cov["capture_requests"], cov["captured"], cov["challenges_skipped"], cov["digest_mismatches"],
     time.process_time() - work)

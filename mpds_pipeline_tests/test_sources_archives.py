@@ -23,7 +23,7 @@ from mpds_pipeline.net.client import ClientSettings, PoliteClient
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 from mpds_pipeline.sample_server.archives import CRAWLS, capture_plan
 from mpds_pipeline.sources import common_crawl, wayback
-from mpds_pipeline.sources.archived_pages import ArchiveSettings
+from mpds_pipeline.sources.archived_pages import ArchiveSettings, archive_crawler
 from mpds_pipeline.sources.bulk import bulk_capture_lists, query_captures
 from mpds_pipeline.sources.captures import (
     NEWEST,
@@ -213,7 +213,7 @@ def test_pages_come_from_the_archives_with_provenance_and_parse_like_live_pages(
         client_settings(server),
         archived,
         page_sources=("common_crawl", "wayback"),
-        archive_settings=archive_settings(server),
+        archive_crawl=archive_crawler(archive_settings(server)),
     )
     outcomes = {o.id: o for o in read_outcomes(archived)}
     assert sorted(outcomes) == list(IDS)
@@ -271,13 +271,23 @@ def test_pages_come_from_the_archives_with_provenance_and_parse_like_live_pages(
 
 
 def test_rerun_skips_archived_ids_and_asks_again_for_uncaptured(server, tmp_path):
-    settings = archive_settings(server)
+    crawler = archive_crawler(archive_settings(server))
     crawl_partition(
-        "title", IDS, client_settings(server), tmp_path, page_sources=("common_crawl",), archive_settings=settings
+        "title",
+        IDS,
+        client_settings(server),
+        tmp_path,
+        page_sources=("common_crawl",),
+        archive_crawl=crawler,
     )
     server.clear_log()
     again = crawl_partition(
-        "title", IDS, client_settings(server), tmp_path, page_sources=("common_crawl",), archive_settings=settings
+        "title",
+        IDS,
+        client_settings(server),
+        tmp_path,
+        page_sources=("common_crawl",),
+        archive_crawl=crawler,
     )
     captured = sum(1 for o in read_outcomes(tmp_path) if o.status == "ok")
     assert again.skipped_archived == captured and server.request_count("/cc-data/") == 0
@@ -294,7 +304,7 @@ def test_index_503_is_retried_after_a_backoff_and_halves_the_index_rate(server, 
         tmp_path,
         page_sources=("common_crawl",),
         # One host stands in for all three archive hosts: its policy is the last one set.
-        archive_settings=archive_settings(server, index_rate=50, data_rate=50, wayback_rate=50),
+        archive_crawl=archive_crawler(archive_settings(server, index_rate=50, data_rate=50, wayback_rate=50)),
         log=messages.append,
     )
     index = [r for r in server.requests if r.path.startswith("/cc-index/CC-MAIN")]
@@ -314,7 +324,7 @@ def test_an_index_gateway_timeout_is_retried(server, tmp_path):
         client_settings(server),
         tmp_path,
         page_sources=("common_crawl",),
-        archive_settings=archive_settings(server),
+        archive_crawl=archive_crawler(archive_settings(server)),
     )
     index = [r.status for r in server.requests if r.path.startswith("/cc-index/")]
     assert index[:4] == [504, 200, 504, 200]  # each answered on its retry
@@ -331,7 +341,7 @@ def test_an_index_that_keeps_failing_leaves_ids_failed_not_uncaptured(server, tm
         client_settings(server, max_retries=1, backoff_base_s=0.01),
         tmp_path,
         page_sources=("common_crawl",),
-        archive_settings=archive_settings(server, crawls=(NEWEST_CRAWL,)),
+        archive_crawl=archive_crawler(archive_settings(server, crawls=(NEWEST_CRAWL,))),
     )
     assert {o.status for o in result.outcomes} == {"failed"}
     assert all("503" in o.error for o in result.outcomes)
@@ -395,7 +405,7 @@ def test_live_takes_the_ids_the_archives_lack(server, tmp_path):
         client_settings(server),
         tmp_path,
         page_sources=("common_crawl", "live"),
-        archive_settings=archive_settings(server),
+        archive_crawl=archive_crawler(archive_settings(server)),
     )
     by_id = {o.id: o for o in read_outcomes(tmp_path)}
     assert by_id[9].source == "common_crawl"
@@ -452,7 +462,7 @@ def test_bulk_capture_lists_from_a_columnar_index_replace_the_cdx_queries(server
         client_settings(server),
         pages_dir["b"],
         page_sources=("common_crawl",),
-        archive_settings=archive_settings(server),
+        archive_crawl=archive_crawler(archive_settings(server)),
     )
     assert server.request_count("/cc-index") == 0  # the capture list replaced the index
     ok = {o.id for o in read_outcomes(pages_dir["b"]) if o.status == "ok"}
@@ -558,7 +568,7 @@ def test_capture_policy_oldest_or_one_crawl(server, tmp_path, policy):
         client_settings(server),
         tmp_path,
         page_sources=("common_crawl",),
-        archive_settings=archive_settings(server, policy=policy, crawls=tuple(c[0] for c in CRAWLS)),
+        archive_crawl=archive_crawler(archive_settings(server, policy=policy, crawls=tuple(c[0] for c in CRAWLS))),
     )
     kept = {o.id: o.capture_crawl for o in read_outcomes(tmp_path) if o.status == "ok"}
     in_oldest = {i for i in range(1, 21) if (OLDEST_CRAWL, None) in capture_plan("title", i)["crawls"]}
@@ -579,7 +589,9 @@ def test_an_unreachable_data_host_leaves_the_rest_failed_after_a_few_tries(serve
         client_settings(server, max_retries=0, timeout_s=1.0),
         tmp_path,
         page_sources=("common_crawl",),
-        archive_settings=archive_settings(server, cc_data_url="http://127.0.0.1:9", crawls=(NEWEST_CRAWL,)),
+        archive_crawl=archive_crawler(
+            archive_settings(server, cc_data_url="http://127.0.0.1:9", crawls=(NEWEST_CRAWL,))
+        ),
     )
     # MAX_CONSECUTIVE_UNREACHABLE in a row, plus what the other worker had in flight
     assert 10 <= result.coverage["common_crawl"]["capture_requests"] <= 10 + ArchiveSettings().data_concurrency - 1
@@ -596,7 +608,9 @@ def test_archive_hosts_get_their_own_polite_rate(server, tmp_path):
         client_settings(server),
         tmp_path,
         page_sources=("common_crawl",),
-        archive_settings=archive_settings(server, index_rate=8, data_rate=8, wayback_rate=8, crawls=(NEWEST_CRAWL,)),
+        archive_crawl=archive_crawler(
+            archive_settings(server, index_rate=8, data_rate=8, wayback_rate=8, crawls=(NEWEST_CRAWL,))
+        ),
     )
     assert server.request_count("/cc-data/") > 16  # long enough for the limit to bind
     assert server.max_requests_in_any_window(1.0) <= 8
@@ -619,8 +633,8 @@ def test_should_stop_ends_an_archive_crawl_and_leaves_the_rest_unattempted(serve
             tmp_path,
             page_sources=("common_crawl", "wayback"),
             # one loopback host stands in for all three: one rate for all
-            archive_settings=archive_settings(
-                server, crawls=(NEWEST_CRAWL,), data_rate=20, index_rate=20, wayback_rate=20
+            archive_crawl=archive_crawler(
+                archive_settings(server, crawls=(NEWEST_CRAWL,), data_rate=20, index_rate=20, wayback_rate=20)
             ),
             should_stop=stop_after_a_few,
         )

@@ -1,17 +1,9 @@
 """Writing a file so that a reader sees the old one or the new one, never half of either.
 
-Every writer of the project goes through here: the data goes to a temp file in the
-target's folder (same filesystem, so the rename is atomic), is flushed to disk, then
-renamed over the target; on any failure the temp file is removed and the target is left
-as it was. The temp name is hidden and unique per process and thread
-(``.<name>.<pid>.<thread>.part``): no two running writers share one, a file left by a
-killed run is overwritten by the next writer of the same name, and no random name is
-drawn (``mkstemp``'s cost more than a small image's whole write). Folder scans of the
-project skip it: it starts with a dot and does not end in the target's suffix.
-
-A write that fails for lack of space (ENOSPC, or EDQUOT: over quota) raises DiskFull,
-whose message names the file, the space left on its filesystem and what to do, instead
-of a bare ``[Errno 28] No space left on device``.
+Every writer of the project goes through here: a hidden temp file beside the target,
+flushed, then renamed over it, and removed on failure. A write that fails for lack of
+space raises DiskFull, which names the file and the space left. Temp names and the
+disk-full message: docs/scale-and-failures.md and docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """Noticing that the run which started this step is gone, so a long step can stop.
 
-Dagster's multiprocess executor (the default) runs each step in a child process of the
-run process. When the run process dies (SIGKILL, OOM, a closed terminal), nothing kills
-the child: a crawl step would go on sending requests for hours. ``parent_gone_check``
-gives such a step a cheap check to poll. In-process execution needs none: there the
-step is the run process and dies with it.
-
-Once the step has stopped and its data is safe, ``exit_orphaned_step`` ends the process
-at once. Left to Dagster, an orphaned step spends seconds more on events nobody reads:
-the run process that would have received them over its queue is dead, and the run is
-marked failed by the next run of the machine (see pool_slots.py).
+Dagster's multiprocess executor runs each step in a child of the run process, and
+nothing kills that child when the run process dies: a crawl would go on for hours.
+This module gives such a step a cheap check to poll, and a quick exit once its data is
+safe. Why and how: docs/scale-and-failures.md.
 """
 
 from __future__ import annotations

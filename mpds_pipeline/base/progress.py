@@ -1,14 +1,8 @@
 """Progress of long steps: one line at a steady cadence, for Dagster's run log and the CLI.
 
-The core never imports Dagster, so a long core function takes an optional
-``log: Callable[[str], None]`` and reports through a ``Progress``; an asset passes
-``context.log.info``, a CLI command a printer or a progress bar. A line reads::
-
-    title_pages tt0000001-tt0010000: 1,200/10,000 ids (12.0%), 1.00/s, ETA 2h26m; ok 1,100, missing 100
-
-It is emitted on the first update, then at most every ``every_s`` seconds (default 30)
-or every ``every_n`` items, and once more when the step ends, so a user watching a
-multi-day crawl sees it move without the log drowning in lines.
+The core never imports Dagster, so a long core function takes an optional ``log``
+callable and reports through a ``Progress``: an asset passes ``context.log.info``, a CLI
+command a printer or a progress bar. The line format and its cadence: docs/pipeline.md.
 """
 
 from __future__ import annotations

@@ -1,44 +1,9 @@
 """Environment overrides, read once where the code location loads.
 
-Every setting also has a Dagster-side home (resource config or asset config); the
-environment only changes the defaults, so a deployment can be tuned without code.
-
-A data directory may carry its own settings in ``<data dir>/settings.env`` (``KEY=VALUE``
-lines; ``#`` comments), read wherever ``MPDS_DATA_DIR`` points: the demo records its
-tiny models and id ranges there, so ``mpds ui``, ``mpds review`` and a plain ``dagster
-job execute`` on the demo's data use what the demo used. A variable set in the
-environment wins over the file.
-
-| variable | default | meaning |
-|---|---|---|
-| MPDS_DATA_DIR | ./data | where every stage writes |
-| MPDS_IMDB_BASE_URL | https://www.imdb.com | the IMDb host (the sample server in tests/demo) |
-| MPDS_RATE | 1.0 | requests per second, global to one run |
-| MPDS_CONCURRENCY | 4 | requests in flight |
-| MPDS_TITLE_IDS | 1-1250000 | title id range crawled (the paper's) |
-| MPDS_PERSON_IDS | 1-60000 | person id range crawled (the paper's) |
-| MPDS_PARTITION_SIZE | 10000 | ids per partition |
-| MPDS_CONTACT | (none) | e-mail or URL sent in the User-Agent |
-| MPDS_PAGE_SOURCES | common_crawl,wayback | page sources tried in order (also: live) |
-| MPDS_CC_INDEX_URL | https://index.commoncrawl.org | Common Crawl's CDX index server |
-| MPDS_CC_DATA_URL | https://data.commoncrawl.org | Common Crawl's WARC files |
-| MPDS_WAYBACK_URL | https://web.archive.org | the Wayback Machine (CDX and raw captures) |
-| MPDS_OMDB_URL | https://www.omdbapi.com | OMDb (key: MPDS_OMDB_API_KEY, never logged) |
-| MPDS_EDITION | research | which dataset the assets build: research or licence_clean |
-| MPDS_AI_OPTOUT | 1 | honour AI opt-out signals on image downloads (0: research only; licence_clean forces 1) |
-| MPDS_WIKIDATA_URL | https://www.wikidata.org | Wikidata (its API is <url>/w/api.php) |
-| MPDS_WIKIDATA_SPARQL_URL | https://query.wikidata.org/sparql | the Wikidata query service |
-| MPDS_COMMONS_URL | https://commons.wikimedia.org | Wikimedia Commons (its API is <url>/w/api.php) |
-| MPDS_WIKIMEDIA_RATE | 2.0 | requests per second to each Wikimedia API host |
-| MPDS_LICENCE_ALLOWLIST | public-domain,cc0,cc-by,cc-by-sa | licence families the licence-clean edition keeps |
-| MPDS_CC_CRAWLS | (collinfo.json) | Common Crawl crawl ids to ask, in order |
-| MPDS_CC_MAX_CRAWLS | 6 | crawls one partition may ask at most |
-| MPDS_CAPTURE_POLICY | newest | which capture of an id wins: newest, oldest, or a crawl id |
-| MPDS_CC_INDEX_RATE | 1.0 | requests/s to Common Crawl's index server |
-| MPDS_CC_DATA_RATE | 1.0 | Range requests/s to Common Crawl's data host |
-| MPDS_WAYBACK_RATE | 0.5 | requests/s to the Wayback Machine |
-| MPDS_PAUSE_DAYS | 7 | days the automation leaves a host alone after it blocks (WAF) |
-| MPDS_NEW_CRAWL_INTERVAL_S | 86400 | least seconds between two reads of collinfo.json (new_archive_crawls) |
+Every setting has a Dagster-side home (resource or asset config); the environment and a
+data directory's ``settings.env`` only change its defaults, so a deployment can be tuned
+without code. This module is the one reader of both. Every variable, its default and
+meaning: docs/configuration.md.
 """
 
 from __future__ import annotations

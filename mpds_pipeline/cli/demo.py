@@ -1,12 +1,9 @@
 """``mpds demo``: the pipeline end to end through Dagster, against the bundled sample server.
 
-Starts the sample IMDb server on a free loopback port, then launches each stage's named
-job with ``dagster job launch`` exactly as a user would (so the Overview page lists the
-runs), follows each run to its end printing its progress lines, and prints where the
-outputs are. The data directory keeps everything a later command needs: its runs in
-``<data dir>/.dagster`` (``mpds ui`` shows them), and in ``<data dir>/settings.env`` the
-tiny models and id ranges the demo used, which every run over that directory reads
-(so a re-merge counts tokens with the same CLIP tokenizer).
+It starts the sample server on loopback, launches each stage's named job as a user
+would, follows each run to its end and prints where the outputs are. The data directory
+keeps what later commands need (the runs, and the demo's settings in ``settings.env``).
+What it does step by step: docs/demo.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """Actor photos: 3-5 head-and-shoulders face crops per actor, as the paper's actor branch uses.
 
-For each actor (``actors`` table) the candidates are the primary image (downloaded by
-``actor_images``) and the photos of the person record (strip and gallery), in this order:
-
-1. the primary image (it is also the reference face);
-2. photos tagged with this person alone (2025 image nodes);
-3. photos whose caption names this person alone ("X", "X in Title (Year)", ...);
-4. photos with neither caption nor tags, which count only if exactly one face is found.
-
-Photos naming or tagging others are dropped before any download (``names_others``,
-``not_this_person``), and at most ``max_candidates`` are downloaded per actor. Each
-downloaded photo is decoded, its faces found (``curate.faces``); a photo is dropped for
-``no_face``, ``several_faces`` (uncaptioned, or no reference to tell which),
-``face_mismatch`` (no face within ``match_distance`` of the primary's face),
-``face_too_small``, ``duplicate`` (the same file as a kept photo) or ``undecodable``.
-The first ``max_photos`` that pass, in the order above, are cropped to 512x512 and kept.
+For each actor it picks candidate photos (the primary image, then the person record's
+photos of this person alone), downloads a bounded number, finds and matches the faces
+(``curate.faces``) and keeps the first that pass, cropped to 512x512. The candidate order
+and every drop reason: docs/curation.md.
 """
 
 from __future__ import annotations
@@ -280,7 +269,7 @@ def crop_actor_photos(
     ``previous`` (photos, decisions) of an earlier run: an actor whose candidates (URLs
     and file hashes) and settings are unchanged, and whose crops are all still there, is
     taken over as it was, without decoding anything. ``workers``: processes for the
-    face work (dlib's recognition network takes about 0.1 s per face on one core);
+    face work (dlib's recognition network is slow per face: docs/benchmarks.md);
     None: one per core when there are enough actors.
 
     Every photo decoded here is reported to the manifest of the folder it was downloaded

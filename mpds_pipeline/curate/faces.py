@@ -1,18 +1,9 @@
 """Faces in actor photos: detection, identity match and head-and-shoulders crops.
 
-Detection is dlib's frontal face detector (HOG features and a linear SVM; the model is
-compiled into the library, so nothing is downloaded; dlib is under the Boost Software
-License). The image is scaled so that its longest side is ``detect_size`` before
-detection: the cost stays flat for 4000 px stills, and faces smaller than about 80 px at
-that scale (with ``upsample=0``) are not found, which is below what a 512 px crop needs.
-
-Identity: dlib's ResNet face recognition model and its 5-point landmark model, shipped
-by the ``face-recognition-models`` package (Davis King's models, public domain / CC0;
-the 68-point model in the same package is not used: its training data excludes
-commercial use). Two faces of one person have descriptors closer than 0.6 (dlib's
-threshold; 99.38% on LFW). The package's own module needs ``pkg_resources``, which
-current setuptools no longer ships, so the model files are located without importing it.
-When the package is absent, matching is off and says so.
+Detection is dlib's frontal face detector; identity uses dlib's face recognition models
+from the ``face-recognition-models`` package (public domain), and matching is off, saying
+so, when that package is absent. It lives in curate/ so that both the actor photos and
+their workers can use it. Models, licences and thresholds: docs/curation.md.
 """
 
 from __future__ import annotations

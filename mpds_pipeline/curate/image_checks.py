@@ -1,22 +1,9 @@
 """Checks on a downloaded image body: its structure (nearly free) or a full decode.
 
-``check_structure`` reads the container and its headers without decoding a pixel:
-
-- the magic bytes of JPEG, PNG, WebP or GIF (an HTML page, or an HTML Content-Type, is no image);
-- the header's dimensions within the pixel cap (a small file may claim a huge canvas: a bomb);
-- a complete stream: a JPEG has its end-of-image marker after the first scan (bytes after
-  it are padding and allowed), a PNG its chunks intact up to IEND, a WebP the size its
-  RIFF header states, a GIF its trailer;
-- the byte floor (the paper's 5 KB) and the byte cap.
-
-A truncated transfer, a bomb, an error page or a placeholder fails here, for about 5 µs
-per image. What only a decode can find (corrupt entropy-coded data inside a complete
-stream) is found where the pixels are used anyway: captioning, LoRA latents, face crops
-report their decode results to the manifest (see manifest.py), and a failure there
-keeps the image out of the export.
-
-``decode_image`` is the full check (every pixel decoded), for ``verify="decode"`` and
-for files that must be converted anyway (PNG, WebP, GIF, CMYK JPEG, resizing).
+``check_structure`` reads the container and headers without decoding a pixel, so a
+truncated transfer, a bomb, an error page or a placeholder fails for microseconds per
+image; ``decode_image`` decodes every pixel. It also owns the image statuses and the
+verification levels. What each check looks at: docs/curation.md.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """Download, check and store posters and actor photos through the polite client.
 
-Each body is checked as it arrives (image_checks.py): by default its structure only
-(container, header dimensions against the pixel cap, a complete stream, the 5 KB
-floor, no HTML), which costs microseconds; ``verify="decode"`` decodes every pixel
-instead. The full decode otherwise happens where pixels are used (captioning, LoRA
-latents, face crops), which report to the manifest (manifest.py). Files are written
-atomically as ``<dest_dir>/<id>.jpg`` and described in ``<dest_dir>/manifest.parquet``,
-which a rerun consults so that a verified file is never fetched twice; a run saves
-the manifest every ``checkpoint_s`` too, so a killed run keeps what it fetched.
-
-When the request rate allows more than one core's worth of work (no rate limit, or a
-high one, and a long list), the list is split over worker processes
-(download_worker.py), each with its share of the rate and the concurrency. A robots.txt
-``Crawl-delay`` keeps the download in one process: each client applies the delay on its
-own, so several would together go faster than it asks.
+Each body is checked as it arrives (image_checks.py), written atomically under its id and
+described in the folder's manifest, so a rerun never fetches a verified file twice and a
+killed run keeps what it fetched. A long, fast download is split over worker processes.
+Verification, checkpoints and when it uses several processes: docs/curation.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Licences of exported images, and what the licence-clean edition builds from.
 
-The Wikimedia tables (``wikidata_items.parquet``, ``commons_files.parquet``, written by
-the ``wikimedia`` asset) say for each movie and actor which Commons files it links to,
-and for each file its licence, author and credit. From them:
-
-- ``licence_columns``: for export rows (``image_url``), the provenance columns
-  ``licence, licence_url, attribution, source_page`` (empty for non-Wikimedia images);
-- ``export_image_rows`` + ``write_attribution``: ``attribution.csv`` for every exported
-  Wikimedia image, publishable as it is;
-- the licence-clean edition's inputs: poster downloads (``licence_clean_posters``),
-  actor images and photos (``licence_clean_actors``), and movie metadata from CC0
-  Wikidata and the IMDb datasets only (``licence_clean_movies``).
+From the Wikimedia tables (which Commons files a movie or actor links to, and each
+file's licence and credit) it makes the export's licence columns, ``attribution.csv`` and
+the licence-clean edition's inputs (posters, actor images, movie metadata).
+See docs/licence-clean.md.
 """
 
 from __future__ import annotations

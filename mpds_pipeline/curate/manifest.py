@@ -1,15 +1,8 @@
 """The image manifest: one row per (id, variant) in ``<dest_dir>/manifest.parquet``.
 
-Every download writes it, and every user of pixels reports what it decoded through
-``record_decode_results``: a download checks an image's structure only (see
-image_checks.py), so the full decode happens where the pixels are used anyway
-(captioning, LoRA latents, actor face crops). A decode failure there turns the row
-``invalid`` with its reason, which keeps the image out of the export; a success
-raises the row's ``verified`` level from ``structure`` to ``decoded``.
-
-Two assets may update one manifest at once (a poster download rerun while its
-partition is being captioned), so every read-modify-write holds an exclusive
-``flock`` on ``<dest_dir>/.manifest.lock`` and re-reads the file under it.
+Every download writes it, and every user of pixels reports what it decoded, so an image
+that fails its decode is kept out of the export. Two assets may update one manifest at
+once, so each update holds a lock and re-reads the file. See docs/curation.md.
 """
 
 from __future__ import annotations

@@ -1,30 +1,9 @@
 """Near-duplicate posters: perceptual hashes, and groups of posters within a Hamming distance.
 
-IMDb holds re-releases, regional variants and DVD covers of the same poster. Left alone,
-they over-weight a few films in the LoRA's training draw, and a benchmark prompt can share
-its poster with a training poster. This module gives every poster a group:
-
-- ``phash`` (the DCT hash: the signs of the 8x8 lowest frequencies of a 32x32 greyscale
-  thumbnail against their median) and ``dhash`` (the sign of each horizontal step of a
-  9x8 thumbnail) as 64-bit integers, by the ``imagehash`` package's recipe (same
-  thumbnails, same bit order) in numpy alone, computed from a decoded Pillow
-  image: the captioner hashes each poster when it decodes it anyway.
-- ``near_duplicate_pairs``: every pair within ``threshold`` bits of pHash without
-  comparing all pairs. The 64 bits are cut into 4 bands of 16: two hashes within
-  ``threshold`` bits have, by pigeonhole, a band within ``threshold // 4`` bits, so each
-  band's values are looked up (sorted once, with a count per value) with every flip of up
-  to that many bits. At the default threshold (7: radius 1, 17 look-ups per band) and
-  400k hashes this checks about 400k * 6 * 68 candidates instead of 8e10 pairs.
-- ``group_near_duplicates``: candidates are the pairs within the pHash threshold or the
-  dHash threshold (a second index over dHash: a new title band moves pHash by 8-20 bits
-  but dHash by few). A candidate is a duplicate when the other hash does not object
-  (within ``second_opinion`` bits), or, as a tie-breaker when the two disagree (a flat
-  poster's dHash is noise), when both posters have the same normalised title and year.
-  Groups are the connected components of the duplicate pairs; each group's
-  representative is its earliest poster (year, then id), and every poster gets its
-  pHash distance to it.
-
-The defaults and the measurements behind them are in docs/beyond_the_paper.md.
+Re-releases, regional variants and DVD covers of one poster would over-weight a few
+films in training and leak benchmark posters into it, so every poster gets a group and
+its distance to the group's representative. The hashes, the band index and the defaults
+with their measurements: docs/beyond_the_paper.md.
 """
 
 from __future__ import annotations

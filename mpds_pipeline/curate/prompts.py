@@ -1,39 +1,9 @@
 """Text prompts built from a movie's metadata and its poster caption.
 
-- movie-synopsis prompt (``synopsis_prompt``): title, genres, cast and synopsis.
-- vision-perceptive prompt: the BLIP-2 caption, or a reviewer's correction of it.
-- integrated prompt (``integrated_prompt``): the two together, the ``text`` of
-  ``posters.csv``, fitted to CLIP's 77-token window.
-- poster caption (``poster_caption``): the text elements printed on a poster (title and
-  top-billed actors), for the caption-control branch.
-
-The 77-token rule
------------------
-Stable Diffusion's CLIP text encoder reads 77 tokens, BOS and EOS included, and drops
-the rest. Rather than let CLIP cut mid-sentence, the integrated prompt is built to fit,
-keeping parts in this order of priority:
-
-1. the actors, top-billed first: room is reserved for them before anything else, because
-   the actor branch replaces each name with the actor's learned token
-   (``actor_prompt``), which must reach the text encoder (a name is at least one token,
-   a learned token exactly one, so the replaced prompt still fits),
-2. the vision-perceptive prompt (it describes the image; when it is too long it is cut
-   at a word boundary to leave the actors their room, and nothing else is added),
-3. the title, 4. the genres, one by one,
-5. as many leading words of the synopsis as fit (cut at a word boundary).
-
-A part that does not fit is left out and the next, shorter one may still fit. Kept
-parts are printed in the template's order: ``"<vision>. <title>. Genres: ... Starring:
-... <synopsis>"``. If the synopsis prompt is given as one string, it is part 5 as a
-whole (cut at a word boundary after the vision prompt).
-
-Counting tokens: with a CLIP tokenizer (any Hugging Face tokenizer object) the count is
-exact: CLIP's BPE never merges across whitespace, so a text's tokens are BOS + EOS + the
-sum of its whitespace-separated words' tokens, and word counts are cached. Without one
-(no CLIP vocabulary files are available offline) a conservative estimate is used:
-every run of letters costs ceil(len / 3) tokens (CLIP has whole-word tokens for common
-English words, so ordinary text is over-counted; only rare long names can approach
-this), every digit and every punctuation character one token, plus BOS and EOS.
+It builds the movie-synopsis prompt, the integrated prompt (the ``text`` of
+``posters.csv``, fitted to CLIP's 77-token window with the actors' room reserved first),
+the actor prompts and the poster caption for the caption-control branch. The 77-token
+rule and how tokens are counted: docs/captions-review.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """Where every exported row came from: ``export/provenance.parquet``.
 
-One row per exported title page (or the OMDb answer or released table that stood in for
-it), person page, poster and actor photo. A page row says which source served it (live
-IMDb, an archive, OMDb, a release table) and when; archive rows carry the capture (crawl,
-timestamp, WARC file, offset, length, digest) so a reader can fetch the very bytes again.
-An image row names the image URL and the SHA-256 of the exported file, and the source
-whose record named that URL. The licence columns stay empty for now: only Wikimedia
-files carry a licence of their own.
-
-It reads what the stages left on disk (the crawl's ``outcomes.parquet``, OMDb's
-``omdb.parquet``, the download manifests, the export folder) and never the network.
-Outcomes written before the crawl recorded its page source read as "live" with the
-outcome's URL.
+One row per exported page, poster and actor photo, naming the source that served it
+(and for an archive, the capture, so the very bytes can be fetched again). It reads only
+what the stages left on disk, never the network. Columns and meaning:
+docs/data-layout.md and docs/sources-omdb.md.
 """
 
 from __future__ import annotations

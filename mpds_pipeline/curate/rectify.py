@@ -1,42 +1,9 @@
 """Human corrections ("manual rectification") of the BLIP-2 vision-perceptive captions.
 
-Reviewers drop files into one folder, ``$MPDS_DATA_DIR/rectifications/``
-(``DataLayout.rectifications_dir``). Every file there is read on each merge; nothing
-is ever edited or deleted, so the folder itself is the audit trail.
-
-Folder format
--------------
-``*.csv``
-    A header row, then one correction per row. Required columns ``id`` and ``text``;
-    optional ``reviewer``, ``note``, ``created_at`` (ISO 8601; naive times are UTC) and
-    ``replaced_text``. ``id`` is the IMDb title id as an integer (``133093``) or a code
-    or URL (``tt0133093``). Extra columns are ignored.
-``*.json``
-    A Label Studio JSON export: a list of tasks, each
-    ``{"id": <task id>, "data": {"id" | "imdb_id" | "movie_id" | "title_id": ...,
-    "image": ".../133093.jpg"}, "annotations": [{"result": [{"type": "textarea",
-    "value": {"text": ["..."]}}], "completed_by": 1 | {"email": ...},
-    "created_at": ..., "updated_at": ..., "was_cancelled": false}]}``.
-    The movie id comes from ``data`` (the first of the id keys above, else the
-    ``tt…`` code or the ``<digits>.<ext>`` file name of ``data.image``); each
-    non-cancelled annotation with a textarea result is one correction (several text
-    lines are joined by a space), its time is ``updated_at`` else ``created_at``.
-Anything else (``README``, hidden files such as a writer's temp files) is ignored.
-
-Which correction wins
----------------------
-Per id, the latest correction wins: ordered by the record's own time (``created_at``
-column or Label Studio ``updated_at``/``created_at``), and where a record has none, by
-its file's modification time; ties go to the later file name, then the later row.
-
-Writes from the review page
----------------------------
-``save_correction`` writes one new CSV per save, ``review-<UTC time>-<id>-<random>.csv``,
-atomically (``files.atomic_open``: a temp file renamed into place), so a reader never
-sees half a file. The check "is the latest correction still the one the reviewer saw?" and the
-write happen under an exclusive ``flock`` on ``<folder>/.lock``, so two reviewers
-saving the same id at once cannot both win: the second gets a conflict with the
-first one's text.
+Reviewers drop CSV or Label Studio JSON files into one folder, which is never edited,
+so the folder is the audit trail. This module reads them, decides which correction wins
+per poster, and writes the review page's saves without letting two reviewers overwrite
+each other. File formats and rules: docs/captions-review.md.
 """
 
 from __future__ import annotations

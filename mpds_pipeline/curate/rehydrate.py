@@ -1,18 +1,9 @@
-"""Rebuild the ``movies`` input from a released table: MPDS's ``meta.csv`` (and
-``posters.csv``), or any CSV or Parquet of IMDb ids and poster URLs.
+"""Rebuild the ``movies`` input from a released table instead of a crawl.
 
-IMDb now blocks scrapers, so many users rebuild the dataset from a release instead of
-crawling. This reads a release into the same DataFrame shape as the crawled title
-records, so the same filters, downloads and export apply. Which column holds what is a
-``ReleaseColumns`` mapping (id, poster URL, title, text, actors, and optionally the
-movie URL, genres, synopsis); the default is MPDS's own. A bad row is reported (row
-number, columns at fault) and skipped; good rows are never lost.
-
-Cells may be text (CSV: JSON or Python literals for lists and dicts) or typed values
-(Parquet: lists, maps). An id may be a number, ``tt0111161`` or a title URL; genres a
-list or a string split at commas or pipes; actors a name -> person URL mapping, a list
-of (name, URL) pairs, or a list of person URLs or ``nm`` ids (then named by their id).
-Actor names without an IMDb id are left out and counted: a cast links persons by id.
+IMDb blocks scrapers, so many users start from a release (MPDS's ``meta.csv``, or any
+CSV or Parquet of IMDb ids and poster URLs). This reads it into the shape of the crawled
+title records, so the same filters, downloads and export apply; a bad row is reported
+and skipped. Column mapping and accepted cell forms: docs/sources-omdb.md.
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
 """The ``imdb_requests`` pool's slots: who holds them, and freeing the slots of dead runs.
 
-Dagster frees a step's pool slot when the step ends. A run killed with SIGKILL (out of
-memory, a reboot) never ends its step: the run stays STARTED and keeps the slot, and
-every later IMDb step waits, saying so only at DEBUG. Dagster's run monitoring cannot
-tell with the default run launcher (it has no health check for a run worker), and
-``free_slots_after_run_end_seconds`` frees only slots of runs that have ended.
-
-Here a holder is judged by the processes that ran it. Each run records the ids of its
-processes (Dagster's engine events ``... (pid: N)``), and mpds tags each run with its
-host (``mpds/host``, see ``executor.py``). A run of this host whose every process is
-gone is dead: it is marked failed and its slots are freed, at WARNING. A holder on
-another host, or one that recorded no process, is reported with the command that frees
-its slot once someone has checked that it is gone: ``mpds pool --fail <run id>``.
-
-The check runs at the start of every run (``executor.py``), every 30 s while a daemon
-runs (the ``imdb_pool_watch`` sensor), while ``mpds`` follows a run (the demo), and on
-``mpds pool``.
+A run killed with SIGKILL keeps its pool slot, and every later IMDb step waits without
+saying why. This judges each holder by the processes that ran it: a dead run of this
+host is marked failed and its slots freed; any other is reported with the command that
+frees it. When it runs: docs/crawl.md.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """Distributed execution: the crawl as a job whose steps run on Celery workers.
 
-``crawl_backfill_celery`` is the title crawl (``title_pages`` -> ``title_records``) with
-dagster-celery's executor: every step becomes a Celery task on a Redis (or any Celery)
-broker, picked up by whichever worker is free. A backfill queues one run per partition.
-The politeness budget stays global because ``title_pages`` is in the ``imdb_requests``
-pool, limited to one step at a time by the production instance profile
-(deploy/dagster.postgres.yaml); the Celery executor claims pool slots before it submits a
-step. Partitions are the crawl's id ranges (register them with ``mpds ranges``).
-dagster-celery is an optional dependency (the ``scale`` extra): without it the
-job list is empty and the code location loads as before.
-
-| variable | default | meaning |
-|---|---|---|
-| MPDS_CELERY_BROKER | redis://127.0.0.1:6379/0 | the Celery broker the job submits steps to |
-| MPDS_CELERY_BACKEND | the broker URL | where workers put step results |
+``crawl_backfill_celery`` runs the title crawl with dagster-celery's executor, while the
+``imdb_requests`` pool keeps the politeness budget global. dagster-celery is an optional
+extra: without it the job list is empty. Settings and deployment: docs/scale-out.md and
+docs/configuration.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
 """The raw page archive of one crawl partition: ``archive_dir/pages.warc.gz``.
 
-Each WARC record is its own gzip member, appended and flushed as its response
-arrives, so memory stays flat and a kill loses at most the record being written. On
-open, a truncated last member (a kill mid-write) is cut off before anything is
-appended. Only final responses (ok, missing, redirect) are archived: blocked and
-failed ids are retried on the next run, so they must not look done. A write that fails
-(a full disk: DiskFull, naming the path and the space left) is cut off again at once; a
-reader that meets a torn tail skips it and counts it (``torn_tail_bytes``).
-
-``mode="data"`` keeps only the page's data scripts (``__NEXT_DATA__``, JSON-LD), via
-``parsing.extract_data_scripts``; a page without them is kept whole.
-
-One writer per archive: ``partition_lock`` takes an exclusive ``flock`` on
-``archive_dir/crawl.lock`` and records who holds it (host, pid, Dagster run id, since
-when). The kernel drops the lock when its process ends, however it ends, so a killed
-crawl never leaves a stale lock. A second crawl of the partition fails at once with
-PartitionBusy naming the holder. Readers (the records asset) open the archive with
-``repair=False``: only the lock holder may cut a truncated tail, which for a reader
-could be a record still being written.
+Records are appended one gzip member each as responses arrive, so memory stays flat and
+a kill loses at most one record; torn tails are cut by the writer and skipped by
+readers. ``partition_lock`` makes one crawl per partition. Details: docs/crawl.md and
+docs/scale-and-failures.md.
 """
 
 from __future__ import annotations
@@ -206,8 +192,8 @@ class PageArchive:
 
     def _record_bytes(self, outcome, resp: FetchResponse, body: bytes, content: str, provenance: dict) -> bytes:
         """One gzip member holding one WARC/1.0 response record. Built here rather than by
-        warcio's writer, which cost 0.7 ms of Python per record and compresses at level 9
-        (level 6: 40% less CPU on a 590 KB page for 1% more bytes); warcio reads it back."""
+        warcio's writer, which costs more CPU per record and compresses at level 9 (figures:
+        docs/benchmarks.md); warcio reads it back."""
         status = resp.status_code or 0
         http_lines = [f"HTTP/1.1 {status} {_reason(status)}"]
         http_lines += [f"{k}: {v}" for k, v in resp.headers.items() if k not in _WIRE_HEADERS]

@@ -1,18 +1,9 @@
 """The crawl engine: fetch a partition of ids politely, classify, archive, resume.
 
-Ids flow through a bounded queue to ``concurrency`` workers, and each body goes to the
-archive as soon as it arrives, so memory does not grow with the partition size. After
-``max_consecutive_blocks`` WAF challenges in a row the crawl stops the client, so no
-further request leaves (not even one already waiting for its rate slot): the remaining
-ids are left unattempted and the caller gets ImdbBlockingError. Blocking is reported,
-never worked around. ``should_stop`` (e.g. "the run process that started this step has
-died") stops the crawl the same way, checked every quarter second, and so does an
-unreachable server: ``max_consecutive_unreachable`` ids in a row with no HTTP response
-at all after their retries (no network, a wrong base URL, DNS) end the crawl with
-CrawlStopped instead of failing every remaining id at the retry pace (days for a range).
-
-One crawl per partition: crawl_partition holds the archive's lock (archive.py) from
-before it opens the archive until the outcomes are written.
+Ids flow through a bounded queue to the workers and each body goes straight to the
+archive, so memory does not grow with the partition. A run of WAF challenges, an
+unreachable server or a dead run process stops the crawl cleanly; blocking is reported,
+never worked around. See docs/crawl.md.
 """
 
 from __future__ import annotations
@@ -102,6 +93,11 @@ class CrawlResult:
     @property
     def pages_per_s(self) -> float:
         return len(self.outcomes) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+# An archive's crawl of the ids live IMDb did not answer (sources/archived_pages.py
+# provides it: the chain lives here, the archives sit beside imdb/ in sources/).
+ArchiveCrawl = Callable[..., "CrawlResult"]
 
 
 class ImdbBlockingError(RuntimeError):
@@ -278,7 +274,7 @@ def crawl_partition(
     archive_dir: Path,
     *,
     page_sources: Sequence[str] = ("live",),
-    archive_settings=None,
+    archive_crawl: ArchiveCrawl | None = None,
     archive_mode: ArchiveMode = "full",
     max_consecutive_blocks: int = 5,
     max_consecutive_unreachable: int = MAX_CONSECUTIVE_UNREACHABLE,
@@ -293,7 +289,7 @@ def crawl_partition(
 
     ``page_sources`` are tried in order, each for the ids the ones before did not give a
     final answer (ok, missing, redirect): "live" (IMDb at ``settings.base_url``),
-    "common_crawl", "wayback" (``archive_settings``: sources.archived_pages.ArchiveSettings).
+    "common_crawl", "wayback" (through ``archive_crawl``: ``sources.archived_pages.archive_crawler``).
     Every page lands in the same archive with its provenance.
 
     Holds the partition's lock throughout: a second crawl of it, in any process on any
@@ -304,6 +300,10 @@ def crawl_partition(
     unknown = [s for s in sources if s not in PAGE_SOURCES]
     if not sources or unknown:
         raise ValueError(f"page sources must be a non-empty list of {PAGE_SOURCES}, got {sources}")
+    if archive_crawl is None and any(s != "live" for s in sources):
+        raise ValueError(
+            f"page sources {sources} name an archive: pass archive_crawl=sources.archived_pages.archive_crawler(...)"
+        )
     archive_dir = Path(archive_dir)
     with partition_lock(archive_dir, run_id=run_id):
         archive = PageArchive(archive_dir, archive_mode)
@@ -341,8 +341,15 @@ def crawl_partition(
                     )
                 )
             else:
-                result = _crawl_archive(
-                    kind, left, source, settings, archive, archive_settings, should_stop, log, label
+                result = archive_crawl(
+                    kind,
+                    left,
+                    source,
+                    settings,
+                    archive,
+                    should_stop=should_stop,
+                    log=log,
+                    label=f"{label or kind + ' pages'} from {source}",
                 )
             results.append(result)
             answered = {o.id for o in result.outcomes if o.status in FINAL_STATUSES}
@@ -358,25 +365,6 @@ def crawl_partition(
     if result.stopped_blocked:
         raise ImdbBlockingError(kind, max_consecutive_blocks, result)
     return result
-
-
-def _crawl_archive(kind, ids, source, settings, archive, archive_settings, should_stop, log, label) -> CrawlResult:
-    from ..base.layout import PagesFolder
-    from ..sources.archived_pages import ArchiveSettings, crawl_archive_sync, load_capture_list
-
-    capture_list = load_capture_list(PagesFolder(archive.archive_dir).captures) if source == "common_crawl" else None
-    return crawl_archive_sync(
-        kind,
-        ids,
-        source,
-        archive_settings or ArchiveSettings(),
-        settings,
-        archive,
-        capture_list=capture_list,
-        should_stop=should_stop,
-        log=log,
-        label=f"{label or kind + ' pages'} from {source}",
-    )
 
 
 def _merge_results(results: list[CrawlResult], todo: list[int]) -> CrawlResult:

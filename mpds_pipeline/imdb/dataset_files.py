@@ -1,18 +1,8 @@
 """Download IMDb's non-commercial dataset files (``title.basics.tsv.gz`` and friends).
 
-The files are hundreds of MB compressed, so they are streamed to disk in chunks (memory
-stays bounded), written to a ``.part`` file and renamed into place only when complete
-(a crash never leaves a truncated file under the real name), and not fetched again when
-the server says they are unchanged: a conditional request (``If-None-Match`` /
-``If-Modified-Since``) answered 304, or the same ETag, Last-Modified or, when the server
-gives neither, the same size as the copy on disk. What was seen is kept beside each file
-in ``<name>.meta.json``.
-
-The download goes through the project's one HTTP client (net/), streamed into the
-``.part`` file. Memory stays bounded whatever the server sends (1 MiB chunks); disk is bounded by
-``max_file_bytes`` (default 5 GB, several times the largest file IMDb publishes): a
-Content-Length over it is refused before reading, and a body that grows past it is cut
-and its partial file removed.
+The files are large, so they are streamed to disk through the project's HTTP client,
+renamed into place only when complete, capped in size, and not fetched again when the
+server says they are unchanged. See docs/crawl.md.
 """
 
 from __future__ import annotations

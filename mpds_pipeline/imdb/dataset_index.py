@@ -1,14 +1,8 @@
-"""The IMDb dataset index: IMDb's non-commercial TSV files as typed Parquet, and the
-look-ups the crawl makes with it.
+"""The IMDb dataset index: IMDb's non-commercial TSV files as typed Parquet, and its look-ups.
 
-``build_index`` stream-converts ``title.basics``, ``name.basics`` and
-``title.principals`` (``.tsv.gz`` or ``.tsv``; GBs uncompressed) block by block, so memory
-stays bounded by ``chunk_rows`` whatever the file size. IMDb's TSVs have no quoting (a
-title may contain a bare ``"``) and write null as ``\\N``.
-
-With the index, a crawl partition asks only for ids that exist (``ids_to_crawl``), skips
-adult titles before any request, fills title type and genres a page lacks
-(``index_title_facts``) and picks actors by ``primaryProfession`` (``actor_ids``).
+``build_index`` converts the TSVs block by block in bounded memory. With the index a
+crawl asks only for ids that exist, skips adult titles before any request, fills facts a
+page lacks and picks actors by profession. See docs/crawl.md.
 """
 
 from __future__ import annotations

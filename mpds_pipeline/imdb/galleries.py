@@ -1,13 +1,8 @@
 """Photo galleries: one extra request for actors whose person page shows too few photos.
 
-A person page's photo strip usually holds enough photos of the person alone (by tags or
-caption) for the 3-5 face crops of the actor branch. For an actor whose strip has fewer
-than ``min_solo_photos``, the gallery page ``/name/nm…/mediaindex`` is fetched once,
-right after the person pages of the same partition, by the same crawl engine: the same
-polite client settings and global rate (a client waits out its rate window when it
-closes, so consecutive steps keep the rate), the same WARC archive (kind
-``person_gallery``), the same statuses, blocking rule and resumability. Parsing the
-archive later merges the gallery's photos into the person record.
+For such an actor the gallery page is fetched once, by the same crawl engine, client
+settings, archive and rules as the person pages; parsing merges its photos into the
+person record. See docs/curation.md.
 """
 
 from __future__ import annotations

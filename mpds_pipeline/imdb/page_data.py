@@ -1,14 +1,9 @@
 """Finding the data objects inside an IMDb page, fast.
 
-Next.js pages carry everything in one ``<script id="__NEXT_DATA__">`` JSON blob; classic
-pages may carry a JSON-LD ``<script type="application/ld+json">``. Both are located with
-``bytes.find``/a regex and decoded with orjson: building a DOM for a 1 MB page only to
-pull two scripts out of it costs 20-30x more.
-
-The objects are then found by their keys (a title object has ``titleText``; a person
-object has ``nameText``), not by a fixed path, because IMDb moved them between layouts:
-``pageProps.aboveTheFoldData`` (2022-2025), ``pageProps.urqlState.<hash>.data.title``
-(early 2022), ``pageProps.aboveTheFold`` (person pages).
+Next.js pages carry their data in ``__NEXT_DATA__``, classic pages may carry JSON-LD.
+Both scripts are located without building a DOM, and the title and person objects are
+found by their keys rather than by a fixed path, because IMDb moved them between
+layouts. See docs/parsing.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """Person pages -> PersonRecord, for every layout era.
 
-Next.js pages: the person object (``nameText`` + ``primaryProfessions``) in
-``__NEXT_DATA__``. Classic desktop pages: ``h1.header`` and ``#name-job-categories``;
-the 2016-17 mobile layout: ``section#name-overview`` with the professions as plain text.
-The name and photo of a classic page fall back through every structured signal older
-eras carry (see _classic_name and _classic_image), so no era loses its record for want
-of one selector.
-The photo strip of every era is read by ``person_photos``.
-Professions are the page's primary professions (the line under the name, on whatever
-element carries them), in page order, as IMDb's lowercase category ids (``actor``,
-``soundtrack``, ``miscellaneous``); pages of 2006-2011 show them only as filmography
-sections, which are read when there is no such line.
+Next.js pages give the person object in ``__NEXT_DATA__``; classic desktop and mobile
+pages are read from their markup, with fallbacks so that no era loses a record for want
+of one selector. Where each field is in each layout: docs/parsing.md.
 """
 
 from __future__ import annotations

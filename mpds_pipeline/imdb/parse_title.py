@@ -1,19 +1,9 @@
 """Title pages -> TitleRecord, for every layout era.
 
-Two routes: Next.js pages (``__NEXT_DATA__`` JSON; 2022-2025, including the early-2022
-``urqlState`` variant and the 2025 ``titleGenres``/``castV2`` shapes) and classic pages,
-parsed with lexbor: schema.org microdata (2011-2021, some with a JSON-LD block), the 2010
-redesign before microdata, and the 2006-2010 ``tn15`` design with its ``/combined`` view
-(labelled ``<h5>`` blocks, no structured data at all). docs/parsing.md lists where each
-field is in each layout.
-
-Actors: the main cast as the page bills it, top-billed first. Next.js pages give the
-principal "Stars" (3-4) separately from the cast list, and on 2022 pages the cast list
-after the first few is alphabetical, so the principal stars always go first, then the
-cast list in its own order, without duplicates. At most ``MAX_ACTORS`` are kept: that is
-the size of the classic page's "first billed only" cast box, Next.js main pages show 18
-and reference pages the whole cast (hundreds for a series), so the cap keeps records
-comparable across eras and the prompts short.
+Two routes: Next.js pages (``__NEXT_DATA__`` JSON, 2022-2025) and classic pages parsed
+with lexbor (2006-2021). Actors are the cast as the page bills it, top-billed first, at
+most ``MAX_ACTORS``. Where each field is in each layout, and why the cast is capped:
+docs/parsing.md.
 """
 
 from __future__ import annotations

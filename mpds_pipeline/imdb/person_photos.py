@@ -1,25 +1,9 @@
 """A person's photos beyond the primary image, and who is in each of them.
 
-Where the photos are, by layout era (every one verified on a saved real page):
-
-- Next.js pages (2022-2025): ``__NEXT_DATA__`` ``mainColumnData.images.edges[].node``
-  with ``url``, ``caption.plainText``, ``width``, ``height``. IMDb's image nodes of 2025
-  also carry ``names[]``, the people tagged in the image (``id``, ``nameText``). The
-  photo gallery (``/name/nm…/mediaindex``) and IMDb's image API use the same nodes.
-- classic desktop pages (to 2022): the photo strip, ``a[href*=mediaviewer] > img``
-  (2014-era pages link ``/media/rm…/nm…`` instead), the caption in ``title``/``alt``.
-  Lazy-loaded thumbnails keep the real URL in ``loadlate`` behind a placeholder ``src``;
-  a browser's "save page as" copy rewrites every URL to a local file named after the
-  image token, from which the CDN URL is rebuilt.
-- mobile pages (m.imdb.com, 2016-17): ``section#media-strip`` thumbnails, the caption in
-  ``alt``, a 2x URL in ``data-src-x2``.
-
-Every URL is stored at full size by the ``._V1_`` rule of posters; the old
-``._V1._CR…_SS99_.jpg`` thumbnails reduce to the same ``._V1_.jpg``. Thumbnail
-``width``/``height`` attributes describe the thumbnail, so only the page data's sizes
-are recorded. The markup is scanned with a regex rather than a DOM: the strip sits
-outside the overview block that ``classic_fragments`` keeps, and a DOM of a whole
-classic page costs 20-30x more.
+It reads the photo strip of every layout era (Next.js image nodes, classic and mobile
+strips, saved copies of pages), stores every URL at full size, and keeps the caption and
+tagged people that tell who is in a photo. Where the photos are in each era:
+docs/parsing.md and docs/curation.md.
 """
 
 from __future__ import annotations

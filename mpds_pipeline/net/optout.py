@@ -1,17 +1,8 @@
 """AI opt-out signals of an image's rights holder: ``X-Robots-Tag`` and TDMRep.
 
-Read on every image download (posters, actor photos, every source) unless a research
-setting turns it off. A signal found makes the download refuse the image with the drop
-reason ``opted_out:<signal>``:
-
-- ``X-Robots-Tag: noai`` / ``noimageai`` (the directives image-dataset tools honour), as
-  a comma list, and in the form addressed to one user agent (``X-Robots-Tag:
-  mpds-pipeline: noai`` applies to us, ``otherbot: noai`` does not). The client joins
-  repeated headers with ", ", so a directive after an agent's part is read as that
-  agent's, as Google reads ``otherbot: noindex, nofollow``.
-- TDMRep (W3C TDM Reservation Protocol): the ``tdm-reservation: 1`` response header,
-  and the origin's ``/.well-known/tdmrep.json`` rules (fetched once per origin per run,
-  through the polite client). The header overrides the file, as the protocol says.
+Read on every image download unless a research setting turns it off; a signal found
+makes the download refuse the image with the drop reason ``opted_out:<signal>``. Which
+signals and how they are read: docs/licence-clean.md.
 """
 
 from __future__ import annotations

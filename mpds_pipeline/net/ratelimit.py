@@ -1,12 +1,8 @@
 """A sliding-window rate limiter shared by every request a client sends.
 
-The limit must hold as the *server* counts it: at most N arrivals in any window of one
-second, wherever the window starts. The client cannot see when a request arrives, only
-that it arrived before its response headers came back. So each send occupies a slot
-from the moment it is sent until one window after its response headers arrive (or it
-failed); a new send waits for a free slot. Arrivals are therefore always at least one
-window apart for sends N apart, however the network or the event loop delays them.
-Token spacing alone (or counting send times) lets queued requests bunch up at the server.
+The limit must hold as the server counts it (at most N arrivals in any one-second
+window), which spacing send times alone does not guarantee. Why each request holds its
+slot until a window after its response: docs/crawl.md.
 """
 
 from __future__ import annotations

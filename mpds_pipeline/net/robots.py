@@ -1,15 +1,8 @@
 """robots.txt rules, fetched once per origin and obeyed (RFC 9309).
 
-A robots.txt answering 2xx is parsed, its first 500 KiB at least (``ROBOTS_MAX_BYTES``);
-4xx means "no rules" (the file is unavailable: crawl anything); 5xx, 429 or no answer
-means "unreachable": crawl nothing on that origin (the client asks once more, then
-keeps the verdict for its run). 429 counts as unreachable, not as a 4xx: it asks us to
-come back later, which an unavailable file does not.
-
-``Crawl-delay`` (not in RFC 9309, but widely used) is honoured by the client as a lower
-rate. The standard library's parser keeps only whole seconds and drops "0.5", so the
-delay is read here, with the parser's own group matching: the first group naming our
-product token (the User-Agent up to its "/"), else the ``*`` group.
+It turns a robots.txt answer into rules (or "no rules", or "crawl nothing"), and reads
+``Crawl-delay``, which the client honours as a lower rate. How each answer is read:
+docs/crawl.md.
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """What the review page shows: one row per poster that can be reviewed.
 
-``load_review_items`` joins, by IMDb title id, whatever of these exists under the data
-directory (every file may be absent):
-
-- ``curated/movies.parquet``: title, genres, actors, synopsis;
-- ``prompts/vision_prompts/<partition>.parquet``: the BLIP-2 caption and its confidence
-  (mean token log-probability: lower is weaker);
-- ``prompts/poster_prompts.parquet``: the movie-synopsis prompt and the current
-  integrated text;
-- ``images/posters/<partition>/``: the poster files the download verified (its
-  manifest's ``ok`` rows);
-- the rectification store: the latest correction and its reviewer.
-
-A poster is reviewable when it has a verified image (and is a curated movie, once
-``movies.parquet`` exists): only those reach ``posters.csv``, so a correction of any
-other would never reach the export. ``load_base_items`` keeps the others too, marked
-``verified_image == False``, so the page can say how many it left out.
+``load_review_items`` joins, by title id, whatever exists under the data directory (the
+curated movies, captions, prompts, verified posters and the corrections). A poster is
+reviewable when a correction of it can reach the export. See docs/captions-review.md.
 """
 
 from __future__ import annotations

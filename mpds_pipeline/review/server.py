@@ -1,28 +1,8 @@
 """``mpds review``: a small web server for the manual rectification of captions.
 
-Routes (all JSON but the page, its two static files and the images):
-
-- ``GET /``, ``/static/review.js``, ``/static/review.css``, ``/favicon.svg``: the page.
-- ``GET /api/config``: ``{"reviewer_default": ...}``.
-- ``GET /api/facets``: the genres and partitions to filter by.
-- ``GET /api/queue?order=unreviewed|confidence&genre=&partition=``: ``{"ids": [...]}``.
-- ``GET /api/progress?...`` (same filters): reviewed, left, per reviewer, and how many
-  posters were left out for want of a verified image.
-- ``GET /api/remerge``: whether the re-merge sensor is watching the folder (see
-  ``state.ReviewState.remerge_status``).
-- ``GET /api/items/<id>``: one poster (see ``state.item_payload``).
-- ``POST /api/items/<id>/save`` with JSON ``{text, reviewer, expected_previous,
-  replaced_text, note}``: 200 ``{"saved": true, ...}``, or 409 with the other
-  reviewer's ``current_text`` when the latest correction is no longer
-  ``expected_previous``.
-- ``GET /images/<path>``: a file under ``<data dir>/images`` only.
-
-Security: the server binds to loopback unless given an access token; with a token,
-every request must carry it (``Authorization: Bearer``, ``X-Review-Token``, the
-``token`` query parameter, or the cookie set when the page was opened with
-``?token=``). Without a token the ``Host`` header must name a loopback host (a DNS
-rebinding page cannot reach the API). POSTs must be ``application/json``, which a
-cross-site form cannot send without a CORS preflight that this server never grants.
+It serves the review page, a small JSON API for its queue and saves, and the poster
+images, and guards them (loopback only unless given an access token). Routes and
+security: docs/captions-review.md.
 """
 
 from __future__ import annotations

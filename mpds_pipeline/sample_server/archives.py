@@ -1,33 +1,9 @@
 """Common Crawl and the Wayback Machine, emulated on the sample server from its own pages.
 
-Routes (registered on every SampleImdbServer):
-- ``/cc-index/collinfo.json``; ``/cc-index/<crawl>-index?url=<prefix>*&output=json``
-  with ``filter=status:200``, ``showNumPages=true`` (``{"pages": N, "pageSize": 5,
-  "blocks": M}``) and ``page=N``; no captures: 404 ``{"message": "No Captures found for:
-  …"}``; a page past the last: 400 ``Page N invalid: First Page is 0, Last Page is M``;
-  the request numbers in ``ArchiveEmulator.index_503_requests`` answer 503 "Please
-  reduce your request rate." (plain text, as Common Crawl's index does under load), those
-  in ``index_504_requests`` a 504 gateway page (HTML, as recorded).
-- ``/cc-data/<filename>`` with a Range header: 206 and that slice of a WARC file built
-  from the sample pages, one gzip member per record (as Common Crawl's files).
-- ``/wayback/cdx/search/cdx?url=…&output=json`` (array of arrays, header row first,
-  ``showResumeKey``/``limit``/``resumeKey`` paging) and ``/wayback/web/<ts>id_/<url>``
-  (the payload as archived); image URLs are "archived" too.
-
-Which ids are captured where (``capture_plan``), by id % 10 over ids whose page exists:
-  2 -> the newest crawl's capture is a WAF challenge (stored 200); an older crawl has the page
-  4 -> the newest crawl holds two captures: the newer one's index digest is wrong
-  6 -> no Common Crawl capture; the Wayback Machine has it
-  8 -> captured nowhere
-  0, 5 -> also captured in the oldest crawl; others -> the newest crawl only
-  Every captured title also has a ``/fullcredits`` sub-page capture in the index (never a page).
-A crawl published while the server runs (``add_crawl``: collinfo.json lists it first from
-then on) holds today's page of the ids it is given, and nothing else; a GET of
-``/cc-index/_add-crawl?id=CC-MAIN-2026-08`` (the sample server's own control) publishes
-one holding every id captured nowhere before.
-Captures of the newest crawl are today's pages; older ones are in the layout IMDb served
-in their year (older_pages.archive_layout: 2019 and 2013 "classic", the Wayback's 2011
-"infobar"; a quarter of the titles up to 2014 as the ``/combined`` view, under that URL).
+Every SampleImdbServer answers the archives' index and data routes, with captures
+planned by id so that each hard case (a WAF capture, a wrong digest, a capture in one
+archive only, none at all, older layouts) appears in any small range. The routes and
+the capture plan: docs/sources-archives.md.
 """
 
 from __future__ import annotations

@@ -1,28 +1,8 @@
 """Deterministic generated titles and persons: the ground truth behind the sample pages.
 
-Everything derives from (kind, id, seed), so a test can ask ``sample_title(id)`` what
-the page for that id says without fetching it. Special cases follow a fixed cycle of
-25 title ids (10 person ids), so every small id range holds each of them:
-
-titles, by (id + seed) % 25
-  7 -> missing (404)        19 -> missing, IMDb's 404 page served with HTTP 200
-  11 -> redirect (301) to id - 1
-  3 -> adult (isAdult, genre "Adult", certificate X/NC-17/18)
-  5, 17 -> non-English (French, Spanish, German, Italian by turns)
-  13 -> no poster   15 -> no plot   21 -> no genres   23 -> no cast   9 -> poster under 5 KB
-  and, independently, id % 5 == 4 -> classic microdata layout (else Next.js)
-persons, by (id + seed) % 10
-  9 -> missing   3 -> director   6 -> writer   8 -> actor without image
-  5 -> actor/actress with an image under 5 KB   others -> actor/actress with an image
-  and, independently, id % 7 == 0 -> a classic desktop page (odd ids: the mobile layout)
-
-An actor with an image has a real face (``photos.py``: one of two bundled portraits,
-``identity``) and a photo strip, by id % 3 (``PHOTO_PLANS``):
-  0 -> three photos of the actor alone (tagged or captioned) and one with a co-star
-  1 -> also the hard cases: an uncaptioned photo with one face, one with two faces, a
-       faceless "at an event" photo, a group caption
-  2 -> one solo photo on the page: the gallery page (/name/nm…/mediaindex) has three
-       more, one of them captioned with the actor's name but showing another face
+Everything derives from (kind, id, seed), so a test can ask what the page of an id says
+without fetching it. Special cases follow a fixed cycle of ids, so every small range
+holds each of them. The cycle: docs/development.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,8 @@
 """Fault injection for the sample server: which request gets which failure.
 
-A rule matches requests by path regex and/or page id, and fires on the first ``times``
-matching requests of each path (``None``: every time) with probability ``rate``
-(decided by a hash, so runs are reproducible). Kinds:
-
-  429       429 Too Many Requests with Retry-After (``retry_after``, seconds or an HTTP date)
-  500, 503  server errors
-  slow      sleep ``delay_s`` before answering normally
-  reset     close the connection with a TCP reset, no response
-  truncate  a 200 whose Content-Length is larger than the body sent
-  waf       the AWS WAF challenge: HTTP 202, x-amzn-waf-action: challenge, no page data
-  waf403    403 with x-amzn-waf-action: block
-  waf200    the challenge page served with HTTP 200 and no WAF header
-  gzip_bomb     a 200 whose small gzip body inflates to ``size_mb`` MiB of zeros
-  huge          a 200 of ``size_mb`` MiB, announced by its Content-Length
-  huge_chunked  a 200 of ``size_mb`` MiB, chunked, with no Content-Length
-
-Text form (CLI): rules separated by ';', options by ',':
-``429,rate=0.05,retry_after=2;waf,ids=100-120;slow,path=^/name/,delay_s=3,times=1;gzip_bomb,size_mb=1024``
+A rule matches requests by path and/or id and fires a failure (429, server errors, slow
+answers, resets, truncated or oversized bodies, WAF pages) reproducibly. The kinds and
+the CLI's text form: docs/development.md.
 """
 
 from __future__ import annotations

@@ -1,26 +1,8 @@
-"""Sample pages in IMDb's layouts of 2006-2012, for archive emulation (Wayback-style
-captures of past years) and for the parsers' era tests.
+"""Sample pages in IMDb's layouts of 2006-2012.
 
-Which layout a page gets: ``render_title(..., layout=...)`` / ``render_person(...,
-layout=...)`` in pages.py take any name of ``TITLE_LAYOUTS`` / ``PERSON_LAYOUTS``; live
-pages keep their default (``sample_title(id)["layout"]``). ``layout_for_year`` says
-which layout IMDb served in a year, and ``archive_layout`` which one an id's archived
-capture gets (a deterministic quarter of the title captures up to 2014 are the
-``/combined`` view).
-
-The layouts, as the real pages of those years (see docs/parsing.md):
-
-- ``tn15`` (2006-2010): ``#tn15title h1`` with the year link in a span, the type only
-  in the title's words (a series' name in quotes, "(TV)", "(V)", "(VG)"; a short is a
-  movie with the genre "Short"), labelled ``<h5>`` blocks ("Genre:", "Plot:", "MPAA:",
-  "Certification:"), ``table.cast`` with ``td.nm`` cells; person pages with a
-  ``headshot`` anchor and filmography sections (``<a name="actor">``). Encoded in
-  ``iso-8859-1``, as IMDb's were.
-- ``combined`` (the ``/title/ttN/combined`` view, 2006-2016): the tn15 design with every
-  block in ``div.info-content``, ``img#primary-poster``, og tags.
-- ``infobar`` (2010-2012): ``h1.header`` (persons: ``itemprop=name`` on the header),
-  ``td#img_primary``, ``div.infobar`` holding the certificate image and genre links, or
-  a person's job titles on ``<a itemprop="jobTitle">``; the plot a bare ``<p>``.
+They serve archive emulation (Wayback-style captures of past years) and the parsers'
+era tests; ``layout_for_year`` and ``archive_layout`` say which layout a page gets. The
+layouts, as the real pages of those years: docs/parsing.md.
 """
 
 from __future__ import annotations

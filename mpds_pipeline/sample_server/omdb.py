@@ -1,14 +1,7 @@
-"""OMDb as the sample server emulates it, under ``/omdb/``: ``/omdb/?i=tt…&apikey=…``.
+"""OMDb as the sample server emulates it, under ``/omdb/``.
 
-Answers have the shapes of OMDb's real recorded answers (../shared/api-samples/omdb):
-the same keys in the same order, every missing value "N/A", errors as
-``{"Response":"False","Error":…}``: "Invalid API key!" (HTTP 401) for a key not in
-``keys``, "No API key provided." (401) without one, "Request limit reached!" (401) once
-a key has made ``daily_limit`` requests (``new_day()`` resets the counts), and
-"Incorrect IMDb ID." (200) for an id with no sample title. The title behind an answer is
-the sample page's (content.py), so OMDb and the pages agree, except where OMDb is
-useful: a title whose page has no plot has one here; a title without a poster answers
-``"Poster":"N/A"``.
+Answers have the shapes of OMDb's real recorded answers, with its errors (bad or missing
+key, daily limit, unknown id), and agree with the sample pages. See docs/sources-omdb.md.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
 """Actor photos with real faces, made from photos that installed packages bundle.
 
-Two real portraits ship inside the project's dependencies: scikit-image's ``astronaut``
-(Eileen Collins, NASA, public domain) and matplotlib's ``grace_hopper`` sample (US Navy,
-public domain). Nothing is downloaded. Every sample actor is one of these two faces
-(``identity``); each photo of an actor is a different framing of it (scale, offset,
-mirror, light, colour, a slight tilt), so a face detector and a face matcher see what
-they would see in a real photo strip. Faceless scenes come from scikit-image's
-``coffee``, ``chelsea`` (a cat) and ``rocket``.
-
-Content kinds (``render_photo``): ``self`` (the actor's face), ``other`` (the other
-face), ``pair`` (both faces side by side), ``scene`` (no face).
+Every sample actor is one of two public-domain portraits shipped by scikit-image and
+matplotlib, each photo a different framing of it, so face detection and matching see
+what they would in a real photo strip; nothing is downloaded. See docs/curation.md.
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
-"""Wikidata and Wikimedia Commons as the sample server plays them, in the shapes of the
-real answers (``../shared/api-samples/wikidata`` and ``commons``).
+"""Wikidata and Wikimedia Commons as the sample server plays them.
 
-- ``/sparql?query=…``: the query service; answers the IMDb-id ``VALUES`` lookup
-  (``?item ?imdb``) as SPARQL 1.1 JSON results.
-- ``/wikidata/w/api.php?action=wbgetentities&ids=…``: items with labels, descriptions
-  and the claims P345, P3383 (film poster), P18 (image), P373 (Commons category).
-- ``/commons/w/api.php?action=query&prop=imageinfo&titles=…`` (and
-  ``generator=categorymembers``): files with ``extmetadata``; some non-free, some
-  without licence metadata.
-- ``/commons/files/<name>``, ``/commons/thumb/<width>px-<name>``: the files themselves
-  (the sample server's drawn posters, real faces for actors), ``/commons/wiki/File:…``
-  their description pages.
-
-``server.wikimedia_maxlag = n`` makes the next n API calls answer the ``maxlag`` error
-(HTTP 200, ``Retry-After: server.wikimedia_retry_after``), as a lagged wiki does.
-
-The sample world (``title_item``, ``person_item``, ``file_truth``): every crawlable title
-has an item; titles whose id % 5 == 2 have no poster on Commons; poster licences cycle
-by id % 6 (0 non-free "Fair use", 1 no licence metadata, 2 CC BY-SA 4.0, 3 public
-domain, 4 CC0, 5 CC BY 4.0). Actors with a photo have a portrait (P18; non-free when
-id % 7 == 0) and a category of their solo photos (CC BY 2.0; the fourth "All rights
-reserved"). A poster opted out of AI on the IMDb CDN (``poster_optouts``) carries the
-same header here.
+The query service, the Wikidata and Commons APIs, the files and their pages, in the
+shapes of the real answers, over a deterministic sample world of items, posters,
+portraits and licences. See docs/licence-clean.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """A partition's pages from an archive (Common Crawl or the Wayback Machine).
 
-For a run of ids: ask the archive's index by URL prefix (a few paged queries, never one
-per id), keep each id's main-page captures (HTML, 200), and fetch them in the order of
-the policy (newest first by default) until one is usable: its payload matches the index
-digest and it is not a WAF challenge (IMDb's challenge, archived by the archive's own
-crawler). A usable capture is stored in the partition's WARC with its provenance, so the
-same parsers build the same records. Common Crawl is asked crawl by crawl (newest first
-from ``collinfo.json``, at most ``max_crawls``), each crawl only for the ids the newer
-ones did not give. An id with no usable capture anywhere ends "uncaptured" (a later
-crawl may hold it); one whose index query failed ends "failed" (a rerun asks again).
-
-The bulk mode (``sources/bulk.py``) writes a partition's capture list ahead of time
-(``PagesFolder.captures``); when it is there Common Crawl's index is not asked.
+It asks the archive's index by URL prefix, fetches each id's captures in policy order
+until one is usable (digest matches, not a WAF challenge) and stores it in the
+partition's WARC with its provenance, so the same parsers build the same records.
+See docs/sources-archives.md.
 """
 
 from __future__ import annotations
@@ -24,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..base.layout import PagesFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
 from ..imdb.archive import PageArchive
@@ -447,3 +440,27 @@ def load_capture_list(path: Path) -> dict[int, list[Capture]] | None:
     from .bulk import read_capture_list
 
     return read_capture_list(path) if Path(path).exists() else None
+
+
+def archive_crawler(archive_settings: ArchiveSettings | None = None):
+    """The ``archive_crawl`` that ``imdb.crawl.crawl_partition`` calls for the sources
+    "common_crawl" and "wayback", with these archive settings."""
+    chosen = archive_settings or ArchiveSettings()
+
+    def crawl(kind, ids, source, settings, archive, *, should_stop=None, log=None, label=None) -> CrawlResult:
+        folder = PagesFolder(archive.archive_dir)
+        capture_list = load_capture_list(folder.captures) if source == "common_crawl" else None
+        return crawl_archive_sync(
+            kind,
+            ids,
+            source,
+            chosen,
+            settings,
+            archive,
+            capture_list=capture_list,
+            should_stop=should_stop,
+            log=log,
+            label=label,
+        )
+
+    return crawl

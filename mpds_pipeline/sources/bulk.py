@@ -1,15 +1,8 @@
-"""Bulk mode: Common Crawl's columnar index (Parquet) read with DuckDB, for many
-partitions at once, instead of CDX queries partition by partition.
+"""Bulk mode: Common Crawl's columnar index read with DuckDB, for many partitions at once.
 
-The columnar index holds one row per capture with ``url_host_name``, ``url_path``,
-``url_query``, ``fetch_time``, ``fetch_status``, ``content_mime_detected``,
-``content_digest``, ``warc_filename``, ``warc_record_offset``, ``warc_record_length``,
-``crawl`` and ``subset``, partitioned as ``crawl=<id>/subset=<warc|...>/*.parquet``.
-``bulk_capture_lists`` runs one query over it (a local copy, or
-``s3://commoncrawl/cc-index/table/cc-main/warc/`` through DuckDB's httpfs extension)
-and writes each partition's capture list to ``PagesFolder.captures``; the crawl then
-fetches those captures by Range without asking the CDX server. The query is
-``CAPTURES_SQL`` (documented in docs/sources-archives.md).
+One query writes each partition's capture list ahead of time, so the crawl fetches those
+captures without asking the CDX server partition by partition. The query and how to run
+it: docs/sources-archives.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """What the archive sources (Common Crawl, the Wayback Machine) share.
 
-A ``Capture`` is one index line: an archived response of some URL at some time. For a
-partition of ids the sources ask the index by URL prefix (``id_prefixes``: one query
-covers a run of ids, never one query per id), keep only the captures of an id's main
-page (``page_id``: ``/title/ttNNNNNNN/`` with or without a query string, the old
-``/combined`` view; ``/name/nmNNNNNNN/``), and order each id's captures by the
-configured policy (``order_captures``). A fetched capture is checked against the
-index's digest (the base32 SHA-1 of the HTTP payload as stored, ``payload_digest``)
-before it is kept.
-
-``read_warc_record`` reads the one gzip member a Range request returns: a WARC
-``response`` record (or an ARC v1 record, the format of Common Crawl's 2008-2012 crawls).
+A ``Capture`` is one index line; this module asks for a run of ids by URL prefix, keeps
+each id's main-page captures, orders them by policy, checks a fetched payload against
+the index digest, and reads the WARC or ARC record a Range request returns.
+See docs/sources-archives.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Common Crawl: its CDX index server and its WARC files, read politely.
 
-- ``collinfo.json`` lists the crawls, newest first (``parse_collinfo``).
-- ``<index>/<crawl>-index?url=www.imdb.com/title/tt00001*&output=json&filter=status:200``
-  answers JSON lines (``parse_cdx_lines``); ``showNumPages=true`` first gives
-  ``{"pages": N, ...}`` and ``page=0..N-1`` walks them. No captures is a 404
-  ``{"message": "No Captures found for: ..."}``: an answer, not an error. A page past the
-  last is a 400, which ends the walk. 503 ("reduce your request rate") and 504 are
-  retried by the client with backoff, and a 503 halves the index host's rate.
-- A capture is one gzip member of ``<data>/<filename>``, fetched with one Range request
-  (``bytes=offset-(offset+length-1)``, answered 206).
+It parses the crawl list and the index's answers, pages through them, and fetches each
+capture with one Range request. How the index answers and what is retried:
+docs/sources-archives.md.
 """
 
 from __future__ import annotations

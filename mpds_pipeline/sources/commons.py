@@ -1,14 +1,8 @@
 """Wikimedia Commons file metadata: licence, author, credit, size, hash, thumbnails.
 
-``prop=imageinfo`` with ``extmetadata``, 50 files a request (the API's limit), through
-the MediaWiki layer (maxlag, retries). A category's files (an actor's P373) come from
-``generator=categorymembers`` with the same ``imageinfo`` in one call.
-
-Each file's licence is read from ``LicenseShortName`` / ``License`` / ``LicenseUrl``
-and kept only when its family is on the allowlist (default: public domain, CC0, CC BY,
-CC BY-SA, every version); every refusal is counted by reason. Thumbnails are asked
-only at Wikimedia's standard widths ($wgThumbnailSteps on Commons), so every one we ask
-for is a size the thumbnail cache already holds or will share with other readers.
+Files are read in batches through the MediaWiki layer; each licence is kept only when
+its family is on the allowlist, and every refusal is counted. Thumbnails are asked only
+at Wikimedia's standard widths. See docs/licence-clean.md.
 """
 
 from __future__ import annotations

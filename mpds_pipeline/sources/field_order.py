@@ -1,15 +1,8 @@
 """Choosing among sources: which source gives each field of a title record.
 
-A title can be described by several sources at once: the IMDb datasets index (IMDb's
-own structured files), the title page (live or archived) and OMDb. ``merge_title`` is
-the one rule that picks, field by field, the first source in the configured order
-that has a usable value, and says which source that was. Every stage that combines
-sources calls it, so a setting changes the choice everywhere at once.
-
-"Usable" means present and not empty: None, "", [] and {} fall through to the next
-source (OMDb's "N/A" is already None when it gets here). ``is_adult`` is the
-exception: a title is adult if any source says so, because missing one adult title
-costs far more than dropping a harmless one.
+``merge_title`` is the one rule: field by field, the first source in the configured
+order with a usable value wins, and says which it was. Every stage that combines sources
+calls it, so a setting changes the choice everywhere. See docs/sources-omdb.md.
 """
 
 from __future__ import annotations

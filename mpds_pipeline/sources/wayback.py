@@ -1,16 +1,7 @@
 """The Wayback Machine behind the same archive interface as Common Crawl.
 
-- CDX: ``<wayback>/cdx/search/cdx?url=www.imdb.com/title/tt00001*&output=json``
-  answers an array of arrays, the header row first (``urlkey, timestamp, original,
-  mimetype, statuscode, digest, length``); with ``showResumeKey=true`` and ``limit`` a
-  long answer ends with an empty row and then ``[resumeKey]``, which the next request
-  passes as ``resumeKey``. No captures is an empty array (or nothing at all); a URL
-  excluded from the archive is a 403: both are answers, not errors.
-- A raw capture: ``<wayback>/web/<timestamp>id_/<original>`` (200, the payload as archived;
-  its SHA-1 in base32 is the CDX digest).
-- ``find_image_capture``: the newest archived 200 of an image URL (a poster whose live URL
-  no longer answers), tried under the URL's own host and then under IMDb's older image
-  hosts with the same image key.
+It reads the Wayback CDX index, fetches raw captures, and finds an archived copy of an
+image whose live URL no longer answers. How the Wayback answers: docs/sources-archives.md.
 """
 
 from __future__ import annotations

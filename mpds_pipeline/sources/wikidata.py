@@ -1,16 +1,8 @@
 """Wikidata (CC0): IMDb ids to items, and what the items link to on Commons.
 
-Two steps, both batched and both through the polite client:
-
-1. the query service maps IMDb ids (P345: ``tt…`` titles, ``nm…`` people) to items,
-   ``SPARQL_BATCH`` ids per ``VALUES`` query, a size that keeps each query far under the
-   service's 60 s limit (an indexed lookup per id);
-2. ``wbgetentities`` reads those items, 50 a request (the API's limit), with ``maxlag``:
-   labels, descriptions and the claims P3383 (film poster), P18 (image) and P373 (Commons
-   category), preferred-rank values first and deprecated ones never.
-
-The query service answers SPARQL 1.1 JSON results; file values there are
-``…/Special:FilePath/<name>`` URIs, in the API plain file names.
+Two batched steps through the polite client: the query service maps IMDb ids to items,
+then the API reads those items' posters, images and Commons categories. See
+docs/licence-clean.md.
 """
 
 from __future__ import annotations

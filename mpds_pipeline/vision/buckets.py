@@ -1,18 +1,9 @@
 """Aspect-ratio buckets: train on posters at their own shape instead of a square crop.
 
-A poster is 2:3; the paper's 512x512 centre crop cuts its top and bottom, where the
-credits and the title block sit, the very text the caption branch renders. Training
-images go instead to the bucket of nearest aspect ratio (compared as log(width/height),
-so 2:3 and 3:2 are equally far from square) from a small set around 2:3: by default
-512x768 (2:3), 576x704 (about 4:5) and 512x512 for the rest. An image is resized to
-cover its bucket and centre-cropped, which crops the least a fixed size allows; every
-batch comes from one bucket, so its latents stack.
-
-Bucket sizes are written for 512 px and scale with the training resolution, rounded to
-``multiple`` (64 for Stable Diffusion: its VAE divides by 8 and its UNet by 8 more), or
-to an eighth of the resolution when that is finer (4 for the tiny 32 px models of the
-demo and tests: 32x48, 36x44, 32x32). An empty bucket list is the paper's
-square path: one ``resolution`` x ``resolution`` bucket.
+The paper's square centre crop cuts a poster's credits and title block, the very text
+the caption branch renders, so each training image goes to the bucket of nearest aspect
+ratio and every batch comes from one bucket. The buckets and their sizes:
+docs/beyond_the_paper.md.
 """
 
 from __future__ import annotations

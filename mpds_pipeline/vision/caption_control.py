@@ -1,15 +1,8 @@
 """Caption control: the poster's text drawn as a sketch, then canny edges for ControlNet.
 
-The layout follows a typical poster: actor names in a row across the top, the title big
-in the lower third, wrapped onto as many lines as it needs. The font is matplotlib's
-bundled DejaVu Sans Bold unless a TrueType path is given. Edges come from
-controlnet-aux's ``CannyDetector`` when it imports (it needs torchvision, which does not
-install beside the CPU torch here), else from OpenCV with the same recipe: resize the
-short side to a multiple of 64, ``cv2.Canny(image, 100, 200)``, back to RGB.
-
-Beside each canny image the writer keeps the layout (``CaptionLayout``: the boxes where
-the title and each name are drawn) as JSON; generation reads both by prompt id, and the
-layout places the localized attention constraint.
+It lays out the actor names and the title as on a typical poster, draws them, takes the
+edges, and keeps the layout beside each image: generation reads both, and the layout
+places the localized attention constraint. See docs/generation.md.
 """
 
 from __future__ import annotations

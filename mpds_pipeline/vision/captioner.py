@@ -1,26 +1,8 @@
 """BLIP-2 "vision-perceptive" captions of posters, with a confidence per caption.
 
-Uses transformers' ``Blip2ForConditionalGeneration`` + ``Blip2Processor`` (not
-salesforce-lavis, which cannot share an environment with diffusers and peft); the
-model is a hub id or a local folder (``CaptionSettings.model``).
-
-- Batched; a thread pool decodes and preprocesses the next batch while the model
-  generates the current one. JPEGs are decoded at reduced scale (PIL ``draft``) when
-  they are much larger than the model's input, which is most of the decode cost.
-- Deterministic: greedy or beam search (no sampling), seeded; every image is resized
-  to the same input size, so a batch needs no padding.
-- Confidence: the mean log-probability of the generated tokens (up to and including
-  EOS), from ``generate(output_scores=True)`` via ``compute_transition_scores``.
-  Near 0 is confident; reviewers start with the most negative.
-- A poster that cannot be read (missing, truncated, not an image) becomes a row with
-  ``error`` set and no caption; the run goes on.
-- Captioning decodes every poster in full (at reduced scale for a big JPEG, which still
-  entropy-decodes every block), so it is where a download that checked structure only
-  learns whether the pixels decode: ``caption_partition(manifest_dir=...)`` records
-  each outcome in the download manifest, and a failure keeps the poster out of the export.
-
-``caption_partition`` is the resumable unit a partitioned asset calls: it skips ids
-already captioned in the output Parquet and rewrites it atomically.
+Batched, deterministic and resumable; a poster that cannot be read becomes a row with an
+error, and every decode outcome is recorded in the download manifest, since captioning
+is where a poster's pixels are first decoded. See docs/captions-review.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """Resumable training checkpoints: ``<dir>/checkpoint-<step>/``.
 
-A checkpoint holds safetensors files of trained weights (``<name>.safetensors``),
-``torch.save`` files of training states (``<name>.pt``: optimizer, lr scheduler, random
-generators, gradient scaler) and ``state.json`` (the step and anything else JSON, such as
-the losses so far). It is written to a hidden staging folder and renamed into place, so
-a folder named ``checkpoint-<step>`` with its ``state.json`` is always complete; only
-the newest ``keep`` checkpoints stay.
-
-``RandomStates`` holds the generators a run draws from, so a resumed run draws exactly
-what an uninterrupted one would have.
-
-A run records a ``fingerprint`` of what its checkpoints depend on (the settings that
-change the result, the training data). A run with another fingerprint does not resume
-them: ``set_aside_other_runs`` moves them to ``<dir>.superseded`` (one generation kept),
-so changing the base model, the rank or the export starts afresh instead of silently
-continuing, or crashing on, weights made for something else.
+A checkpoint (weights, training states, ``state.json``) is written aside and renamed into
+place, so a checkpoint folder is always complete; a resumed run draws exactly what an
+uninterrupted one would, and checkpoints of other settings or data are set aside rather
+than resumed. See docs/generation.md.
 """
 
 from __future__ import annotations

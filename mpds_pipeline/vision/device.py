@@ -1,14 +1,8 @@
 """Where the vision stages run, and in which precision: the one rule, for every model.
 
-- Device: ``"auto"`` (or None) is CUDA when torch sees a GPU, else the CPU; ``"cpu"``,
-  ``"cuda"`` and ``"cuda:<n>"`` are taken as given.
-- Precision: ``"auto"`` (or None) is bf16 on a GPU that supports it, else fp16 on CUDA,
-  and fp32 on the CPU; an explicit precision is taken as given. The names are the
-  accelerate/diffusers ones (``"no"`` is fp32), and torch's spellings are accepted too.
-- Training (``training_precision``): mixed precision is a CUDA feature here (CUDA
-  autocast and gradient scaling); on the CPU a run trains in fp32 whatever it asks for.
-
-Anything else raises a ``ValueError`` that names the accepted values.
+``"auto"`` picks CUDA when torch sees a GPU and the best precision it supports, else the
+CPU in fp32; anything explicit is taken as given, and anything unknown raises a
+``ValueError`` naming the accepted values. See docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """The denoising loss every training run here minimises (diffusers' training scripts' loss).
 
-Noise a batch of latents at random timesteps, ask the UNet to predict the scheduler's
-target, and take the mean squared error in fp32. The target follows the noise
-scheduler's ``prediction_type``: the noise for ``"epsilon"``, the velocity for
-``"v_prediction"``; any other type raises (as diffusers does) rather than train towards
-the wrong target.
-
-Noise and timesteps are drawn from the caller's CPU generator, in that order, so a run
-is the same on every device and a checkpoint can freeze the generator's state.
+The target follows the scheduler's ``prediction_type`` and any other type raises; noise
+and timesteps come from the caller's CPU generator, so a run is the same on every device
+and can be resumed exactly. See docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """The frozen parts of Stable Diffusion a training run starts from.
 
-``load_frozen_sd(model, device, weight_dtype)`` loads the tokenizer, CLIP text encoder,
-VAE, UNet and DDPM noise scheduler of a diffusers model folder or hub id, with every
-weight frozen (``requires_grad`` off) and on ``device`` in ``weight_dtype``. A run then
-unfreezes only what it trains (LoRA adapters on the UNet, one embedding row).
-
-The scheduler's ``prediction_type`` is checked here, before any image is encoded: a
-type the loss does not know raises, as diffusers' training scripts do.
+``load_frozen_sd`` loads the tokenizer, text encoder, VAE, UNet and noise scheduler with
+every weight frozen, on the run's device and precision, and refuses a ``prediction_type``
+the loss does not know before any image is encoded. See docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
 """Benchmark image generation: the same held-out prompts through every method.
 
-Method kinds (``MethodSpec.kind``):
-- ``"sd"``: any diffusers text-to-image model id or path (base SD1.5, SD2.1, ...);
-- ``"lora"``: a base model plus a LoRA directory;
-- ``"multicondition"``: base + LoRA + actor embeddings dir + ControlNet, with
-  ``use_actor``/``use_caption``/``use_localized_attention`` switches for the ablations
-  (Fig. 5). The caption branch reads what the ``caption_controls`` asset wrote for the
-  prompt (canny image and layout, ``caption_control.read_caption_control``): there is
-  no second renderer here. The layout also places the localized attention constraint;
-  without the caption branch there is no layout, so no constraint either;
-- ``"folder"``: images made elsewhere for the same prompts (DALL-E, Firefly), matched by
-  file name ``<prompt_id>.<png|jpg|jpeg|webp>``, copied in as PNG.
-
-Output: ``out_dir/<method>/<prompt_id>.png`` and a manifest DataFrame (one row per
-(method, prompt), ``image_path`` None where a folder lacks the image). Every method
-draws the same seed for a prompt, so differences come from the method, not the noise.
-Posters are 2:3 by default (768 x 512); a ``"sd"`` model runs at that shape with its
-short side at its native resolution (UNet sample size x VAE scale factor: 512 for SD1.5,
-768 for SD2.1) unless told otherwise; a square setting gives the paper's 512 x 512. The
-report resizes every image the same way before scoring.
+Methods are a base SD model, a LoRA, the multi-condition pipeline (with switches for the
+ablations) or a folder of images made elsewhere. Every method draws the same seed for a
+prompt, so differences come from the method. Methods, shapes and outputs:
+docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
 """The FID Inception-v3 in plain ``torch.nn`` (no torchvision), and an FID feature extractor.
 
-FID numbers are only comparable with published ones when the features come from the exact
-network of the original TensorFlow FID code (the 2015-12-05 Inception graph). pytorch-fid
-ships that graph's weights as ``pt_inception-2015-12-05-6726825d.pth``; this module builds
-a network whose module and parameter names match that file, so ``load_state_dict`` of it is
-strict. The graph differs from the ImageNet Inception-v3 in three places, reproduced here:
-
-* the 3x3 average pools of the A, C and first E blocks ignore padded zeros
-  (``count_include_pad=False``), as TensorFlow's ``avg_pool`` does;
-* the pool branch of the *second* E block (``Mixed_7c``) is a 3x3 max pool, not an average;
-* the classifier ``fc`` has 1008 outputs (the 2015 graph's label set), not 1000.
-
-The FID features are the 2048-d global average pool of ``Mixed_7c`` ("pool3"). ``fc`` is kept
-only so the weights file loads strictly; features never pass through it.
-
-Input protocol (as pytorch-fid): RGB, resized to 299x299 with bilinear interpolation
-(``align_corners=False``, no antialiasing), values scaled from [0, 1] to [-1, 1].
+FID is comparable with published figures only with the exact network of the original
+TensorFlow FID code; this module rebuilds it so pytorch-fid's weights file loads
+strictly. How it differs from the ImageNet Inception-v3, and the input protocol:
+docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """Training images encoded once by the frozen VAE, and re-sampled every step.
 
-The VAE does not train, so each image's latent distribution (mean and standard
-deviation) is computed once; a step draws a fresh latent from it, as the reference
-training loops do when they encode every step. Images are read with Pillow and turned
-into tensors with numpy (torchvision does not import beside the CPU torch here).
-
-Images are grouped in aspect buckets (``buckets.py``): each is resized to cover its
-bucket's size and centre-cropped, and each bucket keeps its own tensors, since latents of
-different shapes do not stack; with one bucket (the square path) it is the paper's crop.
-
-Caching decodes every image in full: one that does not decode is left out and reported
-in ``LatentCache.outcomes`` (path -> error, None when it decoded). The caller records
-the outcomes where the image came from (``curate.manifest.record_decode_results``, via
-``record_poster_decode_results`` for posters) and trains on the rest.
+The VAE does not train, so each image's latent distribution is computed once, per aspect
+bucket; an image that does not decode is left out and reported, for the manifest.
+See docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,34 +1,9 @@
 """The localized attention constraint (Brush Your Text, Zhang et al., AAAI 2024) on the stock UNet.
 
-The MPDS paper adds it "to alleviate the risk of incorrect fusion among the text-level
-and two image-level controls". Here it is a diffusers attention processor set on the
-UNet's cross-attention layers (``attn2``) for the duration of one sampling call; the
-UNet itself is not changed, and the previous processors are put back afterwards.
-
-What is constrained, per guidance row ([0, p, (p,a)?, (p,a,c)?], one batched UNet call):
-
-- the tokens of each caption phrase (the title, each credited name) found in that row's
-  prompt attend only inside the boxes where that phrase is drawn in the caption layout
-  (``caption_control.CaptionLayout``);
-- the actor placeholder tokens (``<nm0000206>``, and the ``_1``.. vectors of a
-  multi-vector embedding) attend only outside every caption box, so the face is not
-  painted into the lettering.
-
-"Attend" is the image query's side: for a query position q outside a phrase's boxes,
-the logits of that phrase's tokens get ``-inf`` (``mode="hard"``: their attention
-probability is exactly 0) or ``-bias`` (``mode="bias"``: the probability ratio to any
-unconstrained token shrinks by ``exp(-bias)``). The boxes are rasterised onto each
-cross-attention resolution (read off the query length and the latent's size): a cell
-belongs to a box when it overlaps it.
-
-Memory: one additive mask per resolution, ``(rows, 1, queries, 77)`` in a buffer whose
-rows are padded to 80, built once per call and broadcast over the heads: 1/heads the
-size of one attention map. The attention maps themselves are never materialised, as
-with diffusers' own processor: attention runs in ``scaled_dot_product_attention`` (on
-CUDA, the memory-efficient kernel, which accepts a mask; flash attention does not).
-
-With the constraint off the pipeline never installs this processor, so its images are
-bitwise those of the stock processors.
+A diffusers attention processor, set on the UNet's cross-attention for one sampling
+call, ties each caption phrase's tokens to the boxes where it is drawn and the actor
+tokens to the rest of the poster. With the constraint off it is never installed.
+What is constrained and what it costs: docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """LoRA fine-tune of the Stable Diffusion UNet on poster/prompt pairs (peft).
 
-``train_lora(settings, pairs, output_dir)`` writes ``pytorch_lora_weights.safetensors``
-that a stock ``StableDiffusionPipeline.load_lora_weights(output_dir)`` loads, a loss
-curve PNG, and resumable checkpoints under ``output_dir/checkpoints/checkpoint-<step>``
-(LoRA weights, optimizer, lr scheduler, step, losses and every random state), so a run
-that dies resumes from its last checkpoint and ends with the same weights as an
-uninterrupted one on a deterministic device.
-
-A run is a sequence of the shared training pieces: ``frozen_sd`` (the frozen model on
-its device, ``device.py``'s precision), ``latent_cache`` (each image encoded once),
-``diffusion_loss`` and ``checkpoints``. Why it is faster than diffusers' reference
-loop: the VAE and text encoder are frozen, so each image's latent distribution and each
-caption's embedding are computed once and cached (the latent is still re-sampled every
-step, as the reference does), and the optimizer is fused on CUDA.
-
-Caching the latents decodes every training image in full: an image that does not
-decode is left out of training and reported in ``LoraResult.image_outcomes`` (path ->
-error, None when it decoded), which the asset records in the download manifests.
+``train_lora`` writes weights that a stock diffusers pipeline loads, a loss curve and
+resumable checkpoints, built from the shared training pieces (frozen_sd, latent_cache,
+diffusion_loss, checkpoints). Why it is faster than diffusers' reference loop, and its
+outputs: docs/generation.md.
 """
 
 from __future__ import annotations

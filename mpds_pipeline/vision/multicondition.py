@@ -1,31 +1,9 @@
 """Multi-condition guided generation (MPDS appendix, eq. 1-3).
 
-At every denoising step the noise estimate is
-
-    eps = eps(0) + s1 [eps(p) - eps(0)] + s2 [eps(p,a) - eps(p)] + s3 [eps(p,a,c) - eps(p,a)]
-
-with ``0`` the empty prompt, ``p`` the prompt, ``a`` the prompt carrying the actor's
-learned token (textual inversion) and ``c`` the ControlNet residuals of the caption
-control (canny edges of the rendered title and names). Each term adds one condition on
-top of the previous branch, so ``s2`` scales the actor's effect and ``s3`` the caption's.
-
-All branches run in ONE batched UNet call per step. Rows: [0, p, (p,a)?, (p,a,c)?]. The
-ControlNet runs once, for the ``c`` row only; the other rows receive zero residuals,
-which leaves the UNet's output for them unchanged. The actor and caption are optional;
-without the actor the ``c`` row is conditioned on ``p`` (``eps(p,c) - eps(p)``). With
-both absent the batch is [0, p] and the update is ``eps(0) + s1 [eps(p) - eps(0)]``, the
-same arithmetic on the same batch as diffusers' ``StableDiffusionPipeline`` with
-``guidance_scale=s1``, so the two give the same numbers for the same seed.
-
-The pipeline wraps a stock ``StableDiffusionPipeline`` (its prompt encoding, latent
-preparation, LoRA and textual-inversion loading, and decoding are reused unchanged)
-plus an optional ``ControlNetModel``.
-
-Given the caption layout (where the title and names are drawn), the localized attention
-constraint (``localized_attention.py``) ties the caption's tokens to their boxes and the
-actor tokens to the rest of the poster, row by row, in the UNet's cross-attention; the
-ControlNet's own attention is left as it is. Without a layout, or with the constraint
-off, the stock processors run and nothing changes.
+Classifier-free guidance extended to the prompt, the actor's learned token and the
+caption's ControlNet, all branches in one batched UNet call per step, on top of a stock
+``StableDiffusionPipeline``. The equation and how the branches are batched:
+docs/generation.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
 """The paper's Fig. 5 swap ablations: what the actor branch changes, and what it keeps.
 
-Two grids, every cell from the same seed with the LoRA model and the actor branch of
-the multi-condition guidance (``multicondition.py``):
-
-- **one caption, different actors**: one benchmark prompt; the top-billed actor's name
-  is replaced by each trained actor's token in turn (the first column has no actor
-  branch), so the columns differ only in who is cast;
-- **one actor, different captions**: one trained actor cast as the lead of several
-  benchmark prompts, so the columns differ only in the prompt.
-
-The actor prompts are made by ``curate.prompts.actor_prompt`` with the pipeline's own
-tokenizer, so every actor token is inside CLIP's 77-token window.
+Two grids from the same seed: one caption with different actors, and one actor across
+different captions. See docs/generation.md.
 """
 
 from __future__ import annotations

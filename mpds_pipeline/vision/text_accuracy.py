@@ -1,25 +1,8 @@
 """OCR text accuracy: how much of the intended caption text a generated poster shows.
 
-Text in posters is the paper's stated contribution, yet Table 1 never measures whether
-the rendered title can be read. Here every benchmark image is read back with RapidOCR
-(``rapidocr-onnxruntime``: PP-OCRv4 detection and recognition as ONNX models shipped in
-its wheel, so nothing is downloaded; CPU), and compared with the text the caption
-branch was asked to draw, the title and the top-billed actor names:
-
-- Normalisation: Unicode folded to ASCII, upper case, only letters and digits kept;
-  spaces are dropped for the comparison because OCR often reads a line without them
-  ("NICOLEKIDMAN").
-- Word accuracy: the share of the intended words found in the read text, each found
-  occurrence used once (longest words first), summed over a method's images.
-- Character error rate: Levenshtein distance between the intended characters (names,
-  then title: the poster's reading order) and the read ones, divided by the intended
-  length (above 1 when OCR reads more garbage than there was text), averaged per image.
-
-The same measure on the caption sketches themselves (black text on white, drawn by
-``caption_control.render_caption_layout`` at ``sketch_size``) is the upper bound a
-method could reach. ``opencv_distributions`` says which OpenCV wheels are installed: the
-OCR wheel asks for ``opencv-python``, the project installs ``opencv-python-headless``,
-and both at once shadow each other's ``cv2``.
+Table 1 never measures whether the rendered title can be read, so every benchmark image
+is read back with RapidOCR and compared with the title and names the caption branch was
+asked to draw. The measures and their upper bound: docs/beyond_the_paper.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """Textual-inversion actor embeddings: one learned text-encoder token per actor.
 
-Placeholder-token naming: an actor's token is its IMDb person code in angle brackets,
-``<nm0000206>`` (``placeholder_token(206)``), and its file is ``nm0000206.safetensors``
-holding ``{"<nm0000206>": embedding[None]}``, which a stock diffusers pipeline loads with
-``pipe.load_textual_inversion(path, token="<nm0000206>")``. The codes are unique, ASCII,
-and never split by the CLIP tokenizer once added, so prompts can carry several actors.
-
-Only the new token's row of the embedding matrix moves: gradients of every other row are
-masked to zero and AdamW runs without weight decay, so those rows stay bit-identical.
+An actor's token is its IMDb person code in angle brackets (``<nm0000206>``), saved in a
+file a stock diffusers pipeline loads. Only that token's embedding row trains.
+See docs/generation.md.
 """
 
 from __future__ import annotations

@@ -153,6 +153,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
         from ...imdb.archive import PartitionBusy
         from ...imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, one_status_per_id, read_outcomes
         from ...imdb.crawl_plan import plan_partition
+        from ...sources.archived_pages import archive_crawler
 
         require_registered(context.instance, kind, context.partition_key)
         layout = data_dir.layout
@@ -174,7 +175,7 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
                 imdb.client_settings(),
                 archive_dir,
                 page_sources=page_sources,
-                archive_settings=sources.archive_settings(imdb.max_page_bytes),
+                archive_crawl=archive_crawler(sources.archive_settings(imdb.max_page_bytes)),
                 **imdb.crawl_options(),
                 refetch=plan.refetch,
                 should_stop=watch,

@@ -1,20 +1,8 @@
 """Turn core results into Dagster metadata that the UI shows where people look.
 
-What Dagster 1.13's asset page (Overview -> Metadata, and each event in Events) renders
-inline, checked in Chromium against a real webserver (``test_webui.py``):
-
-- ``MetadataValue.table``: always inline, every cell as plain text (no markup, so a
-  ``<img …>`` in a caption shows as typed; a missing value is an empty cell);
-- markdown shorter than ``INLINE_MARKDOWN_CHARS``; anything longer, and so any image
-  embedded as a ``data:`` URL, hides behind a "[Show Markdown]" link that opens a dialog;
-- JSON shorter than that, pretty-printed; text, numbers and paths always.
-
-So previews and counts are tables, JSON-like values become tables, and a plot is short
-markdown whose image comes by URL: the webserver serves the files of the instance's
-local compute-log storage at ``/logs/<namespace…>/<name>/<extension>``, and
-``plot_image`` stores a copy of the PNG there. Where the instance keeps no local
-compute logs (a custom compute log manager), the image is embedded instead and is one
-click away.
+Dagster's asset page renders only some metadata inline, so previews and counts become
+tables and a plot becomes short markdown whose image comes by URL. What renders inline
+and why: docs/pipeline.md.
 """
 
 from __future__ import annotations
