@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field, create_model
 
 from ..base import settings as env
 
-# Dagster config has lists, not tuples: a tuple setting is a list field, converted back by to_settings.
 _ENV_READERS: dict[type, Callable[[str, Any], Any]] = {
     bool: env.env_bool,
     int: env.env_int,
@@ -30,6 +29,7 @@ _ENV_READERS: dict[type, Callable[[str, Any], Any]] = {
 
 
 def _config_type(hint: Any) -> Any:
+    # Dagster config has lists, not tuples: a tuple setting is a list field, converted back by to_settings.
     if typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
         # Dagster offers choices for a Literal field but not for a list of them: the core
@@ -89,14 +89,14 @@ def config_fields(
     return fields
 
 
-def derived(base: type[BaseModel], *groups: dict[str, Any], doc: str | None = None) -> Any:
+def derived(base: type[BaseModel], *groups: dict[str, Any]) -> Any:
     """A subclass of ``base`` (dagster's ``Config`` or ``ConfigurableResource``) with the
     fields of ``groups`` (``config_fields`` results); the Dagster class inherits it and
     adds only what the core does not have."""
     merged: dict[str, Any] = {}
     for group in groups:
         merged.update(group)
-    return create_model(f"{base.__name__}Fields", __base__=base, __doc__=doc, **merged)
+    return create_model(f"{base.__name__}Fields", __base__=base, **merged)
 
 
 def to_settings(settings_class: type, config: BaseModel, **values: Any) -> Any:
