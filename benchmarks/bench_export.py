@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mpds_pipeline.base.layout import DataLayout, image_file_name
+from mpds_pipeline.base.folders import image_file_name
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.curate.export import write_export
 from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA, merge_into_manifest
 from mpds_pipeline.imdb.ids import person_url

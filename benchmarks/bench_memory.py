@@ -148,7 +148,7 @@ def generate_export_inputs(root: Path, rows: int, seed: int = 3) -> None:
     """A curated movies table of ``rows`` movies, a verified poster each (10,000 per
     folder, all hard links of the folder's one JPEG), poster_prompts with 300-500
     character texts, and actors (one per five movies; exported without photos)."""
-    from mpds_pipeline.base.layout import image_file_name
+    from mpds_pipeline.base.folders import image_file_name
     from mpds_pipeline.curate.filters import movies_schema
     from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
     from mpds_pipeline.imdb.record_store import TITLE_SCHEMA

@@ -14,7 +14,7 @@ from PIL import Image
 
 from mpds_pipeline.curate import actor_photos as ap
 from mpds_pipeline.curate.actor_photos import ActorPhotoSettings, build_actor_photos
-from mpds_pipeline.curate.export import write_actor_photos_export
+from mpds_pipeline.curate.export_actor_photos import write_actor_photos_export
 from mpds_pipeline.curate.faces import (
     Face,
     FaceAnalyzer,

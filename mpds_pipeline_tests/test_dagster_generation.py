@@ -10,7 +10,8 @@ from dagster import DagsterInstance, materialize
 from PIL import Image
 
 from mpds_pipeline.base.layout import DataLayout
-from mpds_pipeline.curate.export import write_actor_photos_export, write_export
+from mpds_pipeline.curate.export import write_export
+from mpds_pipeline.curate.export_actor_photos import write_actor_photos_export
 from mpds_pipeline.curate.store import write_table
 from mpds_pipeline.defs.assets.ablations import swap_ablations
 from mpds_pipeline.defs.assets.generation import benchmark_prompts, generation_assets

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mpds_pipeline.base.layout import IndexFolder
+from mpds_pipeline.base.folders import IndexFolder
 from mpds_pipeline.imdb.dataset_files import DatasetDownloadError, fetch_dataset_files
 from mpds_pipeline.imdb.dataset_index import (
     NAMES_SCHEMA,

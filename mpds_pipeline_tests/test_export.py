@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from mpds_pipeline.curate.export import check_export, write_export
+from mpds_pipeline.curate.export import write_export
+from mpds_pipeline.curate.export_checks import check_export
 from mpds_pipeline.curate.images import MANIFEST_SCHEMA
 
 KEANU = "https://www.imdb.com/name/nm0000206"

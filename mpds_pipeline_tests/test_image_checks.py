@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mpds_pipeline.base.layout import ImageFolder
+from mpds_pipeline.base.folders import ImageFolder
 from mpds_pipeline.curate import manifest as manifest_module
 from mpds_pipeline.curate.export import write_export
 from mpds_pipeline.curate.image_checks import (

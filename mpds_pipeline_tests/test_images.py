@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mpds_pipeline.base.layout import ImageFolder
+from mpds_pipeline.base.folders import ImageFolder
 from mpds_pipeline.curate.image_checks import CAPTIONING
 from mpds_pipeline.curate.images import (
     ImageLimits,

@@ -7,8 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mpds_pipeline.vision import metrics
 from mpds_pipeline.vision.inception import FID_WEIGHTS_URL, FidInceptionV3, InceptionFidExtractor
+from mpds_pipeline.vision.metrics.fid import fid
+from mpds_pipeline.vision.metrics.fid_features import fid_extractor_from_setting
+from mpds_pipeline.vision.metrics.report import BenchmarkReportSettings
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +214,7 @@ def test_weights_round_trip_through_a_pth_path(tmp_path, random_extractor):
     path = tmp_path / "pt_inception-test.pth"
     torch.save(saved, path)
 
-    loaded = metrics.fid_extractor_from_setting(str(path), device="cpu")
+    loaded = fid_extractor_from_setting(str(path), device="cpu")
     assert isinstance(loaded, InceptionFidExtractor) and loaded.name == "inception-v3-fid:pt_inception-test.pth"
     assert loaded.model.state_dict().keys() == saved.keys()
     for key, value in loaded.model.state_dict().items():
@@ -234,18 +236,18 @@ def test_inception_setting_downloads_the_pytorch_fid_weights(monkeypatch, random
         return random_extractor.model.state_dict()
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
-    extractor = metrics.fid_extractor_from_setting(metrics.BenchmarkReportSettings().fid_extractor, device="cpu")
+    extractor = fid_extractor_from_setting(BenchmarkReportSettings().fid_extractor, device="cpu")
     assert requested == [FID_WEIGHTS_URL]
     assert FID_WEIGHTS_URL.endswith("/pt_inception-2015-12-05-6726825d.pth")
     assert extractor.name == "inception-v3-fid:pt_inception-2015-12-05-6726825d.pth"
     with pytest.raises(ValueError, match="fid_extractor must be"):
-        metrics.fid_extractor_from_setting("weights.bin")
-    assert metrics.fid_extractor_from_setting("inception-random", device="cpu").name == "inception-v3-fid:random-init"
+        fid_extractor_from_setting("weights.bin")
+    assert fid_extractor_from_setting("inception-random", device="cpu").name == "inception-v3-fid:random-init"
 
 
 def test_fid_with_the_random_inception(random_extractor):
     noise, smooth = _images("noise", 3, seed=1), _images("smooth", 3, seed=2)
-    result = metrics.fid(noise, smooth, random_extractor)
+    result = fid(noise, smooth, random_extractor)
     assert result.feature_dim == 2048 and (result.n_real, result.n_fake) == (3, 3)
     assert np.isfinite(result.value) and result.value > 1e-3
     assert result.protocol == {
@@ -257,7 +259,7 @@ def test_fid_with_the_random_inception(random_extractor):
     }
     assert "only 3 samples for 2048-d features" in result.warning
     # Same value as the distance of the features computed directly (2048-d Frechet
-    # distances cost ~10-25 s each here, so only one goes through metrics.fid).
+    # distances cost ~10-25 s each here, so only one goes through fid()).
     real = random_extractor(np.stack([np.asarray(im.resize((299, 299), Image.Resampling.BICUBIC)) for im in noise]))
     fake = random_extractor(np.stack([np.asarray(im.resize((299, 299), Image.Resampling.BICUBIC)) for im in smooth]))
     mean_gap = float(np.sum((real.mean(0) - fake.mean(0)) ** 2))

@@ -10,20 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from mpds_pipeline.vision.metrics import (
-    BenchmarkReportSettings,
-    TinyFeatureExtractor,
-    benchmark_report,
-    clip_score,
-    clip_score_from_embeddings,
-    fid,
-    frechet_distance,
-    load_clip,
+from mpds_pipeline.vision.metrics.clip_models import load_clip
+from mpds_pipeline.vision.metrics.clip_score import clip_score, clip_score_from_embeddings
+from mpds_pipeline.vision.metrics.fid import fid, frechet_distance
+from mpds_pipeline.vision.metrics.fid_features import TinyFeatureExtractor
+from mpds_pipeline.vision.metrics.pickscore import (
     pairwise_preference,
     pick_probabilities_from_embeddings,
     pick_scores,
     pickscore_from_embeddings,
 )
+from mpds_pipeline.vision.metrics.report import BenchmarkReportSettings, benchmark_report
 
 
 def test_clip_score_is_100_times_clipped_cosine_and_clip_s_2_5_times():
@@ -195,7 +192,7 @@ def test_generation_and_report_end_to_end(tiny_models, tmp_path):
 def test_frechet_distance_from_features_equals_the_covariance_form():
     import numpy as np
 
-    from mpds_pipeline.vision.metrics import frechet_distance, frechet_distance_from_features
+    from mpds_pipeline.vision.metrics.fid import frechet_distance, frechet_distance_from_features
 
     rng = np.random.default_rng(3)
     real, fake = rng.normal(size=(12, 40)), rng.normal(loc=0.5, scale=1.5, size=(9, 40))

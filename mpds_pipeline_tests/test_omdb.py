@@ -17,18 +17,10 @@ from mpds_pipeline.net.client import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer
 from mpds_pipeline.sample_server.content import TITLE_CYCLE, sample_title
 from mpds_pipeline.sample_server.omdb import answer_for
-from mpds_pipeline.sources.omdb import (
-    ANSWERED,
-    DailyQuota,
-    OmdbKeyRefused,
-    build_omdb_records,
-    classify,
-    ids_wanting_omdb,
-    join_actor_names,
-    omdb_partition,
-    parse_answer,
-    read_answers,
-)
+from mpds_pipeline.sources.omdb import OmdbKeyRefused, ids_wanting_omdb, omdb_partition
+from mpds_pipeline.sources.omdb_answers import ANSWERED, classify, join_actor_names, parse_answer, read_answers
+from mpds_pipeline.sources.omdb_quota import DailyQuota
+from mpds_pipeline.sources.omdb_records import build_omdb_records
 from mpds_pipeline_tests.shared_samples import API_SAMPLES, SHARED_DIR
 
 OMDB_SAMPLES = API_SAMPLES / "omdb"

@@ -11,7 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mpds_pipeline.base.layout import DataLayout, ImageFolder
+from mpds_pipeline.base.folders import ImageFolder
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
 from mpds_pipeline.curate.provenance import PROVENANCE_SCHEMA, build_provenance, write_provenance
 from mpds_pipeline_tests.image_samples import saved_noise_jpeg

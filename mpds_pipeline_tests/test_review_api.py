@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mpds_pipeline.base.layout import DataLayout, ImageFolder
+from mpds_pipeline.base.folders import ImageFolder
+from mpds_pipeline.base.layout import DataLayout
 from mpds_pipeline.curate.manifest import MANIFEST_SCHEMA
 from mpds_pipeline.curate.rectify import load_rectifications, record_sensor_check
 from mpds_pipeline.review import REVIEW_COLUMNS, load_review_items

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mpds_pipeline.base.layout import PagesFolder
+from mpds_pipeline.base.folders import PagesFolder
 from mpds_pipeline.imdb.archive import PROVENANCE_HEADERS, PageArchive
 from mpds_pipeline.imdb.crawl import crawl_partition, read_outcomes
 from mpds_pipeline.imdb.record_store import parse_archive

@@ -19,7 +19,7 @@ from mpds_pipeline.imdb import archive, person_photos, records
 from mpds_pipeline.imdb.classify import classify_response
 from mpds_pipeline.net.client import FetchResponse
 from mpds_pipeline.vision.choices import AttentionSetting
-from mpds_pipeline.vision.metrics import ResizeMethod
+from mpds_pipeline.vision.metrics.fid import ResizeMethod
 from mpds_pipeline.vision.textual_inversion import TooFewImages
 
 

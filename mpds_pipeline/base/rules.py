@@ -3,7 +3,7 @@ check result that comes with the materialisation it checks (``assets/checks.py``
 
 The rules themselves live beside the data they check: one status per attempted id
 (``imdb.crawl.one_status_per_id``), unique record ids (``imdb.record_store.unique_ids``),
-the export's release contract (``curate.export.check_export``).
+the export's release contract (``curate.export_checks.check_export``).
 """
 
 from __future__ import annotations

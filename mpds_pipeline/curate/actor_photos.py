@@ -21,7 +21,7 @@ import pandas as pd
 from PIL import Image
 
 from ..base.files import write_atomic
-from ..base.layout import crop_file_name
+from ..base.folders import crop_file_name
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
 from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, PhotoSubject, photo_subject

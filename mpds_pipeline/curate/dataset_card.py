@@ -16,7 +16,8 @@ from pathlib import Path
 import yaml
 
 from ..base.files import write_atomic
-from ..base.layout import LICENCE_CLEAN, ExportFolder
+from ..base.folders import ExportFolder
+from ..base.layout import LICENCE_CLEAN
 
 MPDS_CITATION = """@article{xu2024mpds,
   title   = {MPDS: A Movie Posters Dataset for Image Generation with Diffusion Model},
@@ -278,7 +279,7 @@ def publish_card(
 
     import pandas as pd
 
-    from ..base.layout import ImageFolder
+    from ..base.folders import ImageFolder
     from .images import _reason_kind, read_download_settings
     from .licences import attribute, empty_files, export_image_rows, write_attribution
     from .manifest import read_manifest

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..base.files import write_atomic
-from ..base.layout import image_file_name
+from ..base.folders import image_file_name
 from ..net.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
 from ..net.optout import OptOutPolicy, opted_out_reason
 from ..net.waf import is_waf_challenge

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..base.layout import ImageFolder
+from ..base.folders import ImageFolder
 from ..base.progress import Progress, ProgressLog
 from ..net.client import ClientSettings, HostNotAllowed, PoliteClient
 from ..net.optout import OPTED_OUT_PREFIX, OptOutPolicy, origin_of, read_tdmrep

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..base.files import atomic_path
-from ..base.layout import LICENCE_CLEAN, ExportFolder, ImageFolder
+from ..base.folders import ExportFolder, ImageFolder
+from ..base.layout import LICENCE_CLEAN
 from ..sources.commons import COMMONS_FILE_COLUMNS, KEPT
 from .filters import as_text
 from .image_checks import OK

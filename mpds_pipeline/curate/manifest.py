@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..base.files import atomic_path
-from ..base.layout import ImageFolder, image_file_name
+from ..base.folders import ImageFolder, image_file_name
 from .image_checks import (
     DECODED,
     DOWNLOAD_STAGE,

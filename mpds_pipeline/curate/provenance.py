@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..base.files import atomic_path
-from ..base.layout import ExportFolder, ImageFolder, OmdbFolder, PagesFolder
+from ..base.folders import ExportFolder, ImageFolder, OmdbFolder, PagesFolder
 from .manifest import read_manifest
 
 TITLE_PAGE: Final = "title_page"

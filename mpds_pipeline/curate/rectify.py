@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..base.files import atomic_open, write_atomic
-from ..base.layout import RectificationsFolder
+from ..base.folders import RectificationsFolder
 from ..imdb.ids import parse_title_id
 
 AUDIT_COLUMNS = ["id", "text", "replaced_text", "reviewer", "note", "created_at", "source", "row"]

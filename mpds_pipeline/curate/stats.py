@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..base.files import write_atomic
-from ..base.layout import StatsFolder
+from ..base.folders import StatsFolder
 from .filters import as_actor_dict, as_genre_list, as_text
 
 TOP_RECORD_TYPES = 7  # further types are grouped as "other" so the pie stays readable

@@ -28,7 +28,7 @@ from typing import Literal, get_args
 from warcio.archiveiterator import ArchiveIterator
 
 from ..base.files import DiskFull, is_disk_full
-from ..base.layout import PagesFolder
+from ..base.folders import PagesFolder
 from ..net.client import FetchResponse
 from .records import FINAL_STATUSES
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..base.files import atomic_path
-from ..base.layout import PagesFolder
+from ..base.folders import PagesFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.rules import RuleResult, id_preview
 from ..net.client import (

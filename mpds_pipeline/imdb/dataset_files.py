@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..base.files import write_atomic
-from ..base.layout import download_record_file
+from ..base.folders import download_record_file
 from ..base.progress import Progress, ProgressLog
 from ..net.client import ClientSettings, HostPolicy, PoliteClient
 from ..net.waf import is_waf_challenge

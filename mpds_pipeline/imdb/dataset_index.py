@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..base.files import atomic_path, write_atomic
-from ..base.layout import IndexFolder
+from ..base.folders import IndexFolder
 from ..base.progress import Progress, ProgressLog
 
 ACTOR_PROFESSIONS = ("actor", "actress")

@@ -92,7 +92,7 @@ def build_records(
     parsed = parse_archive(archive_dir, kind, log)
     if kind == "title":
         from ..sources.field_order import INDEX, index_fields, merge_title_records
-        from ..sources.omdb import read_omdb_fields
+        from ..sources.omdb_records import read_omdb_fields
 
         omdb = read_omdb_fields(omdb_file)
         index = index_fields(index_dir, [r.id for r in parsed.records] + list(omdb)) if index_dir else {}

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from ..base.layout import DataLayout, ImageFolder, image_file_name
+from ..base.folders import ImageFolder, image_file_name
+from ..base.layout import DataLayout
 from ..curate.manifest import MANIFEST_SCHEMA
 
 HOSTILE_TITLE = "<script>alert(1)</script>"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..base.layout import PagesFolder
+from ..base.folders import PagesFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
 from ..imdb.archive import PageArchive

@@ -132,7 +132,8 @@ def omdb_pending_ids(layout, key: str, index_dir: Path | None = None) -> list[in
     from ..imdb.crawl import read_outcomes
     from ..imdb.dataset_index import has_index, ids_to_crawl
     from ..imdb.partitions import parse_partition_key
-    from .omdb import omdb_candidates, read_answers
+    from .omdb import omdb_candidates
+    from .omdb_answers import read_answers
 
     id_range = parse_partition_key(key)
     pages_dir = layout.pages_dir("title", key)
@@ -189,7 +190,7 @@ def freshness(layout, keys: list[str], now: datetime | None = None) -> tuple[dic
     all, and in the last 7 days); and the titles with a usable page per day (when each
     id's page was stored: the dataset's size over time)."""
     from ..imdb.crawl import read_outcomes
-    from .omdb import read_answers
+    from .omdb_answers import read_answers
 
     now = now or datetime.now(timezone.utc)
     week_ago = now - timedelta(days=7)

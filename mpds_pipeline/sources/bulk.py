@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..base.files import atomic_path
-from ..base.layout import PagesFolder
+from ..base.folders import PagesFolder
 from .captures import ARCHIVED_HOST, Capture
 
 _PATH_RE = {"title": r"^/title/tt([0-9]{7,9})/?(combined/?)?$", "person": r"^/name/nm([0-9]{7,9})/?$"}

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..base.files import write_atomic
-from ..base.layout import CaptionControlsFolder
+from ..base.folders import CaptionControlsFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
 

@@ -15,7 +15,7 @@ from typing import Literal, get_args
 
 from PIL import Image
 
-from ..base.layout import BenchmarkImagesFolder
+from ..base.folders import BenchmarkImagesFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
 from .caption_control import read_caption_control

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..base.files import write_atomic
-from ..base.layout import ExportFolder, LoraFolder
+from ..base.folders import ExportFolder, LoraFolder
 from ..base.settings import setting
 
 

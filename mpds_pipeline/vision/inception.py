@@ -229,7 +229,7 @@ def load_fid_state_dict(weights: str | Path) -> dict[str, torch.Tensor]:
 
 
 class InceptionFidExtractor:
-    """``metrics.FeatureExtractor``: uint8 RGB (N, H, W, 3) -> FID Inception pool3 (N, 2048).
+    """``metrics.fid_features.FeatureExtractor``: uint8 RGB (N, H, W, 3) -> FID Inception pool3 (N, 2048).
 
     ``weights``: a local ``.pth`` state dict, an http(s) URL (default: pytorch-fid's
     release of the TF FID weights, downloaded once into the torch hub cache), or ``None``

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.layout import ExportFolder
+from ..base.folders import ExportFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
 from ..curate import near_duplicates

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..base.layout import SwapsFolder
+from ..base.folders import SwapsFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
 from ..curate.prompts import actor_prompt

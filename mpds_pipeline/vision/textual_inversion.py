@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
-from ..base.layout import ExportFolder
+from ..base.folders import ExportFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
 from ..imdb.ids import person_code

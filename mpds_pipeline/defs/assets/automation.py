@@ -167,7 +167,8 @@ def omdb_daily(
     context: ScheduleEvaluationContext, sources: SourcesResource, imdb: ImdbClientResource, data_dir: DataDirResource
 ):
     from ...sources.automation import host_of
-    from ...sources.omdb import OMDB_KEY_ENV, DailyQuota, api_key
+    from ...sources.omdb import OMDB_KEY_ENV, api_key
+    from ...sources.omdb_quota import DailyQuota
     from ...sources.pauses import active_pause
 
     if api_key() is None:

@@ -363,7 +363,9 @@ def build_export_asset(upstream: list):
     def export_asset(context: AssetExecutionContext, data_dir: DataDirResource) -> MaterializeResult:
         """The MPDS release under export/: meta.csv, posters.csv, actors.csv in the paper's
         format, typed Parquet beside each, and the posters/ imagefolder (metadata.jsonl)."""
-        from ...curate.export import check_export, write_actor_photos_export, write_export
+        from ...curate.export import write_export
+        from ...curate.export_actor_photos import write_actor_photos_export
+        from ...curate.export_checks import check_export
         from ...curate.store import read_table
         from .near_duplicates import with_duplicate_groups
 

@@ -20,7 +20,7 @@ import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from ...base.files import write_atomic
-from ...base.layout import ImageFolder
+from ...base.folders import ImageFolder
 
 # The UI shows a markdown (or JSON) entry inline only when it is shorter than this
 # (MetadataEntry.tsx, `expandSmallValues && mdStr.length < 1000`).

@@ -22,7 +22,8 @@ def omdb_titles(
     context: AssetExecutionContext, sources: SourcesResource, imdb: ImdbClientResource, data_dir: DataDirResource
 ) -> MaterializeResult:
     from ...base.parent_watch import parent_gone_check
-    from ...sources.omdb import DailyQuota, OmdbBusy, OmdbKeyRefused, api_key, omdb_partition
+    from ...sources.omdb import OmdbBusy, OmdbKeyRefused, api_key, omdb_partition
+    from ...sources.omdb_quota import DailyQuota
 
     require_registered(context.instance, "title", context.partition_key)
     layout = data_dir.layout
