@@ -1,7 +1,7 @@
-"""Dagster resources: the IMDb client settings, the data directory, model locations.
+"""Dagster resources: the IMDb client, the other sources, the data directory, the models.
 
-Defaults come from the environment (see ``settings.py``); each field can also be set in
-the launchpad's resource config for one run.
+Their fields are derived from the core's settings (settings_models.py); the environment
+sets the defaults (base/settings.py), and the launchpad's resource config one run's values.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """The one polite HTTP client: every request of the project, to any host, goes through it.
 
-Politeness is per host (``HostPolicy``: rate, concurrency, robots.txt, WAF detection),
-enforced here once for pages, images, archives and APIs alike (host_gate.py): a
-sliding-window rate limit, bounded concurrency, robots.txt by RFC 9309, one User-Agent
-with a contact, and a host allowlist. Retries back off exponentially with jitter on
-408/429/5xx and connection errors, honouring ``Retry-After``; a 429 or 503 also halves
-the host's rate. An AWS WAF challenge is never retried: it is returned as is so the
-caller can classify it as blocked and stop, and after a challenge no new request leaves
-until every request in flight has answered. ``stop()`` makes sure no further request
-leaves. Bodies are read within a cap (connections.py); URLs are redacted in every
-response, error and log line, so an API key in a query string never leaves this module.
+Per host (``HostPolicy``, host_gate.py): a sliding-window rate limit, bounded concurrency,
+robots.txt (RFC 9309), one User-Agent with a contact, and an allowlist. Retries back off
+with jitter and honour Retry-After; a 429/503 halves the host's rate. A WAF challenge is
+returned, never retried, and holds back new requests until those in flight answer. Bodies
+are read within a cap (connections.py); URLs are redacted in every response and log line.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """GPU stages: ``lora_weights``, ``benchmark_prompts``, ``actor_embeddings``,
-``caption_controls``, ``benchmark_images`` and ``benchmark_report``.
+``caption_controls``, ``benchmark_images`` and ``benchmark_report`` (their steps: vision/).
 
-Model locations come from the ``models`` resource (hub ids or local folders); every
-training and sampling setting is asset config, with the paper's values as defaults.
-
-These assets read the release under export/ but are deliberately not downstream of the
-``export`` asset in the graph: re-merging captions (``--select 'poster_prompts*'``)
-re-exports the dataset without starting hours of GPU training. Materialise this group
-explicitly (``--select 'group:generation'``) when the export is ready.
+They read the release under export/ but are not downstream of the ``export`` asset, so
+re-merging captions re-exports the dataset without hours of GPU training. Materialise
+them explicitly (``--select 'group:generation'``) when the export is ready.
 """
 
 import json
