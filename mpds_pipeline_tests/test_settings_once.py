@@ -143,19 +143,22 @@ def test_environment_overrides_set_the_dagster_defaults_not_the_cores(tmp_path):
     (tmp_path / "settings.env").write_text("MPDS_RATE=0.25\nMPDS_CC_MAX_CRAWLS=2\nMPDS_CONTACT=file@x\n")
     script = textwrap.dedent(
         """
+        import sys
         from mpds_pipeline.definitions import defs
         from mpds_pipeline.net.client_settings import ClientSettings
         from mpds_pipeline.sources.archived_pages import ArchiveSettings
         imdb, sources = defs.resources["imdb"], defs.resources["sources"]
         print(imdb.rate_per_second, imdb.contact, sources.cc_max_crawls, sources.licence_allowlist)
         print(ClientSettings().rate_per_second, ArchiveSettings().max_crawls)
+        # The settings the code location derives its config from live apart from the torch code.
+        print("torch" in sys.modules)
         """
     )
     env = {**os.environ, "MPDS_DATA_DIR": str(tmp_path), "MPDS_CONTACT": "env@x", "MPDS_LICENCE_ALLOWLIST": "cc0"}
     for name in ("MPDS_RATE", "MPDS_CC_MAX_CRAWLS"):
         env.pop(name, None)
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split("\n")[:2] == ["0.25 env@x 2 ['cc0']", "1.0 6"]
+    assert out.split("\n")[:3] == ["0.25 env@x 2 ['cc0']", "1.0 6", "False"]
 
 
 def test_every_dagster_class_scanned_is_one():

@@ -9,12 +9,10 @@ docs/generation.md.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..base.settings import setting
 from .device import choose_device, choose_dtype
 from .localized_attention import (
     LocalizedAttention,
@@ -23,15 +21,7 @@ from .localized_attention import (
     localized_attention,
     row_constraints,
 )
-
-
-@dataclass
-class GuidanceScales:
-    """s1 (prompt), s2 (actor), s3 (caption control)."""
-
-    prompt: float = setting(7.5, "prompt guidance (the CFG scale of every method)", config_name="s1")
-    actor: float = setting(2.0, "actor guidance", config_name="s2")
-    caption: float = setting(2.0, "caption-control guidance", config_name="s3")
+from .sampling_settings import GuidanceScales  # noqa: F401 (callers import it from here)
 
 
 def prompt_with_actor_tokens(prompt: str, actor_names: list[str], actor_tokens: list[str], tokenizer=None) -> str:

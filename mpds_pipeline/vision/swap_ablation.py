@@ -6,31 +6,17 @@ different captions. See docs/generation.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.folders import SwapsFolder
 from ..base.progress import Progress, ProgressLog
-from ..base.settings import setting
 from ..curate.prompts import actor_prompt
 from .device import choose_device
-from .multicondition import GuidanceScales
+from .sampling_settings import GuidanceScales, SwapSettings  # noqa: F401 (callers import them from here)
 from .textual_inversion import embedding_file_name, placeholder_token
 
 CAPTION_SWAP, ACTOR_SWAP = "one_caption_different_actors", "one_actor_different_captions"
-
-
-@dataclass
-class SwapSettings:
-    n_actors: int = setting(4, "actors swapped into one caption (columns of that grid, plus the no-actor column)")
-    n_prompts: int = setting(4, "captions one actor is cast in (columns of that grid)")
-    num_inference_steps: int = setting(50, "denoising steps of every cell")
-    height: int = setting(768, "2:3 like a poster and the caption controls; 512 for the paper's square")
-    width: int = setting(512, "width of every cell")
-    scales: GuidanceScales = field(default_factory=lambda: GuidanceScales(7.5, 2.0, 0.0))
-    seed: int = setting(0, "seed of every cell")
-    device: str | None = None
-    thumb: int = 192  # cell size in the grid PNGs
 
 
 @dataclass

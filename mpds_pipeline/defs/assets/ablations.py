@@ -7,8 +7,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from ...base.files import write_atomic
-from ...vision.multicondition import GuidanceScales
-from ...vision.swap_ablation import SwapSettings
+from ...vision.sampling_settings import GuidanceScales, SwapSettings
 from ..resources import DataDirResource, ModelsResource
 from ..settings_models import config_fields, derived, to_settings
 from .generation import GENERATION_GROUP, actor_embeddings, benchmark_prompts, lora_weights

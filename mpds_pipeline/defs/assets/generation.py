@@ -28,12 +28,10 @@ from ...curate.subsets import SubsetSpec
 from ...vision.buckets import poster_size
 from ...vision.caption_control import CaptionControlSettings
 from ...vision.choices import AttentionSetting
-from ...vision.generation import GenerationSettings
 from ...vision.holdout import HoldoutSettings
-from ...vision.localized_attention import LocalizedAttentionSettings
 from ...vision.lora_training import LoraSettings
 from ...vision.metrics import BenchmarkReportSettings
-from ...vision.multicondition import GuidanceScales
+from ...vision.sampling_settings import GenerationSettings, GuidanceScales, LocalizedAttentionSettings
 from ...vision.textual_inversion import TextualInversionSettings
 from ..resources import DataDirResource, ModelsResource
 from ..settings_models import ALL, config_fields, derived, to_settings
