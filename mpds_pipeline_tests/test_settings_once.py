@@ -55,23 +55,21 @@ def _dagster_class(node: ast.ClassDef) -> bool:
     return bool(names & (DAGSTER_BASES | {"derived"}))
 
 
-def classes(root: Path, folders: tuple[str, ...], pick) -> dict[str, tuple[str, list[str]]]:
-    """class name -> (file:line, annotated field names) for every class ``pick`` accepts."""
-    found = {}
+def classes(root: Path, folders: tuple[str, ...], pick) -> list[tuple[str, str, list[str]]]:
+    """(class name, file:line, annotated field names) of every class ``pick`` accepts."""
+    found = []
     for folder in folders:
         for path in sorted((root / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.ClassDef) and pick(node) and _annotated(node):
-                    found[node.name] = (f"{path.relative_to(root.parent)}:{node.lineno}", _annotated(node))
+                    found.append((node.name, f"{path.relative_to(root.parent)}:{node.lineno}", _annotated(node)))
     return found
 
 
 def declared_twice(root: Path = PACKAGE) -> list[str]:
-    dagster = classes(root, ("defs",), _dagster_class)
-    core = classes(root, CORE, _settings_class)
     clashes = []
-    for name, (where, fields) in sorted(dagster.items()):
-        for core_name, (core_where, core_fields) in sorted(core.items()):
+    for name, where, fields in classes(root, ("defs",), _dagster_class):
+        for core_name, core_where, core_fields in classes(root, CORE, _settings_class):
             for field in sorted(set(fields) & set(core_fields)):
                 if (name, field, core_name) not in SAME_NAME_OTHER_SETTING:
                     clashes.append(f"{field!r} declared in {name} ({where}) and in {core_name} ({core_where})")
@@ -165,7 +163,7 @@ def test_every_dagster_class_scanned_is_one():
     """The scan's notion of a Dagster class matches dagster's (no class slips by unseen)."""
     import importlib
 
-    scanned = classes(PACKAGE, ("defs",), _dagster_class)
+    scanned = {name for name, _, _ in classes(PACKAGE, ("defs",), _dagster_class)}
     for module in (
         "mpds_pipeline.defs.resources",
         *(f"mpds_pipeline.defs.assets.{p.stem}" for p in (PACKAGE / "defs/assets").glob("*.py")),
