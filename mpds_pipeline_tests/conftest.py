@@ -44,9 +44,11 @@ def shared_dir() -> Path:
 def tiny_models(tmp_path_factory):
     """Tiny random SD1.5-shaped models (UNet, VAE, CLIP text encoder, ControlNet, CLIP),
     built once per test session and loaded by path like the real ones."""
+    from mpds_pipeline.sample_server.content import english_words
     from mpds_pipeline.vision.tiny_sd import ensure_tiny_models
 
-    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models")
+    # The demo's vocabulary: the sample pages' words are whole tokens.
+    return ensure_tiny_models(tmp_path_factory.getbasetemp() / "tiny_models", extra_words=english_words())
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from PIL import Image
 from mpds_pipeline.curate import actor_photos as ap
 from mpds_pipeline.curate.actor_photos import ActorPhotoSettings, build_actor_photos
 from mpds_pipeline.curate.export_actor_photos import write_actor_photos_export
+from mpds_pipeline.curate.face_crops import load_rgb
 from mpds_pipeline.curate.faces import (
     Face,
     FaceAnalyzer,
@@ -186,7 +187,7 @@ def test_rerun_reuses_unchanged_actors_without_decoding(photos_run, monkeypatch)
     def no_decoding(*args, **kwargs):
         raise AssertionError("an unchanged actor was decoded again")
 
-    monkeypatch.setattr(ap, "_crop_actor", no_decoding)
+    monkeypatch.setattr(ap, "crop_actor", no_decoding)
     again, download = build_actor_photos(
         photos_run["actors"],
         photos_run["persons"],
@@ -279,4 +280,4 @@ def test_a_photo_stored_sideways_with_an_exif_orientation_is_read_upright(analyz
     sideways.save(tmp_path / "side.jpg", exif=exif.tobytes())
     with Image.open(tmp_path / "side.jpg") as raw:
         assert analyzer.faces(rgb(raw)) == []  # as stored, the face lies on its side
-    assert len(analyzer.faces(ap._load_rgb(tmp_path / "side.jpg"))) == 1
+    assert len(analyzer.faces(load_rgb(tmp_path / "side.jpg"))) == 1

@@ -161,3 +161,15 @@ def test_core_modules_load_without_dagster():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+def test_only_the_adapter_reaches_into_dagster_internals():
+    """``dagster._core`` is no public API: one module names it, so an upgrade that moves
+    something breaks in one place."""
+    users = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in ROOT.rglob("*.py")
+        if "dagster._core" in path.read_text(encoding="utf-8")
+        or any(name.startswith("dagster._") for name in _imports(path))
+    )
+    assert users == ["defs/dagster_internals.py"]

@@ -15,13 +15,14 @@ from mpds_pipeline.vision.tiny_sd import (
     build_tiny_tokenizer,
     ensure_tiny_models,
     learn_word_merges,
+    tiny_models_marker,
     tiny_words,
 )
 
 
 def test_every_tiny_word_is_one_token_and_other_words_fall_back_to_pieces(tiny_models):
     tokenizer = load_clip_tokenizer(tiny_models.sd)
-    words = tiny_words()
+    words = tiny_words(english_words())
     assert {"the", "poster", "starring", "person", "detective"} <= set(words)
     assert set(english_words()) <= set(words) and set(CAPTION_WORDS) <= set(words)
     assert [w for w in words if len(tokenizer.tokenize(w)) != 1] == []
@@ -61,12 +62,27 @@ def test_models_of_an_older_version_are_rebuilt(tiny_models, tmp_path):
     root = tmp_path / "tiny-diffusion"
     shutil.copytree(tiny_models.root, root)
     (root / "sd" / "left-by-the-old-build").write_text("")
-    assert ensure_tiny_models(root).sd == root / "sd"
+    assert ensure_tiny_models(root, english_words()).sd == root / "sd"
     assert (root / "sd" / "left-by-the-old-build").exists()  # this version's models: kept as they are
 
     (root / "complete").write_text("ok\n")  # what version 1 wrote, with its letter-level tokenizer
-    paths = ensure_tiny_models(root)
+    paths = ensure_tiny_models(root, english_words())
     assert not (root / "sd" / "left-by-the-old-build").exists()
-    assert (root / "complete").read_text() == f"version {TINY_MODELS_VERSION}\n"
+    marker = (root / "complete").read_text()
+    assert marker == tiny_models_marker(english_words()) and marker.startswith(f"version {TINY_MODELS_VERSION} ")
     assert load_clip_tokenizer(paths.sd).tokenize("poster") == ["poster</w>"]
     assert (paths.controlnet / "config.json").exists() and (paths.clip / "config.json").exists()
+
+
+def test_the_caller_gives_the_extra_words_and_another_vocabulary_is_rebuilt(tiny_models, tmp_path):
+    """The core knows no sample server: its pages' words are whole tokens only because the
+    demo (and these tests) pass them; models built with other words are not reused."""
+    only_sample = sorted(set(english_words()) - set(tiny_words()))
+    assert only_sample
+    root = tmp_path / "tiny-diffusion"
+    shutil.copytree(tiny_models.root, root)
+    paths = ensure_tiny_models(root)
+    assert (root / "complete").read_text() == tiny_models_marker() != tiny_models_marker(english_words())
+    tokenizer = load_clip_tokenizer(paths.sd)
+    assert all(len(tokenizer.tokenize(word)) > 1 for word in only_sample[:20])
+    assert load_clip_tokenizer(tiny_models.sd).tokenize(only_sample[0]) == [only_sample[0] + "</w>"]

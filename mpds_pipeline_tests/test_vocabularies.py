@@ -9,7 +9,7 @@ from typing import get_args
 import pytest
 from dagster import DagsterInvalidConfigError, materialize
 
-from mpds_pipeline.curate import actor_photos, image_checks
+from mpds_pipeline.curate import face_crops, image_checks
 from mpds_pipeline.curate.filters import ADULT_REASONS, DROP_REASONS, MovieDropReason
 from mpds_pipeline.curate.rehydrate import MovieSource
 from mpds_pipeline.defs.assets.curation import ImagesConfig, MoviesConfig, movies
@@ -79,12 +79,10 @@ def test_named_constants_are_the_vocabulary(vocabulary, constants):
 
 
 def test_actor_photo_decisions_are_kept_or_a_drop_reason():
-    named = {
-        getattr(actor_photos, n) for n in dir(actor_photos) if n.isupper() and isinstance(getattr(actor_photos, n), str)
-    }
-    assert set(get_args(actor_photos.PhotoDecision)) == {"kept", *actor_photos.DROP_REASONS}
-    assert set(actor_photos.DROP_REASONS) <= named  # each reason has its constant
-    assert get_args(actor_photos.CandidateSource) == ("primary", "strip", "gallery")
+    named = {getattr(face_crops, n) for n in dir(face_crops) if n.isupper() and isinstance(getattr(face_crops, n), str)}
+    assert set(get_args(face_crops.PhotoDecision)) == {"kept", *face_crops.DROP_REASONS}
+    assert set(face_crops.DROP_REASONS) <= named  # each reason has its constant
+    assert get_args(face_crops.CandidateSource) == ("primary", "strip", "gallery")
 
 
 def test_movie_drop_reasons_and_the_adult_ones():

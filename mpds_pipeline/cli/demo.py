@@ -143,9 +143,11 @@ def demo_environment(layout: DataLayout, port: int) -> dict[str, str]:
 
 def tiny_diffusion_settings(layout: DataLayout) -> dict[str, str]:
     """Tiny random SD, ControlNet and CLIP models (32 px), built once and loaded by path."""
+    from ..sample_server.content import english_words
     from ..vision.tiny_sd import ensure_tiny_models
 
-    paths = ensure_tiny_models(layout.tiny_diffusion_dir)
+    # The sample pages' words are whole tokens, as real words are in the real CLIP vocabulary.
+    paths = ensure_tiny_models(layout.tiny_diffusion_dir, extra_words=english_words())
     return {
         "MPDS_SD_MODEL": str(paths.sd),
         "MPDS_CONTROLNET_MODEL": str(paths.controlnet),

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..base.layout import DATA_DIR_ENV, DataLayout, dagster_config_file, default_data_dir
 
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 # A launched run still queued after this long waits for a daemon that is not there.
 QUEUED_PATIENCE_S = 60.0
 # How often a followed run's wait for the IMDb pool is checked for a dead slot holder.

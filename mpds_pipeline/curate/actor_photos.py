@@ -9,62 +9,35 @@ and every drop reason: docs/curation.md.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal, get_args
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..base.files import write_atomic
-from ..base.folders import crop_file_name
 from ..base.progress import Progress, ProgressLog
 from ..base.settings import setting
-from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, PhotoSubject, photo_subject
-from ..imdb.records import STRIP, PersonPhoto, PhotoSource
+from ..base.workers import Workers
+from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, photo_subject
+from ..imdb.records import STRIP, PersonPhoto
+from .face_crops import (
+    DROP_REASONS,
+    KEPT,
+    NAMES_OTHERS,
+    NOT_THIS_PERSON,
+    OVER_CANDIDATE_CAP,
+    PRIMARY,
+    Candidate,
+    crop_actor,
+    decision_row,
+)
+from .faces import FaceAnalyzer, FaceSettings
 from .filters import as_text
-from .image_checks import DECODE_ERRORS, FACE_CROPS
+from .image_checks import FACE_CROPS
 from .manifest import DecodeRecord, record_decode_results
-
-if TYPE_CHECKING:
-    from .faces import FaceSettings
-
-# Where a candidate comes from: the primary image (actor_images), or a person photo.
-CandidateSource = Literal["primary", PhotoSource]
-PRIMARY: Final = "primary"
-# Why a photo is dropped, in the order the rules apply.
-PhotoDropReason = Literal[
-    "names_others",
-    "not_this_person",
-    "over_candidate_cap",
-    "not_downloaded",
-    "undecodable",
-    "duplicate",
-    "no_face",
-    "several_faces",
-    "face_mismatch",
-    "face_too_small",
-    "over_limit",
-]
-DROP_REASONS: tuple[PhotoDropReason, ...] = get_args(PhotoDropReason)
-NAMES_OTHERS: Final = "names_others"
-NOT_THIS_PERSON: Final = "not_this_person"
-OVER_CANDIDATE_CAP: Final = "over_candidate_cap"
-NOT_DOWNLOADED: Final = "not_downloaded"
-UNDECODABLE: Final = "undecodable"
-DUPLICATE: Final = "duplicate"
-NO_FACE: Final = "no_face"
-SEVERAL_FACES: Final = "several_faces"
-FACE_MISMATCH: Final = "face_mismatch"
-FACE_TOO_SMALL: Final = "face_too_small"
-OVER_LIMIT: Final = "over_limit"
-# A decision row's ``decision``: the photo was kept, or why it was not.
-PhotoDecision = Literal["kept", PhotoDropReason]
-KEPT: Final = "kept"
 
 ACTOR_PHOTO_COLUMNS = [
     "actor_id",
@@ -91,19 +64,6 @@ class ActorPhotoSettings:
     max_photos: int = setting(5, "crops kept per actor, best sources first")
     max_candidates: int = setting(8, "photos downloaded per actor, the primary image included")
     faces: FaceSettings | None = None  # None: FaceSettings' defaults
-
-
-@dataclass
-class Candidate:
-    actor_id: int
-    variant: int  # 1: the primary image; 2..: strip and gallery photos in priority order
-    source: CandidateSource
-    url: str
-    caption: str | None
-    subject: PhotoSubject  # ALONE or UNCAPTIONED (the others never become candidates)
-    path: Path | None = None  # the downloaded file
-    sha256: str | None = None
-    missing: str | None = None  # why there is no file
 
 
 @dataclass
@@ -164,7 +124,7 @@ def plan_actor_photos(
             if subject in (WITH_OTHERS, NOT_NAMED):
                 reason = NAMES_OTHERS if subject == WITH_OTHERS else NOT_THIS_PERSON
                 plan.decisions.append(
-                    _decision(actor_id, None, photo.source, photo.url, photo.caption, subject, reason)
+                    decision_row(actor_id, None, photo.source, photo.url, photo.caption, subject, reason)
                 )
                 continue
             ranked.append((_PRIORITY[(subject, bool(photo.tagged_ids))], order, photo, subject))
@@ -173,26 +133,12 @@ def plan_actor_photos(
         for _, _, photo, subject in ranked:
             if len(cands) >= settings.max_candidates:
                 plan.decisions.append(
-                    _decision(actor_id, None, photo.source, photo.url, photo.caption, subject, OVER_CANDIDATE_CAP)
+                    decision_row(actor_id, None, photo.source, photo.url, photo.caption, subject, OVER_CANDIDATE_CAP)
                 )
                 continue
             cands.append(Candidate(actor_id, len(cands) + 1, photo.source, photo.url, photo.caption, subject))
         plan.candidates[actor_id] = cands
     return plan
-
-
-def _decision(actor_id, variant, source, url, caption, subject, decision, detail=None, fingerprint=None) -> dict:
-    return {
-        "actor_id": actor_id,
-        "variant": variant,
-        "source": source,
-        "url": url,
-        "caption": caption,
-        "subject": subject,
-        "decision": decision,
-        "detail": detail,
-        "fingerprint": fingerprint,
-    }
 
 
 def attach_files(
@@ -275,8 +221,6 @@ def crop_actor_photos(
     Every photo decoded here is reported to the manifest of the folder it was downloaded
     to (``record_decode_results``, stage ``face_crops``): one that does not decode turns
     ``invalid`` there, so the export and a rerun of the download leave it out."""
-    from .faces import FaceAnalyzer, FaceSettings
-
     face_settings = settings.faces or FaceSettings()
     crops_dir = Path(crops_dir)
     crops_dir.mkdir(parents=True, exist_ok=True)
@@ -306,19 +250,19 @@ def crop_actor_photos(
             else:
                 todo.append((actor_id, cands, print_))
         workers = workers if workers is not None else (min(os.cpu_count() or 1, 4) if len(todo) >= 16 else 1)
+        workers = min(workers, len(todo))  # a worker loads the face models: none idle
         if workers > 1:
-            from .face_workers import run_in_workers
-
-            def collect(result) -> None:
-                kept, rows, decoded = result
-                decodes.update(decoded)
-                done(kept, rows, "")
-
-            run_in_workers(todo, (settings, face_settings, crops_dir), workers, collect)
+            setup = (face_settings, settings.max_photos, crops_dir)
+            with Workers("mpds_pipeline.curate.face_crops:face_worker", workers, setup, label="face") as pool:
+                for kept, rows, decoded in pool.map(todo):
+                    decodes.update(decoded)
+                    done(kept, rows, "")
         else:
             analyzer = FaceAnalyzer(face_settings)
             for actor_id, cands, print_ in todo:
-                kept, rows = _crop_actor(analyzer, face_settings, settings, actor_id, cands, crops_dir, decodes, print_)
+                kept, rows = crop_actor(
+                    analyzer, face_settings, settings.max_photos, actor_id, cands, crops_dir, decodes, print_
+                )
                 done(kept, rows, "")
     for stale in set(crops_dir.glob("*.jpg")) - {Path(p["path"]) for p in photos}:
         stale.unlink()  # crops of an earlier run that this one did not keep
@@ -390,129 +334,6 @@ def _reusable(previous, crops_dir: Path) -> dict[int, tuple[str, list[dict], lis
 
 def _crop_intact(path: Path, sha256: str, crops_dir: Path) -> bool:
     return path.parent == crops_dir and path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
-
-
-def _load_rgb(path: Path) -> np.ndarray:
-    from PIL import ImageOps
-
-    with Image.open(path) as image:
-        # A phone photo may store its pixels sideways with an EXIF orientation tag; the
-        # frontal face detector only finds upright faces.
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-
-
-def _crop_actor(
-    analyzer,
-    face_settings,
-    settings: ActorPhotoSettings,
-    actor_id: int,
-    cands: list[Candidate],
-    crops_dir: Path,
-    decodes: dict[str, str | None],
-    fingerprint: str | None = None,
-) -> tuple[list[dict], list[dict]]:
-    """The kept crops and the decision rows of one actor; each photo decoded goes into
-    ``decodes`` (path -> None, or the error)."""
-    from .faces import crop_face, face_distance, head_and_shoulders_box
-
-    kept: list[dict] = []
-    rows: list[dict] = []
-    hashes: set[str] = set()
-    reference = None
-
-    def drop(cand: Candidate, reason: PhotoDropReason, detail: str | None = None) -> None:
-        rows.append(
-            _decision(
-                actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, reason, detail, fingerprint
-            )
-        )
-
-    for cand in cands:
-        if len(kept) >= settings.max_photos:
-            drop(cand, OVER_LIMIT)
-            continue
-        if cand.path is None:
-            drop(cand, NOT_DOWNLOADED, cand.missing)
-            continue
-        if cand.sha256 and cand.sha256 in hashes:
-            drop(cand, DUPLICATE)
-            continue
-        try:
-            pixels = _load_rgb(cand.path)
-        except DECODE_ERRORS as error:
-            decodes[str(cand.path)] = f"{type(error).__name__}: {error}"
-            drop(cand, UNDECODABLE, decodes[str(cand.path)])
-            continue
-        decodes[str(cand.path)] = None
-        faces = analyzer.faces(pixels)
-        if not faces:
-            drop(cand, NO_FACE)
-            continue
-        if cand.subject == UNCAPTIONED and len(faces) > 1:
-            drop(cand, SEVERAL_FACES, f"{len(faces)} faces and no caption or tag")
-            continue
-        distance = None
-        if reference is not None:
-            distances = [face_distance(reference, analyzer.descriptor(pixels, f)) for f in faces[:4]]
-            best = int(np.argmin(distances))
-            face, distance = faces[best], distances[best]
-            if distance > face_settings.match_distance:
-                drop(
-                    cand,
-                    FACE_MISMATCH,
-                    f"nearest face {distance:.2f} from the primary's (limit {face_settings.match_distance})",
-                )
-                continue
-        elif len(faces) > 1:
-            drop(cand, SEVERAL_FACES, f"{len(faces)} faces and no reference face to tell which")
-            continue
-        else:
-            face = faces[0]
-        if face.side < face_settings.min_face_side:
-            drop(cand, FACE_TOO_SMALL, f"{face.side} px face (minimum {face_settings.min_face_side})")
-            continue
-        if reference is None and cand.subject == ALONE and analyzer.can_match:
-            # The primary image, or failing it the first kept photo named as this person.
-            reference = analyzer.descriptor(pixels, face)
-        height, width = pixels.shape[:2]
-        box = head_and_shoulders_box(face, width, height, face_settings)
-        data = _jpeg(crop_face(Image.fromarray(pixels), box, face_settings.crop_size))
-        rank = len(kept) + 1
-        path = crops_dir / crop_file_name(actor_id, rank)
-        # No fsync (many crops a minute): a crop a power cut loses fails its sha256 in
-        # _crop_intact, and the next run crops that actor again.
-        write_atomic(path, data, fsync=False)
-        if cand.sha256:
-            hashes.add(cand.sha256)
-        kept.append(
-            {
-                "actor_id": actor_id,
-                "rank": rank,
-                "source": cand.source,
-                "url": cand.url,
-                "caption": cand.caption,
-                "crop_box": list(box),
-                "path": str(path),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "bytes": len(data),
-                "width": width,
-                "height": height,
-                "face_score": round(face.score, 3),
-                "match_distance": None if distance is None else round(distance, 3),
-            }
-        )
-        rows.append(
-            _decision(
-                actor_id, cand.variant, cand.source, cand.url, cand.caption, cand.subject, KEPT, path.name, fingerprint
-            )
-        )
-    return kept, rows
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=95)
-    return out.getvalue()
 
 
 # --- the whole step ---------------------------------------------------------------------

@@ -9,16 +9,10 @@ Verification, checkpoints and when it uses several processes: docs/curation.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import queue
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +25,7 @@ import pandas as pd
 
 from ..base.folders import ImageFolder
 from ..base.progress import Progress, ProgressLog
+from ..base.workers import Workers
 from ..net.client import ClientSettings, HostNotAllowed, PoliteClient
 from ..net.optout import OPTED_OUT_PREFIX, OptOutPolicy, origin_of, read_tdmrep
 from ..net.robots import rules_from_response
@@ -347,83 +342,26 @@ def _fetch_in_processes(
     """Split ``todo`` over ``workers`` download_worker processes; rows stream back as they
     are known. Each gets 1/``workers`` of the rate and of the concurrency, so the run as
     a whole stays within both. A WAF challenge in any of them stops them all."""
-    from .download_worker import job_line
-
     share = dataclasses.replace(
         settings,
         rate_per_second=settings.rate_per_second / workers,
         concurrency=max(1, settings.concurrency // workers),
     )
-    messages: queue.Queue = queue.Queue()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))}
-    procs: list[tuple[subprocess.Popen, Any]] = []
-    try:
-        for number in range(workers):
-            shard = todo[number::workers]
-            keys = {(i, v) for i, v, _ in shard}
-            known = {key: bad for key, bad in known_bad.items() if key in keys}
-            errors = tempfile.TemporaryFile()  # noqa: SIM115 (read after the worker ends, closed in finally)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "mpds_pipeline.curate.download_worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-                env=env,
-            )
-            procs.append((proc, errors))
-            proc.stdin.write(job_line(shard, dest_dir, share, limits, verify, known, optout))
-            proc.stdin.flush()
-            threading.Thread(target=_relay, args=(proc, messages), daemon=True).start()
-        return _collect(procs, messages, on_row)
-    finally:
-        for proc, errors in procs:
-            _close_quietly(proc.stdin)  # a worker still running stops on EOF
-            proc.wait()
-            errors.close()
+    shards = []
+    for number in range(workers):
+        shard = todo[number::workers]
+        keys = {(i, v) for i, v, _ in shard}
+        shards.append((shard, {key: bad for key, bad in known_bad.items() if key in keys}))
+    setup = (dest_dir, share, limits, verify, optout or OptOutPolicy())
+    blocked, fetched = False, 0
+    with Workers("mpds_pipeline.curate.download_worker:download_share", workers, setup, label="download") as pool:
 
+        def row_came(row: dict) -> None:
+            on_row(row)
+            if row["status"] == BLOCKED:
+                pool.stop()
 
-def _relay(proc: subprocess.Popen, messages: queue.Queue) -> None:
-    for line in proc.stdout:
-        messages.put(json.loads(line))
-    messages.put(None)  # this worker's output ended
-
-
-def _collect(procs, messages: queue.Queue, on_row) -> tuple[bool, int]:
-    blocked, fetched, running, finished = False, 0, len(procs), 0
-    while running:
-        message = messages.get()
-        if message is None:
-            running -= 1
-        elif "row" in message:
-            on_row(message["row"])
-            if message["row"]["status"] == BLOCKED and not blocked:
-                blocked = True
-                for proc, _ in procs:
-                    _stop(proc)
-        else:
-            finished += 1
-            blocked |= message["done"]["blocked"]
-            fetched += message["done"]["fetched"]
-    if finished < len(procs):
-        failed = [(proc, errors) for proc, errors in procs if proc.wait() != 0]
-        if failed:
-            proc, errors = failed[0]
-            errors.seek(0)
-            raise RuntimeError(
-                f"a download worker exited with {proc.returncode}:\n{errors.read().decode(errors='replace')[-2000:]}"
-            )
+        for shard_blocked, shard_fetched in pool.map(shards, on_message=row_came):
+            blocked |= shard_blocked
+            fetched += shard_fetched
     return blocked, fetched
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(BrokenPipeError, ValueError, OSError):  # already gone
-        proc.stdin.write(b"stop\n")
-        proc.stdin.flush()
-
-
-def _close_quietly(stream) -> None:
-    with contextlib.suppress(OSError):
-        stream.close()
-
-
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])

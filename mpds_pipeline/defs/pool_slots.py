@@ -148,12 +148,9 @@ def waiting_notice(holders: list[SlotHolder]) -> str:
 
 
 def _single_host_storage(instance) -> bool:
-    from dagster._core.storage.event_log.sqlite import SqliteEventLogStorage
-    from dagster._core.storage.event_log.sqlite.consolidated_sqlite_event_log import (
-        ConsolidatedSqliteEventLogStorage,
-    )
+    from .dagster_internals import is_sqlite_event_log
 
-    return isinstance(instance.event_log_storage, (SqliteEventLogStorage, ConsolidatedSqliteEventLogStorage))
+    return is_sqlite_event_log(instance)
 
 
 def _run_processes(instance, run_id: str) -> list[tuple[int, float]]:

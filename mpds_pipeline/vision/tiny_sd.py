@@ -5,25 +5,27 @@ Tests and the CPU demo cannot download weights, so they use these: a Stable Diff
 from a tiny vocabulary, DDIM scheduler), a ControlNet made from that UNet, and a tiny
 CLIP model used both for CLIP score and as a stand-in for PickScore.
 
-The tokenizer knows whole words (common English, the sample server's and the tiny
-BLIP-2's words; ``tiny_words``): its BPE merges are learnt from them, so a prompt has
-about as many tokens as words, as with the real CLIP vocabulary, and a caption leaves
-room in the 77-token window for the title and the names. Other words fall back to
-letters and shorter pieces.
+The tokenizer knows whole words (common English, the tiny BLIP-2's words and the
+caller's ``extra_words``, e.g. the sample server's; ``tiny_words``): its BPE merges
+are learnt from them, so a prompt has about as many tokens as words, as with the real
+CLIP vocabulary, and a caption leaves room in the 77-token window for the title and the
+names. Other words fall back to letters and shorter pieces.
 
-``ensure_tiny_models(root)`` builds them once into ``root`` and returns their paths; a
-second call with the same root reuses them. A ``complete`` marker names the version
-that built them: it guards half-written directories, and models of an older version
-are rebuilt.
+``ensure_tiny_models(root, extra_words)`` builds them once into ``root`` and returns
+their paths; a second call with the same root and words reuses them. A ``complete``
+marker names the version and the vocabulary that built them: it guards half-written
+directories, and models of an older version or another vocabulary are rebuilt.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import shutil
 import string
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +57,7 @@ class TinyModelPaths:
     clip: Path  # CLIPModel + processor files (CLIP score and PickScore stand-in)
 
 
-# Common English words, beside the sample server's and the tiny BLIP-2's: whole tokens,
+# Common English words, beside the tiny BLIP-2's and the caller's: whole tokens,
 # so a prompt has about as many tokens as it has words, as with the real CLIP vocabulary.
 COMMON_WORDS = """
 a about above across after again against all almost alone along also always am among an and another any are
@@ -75,13 +77,13 @@ world year years yellow yet you young your genre genres
 """.split()
 
 
-def tiny_words() -> list[str]:
-    """The whole words of the tiny tokenizer: common English, the sample server's pages and
-    the tiny BLIP-2's caption words, lower-cased (CLIP lower-cases), letters only, once each."""
-    from ..sample_server.content import english_words
+def tiny_words(extra_words: Iterable[str] = ()) -> list[str]:
+    """The whole words of the tiny tokenizer: common English, the tiny BLIP-2's caption
+    words and ``extra_words`` (the demo passes its sample pages' words), lower-cased
+    (CLIP lower-cases), letters only, once each."""
     from .tiny_blip2 import CAPTION_WORDS
 
-    words = {w for w in (*COMMON_WORDS, *english_words(), *CAPTION_WORDS)}
+    words = {w for w in (*COMMON_WORDS, *extra_words, *CAPTION_WORDS)}
     return sorted(w for w in words if w.isalpha() and w.isascii() and w.islower())
 
 
@@ -158,14 +160,15 @@ def _text_config(vocab_size: int):
     )
 
 
-def build_tiny_sd_pipeline(work_dir: Path, seed: int = 0):
-    """A working StableDiffusionPipeline with tiny random weights (32x32 images)."""
+def build_tiny_sd_pipeline(work_dir: Path, seed: int = 0, extra_words: Iterable[str] = ()):
+    """A working StableDiffusionPipeline with tiny random weights (32x32 images); its
+    tokenizer knows ``tiny_words(extra_words)`` whole."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
-    tokenizer = build_tiny_tokenizer(work_dir / "tokenizer_src")
+    tokenizer = build_tiny_tokenizer(work_dir / "tokenizer_src", tiny_words(extra_words))
     unet = UNet2DConditionModel(
         sample_size=TINY_IMAGE_SIZE // 2,
         block_out_channels=(32, 64),
@@ -208,13 +211,14 @@ def build_tiny_controlnet(unet):
     return ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
 
 
-def build_tiny_clip(directory: Path, seed: int = 0):
-    """Save a tiny CLIPModel with a tokenizer and a Pillow image processor to ``directory``."""
+def build_tiny_clip(directory: Path, seed: int = 0, extra_words: Iterable[str] = ()):
+    """Save a tiny CLIPModel with a tokenizer (``tiny_words(extra_words)``) and a Pillow
+    image processor to ``directory``."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPVisionConfig
 
     torch.manual_seed(seed)
-    tokenizer = build_tiny_tokenizer(directory / "tokenizer_src")
+    tokenizer = build_tiny_tokenizer(directory / "tokenizer_src", tiny_words(extra_words))
     vision = CLIPVisionConfig(
         hidden_size=TINY_HIDDEN,
         intermediate_size=37,
@@ -241,23 +245,31 @@ def build_tiny_clip(directory: Path, seed: int = 0):
     return model
 
 
-def _built_by_this_version(root: Path) -> bool:
-    marker = root / _MARKER
-    return marker.is_file() and marker.read_text().strip() == f"version {TINY_MODELS_VERSION}"
+def tiny_models_marker(extra_words: Iterable[str] = ()) -> str:
+    """What the ``complete`` marker says: the version, and a digest of the vocabulary."""
+    digest = hashlib.sha256(" ".join(tiny_words(extra_words)).encode()).hexdigest()[:16]
+    return f"version {TINY_MODELS_VERSION} words {digest}\n"
 
 
-def ensure_tiny_models(root: Path | None = None) -> TinyModelPaths:
-    """Build the tiny models under ``root`` (default: a fixed temp dir) unless this version
-    built them there already; models of an older version (another vocabulary) are replaced."""
-    root = Path(root) if root is not None else Path(tempfile.gettempdir()) / f"mpds-tiny-models-v{TINY_MODELS_VERSION}"
+def ensure_tiny_models(root: Path | None = None, extra_words: Iterable[str] = ()) -> TinyModelPaths:
+    """Build the tiny models under ``root`` (default: a temp dir per version and vocabulary)
+    unless this version built them there with these words already; models of an older
+    version or another vocabulary are replaced. ``extra_words``: words the tokenizer
+    must know whole besides its own (``tiny_words``)."""
+    extra_words = tuple(extra_words)
+    marker = tiny_models_marker(extra_words)
+    if root is None:
+        name = f"mpds-tiny-models-v{TINY_MODELS_VERSION}-{marker.split()[-1]}"
+        root = Path(tempfile.gettempdir()) / name
+    root = Path(root)
     paths = TinyModelPaths(root=root, sd=root / "sd", controlnet=root / "controlnet", clip=root / "clip")
-    if _built_by_this_version(root):
+    if (root / _MARKER).is_file() and (root / _MARKER).read_text() == marker:
         return paths
     staging = Path(tempfile.mkdtemp(prefix="tiny-build-", dir=root.parent if root.parent.exists() else None))
-    pipe = build_tiny_sd_pipeline(staging)
+    pipe = build_tiny_sd_pipeline(staging, extra_words=extra_words)
     pipe.save_pretrained(staging / "sd")
     build_tiny_controlnet(pipe.unet).save_pretrained(staging / "controlnet")
-    build_tiny_clip(staging / "clip")
+    build_tiny_clip(staging / "clip", extra_words=extra_words)
     shutil.rmtree(staging / "tokenizer_src", ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     (root / _MARKER).unlink(missing_ok=True)  # half-replaced models are never taken for complete ones
@@ -265,5 +277,5 @@ def ensure_tiny_models(root: Path | None = None) -> TinyModelPaths:
         shutil.rmtree(root / name, ignore_errors=True)
         shutil.move(str(staging / name), str(root / name))
     shutil.rmtree(staging, ignore_errors=True)
-    (root / _MARKER).write_text(f"version {TINY_MODELS_VERSION}\n")
+    (root / _MARKER).write_text(marker)
     return paths

@@ -215,10 +215,10 @@ def image_url(context, data: bytes, suffix: str) -> str:
 def stored_image_url(context, data: bytes, extension: str) -> str | None:
     """Store ``data`` in the instance's local compute-log storage, named by its content,
     and return the URL the webserver serves it at; None without local storage."""
-    from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+    from ..dagster_internals import local_compute_log_manager
 
-    manager = getattr(getattr(context, "instance", None), "compute_log_manager", None)
-    if not isinstance(manager, LocalComputeLogManager) or extension not in ("png", "jpg", "jpeg"):
+    manager = local_compute_log_manager(getattr(context, "instance", None))
+    if manager is None or extension not in ("png", "jpg", "jpeg"):
         return None
     digest = hashlib.sha256(data).hexdigest()[:24]
     target = Path(manager.get_captured_local_path([IMAGES_NAMESPACE, digest], extension))

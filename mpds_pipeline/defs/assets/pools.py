@@ -37,7 +37,7 @@ def _log_to_run(instance, run_id: str, message: str, level: int) -> None:
     """A plain log line in another run's log (what the UI shows under that run)."""
     import time
 
-    from dagster._core.events.log import EventLogEntry
+    from dagster import EventLogEntry
 
     run = instance.get_run_by_id(run_id)
     if run is None:
