@@ -17,9 +17,6 @@ MAX_LINES = 8
 BEING_SPLIT = {
     "curate/download_worker.py",
     "curate/face_workers.py",
-    "defs/assets/generation.py",
-    "defs/resources.py",
-    "net/client.py",
     "vision/tiny_blip2.py",
     "vision/tiny_sd.py",
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import MISSING, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -118,3 +119,22 @@ def env_id_range(name: str, default: tuple[int, int]) -> tuple[int, int]:
     if first < 1 or last < first:
         raise ValueError(f"{name}={raw!r}: the range must be positive and ascending")
     return first, last
+
+
+def setting(default=MISSING, doc: str = "", *, factory=MISSING, env: str | None = None, config_name: str | None = None):
+    """One setting of a core settings dataclass, declared once: its default and ``doc``.
+
+    The Dagster config or resource that exposes the setting derives its field from this
+    (defs/settings_models.py), so the default and the description cannot drift apart.
+    ``env`` names the variable that overrides the Dagster-side default when the code
+    location loads (the core's default stays as written); ``config_name`` is the field's
+    name in Dagster config where it differs from the core's.
+    """
+    metadata = {"doc": doc}
+    if env:
+        metadata["env"] = env
+    if config_name:
+        metadata["config_name"] = config_name
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)

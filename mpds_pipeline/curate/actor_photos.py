@@ -19,6 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from ..base.workers import Workers
 from ..imdb.person_photos import ALONE, NOT_NAMED, UNCAPTIONED, WITH_OTHERS, photo_subject
 from ..imdb.records import STRIP, PersonPhoto
@@ -59,9 +60,9 @@ DECISION_COLUMNS = ["actor_id", "variant", "source", "url", "caption", "subject"
 
 @dataclass(frozen=True)
 class ActorPhotoSettings:
-    min_photos: int = 3  # fewer is reported per actor (the paper trains on 3-5)
-    max_photos: int = 5
-    max_candidates: int = 8  # photos downloaded per actor, primary included
+    min_photos: int = setting(3, "fewer crops than this are reported per actor (the paper trains on 3-5)")
+    max_photos: int = setting(5, "crops kept per actor, best sources first")
+    max_candidates: int = setting(8, "photos downloaded per actor, the primary image included")
     faces: FaceSettings | None = None  # None: FaceSettings' defaults
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..base.settings import setting
+
 RECOGNITION_PACKAGE = "face-recognition-models"
 _LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 _RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -35,16 +37,19 @@ class Face:
 
 @dataclass(frozen=True)
 class FaceSettings:
-    detect_size: int = 640  # longest side the detector sees
-    upsample: int = 0  # dlib's pyramid upsampling: each step finds 2x smaller faces at 4x the cost
+    detect_size: int = setting(640, "longest side of the image the face detector sees")
+    upsample: int = setting(0, "detector pyramid upsampling: 1 finds 2x smaller faces at 4x the cost (dlib)")
     min_score: float = 0.0  # detector score threshold (dlib's adjust_threshold)
-    min_face_side: int = 60  # px in the original photo: smaller faces make blurry 512 px crops
-    match_faces: bool = True  # keep only faces that match the actor's reference face
-    match_distance: float = SAME_PERSON_DISTANCE
-    crop_size: int = 512
-    # The crop is a square of (1 + 2 * margin) face sides, centred below the face so that
-    # hair, neck and shoulders are in (the paper's 512x512 actor photos).
-    margin: float = 0.8
+    min_face_side: int = setting(
+        60, "faces smaller than this (px, in the photo) are not cropped: they make blurry 512 px crops"
+    )
+    match_faces: bool = setting(
+        True, "keep only faces that match the actor's reference face, the primary headshot (dlib's face recognition)"
+    )
+    match_distance: float = setting(SAME_PERSON_DISTANCE, "largest descriptor distance of the same person (dlib's 0.6)")
+    crop_size: int = setting(512, "side of the square crops written (the paper's 512x512 actor photos)")
+    # The crop is centred below the face so that hair, neck and shoulders are in.
+    margin: float = setting(0.8, "crop side = face side x (1 + 2 x margin): head and shoulders")
     shoulder_shift: float = 0.25  # the crop centre sits this many face sides below the face centre
 
 

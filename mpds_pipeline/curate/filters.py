@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from ..imdb.ids import parse_person_id
 from .language import DEFAULT_LANGUAGES, decide_language
 
@@ -35,11 +36,12 @@ ACTOR_PROFESSIONS = frozenset({"actor", "actress"})
 
 @dataclass(frozen=True)
 class MovieFilterSettings:
-    certificate_blocklist: tuple[str, ...] = DEFAULT_CERTIFICATE_BLOCKLIST
-    use_certificate_blocklist: bool = True
-    drop_non_english: bool = True
-    # Drop when lingua is at least this sure the original title is not English.
-    language_threshold: float = 0.5
+    certificate_blocklist: tuple[str, ...] = setting(
+        DEFAULT_CERTIFICATE_BLOCKLIST, "certificates whose movies are dropped (adult content)"
+    )
+    use_certificate_blocklist: bool = setting(True, "drop the movies with a certificate on certificate_blocklist")
+    drop_non_english: bool = setting(True, "lingua language filter (off for a release: it is curated)")
+    language_threshold: float = setting(0.5, "drop when lingua is at least this sure the original title is not English")
     language_min_words: int = 2
     languages: tuple[str, ...] = DEFAULT_LANGUAGES
 

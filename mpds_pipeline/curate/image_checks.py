@@ -17,6 +17,8 @@ from typing import Final, Literal, get_args
 
 from PIL import Image, UnidentifiedImageError
 
+from ..base.settings import setting
+
 # A manifest row's ``status``: a check's verdict (ok, too_small, too_large, invalid), or
 # why the download had nothing to check (http_error, refused, failed, blocked), or the
 # rights holder's AI opt-out refused the image (opted_out; reason ``opted_out:<signal>``).
@@ -61,10 +63,10 @@ _JPEG_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM carry n
 
 @dataclass(frozen=True)
 class ImageLimits:
-    min_bytes: int = DEFAULT_MIN_BYTES
-    max_bytes: int = DEFAULT_MAX_BYTES
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    resize_to: int | None = None  # longest side in pixels; None keeps the original
+    min_bytes: int = setting(DEFAULT_MIN_BYTES, "files smaller than this are dropped (the paper's 5 KB)")
+    max_bytes: int = setting(DEFAULT_MAX_BYTES, "files larger than this are dropped, unread past the cap")
+    max_pixels: int = setting(DEFAULT_MAX_PIXELS, "images with more pixels are dropped (decompression bombs)")
+    resize_to: int | None = setting(None, "longest side in pixels; None (the default) keeps the original")
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,23 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+from ..base.settings import setting
 from .filters import as_text, normalize_certificate
 
 
 @dataclass
 class SubsetSpec:
-    genres: list[str] = field(default_factory=list)
-    year_min: int | None = None
-    year_max: int | None = None
-    actors: list[str] = field(default_factory=list)  # names, or person ids as "nm0000206" / "206"
-    certificates: list[str] = field(default_factory=list)
+    genres: list[str] = setting(
+        factory=list, doc="train on posters of any of these genres", config_name="subset_genres"
+    )
+    year_min: int | None = setting(None, "first release year kept", config_name="subset_year_min")
+    year_max: int | None = setting(None, "last release year kept", config_name="subset_year_max")
+    actors: list[str] = setting(
+        factory=list, doc="names or nm ids (nm0000206 or 206): posters of any of them", config_name="subset_actors"
+    )
+    certificates: list[str] = setting(
+        factory=list, doc="e.g. PG-13 (matches US:PG-13)", config_name="subset_certificates"
+    )
 
     @property
     def is_everything(self) -> bool:

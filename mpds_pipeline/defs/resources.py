@@ -1,7 +1,7 @@
-"""Dagster resources: the IMDb client settings, the data directory, model locations.
+"""Dagster resources: the IMDb client, the other sources, the data directory, the models.
 
-Defaults come from the environment (see ``settings.py``); each field can also be set in
-the launchpad's resource config for one run.
+Their fields are derived from the core's settings (settings_models.py); the environment
+sets the defaults (base/settings.py), and the launchpad's resource config one run's values.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from ..base.layout import EDITIONS, RESEARCH, DataLayout, Edition, default_data_
 from ..imdb.archive import ArchiveMode
 from ..imdb.crawl import MAX_CONSECUTIVE_UNREACHABLE
 from ..imdb.ids import configured_base_url
+from ..net.client_settings import ClientSettings
+from ..sources.archived_pages import ArchiveSettings
+from ..sources.wikimedia import WikimediaSettings
+from ..vision.model_sources import ModelSources
+from .settings_models import ALL, config_fields, derived, to_settings
 
 
 class DataDirResource(ConfigurableResource):
@@ -35,37 +40,29 @@ class DataDirResource(ConfigurableResource):
         return DataLayout(Path(self.path).resolve(), self.edition)
 
 
-class ImdbClientResource(ConfigurableResource):
+class ImdbClientResource(
+    derived(
+        ConfigurableResource,
+        config_fields(
+            ClientSettings,
+            ["base_url", "rate_per_second", "concurrency", "timeout_s", "max_retries", "backoff_base_s"]
+            + ["backoff_max_s", "max_body_bytes", "extra_allowed_hosts", "obey_robots", "contact"],
+            # The generic client has no main host; this resource is IMDb's.
+            defaults={"base_url": configured_base_url},
+        ),
+    )
+):
     """Politeness and fault handling of every request to IMDb and its image CDN."""
 
-    base_url: str = Field(default_factory=configured_base_url)
-    rate_per_second: float = Field(default_factory=lambda: settings.env_float("MPDS_RATE", 1.0))
-    concurrency: int = Field(default_factory=lambda: settings.env_int("MPDS_CONCURRENCY", 4))
-    timeout_s: float = 30.0
-    max_retries: int = 4
-    backoff_base_s: float = Field(default_factory=lambda: settings.env_float("MPDS_BACKOFF_BASE_S", 1.0))
-    backoff_max_s: float = 60.0
     max_consecutive_blocks: int = 5
     max_consecutive_unreachable: int = Field(
         MAX_CONSECUTIVE_UNREACHABLE,
         description="ids in a row with no HTTP response after retries (no network, wrong base URL) "
         "that stop the crawl; the rest is left for the next run",
     )
-    max_page_bytes: int = Field(
-        10_000_000,
-        description="cap on one response body (pages, robots.txt): over it the id is 'failed', "
-        "unread; images have their own cap (max_bytes of the download assets)",
-    )
     archive_mode: ArchiveMode = Field(
         default_factory=lambda: settings.env_str("MPDS_ARCHIVE_MODE", "full"),
         description="'full' keeps whole pages in the WARC archive, 'data' only their data scripts",
-    )
-    extra_allowed_hosts: list[str] = ["m.media-amazon.com", "ia.media-imdb.com", "images-na.ssl-images-amazon.com"]
-    obey_robots: bool = True
-    contact: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CONTACT", ""),
-        description="an e-mail or URL sent in the User-Agent so a host's operator can reach you "
-        "(Wikimedia's policy asks for one)",
     )
     use_index: bool = Field(True, description="crawl only ids that IMDb's dataset index lists, when the index exists")
     datasets_url: str = Field(
@@ -73,22 +70,8 @@ class ImdbClientResource(ConfigurableResource):
         description="where IMDb's non-commercial dataset files are downloaded from",
     )
 
-    def client_settings(self):
-        from ..net.client import ClientSettings
-
-        return ClientSettings(
-            base_url=self.base_url,
-            rate_per_second=self.rate_per_second,
-            concurrency=self.concurrency,
-            timeout_s=self.timeout_s,
-            max_retries=self.max_retries,
-            backoff_base_s=self.backoff_base_s,
-            backoff_max_s=self.backoff_max_s,
-            extra_allowed_hosts=tuple(self.extra_allowed_hosts),
-            obey_robots=self.obey_robots,
-            max_body_bytes=self.max_page_bytes,
-            contact=self.contact,
-        )
+    def client_settings(self) -> ClientSettings:
+        return to_settings(ClientSettings, self)
 
     def crawl_options(self) -> dict:
         """How a page crawl through this client archives and when it stops: the keyword
@@ -100,7 +83,20 @@ class ImdbClientResource(ConfigurableResource):
         }
 
 
-class SourcesResource(ConfigurableResource):
+class SourcesResource(
+    derived(
+        ConfigurableResource,
+        config_fields(
+            ArchiveSettings,
+            ["cc_index_url", "cc_data_url", "wayback_url", "crawls", "max_crawls", "policy"]
+            + ["index_rate", "data_rate", "wayback_rate"],
+        ),
+        config_fields(
+            WikimediaSettings,
+            ["wikidata_url", "sparql_url", "commons_url", "rate_per_second", "allowlist", "thumb_width"],
+        ),
+    )
+):
     """Where pages, metadata and images come from besides live IMDb, and in which order.
 
     Every endpoint is a setting with an environment variable, so the same code runs
@@ -111,13 +107,6 @@ class SourcesResource(ConfigurableResource):
         description="page sources a crawl tries in order, each for the ids the ones before lacked: "
         "common_crawl, wayback, live (IMDb itself, which blocks non-browser clients since 2026)",
     )
-    cc_index_url: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CC_INDEX_URL", "https://index.commoncrawl.org")
-    )
-    cc_data_url: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CC_DATA_URL", "https://data.commoncrawl.org")
-    )
-    wayback_url: str = Field(default_factory=lambda: settings.env_str("MPDS_WAYBACK_URL", "https://web.archive.org"))
     omdb_url: str = Field(default_factory=lambda: settings.env_str("MPDS_OMDB_URL", "https://www.omdbapi.com"))
     # The OMDb key is deliberately not a field: resource config shows in the UI and run records.
     omdb_daily_quota: int = Field(
@@ -126,115 +115,14 @@ class SourcesResource(ConfigurableResource):
         "the key comes from MPDS_OMDB_API_KEY only",
     )
     omdb_rate_per_second: float = Field(default_factory=lambda: settings.env_float("MPDS_OMDB_RATE", 2.0))
-    wikidata_url: str = Field(default_factory=lambda: settings.env_str("MPDS_WIKIDATA_URL", "https://www.wikidata.org"))
-    wikidata_sparql_url: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_WIKIDATA_SPARQL_URL", "https://query.wikidata.org/sparql")
-    )
-    commons_url: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_COMMONS_URL", "https://commons.wikimedia.org")
-    )
-    wikimedia_rate: float = Field(
-        default_factory=lambda: settings.env_float("MPDS_WIKIMEDIA_RATE", 2.0),
-        description="requests per second to each Wikimedia API host (requests go in series)",
-    )
-    licence_allowlist: list[str] = Field(
-        default_factory=lambda: settings.env_list(
-            "MPDS_LICENCE_ALLOWLIST", ["public-domain", "cc0", "cc-by", "cc-by-sa"]
-        ),
-        description="licence families (every version) a Commons file needs for the licence-clean edition: "
-        "public-domain, cc0, cc-by, cc-by-sa, or others such as cc-by-nc",
-    )
-    thumb_width: int = Field(
-        1280, description="width of the Commons thumbnails downloaded; one of Wikimedia's standard widths"
-    )
 
-    def wikimedia_settings(self):
-        from ..sources.wikimedia import WikimediaSettings
+    def wikimedia_settings(self) -> WikimediaSettings:
+        return to_settings(WikimediaSettings, self)
 
-        return WikimediaSettings(
-            wikidata_url=self.wikidata_url,
-            sparql_url=self.wikidata_sparql_url,
-            commons_url=self.commons_url,
-            allowlist=tuple(self.licence_allowlist),
-            thumb_width=self.thumb_width,
-            rate_per_second=self.wikimedia_rate,
-        )
-
-    cc_crawls: list[str] = Field(
-        default_factory=lambda: settings.env_list("MPDS_CC_CRAWLS", []),
-        description="Common Crawl crawl ids to ask, in order; empty: collinfo.json's list, newest first",
-    )
-    cc_max_crawls: int = Field(
-        default_factory=lambda: settings.env_int("MPDS_CC_MAX_CRAWLS", 6),
-        description="crawls one partition asks at most (collinfo.json lists 100+)",
-    )
-    capture_policy: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CAPTURE_POLICY", "newest"),
-        description="which usable capture of an id is kept: newest, oldest, or a crawl id (e.g. CC-MAIN-2019-04)",
-    )
-    cc_index_rate: float = Field(
-        default_factory=lambda: settings.env_float("MPDS_CC_INDEX_RATE", 1.0),
-        description="requests per second to Common Crawl's CDX index server (503 halves it)",
-    )
-    cc_data_rate: float = Field(
-        default_factory=lambda: settings.env_float("MPDS_CC_DATA_RATE", 1.0),
-        description="Range requests per second to Common Crawl's data host",
-    )
-    wayback_rate: float = Field(
-        default_factory=lambda: settings.env_float("MPDS_WAYBACK_RATE", 0.5),
-        description="requests per second to the Wayback Machine (CDX and raw captures)",
-    )
-
-    def archive_settings(self, max_page_bytes: int = 10_000_000):
+    def archive_settings(self, max_page_bytes: int = 10_000_000) -> ArchiveSettings:
         """The archive sources' endpoints and politeness (sources/archived_pages.py)."""
-        from ..sources.archived_pages import ArchiveSettings
-
-        return ArchiveSettings(
-            cc_index_url=self.cc_index_url,
-            cc_data_url=self.cc_data_url,
-            wayback_url=self.wayback_url,
-            crawls=tuple(self.cc_crawls),
-            max_crawls=self.cc_max_crawls,
-            policy=self.capture_policy,
-            index_rate=self.cc_index_rate,
-            data_rate=self.cc_data_rate,
-            wayback_rate=self.wayback_rate,
-            max_page_bytes=max_page_bytes,
-        )
+        return to_settings(ArchiveSettings, self, max_page_bytes=max_page_bytes)
 
 
-class ModelsResource(ConfigurableResource):
-    """Where the models come from: hub ids or local folders (env overrides in brackets).
-
-    The demo and the tests point these at tiny random models built in code.
-    """
-
-    blip2: str = Field(default_factory=lambda: settings.env_str("MPDS_BLIP2_MODEL", "Salesforce/blip2-opt-2.7b"))
-    stable_diffusion: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_SD_MODEL", "stable-diffusion-v1-5/stable-diffusion-v1-5")
-    )
-    controlnet: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CONTROLNET_MODEL", "lllyasviel/sd-controlnet-canny")
-    )
-    clip: str = Field(default_factory=lambda: settings.env_str("MPDS_CLIP_MODEL", "openai/clip-vit-large-patch14"))
-    clip_s: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CLIP_S_MODEL", "openai/clip-vit-base-patch32"),
-        description="CLIP-S (2.5 x max(cos, 0)) model; Hessel et al. used ViT-B/32",
-    )
-    pickscore: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_PICKSCORE_MODEL", "yuvalkirstain/PickScore_v1")
-    )
-    pickscore_processor: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_PICKSCORE_PROCESSOR", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K")
-    )
-    fid_features: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_FID_FEATURES", "inception"),
-        description="FID features: 'inception' (pytorch-fid's Inception-v3 weights, downloaded once), "
-        "a .pth/.pt file or URL of them, 'clip' (CLIP image embeddings), 'inception-random' (offline smoke runs)",
-    )
-    clip_tokenizer: str = Field(
-        default_factory=lambda: settings.env_str("MPDS_CLIP_TOKENIZER", ""),
-        description="tokenizer that counts the 77-token window; "
-        "empty: the SD model's tokenizer if local, else an estimate",
-    )
-    device: str = Field(default_factory=lambda: settings.env_str("MPDS_DEVICE", "auto"))
+class ModelsResource(derived(ConfigurableResource, config_fields(ModelSources, ALL))):
+    """Where the models come from: hub ids or local folders (vision/model_sources.py)."""

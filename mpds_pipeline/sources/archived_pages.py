@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..base.folders import PagesFolder
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from ..imdb.archive import PageArchive
 from ..imdb.classify import is_not_found_page
 from ..imdb.crawl import CrawlResult, PageOutcome
@@ -56,18 +57,50 @@ class ArchiveSettings:
     one request a second each (its status page: "no more than once per second is polite
     enough"; 503 means slow down), the Wayback Machine less (it throttles bulk CDX use)."""
 
-    cc_index_url: str = "https://index.commoncrawl.org"
-    cc_data_url: str = "https://data.commoncrawl.org"
-    wayback_url: str = "https://web.archive.org"
-    crawls: tuple[str, ...] = ()  # Common Crawl crawl ids to ask; empty: collinfo.json, newest first
-    max_crawls: int = 6  # at most this many crawls per partition (collinfo lists 100+)
-    policy: str = NEWEST  # "newest", "oldest", or one crawl id: only that crawl is asked
+    cc_index_url: str = setting(
+        "https://index.commoncrawl.org", "Common Crawl's CDX index server", env="MPDS_CC_INDEX_URL"
+    )
+    cc_data_url: str = setting("https://data.commoncrawl.org", "Common Crawl's WARC files", env="MPDS_CC_DATA_URL")
+    wayback_url: str = setting(
+        "https://web.archive.org", "the Wayback Machine (CDX and raw captures)", env="MPDS_WAYBACK_URL"
+    )
+    crawls: tuple[str, ...] = setting(
+        (),
+        "Common Crawl crawl ids to ask, in order; empty: collinfo.json's list, newest first",
+        env="MPDS_CC_CRAWLS",
+        config_name="cc_crawls",
+    )
+    max_crawls: int = setting(
+        6,
+        "crawls one partition asks at most (collinfo.json lists 100+)",
+        env="MPDS_CC_MAX_CRAWLS",
+        config_name="cc_max_crawls",
+    )
+    policy: str = setting(
+        NEWEST,
+        "which usable capture of an id is kept: newest, oldest, or a crawl id (e.g. CC-MAIN-2019-04): "
+        "then only that crawl is asked",
+        env="MPDS_CAPTURE_POLICY",
+        config_name="capture_policy",
+    )
     max_captures_per_id: int = 3  # captures tried per id and crawl before the next crawl
-    index_rate: float = 1.0
+    index_rate: float = setting(
+        1.0,
+        "requests per second to Common Crawl's CDX index server (503 halves it)",
+        env="MPDS_CC_INDEX_RATE",
+        config_name="cc_index_rate",
+    )
     index_concurrency: int = 1
-    data_rate: float = 1.0
+    data_rate: float = setting(
+        1.0,
+        "Range requests per second to Common Crawl's data host",
+        env="MPDS_CC_DATA_RATE",
+        config_name="cc_data_rate",
+    )
     data_concurrency: int = 2
-    wayback_rate: float = 0.5
+    wayback_rate: float = setting(
+        0.5, "requests per second to the Wayback Machine (CDX and raw captures)", env="MPDS_WAYBACK_RATE"
+    )
     wayback_concurrency: int = 1
     max_page_bytes: int = 10_000_000
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..base.progress import Progress
+from ..base.settings import setting
 from ..net.client import ClientSettings, PoliteClient
 from .commons import (
     COMMONS_FILE_COLUMNS,
@@ -43,14 +44,38 @@ ITEM_COLUMNS = [
 
 @dataclass(frozen=True)
 class WikimediaSettings:
-    wikidata_url: str = "https://www.wikidata.org"
-    sparql_url: str = "https://query.wikidata.org/sparql"
-    commons_url: str = "https://commons.wikimedia.org"
-    allowlist: tuple[str, ...] = DEFAULT_ALLOWLIST
-    thumb_width: int = DEFAULT_THUMB_WIDTH  # one of commons.STANDARD_THUMB_WIDTHS
+    wikidata_url: str = setting(
+        "https://www.wikidata.org", "Wikidata (its API is <url>/w/api.php)", env="MPDS_WIKIDATA_URL"
+    )
+    sparql_url: str = setting(
+        "https://query.wikidata.org/sparql",
+        "the Wikidata query service",
+        env="MPDS_WIKIDATA_SPARQL_URL",
+        config_name="wikidata_sparql_url",
+    )
+    commons_url: str = setting(
+        "https://commons.wikimedia.org", "Wikimedia Commons (its API is <url>/w/api.php)", env="MPDS_COMMONS_URL"
+    )
+    allowlist: tuple[str, ...] = setting(
+        DEFAULT_ALLOWLIST,
+        "licence families (every version) a Commons file needs for the licence-clean edition: "
+        "public-domain, cc0, cc-by, cc-by-sa, or others such as cc-by-nc",
+        env="MPDS_LICENCE_ALLOWLIST",
+        config_name="licence_allowlist",
+    )
+    thumb_width: int = setting(
+        DEFAULT_THUMB_WIDTH,
+        "width of the Commons thumbnails downloaded; one of Wikimedia's standard widths "
+        "(commons.STANDARD_THUMB_WIDTHS)",
+    )
     category_files: int = 6  # files read per actor category (the face step keeps 3-5)
     maxlag_min_wait_s: float = 5.0
-    rate_per_second: float = 2.0  # per Wikimedia host; the API etiquette asks for requests in series
+    rate_per_second: float = setting(
+        2.0,
+        "requests per second to each Wikimedia API host (requests go in series, as its API etiquette asks)",
+        env="MPDS_WIKIMEDIA_RATE",
+        config_name="wikimedia_rate",
+    )
 
     def __post_init__(self):
         check_thumb_width(self.thumb_width)

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..base.files import write_atomic
 from ..base.folders import CaptionControlsFolder
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 
 CANNY_LOW, CANNY_HIGH = 100, 200
 
@@ -170,10 +171,12 @@ def canny_edges(image: Image.Image, low: int = CANNY_LOW, high: int = CANNY_HIGH
 
 @dataclass
 class CaptionControlSettings:
-    size: int = 512  # the width; the height is ``height`` (None: square, the paper's)
-    font_path: str | None = None
+    size: int = setting(512, "width; keep size and height equal to benchmark_images' width and height")
+    font_path: str | None = setting(None, "TTF font; default matplotlib's DejaVu Sans")
     save_sketch: bool = True
-    height: int | None = None
+    height: int | None = setting(
+        None, "None: square here (the paper's); the caption_controls asset reads None as a poster's 2:3 (1.5 x size)"
+    )
 
     @property
     def dimensions(self) -> tuple[int, int]:

@@ -24,10 +24,11 @@ from PIL import Image
 
 from ..base.files import atomic_path
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from ..curate.image_checks import CAPTIONING, DECODE_ERRORS
 from ..curate.manifest import record_decode_results
 from ..curate.near_duplicates import HASH_COLUMNS, image_hashes, merge_hashes
-from .device import choose_device, choose_dtype, is_cuda
+from .device import Precision, choose_device, choose_dtype, is_cuda
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
 CAPTION_COLUMNS = ["id", "caption", "confidence", "model", "settings", "created_at", "error"]
@@ -50,13 +51,13 @@ class CaptionSettings:
 
     model: str = DEFAULT_MODEL  # hub id or local folder with model + processor
     device: str = "auto"  # "auto": CUDA when present, else CPU
-    dtype: str = "auto"  # "auto": bf16 on CUDA if supported, else fp16; fp32 on CPU
-    batch_size: int = 16
-    prompt: str | None = "a movie poster of"
+    dtype: Precision = setting("auto", "auto: bf16 where the GPU supports it, else fp16; fp32 on CPU")
+    batch_size: int = setting(16, "posters per BLIP-2 batch")
+    prompt: str | None = setting("a movie poster of", "text the caption continues (empty or None: no prompt)")
     prompt_in_caption: bool = True  # caption = prompt + continuation, a full phrase
-    max_new_tokens: int = 30
+    max_new_tokens: int = setting(30, "most tokens a caption adds to the prompt")
     min_new_tokens: int = 1
-    num_beams: int = 1
+    num_beams: int = setting(1, "beam search width (1: greedy)")
     repetition_penalty: float = 1.0
     length_penalty: float = 1.0
     seed: int = 0

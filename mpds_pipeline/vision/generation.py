@@ -19,9 +19,9 @@ from ..base.folders import BenchmarkImagesFolder
 from ..base.progress import Progress, ProgressLog
 from .caption_control import read_caption_control
 from .device import choose_device, choose_dtype
-from .localized_attention import LocalizedAttentionSettings
 from .lora_training import DEFAULT_BASE_MODEL
-from .multicondition import GuidanceScales, MultiConditionPipeline, prompt_with_actor_tokens
+from .multicondition import MultiConditionPipeline, prompt_with_actor_tokens
+from .sampling_settings import GenerationSettings, GuidanceScales, LocalizedAttentionSettings  # noqa: F401 (callers import them from here)
 from .textual_inversion import embedding_file_name, placeholder_token
 
 MethodKind = Literal["sd", "lora", "multicondition", "folder"]  # see the module doc
@@ -60,19 +60,6 @@ class BenchmarkPrompt:
     title: str = ""
     actors: list[str] = field(default_factory=list)  # names, aligned with actor_ids
     actor_ids: list[int] = field(default_factory=list)
-
-
-@dataclass
-class GenerationSettings:
-    num_inference_steps: int = 50
-    scales: GuidanceScales = field(default_factory=GuidanceScales)  # s1 is the CFG scale of every method
-    height: int = 768  # a poster's 2:3 (buckets.POSTER_ASPECT); 512 x 512 reproduces the paper's rows
-    width: int = 512
-    seed: int = 0
-    controlnet_conditioning_scale: float = 1.0
-    device: str | None = None
-    dtype: str | None = None  # a device.py precision; None: bf16/fp16 on CUDA, fp32 on CPU
-    attention: LocalizedAttentionSettings = field(default_factory=LocalizedAttentionSettings)
 
 
 def _pipeline_for(method: MethodSpec, settings: GenerationSettings):

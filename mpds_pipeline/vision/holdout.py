@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..base.files import write_atomic
 from ..base.folders import ExportFolder, LoraFolder
+from ..base.settings import setting
 
 
 @dataclass
@@ -30,6 +31,15 @@ class HeldOutPoster:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class HoldoutSettings:
+    """How the benchmark's held-out posters are drawn (``held_out_posters``)."""
+
+    n_prompts: int = setting(100, "held-out posters to generate for")
+    seed: int = setting(0, "seed of the draw")
+    actors_per_poster: int = setting(3, "top-billed actors kept per held-out poster", config_name="max_actors")
 
 
 def write_train_ids(lora_dir: Path, pairs: list[tuple[Path, str]]) -> Path:

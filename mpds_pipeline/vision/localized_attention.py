@@ -16,37 +16,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .choices import ATTENTION_MODES, GUIDANCE_BRANCHES, AttentionMode, GuidanceBranch
+from .sampling_settings import LocalizedAttentionSettings
 
 MASK_ALIGNMENT = 8  # elements; the memory-efficient attention kernel's stride alignment for a bias
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the image
-
-
-@dataclass
-class LocalizedAttentionSettings:
-    """``enabled`` off: no processor is installed (bitwise the stock images).
-
-    ``mode``: "hard" (-inf outside the region) or "bias" (``-bias`` on the logits);
-    ``branches``: which guidance rows are constrained ("p" prompt, "a" actor, "c" caption).
-    """
-
-    enabled: bool = True
-    mode: AttentionMode = "hard"
-    bias: float = 5.0
-    branches: tuple[GuidanceBranch, ...] = GUIDANCE_BRANCHES
-
-    def __post_init__(self):
-        if self.mode not in ATTENTION_MODES:
-            raise ValueError(f"localized attention mode must be one of {ATTENTION_MODES}, not {self.mode!r}")
-        unknown = set(self.branches) - set(GUIDANCE_BRANCHES)
-        if unknown:
-            raise ValueError(f"unknown guidance branches {sorted(unknown)}; expected some of {GUIDANCE_BRANCHES}")
-        if self.mode == "bias" and self.bias <= 0:
-            raise ValueError("the attention bias must be positive (it is subtracted from the logits)")
-
-    @property
-    def penalty(self) -> float:
-        return -math.inf if self.mode == "hard" else -float(self.bias)
 
 
 @dataclass

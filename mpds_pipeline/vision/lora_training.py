@@ -21,6 +21,7 @@ import numpy as np
 
 from ..base.folders import ExportFolder
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from ..curate import near_duplicates
 from .buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, batches_per_epoch, bucket_sizes, epoch_batches
 from .checkpoints import (
@@ -58,29 +59,33 @@ class LoraSettings:
     except the aspect buckets (``aspect_buckets=()`` is the paper's square crop)."""
 
     pretrained_model: str = DEFAULT_BASE_MODEL
-    rank: int = 4
-    learning_rate: float = 1e-4
-    resolution: int = 512
-    train_batch_size: int = 1
-    gradient_accumulation_steps: int = 1
-    max_train_steps: int = 15000  # optimizer steps
-    n_pairs: int = 2000  # how many pairs sample_pairs draws from the export
-    sample_seed: int = 0  # seed of that draw
-    seed: int = 42  # seed of data order, noise and timesteps
+    rank: int = setting(4, "LoRA rank of the UNet's attention projections (the paper's 4)")
+    learning_rate: float = setting(1e-4, "AdamW learning rate (the paper's 1e-4)")
+    resolution: int = setting(512, "training side in px; aspect buckets are scaled to it")
+    train_batch_size: int = setting(1, "images per step")
+    gradient_accumulation_steps: int = setting(1, "steps whose gradients are summed before one optimizer step")
+    max_train_steps: int = setting(15000, "optimizer steps")
+    n_pairs: int = setting(2000, "pairs sampled from the export (the paper's 2,000)")
+    sample_seed: int = setting(0, "seed of the draw of the training pairs")
+    seed: int = setting(42, "seed of data order, noise and timesteps")
     lr_scheduler: str = "constant"  # any diffusers.optimization.get_scheduler name
     lr_warmup_steps: int = 0
     max_grad_norm: float = 1.0
     adam_weight_decay: float = 1e-2
-    mixed_precision: Precision = "auto"  # device.py: "auto" (bf16/fp16 on CUDA, fp32 on CPU), "no", "fp16", "bf16"
-    checkpointing_steps: int = 500
+    mixed_precision: Precision = setting(
+        "auto", "auto: bf16 where the GPU supports it, else fp16; CPU runs train in fp32 (device.py)"
+    )
+    checkpointing_steps: int = setting(500, "optimizer steps between checkpoints an interrupted run resumes from")
     checkpoints_total_limit: int = 2
     resume: bool = True  # continue from the newest checkpoint in output_dir
     cache_latents: bool = True
     device: str | None = None  # device.py: None or "auto" is cuda when available
-    # Aspect buckets (buckets.py), written for 512 px and scaled to ``resolution``; empty:
-    # the paper's square crop. ``bucket_multiple`` rounds their sides (64 for SD1.5).
-    aspect_buckets: tuple[str, ...] = DEFAULT_BUCKETS
-    bucket_multiple: int = DEFAULT_MULTIPLE
+    aspect_buckets: tuple[str, ...] = setting(
+        DEFAULT_BUCKETS, "WIDTHxHEIGHT at 512 px, scaled to resolution (buckets.py); empty: the paper's square crop"
+    )
+    bucket_multiple: int = setting(
+        DEFAULT_MULTIPLE, "bucket sides are rounded to this (64 for SD1.5), or to resolution/8 if finer"
+    )
 
     def bucket_sizes(self) -> list[tuple[int, int]]:
         return bucket_sizes(self.resolution, self.aspect_buckets, self.bucket_multiple)

@@ -9,7 +9,6 @@ docs/generation.md.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,15 +21,7 @@ from .localized_attention import (
     localized_attention,
     row_constraints,
 )
-
-
-@dataclass
-class GuidanceScales:
-    """s1 (prompt), s2 (actor), s3 (caption control)."""
-
-    prompt: float = 7.5
-    actor: float = 2.0
-    caption: float = 2.0
+from .sampling_settings import GuidanceScales  # noqa: F401 (callers import it from here)
 
 
 def prompt_with_actor_tokens(prompt: str, actor_names: list[str], actor_tokens: list[str], tokenizer=None) -> str:

@@ -6,30 +6,17 @@ different captions. See docs/generation.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.folders import SwapsFolder
 from ..base.progress import Progress, ProgressLog
 from ..curate.prompts import actor_prompt
 from .device import choose_device
-from .multicondition import GuidanceScales
+from .sampling_settings import GuidanceScales, SwapSettings  # noqa: F401 (callers import them from here)
 from .textual_inversion import embedding_file_name, placeholder_token
 
 CAPTION_SWAP, ACTOR_SWAP = "one_caption_different_actors", "one_actor_different_captions"
-
-
-@dataclass
-class SwapSettings:
-    n_actors: int = 4  # columns of the caption-swap grid (plus the no-actor column)
-    n_prompts: int = 4  # columns of the actor-swap grid
-    num_inference_steps: int = 50
-    height: int = 768  # a poster's 2:3, the shape of the caption controls
-    width: int = 512
-    scales: GuidanceScales = field(default_factory=lambda: GuidanceScales(7.5, 2.0, 0.0))
-    seed: int = 0
-    device: str | None = None
-    thumb: int = 192  # cell size in the grid PNGs
 
 
 @dataclass

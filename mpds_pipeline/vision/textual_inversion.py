@@ -16,6 +16,7 @@ from typing import Literal, get_args
 
 from ..base.folders import ExportFolder
 from ..base.progress import Progress, ProgressLog
+from ..base.settings import setting
 from ..imdb.ids import person_code
 from .buckets import DEFAULT_BUCKETS, DEFAULT_MULTIPLE, bucket_sizes
 from .device import Precision, choose_device, precision_dtype, training_precision
@@ -51,24 +52,27 @@ class TextualInversionSettings:
     """Defaults follow the paper: 512 px, lr 5e-4 decaying to 1e-6, 500 steps, batch 4."""
 
     pretrained_model: str = DEFAULT_BASE_MODEL
-    learning_rate: float = 5e-4
-    final_learning_rate: float = 1e-6
+    learning_rate: float = setting(5e-4, "learning rate at the first step (the paper's 5e-4)")
+    final_learning_rate: float = setting(1e-6, "learning rate the schedule decays to at the last step")
     lr_schedule: str = "cosine"  # "cosine" or "linear" decay from learning_rate to final_learning_rate
-    max_train_steps: int = 500
-    train_batch_size: int = 4
-    resolution: int = 512
-    initializer_token: str = "person"
+    max_train_steps: int = setting(500, "optimizer steps per actor")
+    train_batch_size: int = setting(4, "face crops per step")
+    resolution: int = setting(512, "training side in px; aspect buckets are scaled to it")
+    initializer_token: str = setting("person", "word whose embedding each actor's token starts from")
     templates: tuple[str, ...] = PROMPT_TEMPLATES
     min_images: int = 3  # the paper's 3-5 face crops per actor
     max_images: int = 5  # more are cut to the first max_images (callers pass the best first)
-    too_few_images: TooFewImages = "warn"
+    too_few_images: TooFewImages = setting(
+        "warn", "an actor with fewer than min_images face crops: 'warn' (train anyway) or 'skip'"
+    )
     seed: int = 0
     mixed_precision: Precision = "auto"  # device.py: bf16/fp16 for the frozen VAE and UNet on CUDA, fp32 on CPU
     device: str | None = None  # device.py: None or "auto" is cuda when available
-    # Aspect buckets as in LoRA training (buckets.py); the face crops are square, so they
-    # land in the square bucket, but photos of another shape keep theirs. Empty: square only.
-    aspect_buckets: tuple[str, ...] = DEFAULT_BUCKETS
-    bucket_multiple: int = DEFAULT_MULTIPLE
+    # The face crops are square, so they land in the square bucket, but photos of another shape keep theirs.
+    aspect_buckets: tuple[str, ...] = setting(
+        DEFAULT_BUCKETS, "as lora_weights' (WIDTHxHEIGHT at 512 px, scaled to resolution); empty: square only"
+    )
+    bucket_multiple: int = setting(DEFAULT_MULTIPLE, "bucket sides are rounded to this (64 for SD1.5)")
 
 
 TOO_FEW_POLICIES: tuple[TooFewImages, ...] = get_args(TooFewImages)

@@ -5,23 +5,23 @@ import json
 
 import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
-from pydantic import Field
 
 from ...base.files import write_atomic
+from ...vision.sampling_settings import GuidanceScales, SwapSettings
 from ..resources import DataDirResource, ModelsResource
+from ..settings_models import config_fields, derived, to_settings
 from .generation import GENERATION_GROUP, actor_embeddings, benchmark_prompts, lora_weights
 from .metadata import plot_image, preview_table, tabulate
 
 
-class SwapAblationsConfig(Config):
-    n_actors: int = Field(4, description="actors swapped into one caption")
-    n_prompts: int = Field(4, description="captions one actor is cast in")
-    num_inference_steps: int = 50
-    height: int = Field(768, description="2:3 like a poster and the caption controls; 512 for the paper's square")
-    width: int = 512
-    s1: float = Field(7.5, description="prompt guidance")
-    s2: float = Field(2.0, description="actor guidance")
-    seed: int = 0
+class SwapAblationsConfig(
+    derived(
+        Config,
+        config_fields(SwapSettings, ["n_actors", "n_prompts", "num_inference_steps", "height", "width", "seed"]),
+        config_fields(GuidanceScales, ["prompt", "actor"]),
+    )
+):
+    pass
 
 
 @asset(group_name=GENERATION_GROUP, deps=[lora_weights, benchmark_prompts, actor_embeddings], kinds={"pytorch", "png"})
@@ -30,21 +30,13 @@ def swap_ablations(
 ) -> MaterializeResult:
     """Fig. 5: one benchmark caption with each trained actor cast as its lead, and one
     actor cast in several captions; same seed in every cell."""
-    from ...vision.multicondition import GuidanceScales
-    from ...vision.swap_ablation import ACTOR_SWAP, CAPTION_SWAP, SwapSettings, swap_ablation_grids
+    from ...vision.swap_ablation import ACTOR_SWAP, CAPTION_SWAP, swap_ablation_grids
 
     layout = data_dir.layout
     rows = json.loads(layout.benchmark_prompts_file.read_text())
-    settings = SwapSettings(
-        n_actors=config.n_actors,
-        n_prompts=config.n_prompts,
-        num_inference_steps=config.num_inference_steps,
-        height=config.height,
-        width=config.width,
-        scales=GuidanceScales(config.s1, config.s2, 0.0),
-        seed=config.seed,
-        device=models.device,
-    )
+    # No caption branch in these grids: its scale is 0, whatever benchmark_images uses.
+    scales = to_settings(GuidanceScales, config, caption=0.0)
+    settings = to_settings(SwapSettings, config, scales=scales, device=models.device)
     lora = layout.lora_dir
     result = swap_ablation_grids(
         rows,

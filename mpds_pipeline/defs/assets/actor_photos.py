@@ -9,27 +9,28 @@ from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, M
 from pydantic import Field
 
 from ...base.layout import LICENCE_CLEAN
+from ...curate.actor_photos import ActorPhotoSettings
+from ...curate.faces import FaceSettings
+from ...curate.image_checks import ImageLimits
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource
+from ..settings_models import config_fields, derived, to_settings
 from .curation import CURATE_GROUP, actor_images, ai_optout_default, licence_clean_actor_inputs
 from .metadata import counts_table, plot_image, preview_table, tabulate
 
 
-class ActorPhotosConfig(Config):
-    min_photos: int = Field(3, description="fewer crops than this are reported per actor (the paper: 3-5)")
-    max_photos: int = Field(5, description="crops kept per actor, best sources first")
-    max_candidates: int = Field(8, description="photos downloaded per actor, the primary image included")
-    match_faces: bool = Field(
-        True, description="keep only faces that match the primary headshot (dlib's face recognition)"
+class ActorPhotosConfig(
+    derived(
+        Config,
+        config_fields(ActorPhotoSettings, ["min_photos", "max_photos", "max_candidates"]),
+        config_fields(
+            FaceSettings,
+            ["match_faces", "match_distance", "detect_size", "upsample", "min_face_side", "crop_size", "margin"],
+        ),
+        config_fields(ImageLimits, ["min_bytes"]),
     )
-    match_distance: float = Field(0.6, description="largest descriptor distance of the same person (dlib's 0.6)")
-    detect_size: int = Field(640, description="longest side of the image the face detector sees")
-    upsample: int = Field(0, description="detector pyramid upsampling: 1 finds 2x smaller faces at 4x the cost")
-    min_face_side: int = Field(60, description="faces smaller than this (px, in the photo) are not cropped")
-    crop_size: int = 512
-    margin: float = Field(0.8, description="crop side = face side x (1 + 2 x margin): head and shoulders")
+):
     workers: int | None = Field(None, description="processes for the face work; None: one per core for 16+ actors")
-    min_bytes: int = Field(5120, description="photos smaller than this are dropped (the paper's 5 KB)")
     ai_optout: bool = Field(
         default_factory=ai_optout_default,
         description="refuse photos whose rights holder opted out of AI training (X-Robots-Tag, TDMRep); "
@@ -45,28 +46,13 @@ def actor_photos(
     photos of the strip and gallery that show the actor alone (tags, else the caption,
     else exactly one face), matched to the primary headshot; every dropped photo counted
     by reason."""
-    from ...curate.actor_photos import ActorPhotoSettings, build_actor_photos, contact_sheet
-    from ...curate.faces import FaceSettings
-    from ...curate.images import ImageLimits
+    from ...curate.actor_photos import build_actor_photos, contact_sheet
     from ...curate.licences import ai_optout_in_force
     from ...curate.store import read_table, write_table
     from ...imdb.record_store import read_records
 
     layout = data_dir.layout
-    settings = ActorPhotoSettings(
-        min_photos=config.min_photos,
-        max_photos=config.max_photos,
-        max_candidates=config.max_candidates,
-        faces=FaceSettings(
-            detect_size=config.detect_size,
-            upsample=config.upsample,
-            min_face_side=config.min_face_side,
-            match_faces=config.match_faces,
-            match_distance=config.match_distance,
-            crop_size=config.crop_size,
-            margin=config.margin,
-        ),
-    )
+    settings = to_settings(ActorPhotoSettings, config, faces=to_settings(FaceSettings, config))
     previous = (
         read_table(layout.actor_photos_file, missing_ok=True),
         read_table(layout.actor_photo_decisions_file, missing_ok=True),
@@ -90,7 +76,7 @@ def actor_photos(
         layout.actor_crops_dir,
         client_settings,
         settings,
-        ImageLimits(min_bytes=config.min_bytes),
+        to_settings(ImageLimits, config),
         context.log.info,
         previous=previous,
         workers=config.workers,

@@ -19,9 +19,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from ...vision.device import Precision
+from ...vision.captioner import CaptionSettings
 from ..jobs import export_job
 from ..resources import DataDirResource, ModelsResource
+from ..settings_models import config_fields, derived, to_settings
 from .curation import movies, poster_images
 from .metadata import counts_table, preview_table, tabulate, thumbnail_table
 from .partitions import TITLE_PARTITIONS
@@ -29,12 +30,10 @@ from .partitions import TITLE_PARTITIONS
 PROMPTS_GROUP = "prompts"
 
 
-class CaptionConfig(Config):
-    batch_size: int = 16
-    prompt: str = Field("a movie poster of", description="text the caption continues")
-    max_new_tokens: int = 30
-    num_beams: int = 1
-    dtype: Precision = Field("auto", description="auto: bf16 where the GPU supports it, else fp16; fp32 on CPU")
+class CaptionConfig(
+    derived(Config, config_fields(CaptionSettings, ["batch_size", "prompt", "max_new_tokens", "num_beams", "dtype"]))
+):
+    pass
 
 
 @asset(group_name=PROMPTS_GROUP, deps=[poster_images], partitions_def=TITLE_PARTITIONS, kinds={"pytorch", "parquet"})
@@ -53,14 +52,8 @@ def vision_prompts(
     manifest = read_manifest(image_dir)
     verified = manifest[manifest["status"] == "ok"]
     items = [(int(i), image_dir / name) for i, name in zip(verified["id"], verified["file_name"])]
-    settings = CaptionSettings(
-        model=models.blip2,
-        device=models.device,
-        dtype=config.dtype,
-        batch_size=config.batch_size,
-        prompt=config.prompt or None,
-        max_new_tokens=config.max_new_tokens,
-        num_beams=config.num_beams,
+    settings = to_settings(
+        CaptionSettings, config, model=models.blip2, device=models.device, prompt=config.prompt or None
     )
     result = caption_partition(
         items,

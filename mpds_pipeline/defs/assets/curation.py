@@ -20,13 +20,14 @@ from pydantic import Field
 from ...base import jobnames
 from ...base.layout import LICENCE_CLEAN
 from ...base.settings import env_bool
-from ...curate.filters import ADULT_REASONS, DEFAULT_CERTIFICATE_BLOCKLIST
-from ...curate.image_checks import VerifyMode
+from ...curate.filters import ADULT_REASONS, MovieFilterSettings
+from ...curate.image_checks import ImageLimits, VerifyMode
 from ...curate.rehydrate import MovieSource
 from ...imdb.partitions import parse_partition_key
 from ..checks import contract_result
 from ..pool_slots import IMDB_POOL
 from ..resources import DataDirResource, ImdbClientResource, SourcesResource
+from ..settings_models import ALL, config_fields, derived, to_settings
 from .crawl import person_assets, title_assets
 from .metadata import bar_chart, counts_table, plot_image, preview_table, tabulate
 from .partitions import TITLE_PARTITIONS, require_registered
@@ -39,7 +40,15 @@ def ai_optout_default() -> bool:
     return env_bool("MPDS_AI_OPTOUT", True)
 
 
-class MoviesConfig(Config):
+class MoviesConfig(
+    derived(
+        Config,
+        config_fields(
+            MovieFilterSettings,
+            ["use_certificate_blocklist", "certificate_blocklist", "drop_non_english", "language_threshold"],
+        ),
+    )
+):
     source: MovieSource = Field("crawl", description="'crawl' (title_records) or 'release' (an MPDS meta.csv)")
     release_meta_csv: str | None = Field(
         None, description="path to a released table (source='release'): MPDS's meta.csv, or any CSV or .parquet"
@@ -50,10 +59,6 @@ class MoviesConfig(Config):
         "actors, movie_url, genres, synopsis (id required), e.g. {'id': 'imdb_id', 'poster_url': 'poster'}",
     )
     release_posters_csv: str | None = Field(None, description="optional posters.csv of the same release")
-    use_certificate_blocklist: bool = True
-    certificate_blocklist: list[str] = list(DEFAULT_CERTIFICATE_BLOCKLIST)
-    drop_non_english: bool = Field(True, description="lingua language filter (off for a release: it is curated)")
-    language_threshold: float = 0.5
 
 
 @asset(group_name=CURATE_GROUP, deps=[title_assets[1]], kinds={"python", "parquet"})
@@ -61,17 +66,14 @@ def movies(context: AssetExecutionContext, config: MoviesConfig, data_dir: DataD
     """Titles that become MPDS movies: adult, certificate-blocklisted, non-English and
     poster-less titles dropped (each counted); missing genre, cast or plot kept and counted.
     Built from every crawled partition, or from a released meta.csv (rehydrate mode)."""
-    from ...curate.filters import MovieFilterSettings, select_movie_files, select_movies
+    from ...curate.filters import select_movie_files, select_movies
     from ...curate.rehydrate import ReleaseFormatError, load_release
     from ...curate.store import write_table
     from ...imdb.record_store import latest_partitions
 
     layout = data_dir.layout
-    settings = MovieFilterSettings(
-        certificate_blocklist=tuple(config.certificate_blocklist),
-        use_certificate_blocklist=config.use_certificate_blocklist,
-        drop_non_english=config.drop_non_english and config.source == "crawl",
-        language_threshold=config.language_threshold,
+    settings = to_settings(
+        MovieFilterSettings, config, drop_non_english=config.drop_non_english and config.source == "crawl"
     )
     metadata: dict = {"source": config.source}
     texts: dict[int, str] = {}
@@ -150,11 +152,7 @@ def actors(data_dir: DataDirResource) -> MaterializeResult:
     )
 
 
-class ImagesConfig(Config):
-    min_bytes: int = Field(5120, description="files smaller than this are dropped (the paper's 5 KB)")
-    max_bytes: int = 20_000_000
-    max_pixels: int = 50_000_000
-    resize_to: int | None = Field(None, description="longest side in pixels; off by default")
+class ImagesConfig(derived(Config, config_fields(ImageLimits, ALL))):
     verify: VerifyMode = Field(
         "structure",
         description="'structure': container, header size and a complete stream, no "
@@ -246,7 +244,7 @@ def actor_images(
     context: AssetExecutionContext, config: ImagesConfig, imdb: ImdbClientResource, data_dir: DataDirResource
 ) -> MaterializeResult:
     """One to two verified photos per actor (the paper's actor images)."""
-    from ...curate.images import ImageLimits, download_actor_images
+    from ...curate.images import download_actor_images
     from ...curate.licences import ai_optout_in_force
     from ...curate.store import read_table
 
@@ -258,7 +256,7 @@ def actor_images(
         actors_frame,
         data_dir.layout.actor_images_dir,
         settings,
-        limits=ImageLimits(config.min_bytes, config.max_bytes, config.max_pixels, config.resize_to),
+        limits=to_settings(ImageLimits, config),
         verify=config.verify,
         processes=config.processes,
         log=context.log.info,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 from ...base.folders import ReportFolder
 from ...base.progress import Progress, ProgressLog
+from ...base.settings import setting
 from .clip_models import batched, image_embeddings, load_clip, text_embeddings
 from .clip_score import (
     CLIP_S_SCALE,
@@ -54,11 +55,13 @@ class BenchmarkReportSettings:
     pickscore_model: str = DEFAULT_PICKSCORE_MODEL
     pickscore_processor: str = DEFAULT_PICKSCORE_PROCESSOR
     fid_extractor: FidFeatures | str = "inception"  # see fid_extractor_from_setting
-    fid_resize: int = 299
-    fid_resize_method: ResizeMethod = "bicubic"
-    metric_image_size: int = 512  # every image resized to this square (bicubic) before CLIP and PickScore
-    baselines: list[str] | None = None  # preference columns; None: methods of kind "sd" or "folder"
-    grid_prompts: int = 4
+    fid_resize: int = setting(299, "side the images are resized to for FID's features (Inception's 299)")
+    fid_resize_method: ResizeMethod = setting("bicubic", "how images are resized for FID")
+    metric_image_size: int = setting(512, "every image is resized to this square (bicubic) before CLIP and PickScore")
+    baselines: list[str] | None = setting(
+        None, "methods the PickScore preference compares against; default: the sd and folder methods"
+    )
+    grid_prompts: int = setting(4, "prompts (rows) in the Fig. 4-style grid")
     device: str | None = None
 
 
