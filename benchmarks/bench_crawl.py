@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 def run_child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(REPO))
     from mpds_pipeline.imdb.crawl import crawl_partition
-    from mpds_pipeline.net.client import ClientSettings
+    from mpds_pipeline.net.client_settings import ClientSettings
 
     settings = ClientSettings(
         base_url=args.base_url,

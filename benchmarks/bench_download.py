@@ -142,7 +142,7 @@ def stop_nginx(process: subprocess.Popen) -> None:
 def run_ours(urls_file: Path, out: Path, concurrency: int, verify: str, processes: int | None) -> None:
     sys.path.insert(0, str(REPO))
     from mpds_pipeline.curate.images import download_images
-    from mpds_pipeline.net.client import ClientSettings
+    from mpds_pipeline.net.client_settings import ClientSettings
 
     urls = urls_file.read_text().split()
     base = urls[0].split("/img/")[0]
@@ -303,7 +303,7 @@ MAIN = "ours-structure"
 def _auto_processes(count: int, concurrency: int) -> int:
     sys.path.insert(0, str(REPO))
     from mpds_pipeline.curate.images import choose_processes
-    from mpds_pipeline.net.client import ClientSettings
+    from mpds_pipeline.net.client_settings import ClientSettings
 
     return choose_processes(count, ClientSettings(rate_per_second=0, concurrency=concurrency))
 

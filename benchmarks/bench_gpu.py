@@ -217,7 +217,8 @@ def bench_training(model_dir: Path, work: Path, resolution: int, batch: int, ste
 def bench_sampling(pipe, controlnet, steps: int, size: int, repeats: int = 2) -> dict:
     from mpds_pipeline.vision.caption_control import canny_edges, render_caption_layout
     from mpds_pipeline.vision.localized_attention import LocalizedAttentionSettings
-    from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline
+    from mpds_pipeline.vision.multicondition import MultiConditionPipeline
+    from mpds_pipeline.vision.sampling_settings import GuidanceScales
 
     multi = MultiConditionPipeline(pipe, controlnet)
     multi.set_progress_bar_config(disable=True)

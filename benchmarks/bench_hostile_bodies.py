@@ -42,7 +42,8 @@ def _peak_rss_mb() -> float:
 def measure_child(base_url: str, path: str, max_bytes: int) -> dict:
     """One download in this (child) process: the RSS it added and what the client said."""
     sys.path.insert(0, str(REPO))
-    from mpds_pipeline.net.client import ClientSettings, PoliteClient
+    from mpds_pipeline.net.client import PoliteClient
+    from mpds_pipeline.net.client_settings import ClientSettings
 
     settings = ClientSettings(
         base_url=base_url,

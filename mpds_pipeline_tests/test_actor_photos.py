@@ -30,7 +30,7 @@ from mpds_pipeline.curate.images import download_actor_images
 from mpds_pipeline.imdb.crawl import crawl_partition
 from mpds_pipeline.imdb.galleries import crawl_galleries
 from mpds_pipeline.imdb.record_store import parse_archive, read_records, write_records
-from mpds_pipeline.net.client import ClientSettings
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer, sample_person
 from mpds_pipeline.sample_server.photos import portrait, render_photo
 

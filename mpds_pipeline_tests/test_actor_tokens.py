@@ -124,7 +124,8 @@ def test_the_text_encoder_logs_no_truncation(benchmark, caplog):
 
 
 def test_swap_grids_cast_each_actor_into_one_caption_and_one_actor_into_each(benchmark, tiny_models, tmp_path):
-    from mpds_pipeline.vision.swap_ablation import ACTOR_SWAP, CAPTION_SWAP, SwapSettings, swap_ablation_grids
+    from mpds_pipeline.vision.sampling_settings import SwapSettings
+    from mpds_pipeline.vision.swap_ablation import ACTOR_SWAP, CAPTION_SWAP, swap_ablation_grids
 
     rows = [p.to_dict() for p in benchmark["prompts"]]
     settings = SwapSettings(n_actors=3, n_prompts=3, num_inference_steps=2, height=32, width=32, device="cpu", thumb=32)

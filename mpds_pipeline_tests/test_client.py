@@ -12,13 +12,13 @@ from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.classify import classify_response
 from mpds_pipeline.imdb.crawl import crawl_ids
 from mpds_pipeline.net.client import (
-    ClientSettings,
     HostNotAllowed,
     PoliteClient,
     RobotsDisallowed,
     RobotsUnavailable,
     parse_retry_after,
 )
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 
 PATH = "/title/tt0000001"
@@ -225,7 +225,8 @@ def test_closing_a_client_waits_out_its_rate_window_so_the_next_client_stays_wit
     more than the rate into any one-second window at the server."""
     import asyncio
 
-    from mpds_pipeline.net.client import ClientSettings, PoliteClient
+    from mpds_pipeline.net.client import PoliteClient
+    from mpds_pipeline.net.client_settings import ClientSettings
     from mpds_pipeline.sample_server import SampleImdbServer
 
     async def burst(base_url: str) -> None:

@@ -15,7 +15,8 @@ import pytest
 from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.classify import classify_response
 from mpds_pipeline.imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition, read_outcomes
-from mpds_pipeline.net.client import ClientSettings, FetchResponse
+from mpds_pipeline.net.client import FetchResponse
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer, sample_person, sample_title
 
 REPO = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ from mpds_pipeline.imdb.dataset_index import (
     max_person_id,
     max_title_id,
 )
-from mpds_pipeline.net.client import ClientSettings
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline_tests.shared_samples import ABSENT, IMDB_DATASETS, SHARED_DIR
 
 

@@ -25,7 +25,7 @@ from mpds_pipeline.curate.images import (
     read_manifest,
 )
 from mpds_pipeline.curate.manifest import record_decode_results
-from mpds_pipeline.net.client import ClientSettings
+from mpds_pipeline.net.client_settings import ClientSettings
 
 from .image_samples import jpeg_claiming, noise_image, png_bomb, undecodable_jpeg
 

@@ -17,7 +17,8 @@ from mpds_pipeline.vision.localized_attention import (
     grid_for,
     prompt_token_ids,
 )
-from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline
+from mpds_pipeline.vision.multicondition import MultiConditionPipeline
+from mpds_pipeline.vision.sampling_settings import GuidanceScales
 from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE
 
 from .caption_controls import render_caption_control
@@ -210,12 +211,8 @@ def test_generation_reads_the_caption_controls_asset_files(tiny_models, tmp_path
     from matplotlib import font_manager
 
     from mpds_pipeline.vision.caption_control import read_caption_control
-    from mpds_pipeline.vision.generation import (
-        BenchmarkPrompt,
-        GenerationSettings,
-        MethodSpec,
-        generate_benchmark_images,
-    )
+    from mpds_pipeline.vision.generation import BenchmarkPrompt, MethodSpec, generate_benchmark_images
+    from mpds_pipeline.vision.sampling_settings import GenerationSettings
 
     prompts = [BenchmarkPrompt("tt0000001", PROMPT, "Heat", ["Al Pacino"], [199])]
     serif = font_manager.findfont(font_manager.FontProperties(family="DejaVu Serif"))
@@ -252,12 +249,8 @@ def test_generation_reads_the_caption_controls_asset_files(tiny_models, tmp_path
 def test_generation_off_switch_is_bitwise_and_the_ablation_row_differs(tiny_models, tmp_path):
     from PIL import Image
 
-    from mpds_pipeline.vision.generation import (
-        BenchmarkPrompt,
-        GenerationSettings,
-        MethodSpec,
-        generate_benchmark_images,
-    )
+    from mpds_pipeline.vision.generation import BenchmarkPrompt, MethodSpec, generate_benchmark_images
+    from mpds_pipeline.vision.sampling_settings import GenerationSettings
 
     prompts = [BenchmarkPrompt("tt0000001", PROMPT, "Heat", ["Al Pacino"], [199])]
     mpds = dict(

@@ -112,12 +112,8 @@ def test_clip_and_pick_scores_from_a_clip_model(tiny_models):
 
 def test_generation_and_report_end_to_end(tiny_models, tmp_path):
     from mpds_pipeline.vision.caption_control import CaptionControlSettings, render_caption_controls
-    from mpds_pipeline.vision.generation import (
-        BenchmarkPrompt,
-        GenerationSettings,
-        MethodSpec,
-        generate_benchmark_images,
-    )
+    from mpds_pipeline.vision.generation import BenchmarkPrompt, MethodSpec, generate_benchmark_images
+    from mpds_pipeline.vision.sampling_settings import GenerationSettings
 
     elsewhere = tmp_path / "dalle"
     elsewhere.mkdir()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mpds_pipeline.vision.multicondition import GuidanceScales, MultiConditionPipeline, prompt_with_actor_tokens
+from mpds_pipeline.vision.multicondition import MultiConditionPipeline, prompt_with_actor_tokens
+from mpds_pipeline.vision.sampling_settings import GuidanceScales
 from mpds_pipeline.vision.tiny_sd import TINY_IMAGE_SIZE
 
 from .caption_controls import render_caption_control

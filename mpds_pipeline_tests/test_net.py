@@ -9,14 +9,8 @@ import re
 import pytest
 
 from mpds_pipeline.imdb.crawl import CrawlStopped, ImdbBlockingError, crawl_partition
-from mpds_pipeline.net.client import (
-    ClientSettings,
-    HostNotAllowed,
-    HostPolicy,
-    PoliteClient,
-    RobotsDisallowed,
-    RobotsUnavailable,
-)
+from mpds_pipeline.net.client import HostNotAllowed, PoliteClient, RobotsDisallowed, RobotsUnavailable
+from mpds_pipeline.net.client_settings import ClientSettings, HostPolicy
 from mpds_pipeline.net.redact import REDACTED, redact_text, redact_url
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 

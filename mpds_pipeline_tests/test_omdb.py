@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from mpds_pipeline.base.layout import DataLayout
-from mpds_pipeline.net.client import ClientSettings
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer
 from mpds_pipeline.sample_server.content import TITLE_CYCLE, sample_title
 from mpds_pipeline.sample_server.omdb import answer_for

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mpds_pipeline.curate.images import download_images, read_download_settings, read_manifest
-from mpds_pipeline.net.client import ClientSettings
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.net.optout import OptOutPolicy, parse_tdmrep, robots_tag_signals
 from mpds_pipeline.sample_server.content import sample_title
 from mpds_pipeline.sample_server.server import NOAI_POSTERS, SampleImdbServer

@@ -27,7 +27,7 @@ from mpds_pipeline.imdb.person_photos import (
 )
 from mpds_pipeline.imdb.record_store import parse_archive, read_records, write_records
 from mpds_pipeline.imdb.records import PersonPhoto, PersonRecord
-from mpds_pipeline.net.client import ClientSettings
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer, sample_person
 from mpds_pipeline_tests.shared_samples import IMDB_PAGES as PAGES
 from mpds_pipeline_tests.shared_samples import needs_shared as needs_pages

@@ -17,7 +17,7 @@ from mpds_pipeline.imdb.parse_title import MAX_ACTORS
 from mpds_pipeline.imdb.parsing import parse_page
 from mpds_pipeline.imdb.record_store import parse_archive
 from mpds_pipeline.imdb.records import PersonRecord, TitleRecord
-from mpds_pipeline.net.client import ClientSettings
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer, sample_person, sample_title
 from mpds_pipeline.sample_server.older_pages import (
     ARCHIVE_YEARS,

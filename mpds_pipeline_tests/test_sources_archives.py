@@ -19,7 +19,8 @@ from mpds_pipeline.base.folders import PagesFolder
 from mpds_pipeline.imdb.archive import PROVENANCE_HEADERS, PageArchive
 from mpds_pipeline.imdb.crawl import crawl_partition, read_outcomes
 from mpds_pipeline.imdb.record_store import parse_archive
-from mpds_pipeline.net.client import ClientSettings, PoliteClient
+from mpds_pipeline.net.client import PoliteClient
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.sample_server import SampleImdbServer, sample_title
 from mpds_pipeline.sample_server.archives import CRAWLS, capture_plan
 from mpds_pipeline.sources import common_crawl, wayback

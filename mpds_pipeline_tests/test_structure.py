@@ -8,9 +8,6 @@ import mpds_pipeline
 
 ROOT = Path(mpds_pipeline.__file__).parent
 MAX_LINES = 600
-# Being shortened by another change of the same issue (#25); the lead empties this set
-# when those land. Nothing else may be added here.
-SPLIT_ELSEWHERE = {"net/client.py"}
 
 
 def _line_counts() -> dict[str, int]:
@@ -22,11 +19,5 @@ def _line_counts() -> dict[str, int]:
 
 def test_no_module_over_600_lines():
     counts = _line_counts()
-    too_long = {name: lines for name, lines in counts.items() if lines > MAX_LINES and name not in SPLIT_ELSEWHERE}
+    too_long = {name: lines for name, lines in counts.items() if lines > MAX_LINES}
     assert too_long == {}, f"modules over {MAX_LINES} lines (split them): {too_long}"
-
-
-def test_split_elsewhere_names_only_modules_still_too_long():
-    """An entry that is short now (or gone) must leave the set, so it cannot hide a later regression."""
-    counts = _line_counts()
-    assert {name for name in SPLIT_ELSEWHERE if counts.get(name, 0) <= MAX_LINES} == set()

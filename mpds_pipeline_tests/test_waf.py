@@ -9,7 +9,8 @@ import pytest
 
 import mpds_pipeline
 from mpds_pipeline.imdb.classify import classify_response
-from mpds_pipeline.net.client import ClientSettings, PoliteClient
+from mpds_pipeline.net.client import PoliteClient
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.net.waf import CHALLENGE_MARKERS, WAF_ACTION_HEADER, is_waf_challenge
 from mpds_pipeline.sample_server import FaultPlan, FaultRule, SampleImdbServer
 

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from mpds_pipeline.net.client import ClientSettings, PoliteClient
+from mpds_pipeline.net.client import PoliteClient
+from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.sample_server.server import SampleImdbServer
 from mpds_pipeline.sample_server.wikimedia import person_item, title_item
 from mpds_pipeline.sources.commons import (

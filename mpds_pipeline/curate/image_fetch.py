@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..base.files import write_atomic
 from ..base.folders import image_file_name
-from ..net.client import ClientSettings, FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
+from ..net.client import FetchResponse, HostNotAllowed, PoliteClient, RobotsDisallowed
+from ..net.client_settings import ClientSettings
 from ..net.optout import OptOutPolicy, opted_out_reason
 from ..net.waf import is_waf_challenge
 from .image_checks import (

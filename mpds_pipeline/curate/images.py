@@ -26,7 +26,8 @@ import pandas as pd
 from ..base.folders import ImageFolder
 from ..base.progress import Progress, ProgressLog
 from ..base.workers import Workers
-from ..net.client import ClientSettings, HostNotAllowed, PoliteClient
+from ..net.client import HostNotAllowed, PoliteClient
+from ..net.client_settings import ClientSettings
 from ..net.optout import OPTED_OUT_PREFIX, OptOutPolicy, origin_of, read_tdmrep
 from ..net.robots import rules_from_response
 from .filters import as_text

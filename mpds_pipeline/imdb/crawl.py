@@ -25,7 +25,6 @@ from ..base.progress import Progress, ProgressLog
 from ..base.rules import RuleResult, id_preview
 from ..net.client import (
     REDIRECT_STATUSES,
-    ClientSettings,
     ClientStopped,
     FetchResponse,
     HostNotAllowed,
@@ -33,6 +32,7 @@ from ..net.client import (
     RobotsDisallowed,
     RobotsUnavailable,
 )
+from ..net.client_settings import ClientSettings
 from .archive import PROVENANCE_HEADERS, ArchiveMode, PageArchive, partition_lock
 from .classify import classify_response
 from .ids import url_for

@@ -17,7 +17,8 @@ from pathlib import Path
 from ..base.files import write_atomic
 from ..base.folders import download_record_file
 from ..base.progress import Progress, ProgressLog
-from ..net.client import ClientSettings, HostPolicy, PoliteClient
+from ..net.client import PoliteClient
+from ..net.client_settings import ClientSettings, HostPolicy
 from ..net.waf import is_waf_challenge
 
 DEFAULT_DATASETS_URL = "https://datasets.imdbws.com"

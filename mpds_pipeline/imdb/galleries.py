@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..net.client import ClientSettings
+from ..net.client_settings import ClientSettings
 from .archive import ArchiveMode, PageArchive
 from .crawl import MAX_CONSECUTIVE_UNREACHABLE, CrawlResult, crawl_partition
 from .ids import GALLERY_KIND

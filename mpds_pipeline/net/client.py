@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-from .client_settings import DEFAULT_USER_AGENT, ClientSettings, HostPolicy  # noqa: F401 (callers import them here)
+from .client_settings import ClientSettings
 from .connections import BodySink, BodyTooLarge, Connections, parse_retry_after
 from .host_gate import HostGate
 from .ratelimit import RateSlot

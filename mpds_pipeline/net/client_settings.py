@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from ..base.settings import setting
@@ -99,9 +99,3 @@ class ClientSettings:
             if self.user_agent.endswith(")")
             else (f"{self.user_agent} (contact: {self.contact})")
         )
-
-    def to_plain(self) -> dict:
-        """JSON-ready (for worker processes); ``ClientSettings(**plain)`` rebuilds it."""
-        plain = asdict(self)
-        plain["extra_allowed_hosts"] = list(self.extra_allowed_hosts)
-        return plain

@@ -110,13 +110,6 @@ class OptOutPolicy:
             for origin, rules in self.tdmrep.items()
         }
 
-    def to_plain(self) -> dict:
-        return {
-            "enabled": self.enabled,
-            "agents": list(self.agents),
-            "tdmrep": {o: [vars(r) for r in rules] for o, rules in self.tdmrep.items()},
-        }
-
     def signal(self, url: str, headers: Mapping[str, str]) -> str | None:
         """The opt-out signal that refuses the image at ``url`` answered with ``headers``,
         or None. Per-response signals first; the origin's tdmrep.json last."""

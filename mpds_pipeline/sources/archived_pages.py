@@ -24,7 +24,8 @@ from ..imdb.classify import is_not_found_page
 from ..imdb.crawl import CrawlResult, PageOutcome
 from ..imdb.ids import url_for
 from ..imdb.records import UNCAPTURED
-from ..net.client import ClientSettings, FetchResponse, HostPolicy, PoliteClient
+from ..net.client import FetchResponse, PoliteClient
+from ..net.client_settings import ClientSettings, HostPolicy
 from ..net.waf import is_waf_challenge
 from . import common_crawl, wayback
 from .captures import (

@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode, urlsplit
 
-from ..net.client import ClientSettings, HostPolicy, PoliteClient, parse_retry_after
+from ..net.client import PoliteClient
+from ..net.client_settings import ClientSettings, HostPolicy
+from ..net.connections import parse_retry_after
 
 DEFAULT_MAXLAG_S = 5  # what Wikimedia's API etiquette and Pywikibot use
 MAX_LAG_WAITS = 6

@@ -90,7 +90,7 @@ def ask_omdb(
     pause is the one record that the day is spent, for every partition and for the
     schedules). Raises OmdbKeyRefused (after keeping the answers so far) when OMDb
     refuses the key."""
-    from ..net.client import HostPolicy
+    from ..net.client_settings import HostPolicy
 
     ids = list(ids)
     client_settings = settings.with_host(

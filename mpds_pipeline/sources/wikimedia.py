@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..base.progress import Progress
 from ..base.settings import setting
-from ..net.client import ClientSettings, PoliteClient
+from ..net.client import PoliteClient
+from ..net.client_settings import ClientSettings
 from .commons import (
     COMMONS_FILE_COLUMNS,
     DEFAULT_ALLOWLIST,

@@ -21,7 +21,7 @@ from .caption_control import read_caption_control
 from .device import choose_device, choose_dtype
 from .lora_training import DEFAULT_BASE_MODEL
 from .multicondition import MultiConditionPipeline, prompt_with_actor_tokens
-from .sampling_settings import GenerationSettings, GuidanceScales, LocalizedAttentionSettings  # noqa: F401 (callers import them from here)
+from .sampling_settings import GenerationSettings, GuidanceScales
 from .textual_inversion import embedding_file_name, placeholder_token
 
 MethodKind = Literal["sd", "lora", "multicondition", "folder"]  # see the module doc

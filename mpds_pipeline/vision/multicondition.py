@@ -21,7 +21,7 @@ from .localized_attention import (
     localized_attention,
     row_constraints,
 )
-from .sampling_settings import GuidanceScales  # noqa: F401 (callers import it from here)
+from .sampling_settings import GuidanceScales
 
 
 def prompt_with_actor_tokens(prompt: str, actor_names: list[str], actor_tokens: list[str], tokenizer=None) -> str:

@@ -13,7 +13,7 @@ from ..base.folders import SwapsFolder
 from ..base.progress import Progress, ProgressLog
 from ..curate.prompts import actor_prompt
 from .device import choose_device
-from .sampling_settings import GuidanceScales, SwapSettings  # noqa: F401 (callers import them from here)
+from .sampling_settings import SwapSettings
 from .textual_inversion import embedding_file_name, placeholder_token
 
 CAPTION_SWAP, ACTOR_SWAP = "one_caption_different_actors", "one_actor_different_captions"

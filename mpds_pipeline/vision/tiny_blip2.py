@@ -1,15 +1,9 @@
-"""A tiny, randomly initialised BLIP-2 (model + processor) built in code.
+"""A tiny, randomly initialised BLIP-2 (model and processor) built in code.
 
-No weights can be downloaded here, so tests, the demo and the CPU benchmark build this
-model, ``save_pretrained`` it to a folder and then load it through the same
-``from_pretrained(path)`` call the real ``Salesforce/blip2-opt-2.7b`` goes through.
-Its captions are noise: random weights pick random words from a small vocabulary.
-
-The processor uses ``BlipImageProcessorPil`` (``BlipImageProcessor`` needs
-torchvision, which does not import beside the CPU torch) and a ``GPT2Tokenizer``
-whose byte-level vocabulary is built in memory, plus whole-word tokens so that
-decoded noise reads as words. Sizes: hidden 32, one layer per tower, 4 query tokens,
-64x64 images.
+No weights can be downloaded here, so tests, the demo and the CPU benchmark save this
+model to a folder and load it through the same ``from_pretrained(path)`` call the real
+``Salesforce/blip2-opt-2.7b`` goes through. Shapes and the tokenizer:
+docs/development.md, "The tiny models".
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
-"""Tiny randomly initialised models shaped like the real ones, built in code.
+"""Tiny randomly initialised models shaped like SD 1.5, ControlNet and CLIP, built in code.
 
-Tests and the CPU demo cannot download weights, so they use these: a Stable Diffusion
-1.5-shaped pipeline (two-block UNet and VAE, 2-layer CLIP text encoder, a BPE tokenizer
-from a tiny vocabulary, DDIM scheduler), a ControlNet made from that UNet, and a tiny
-CLIP model used both for CLIP score and as a stand-in for PickScore.
-
-The tokenizer knows whole words (common English, the tiny BLIP-2's words and the
-caller's ``extra_words``, e.g. the sample server's; ``tiny_words``): its BPE merges
-are learnt from them, so a prompt has about as many tokens as words, as with the real
-CLIP vocabulary, and a caption leaves room in the 77-token window for the title and the
-names. Other words fall back to letters and shorter pieces.
-
-``ensure_tiny_models(root, extra_words)`` builds them once into ``root`` and returns
-their paths; a second call with the same root and words reuses them. A ``complete``
-marker names the version and the vocabulary that built them: it guards half-written
-directories, and models of an older version or another vocabulary are rebuilt.
+Tests and the CPU demo cannot download weights, so they use these, loaded through the
+same ``from_pretrained`` paths as the real models. ``ensure_tiny_models(root,
+extra_words)`` builds them once; the tokenizer knows the given words whole. Details:
+docs/development.md, "The tiny models".
 """
 
 from __future__ import annotations

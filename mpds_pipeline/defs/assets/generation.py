@@ -30,7 +30,7 @@ from ...vision.caption_control import CaptionControlSettings
 from ...vision.choices import AttentionSetting
 from ...vision.holdout import HoldoutSettings
 from ...vision.lora_training import LoraSettings
-from ...vision.metrics import BenchmarkReportSettings
+from ...vision.metrics.report import BenchmarkReportSettings
 from ...vision.sampling_settings import GenerationSettings, GuidanceScales, LocalizedAttentionSettings
 from ...vision.textual_inversion import TextualInversionSettings
 from ..resources import DataDirResource, ModelsResource
@@ -382,7 +382,7 @@ def benchmark_report(
     Table 1 with its protocol, and a Fig. 4-style grid, in the Metadata section of the
     asset's Overview tab; also files under benchmark/report/ (benchmark_report.json)."""
     from ...vision.benchmark_steps import read_benchmark_prompts
-    from ...vision.metrics import benchmark_report as score
+    from ...vision.metrics.report import benchmark_report as score
 
     layout = data_dir.layout
     rows, _ = read_benchmark_prompts(layout.benchmark_prompts_file)
