@@ -16,8 +16,8 @@ from mpds_pipeline.base.files import DiskFull, atomic_open, atomic_path
 from mpds_pipeline.imdb import archive as archive_module
 from mpds_pipeline.imdb.archive import PageArchive
 from mpds_pipeline.imdb.crawl import crawl_partition
-from mpds_pipeline.imdb.record_store import build_records
 from mpds_pipeline.sample_server import SampleImdbServer
+from mpds_pipeline.sources.partition_records import build_records
 
 from .test_archive import outcome, response
 from .test_crawl import settings_for

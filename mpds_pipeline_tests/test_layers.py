@@ -1,4 +1,4 @@
-"""The layers point down: cli/review -> defs -> vision -> curate -> sources/imdb -> net -> base.
+"""The layers point down: cli/review -> defs -> vision -> curate -> sources -> imdb -> net -> base.
 
 Only the Dagster layer (defs/, definitions.py and the cli that drives Dagster) imports
 dagster; only net/ opens sockets; nothing but the demo imports the sample server."""
@@ -20,14 +20,14 @@ LAYER = {
     "base": 0,
     "net": 1,
     "imdb": 2,
-    "sources": 2,
-    "curate": 3,
-    "vision": 4,
-    "sample_server": 5,
-    "defs": 6,
-    "definitions": 7,
-    "review": 7,
-    "cli": 8,
+    "sources": 3,
+    "curate": 4,
+    "vision": 5,
+    "sample_server": 6,
+    "defs": 7,
+    "definitions": 8,
+    "review": 8,
+    "cli": 9,
 }
 DAGSTER_LAYER = ("defs", "definitions", "cli")
 # Modules that open sockets of their own: the sample server is the loopback stand-in the

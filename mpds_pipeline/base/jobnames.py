@@ -1,5 +1,5 @@
 """The named asset jobs, as plain strings: the review page, the CLI and the demo name
-them without importing Dagster. Their definitions are in ``assets/jobs.py``."""
+them without importing Dagster. Their definitions are in ``defs/jobs.py``."""
 
 REFRESH_INDEX = "refresh_index"  # imdb_index
 TITLE_CRAWL = "title_crawl"  # title_pages, title_records (title id ranges)

@@ -1,5 +1,5 @@
 """A data rule's verdict, as the core gives it: the Dagster layer turns it into an asset
-check result that comes with the materialisation it checks (``assets/checks.py``).
+check result that comes with the materialisation it checks (``defs/checks.py``).
 
 The rules themselves live beside the data they check: one status per attempted id
 (``imdb.crawl.one_status_per_id``), unique record ids (``imdb.record_store.unique_ids``),

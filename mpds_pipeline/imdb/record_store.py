@@ -76,32 +76,6 @@ class ParsedPartition:
     warnings: list[str] = field(default_factory=list)  # for the run log, at WARNING
 
 
-def build_records(
-    archive_dir: Path,
-    kind: str,
-    index_dir: Path | None = None,
-    log: ProgressLog | None = None,
-    *,
-    omdb_file: Path | None = None,
-    field_order: dict | None = None,
-) -> ParsedPartition:
-    """Parse a partition's archive; titles are then merged, field by field in
-    ``field_order`` (default: sources/field_order.py's), with the IMDb datasets index and
-    the partition's OMDb records (``omdb_file``) where they exist. ``log`` gets progress
-    lines (pages parsed, rate, errors)."""
-    parsed = parse_archive(archive_dir, kind, log)
-    if kind == "title":
-        from ..sources.field_order import INDEX, index_fields, merge_title_records
-        from ..sources.omdb_records import read_omdb_fields
-
-        omdb = read_omdb_fields(omdb_file)
-        index = index_fields(index_dir, [r.id for r in parsed.records] + list(omdb)) if index_dir else {}
-        parsed.records, counts = merge_title_records(parsed.records, omdb, index, field_order)
-        parsed.filled_from_index = sum(INDEX in r.field_sources.values() for r in parsed.records)
-        parsed.fields_by_source = counts.table()
-    return parsed
-
-
 def parse_archive(archive_dir: Path, kind: str, log: ProgressLog | None = None) -> ParsedPartition:
     """Parse every 'ok' response of a partition's archive; one record per id (the last)."""
     from .archive import PageArchive

@@ -250,8 +250,9 @@ def build_crawl_assets(kind: str, partitions: DynamicPartitionsDefinition):
     def records_asset(
         context: AssetExecutionContext, config: RecordsConfig, data_dir: DataDirResource
     ) -> MaterializeResult:
-        from ...imdb.record_store import build_records, records_table, unique_ids, write_records
+        from ...imdb.record_store import records_table, unique_ids, write_records
         from ...sources.field_order import FieldOrderError, field_order
+        from ...sources.partition_records import build_records
 
         started = time.perf_counter()
         layout = data_dir.layout
