@@ -246,7 +246,7 @@ def test_decoded_photos_are_reported_to_their_download_manifest(photos_run, tmp_
 
 
 def ap_manifest(folder):
-    from mpds_pipeline.curate.images import read_manifest
+    from mpds_pipeline.curate.manifest import read_manifest
 
     return read_manifest(folder)
 

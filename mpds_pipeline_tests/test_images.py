@@ -16,9 +16,8 @@ import pytest
 from PIL import Image
 
 from mpds_pipeline.base.folders import ImageFolder
-from mpds_pipeline.curate.image_checks import CAPTIONING
+from mpds_pipeline.curate.image_checks import CAPTIONING, ImageLimits
 from mpds_pipeline.curate.images import (
-    ImageLimits,
     download_actor_images,
     download_images,
     download_variants,
@@ -199,8 +198,7 @@ def test_min_bytes_and_resize_are_configurable(server, tmp_path):
         [(1, server.base + "/tiny.jpg"), (2, server.base + "/good.jpg")],
         tmp_path,
         server.settings(),
-        min_bytes=100,
-        resize_to=64,
+        limits=ImageLimits(min_bytes=100, resize_to=64),
     )
     rows = by_id(result)
     assert rows[1]["status"] == rows[2]["status"] == "ok"
@@ -337,7 +335,10 @@ def test_an_image_over_the_cap_is_refused_by_the_client_unread(server, tmp_path)
     """The cap travels to the client: a Content-Length over it is refused before the body
     is read, recorded as too_large with the client's reason, and nothing is written."""
     result = download_images(
-        [(1, server.base + "/good.jpg")], tmp_path, server.settings(), min_bytes=100, max_bytes=len(GOOD_JPEG) - 1
+        [(1, server.base + "/good.jpg")],
+        tmp_path,
+        server.settings(),
+        limits=ImageLimits(min_bytes=100, max_bytes=len(GOOD_JPEG) - 1),
     )
     row = by_id(result)[1]
     assert row["status"] == "too_large" and row["reason"].startswith("body too large: Content-Length")

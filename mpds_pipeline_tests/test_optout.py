@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from mpds_pipeline.curate.images import download_images, read_download_settings, read_manifest
+from mpds_pipeline.curate.images import download_images, read_download_settings
+from mpds_pipeline.curate.manifest import read_manifest
 from mpds_pipeline.net.client_settings import ClientSettings
 from mpds_pipeline.net.optout import OptOutPolicy, parse_tdmrep, robots_tag_signals
 from mpds_pipeline.sample_server.content import sample_title

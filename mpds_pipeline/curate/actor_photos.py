@@ -358,7 +358,9 @@ def build_actor_photos(
     and crop (``crop_actor_photos``). Returns (ActorPhotosResult, the download's
     DownloadResult); when the download was blocked the result is None and nothing is
     cropped."""
-    from .images import ImageLimits, download_variants, read_manifest
+    from .image_checks import ImageLimits
+    from .images import download_variants
+    from .manifest import read_manifest
 
     plan = plan_actor_photos(actors, persons, settings)
     download = download_variants(

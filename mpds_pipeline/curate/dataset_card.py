@@ -280,7 +280,7 @@ def publish_card(
     import pandas as pd
 
     from ..base.folders import ImageFolder
-    from .images import _reason_kind, read_download_settings
+    from .images import read_download_settings, reason_kind
     from .licences import attribute, empty_files, export_image_rows, write_attribution
     from .manifest import read_manifest
     from .store import read_table
@@ -308,7 +308,7 @@ def publish_card(
             manifest = read_manifest(folder)
             bad_rows = manifest[manifest["status"] != "ok"]
             drops.update(
-                _reason_kind(r) if isinstance(r, str) else s for r, s in zip(bad_rows["reason"], bad_rows["status"])
+                reason_kind(r) if isinstance(r, str) else s for r, s in zip(bad_rows["reason"], bad_rows["status"])
             )
         recorded = read_download_settings(folder).get("ai_optout")
         if recorded is not None:

@@ -33,9 +33,6 @@ from ..net.robots import rules_from_response
 from .filters import as_text
 from .image_checks import (
     BLOCKED,
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MIN_BYTES,
     OK,
     VERIFY_MODES,
     ImageLimits,
@@ -97,17 +94,13 @@ def download_images(
     dest_dir: Path,
     settings: ClientSettings,
     *,
-    min_bytes: int = DEFAULT_MIN_BYTES,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    resize_to: int | None = None,
+    limits: ImageLimits = ImageLimits(),
     verify: VerifyMode = "structure",
     processes: int | None = None,
     log: ProgressLog | None = None,
     ai_optout: bool = True,
 ) -> DownloadResult:
     """Fetch ``(id, url)`` items into ``dest_dir/<id>.jpg``; see the module docstring."""
-    limits = ImageLimits(min_bytes, max_bytes, max_pixels, resize_to)
     return download_variants(
         [(i, 1, u) for i, u in items],
         Path(dest_dir),
@@ -228,7 +221,7 @@ def download_variants(
         bytes_written=int(this_call.loc[this_call["status"] == OK, "bytes"].sum()),
         elapsed_s=time.perf_counter() - started,
         blocked=blocked,
-        reasons=dict(Counter(_reason_kind(r) for r in this_call["reason"] if isinstance(r, str))),
+        reasons=dict(Counter(reason_kind(r) for r in this_call["reason"] if isinstance(r, str))),
         verify=verify,
         processes=workers,
         verification=verification_counts(merged),
@@ -317,7 +310,7 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _reason_kind(reason: str) -> str:
+def reason_kind(reason: str) -> str:
     """A short bucket for counting reasons: the text before the first ':' or digit
     (``opted_out:<signal>`` whole: each signal is counted on its own)."""
     if reason.startswith(OPTED_OUT_PREFIX):
